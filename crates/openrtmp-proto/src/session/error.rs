@@ -1,0 +1,76 @@
+//! Session errors and what the driver does about them.
+
+use crate::chunk::ChunkError;
+use crate::command::CommandError;
+use crate::control::ControlError;
+use crate::handshake::HandshakeError;
+
+/// What happens to the connection after an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Close the connection at once: the byte stream can no longer be trusted.
+    Close,
+    /// Flush what is queued (an `_error` or onStatus was written), then close.
+    FlushThenClose,
+}
+
+/// A connection-level protocol error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// The handshake failed.
+    #[error("handshake: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// The chunk stream is malformed or over a limit.
+    #[error("chunk stream: {0}")]
+    Chunk(#[from] ChunkError),
+    /// A protocol control message is malformed.
+    #[error("control message: {0}")]
+    Control(#[from] ControlError),
+    /// A command could not be decoded.
+    #[error("command: {0}")]
+    Command(#[from] CommandError),
+    /// A command other than `connect` arrived before `connect`.
+    #[error("expected connect, got {command:?}")]
+    ConnectExpected {
+        /// The command that arrived.
+        command: String,
+    },
+    /// A second `connect` on the same connection.
+    #[error("connect received twice")]
+    DuplicateConnect,
+    /// Media or a stream command on a message stream that was never created.
+    #[error("message for unknown message stream {stream_id}")]
+    UnknownStream {
+        /// The message stream id.
+        stream_id: u32,
+    },
+    /// More `createStream` calls than the limit.
+    #[error("too many message streams (limit {limit})")]
+    TooManyStreams {
+        /// The limit.
+        limit: u32,
+    },
+    /// The peer refused our connect (client side).
+    #[error("connect rejected: {code}: {description}")]
+    ConnectRejected {
+        /// onStatus code.
+        code: String,
+        /// onStatus description.
+        description: String,
+    },
+    /// The session was closed and takes no more input.
+    #[error("session closed")]
+    Closed,
+}
+
+impl SessionError {
+    /// What the driver does with the connection.
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            SessionError::TooManyStreams { .. } | SessionError::ConnectExpected { .. } => {
+                Disposition::FlushThenClose
+            }
+            _ => Disposition::Close,
+        }
+    }
+}

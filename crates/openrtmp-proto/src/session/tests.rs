@@ -1,0 +1,477 @@
+//! In-memory client/server session pairs: no sockets, no sleeps.
+
+use bytes::Bytes;
+use openrtmp_amf::{Amf0Value, AmfObject};
+
+use super::*;
+use crate::chunk::ChunkOutput;
+use crate::command::{EnhancedCaps, PublishType, StatusCode};
+use crate::handshake::{ClientMode, HandshakeScheme};
+use crate::message::{Message, MessageType};
+
+fn drain(out: &mut ChunkOutput) -> Vec<u8> {
+    let v = out.to_vec();
+    let n = out.len();
+    out.advance(n);
+    v
+}
+
+struct Pair {
+    client: ClientSession,
+    server: ServerSession,
+    client_events: Vec<ClientEvent>,
+    server_events: Vec<ServerEvent>,
+}
+
+impl Pair {
+    fn new(mode: ClientMode, enhanced: Option<EnhancedCaps>) -> Pair {
+        let mut config = ClientConfig::new("live", "rtmp://127.0.0.1:1935/live");
+        config.handshake = mode;
+        config.connect.enhanced = enhanced;
+        let random: Vec<u8> = (0..3032u32).map(|i| (i * 7 + 3) as u8).collect();
+        Pair {
+            client: ClientSession::new(config, 0, &random),
+            server: ServerSession::new(ServerConfig::default(), 0, &random),
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+        }
+    }
+
+    /// Moves bytes both ways (in awkward 7-byte pieces) until nothing moves.
+    fn pump(&mut self) -> Result<(), SessionError> {
+        loop {
+            let c2s = drain(self.client.transmit());
+            let s2c = drain(self.server.transmit());
+            if c2s.is_empty() && s2c.is_empty() {
+                return Ok(());
+            }
+            for piece in c2s.chunks(7) {
+                self.server.handle_input(piece)?;
+            }
+            for piece in s2c.chunks(7) {
+                self.client.handle_input(piece)?;
+            }
+            while let Some(e) = self.server.poll_event() {
+                self.server_events.push(e);
+            }
+            while let Some(e) = self.client.poll_event() {
+                self.client_events.push(e);
+            }
+        }
+    }
+
+    fn take_server(&mut self) -> Vec<ServerEvent> {
+        std::mem::take(&mut self.server_events)
+    }
+
+    fn take_client(&mut self) -> Vec<ClientEvent> {
+        std::mem::take(&mut self.client_events)
+    }
+
+    fn connect(&mut self) {
+        self.pump().unwrap();
+        let request = self
+            .take_server()
+            .into_iter()
+            .find_map(|e| match e {
+                ServerEvent::Connect { request, command } => {
+                    assert_eq!(command.app, "live");
+                    Some(request)
+                }
+                _ => None,
+            })
+            .expect("connect event");
+        self.server.accept_connect(request);
+        self.pump().unwrap();
+        assert!(self.client.is_connected());
+    }
+}
+
+#[test]
+fn digest_handshake_and_connect() {
+    let mut p = Pair::new(ClientMode::Digest, None);
+    p.pump().unwrap();
+    assert!(matches!(
+        p.server_events.first(),
+        Some(ServerEvent::HandshakeDone {
+            scheme: HandshakeScheme::Digest(_),
+            client_version: Some(_)
+        })
+    ));
+    p.connect();
+    let connected = p.take_client().into_iter().find_map(|e| match e {
+        ClientEvent::Connected { properties, info } => Some((properties, info)),
+        _ => None,
+    });
+    let (props, info) = connected.expect("Connected");
+    assert_eq!(
+        props.get("fmsVer").and_then(Amf0Value::as_str),
+        Some(crate::command::FMS_VERSION)
+    );
+    assert_eq!(
+        info.get("code").and_then(Amf0Value::as_str),
+        Some("NetConnection.Connect.Success")
+    );
+    // A legacy client gets no Enhanced RTMP properties.
+    assert!(props.get("capsEx").is_none());
+}
+
+#[test]
+fn simple_handshake_works_too() {
+    let mut p = Pair::new(ClientMode::Simple, None);
+    p.connect();
+    assert!(p.client.is_connected());
+}
+
+#[test]
+fn enhanced_client_gets_capabilities() {
+    let caps = EnhancedCaps {
+        fourcc_list: vec!["hvc1".into(), "av01".into()],
+        caps_ex: crate::command::CAPS_EX_RECONNECT,
+        ..EnhancedCaps::default()
+    };
+    let mut p = Pair::new(ClientMode::Digest, Some(caps));
+    p.connect();
+    assert!(p.server.peer_caps().supports_reconnect());
+    let props = p
+        .take_client()
+        .into_iter()
+        .find_map(|e| match e {
+            ClientEvent::Connected { properties, .. } => Some(properties),
+            _ => None,
+        })
+        .unwrap();
+    let answer = EnhancedCaps::from_object(&props);
+    assert_eq!(
+        answer.fourcc_list,
+        vec!["hvc1".to_owned(), "av01".to_owned()]
+    );
+    assert!(answer.video_fourcc_info.iter().any(|(k, _)| k == "*"));
+    assert!(answer.supports_reconnect());
+}
+
+fn media(type_id: MessageType, timestamp: u32, payload: &'static [u8]) -> Message {
+    Message {
+        csid: 6,
+        timestamp,
+        type_id,
+        stream_id: 0,
+        payload: Bytes::from_static(payload),
+    }
+}
+
+#[test]
+fn publish_flow_relays_media_and_metadata() {
+    let mut p = Pair::new(ClientMode::Digest, None);
+    p.connect();
+    p.take_client();
+    p.client
+        .publish("key?token=abc", PublishType::Live)
+        .unwrap();
+    p.pump().unwrap();
+    let (request, name) = p
+        .take_server()
+        .into_iter()
+        .find_map(|e| match e {
+            ServerEvent::Publish {
+                request,
+                stream_name,
+                publish_type: PublishType::Live,
+                ..
+            } => Some((request, stream_name)),
+            _ => None,
+        })
+        .expect("publish event");
+    assert_eq!(name, "key?token=abc");
+    p.server.accept_publish(request);
+    p.pump().unwrap();
+    assert!(p
+        .take_client()
+        .iter()
+        .any(|e| matches!(e, ClientEvent::PublishStarted { .. })));
+
+    let meta = AmfObject::from_pairs([("width", Amf0Value::Number(320.0))]);
+    p.client.send_metadata(meta).unwrap();
+    let big: &'static [u8] = Box::leak(vec![0x17u8; 10_000].into_boxed_slice());
+    p.client
+        .send_media(&media(MessageType::VIDEO, 0, big))
+        .unwrap();
+    p.client
+        .send_media(&media(MessageType::AUDIO, 0xFF_FFFF + 5, b"\xaf\x01aac"))
+        .unwrap();
+    p.pump().unwrap();
+    let events = p.take_server();
+    let data = events.iter().find_map(|e| match e {
+        ServerEvent::Data { data, .. } => Some(data.clone()),
+        _ => None,
+    });
+    let data = data.expect("metadata");
+    assert_eq!(data.name, "onMetaData");
+    assert_eq!(
+        data.metadata()
+            .and_then(|m| m.get("width"))
+            .and_then(Amf0Value::as_number),
+        Some(320.0)
+    );
+    let frames: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Media { message, .. } => {
+                Some((message.type_id, message.timestamp, message.payload.len()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        frames,
+        vec![
+            (MessageType::VIDEO, 0, 10_000),
+            (MessageType::AUDIO, 0xFF_FFFF + 5, 5)
+        ]
+    );
+
+    p.client.unpublish().unwrap();
+    p.pump().unwrap();
+    assert!(p.take_server().iter().any(|e| matches!(e, ServerEvent::Unpublished { stream_name, .. } if stream_name == "key?token=abc")));
+}
+
+#[test]
+fn rejected_publish_reports_bad_name_and_drops_media() {
+    let mut p = Pair::new(ClientMode::Digest, None);
+    p.connect();
+    p.client.publish("busy", PublishType::Live).unwrap();
+    p.pump().unwrap();
+    let request = p
+        .take_server()
+        .into_iter()
+        .find_map(|e| match e {
+            ServerEvent::Publish { request, .. } => Some(request),
+            _ => None,
+        })
+        .unwrap();
+    p.server.reject_publish(
+        request,
+        StatusCode::PUBLISH_BAD_NAME,
+        "stream key busy is already in use",
+    );
+    p.pump().unwrap();
+    let status = p.take_client().into_iter().find_map(|e| match e {
+        ClientEvent::Status {
+            code,
+            description,
+            level,
+            ..
+        } => Some((level, code, description)),
+        _ => None,
+    });
+    assert_eq!(
+        status,
+        Some((
+            "error".into(),
+            "NetStream.Publish.BadName".into(),
+            "stream key busy is already in use".into()
+        ))
+    );
+    // The client no longer thinks it publishes; a raw media message is not relayed either.
+    assert!(p
+        .client
+        .send_media(&media(MessageType::VIDEO, 0, b"x"))
+        .is_err());
+}
+
+#[test]
+fn play_flow_receives_media_and_eof() {
+    let mut p = Pair::new(ClientMode::Digest, None);
+    p.connect();
+    p.client.play("cam", -2.0, -1.0, true).unwrap();
+    p.pump().unwrap();
+    let (request, stream_id) = p
+        .take_server()
+        .into_iter()
+        .find_map(|e| match e {
+            ServerEvent::Play {
+                request,
+                stream_id,
+                stream_name,
+                ..
+            } if stream_name == "cam" => Some((request, stream_id)),
+            _ => None,
+        })
+        .unwrap();
+    p.server.accept_play(request);
+    let shared = Bytes::from(vec![0x27u8; 50_000]);
+    let frame = Message {
+        csid: 9,
+        timestamp: 40,
+        type_id: MessageType::VIDEO,
+        stream_id: 99,
+        payload: shared.clone(),
+    };
+    p.server.send_media(stream_id, &frame);
+    p.server.notify_unpublished(stream_id);
+    p.pump().unwrap();
+    let events = p.take_client();
+    let codes: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Status { code, .. } => Some(code.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "NetStream.Play.Reset",
+            "NetStream.Play.Start",
+            "NetStream.Play.UnpublishNotify"
+        ]
+    );
+    let got = events.iter().find_map(|e| match e {
+        ClientEvent::Media {
+            message,
+            stream_id: s,
+        } if *s == stream_id => Some(message.clone()),
+        _ => None,
+    });
+    let got = got.expect("media");
+    assert_eq!((got.timestamp, got.payload), (40, shared));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::StreamEof { stream_id: s } if *s == stream_id)));
+}
+
+#[test]
+fn rejected_connect_is_reported_with_description() {
+    let mut p = Pair::new(ClientMode::Digest, None);
+    p.pump().unwrap();
+    let request = p
+        .take_server()
+        .into_iter()
+        .find_map(|e| match e {
+            ServerEvent::Connect { request, .. } => Some(request),
+            _ => None,
+        })
+        .unwrap();
+    p.server.reject_connect(request, "connection limit reached");
+    assert!(p.server.is_closed());
+    let err = p.pump().unwrap_err();
+    assert_eq!(
+        err,
+        SessionError::ConnectRejected {
+            code: "NetConnection.Connect.Rejected".into(),
+            description: "connection limit reached".into()
+        }
+    );
+}
+
+/// Sends one AMF0 command message on csid 3 using a fresh encoder with the server's state.
+fn raw_command_bytes(payload: Bytes) -> Vec<u8> {
+    let mut enc = crate::chunk::ChunkEncoder::new();
+    let mut out = ChunkOutput::new();
+    enc.write_message(&crate::command::command_message(0, payload), &mut out);
+    out.to_vec()
+}
+
+fn handshaken_server() -> ServerSession {
+    let mut p = Pair::new(ClientMode::Simple, None);
+    // Complete only the handshake: pump until the client queued connect, drop it.
+    let c0c1 = drain(p.client.transmit());
+    p.server.handle_input(&c0c1).unwrap();
+    let s = drain(p.server.transmit());
+    p.client.handle_input(&s).unwrap();
+    let c2_and_connect = drain(p.client.transmit());
+    p.server.handle_input(&c2_and_connect[..1536]).unwrap();
+    p.server
+}
+
+#[test]
+fn command_before_connect_is_refused() {
+    let mut server = handshaken_server();
+    let bytes = raw_command_bytes(crate::command::call("createStream", 2.0, &[]));
+    assert_eq!(
+        server.handle_input(&bytes),
+        Err(SessionError::ConnectExpected {
+            command: "createStream".into()
+        })
+    );
+    assert!(server.is_closed());
+}
+
+#[test]
+fn nan_transaction_id_is_a_precise_error() {
+    let mut server = handshaken_server();
+    let mut payload = bytes::BytesMut::new();
+    openrtmp_amf::amf0::encode_all(
+        &[Amf0Value::string("connect"), Amf0Value::Number(f64::NAN)],
+        &mut payload,
+    );
+    let bytes = raw_command_bytes(payload.freeze());
+    assert_eq!(
+        server.handle_input(&bytes),
+        Err(SessionError::Command(
+            crate::command::CommandError::InvalidTransactionId {
+                name: "connect".into()
+            }
+        ))
+    );
+}
+
+#[test]
+fn too_many_streams_is_refused() {
+    let mut p = Pair::new(ClientMode::Digest, None);
+    p.connect();
+    for _ in 0..DEFAULT_MAX_STREAMS {
+        p.client.play("x", -2.0, -1.0, true).unwrap();
+    }
+    p.pump().unwrap();
+    p.client.play("x", -2.0, -1.0, true).unwrap();
+    assert_eq!(
+        p.pump(),
+        Err(SessionError::TooManyStreams {
+            limit: DEFAULT_MAX_STREAMS
+        })
+    );
+}
+
+#[test]
+fn amf3_command_message_is_understood() {
+    // Type 17: a format byte 0 then AMF0 values; the command object switches to AMF3 (0x11).
+    let mut server = handshaken_server();
+    let mut payload = bytes::BytesMut::from(&[0u8][..]);
+    openrtmp_amf::amf0::encode_all(
+        &[Amf0Value::string("connect"), Amf0Value::Number(1.0)],
+        &mut payload,
+    );
+    let obj = openrtmp_amf::Amf3Value::Object(openrtmp_amf::Amf3Object {
+        class_name: String::new(),
+        dynamic: true,
+        sealed: Vec::new(),
+        dynamic_members: vec![("app".into(), openrtmp_amf::Amf3Value::String("live".into()))],
+    });
+    openrtmp_amf::amf0::encode(&Amf0Value::Avmplus(obj), &mut payload);
+    let msg = Message {
+        csid: 3,
+        timestamp: 0,
+        type_id: MessageType::COMMAND_AMF3,
+        stream_id: 0,
+        payload: payload.freeze(),
+    };
+    let mut enc = crate::chunk::ChunkEncoder::new();
+    let mut out = ChunkOutput::new();
+    enc.write_message(&msg, &mut out);
+    server.handle_input(&out.to_vec()).unwrap();
+    let app = std::iter::from_fn(|| server.poll_event()).find_map(|e| match e {
+        ServerEvent::Connect { command, .. } => Some(command.app),
+        _ => None,
+    });
+    assert_eq!(app.as_deref(), Some("live"));
+}
+
+#[test]
+fn garbage_after_handshake_closes_with_error() {
+    let mut server = handshaken_server();
+    // fmt 3 on a chunk stream never seen.
+    let err = server.handle_input(&[0xC7, 1, 2, 3, 4, 5]).unwrap_err();
+    assert!(matches!(err, SessionError::Chunk(_)), "{err:?}");
+    assert_eq!(server.handle_input(&[0]), Err(err));
+}
