@@ -22,11 +22,8 @@ fuzz_target!(|data: &[u8]| {
         2 => 4096,
         n => u32::from(control >> 3) + u32::from(n),
     };
-    let limits = DecoderLimits {
-        max_message_len: 1 << 20,
-        max_chunk_streams: 8,
-        reassembly_budget: BUDGET,
-    };
+    let limits =
+        DecoderLimits { max_message_len: 1 << 20, max_chunk_streams: 8, reassembly_budget: BUDGET };
     let mut decoder = ChunkDecoder::new(limits);
     if decoder.set_chunk_size(chunk_size).is_err() {
         return;

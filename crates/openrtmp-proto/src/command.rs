@@ -500,3 +500,132 @@ impl DataMessage {
         self.values.iter().find_map(Amf0Value::as_object)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openrtmp_amf::amf0;
+
+    fn payload(values: &[Amf0Value]) -> Vec<u8> {
+        let mut out = bytes::BytesMut::new();
+        amf0::encode_all(values, &mut out);
+        out.to_vec()
+    }
+
+    fn parse(values: &[Amf0Value]) -> Result<Command, CommandError> {
+        Command::parse(MessageType::COMMAND_AMF0, &payload(values), &Limits::default())
+    }
+
+    fn s(v: &str) -> Amf0Value {
+        Amf0Value::string(v)
+    }
+
+    fn n(v: f64) -> Amf0Value {
+        Amf0Value::Number(v)
+    }
+
+    #[test]
+    fn obs_publish_sequence() {
+        // As OBS sends them (librtmp): releaseStream, FCPublish, createStream, publish.
+        assert_eq!(
+            parse(&[s("releaseStream"), n(2.0), Amf0Value::Null, s("key")]),
+            Ok(Command::ReleaseStream { transaction_id: 2.0, stream_name: "key".into() })
+        );
+        assert_eq!(
+            parse(&[s("FCPublish"), n(3.0), Amf0Value::Null, s("key")]),
+            Ok(Command::FcPublish { transaction_id: 3.0, stream_name: "key".into() })
+        );
+        assert_eq!(parse(&[s("createStream"), n(4.0), Amf0Value::Null]), Ok(Command::CreateStream { transaction_id: 4.0 }));
+        assert_eq!(
+            parse(&[s("publish"), n(5.0), Amf0Value::Null, s("key"), s("live")]),
+            Ok(Command::Publish { transaction_id: 5.0, stream_name: "key".into(), publish_type: PublishType::Live })
+        );
+        assert_eq!(
+            parse(&[s("publish"), n(5.0), Amf0Value::Null, s("key"), s("append")]).map(|c| match c {
+                Command::Publish { publish_type, .. } => publish_type,
+                _ => PublishType::Live,
+            }),
+            Ok(PublishType::Append)
+        );
+    }
+
+    #[test]
+    fn play_defaults_and_variants() {
+        // FFmpeg: play(tid, null, name) with start -2 only when it's live; librtmp sends all.
+        assert_eq!(
+            parse(&[s("play"), n(4.0), Amf0Value::Null, s("cam")]),
+            Ok(Command::Play { transaction_id: 4.0, stream_name: "cam".into(), start: -2.0, duration: -1.0, reset: true })
+        );
+        assert_eq!(
+            parse(&[s("play"), n(0.0), Amf0Value::Null, s("cam"), n(-1.0), n(-1.0), Amf0Value::Boolean(false)]),
+            Ok(Command::Play { transaction_id: 0.0, stream_name: "cam".into(), start: -1.0, duration: -1.0, reset: false })
+        );
+        assert_eq!(
+            parse(&[s("pause"), n(0.0), Amf0Value::Null, Amf0Value::Boolean(true), n(1234.0)]),
+            Ok(Command::Pause { transaction_id: 0.0, pause: true, milliseconds: 1234.0 })
+        );
+        assert_eq!(
+            parse(&[s("deleteStream"), n(0.0), Amf0Value::Null, n(1.0)]),
+            Ok(Command::DeleteStream { transaction_id: 0.0, stream_id: 1.0 })
+        );
+        assert_eq!(parse(&[s("receiveVideo"), n(0.0), Amf0Value::Null, Amf0Value::Boolean(false)]), Ok(Command::ReceiveVideo { enabled: false }));
+        assert_eq!(parse(&[s("closeStream"), n(0.0), Amf0Value::Null]), Ok(Command::CloseStream { transaction_id: 0.0 }));
+    }
+
+    #[test]
+    fn unknown_commands_are_events_not_errors() {
+        match parse(&[s("_checkbw"), n(7.0), Amf0Value::Null]) {
+            Ok(Command::Unknown(raw)) => assert_eq!((raw.name.as_str(), raw.transaction_id), ("_checkbw", 7.0)),
+            other => panic!("{other:?}"),
+        }
+        // A bare notification without transaction id.
+        assert!(matches!(parse(&[s("onBWDone")]), Ok(Command::Unknown(_))));
+    }
+
+    #[test]
+    fn malformed_commands_are_precise_errors() {
+        assert_eq!(parse(&[n(1.0)]), Err(CommandError::MissingName));
+        assert_eq!(parse(&[]), Err(CommandError::MissingName));
+        assert_eq!(
+            parse(&[s("connect"), n(f64::NAN), Amf0Value::Null]),
+            Err(CommandError::InvalidTransactionId { name: "connect".into() })
+        );
+        assert_eq!(
+            parse(&[s("connect"), n(f64::INFINITY)]),
+            Err(CommandError::InvalidTransactionId { name: "connect".into() })
+        );
+        assert_eq!(
+            parse(&[s("publish"), n(5.0), Amf0Value::Null]),
+            Err(CommandError::BadArgument { name: "publish".into(), index: 1, what: "publishing name" })
+        );
+        assert_eq!(
+            parse(&[s("connect"), n(1.0), Amf0Value::Null]),
+            Err(CommandError::BadArgument { name: "connect".into(), index: 0, what: "command object" })
+        );
+        assert!(matches!(
+            Command::parse(MessageType::COMMAND_AMF0, &[0x02, 0x00, 0x05, b'a'], &Limits::default()),
+            Err(CommandError::Amf(_))
+        ));
+        assert_eq!(Command::parse(MessageType::VIDEO, &[], &Limits::default()), Err(CommandError::NotACommand(9)));
+    }
+
+    #[test]
+    fn on_status_info_is_found() {
+        let info = build::status_info(StatusCode::PUBLISH_BAD_NAME, Some("in use"));
+        match parse(&[s("onStatus"), n(0.0), Amf0Value::Null, Amf0Value::Object(info.clone())]) {
+            Ok(Command::OnStatus { info: got }) => assert_eq!(got, info),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn raw_command_round_trips() {
+        let raw = RawCommand {
+            name: "myCall".into(),
+            transaction_id: 9.0,
+            command_object: Amf0Value::Null,
+            args: vec![s("a"), n(2.0)],
+        };
+        assert_eq!(RawCommand::decode(MessageType::COMMAND_AMF0, &raw.encode(), &Limits::default()), Ok(raw));
+    }
+}

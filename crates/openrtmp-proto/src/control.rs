@@ -139,11 +139,7 @@ impl ControlMessage {
             MessageType::SET_PEER_BANDWIDTH => {
                 let (Ok(size), Some(&value)) = (word(0), payload.get(4)) else {
                     let len = payload.len();
-                    return Err(ControlError::Truncated {
-                        type_id: t,
-                        len,
-                        needed: 5,
-                    });
+                    return Err(ControlError::Truncated { type_id: t, len, needed: 5 });
                 };
                 if size == 0 {
                     return Err(ControlError::ZeroWindowSize { type_id: t });
@@ -205,11 +201,7 @@ fn read_u32(payload: &[u8], at: usize, type_id: u8) -> Result<u32, ControlError>
         .get(at..needed)
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
         .map(u32::from_be_bytes)
-        .ok_or(ControlError::Truncated {
-            type_id,
-            len: payload.len(),
-            needed,
-        })
+        .ok_or(ControlError::Truncated { type_id, len: payload.len(), needed })
 }
 
 #[cfg(test)]
@@ -219,11 +211,7 @@ mod tests {
     /// Encodes `msg`, checks the payload against `golden`, and parses it back.
     fn check(msg: ControlMessage, golden: &[u8]) {
         let m = msg.to_message();
-        assert_eq!(
-            (m.csid, m.stream_id, m.timestamp),
-            (2, 0, 0),
-            "{msg:?} framing"
-        );
+        assert_eq!((m.csid, m.stream_id, m.timestamp), (2, 0, 0), "{msg:?} framing");
         assert_eq!(&m.payload[..], golden, "{msg:?} bytes");
         assert_eq!(ControlMessage::parse(m.type_id, &m.payload), Ok(msg));
     }
@@ -232,33 +220,16 @@ mod tests {
     #[test]
     fn golden_vectors() {
         check(ControlMessage::SetChunkSize(4096), &[0, 0, 0x10, 0]);
-        check(
-            ControlMessage::SetChunkSize(0x7FFF_FFFF),
-            &[0x7F, 0xFF, 0xFF, 0xFF],
-        );
+        check(ControlMessage::SetChunkSize(0x7FFF_FFFF), &[0x7F, 0xFF, 0xFF, 0xFF]);
         check(ControlMessage::Abort { csid: 6 }, &[0, 0, 0, 6]);
+        check(ControlMessage::Acknowledgement { sequence: 0x0102_0304 }, &[1, 2, 3, 4]);
+        check(ControlMessage::WindowAckSize(2_500_000), &[0, 0x26, 0x25, 0xA0]);
         check(
-            ControlMessage::Acknowledgement {
-                sequence: 0x0102_0304,
-            },
-            &[1, 2, 3, 4],
-        );
-        check(
-            ControlMessage::WindowAckSize(2_500_000),
-            &[0, 0x26, 0x25, 0xA0],
-        );
-        check(
-            ControlMessage::SetPeerBandwidth {
-                size: 2_500_000,
-                limit: LimitType::Dynamic,
-            },
+            ControlMessage::SetPeerBandwidth { size: 2_500_000, limit: LimitType::Dynamic },
             &[0, 0x26, 0x25, 0xA0, 2],
         );
         check(
-            ControlMessage::SetPeerBandwidth {
-                size: 1,
-                limit: LimitType::Hard,
-            },
+            ControlMessage::SetPeerBandwidth { size: 1, limit: LimitType::Hard },
             &[0, 0, 0, 1, 0],
         );
         check(
@@ -274,17 +245,8 @@ mod tests {
             (ControlMessage::Abort { csid: 3 }, 2),
             (ControlMessage::Acknowledgement { sequence: 0 }, 3),
             (ControlMessage::WindowAckSize(1), 5),
-            (
-                ControlMessage::SetPeerBandwidth {
-                    size: 1,
-                    limit: LimitType::Soft,
-                },
-                6,
-            ),
-            (
-                ControlMessage::UserControl(UserControl::PingRequest { timestamp: 0 }),
-                4,
-            ),
+            (ControlMessage::SetPeerBandwidth { size: 1, limit: LimitType::Soft }, 6),
+            (ControlMessage::UserControl(UserControl::PingRequest { timestamp: 0 }), 4),
         ];
         for (msg, id) in cases {
             assert_eq!(msg.type_id(), MessageType(id));
@@ -295,19 +257,13 @@ mod tests {
     fn set_chunk_size_range() {
         let parse = |p: &[u8]| ControlMessage::parse(MessageType::SET_CHUNK_SIZE, p);
         assert_eq!(parse(&[0, 0, 0, 1]), Ok(ControlMessage::SetChunkSize(1)));
-        assert_eq!(
-            parse(&[0, 0, 0, 0]),
-            Err(ControlError::ChunkSizeOutOfRange { size: 0 })
-        );
+        assert_eq!(parse(&[0, 0, 0, 0]), Err(ControlError::ChunkSizeOutOfRange { size: 0 }));
         assert_eq!(
             parse(&[0x80, 0, 0, 0x80]),
             Err(ControlError::ChunkSizeOutOfRange { size: 0x8000_0080 })
         );
         // Trailing bytes are ignored.
-        assert_eq!(
-            parse(&[0, 0, 1, 0, 9, 9]),
-            Ok(ControlMessage::SetChunkSize(256))
-        );
+        assert_eq!(parse(&[0, 0, 1, 0, 9, 9]), Ok(ControlMessage::SetChunkSize(256)));
     }
 
     #[test]
@@ -337,11 +293,7 @@ mod tests {
                 let payload = vec![0x11; len];
                 assert_eq!(
                     ControlMessage::parse(MessageType(type_id), &payload),
-                    Err(ControlError::Truncated {
-                        type_id,
-                        len,
-                        needed
-                    }),
+                    Err(ControlError::Truncated { type_id, len, needed }),
                     "type {type_id} len {len}"
                 );
             }

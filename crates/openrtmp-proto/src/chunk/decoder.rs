@@ -13,6 +13,10 @@ use crate::message::{Message, MessageType};
 /// message arriving in 128-byte chunks is not copied through ten doublings.
 const MIN_REASSEMBLY_CAPACITY: usize = 4096;
 
+/// An empty input buffer with more capacity than this is released rather than kept for the
+/// next read, so that one huge chunk does not pin its allocation for the connection's life.
+const MAX_IDLE_INPUT_CAPACITY: usize = 256 * 1024;
+
 /// Header fields of the current (or last) message on a chunk stream, which later headers
 /// inherit (§5.3.1.2).
 #[derive(Debug, Clone, Copy)]
@@ -45,55 +49,26 @@ impl HeaderFields {
     /// header's extended timestamp if it has one.
     fn next(self, header: &MessageHeader, extended: Option<u32>) -> Self {
         match *header {
-            MessageHeader::Type0 {
-                timestamp,
-                length,
-                type_id,
-                stream_id,
-            } => {
+            MessageHeader::Type0 { timestamp, length, type_id, stream_id } => {
                 let timestamp = extended.unwrap_or(timestamp);
                 let type_id = MessageType(type_id);
                 let delta = timestamp;
-                Self {
-                    timestamp,
-                    delta,
-                    length,
-                    type_id,
-                    stream_id,
-                    extended,
-                }
+                Self { timestamp, delta, length, type_id, stream_id, extended }
             }
-            MessageHeader::Type1 {
-                delta,
-                length,
-                type_id,
-            } => {
+            MessageHeader::Type1 { delta, length, type_id } => {
                 let delta = extended.unwrap_or(delta);
                 let timestamp = self.timestamp.wrapping_add(delta);
                 let type_id = MessageType(type_id);
-                Self {
-                    timestamp,
-                    delta,
-                    length,
-                    type_id,
-                    extended,
-                    ..self
-                }
+                Self { timestamp, delta, length, type_id, extended, ..self }
             }
             MessageHeader::Type2 { delta } => {
                 let delta = extended.unwrap_or(delta);
                 let timestamp = self.timestamp.wrapping_add(delta);
-                Self {
-                    timestamp,
-                    delta,
-                    extended,
-                    ..self
-                }
+                Self { timestamp, delta, extended, ..self }
             }
-            MessageHeader::Type3 => Self {
-                timestamp: self.timestamp.wrapping_add(self.delta),
-                ..self
-            },
+            MessageHeader::Type3 => {
+                Self { timestamp: self.timestamp.wrapping_add(self.delta), ..self }
+            }
         }
     }
 }
@@ -260,6 +235,9 @@ impl ChunkDecoder {
     fn decode_until_message(&mut self) -> Result<Option<Message>, ChunkError> {
         loop {
             let Some(plan) = self.plan_chunk()? else {
+                if self.input.is_empty() && self.input.capacity() > MAX_IDLE_INPUT_CAPACITY {
+                    self.input = BytesMut::new();
+                }
                 return Ok(None);
             };
             if let Some(message) = self.consume_chunk(plan)? {
@@ -342,10 +320,10 @@ impl ChunkDecoder {
 
     /// Consumes a planned chunk and returns the message it completes, if any.
     fn consume_chunk(&mut self, plan: ChunkPlan) -> Result<Option<Message>, ChunkError> {
-        let stream = self.streams.entry(plan.csid).or_insert(ChunkStream {
-            fields: plan.fields,
-            partial: None,
-        });
+        let stream = self
+            .streams
+            .entry(plan.csid)
+            .or_insert(ChunkStream { fields: plan.fields, partial: None });
         stream.fields = plan.fields;
         self.input.advance(plan.header_len);
 
@@ -377,10 +355,7 @@ impl ChunkDecoder {
 
     /// Applies Set Chunk Size and Abort the moment they are decoded (§5.4).
     fn apply_control(&mut self, message: &Message) -> Result<(), ChunkError> {
-        if !matches!(
-            message.type_id,
-            MessageType::SET_CHUNK_SIZE | MessageType::ABORT
-        ) {
+        if !matches!(message.type_id, MessageType::SET_CHUNK_SIZE | MessageType::ABORT) {
             return Ok(());
         }
         match ControlMessage::parse(message.type_id, &message.payload) {
@@ -415,11 +390,7 @@ fn check_continuation(
         MessageHeader::Type0 { length, .. } | MessageHeader::Type1 { length, .. }
             if length != len =>
         {
-            Err(ChunkError::LengthChangedMidMessage {
-                csid,
-                len,
-                new_len: length,
-            })
+            Err(ChunkError::LengthChangedMidMessage { csid, len, new_len: length })
         }
         _ => Err(ChunkError::HeaderMidMessage {
             csid,
@@ -437,11 +408,7 @@ fn peek_repeat(after_basic: &[u8], extended: Option<u32>, timestamp: u32) -> Opt
         return Some(0);
     };
     let next = Reader::new(after_basic).u32()?;
-    Some(if next == stored || next == timestamp {
-        4
-    } else {
-        0
-    })
+    Some(if next == stored || next == timestamp { 4 } else { 0 })
 }
 
 /// Appends `data` to a partial message buffer, growing its capacity geometrically but never
@@ -456,21 +423,15 @@ fn grow_partial(
     let needed = buf.len() + data.len();
     let capacity = buf.capacity();
     if needed > capacity {
-        let wanted = capacity
-            .saturating_mul(2)
-            .max(MIN_REASSEMBLY_CAPACITY)
-            .min(message_len)
-            .max(needed);
+        let wanted =
+            capacity.saturating_mul(2).max(MIN_REASSEMBLY_CAPACITY).min(message_len).max(needed);
         let budget = limits.reassembly_budget;
         let others = charged.saturating_sub(capacity);
         // Prefer the geometric size; fall back to the exact size near the budget.
         let new_capacity = [wanted, needed]
             .into_iter()
             .find(|c| others + c <= budget)
-            .ok_or(ChunkError::ReassemblyBudgetExceeded {
-                needed: others + needed,
-                budget,
-            })?;
+            .ok_or(ChunkError::ReassemblyBudgetExceeded { needed: others + needed, budget })?;
         let mut grown = BytesMut::with_capacity(new_capacity);
         grown.extend_from_slice(buf);
         *buf = grown;
@@ -529,11 +490,7 @@ mod tests {
         let mut wire = type0(3, 0, 300, 9, 1);
         wire.extend([0u8; 128]);
         wire.extend([0x43, 0, 0, 0, 0, 0x01, 0x2D, 9]); // type 1, length 301
-        let err = ChunkError::LengthChangedMidMessage {
-            csid: 3,
-            len: 300,
-            new_len: 301,
-        };
+        let err = ChunkError::LengthChangedMidMessage { csid: 3, len: 300, new_len: 301 };
         assert_eq!(decode(&wire), Err(err));
     }
 
@@ -542,25 +499,14 @@ mod tests {
         let mut wire = type0(3, 0, 300, 9, 1);
         wire.extend([0u8; 128]);
         wire.extend([0x83, 0, 0, 5]); // type 2
-        let err = ChunkError::HeaderMidMessage {
-            csid: 3,
-            fmt: 2,
-            received: 128,
-            len: 300,
-        };
+        let err = ChunkError::HeaderMidMessage { csid: 3, fmt: 2, received: 128, len: 300 };
         assert_eq!(decode(&wire), Err(err));
     }
 
     #[test]
     fn type3_or_type2_on_unknown_chunk_stream() {
-        assert_eq!(
-            decode(&[0xC7, 1, 2, 3]),
-            Err(ChunkError::NoPreviousHeader { csid: 7, fmt: 3 })
-        );
-        assert_eq!(
-            decode(&[0x87, 0, 0, 1]),
-            Err(ChunkError::NoPreviousHeader { csid: 7, fmt: 2 })
-        );
+        assert_eq!(decode(&[0xC7, 1, 2, 3]), Err(ChunkError::NoPreviousHeader { csid: 7, fmt: 3 }));
+        assert_eq!(decode(&[0x87, 0, 0, 1]), Err(ChunkError::NoPreviousHeader { csid: 7, fmt: 2 }));
     }
 
     /// librtmp starts chunk stream 2 with a type 1 header (SRS issue 98).
@@ -579,10 +525,7 @@ mod tests {
             assert_eq!(decode(&wire), Err(ChunkError::ChunkSizeOutOfRange { size }));
         }
         let mut dec = decoder();
-        assert_eq!(
-            dec.set_chunk_size(0),
-            Err(ChunkError::ChunkSizeOutOfRange { size: 0 })
-        );
+        assert_eq!(dec.set_chunk_size(0), Err(ChunkError::ChunkSizeOutOfRange { size: 0 }));
         assert_eq!(dec.chunk_size(), 128);
     }
 
@@ -698,10 +641,7 @@ mod tests {
         }
         let mut dec = decoder();
         let result = decode_pieces(&mut dec, wire.chunks(1500));
-        let err = ChunkError::TooManyChunkStreams {
-            csid: 320 + 64,
-            limit: 64,
-        };
+        let err = ChunkError::TooManyChunkStreams { csid: 320 + 64, limit: 64 };
         assert_eq!(result, Err(err.clone()));
         // Poisoned: same error, nothing held.
         assert_eq!(dec.poll_message(), Err(err));
@@ -732,34 +672,20 @@ mod tests {
         }
         assert_eq!(
             result,
-            Err(ChunkError::ReassemblyBudgetExceeded {
-                needed: (1 << 20) + 128,
-                budget: 1 << 20
-            })
+            Err(ChunkError::ReassemblyBudgetExceeded { needed: (1 << 20) + 128, budget: 1 << 20 })
         );
         assert!(peak <= (1 << 20) + 1500, "peak {peak}");
     }
 
     #[test]
     fn message_longer_than_limit() {
-        let limits = DecoderLimits {
-            max_message_len: 1000,
-            ..DecoderLimits::default()
-        };
+        let limits = DecoderLimits { max_message_len: 1000, ..DecoderLimits::default() };
         let mut dec = ChunkDecoder::new(limits);
         dec.handle_input(&type0(3, 0, 1001, 9, 1));
-        assert_eq!(
-            dec.poll_message(),
-            Err(ChunkError::MessageTooLarge {
-                len: 1001,
-                limit: 1000
-            })
-        );
+        assert_eq!(dec.poll_message(), Err(ChunkError::MessageTooLarge { len: 1001, limit: 1000 }));
         // Exactly the limit is fine.
-        let mut dec = ChunkDecoder::new(DecoderLimits {
-            max_message_len: 1000,
-            ..DecoderLimits::default()
-        });
+        let mut dec =
+            ChunkDecoder::new(DecoderLimits { max_message_len: 1000, ..DecoderLimits::default() });
         let mut wire = type0(3, 0, 1000, 9, 1);
         for (i, piece) in pattern(1000, 0).chunks(128).enumerate() {
             if i > 0 {
@@ -787,11 +713,7 @@ mod tests {
         wire.extend([0, 1]);
         assert_eq!(
             decode(&wire),
-            Err(ChunkError::Control(ControlError::Truncated {
-                type_id: 2,
-                len: 2,
-                needed: 4
-            }))
+            Err(ChunkError::Control(ControlError::Truncated { type_id: 2, len: 2, needed: 4 }))
         );
     }
 
@@ -799,11 +721,8 @@ mod tests {
     fn zero_length_messages() {
         let mut wire = type0(3, 5, 0, 9, 1);
         wire.extend([0xC3, 0xC3]);
-        let expected = vec![
-            msg(3, 5, 9, 1, vec![]),
-            msg(3, 10, 9, 1, vec![]),
-            msg(3, 15, 9, 1, vec![]),
-        ];
+        let expected =
+            vec![msg(3, 5, 9, 1, vec![]), msg(3, 10, 9, 1, vec![]), msg(3, 15, 9, 1, vec![])];
         assert_eq!(decode(&wire), Ok(expected));
     }
 }

@@ -59,10 +59,7 @@ impl Default for ChunkEncoder {
 impl ChunkEncoder {
     /// An encoder at the default chunk size of 128 bytes (§5.4.1).
     pub fn new() -> Self {
-        Self {
-            chunk_size: DEFAULT_CHUNK_SIZE,
-            streams: HashMap::new(),
-        }
+        Self { chunk_size: DEFAULT_CHUNK_SIZE, streams: HashMap::new() }
     }
 
     /// The chunk size used for the next message.
@@ -96,15 +93,8 @@ impl ChunkEncoder {
     /// 2..=65599 is sent on the nearest valid id, and a payload over 0xFF_FFFF bytes is cut to
     /// that length (both also fail a debug assertion).
     pub fn write_message(&mut self, msg: &Message, out: &mut ChunkOutput) {
-        debug_assert!(
-            (MIN_CSID..=MAX_CSID).contains(&msg.csid),
-            "csid {}",
-            msg.csid
-        );
-        debug_assert!(
-            msg.payload.len() <= MAX_MESSAGE_LEN as usize,
-            "payload too long"
-        );
+        debug_assert!((MIN_CSID..=MAX_CSID).contains(&msg.csid), "csid {}", msg.csid);
+        debug_assert!(msg.payload.len() <= MAX_MESSAGE_LEN as usize, "payload too long");
         let csid = msg.csid.clamp(MIN_CSID, MAX_CSID);
         let len = msg.payload.len().min(MAX_MESSAGE_LEN as usize);
         let length = len as u32;
@@ -139,11 +129,7 @@ impl ChunkEncoder {
         }
 
         if msg.type_id == MessageType::SET_CHUNK_SIZE {
-            if let Some(size) = msg
-                .payload
-                .first_chunk::<4>()
-                .map(|b| u32::from_be_bytes(*b))
-            {
+            if let Some(size) = msg.payload.first_chunk::<4>().map(|b| u32::from_be_bytes(*b)) {
                 // An invalid size is the caller's bug, and the peer will reject it; keep ours.
                 let _ = self.set_chunk_size(size);
             }
@@ -187,11 +173,7 @@ fn choose_header(
     let (field, extended) = split_extended(delta);
     sent.extended = extended;
     let header = if p.length != length || p.type_id != type_id {
-        MessageHeader::Type1 {
-            delta: field,
-            length,
-            type_id: type_id.0,
-        }
+        MessageHeader::Type1 { delta: field, length, type_id: type_id.0 }
     } else if p.delta != Some(delta) {
         MessageHeader::Type2 { delta: field }
     } else {
@@ -280,10 +262,7 @@ mod tests {
     fn timestamp_ffffff_itself_is_extended() {
         let mut enc = ChunkEncoder::new();
         let bytes = encode(&mut enc, &msg(3, 0xFF_FFFF, 9, 1, 0));
-        assert_eq!(
-            bytes,
-            [3, 0xFF, 0xFF, 0xFF, 0, 0, 0, 9, 1, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF]
-        );
+        assert_eq!(bytes, [3, 0xFF, 0xFF, 0xFF, 0, 0, 0, 9, 1, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF]);
     }
 
     #[test]
@@ -302,11 +281,8 @@ mod tests {
         let mut out = ChunkOutput::new();
         enc.write_message(&m, &mut out);
         let payload = m.payload.as_ptr_range();
-        let inside: Vec<usize> = out
-            .segments()
-            .filter(|s| payload.contains(&s.as_ptr()))
-            .map(<[u8]>::len)
-            .collect();
+        let inside: Vec<usize> =
+            out.segments().filter(|s| payload.contains(&s.as_ptr())).map(<[u8]>::len).collect();
         // 4096 + 4096 shared; the last 1808 bytes too (over the copy threshold).
         assert_eq!(inside, [4096, 4096, 1808]);
         assert_eq!(out.len(), 12 + 1 + 1 + 10_000);
@@ -327,10 +303,7 @@ mod tests {
     #[test]
     fn chunk_size_bounds() {
         let mut enc = ChunkEncoder::new();
-        assert_eq!(
-            enc.set_chunk_size(0),
-            Err(ChunkError::ChunkSizeOutOfRange { size: 0 })
-        );
+        assert_eq!(enc.set_chunk_size(0), Err(ChunkError::ChunkSizeOutOfRange { size: 0 }));
         assert_eq!(
             enc.set_chunk_size(0x8000_0000),
             Err(ChunkError::ChunkSizeOutOfRange { size: 0x8000_0000 })

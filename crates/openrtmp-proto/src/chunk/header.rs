@@ -15,18 +15,9 @@ pub(super) const MAX_HEADER_LEN: usize = 18;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum MessageHeader {
     /// Type 0: absolute timestamp, length, type id, message stream id (little-endian).
-    Type0 {
-        timestamp: u32,
-        length: u32,
-        type_id: u8,
-        stream_id: u32,
-    },
+    Type0 { timestamp: u32, length: u32, type_id: u8, stream_id: u32 },
     /// Type 1: timestamp delta, length, type id; same message stream id.
-    Type1 {
-        delta: u32,
-        length: u32,
-        type_id: u8,
-    },
+    Type1 { delta: u32, length: u32, type_id: u8 },
     /// Type 2: timestamp delta only.
     Type2 { delta: u32 },
     /// Type 3: nothing; everything comes from the previous header of the chunk stream.
@@ -87,19 +78,11 @@ pub(super) fn parse_header(buf: &[u8]) -> Option<ParsedHeader> {
             type_id: r.u8()?,
             stream_id: r.u32_le()?,
         },
-        1 => MessageHeader::Type1 {
-            delta: r.u24()?,
-            length: r.u24()?,
-            type_id: r.u8()?,
-        },
+        1 => MessageHeader::Type1 { delta: r.u24()?, length: r.u24()?, type_id: r.u8()? },
         2 => MessageHeader::Type2 { delta: r.u24()? },
         _ => MessageHeader::Type3,
     };
-    Some(ParsedHeader {
-        csid,
-        header,
-        len: r.pos,
-    })
+    Some(ParsedHeader { csid, header, len: r.pos })
 }
 
 /// Writes a basic header in its smallest form (§5.3.1.1 "SHOULD use the smallest
@@ -125,22 +108,13 @@ pub(super) fn put_basic_header(dst: &mut BytesMut, fmt: u8, csid: u32) {
 /// by the caller (which writes the extended timestamp after it).
 pub(super) fn put_message_header(dst: &mut BytesMut, header: &MessageHeader) {
     match *header {
-        MessageHeader::Type0 {
-            timestamp,
-            length,
-            type_id,
-            stream_id,
-        } => {
+        MessageHeader::Type0 { timestamp, length, type_id, stream_id } => {
             put_u24(dst, timestamp);
             put_u24(dst, length);
             dst.put_u8(type_id);
             dst.put_u32_le(stream_id);
         }
-        MessageHeader::Type1 {
-            delta,
-            length,
-            type_id,
-        } => {
+        MessageHeader::Type1 { delta, length, type_id } => {
             put_u24(dst, delta);
             put_u24(dst, length);
             dst.put_u8(type_id);
@@ -179,8 +153,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn u24(&mut self) -> Option<u32> {
-        self.take::<3>()
-            .map(|[a, b, c]| u32::from_be_bytes([0, a, b, c]))
+        self.take::<3>().map(|[a, b, c]| u32::from_be_bytes([0, a, b, c]))
     }
 
     pub(super) fn u32(&mut self) -> Option<u32> {

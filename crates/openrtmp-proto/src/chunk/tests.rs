@@ -28,9 +28,7 @@ pub(super) fn msg(
 
 /// Deterministic payload bytes; never 0xFF (see `interleaved_chunks`).
 pub(super) fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| ((i * 7 + usize::from(seed)) % 251) as u8)
-        .collect()
+    (0..len).map(|i| ((i * 7 + usize::from(seed)) % 251) as u8).collect()
 }
 
 /// Feeds `pieces` in order, polling after each until `Ok(None)`.
@@ -58,20 +56,12 @@ fn assert_decodes_all_ways(data: &[u8], expected: &[Message]) {
     for cut in 0..=data.len() {
         let (a, b) = data.split_at(cut);
         let mut dec = ChunkDecoder::new(DecoderLimits::default());
-        assert_eq!(
-            decode_pieces(&mut dec, [a, b]).as_deref(),
-            Ok(expected),
-            "cut {cut}"
-        );
+        assert_eq!(decode_pieces(&mut dec, [a, b]).as_deref(), Ok(expected), "cut {cut}");
         assert_eq!(dec.buffered_bytes(), 0);
     }
     let mut dec = ChunkDecoder::new(DecoderLimits::default());
     let bytes = data.chunks(1);
-    assert_eq!(
-        decode_pieces(&mut dec, bytes).as_deref(),
-        Ok(expected),
-        "bytewise"
-    );
+    assert_eq!(decode_pieces(&mut dec, bytes).as_deref(), Ok(expected), "bytewise");
 }
 
 fn encode_all(encoder: &mut ChunkEncoder, messages: &[Message]) -> Vec<u8> {
@@ -91,13 +81,10 @@ fn encode_all(encoder: &mut ChunkEncoder, messages: &[Message]) -> Vec<u8> {
 /// for a first message is the same number; and §6.1.1 calls the message stream id 3 bytes,
 /// whereas the chunk header carries 4 bytes, little-endian (§5.3.1.2.5): 39 30 00 00.
 fn spec_example_1() -> (Vec<Message>, Vec<u8>) {
-    let messages: Vec<Message> = (0..4u8)
-        .map(|i| msg(3, 1000 + 20 * u32::from(i), 8, 12345, pattern(32, i)))
-        .collect();
+    let messages: Vec<Message> =
+        (0..4u8).map(|i| msg(3, 1000 + 20 * u32::from(i), 8, 12345, pattern(32, i))).collect();
     let headers: [&[u8]; 4] = [
-        &[
-            0x03, 0x00, 0x03, 0xE8, 0x00, 0x00, 0x20, 0x08, 0x39, 0x30, 0x00, 0x00,
-        ],
+        &[0x03, 0x00, 0x03, 0xE8, 0x00, 0x00, 0x20, 0x08, 0x39, 0x30, 0x00, 0x00],
         &[0x83, 0x00, 0x00, 0x14],
         &[0xC3],
         &[0xC3],
@@ -117,9 +104,7 @@ fn spec_example_1() -> (Vec<Message>, Vec<u8>) {
 /// type 3 + 51 (chunks of 140, 129 and 52 bytes). Same errata as Example 1 ("delta: 1000").
 fn spec_example_2() -> (Vec<Message>, Vec<u8>) {
     let m = msg(4, 1000, 9, 12346, pattern(307, 9));
-    let mut wire = vec![
-        0x04, 0x00, 0x03, 0xE8, 0x00, 0x01, 0x33, 0x09, 0x3A, 0x30, 0x00, 0x00,
-    ];
+    let mut wire = vec![0x04, 0x00, 0x03, 0xE8, 0x00, 0x01, 0x33, 0x09, 0x3A, 0x30, 0x00, 0x00];
     wire.extend_from_slice(&m.payload[..128]);
     assert_eq!(wire.len(), 140);
     wire.push(0xC4);
@@ -158,10 +143,7 @@ fn ffmpeg_publish_capture() {
     assert_eq!(dec.buffered_bytes(), 0);
 
     let first = &messages[0];
-    assert_eq!(
-        (first.csid, first.type_id, first.stream_id),
-        (3, MessageType::COMMAND_AMF0, 0)
-    );
+    assert_eq!((first.csid, first.type_id, first.stream_id), (3, MessageType::COMMAND_AMF0, 0));
     assert_eq!(first.payload.len(), 140);
     assert_eq!(&first.payload[..10], b"\x02\x00\x07connect");
     let count = |t: MessageType| messages.iter().filter(|m| m.type_id == t).count();
@@ -202,11 +184,8 @@ fn large_payload_is_shared_not_copied() {
     let mut out = ChunkOutput::new();
     enc.write_message(&m, &mut out);
     let range = m.payload.as_ptr_range();
-    let shared: usize = out
-        .segments()
-        .filter(|s| range.contains(&s.as_ptr()))
-        .map(<[u8]>::len)
-        .sum();
+    let shared: usize =
+        out.segments().filter(|s| range.contains(&s.as_ptr())).map(<[u8]>::len).sum();
     assert_eq!(shared, 60_000);
     assert_eq!(out.segment_count(), 2 * 15);
 }
@@ -224,14 +203,9 @@ fn decoder_accepts_long_form_basic_header() {
 /// Type 3 chunk is the same as the timestamp of the Type 0 chunk." FFmpeg relies on this.
 #[test]
 fn type3_after_type0_reuses_timestamp_as_delta() {
-    let wire = [
-        0x04, 0, 0, 40, 0, 0, 1, 8, 1, 0, 0, 0, 0x11, 0xC4, 0x22, 0xC4, 0x33,
-    ];
-    let expected = [
-        msg(4, 40, 8, 1, vec![0x11]),
-        msg(4, 80, 8, 1, vec![0x22]),
-        msg(4, 120, 8, 1, vec![0x33]),
-    ];
+    let wire = [0x04, 0, 0, 40, 0, 0, 1, 8, 1, 0, 0, 0, 0x11, 0xC4, 0x22, 0xC4, 0x33];
+    let expected =
+        [msg(4, 40, 8, 1, vec![0x11]), msg(4, 80, 8, 1, vec![0x22]), msg(4, 120, 8, 1, vec![0x33])];
     assert_decodes_all_ways(&wire, &expected);
 }
 
@@ -313,13 +287,7 @@ enum Time {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Send {
-        csid: usize,
-        type_id: u8,
-        stream_id: u32,
-        time: Time,
-        len: usize,
-    },
+    Send { csid: usize, type_id: u8, stream_id: u32, time: Time, len: usize },
     ChunkSize(u32),
 }
 
@@ -369,13 +337,7 @@ fn build_messages(csids: &[u32], ops: &[Op]) -> Vec<Message> {
     let mut messages = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         match op {
-            Op::Send {
-                csid,
-                type_id,
-                stream_id,
-                time,
-                len,
-            } => {
+            Op::Send { csid, type_id, stream_id, time, len } => {
                 let csid = csids[csid % csids.len()];
                 let prev = last.get(&csid).copied().unwrap_or(0);
                 let ts = match time {

@@ -89,39 +89,25 @@ impl UserControl {
     /// Parses a User Control message payload (event type, then event data).
     pub fn parse(payload: &[u8]) -> Result<Self, ControlError> {
         let type_id = MessageType::USER_CONTROL.0;
-        let [high, low] = payload
-            .first_chunk::<2>()
-            .copied()
-            .ok_or(ControlError::Truncated {
-                type_id,
-                len: payload.len(),
-                needed: 2,
-            })?;
+        let [high, low] = payload.first_chunk::<2>().copied().ok_or(ControlError::Truncated {
+            type_id,
+            len: payload.len(),
+            needed: 2,
+        })?;
         let event_type = u16::from_be_bytes([high, low]);
         let word = |at: usize| read_u32(payload, 2 + at, type_id);
         Ok(match UserControlEventType(event_type) {
-            UserControlEventType::STREAM_BEGIN => Self::StreamBegin {
-                stream_id: word(0)?,
-            },
-            UserControlEventType::STREAM_EOF => Self::StreamEof {
-                stream_id: word(0)?,
-            },
-            UserControlEventType::STREAM_DRY => Self::StreamDry {
-                stream_id: word(0)?,
-            },
-            UserControlEventType::SET_BUFFER_LENGTH => Self::SetBufferLength {
-                stream_id: word(0)?,
-                buffer_ms: word(4)?,
-            },
-            UserControlEventType::STREAM_IS_RECORDED => Self::StreamIsRecorded {
-                stream_id: word(0)?,
-            },
-            UserControlEventType::PING_REQUEST => Self::PingRequest {
-                timestamp: word(0)?,
-            },
-            UserControlEventType::PING_RESPONSE => Self::PingResponse {
-                timestamp: word(0)?,
-            },
+            UserControlEventType::STREAM_BEGIN => Self::StreamBegin { stream_id: word(0)? },
+            UserControlEventType::STREAM_EOF => Self::StreamEof { stream_id: word(0)? },
+            UserControlEventType::STREAM_DRY => Self::StreamDry { stream_id: word(0)? },
+            UserControlEventType::SET_BUFFER_LENGTH => {
+                Self::SetBufferLength { stream_id: word(0)?, buffer_ms: word(4)? }
+            }
+            UserControlEventType::STREAM_IS_RECORDED => {
+                Self::StreamIsRecorded { stream_id: word(0)? }
+            }
+            UserControlEventType::PING_REQUEST => Self::PingRequest { timestamp: word(0)? },
+            UserControlEventType::PING_RESPONSE => Self::PingResponse { timestamp: word(0)? },
             _ => Self::Unknown {
                 event_type,
                 data: Bytes::copy_from_slice(payload.get(2..).unwrap_or_default()),
@@ -151,10 +137,7 @@ impl UserControl {
             | Self::StreamEof { stream_id }
             | Self::StreamDry { stream_id }
             | Self::StreamIsRecorded { stream_id } => dst.put_u32(*stream_id),
-            Self::SetBufferLength {
-                stream_id,
-                buffer_ms,
-            } => {
+            Self::SetBufferLength { stream_id, buffer_ms } => {
                 dst.put_u32(*stream_id);
                 dst.put_u32(*buffer_ms);
             }
@@ -183,79 +166,39 @@ mod tests {
     // Golden vectors: §6.2 layout (16-bit event type, event data), events from §7.1.7.
     #[test]
     fn golden_vectors() {
-        check(
-            UserControl::StreamBegin { stream_id: 1 },
-            &[0, 0, 0, 0, 0, 1],
-        );
-        check(
-            UserControl::StreamEof {
-                stream_id: 0x0102_0304,
-            },
-            &[0, 1, 1, 2, 3, 4],
-        );
+        check(UserControl::StreamBegin { stream_id: 1 }, &[0, 0, 0, 0, 0, 1]);
+        check(UserControl::StreamEof { stream_id: 0x0102_0304 }, &[0, 1, 1, 2, 3, 4]);
         check(UserControl::StreamDry { stream_id: 7 }, &[0, 2, 0, 0, 0, 7]);
         check(
-            UserControl::SetBufferLength {
-                stream_id: 1,
-                buffer_ms: 3000,
-            },
+            UserControl::SetBufferLength { stream_id: 1, buffer_ms: 3000 },
             &[0, 3, 0, 0, 0, 1, 0, 0, 0x0B, 0xB8],
         );
+        check(UserControl::StreamIsRecorded { stream_id: 1 }, &[0, 4, 0, 0, 0, 1]);
+        check(UserControl::PingRequest { timestamp: 0xDEAD_BEEF }, &[0, 6, 0xDE, 0xAD, 0xBE, 0xEF]);
         check(
-            UserControl::StreamIsRecorded { stream_id: 1 },
-            &[0, 4, 0, 0, 0, 1],
-        );
-        check(
-            UserControl::PingRequest {
-                timestamp: 0xDEAD_BEEF,
-            },
-            &[0, 6, 0xDE, 0xAD, 0xBE, 0xEF],
-        );
-        check(
-            UserControl::PingResponse {
-                timestamp: 0xDEAD_BEEF,
-            },
+            UserControl::PingResponse { timestamp: 0xDEAD_BEEF },
             &[0, 7, 0xDE, 0xAD, 0xBE, 0xEF],
         );
         check(
-            UserControl::Unknown {
-                event_type: 31,
-                data: Bytes::from_static(&[0, 0, 0, 1]),
-            },
+            UserControl::Unknown { event_type: 31, data: Bytes::from_static(&[0, 0, 0, 1]) },
             &[0, 31, 0, 0, 0, 1],
         );
-        check(
-            UserControl::Unknown {
-                event_type: 5,
-                data: Bytes::new(),
-            },
-            &[0, 5],
-        );
+        check(UserControl::Unknown { event_type: 5, data: Bytes::new() }, &[0, 5]);
     }
 
     #[test]
     fn truncated_events() {
-        let truncated = |len, needed| ControlError::Truncated {
-            type_id: 4,
-            len,
-            needed,
-        };
+        let truncated = |len, needed| ControlError::Truncated { type_id: 4, len, needed };
         assert_eq!(UserControl::parse(&[]), Err(truncated(0, 2)));
         assert_eq!(UserControl::parse(&[0]), Err(truncated(1, 2)));
         assert_eq!(UserControl::parse(&[0, 0, 1, 2, 3]), Err(truncated(5, 6)));
-        assert_eq!(
-            UserControl::parse(&[0, 3, 0, 0, 0, 1, 0, 0]),
-            Err(truncated(8, 10))
-        );
+        assert_eq!(UserControl::parse(&[0, 3, 0, 0, 0, 1, 0, 0]), Err(truncated(8, 10)));
         assert_eq!(UserControl::parse(&[0, 6]), Err(truncated(2, 6)));
     }
 
     #[test]
     fn event_type_round_trip() {
         let event = UserControl::parse(&[0, 32, 0, 0, 0, 9]);
-        assert_eq!(
-            event.map(|e| e.event_type()),
-            Ok(UserControlEventType::BUFFER_READY)
-        );
+        assert_eq!(event.map(|e| e.event_type()), Ok(UserControlEventType::BUFFER_READY));
     }
 }

@@ -58,6 +58,13 @@ pub enum SessionError {
         /// onStatus description.
         description: String,
     },
+    /// The peer kept sending while a decision was pending and the driver kept reading:
+    /// more than the reassembly budget is buffered.
+    #[error("{buffered} bytes buffered while waiting for a decision")]
+    InputWhileWaiting {
+        /// Bytes buffered.
+        buffered: usize,
+    },
     /// The session was closed and takes no more input.
     #[error("session closed")]
     Closed,

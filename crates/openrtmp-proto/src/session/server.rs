@@ -279,15 +279,50 @@ impl ServerSession {
                 let rest = self.input.split();
                 self.decoder.handle_input(&rest);
             }
-            _ => self.decoder.handle_input(data),
+            _ => {
+                if self.is_waiting() && self.decoder.buffered_bytes() > self.config.limits.chunk.reassembly_budget {
+                    return Err(SessionError::InputWhileWaiting { buffered: self.decoder.buffered_bytes() });
+                }
+                self.decoder.handle_input(data)
+            }
         }
-        while let Some(msg) = self.decoder.poll_message()? {
-            self.handle_message(msg)?;
+        self.drain()
+    }
+
+    /// Handles buffered messages until a decision is pending (messages after a pending
+    /// connect/publish/play wait in the decoder, so a publisher's first media is never
+    /// dropped while its authorisation is being decided).
+    fn drain(&mut self) -> Result<(), SessionError> {
+        while !self.is_waiting() && !matches!(self.state, State::Closed) {
+            match self.decoder.poll_message()? {
+                Some(msg) => self.handle_message(msg)?,
+                None => break,
+            }
         }
         if let Some(sequence) = self.decoder.poll_ack() {
             self.send_control(ControlMessage::Acknowledgement { sequence });
         }
         Ok(())
+    }
+
+    /// Whether a decision (connect, publish, play) is pending. While it is, the session
+    /// handles no further messages; the driver should stop reading from the socket (TCP
+    /// back-pressure) until it has called `accept_*`/`reject_*`.
+    pub fn is_waiting(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Resumes after a decision: handles what arrived meanwhile.
+    fn resume(&mut self) -> Result<(), SessionError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let result = self.drain();
+        if let Err(e) = &result {
+            self.error = Some(e.clone());
+            self.state = State::Closed;
+        }
+        result
     }
 
     /// The next event, if any.
@@ -650,14 +685,14 @@ impl ServerSession {
 
     /// Accepts a connect: Window Ack Size, Set Peer Bandwidth, Set Chunk Size, `_result`
     /// (NetConnection.Connect.Success, objectEncoding echoed, Enhanced RTMP answer), onBWDone.
-    pub fn accept_connect(&mut self, request: RequestId) {
+    pub fn accept_connect(&mut self, request: RequestId) -> Result<(), SessionError> {
         let Some(Pending::Connect {
             transaction_id,
             object_encoding,
             caps,
         }) = self.take(request)
         else {
-            return;
+            return self.resume();
         };
         self.send_control(ControlMessage::WindowAckSize(self.config.window_ack_size));
         self.send_control(ControlMessage::SetPeerBandwidth {
@@ -675,10 +710,11 @@ impl ServerSession {
         );
         self.send_command(0, command::on_bw_done());
         self.state = State::Connected;
+        self.resume()
     }
 
     /// Rejects a connect with `_error` NetConnection.Connect.Rejected and the description;
-    /// the session is then closed (flush, then close the socket).
+    /// the session is then closed (flush, then close the socket): nothing more is handled.
     pub fn reject_connect(&mut self, request: RequestId, description: &str) {
         if let Some(Pending::Connect { transaction_id, .. }) = self.take(request) {
             let info = command::status_info(StatusCode::CONNECT_REJECTED, Some(description));
@@ -694,9 +730,9 @@ impl ServerSession {
 
     /// Accepts a publish: StreamBegin, onStatus NetStream.Publish.Start. Media is relayed as
     /// [`ServerEvent::Media`] from now on.
-    pub fn accept_publish(&mut self, request: RequestId) {
+    pub fn accept_publish(&mut self, request: RequestId) -> Result<(), SessionError> {
         let Some(Pending::Publish { stream_id, name }) = self.take(request) else {
-            return;
+            return self.resume();
         };
         self.send_control(ControlMessage::UserControl(UserControl::StreamBegin {
             stream_id,
@@ -704,29 +740,31 @@ impl ServerSession {
         let description = format!("{name} is now published.");
         self.send_status(stream_id, StatusCode::PUBLISH_START, Some(&description));
         self.streams.insert(stream_id, StreamRole::Publishing(name));
+        self.resume()
     }
 
     /// Rejects a publish with an error onStatus (e.g. NetStream.Publish.BadName) and the
     /// description; the connection stays up.
-    pub fn reject_publish(&mut self, request: RequestId, code: StatusCode, description: &str) {
+    pub fn reject_publish(&mut self, request: RequestId, code: StatusCode, description: &str) -> Result<(), SessionError> {
         let Some(Pending::Publish { stream_id, .. }) = self.take(request) else {
-            return;
+            return self.resume();
         };
         self.send_status(stream_id, code, Some(description));
         self.streams.insert(stream_id, StreamRole::Idle);
+        self.resume()
     }
 
     /// Accepts a play: StreamIsRecorded is not sent (live), StreamBegin, Play.Reset (if asked),
     /// Play.Start, `|RtmpSampleAccess`. The driver then sends metadata, sequence headers and
     /// media with [`ServerSession::send_media`].
-    pub fn accept_play(&mut self, request: RequestId) {
+    pub fn accept_play(&mut self, request: RequestId) -> Result<(), SessionError> {
         let Some(Pending::Play {
             stream_id,
             name,
             reset,
         }) = self.take(request)
         else {
-            return;
+            return self.resume();
         };
         self.send_control(ControlMessage::UserControl(UserControl::StreamBegin {
             stream_id,
@@ -740,15 +778,17 @@ impl ServerSession {
         let access = command::data_message(stream_id, 0, command::rtmp_sample_access());
         self.encoder.write_message(&access, &mut self.out);
         self.streams.insert(stream_id, StreamRole::Playing(name));
+        self.resume()
     }
 
     /// Rejects a play (e.g. NetStream.Play.StreamNotFound, NetStream.Play.Failed).
-    pub fn reject_play(&mut self, request: RequestId, code: StatusCode, description: &str) {
+    pub fn reject_play(&mut self, request: RequestId, code: StatusCode, description: &str) -> Result<(), SessionError> {
         let Some(Pending::Play { stream_id, .. }) = self.take(request) else {
-            return;
+            return self.resume();
         };
         self.send_status(stream_id, code, Some(description));
         self.streams.insert(stream_id, StreamRole::Idle);
+        self.resume()
     }
 
     fn take(&mut self, request: RequestId) -> Option<Pending> {

@@ -81,7 +81,7 @@ impl Pair {
                 _ => None,
             })
             .expect("connect event");
-        self.server.accept_connect(request);
+        self.server.accept_connect(request).unwrap();
         self.pump().unwrap();
         assert!(self.client.is_connected());
     }
@@ -183,7 +183,7 @@ fn publish_flow_relays_media_and_metadata() {
         })
         .expect("publish event");
     assert_eq!(name, "key?token=abc");
-    p.server.accept_publish(request);
+    p.server.accept_publish(request).unwrap();
     p.pump().unwrap();
     assert!(p
         .take_client()
@@ -249,11 +249,9 @@ fn rejected_publish_reports_bad_name_and_drops_media() {
             _ => None,
         })
         .unwrap();
-    p.server.reject_publish(
-        request,
-        StatusCode::PUBLISH_BAD_NAME,
-        "stream key busy is already in use",
-    );
+    p.server
+        .reject_publish(request, StatusCode::PUBLISH_BAD_NAME, "stream key busy is already in use")
+        .unwrap();
     p.pump().unwrap();
     let status = p.take_client().into_iter().find_map(|e| match e {
         ClientEvent::Status {
@@ -298,7 +296,7 @@ fn play_flow_receives_media_and_eof() {
             _ => None,
         })
         .unwrap();
-    p.server.accept_play(request);
+    p.server.accept_play(request).unwrap();
     let shared = Bytes::from(vec![0x27u8; 50_000]);
     let frame = Message {
         csid: 9,
@@ -422,15 +420,15 @@ fn too_many_streams_is_refused() {
     p.connect();
     for _ in 0..DEFAULT_MAX_STREAMS {
         p.client.play("x", -2.0, -1.0, true).unwrap();
+        p.pump().unwrap();
+        let request = p.take_server().into_iter().find_map(|e| match e {
+            ServerEvent::Play { request, .. } => Some(request),
+            _ => None,
+        });
+        p.server.accept_play(request.expect("play event")).unwrap();
     }
-    p.pump().unwrap();
     p.client.play("x", -2.0, -1.0, true).unwrap();
-    assert_eq!(
-        p.pump(),
-        Err(SessionError::TooManyStreams {
-            limit: DEFAULT_MAX_STREAMS
-        })
-    );
+    assert_eq!(p.pump(), Err(SessionError::TooManyStreams { limit: DEFAULT_MAX_STREAMS }));
 }
 
 #[test]
@@ -474,4 +472,90 @@ fn garbage_after_handshake_closes_with_error() {
     let err = server.handle_input(&[0xC7, 1, 2, 3, 4, 5]).unwrap_err();
     assert!(matches!(err, SessionError::Chunk(_)), "{err:?}");
     assert_eq!(server.handle_input(&[0]), Err(err));
+}
+
+/// Feeds a real client's capture to a server session in the given pieces, accepting every
+/// request; returns a summary of what the session reported.
+fn replay(capture: &[u8], pieces: &[usize]) -> Result<Vec<String>, SessionError> {
+    let random: Vec<u8> = (0..3032u32).map(|i| (i * 13 + 1) as u8).collect();
+    let mut server = ServerSession::new(ServerConfig::default(), 0, &random);
+    let mut summary = Vec::new();
+    let mut rest = capture;
+    let mut sizes = pieces.iter().copied().cycle();
+    while !rest.is_empty() {
+        let n = sizes.next().unwrap_or(rest.len()).clamp(1, rest.len());
+        let (piece, tail) = rest.split_at(n);
+        rest = tail;
+        server.handle_input(piece)?;
+        while let Some(event) = server.poll_event() {
+            summary.push(match event {
+                ServerEvent::HandshakeDone { scheme, .. } => format!("handshake {scheme:?}"),
+                ServerEvent::Connect { request, command } => {
+                    server.accept_connect(request).unwrap();
+                    format!("connect app={} fourcc={:?} flashVer={:?}", command.app, command.enhanced.fourcc_list, command.flash_ver)
+                }
+                ServerEvent::Publish { request, stream_name, .. } => {
+                    server.accept_publish(request).unwrap();
+                    format!("publish {stream_name}")
+                }
+                ServerEvent::Data { data, .. } => format!("data {}", data.name),
+                ServerEvent::Media { message, .. } => {
+                    format!("media {} {} {}", message.type_id.0, message.timestamp, message.payload.len())
+                }
+                ServerEvent::Unpublished { stream_name, .. } => format!("unpublished {stream_name}"),
+                other => format!("{other:?}"),
+            });
+        }
+        let n = server.transmit().len();
+        server.transmit().advance(n);
+    }
+    Ok(summary)
+}
+
+const FFMPEG5: &[u8] = include_bytes!("testdata/ffmpeg_publish.bin");
+const FFMPEG9: &[u8] = include_bytes!("testdata/ffmpeg9_hevc_opus_publish.bin");
+
+#[test]
+fn real_ffmpeg5_publish_capture() {
+    let summary = replay(FFMPEG5, &[usize::MAX]).unwrap();
+    assert!(summary[0].starts_with("handshake Digest"), "{summary:?}");
+    assert!(summary[1].starts_with("connect app=live fourcc=[] flashVer=Some(\"FMLE/3.0 (compatible; Lavf59"), "{summary:?}");
+    assert_eq!(summary[2], "publish capture");
+    assert_eq!(summary[3], "data onMetaData");
+    let video = summary.iter().filter(|s| s.starts_with("media 9 ")).count();
+    let audio = summary.iter().filter(|s| s.starts_with("media 8 ")).count();
+    assert_eq!(video, 17, "the sequence header, 15 frames, the end of sequence");
+    assert!(audio > 20, "{audio}");
+    assert_eq!(summary.last().map(String::as_str), Some("unpublished capture"));
+}
+
+#[test]
+fn real_ffmpeg9_enhanced_publish_capture() {
+    let summary = replay(FFMPEG9, &[usize::MAX]).unwrap();
+    assert!(summary[1].starts_with("connect app=live fourcc=[\"hvc1\", \"Opus\"]"), "{summary:?}");
+    assert_eq!(summary[2], "publish capture9");
+    assert!(summary.iter().filter(|s| s.starts_with("media 9 ")).count() >= 15);
+    assert_eq!(summary.last().map(String::as_str), Some("unpublished capture9"));
+}
+
+#[test]
+fn captures_split_at_every_byte_boundary_of_the_command_phase() {
+    for capture in [FFMPEG5, FFMPEG9] {
+        let whole = replay(capture, &[usize::MAX]).unwrap();
+        // The handshake is 3073 bytes; the commands and metadata follow within ~1 KB.
+        for split in 1..4200 {
+            assert_eq!(replay(capture, &[split, usize::MAX]).unwrap(), whole, "split at {split}");
+        }
+        assert_eq!(replay(capture, &[1]).unwrap(), whole, "one byte at a time");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    #[test]
+    fn captures_in_random_pieces(pieces in proptest::collection::vec(1usize..3000, 1..40)) {
+        for capture in [FFMPEG5, FFMPEG9] {
+            proptest::prop_assert_eq!(replay(capture, &pieces).unwrap(), replay(capture, &[usize::MAX]).unwrap());
+        }
+    }
 }
