@@ -42,10 +42,7 @@ fn on_metadata() -> Vec<Amf0Value> {
         ("encoder", "Lavf59.27.100".into()),
         ("filesize", 0.0.into()),
     ]);
-    vec![
-        "onMetaData".into(),
-        Amf0Value::EcmaArray { count: 16, entries },
-    ]
+    vec!["onMetaData".into(), Amf0Value::EcmaArray { count: 16, entries }]
 }
 
 fn bytes_of(values: &[Amf0Value]) -> Vec<u8> {

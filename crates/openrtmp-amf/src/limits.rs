@@ -74,10 +74,7 @@ pub(crate) struct Budget {
 
 impl Budget {
     pub(crate) fn new(limits: &Limits) -> Self {
-        Self {
-            used: 0,
-            limit: limits.max_elements,
-        }
+        Self { used: 0, limit: limits.max_elements }
     }
 
     /// Charges `n` elements for something found at `offset`.
@@ -87,10 +84,7 @@ impl Budget {
                 self.used = used;
                 Ok(())
             }
-            _ => Err(AmfError::TooManyElements {
-                limit: self.limit,
-                offset,
-            }),
+            _ => Err(AmfError::TooManyElements { limit: self.limit, offset }),
         }
     }
 
@@ -110,10 +104,7 @@ impl Budget {
     /// [`MAX_PREALLOCATED_ITEMS`].
     pub(crate) fn capacity(&self, declared: usize, remaining: usize, min_item_len: usize) -> usize {
         let left = self.limit.saturating_sub(self.used);
-        declared
-            .min(remaining / min_item_len.max(1))
-            .min(left)
-            .min(MAX_PREALLOCATED_ITEMS)
+        declared.min(remaining / min_item_len.max(1)).min(left).min(MAX_PREALLOCATED_ITEMS)
     }
 }
 
@@ -123,35 +114,20 @@ mod tests {
 
     #[test]
     fn budget_counts_values_and_text() {
-        let mut budget = Budget::new(&Limits {
-            max_elements: 3,
-            ..Limits::default()
-        });
+        let mut budget = Budget::new(&Limits { max_elements: 3, ..Limits::default() });
         assert_eq!(budget.text(63, 0), Ok(()));
         assert_eq!(budget.text(128, 1), Ok(()));
         assert_eq!(budget.value(2), Ok(()));
-        assert_eq!(
-            budget.value(3),
-            Err(AmfError::TooManyElements {
-                limit: 3,
-                offset: 3
-            })
-        );
+        assert_eq!(budget.value(3), Err(AmfError::TooManyElements { limit: 3, offset: 3 }));
         assert_eq!(
             budget.charge(usize::MAX, 4),
-            Err(AmfError::TooManyElements {
-                limit: 3,
-                offset: 4
-            })
+            Err(AmfError::TooManyElements { limit: 3, offset: 4 })
         );
     }
 
     #[test]
     fn capacity_is_bounded_by_input_budget_and_constant() {
-        let budget = Budget::new(&Limits {
-            max_elements: 100,
-            ..Limits::default()
-        });
+        let budget = Budget::new(&Limits { max_elements: 100, ..Limits::default() });
         assert_eq!(budget.capacity(u32::MAX as usize, 3, 1), 3);
         assert_eq!(budget.capacity(u32::MAX as usize, 1000, 1), 100);
         assert_eq!(budget.capacity(5, 1000, 8), 5);

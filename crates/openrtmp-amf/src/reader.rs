@@ -43,10 +43,7 @@ impl<'a> Reader<'a> {
 
     /// The next `len` bytes.
     pub(crate) fn bytes(&mut self, len: usize) -> Result<&'a [u8], AmfError> {
-        let eof = AmfError::UnexpectedEof {
-            offset: self.pos,
-            needed: len,
-        };
+        let eof = AmfError::UnexpectedEof { offset: self.pos, needed: len };
         let end = self.pos.checked_add(len).ok_or(eof.clone())?;
         let bytes = self.input.get(self.pos..end).ok_or(eof)?;
         self.pos = end;
@@ -56,9 +53,7 @@ impl<'a> Reader<'a> {
     fn array<const N: usize>(&mut self) -> Result<[u8; N], AmfError> {
         let offset = self.pos;
         let bytes = self.bytes(N)?;
-        bytes
-            .try_into()
-            .map_err(|_| AmfError::UnexpectedEof { offset, needed: N })
+        bytes.try_into().map_err(|_| AmfError::UnexpectedEof { offset, needed: N })
     }
 
     pub(crate) fn u8(&mut self) -> Result<u8, AmfError> {
@@ -91,9 +86,8 @@ impl<'a> Reader<'a> {
     ) -> Result<&'a str, AmfError> {
         let start = self.pos;
         let bytes = self.raw(len, max_len, len_offset)?;
-        std::str::from_utf8(bytes).map_err(|e| AmfError::InvalidUtf8 {
-            offset: start + e.valid_up_to(),
-        })
+        std::str::from_utf8(bytes)
+            .map_err(|e| AmfError::InvalidUtf8 { offset: start + e.valid_up_to() })
     }
 
     /// `len` raw bytes (AMF3 byte array) whose length field was at `len_offset`, checked
@@ -105,11 +99,7 @@ impl<'a> Reader<'a> {
         len_offset: usize,
     ) -> Result<&'a [u8], AmfError> {
         if len > max_len {
-            return Err(AmfError::StringTooLong {
-                len,
-                limit: max_len,
-                offset: len_offset,
-            });
+            return Err(AmfError::StringTooLong { len, limit: max_len, offset: len_offset });
         }
         self.bytes(len)
     }
@@ -126,43 +116,21 @@ mod tests {
         assert_eq!(r.u16(), Ok(0x0203));
         assert_eq!(r.i16(), Ok(-2));
         assert_eq!(r.position(), 5);
-        assert_eq!(
-            r.u32(),
-            Err(AmfError::UnexpectedEof {
-                offset: 5,
-                needed: 4
-            })
-        );
+        assert_eq!(r.u32(), Err(AmfError::UnexpectedEof { offset: 5, needed: 4 }));
         // A failed read does not move the cursor.
         assert_eq!(r.position(), 5);
         assert_eq!(r.remaining(), &[0, 0, 0]);
         assert_eq!(
             r.bytes(usize::MAX),
-            Err(AmfError::UnexpectedEof {
-                offset: 5,
-                needed: usize::MAX
-            })
+            Err(AmfError::UnexpectedEof { offset: 5, needed: usize::MAX })
         );
     }
 
     #[test]
     fn utf8_checks_limit_then_bytes_then_encoding() {
         let mut r = Reader::new(b"ab\xFFcd");
-        assert_eq!(
-            r.utf8(10, 4, 0),
-            Err(AmfError::StringTooLong {
-                len: 10,
-                limit: 4,
-                offset: 0
-            })
-        );
-        assert_eq!(
-            r.utf8(9, 10, 0),
-            Err(AmfError::UnexpectedEof {
-                offset: 0,
-                needed: 9
-            })
-        );
+        assert_eq!(r.utf8(10, 4, 0), Err(AmfError::StringTooLong { len: 10, limit: 4, offset: 0 }));
+        assert_eq!(r.utf8(9, 10, 0), Err(AmfError::UnexpectedEof { offset: 0, needed: 9 }));
         assert_eq!(r.utf8(4, 10, 0), Err(AmfError::InvalidUtf8 { offset: 2 }));
         let mut r = Reader::new("é!".as_bytes());
         assert_eq!(r.utf8(3, 10, 0), Ok("é!"));

@@ -45,35 +45,15 @@ pub(crate) fn amf3_value() -> impl Strategy<Value = Amf3Value> {
         prop_oneof![
             (pairs.clone(), prop::collection::vec(inner.clone(), 0..4))
                 .prop_map(|(assoc, dense)| Amf3Value::Array { assoc, dense }),
-            (
-                text(),
-                any::<bool>(),
-                prop::collection::vec((text(), inner.clone()), 0..4),
-                pairs
-            )
+            (text(), any::<bool>(), prop::collection::vec((text(), inner.clone()), 0..4), pairs)
                 .prop_map(|(class_name, dynamic, sealed, dynamic_members)| {
                     let dynamic_members = if dynamic { dynamic_members } else { Vec::new() };
-                    Amf3Value::Object(Amf3Object {
-                        class_name,
-                        dynamic,
-                        sealed,
-                        dynamic_members,
-                    })
+                    Amf3Value::Object(Amf3Object { class_name, dynamic, sealed, dynamic_members })
                 }),
-            (
-                any::<bool>(),
-                text(),
-                prop::collection::vec(inner.clone(), 0..4)
-            )
-                .prop_map(|(fixed, type_name, items)| Amf3Value::VectorObject {
-                    fixed,
-                    type_name,
-                    items
-                }),
-            (
-                any::<bool>(),
-                prop::collection::vec((inner.clone(), inner), 0..3)
-            )
+            (any::<bool>(), text(), prop::collection::vec(inner.clone(), 0..4)).prop_map(
+                |(fixed, type_name, items)| Amf3Value::VectorObject { fixed, type_name, items }
+            ),
+            (any::<bool>(), prop::collection::vec((inner.clone(), inner), 0..3))
                 .prop_map(|(weak_keys, entries)| Amf3Value::Dictionary { weak_keys, entries }),
         ]
     })
@@ -127,12 +107,8 @@ fn fix(value: &mut Amf0Value, seen: &mut u16) {
         Amf0Value::Reference(_) if *seen == 0 => *value = Amf0Value::Null,
         Amf0Value::Reference(index) => *index %= *seen,
         Amf0Value::Object(object)
-        | Amf0Value::EcmaArray {
-            entries: object, ..
-        }
-        | Amf0Value::TypedObject {
-            properties: object, ..
-        } => {
+        | Amf0Value::EcmaArray { entries: object, .. }
+        | Amf0Value::TypedObject { properties: object, .. } => {
             *seen += 1;
             let mut pairs = std::mem::take(object).into_pairs();
             pairs.iter_mut().for_each(|(_, v)| fix(v, seen));

@@ -158,9 +158,7 @@ impl AmfObject {
 
     /// Builds an object from pairs, keeping their order.
     pub fn from_pairs<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Amf0Value)>) -> Self {
-        Self {
-            entries: pairs.into_iter().map(|(k, v)| (k.into(), v)).collect(),
-        }
+        Self { entries: pairs.into_iter().map(|(k, v)| (k.into(), v)).collect() }
     }
 
     /// The first value stored under `key`.
@@ -334,18 +332,12 @@ impl Amf3Value {
             Amf3Value::Double(n) => Amf0Value::Number(*n),
             Amf3Value::String(s) => Amf0Value::string(s.clone()),
             Amf3Value::XmlDocument(s) | Amf3Value::Xml(s) => Amf0Value::XmlDocument(s.clone()),
-            Amf3Value::Date(millis) => Amf0Value::Date {
-                millis: *millis,
-                time_zone: 0,
-            },
+            Amf3Value::Date(millis) => Amf0Value::Date { millis: *millis, time_zone: 0 },
             Amf3Value::Array { assoc, dense } if assoc.is_empty() => {
                 Amf0Value::StrictArray(dense.iter().map(Amf3Value::to_amf0).collect())
             }
             Amf3Value::Array { assoc, dense } => {
-                let ordinal = dense
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (i.to_string(), v.to_amf0()));
+                let ordinal = dense.iter().enumerate().map(|(i, v)| (i.to_string(), v.to_amf0()));
                 let named = assoc.iter().map(|(k, v)| (k.clone(), v.to_amf0()));
                 ecma_array(ordinal.chain(named))
             }
@@ -360,24 +352,15 @@ impl Amf3Value {
                 if object.class_name.is_empty() {
                     Amf0Value::Object(properties)
                 } else {
-                    Amf0Value::TypedObject {
-                        class_name: object.class_name.clone(),
-                        properties,
-                    }
+                    Amf0Value::TypedObject { class_name: object.class_name.clone(), properties }
                 }
             }
             Amf3Value::ByteArray(_) => Amf0Value::Unsupported,
             Amf3Value::VectorInt { items, .. } => Amf0Value::StrictArray(
-                items
-                    .iter()
-                    .map(|n| Amf0Value::Number(f64::from(*n)))
-                    .collect(),
+                items.iter().map(|n| Amf0Value::Number(f64::from(*n))).collect(),
             ),
             Amf3Value::VectorUint { items, .. } => Amf0Value::StrictArray(
-                items
-                    .iter()
-                    .map(|n| Amf0Value::Number(f64::from(*n)))
-                    .collect(),
+                items.iter().map(|n| Amf0Value::Number(f64::from(*n))).collect(),
             ),
             Amf3Value::VectorDouble { items, .. } => {
                 Amf0Value::StrictArray(items.iter().map(|n| Amf0Value::Number(*n)).collect())
@@ -385,11 +368,9 @@ impl Amf3Value {
             Amf3Value::VectorObject { items, .. } => {
                 Amf0Value::StrictArray(items.iter().map(Amf3Value::to_amf0).collect())
             }
-            Amf3Value::Dictionary { entries, .. } => ecma_array(
-                entries
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.key_string()?, v.to_amf0()))),
-            ),
+            Amf3Value::Dictionary { entries, .. } => {
+                ecma_array(entries.iter().filter_map(|(k, v)| Some((k.key_string()?, v.to_amf0()))))
+            }
         }
     }
 

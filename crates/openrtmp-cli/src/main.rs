@@ -26,7 +26,7 @@ enum Command {
     Publish {
         /// The FLV file (H.264/AAC or Enhanced RTMP codecs).
         file: PathBuf,
-        /// rtmp://host[:port]/app/stream[?key=..]
+        /// Target URL: rtmp://HOST:PORT/APP/STREAM?key=... (port and query optional)
         url: String,
         /// Send as fast as possible instead of at the file's pace.
         #[arg(long)]
@@ -40,7 +40,7 @@ enum Command {
     },
     /// Play a stream into an FLV file (or stdout with -o -).
     Play {
-        /// rtmp://host[:port]/app/stream
+        /// Stream URL: rtmp://HOST:PORT/APP/STREAM (port optional)
         url: String,
         /// Output FLV file; `-` for stdout.
         #[arg(short, long, default_value = "-")]
@@ -54,7 +54,7 @@ enum Command {
     },
     /// Connect to a stream and report codecs, resolution, frame rate and bitrate (JSON).
     Probe {
-        /// rtmp://host[:port]/app/stream
+        /// Stream URL: rtmp://HOST:PORT/APP/STREAM (port optional)
         url: String,
         /// How long to measure, seconds.
         #[arg(long, default_value_t = 3.0)]
@@ -66,14 +66,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("openrtmp: cannot start the async runtime: {e}");
@@ -102,22 +96,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                  The client tools (publish, play, probe) work today."
             )
         }
-        Command::Publish {
-            file,
-            url,
-            fast,
-            repeat,
-            chunk_size,
-        } => {
+        Command::Publish { file, url, fast, repeat, chunk_size } => {
             let url = RtmpUrl::parse(&url)?;
-            let options = ConnectOptions {
-                chunk_size,
-                ..ConnectOptions::default()
-            };
-            let publish = PublishOptions {
-                realtime: !fast,
-                repeat,
-            };
+            let options = ConnectOptions { chunk_size, ..ConnectOptions::default() };
+            let publish = PublishOptions { realtime: !fast, repeat };
             let stats = openrtmp_client::publish_file(&file, &url, options, publish).await?;
             eprintln!(
                 "published {} tags ({} video, {} audio), {} bytes, {:.1} s of media in {:.1} s",
@@ -130,17 +112,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Play {
-            url,
-            output,
-            duration,
-            chunk_size,
-        } => {
+        Command::Play { url, output, duration, chunk_size } => {
             let url = RtmpUrl::parse(&url)?;
-            let options = ConnectOptions {
-                chunk_size,
-                ..ConnectOptions::default()
-            };
+            let options = ConnectOptions { chunk_size, ..ConnectOptions::default() };
             let play = PlayOptions {
                 duration: duration.map(|d| seconds(d, "--duration")).transpose()?,
                 ..PlayOptions::default()

@@ -23,7 +23,8 @@ fn stderr(out: &Output) -> String {
 fn version_and_help() {
     let out = run(openrtmp().arg("--version"));
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with(concat!("openrtmp ", env!("CARGO_PKG_VERSION"))));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .starts_with(concat!("openrtmp ", env!("CARGO_PKG_VERSION"))));
     let out = run(openrtmp().arg("--help"));
     let help = String::from_utf8_lossy(&out.stdout);
     for sub in ["serve", "publish", "play", "probe"] {
@@ -51,7 +52,11 @@ fn bad_urls_are_explained() {
     let out = run(openrtmp().args(["play", "rtmp://127.0.0.1/live"]));
     assert!(stderr(&out).contains("has no stream name"), "{}", stderr(&out));
     let out = run(openrtmp().arg("publish").arg(&file).arg("rtmp://127.0.0.1/live"));
-    assert!(stderr(&out).contains("no tags in file") || stderr(&out).contains("has no stream name"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no tags in file") || stderr(&out).contains("has no stream name"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -60,14 +65,22 @@ fn refused_connection_is_explained() {
     let out = run(openrtmp().args(["play", &format!("rtmp://127.0.0.1:{port}/live/x")]));
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains(&format!("cannot connect to 127.0.0.1:{port}")) && err.contains("refused"), "{err}");
+    assert!(
+        err.contains(&format!("cannot connect to 127.0.0.1:{port}")) && err.contains("refused"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_and_malformed_files_are_explained() {
     let dir = TempDir::new("cli-files");
-    let out = run(openrtmp().arg("publish").arg(dir.path("nope.flv")).arg("rtmp://127.0.0.1/live/x"));
-    assert!(stderr(&out).contains("nope.flv") && stderr(&out).contains("No such file"), "{}", stderr(&out));
+    let out =
+        run(openrtmp().arg("publish").arg(dir.path("nope.flv")).arg("rtmp://127.0.0.1/live/x"));
+    assert!(
+        stderr(&out).contains("nope.flv") && stderr(&out).contains("No such file"),
+        "{}",
+        stderr(&out)
+    );
     let junk = dir.path("junk.flv");
     std::fs::write(&junk, b"this is not an flv file at all").unwrap();
     let out = run(openrtmp().arg("publish").arg(&junk).arg("rtmp://127.0.0.1/live/x"));
@@ -86,26 +99,44 @@ fn publish_play_and_probe_through_nginx() {
 
     let out_flv = dir.path("out.flv");
     let mut player = ChildGuard(
-        openrtmp().args(["play", &url, "-o"]).arg(&out_flv).stderr(Stdio::piped()).spawn().expect("spawn play"),
+        openrtmp()
+            .args(["play", &url, "-o"])
+            .arg(&out_flv)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn play"),
     );
     std::thread::sleep(Duration::from_millis(500));
     let mut publisher = ChildGuard(
-        openrtmp().arg("publish").arg(&input).arg(&url).stderr(Stdio::piped()).spawn().expect("spawn publish"),
+        openrtmp()
+            .arg("publish")
+            .arg(&input)
+            .arg(&url)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn publish"),
     );
     std::thread::sleep(Duration::from_millis(1500));
 
     // Probe mid-stream, while the publisher is live.
     let probe = run(openrtmp().args(["probe", &url, "--duration", "1.5"]));
     assert!(probe.status.success(), "probe failed: {}", stderr(&probe));
-    let report: serde_json::Value = serde_json::from_slice(&probe.stdout).expect("probe prints JSON");
+    let report: serde_json::Value =
+        serde_json::from_slice(&probe.stdout).expect("probe prints JSON");
     assert_eq!(report["video"]["codec"], "H.264", "{report}");
-    assert_eq!((report["video"]["width"].as_u64(), report["video"]["height"].as_u64()), (Some(320), Some(240)));
+    assert_eq!(
+        (report["video"]["width"].as_u64(), report["video"]["height"].as_u64()),
+        (Some(320), Some(240))
+    );
     assert_eq!(report["audio"]["codec"], "AAC", "{report}");
     assert_eq!(report["audio"]["sample_rate"], 44100);
     let fps = report["video"]["fps"].as_f64().unwrap_or_default();
     assert!((20.0..=30.0).contains(&fps), "fps {fps}");
     assert!(report["bitrate_kbps"].as_f64().unwrap_or_default() > 10.0, "{report}");
-    assert!(report["url"].as_str().is_some_and(|u| !u.contains("secret")), "keys never printed: {report}");
+    assert!(
+        report["url"].as_str().is_some_and(|u| !u.contains("secret")),
+        "keys never printed: {report}"
+    );
 
     // A second publisher on the same key is refused by nginx with Publish.BadName.
     let second = run(openrtmp().arg("publish").arg(&input).arg(&url));
@@ -114,10 +145,13 @@ fn publish_play_and_probe_through_nginx() {
 
     let status = publisher.wait_timeout(Duration::from_secs(15)).expect("publisher ends");
     assert!(status.success());
-    let status = player.wait_timeout(Duration::from_secs(10)).expect("player ends at end of stream");
+    let status =
+        player.wait_timeout(Duration::from_secs(10)).expect("player ends at end of stream");
     assert!(status.success());
     let file = std::fs::File::open(&out_flv).unwrap();
-    let tags: Vec<_> = openrtmp_media::flv_file::FlvReader::new(file).collect::<Result<_, _>>().expect("valid FLV");
+    let tags: Vec<_> = openrtmp_media::flv_file::FlvReader::new(file)
+        .collect::<Result<_, _>>()
+        .expect("valid FLV");
     let video = tags.iter().filter(|t| t.tag_type == openrtmp_media::TagType::VIDEO).count();
     assert!(video >= 100, "4 s at 25 fps: got {video} video tags");
 }

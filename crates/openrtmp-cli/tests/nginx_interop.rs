@@ -32,9 +32,7 @@ fn fixture(ffmpeg: &Path) -> PathBuf {
 
 fn read_tags(path: &Path) -> Vec<FlvTag> {
     let file = std::fs::File::open(path).expect("open flv");
-    FlvReader::new(std::io::BufReader::new(file))
-        .map(|t| t.expect("valid flv tag"))
-        .collect()
+    FlvReader::new(std::io::BufReader::new(file)).map(|t| t.expect("valid flv tag")).collect()
 }
 
 /// Audio and video frames (not sequence headers or ends, not metadata): what must arrive
@@ -96,11 +94,7 @@ fn assert_same_frames(sent: &[FlvTag], got: &[FlvTag], check_ts: bool, who: &str
             h.1.len()
         );
     }
-    assert_eq!(
-        sequence_headers(got),
-        sequence_headers(sent),
-        "{who}: sequence headers"
-    );
+    assert_eq!(sequence_headers(got), sequence_headers(sent), "{who}: sequence headers");
     if check_ts {
         let ts = |tags: &[FlvTag]| -> Vec<u32> {
             let media: Vec<_> = tags
@@ -108,10 +102,7 @@ fn assert_same_frames(sent: &[FlvTag], got: &[FlvTag], check_ts: bool, who: &str
                 .filter(|t| t.tag_type != TagType::SCRIPT && !is_sequence_header(t))
                 .collect();
             let base = media.first().map_or(0, |t| t.timestamp);
-            media
-                .iter()
-                .map(|t| t.timestamp.wrapping_sub(base))
-                .collect()
+            media.iter().map(|t| t.timestamp.wrapping_sub(base)).collect()
         };
         assert_eq!(ts(got), ts(sent), "{who}: timestamps");
     }
@@ -140,9 +131,7 @@ async fn play_all(url: RtmpUrl) -> (Vec<FlvTag>, PlayEnd) {
         idle_timeout: Duration::from_secs(10),
         ..Default::default()
     };
-    let mut player = Player::open(&url, quick_options(), play)
-        .await
-        .expect("play");
+    let mut player = Player::open(&url, quick_options(), play).await.expect("play");
     let mut tags = Vec::new();
     while let Some(tag) = player.next_tag().await.expect("next tag") {
         tags.push(tag);
@@ -176,11 +165,7 @@ fn assert_prefix_frames(sent: &[FlvTag], got: &[FlvTag], min: f64, who: &str) {
             );
         }
     }
-    assert_eq!(
-        sequence_headers(got),
-        sequence_headers(sent),
-        "{who}: sequence headers"
-    );
+    assert_eq!(sequence_headers(got), sequence_headers(sent), "{who}: sequence headers");
 }
 
 fn spawn_ffmpeg_player(ffmpeg: &Path, url: &str, out: &Path) -> ChildGuard {
@@ -235,16 +220,10 @@ fn our_client_publishes_through_nginx_and_ours_and_ffmpeg_play_it() {
     assert_eq!(stats.tags as usize, sent.len());
 
     let (got, end) = rt.block_on(ours).expect("player task");
-    assert_eq!(
-        end,
-        PlayEnd::Eof,
-        "our player should see the end of the stream"
-    );
+    assert_eq!(end, PlayEnd::Eof, "our player should see the end of the stream");
     assert_same_frames(&sent, &got, true, "our player");
 
-    let status = ffmpeg_player
-        .wait_timeout(Duration::from_secs(15))
-        .expect("ffmpeg player exits");
+    let status = ffmpeg_player.wait_timeout(Duration::from_secs(15)).expect("ffmpeg player exits");
     assert!(status.success(), "ffmpeg player failed: {status}");
     // 2.5 s of a 3 s stream.
     assert_prefix_frames(&sent, &read_tags(&ffmpeg_out), 0.75, "ffmpeg player");
@@ -272,9 +251,8 @@ fn debian_ffmpeg_publishes_through_nginx_and_our_client_plays() {
             .spawn()
             .expect("spawn ffmpeg publisher"),
     );
-    let status = publisher
-        .wait_timeout(Duration::from_secs(20))
-        .expect("ffmpeg publisher finishes");
+    let status =
+        publisher.wait_timeout(Duration::from_secs(20)).expect("ffmpeg publisher finishes");
     assert!(status.success(), "ffmpeg publisher failed: {status}");
     let (got, end) = rt.block_on(ours).expect("player task");
     assert_eq!(end, PlayEnd::Eof);

@@ -122,9 +122,7 @@ pub struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("url", &self.url.to_string())
-            .finish_non_exhaustive()
+        f.debug_struct("Connection").field("url", &self.url.to_string()).finish_non_exhaustive()
     }
 }
 
@@ -139,10 +137,7 @@ impl Connection {
         let connecting = async {
             let tcp = TcpStream::connect((url.host.as_str(), url.port))
                 .await
-                .map_err(|source| ClientError::Connect {
-                    addr: addr.clone(),
-                    source,
-                })?;
+                .map_err(|source| ClientError::Connect { addr: addr.clone(), source })?;
             let _ = tcp.set_nodelay(true);
             Self::over(Box::new(tcp), url, options).await
         };
@@ -176,11 +171,7 @@ impl Connection {
             match conn.next_event().await? {
                 Some(ClientEvent::Connected { .. }) => return Ok(conn),
                 Some(_) => {}
-                None => {
-                    return Err(ClientError::Closed {
-                        addr: conn.addr.clone(),
-                    })
-                }
+                None => return Err(ClientError::Closed { addr: conn.addr.clone() }),
             }
         }
     }
@@ -205,29 +196,15 @@ impl Connection {
             let written = {
                 let mut slices = [IoSlice::new(&[]); 64];
                 let n = out.io_slices(&mut slices);
-                self.io
-                    .write_vectored(slices.get(..n).unwrap_or_default())
-                    .await
+                self.io.write_vectored(slices.get(..n).unwrap_or_default()).await
             };
             match written {
-                Ok(0) => {
-                    return Err(ClientError::Closed {
-                        addr: self.addr.clone(),
-                    })
-                }
+                Ok(0) => return Err(ClientError::Closed { addr: self.addr.clone() }),
                 Ok(n) => self.session.transmit().advance(n),
-                Err(source) => {
-                    return Err(ClientError::Io {
-                        addr: self.addr.clone(),
-                        source,
-                    })
-                }
+                Err(source) => return Err(ClientError::Io { addr: self.addr.clone(), source }),
             }
         }
-        self.io.flush().await.map_err(|source| ClientError::Io {
-            addr: self.addr.clone(),
-            source,
-        })
+        self.io.flush().await.map_err(|source| ClientError::Io { addr: self.addr.clone(), source })
     }
 
     /// Reads once from the socket into the session (cancel-safe: used inside `select!`).
@@ -237,20 +214,14 @@ impl Connection {
             .io
             .read(&mut self.read_buf)
             .await
-            .map_err(|source| ClientError::Io {
-                addr: self.addr.clone(),
-                source,
-            })?;
+            .map_err(|source| ClientError::Io { addr: self.addr.clone(), source })?;
         if n == 0 {
             return Ok(false);
         }
         let data = self.read_buf.get(..n).unwrap_or_default();
         self.session
             .handle_input(data)
-            .map_err(|source| ClientError::Protocol {
-                addr: self.addr.clone(),
-                source,
-            })?;
+            .map_err(|source| ClientError::Protocol { addr: self.addr.clone(), source })?;
         Ok(true)
     }
 
@@ -276,14 +247,9 @@ impl Connection {
     ) -> Result<u32, ClientError> {
         self.session
             .publish(name, publish_type)
-            .map_err(|_| ClientError::Closed {
-                addr: self.addr.clone(),
-            })?;
+            .map_err(|_| ClientError::Closed { addr: self.addr.clone() })?;
         self.flush().await?;
-        self.await_start("publish", |e| {
-            matches!(e, ClientEvent::PublishStarted { .. })
-        })
-        .await
+        self.await_start("publish", |e| matches!(e, ClientEvent::PublishStarted { .. })).await
     }
 
     /// Plays `name` (live: start -2); returns the message stream id once NetStream.Play.Start
@@ -291,12 +257,9 @@ impl Connection {
     pub async fn play(&mut self, name: &str) -> Result<u32, ClientError> {
         self.session
             .play(name, -2.0, -1.0, true)
-            .map_err(|_| ClientError::Closed {
-                addr: self.addr.clone(),
-            })?;
+            .map_err(|_| ClientError::Closed { addr: self.addr.clone() })?;
         self.flush().await?;
-        self.await_start("play", |e| matches!(e, ClientEvent::PlayStarted { .. }))
-            .await
+        self.await_start("play", |e| matches!(e, ClientEvent::PlayStarted { .. })).await
     }
 
     async fn await_start(
@@ -314,30 +277,20 @@ impl Connection {
                     ref e @ (ClientEvent::PublishStarted { stream_id }
                     | ClientEvent::PlayStarted { stream_id }),
                 ) if started(e) => return Ok(stream_id),
-                Some(ClientEvent::Status {
-                    level,
-                    code,
-                    description,
-                    ..
-                }) if level == StatusLevel::Error.as_str() => {
+                Some(ClientEvent::Status { level, code, description, .. })
+                    if level == StatusLevel::Error.as_str() =>
+                {
                     return Err(ClientError::Refused { code, description })
                 }
                 Some(ClientEvent::CallFailed { command, info }) => {
-                    let d = info
-                        .get("description")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or_default();
+                    let d = info.get("description").and_then(|v| v.as_str()).unwrap_or_default();
                     return Err(ClientError::Refused {
                         code: format!("{command} failed"),
                         description: d.to_owned(),
                     });
                 }
                 Some(_) => {}
-                None => {
-                    return Err(ClientError::Closed {
-                        addr: self.addr.clone(),
-                    })
-                }
+                None => return Err(ClientError::Closed { addr: self.addr.clone() }),
             }
         }
     }

@@ -27,11 +27,7 @@ pub struct PlayOptions {
 
 impl Default for PlayOptions {
     fn default() -> Self {
-        PlayOptions {
-            duration: None,
-            max_tags: None,
-            idle_timeout: Duration::from_secs(30),
-        }
+        PlayOptions { duration: None, max_tags: None, idle_timeout: Duration::from_secs(30) }
     }
 }
 
@@ -145,11 +141,9 @@ impl Player {
                         data: message.payload,
                     }));
                 }
-                ClientEvent::Data {
-                    data,
-                    message,
-                    stream_id,
-                } if stream_id == self.stream_id && data.name == "onMetaData" => {
+                ClientEvent::Data { data, message, stream_id }
+                    if stream_id == self.stream_id && data.name == "onMetaData" =>
+                {
                     self.received += 1;
                     return Ok(Some(FlvTag {
                         tag_type: TagType::SCRIPT,
@@ -162,12 +156,7 @@ impl Player {
                 {
                     return Ok(self.finish(PlayEnd::Eof));
                 }
-                ClientEvent::Status {
-                    code,
-                    level,
-                    description,
-                    ..
-                } => {
+                ClientEvent::Status { code, level, description, .. } => {
                     let ended = code == StatusCode::PLAY_UNPUBLISH_NOTIFY.code
                         || code == StatusCode::PLAY_STOP.code;
                     if ended && self.received > 0 {
@@ -205,19 +194,13 @@ pub async fn play_to_writer<W: AsyncWrite + Unpin>(
     play: PlayOptions,
     mut writer: W,
 ) -> Result<PlayStats, ClientError> {
-    let file_err = |source| ClientError::File {
-        path: "output".into(),
-        source,
-    };
+    let file_err = |source| ClientError::File { path: "output".into(), source };
     let mut player = Player::open(url, options, play).await?;
     let mut encoder = FlvEncoder::new();
     let mut buf = BytesMut::new();
     encoder
         .write_header(&FlvHeader::new(true, true), &mut buf)
-        .map_err(|e| ClientError::Media {
-            path: "output".into(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| ClientError::Media { path: "output".into(), reason: e.to_string() })?;
     writer.write_all(&buf).await.map_err(file_err)?;
     let mut stats = PlayStats {
         tags: 0,
@@ -230,10 +213,7 @@ pub async fn play_to_writer<W: AsyncWrite + Unpin>(
         buf.clear();
         encoder
             .write_tag(&tag, &mut buf)
-            .map_err(|e| ClientError::Media {
-                path: "output".into(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| ClientError::Media { path: "output".into(), reason: e.to_string() })?;
         writer.write_all(&buf).await.map_err(file_err)?;
         stats.tags += 1;
         stats.bytes += tag.data.len() as u64;

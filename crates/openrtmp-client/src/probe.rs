@@ -99,11 +99,9 @@ fn amf_to_json(v: &Amf0Value) -> Value {
         }
         Amf0Value::Object(o)
         | Amf0Value::EcmaArray { entries: o, .. }
-        | Amf0Value::TypedObject { properties: o, .. } => Value::Object(
-            o.iter()
-                .map(|(k, v)| (k.to_owned(), amf_to_json(v)))
-                .collect(),
-        ),
+        | Amf0Value::TypedObject { properties: o, .. } => {
+            Value::Object(o.iter().map(|(k, v)| (k.to_owned(), amf_to_json(v))).collect())
+        }
         Amf0Value::StrictArray(items) => Value::Array(items.iter().map(amf_to_json).collect()),
         Amf0Value::Date { millis, .. } => {
             serde_json::Number::from_f64(*millis).map_or(Value::Null, Value::Number)
@@ -120,10 +118,7 @@ pub async fn probe(
     duration: Duration,
 ) -> Result<ProbeReport, ClientError> {
     let asked = Instant::now();
-    let play = PlayOptions {
-        duration: Some(duration),
-        ..PlayOptions::default()
-    };
+    let play = PlayOptions { duration: Some(duration), ..PlayOptions::default() };
     let mut player = Player::open(url, options, play).await?;
     let mut report = ProbeReport {
         url: url.to_string(),
@@ -182,18 +177,13 @@ pub async fn probe(
             },
             _ => {
                 if let Ok(script) = ScriptData::parse(&tag.data) {
-                    report.metadata = script
-                        .values
-                        .iter()
-                        .find(|v| v.as_object().is_some())
-                        .map(amf_to_json);
+                    report.metadata =
+                        script.values.iter().find(|v| v.as_object().is_some()).map(amf_to_json);
                 }
             }
         }
         if media {
-            report
-                .first_frame_ms
-                .get_or_insert(asked.elapsed().as_millis() as u64);
+            report.first_frame_ms.get_or_insert(asked.elapsed().as_millis() as u64);
             widen(&mut span, tag.timestamp);
         }
     }

@@ -26,10 +26,7 @@ pub struct PublishOptions {
 
 impl Default for PublishOptions {
     fn default() -> Self {
-        PublishOptions {
-            realtime: true,
-            repeat: 1,
-        }
+        PublishOptions { realtime: true, repeat: 1 }
     }
 }
 
@@ -70,10 +67,7 @@ pub async fn publish_file(
 /// Reads a whole FLV file into tags.
 async fn read_flv(path: &Path) -> Result<Vec<FlvTag>, ClientError> {
     let name = path.display().to_string();
-    let file_err = |source| ClientError::File {
-        path: name.clone(),
-        source,
-    };
+    let file_err = |source| ClientError::File { path: name.clone(), source };
     let media_err = |e: openrtmp_media::MediaError| ClientError::Media {
         path: name.clone(),
         reason: e.to_string(),
@@ -94,10 +88,7 @@ async fn read_flv(path: &Path) -> Result<Vec<FlvTag>, ClientError> {
     }
     decoder.finish().map_err(media_err)?;
     if tags.is_empty() {
-        return Err(ClientError::Media {
-            path: name,
-            reason: "no tags in file".into(),
-        });
+        return Err(ClientError::Media { path: name, reason: "no tags in file".into() });
     }
     Ok(tags)
 }
@@ -116,13 +107,7 @@ fn tag_message(tag: &FlvTag, timestamp: u32) -> Message {
             (MessageType::DATA_AMF0, csid::STREAM_COMMAND, payload)
         }
     };
-    Message {
-        csid,
-        timestamp,
-        type_id,
-        stream_id: 0,
-        payload,
-    }
+    Message { csid, timestamp, type_id, stream_id: 0, payload }
 }
 
 /// Sends `tags` on a connection that is publishing, `publish.repeat` times.
@@ -134,11 +119,7 @@ pub async fn publish_tags(
     let mut stats = PublishStats::default();
     let start = Instant::now();
     let first_ts = tags.first().map_or(0, |t| t.timestamp);
-    let last_ts = tags
-        .iter()
-        .map(|t| t.timestamp.wrapping_sub(first_ts))
-        .max()
-        .unwrap_or(0);
+    let last_ts = tags.iter().map(|t| t.timestamp.wrapping_sub(first_ts)).max().unwrap_or(0);
     // Each repeat continues after the previous one, one frame interval (40 ms) later.
     let period = u64::from(last_ts) + 40;
     let mut sent_since_check = 0u32;
@@ -153,20 +134,16 @@ pub async fn publish_tags(
                 // Look at what the server said, without waiting.
                 if let Ok(read) = tokio::time::timeout(Duration::ZERO, conn.read_input()).await {
                     if !read? {
-                        return Err(ClientError::Closed {
-                            addr: conn.url().authority(),
-                        });
+                        return Err(ClientError::Closed { addr: conn.url().authority() });
                     }
                     check_events(conn)?;
                 }
             }
             let msg = tag_message(tag, (media_ms & 0xFFFF_FFFF) as u32);
-            conn.session()
-                .send_media(&msg)
-                .map_err(|_| ClientError::Refused {
-                    code: "NetStream.Publish.Failed".into(),
-                    description: "the server stopped the publication".into(),
-                })?;
+            conn.session().send_media(&msg).map_err(|_| ClientError::Refused {
+                code: "NetStream.Publish.Failed".into(),
+                description: "the server stopped the publication".into(),
+            })?;
             conn.flush().await?;
             sent_since_check += 1;
             stats.tags += 1;
@@ -202,13 +179,7 @@ async fn wait_until(conn: &mut Connection, due: Instant) -> Result<(), ClientErr
 /// Fails on an error status from the server (e.g. the publication was stopped).
 fn check_events(conn: &mut Connection) -> Result<(), ClientError> {
     while let Some(event) = conn.session().poll_event() {
-        if let ClientEvent::Status {
-            level,
-            code,
-            description,
-            ..
-        } = event
-        {
+        if let ClientEvent::Status { level, code, description, .. } = event {
             if level == StatusLevel::Error.as_str() {
                 return Err(ClientError::Refused { code, description });
             }

@@ -66,10 +66,8 @@ pub enum UrlError {
 impl RtmpUrl {
     /// Parses a URL.
     pub fn parse(input: &str) -> Result<Self, UrlError> {
-        let parsed = url::Url::parse(input).map_err(|e| UrlError::Invalid {
-            url: input.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let parsed = url::Url::parse(input)
+            .map_err(|e| UrlError::Invalid { url: input.to_owned(), reason: e.to_string() })?;
         let scheme = parsed.scheme().to_ascii_lowercase();
         let default_port = match scheme.as_str() {
             "rtmp" => DEFAULT_PORT,
@@ -79,23 +77,15 @@ impl RtmpUrl {
         let host = match parsed.host() {
             Some(url::Host::Ipv6(a)) => a.to_string(),
             Some(h) => h.to_string(),
-            None => {
-                return Err(UrlError::NoHost {
-                    url: input.to_owned(),
-                })
-            }
+            None => return Err(UrlError::NoHost { url: input.to_owned() }),
         };
         if host.is_empty() {
-            return Err(UrlError::NoHost {
-                url: input.to_owned(),
-            });
+            return Err(UrlError::NoHost { url: input.to_owned() });
         }
         let path = parsed.path().trim_start_matches('/');
         let (app, stream) = path.split_once('/').unwrap_or((path, ""));
         if app.is_empty() {
-            return Err(UrlError::NoApp {
-                url: input.to_owned(),
-            });
+            return Err(UrlError::NoApp { url: input.to_owned() });
         }
         let mut stream = stream.to_owned();
         if let Some(q) = parsed.query() {
@@ -113,13 +103,7 @@ impl RtmpUrl {
 
     /// The `tcUrl` for connect: `scheme://host:port/app`.
     pub fn tc_url(&self) -> String {
-        format!(
-            "{}://{}:{}/{}",
-            self.scheme,
-            self.host_for_url(),
-            self.port,
-            self.app
-        )
+        format!("{}://{}:{}/{}", self.scheme, self.host_for_url(), self.port, self.app)
     }
 
     /// `host:port` for connecting.
@@ -138,9 +122,7 @@ impl RtmpUrl {
     /// Fails when the URL names no stream.
     pub fn require_stream(&self) -> Result<&str, UrlError> {
         if self.stream.is_empty() {
-            return Err(UrlError::NoStream {
-                url: self.to_string(),
-            });
+            return Err(UrlError::NoStream { url: self.to_string() });
         }
         Ok(&self.stream)
     }
@@ -154,10 +136,7 @@ impl RtmpUrl {
 impl fmt::Display for RtmpUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The stream name may hold a key: show only its part before the query.
-        let stream = self
-            .stream
-            .split_once('?')
-            .map_or(self.stream.as_str(), |(s, _)| s);
+        let stream = self.stream.split_once('?').map_or(self.stream.as_str(), |(s, _)| s);
         write!(f, "{}/{}", self.tc_url(), stream)
     }
 }
@@ -176,31 +155,16 @@ mod tests {
         assert_eq!(u.tc_url(), "rtmp://127.0.0.1:19350/live");
         assert_eq!(u.to_string(), "rtmp://127.0.0.1:19350/live/stream");
         let u = RtmpUrl::parse("rtmp://example.com/app/inst/name").unwrap();
-        assert_eq!(
-            (u.port, u.app.as_str(), u.stream.as_str()),
-            (1935, "app", "inst/name")
-        );
+        assert_eq!((u.port, u.app.as_str(), u.stream.as_str()), (1935, "app", "inst/name"));
         let u = RtmpUrl::parse("rtmps://[::1]/live/x").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.authority()),
-            ("::1", 443, "[::1]:443".to_owned())
-        );
+        assert_eq!((u.host.as_str(), u.port, u.authority()), ("::1", 443, "[::1]:443".to_owned()));
     }
 
     #[test]
     fn rejects_bad_urls() {
-        assert!(matches!(
-            RtmpUrl::parse("http://h/live/x"),
-            Err(UrlError::Scheme { .. })
-        ));
-        assert!(matches!(
-            RtmpUrl::parse("rtmp://h"),
-            Err(UrlError::NoApp { .. })
-        ));
-        assert!(matches!(
-            RtmpUrl::parse("not a url"),
-            Err(UrlError::Invalid { .. })
-        ));
+        assert!(matches!(RtmpUrl::parse("http://h/live/x"), Err(UrlError::Scheme { .. })));
+        assert!(matches!(RtmpUrl::parse("rtmp://h"), Err(UrlError::NoApp { .. })));
+        assert!(matches!(RtmpUrl::parse("not a url"), Err(UrlError::Invalid { .. })));
         assert!(matches!(
             RtmpUrl::parse("rtmp:///live/x"),
             Err(UrlError::Invalid { .. } | UrlError::NoHost { .. })

@@ -172,9 +172,7 @@ pub struct AudioTag {
 impl AudioTag {
     /// Whether any track is a sequence header.
     pub fn is_sequence_header(&self) -> bool {
-        self.tracks
-            .iter()
-            .any(|t| t.kind == FrameKind::SequenceHeader)
+        self.tracks.iter().any(|t| t.kind == FrameKind::SequenceHeader)
     }
 
     /// Whether any track is coded audio (every audio frame is a random access point).
@@ -206,24 +204,15 @@ impl AudioTag {
 
     fn write_legacy(&self, out: &mut BytesMut, h: LegacyAudioHeader) -> Result<(), MediaError> {
         let [track] = &self.tracks[..] else {
-            return Err(invalid(
-                self.tracks.len(),
-                "a legacy header carries exactly one track",
-            ));
+            return Err(invalid(self.tracks.len(), "a legacy header carries exactly one track"));
         };
         if track.codec != AudioCodec::Legacy(h.sound_format) {
-            return Err(invalid(
-                1,
-                "track codec differs from the header's SoundFormat",
-            ));
+            return Err(invalid(1, "track codec differs from the header's SoundFormat"));
         }
         check_field("SoundFormat", h.sound_format.0, 0x0f)?;
         check_field("SoundRate", h.sound_rate.0, 0x03)?;
         if h.sound_format == SoundFormat::EX_HEADER {
-            return Err(MediaError::FieldOutOfRange {
-                field: "SoundFormat (legacy)",
-                value: 9,
-            });
+            return Err(MediaError::FieldOutOfRange { field: "SoundFormat (legacy)", value: 9 });
         }
         out.extend_from_slice(&[(h.sound_format.0 << 4)
             | (h.sound_rate.0 << 2)
@@ -232,12 +221,7 @@ impl AudioTag {
         match (h.sound_format == SoundFormat::AAC, h.aac_packet_type) {
             (true, Some(pt)) => out.extend_from_slice(&[pt.0]),
             (false, None) => {}
-            _ => {
-                return Err(MediaError::FieldOutOfRange {
-                    field: "AACPacketType",
-                    value: -1,
-                })
-            }
+            _ => return Err(MediaError::FieldOutOfRange { field: "AACPacketType", value: -1 }),
         }
         check_no_ct(track)?;
         out.extend_from_slice(&track.body);
@@ -250,11 +234,7 @@ impl AudioTag {
             Some(_) => AudioPacketType::MULTITRACK,
             None => ex.packet_type,
         };
-        let first = if ex.timestamp_nano_offset.is_some() {
-            MOD_EX
-        } else {
-            wire_pt.0
-        };
+        let first = if ex.timestamp_nano_offset.is_some() { MOD_EX } else { wire_pt.0 };
         out.extend_from_slice(&[(SoundFormat::EX_HEADER.0 << 4) | first]);
         if let Some(nano) = ex.timestamp_nano_offset {
             write_mod_ex_nano(out, nano, wire_pt.0)?;
@@ -266,18 +246,10 @@ impl AudioTag {
                 AudioCodec::FourCc(f) => Some(f),
                 AudioCodec::Unspecified => None,
                 AudioCodec::Legacy(_) => {
-                    return Err(invalid(
-                        self.tracks.len(),
-                        "legacy codec in an ExAudioTagHeader",
-                    ))
+                    return Err(invalid(self.tracks.len(), "legacy codec in an ExAudioTagHeader"))
                 }
             };
-            outs.push(TrackOut {
-                track_id: t.track_id,
-                fourcc,
-                prefix: &[],
-                body: &t.body,
-            });
+            outs.push(TrackOut { track_id: t.track_id, fourcc, prefix: &[], body: &t.body });
         }
         write_ex_tracks(out, ex.multitrack, ex.packet_type.0, &outs)
     }
@@ -289,10 +261,7 @@ fn invalid(count: usize, reason: &'static str) -> MediaError {
 
 fn check_field(field: &'static str, value: u8, max: u8) -> Result<(), MediaError> {
     if value > max {
-        return Err(MediaError::FieldOutOfRange {
-            field,
-            value: i64::from(value),
-        });
+        return Err(MediaError::FieldOutOfRange { field, value: i64::from(value) });
     }
     Ok(())
 }
@@ -314,10 +283,7 @@ fn check_no_ct(track: &AudioTrack) -> Result<(), MediaError> {
 pub fn parse_audio(data: &Bytes) -> Result<AudioTag, MediaError> {
     let mut cur = Cursor::new(data);
     if cur.remaining() == 0 {
-        return Ok(AudioTag {
-            header: AudioHeader::Silence,
-            tracks: Vec::new(),
-        });
+        return Ok(AudioTag { header: AudioHeader::Silence, tracks: Vec::new() });
     }
     let b = cur.u8("AudioTagHeader")?;
     let sound_format = SoundFormat(b >> 4);
@@ -351,10 +317,7 @@ pub fn parse_audio(data: &Bytes) -> Result<AudioTag, MediaError> {
         composition_time: 0,
         body: data.slice_ref(cur.rest()),
     };
-    Ok(AudioTag {
-        header: AudioHeader::Legacy(header),
-        tracks: vec![track],
-    })
+    Ok(AudioTag { header: AudioHeader::Legacy(header), tracks: vec![track] })
 }
 
 fn parse_ex(
@@ -375,23 +338,13 @@ fn parse_ex(
     let tracks = ex
         .tracks
         .into_iter()
-        .map(
-            |RawTrack {
-                 track_id,
-                 fourcc,
-                 data: raw,
-             }| Track {
-                track_id,
-                codec: fourcc.map_or(AudioCodec::Unspecified, AudioCodec::FourCc),
-                kind: if fourcc.is_some() {
-                    kind
-                } else {
-                    FrameKind::Other
-                },
-                composition_time: 0,
-                body: data.slice_ref(raw),
-            },
-        )
+        .map(|RawTrack { track_id, fourcc, data: raw }| Track {
+            track_id,
+            codec: fourcc.map_or(AudioCodec::Unspecified, AudioCodec::FourCc),
+            kind: if fourcc.is_some() { kind } else { FrameKind::Other },
+            composition_time: 0,
+            body: data.slice_ref(raw),
+        })
         .collect();
     let header = AudioHeader::Ex(ExAudioHeader {
         packet_type: pt,

@@ -52,10 +52,7 @@ pub struct AudioInfo {
 /// A sequence header of a codec without a parser here (VP8, VVC, unknown FOURCCs, the AV1
 /// MPEG-2 TS descriptor) gives [`MediaError::UnsupportedCodec`].
 pub fn video_info(tag: &VideoTag) -> Option<Result<VideoInfo, MediaError>> {
-    let track = tag
-        .tracks
-        .iter()
-        .find(|t| t.kind == FrameKind::SequenceHeader)?;
+    let track = tag.tracks.iter().find(|t| t.kind == FrameKind::SequenceHeader)?;
     if let VideoHeader::Ex(ex) = tag.header {
         if ex.packet_type == VideoPacketType::MPEG2TS_SEQUENCE_START {
             return Some(Err(MediaError::UnsupportedCodec {
@@ -77,9 +74,7 @@ pub fn video_info(tag: &VideoTag) -> Option<Result<VideoInfo, MediaError>> {
         VideoCodec::FourCc(FourCc::VP9) => {
             vp9::VpCodecConfigurationRecord::parse(body).map(|r| r.info())
         }
-        other => Err(MediaError::UnsupportedCodec {
-            codec: codec_name(other),
-        }),
+        other => Err(MediaError::UnsupportedCodec { codec: codec_name(other) }),
     })
 }
 
@@ -107,10 +102,7 @@ pub fn audio_info(tag: &AudioTag) -> Option<Result<AudioInfo, MediaError>> {
         }
         AudioHeader::Legacy(h) => (track.kind == FrameKind::Keyframe).then(|| Ok(legacy_info(h))),
         AudioHeader::Ex(_) => {
-            let track = tag
-                .tracks
-                .iter()
-                .find(|t| t.kind == FrameKind::SequenceHeader)?;
+            let track = tag.tracks.iter().find(|t| t.kind == FrameKind::SequenceHeader)?;
             let body = &track.body[..];
             Some(match track.codec {
                 AudioCodec::FourCc(FourCc::AAC) => {
@@ -120,12 +112,8 @@ pub fn audio_info(tag: &AudioTag) -> Option<Result<AudioInfo, MediaError>> {
                 AudioCodec::FourCc(FourCc::FLAC) => {
                     flac::FlacStreamInfo::parse(body).map(|i| i.info())
                 }
-                AudioCodec::FourCc(f) => Err(MediaError::UnsupportedCodec {
-                    codec: f.to_string(),
-                }),
-                other => Err(MediaError::UnsupportedCodec {
-                    codec: format!("{other:?}"),
-                }),
+                AudioCodec::FourCc(f) => Err(MediaError::UnsupportedCodec { codec: f.to_string() }),
+                other => Err(MediaError::UnsupportedCodec { codec: format!("{other:?}") }),
             })
         }
     }
@@ -168,10 +156,7 @@ mod tests {
         // Hand-made: MP3 44 kHz stereo, Speex, Nellymoser 8 kHz flagged stereo.
         let info = |b: &[u8]| audio_info(&parse_audio(&Bytes::copy_from_slice(b)).unwrap());
         let mp3 = info(&[0x2f, 0xff]).unwrap().unwrap();
-        assert_eq!(
-            (mp3.codec.as_str(), mp3.sample_rate, mp3.channels),
-            ("MP3", 44_100, 2)
-        );
+        assert_eq!((mp3.codec.as_str(), mp3.sample_rate, mp3.channels), ("MP3", 44_100, 2));
         let speex = info(&[0xb2, 0x00]).unwrap().unwrap();
         assert_eq!((speex.sample_rate, speex.channels), (16_000, 1));
         assert_eq!(info(&[0x51]).unwrap().unwrap().channels, 1);
@@ -190,17 +175,12 @@ mod tests {
         assert!(info(&[0x27, 0x01, 0, 0, 0, 0xaa]).is_none());
         assert_eq!(
             info(&[0x90, b'v', b'p', b'0', b'8', 1]),
-            Some(Err(MediaError::UnsupportedCodec {
-                codec: "vp08".into()
-            }))
+            Some(Err(MediaError::UnsupportedCodec { codec: "vp08".into() }))
         );
         assert!(matches!(
             info(&[0x95, b'a', b'v', b'0', b'1', 0x80]),
             Some(Err(MediaError::UnsupportedCodec { .. }))
         ));
-        assert!(matches!(
-            info(&[0x17, 0x00, 0, 0, 0]),
-            Some(Err(MediaError::Truncated { .. }))
-        ));
+        assert!(matches!(info(&[0x17, 0x00, 0, 0, 0]), Some(Err(MediaError::Truncated { .. }))));
     }
 }

@@ -29,11 +29,7 @@ impl<'a> Cursor<'a> {
                 self.data = tail;
                 Ok(head)
             }
-            None => Err(MediaError::Truncated {
-                what,
-                needed: n,
-                available: self.data.len(),
-            }),
+            None => Err(MediaError::Truncated { what, needed: n, available: self.data.len() }),
         }
     }
 
@@ -87,10 +83,7 @@ pub(crate) fn put_i24(
     field: &'static str,
 ) -> Result<(), MediaError> {
     if !(-(1 << 23)..(1 << 23)).contains(&value) {
-        return Err(MediaError::FieldOutOfRange {
-            field,
-            value: i64::from(value),
-        });
+        return Err(MediaError::FieldOutOfRange { field, value: i64::from(value) });
     }
     let [_, a, b, c] = value.to_be_bytes();
     out.extend_from_slice(&[a, b, c]);
@@ -103,12 +96,10 @@ pub(crate) fn put_u24(
     value: usize,
     field: &'static str,
 ) -> Result<(), MediaError> {
-    let v = u32::try_from(value).ok().filter(|v| *v < (1 << 24)).ok_or(
-        MediaError::FieldOutOfRange {
-            field,
-            value: value as i64,
-        },
-    )?;
+    let v = u32::try_from(value)
+        .ok()
+        .filter(|v| *v < (1 << 24))
+        .ok_or(MediaError::FieldOutOfRange { field, value: value as i64 })?;
     let [_, a, b, c] = v.to_be_bytes();
     out.extend_from_slice(&[a, b, c]);
     Ok(())
@@ -125,14 +116,7 @@ mod tests {
         assert_eq!(c.u24("a").unwrap(), 0x010203);
         assert_eq!(c.i24("b").unwrap(), -2);
         assert_eq!(c.i24("c").unwrap(), 1);
-        assert_eq!(
-            c.u16("d"),
-            Err(MediaError::Truncated {
-                what: "d",
-                needed: 2,
-                available: 1
-            })
-        );
+        assert_eq!(c.u16("d"), Err(MediaError::Truncated { what: "d", needed: 2, available: 1 }));
         assert_eq!(c.u8("e").unwrap(), 0);
         assert_eq!(c.remaining(), 0);
     }
@@ -147,17 +131,11 @@ mod tests {
         let mut out = bytes::BytesMut::new();
         assert_eq!(
             put_i24(&mut out, 1 << 23, "ct"),
-            Err(MediaError::FieldOutOfRange {
-                field: "ct",
-                value: 1 << 23
-            })
+            Err(MediaError::FieldOutOfRange { field: "ct", value: 1 << 23 })
         );
         assert_eq!(
             put_u24(&mut out, 1 << 24, "size"),
-            Err(MediaError::FieldOutOfRange {
-                field: "size",
-                value: 1 << 24
-            })
+            Err(MediaError::FieldOutOfRange { field: "size", value: 1 << 24 })
         );
     }
 }

@@ -157,9 +157,6 @@ pub enum MediaError {
 
 impl From<std::io::Error> for MediaError {
     fn from(e: std::io::Error) -> Self {
-        MediaError::Io {
-            kind: e.kind(),
-            message: e.to_string(),
-        }
+        MediaError::Io { kind: e.kind(), message: e.to_string() }
     }
 }

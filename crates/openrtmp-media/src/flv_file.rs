@@ -44,12 +44,7 @@ pub struct FlvHeader {
 impl FlvHeader {
     /// A version-1 header with the given flags.
     pub fn new(has_audio: bool, has_video: bool) -> Self {
-        FlvHeader {
-            version: 1,
-            has_audio,
-            has_video,
-            data_offset: FLV_HEADER_LEN as u32,
-        }
+        FlvHeader { version: 1, has_audio, has_video, data_offset: FLV_HEADER_LEN as u32 }
     }
 
     /// Parses the 9 header bytes at the start of `buf`. Reserved flag bits are ignored.
@@ -63,9 +58,7 @@ impl FlvHeader {
         let flags = c.u8("FLV header")?;
         let data_offset = c.u32("FLV header")?;
         if data_offset < FLV_HEADER_LEN as u32 {
-            return Err(MediaError::DataOffsetTooSmall {
-                offset: data_offset,
-            });
+            return Err(MediaError::DataOffsetTooSmall { offset: data_offset });
         }
         Ok(FlvHeader {
             version,
@@ -79,9 +72,7 @@ impl FlvHeader {
     /// [`MAX_DATA_OFFSET`]).
     pub fn write(&self, out: &mut BytesMut) -> Result<(), MediaError> {
         if self.data_offset < FLV_HEADER_LEN as u32 {
-            return Err(MediaError::DataOffsetTooSmall {
-                offset: self.data_offset,
-            });
+            return Err(MediaError::DataOffsetTooSmall { offset: self.data_offset });
         }
         if self.data_offset > MAX_DATA_OFFSET {
             return Err(MediaError::FieldOutOfRange {

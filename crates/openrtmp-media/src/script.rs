@@ -32,10 +32,7 @@ pub struct ScriptData {
 impl ScriptData {
     /// A data message from its parts.
     pub fn new(name: impl Into<String>, values: Vec<Amf0Value>) -> Self {
-        ScriptData {
-            name: name.into(),
-            values,
-        }
+        ScriptData { name: name.into(), values }
     }
 
     /// Decodes an AMF0 payload with the default AMF [`Limits`].
@@ -49,20 +46,11 @@ impl ScriptData {
         let name = match values.next() {
             Some(Amf0Value::String(s) | Amf0Value::LongString(s)) => s,
             Some(_) => {
-                return Err(MediaError::InvalidScriptData {
-                    reason: "the name is not a string",
-                })
+                return Err(MediaError::InvalidScriptData { reason: "the name is not a string" })
             }
-            None => {
-                return Err(MediaError::InvalidScriptData {
-                    reason: "empty payload",
-                })
-            }
+            None => return Err(MediaError::InvalidScriptData { reason: "empty payload" }),
         };
-        Ok(ScriptData {
-            name,
-            values: values.collect(),
-        })
+        Ok(ScriptData { name, values: values.collect() })
     }
 
     /// Appends the AMF0 encoding: the name, then the values.
@@ -95,14 +83,8 @@ impl ScriptData {
             return self;
         }
         let mut values = self.values.into_iter();
-        let name = values
-            .next()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        ScriptData {
-            name,
-            values: values.collect(),
-        }
+        let name = values.next().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        ScriptData { name, values: values.collect() }
     }
 
     /// Wraps in `@setDataFrame` (the reverse of [`ScriptData::strip_set_data_frame`]), as a
@@ -114,10 +96,7 @@ impl ScriptData {
         let mut values = Vec::with_capacity(self.values.len() + 1);
         values.push(Amf0Value::string(self.name));
         values.extend(self.values);
-        ScriptData {
-            name: SET_DATA_FRAME.into(),
-            values,
-        }
+        ScriptData { name: SET_DATA_FRAME.into(), values }
     }
 
     /// The properties of onMetaData: the first object-like value (ECMA array, object or
@@ -169,18 +148,9 @@ mod tests {
         let s = ScriptData::parse(&payload).unwrap();
         assert!(s.is_on_meta_data());
         let meta = s.metadata().unwrap();
-        assert_eq!(
-            meta.get("width").and_then(Amf0Value::as_number),
-            Some(320.0)
-        );
-        assert_eq!(
-            meta.get("height").and_then(Amf0Value::as_number),
-            Some(240.0)
-        );
-        assert_eq!(
-            meta.get("videocodecid").and_then(Amf0Value::as_number),
-            Some(7.0)
-        );
+        assert_eq!(meta.get("width").and_then(Amf0Value::as_number), Some(320.0));
+        assert_eq!(meta.get("height").and_then(Amf0Value::as_number), Some(240.0));
+        assert_eq!(meta.get("videocodecid").and_then(Amf0Value::as_number), Some(7.0));
         assert_eq!(s.to_bytes(), payload);
     }
 
@@ -218,14 +188,9 @@ mod tests {
     fn errors_and_truncation() {
         assert_eq!(
             ScriptData::parse(&[]),
-            Err(MediaError::InvalidScriptData {
-                reason: "empty payload"
-            })
+            Err(MediaError::InvalidScriptData { reason: "empty payload" })
         );
-        assert!(matches!(
-            ScriptData::parse(&[0x05]),
-            Err(MediaError::InvalidScriptData { .. })
-        ));
+        assert!(matches!(ScriptData::parse(&[0x05]), Err(MediaError::InvalidScriptData { .. })));
         let payload = ffmpeg_metadata();
         // 13 bytes is exactly the name string, a valid message without values; after it
         // the AMF decoder decides how lenient to be about a missing ECMA array end, so

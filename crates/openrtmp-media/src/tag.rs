@@ -131,11 +131,7 @@ mod tests {
         for n in 0..TAG_HEADER_LEN {
             assert_eq!(
                 TagHeader::parse(&FFMPEG_SCRIPT_HEADER[..n]),
-                Err(MediaError::Truncated {
-                    what: "FLV tag header",
-                    needed: 11,
-                    available: n
-                })
+                Err(MediaError::Truncated { what: "FLV tag header", needed: 11, available: n })
             );
         }
     }
@@ -145,10 +141,7 @@ mod tests {
         let mut h = TagHeader::parse(&FFMPEG_SCRIPT_HEADER).unwrap();
         h.data_size = 1 << 24;
         let mut out = BytesMut::new();
-        assert!(matches!(
-            h.write(&mut out),
-            Err(MediaError::FieldOutOfRange { .. })
-        ));
+        assert!(matches!(h.write(&mut out), Err(MediaError::FieldOutOfRange { .. })));
         h.data_size = 0;
         h.tag_type = TagType(32);
         assert!(h.write(&mut out).is_err());

@@ -147,16 +147,8 @@ pub(crate) fn read_ex_tracks<'a>(
 ) -> Result<ExTracks<'a>, MediaError> {
     if packet_type != multitrack_value {
         let fourcc = FourCc(cur.bytes4("FOURCC")?);
-        let tracks = vec![RawTrack {
-            track_id: 0,
-            fourcc: Some(fourcc),
-            data: cur.rest(),
-        }];
-        return Ok(ExTracks {
-            multitrack: None,
-            packet_type,
-            tracks,
-        });
+        let tracks = vec![RawTrack { track_id: 0, fourcc: Some(fourcc), data: cur.rest() }];
+        return Ok(ExTracks { multitrack: None, packet_type, tracks });
     }
     let b = cur.u8("multitrack type")?;
     let layout = AvMultitrackType(b >> 4);
@@ -166,16 +158,8 @@ pub(crate) fn read_ex_tracks<'a>(
     }
     let multitrack = Some(layout);
     if !layout.is_known() {
-        let tracks = vec![RawTrack {
-            track_id: 0,
-            fourcc: None,
-            data: cur.rest(),
-        }];
-        return Ok(ExTracks {
-            multitrack,
-            packet_type,
-            tracks,
-        });
+        let tracks = vec![RawTrack { track_id: 0, fourcc: None, data: cur.rest() }];
+        return Ok(ExTracks { multitrack, packet_type, tracks });
     }
     let shared = if layout == AvMultitrackType::MANY_TRACKS_MANY_CODECS {
         None
@@ -190,36 +174,22 @@ pub(crate) fn read_ex_tracks<'a>(
         };
         let track_id = cur.u8("track id")?;
         if layout == AvMultitrackType::ONE_TRACK {
-            tracks.push(RawTrack {
-                track_id,
-                fourcc: Some(fourcc),
-                data: cur.rest(),
-            });
+            tracks.push(RawTrack { track_id, fourcc: Some(fourcc), data: cur.rest() });
             break;
         }
         let size = cur.u24("track size")? as usize;
         let available = cur.remaining();
-        let data = cur
-            .take(size, "track")
-            .map_err(|_| MediaError::TrackSizeOverrun {
-                track_id,
-                size,
-                available,
-            })?;
-        tracks.push(RawTrack {
+        let data = cur.take(size, "track").map_err(|_| MediaError::TrackSizeOverrun {
             track_id,
-            fourcc: Some(fourcc),
-            data,
-        });
+            size,
+            available,
+        })?;
+        tracks.push(RawTrack { track_id, fourcc: Some(fourcc), data });
         if cur.remaining() == 0 {
             break;
         }
     }
-    Ok(ExTracks {
-        multitrack,
-        packet_type,
-        tracks,
-    })
+    Ok(ExTracks { multitrack, packet_type, tracks })
 }
 
 /// A track to be written by [`write_ex_tracks`].
@@ -268,19 +238,14 @@ pub(crate) fn write_ex_tracks(
         out.extend_from_slice(track.body);
         return Ok(());
     }
-    let first = tracks
-        .first()
-        .ok_or(invalid(0, "multitrack needs a track"))?;
+    let first = tracks.first().ok_or(invalid(0, "multitrack needs a track"))?;
     if layout == AvMultitrackType::ONE_TRACK && count != 1 {
         return Err(invalid(count, "OneTrack needs exactly one track"));
     }
     if layout != AvMultitrackType::MANY_TRACKS_MANY_CODECS {
         let shared = first.fourcc.ok_or(invalid(count, "track has no FOURCC"))?;
         if tracks.iter().any(|t| t.fourcc != Some(shared)) {
-            return Err(invalid(
-                count,
-                "tracks of a single-codec layout differ in FOURCC",
-            ));
+            return Err(invalid(count, "tracks of a single-codec layout differ in FOURCC"));
         }
         out.extend_from_slice(&shared.0);
     }
@@ -318,11 +283,7 @@ mod tests {
         let short = [0, 0xaa, 0x01];
         assert_eq!(
             read_mod_ex(&mut Cursor::new(&short), MOD_EX),
-            Err(MediaError::ModExDataTooShort {
-                mod_ex_type: 0,
-                needed: 3,
-                len: 1
-            })
+            Err(MediaError::ModExDataTooShort { mod_ex_type: 0, needed: 3, len: 1 })
         );
     }
 
@@ -331,23 +292,13 @@ mod tests {
         // ManyTracks (1), CodedFrames (1), "Opus", track 3 declaring 5 bytes with 2 present.
         let data = [0x11, b'O', b'p', b'u', b's', 3, 0, 0, 5, 0xde, 0xad];
         let err = read_ex_tracks(&mut Cursor::new(&data), 5, 5).unwrap_err();
-        assert_eq!(
-            err,
-            MediaError::TrackSizeOverrun {
-                track_id: 3,
-                size: 5,
-                available: 2
-            }
-        );
+        assert_eq!(err, MediaError::TrackSizeOverrun { track_id: 3, size: 5, available: 2 });
     }
 
     #[test]
     fn nested_multitrack_rejected() {
         let data = [0x15, b'O', b'p', b'u', b's'];
         let err = read_ex_tracks(&mut Cursor::new(&data), 5, 5).unwrap_err();
-        assert_eq!(
-            err,
-            MediaError::InvalidMultitrackPacketType { packet_type: 5 }
-        );
+        assert_eq!(err, MediaError::InvalidMultitrackPacketType { packet_type: 5 });
     }
 }

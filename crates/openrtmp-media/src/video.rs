@@ -171,9 +171,7 @@ pub struct VideoTag {
 impl VideoTag {
     /// Whether any track is a sequence header.
     pub fn is_sequence_header(&self) -> bool {
-        self.tracks
-            .iter()
-            .any(|t| t.kind == FrameKind::SequenceHeader)
+        self.tracks.iter().any(|t| t.kind == FrameKind::SequenceHeader)
     }
 
     /// Whether any track is a key frame.
@@ -192,10 +190,9 @@ impl VideoTag {
     pub fn write(&self, out: &mut BytesMut) -> Result<(), MediaError> {
         let mut buf = BytesMut::new();
         match self.header {
-            VideoHeader::Legacy {
-                codec_id,
-                avc_packet_type,
-            } => self.write_legacy(&mut buf, codec_id, avc_packet_type)?,
+            VideoHeader::Legacy { codec_id, avc_packet_type } => {
+                self.write_legacy(&mut buf, codec_id, avc_packet_type)?
+            }
             VideoHeader::Ex(ex) => self.write_ex(&mut buf, ex)?,
         }
         out.extend_from_slice(&buf);
@@ -238,16 +235,8 @@ impl VideoTag {
         check_nibble("VideoFrameType", self.frame_type.0, 0x07)?;
         check_nibble("VideoPacketType", ex.packet_type.0, 0x0f)?;
         let pt = ex.packet_type;
-        let wire_pt = if ex.multitrack.is_some() {
-            VideoPacketType::MULTITRACK
-        } else {
-            pt
-        };
-        let first = if ex.timestamp_nano_offset.is_some() {
-            MOD_EX
-        } else {
-            wire_pt.0
-        };
+        let wire_pt = if ex.multitrack.is_some() { VideoPacketType::MULTITRACK } else { pt };
+        let first = if ex.timestamp_nano_offset.is_some() { MOD_EX } else { wire_pt.0 };
         out.extend_from_slice(&[0x80 | (self.frame_type.0 << 4) | first]);
         if let Some(nano) = ex.timestamp_nano_offset {
             write_mod_ex_nano(out, nano, wire_pt.0)?;
@@ -271,11 +260,8 @@ impl VideoTag {
             }
             return Ok(());
         }
-        let cts: Vec<[u8; 3]> = self
-            .tracks
-            .iter()
-            .map(|t| ct_prefix(pt, t))
-            .collect::<Result<_, _>>()?;
+        let cts: Vec<[u8; 3]> =
+            self.tracks.iter().map(|t| ct_prefix(pt, t)).collect::<Result<_, _>>()?;
         let outs: Vec<TrackOut<'_>> = self
             .tracks
             .iter()
@@ -296,19 +282,13 @@ impl VideoTag {
     fn command_byte(&self) -> Result<u8, MediaError> {
         self.command
             .map(|c| c.0)
-            .ok_or(MediaError::FieldOutOfRange {
-                field: "VideoCommand (missing)",
-                value: -1,
-            })
+            .ok_or(MediaError::FieldOutOfRange { field: "VideoCommand (missing)", value: -1 })
     }
 }
 
 fn check_nibble(field: &'static str, value: u8, max: u8) -> Result<(), MediaError> {
     if value > max {
-        return Err(MediaError::FieldOutOfRange {
-            field,
-            value: i64::from(value),
-        });
+        return Err(MediaError::FieldOutOfRange { field, value: i64::from(value) });
     }
     Ok(())
 }
@@ -391,19 +371,10 @@ fn parse_legacy(
         FrameKind::Other
     };
     let body = data.slice_ref(cur.rest());
-    let track = Track {
-        track_id: 0,
-        codec,
-        kind,
-        composition_time,
-        body,
-    };
+    let track = Track { track_id: 0, codec, kind, composition_time, body };
     Ok(VideoTag {
         frame_type,
-        header: VideoHeader::Legacy {
-            codec_id,
-            avc_packet_type,
-        },
+        header: VideoHeader::Legacy { codec_id, avc_packet_type },
         command,
         tracks: vec![track],
     })
@@ -432,12 +403,7 @@ fn parse_ex(
             multitrack: None,
             timestamp_nano_offset,
         });
-        return Ok(VideoTag {
-            frame_type,
-            header,
-            command,
-            tracks: vec![track],
-        });
+        return Ok(VideoTag { frame_type, header, command, tracks: vec![track] });
     }
     let ex = read_ex_tracks(cur, pt.0, VideoPacketType::MULTITRACK.0)?;
     let pt = VideoPacketType(ex.packet_type);
@@ -451,12 +417,7 @@ fn parse_ex(
         multitrack: ex.multitrack,
         timestamp_nano_offset,
     });
-    Ok(VideoTag {
-        frame_type,
-        header,
-        command: None,
-        tracks,
-    })
+    Ok(VideoTag { frame_type, header, command: None, tracks })
 }
 
 fn ex_track(
@@ -476,11 +437,7 @@ fn ex_track(
     };
     let codec = VideoCodec::FourCc(fourcc);
     let mut cur = Cursor::new(raw.data);
-    let composition_time = if has_ct(pt, codec) {
-        cur.i24("composition time offset")?
-    } else {
-        0
-    };
+    let composition_time = if has_ct(pt, codec) { cur.i24("composition time offset")? } else { 0 };
     let kind = match pt {
         VideoPacketType::SEQUENCE_START | VideoPacketType::MPEG2TS_SEQUENCE_START => {
             FrameKind::SequenceHeader
@@ -491,13 +448,7 @@ fn ex_track(
         _ => FrameKind::Other,
     };
     let body = data.slice_ref(cur.rest());
-    Ok(Track {
-        track_id: raw.track_id,
-        codec,
-        kind,
-        composition_time,
-        body,
-    })
+    Ok(Track { track_id: raw.track_id, codec, kind, composition_time, body })
 }
 
 #[cfg(test)]

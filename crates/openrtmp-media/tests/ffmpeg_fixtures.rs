@@ -19,19 +19,13 @@ struct Fixture {
 }
 
 fn load(name: &str) -> Fixture {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     let bytes = std::fs::read(&path).unwrap();
     let mut reader = FlvReader::new(File::open(&path).unwrap());
     let header = reader.header().unwrap();
     let tags = reader.by_ref().collect::<Result<Vec<_>, _>>().unwrap();
     assert_eq!(reader.previous_tag_size_mismatches(), 0);
-    Fixture {
-        header,
-        tags,
-        bytes,
-    }
+    Fixture { header, tags, bytes }
 }
 
 impl Fixture {
@@ -62,17 +56,11 @@ impl Fixture {
     /// Sequence header first (after Metadata packets), then a key frame; returns the
     /// info of the sequence header.
     fn check_video(&self) -> VideoInfo {
-        let videos: Vec<VideoTag> = self
-            .videos()
-            .into_iter()
-            .filter(|v| v.tracks[0].kind != FrameKind::Metadata)
-            .collect();
+        let videos: Vec<VideoTag> =
+            self.videos().into_iter().filter(|v| v.tracks[0].kind != FrameKind::Metadata).collect();
         assert!(videos[0].is_sequence_header());
         assert!(videos[1].is_keyframe());
-        assert!(videos
-            .iter()
-            .skip(1)
-            .any(|v| v.tracks[0].kind == FrameKind::InterFrame));
+        assert!(videos.iter().skip(1).any(|v| v.tracks[0].kind == FrameKind::InterFrame));
         let keyframes = videos.iter().filter(|v| v.is_keyframe()).count();
         // 1 s at 25 fps with a GOP of 10.
         assert!((2..=4).contains(&keyframes), "{keyframes} key frames");
@@ -112,19 +100,10 @@ fn ffmpeg5_h264_aac() {
     // B-frames: some frames have a positive composition time.
     assert!(videos.iter().any(|v| v.tracks[0].composition_time > 0));
     let audio = f.audio_info();
-    assert_eq!(
-        (audio.codec.as_str(), audio.sample_rate, audio.channels),
-        ("AAC", 44_100, 2)
-    );
+    assert_eq!((audio.codec.as_str(), audio.sample_rate, audio.channels), ("AAC", 44_100, 2));
     assert_eq!(audio.profile.as_deref(), Some("LC"));
     let meta = f.metadata();
-    assert_eq!(
-        meta.metadata()
-            .unwrap()
-            .get("width")
-            .and_then(|v| v.as_number()),
-        Some(320.0)
-    );
+    assert_eq!(meta.metadata().unwrap().get("width").and_then(|v| v.as_number()), Some(320.0));
     f.rewrite_is_identical();
 }
 
@@ -134,10 +113,7 @@ fn ffmpeg9_h264_cropped_mp3() {
     // 320x180 is coded as 320x192 with 12 lines of frame cropping.
     assert_eq!(f.check_video(), video("H.264", 320, 180, "High", "1.2"));
     let audio = f.audio_info();
-    assert_eq!(
-        (audio.codec.as_str(), audio.sample_rate, audio.channels),
-        ("MP3", 44_100, 1)
-    );
+    assert_eq!((audio.codec.as_str(), audio.sample_rate, audio.channels), ("MP3", 44_100, 1));
     f.rewrite_is_identical();
 }
 
@@ -151,26 +127,12 @@ fn ffmpeg9_hevc_opus_enhanced() {
     assert!(videos
         .iter()
         .all(|v| v.tracks[0].codec == VideoCodec::FourCc(openrtmp_media::FourCc::HEVC)));
-    assert!(videos
-        .iter()
-        .any(|v| v.tracks[0].kind == FrameKind::Metadata));
+    assert!(videos.iter().any(|v| v.tracks[0].kind == FrameKind::Metadata));
     assert!(videos.iter().any(|v| v.tracks[0].composition_time > 0));
     let audio = f.audio_info();
-    assert_eq!(
-        (audio.codec.as_str(), audio.sample_rate, audio.channels),
-        ("Opus", 48_000, 2)
-    );
-    let mc = f
-        .audios()
-        .into_iter()
-        .find(|a| a.tracks[0].kind == FrameKind::Metadata)
-        .unwrap();
-    assert_eq!(
-        MultichannelConfig::parse(&mc.tracks[0].body)
-            .unwrap()
-            .channel_count,
-        2
-    );
+    assert_eq!((audio.codec.as_str(), audio.sample_rate, audio.channels), ("Opus", 48_000, 2));
+    let mc = f.audios().into_iter().find(|a| a.tracks[0].kind == FrameKind::Metadata).unwrap();
+    assert_eq!(MultichannelConfig::parse(&mc.tracks[0].body).unwrap().channel_count, 2);
     f.rewrite_is_identical();
 }
 
@@ -179,10 +141,7 @@ fn ffmpeg9_av1_aac_enhanced() {
     let f = load("av1_aac_ffmpeg9.flv");
     assert_eq!(f.check_video(), video("AV1", 320, 240, "Main", "2.0"));
     let audio = f.audio_info();
-    assert_eq!(
-        (audio.codec.as_str(), audio.sample_rate, audio.channels),
-        ("AAC", 48_000, 1)
-    );
+    assert_eq!((audio.codec.as_str(), audio.sample_rate, audio.channels), ("AAC", 48_000, 1));
     // FFmpeg 9 keeps AAC in the legacy header.
     assert!(!f.audios()[0].is_enhanced());
     f.rewrite_is_identical();
@@ -198,15 +157,9 @@ fn ffmpeg9_vp9_flac_enhanced() {
     );
     // vpcC has no size; the first key frame's uncompressed header does.
     let key = f.videos().into_iter().find(|v| v.is_keyframe()).unwrap();
-    assert_eq!(
-        vp9::keyframe_size(&key.tracks[0].body).unwrap(),
-        Some((320, 240))
-    );
+    assert_eq!(vp9::keyframe_size(&key.tracks[0].body).unwrap(), Some((320, 240)));
     let audio = f.audio_info();
-    assert_eq!(
-        (audio.codec.as_str(), audio.sample_rate, audio.channels),
-        ("FLAC", 48_000, 1)
-    );
+    assert_eq!((audio.codec.as_str(), audio.sample_rate, audio.channels), ("FLAC", 48_000, 1));
     f.rewrite_is_identical();
 }
 

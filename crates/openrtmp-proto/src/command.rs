@@ -252,12 +252,7 @@ impl RawCommand {
             Some(_) => return Err(CommandError::InvalidTransactionId { name }),
         };
         let command_object = values.next().unwrap_or(Amf0Value::Null);
-        Ok(RawCommand {
-            name,
-            transaction_id,
-            command_object,
-            args: values.collect(),
-        })
+        Ok(RawCommand { name, transaction_id, command_object, args: values.collect() })
     }
 
     /// Encodes as an AMF0 command payload.
@@ -277,18 +272,14 @@ impl RawCommand {
     fn string_arg(&self, index: usize, what: &'static str) -> Result<String, CommandError> {
         match self.arg(index).and_then(Amf0Value::as_str) {
             Some(s) => Ok(s.to_owned()),
-            None => Err(CommandError::BadArgument {
-                name: self.name.clone(),
-                index: index + 1,
-                what,
-            }),
+            None => {
+                Err(CommandError::BadArgument { name: self.name.clone(), index: index + 1, what })
+            }
         }
     }
 
     fn number_arg(&self, index: usize) -> Option<f64> {
-        self.arg(index)
-            .and_then(Amf0Value::as_number)
-            .filter(|n| n.is_finite())
+        self.arg(index).and_then(Amf0Value::as_number).filter(|n| n.is_finite())
     }
 
     fn bool_arg(&self, index: usize) -> Option<bool> {
@@ -344,9 +335,7 @@ impl Command {
         let tid = raw.transaction_id;
         Ok(match raw.name.as_str() {
             "connect" => Command::Connect(Box::new(ConnectCommand::from_raw(&raw)?)),
-            "createStream" => Command::CreateStream {
-                transaction_id: tid,
-            },
+            "createStream" => Command::CreateStream { transaction_id: tid },
             "releaseStream" => Command::ReleaseStream {
                 transaction_id: tid,
                 stream_name: raw.string_arg(0, "stream name")?,
@@ -389,15 +378,9 @@ impl Command {
                     what: "stream id",
                 })?,
             },
-            "closeStream" => Command::CloseStream {
-                transaction_id: tid,
-            },
-            "receiveAudio" => Command::ReceiveAudio {
-                enabled: raw.bool_arg(0).unwrap_or(true),
-            },
-            "receiveVideo" => Command::ReceiveVideo {
-                enabled: raw.bool_arg(0).unwrap_or(true),
-            },
+            "closeStream" => Command::CloseStream { transaction_id: tid },
+            "receiveAudio" => Command::ReceiveAudio { enabled: raw.bool_arg(0).unwrap_or(true) },
+            "receiveVideo" => Command::ReceiveVideo { enabled: raw.bool_arg(0).unwrap_or(true) },
             "seek" => Command::Seek {
                 transaction_id: tid,
                 milliseconds: raw.number_arg(0).unwrap_or(0.0),
@@ -451,10 +434,7 @@ impl DataMessage {
             Some(Amf0Value::String(s)) | Some(Amf0Value::LongString(s)) => s,
             _ => return Err(CommandError::MissingName),
         };
-        Ok(DataMessage {
-            name,
-            values: values.collect(),
-        })
+        Ok(DataMessage { name, values: values.collect() })
     }
 
     /// Encodes as an AMF0 data payload.
@@ -473,22 +453,13 @@ impl DataMessage {
         }
         let mut values = self.values.into_iter();
         match values.next() {
-            Some(Amf0Value::String(name)) => DataMessage {
-                name,
-                values: values.collect(),
-            },
+            Some(Amf0Value::String(name)) => DataMessage { name, values: values.collect() },
             Some(other) => {
                 let mut rest = vec![other];
                 rest.extend(values);
-                DataMessage {
-                    name: "@setDataFrame".into(),
-                    values: rest,
-                }
+                DataMessage { name: "@setDataFrame".into(), values: rest }
             }
-            None => DataMessage {
-                name: "@setDataFrame".into(),
-                values: Vec::new(),
-            },
+            None => DataMessage { name: "@setDataFrame".into(), values: Vec::new() },
         }
     }
 
@@ -535,16 +506,25 @@ mod tests {
             parse(&[s("FCPublish"), n(3.0), Amf0Value::Null, s("key")]),
             Ok(Command::FcPublish { transaction_id: 3.0, stream_name: "key".into() })
         );
-        assert_eq!(parse(&[s("createStream"), n(4.0), Amf0Value::Null]), Ok(Command::CreateStream { transaction_id: 4.0 }));
         assert_eq!(
-            parse(&[s("publish"), n(5.0), Amf0Value::Null, s("key"), s("live")]),
-            Ok(Command::Publish { transaction_id: 5.0, stream_name: "key".into(), publish_type: PublishType::Live })
+            parse(&[s("createStream"), n(4.0), Amf0Value::Null]),
+            Ok(Command::CreateStream { transaction_id: 4.0 })
         );
         assert_eq!(
-            parse(&[s("publish"), n(5.0), Amf0Value::Null, s("key"), s("append")]).map(|c| match c {
-                Command::Publish { publish_type, .. } => publish_type,
-                _ => PublishType::Live,
-            }),
+            parse(&[s("publish"), n(5.0), Amf0Value::Null, s("key"), s("live")]),
+            Ok(Command::Publish {
+                transaction_id: 5.0,
+                stream_name: "key".into(),
+                publish_type: PublishType::Live
+            })
+        );
+        assert_eq!(
+            parse(&[s("publish"), n(5.0), Amf0Value::Null, s("key"), s("append")]).map(
+                |c| match c {
+                    Command::Publish { publish_type, .. } => publish_type,
+                    _ => PublishType::Live,
+                }
+            ),
             Ok(PublishType::Append)
         );
     }
@@ -554,11 +534,31 @@ mod tests {
         // FFmpeg: play(tid, null, name) with start -2 only when it's live; librtmp sends all.
         assert_eq!(
             parse(&[s("play"), n(4.0), Amf0Value::Null, s("cam")]),
-            Ok(Command::Play { transaction_id: 4.0, stream_name: "cam".into(), start: -2.0, duration: -1.0, reset: true })
+            Ok(Command::Play {
+                transaction_id: 4.0,
+                stream_name: "cam".into(),
+                start: -2.0,
+                duration: -1.0,
+                reset: true
+            })
         );
         assert_eq!(
-            parse(&[s("play"), n(0.0), Amf0Value::Null, s("cam"), n(-1.0), n(-1.0), Amf0Value::Boolean(false)]),
-            Ok(Command::Play { transaction_id: 0.0, stream_name: "cam".into(), start: -1.0, duration: -1.0, reset: false })
+            parse(&[
+                s("play"),
+                n(0.0),
+                Amf0Value::Null,
+                s("cam"),
+                n(-1.0),
+                n(-1.0),
+                Amf0Value::Boolean(false)
+            ]),
+            Ok(Command::Play {
+                transaction_id: 0.0,
+                stream_name: "cam".into(),
+                start: -1.0,
+                duration: -1.0,
+                reset: false
+            })
         );
         assert_eq!(
             parse(&[s("pause"), n(0.0), Amf0Value::Null, Amf0Value::Boolean(true), n(1234.0)]),
@@ -568,14 +568,22 @@ mod tests {
             parse(&[s("deleteStream"), n(0.0), Amf0Value::Null, n(1.0)]),
             Ok(Command::DeleteStream { transaction_id: 0.0, stream_id: 1.0 })
         );
-        assert_eq!(parse(&[s("receiveVideo"), n(0.0), Amf0Value::Null, Amf0Value::Boolean(false)]), Ok(Command::ReceiveVideo { enabled: false }));
-        assert_eq!(parse(&[s("closeStream"), n(0.0), Amf0Value::Null]), Ok(Command::CloseStream { transaction_id: 0.0 }));
+        assert_eq!(
+            parse(&[s("receiveVideo"), n(0.0), Amf0Value::Null, Amf0Value::Boolean(false)]),
+            Ok(Command::ReceiveVideo { enabled: false })
+        );
+        assert_eq!(
+            parse(&[s("closeStream"), n(0.0), Amf0Value::Null]),
+            Ok(Command::CloseStream { transaction_id: 0.0 })
+        );
     }
 
     #[test]
     fn unknown_commands_are_events_not_errors() {
         match parse(&[s("_checkbw"), n(7.0), Amf0Value::Null]) {
-            Ok(Command::Unknown(raw)) => assert_eq!((raw.name.as_str(), raw.transaction_id), ("_checkbw", 7.0)),
+            Ok(Command::Unknown(raw)) => {
+                assert_eq!((raw.name.as_str(), raw.transaction_id), ("_checkbw", 7.0))
+            }
             other => panic!("{other:?}"),
         }
         // A bare notification without transaction id.
@@ -596,17 +604,32 @@ mod tests {
         );
         assert_eq!(
             parse(&[s("publish"), n(5.0), Amf0Value::Null]),
-            Err(CommandError::BadArgument { name: "publish".into(), index: 1, what: "publishing name" })
+            Err(CommandError::BadArgument {
+                name: "publish".into(),
+                index: 1,
+                what: "publishing name"
+            })
         );
         assert_eq!(
             parse(&[s("connect"), n(1.0), Amf0Value::Null]),
-            Err(CommandError::BadArgument { name: "connect".into(), index: 0, what: "command object" })
+            Err(CommandError::BadArgument {
+                name: "connect".into(),
+                index: 0,
+                what: "command object"
+            })
         );
         assert!(matches!(
-            Command::parse(MessageType::COMMAND_AMF0, &[0x02, 0x00, 0x05, b'a'], &Limits::default()),
+            Command::parse(
+                MessageType::COMMAND_AMF0,
+                &[0x02, 0x00, 0x05, b'a'],
+                &Limits::default()
+            ),
             Err(CommandError::Amf(_))
         ));
-        assert_eq!(Command::parse(MessageType::VIDEO, &[], &Limits::default()), Err(CommandError::NotACommand(9)));
+        assert_eq!(
+            Command::parse(MessageType::VIDEO, &[], &Limits::default()),
+            Err(CommandError::NotACommand(9))
+        );
     }
 
     #[test]
@@ -626,6 +649,9 @@ mod tests {
             command_object: Amf0Value::Null,
             args: vec![s("a"), n(2.0)],
         };
-        assert_eq!(RawCommand::decode(MessageType::COMMAND_AMF0, &raw.encode(), &Limits::default()), Ok(raw));
+        assert_eq!(
+            RawCommand::decode(MessageType::COMMAND_AMF0, &raw.encode(), &Limits::default()),
+            Ok(raw)
+        );
     }
 }

@@ -144,10 +144,7 @@ fn check_version(version: u8) -> Result<(), HandshakeError> {
 
 /// Reads a 4-byte field of a packet (time at 0, zero/version at 4).
 fn field(packet: &Packet, at: usize) -> [u8; 4] {
-    packet
-        .get(at..at + 4)
-        .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
-        .unwrap_or_default()
+    packet.get(at..at + 4).and_then(|bytes| <[u8; 4]>::try_from(bytes).ok()).unwrap_or_default()
 }
 
 /// Whether `echo` is a §5.2.4 echo of `sent`: the random echo (bytes 8..) matches. `time2`
@@ -165,9 +162,7 @@ impl RandomPool {
     /// HMAC-SHA256(key = `random`, counter) blocks so short input never panics.
     fn new(random: &[u8]) -> Self {
         let mut pool = Box::new([0u8; RANDOM_LEN]);
-        pool.iter_mut()
-            .zip(random)
-            .for_each(|(dst, src)| *dst = *src);
+        pool.iter_mut().zip(random).for_each(|(dst, src)| *dst = *src);
         if let Some(rest) = pool.get_mut(random.len()..) {
             let key = hmac::Key::new(hmac::HMAC_SHA256, random);
             for (counter, block) in (0u64..).zip(rest.chunks_mut(digest::DIGEST_LEN)) {
@@ -175,10 +170,7 @@ impl RandomPool {
                 ctx.update(b"openrtmp handshake filler");
                 ctx.update(&counter.to_be_bytes());
                 let tag = ctx.sign();
-                block
-                    .iter_mut()
-                    .zip(tag.as_ref())
-                    .for_each(|(dst, src)| *dst = *src);
+                block.iter_mut().zip(tag.as_ref()).for_each(|(dst, src)| *dst = *src);
             }
         }
         Self(pool)
@@ -187,15 +179,8 @@ impl RandomPool {
     /// A C1/S1 (§5.2.3): `time`, then `version` (zero for the simple scheme), then filler.
     fn packet(&self, time: u32, version: [u8; 4]) -> Packet {
         let mut packet = [0u8; HANDSHAKE_SIZE];
-        let fields = time
-            .to_be_bytes()
-            .into_iter()
-            .chain(version)
-            .chain(self.filler());
-        packet
-            .iter_mut()
-            .zip(fields)
-            .for_each(|(dst, src)| *dst = src);
+        let fields = time.to_be_bytes().into_iter().chain(version).chain(self.filler());
+        packet.iter_mut().zip(fields).for_each(|(dst, src)| *dst = src);
         packet
     }
 
@@ -226,17 +211,13 @@ impl PacketReader {
     /// Takes from `input` at most the bytes still missing and returns the packet once whole.
     fn read(&mut self, input: &mut BytesMut) -> Option<Packet> {
         if self.partial.is_empty() {
-            if let Some(whole) = input
-                .get(..HANDSHAKE_SIZE)
-                .and_then(|s| Packet::try_from(s).ok())
+            if let Some(whole) = input.get(..HANDSHAKE_SIZE).and_then(|s| Packet::try_from(s).ok())
             {
                 input.advance(HANDSHAKE_SIZE);
                 return Some(whole);
             }
         }
-        let take = HANDSHAKE_SIZE
-            .saturating_sub(self.partial.len())
-            .min(input.len());
+        let take = HANDSHAKE_SIZE.saturating_sub(self.partial.len()).min(input.len());
         self.partial.extend_from_slice(&input.split_to(take));
         if self.partial.len() < HANDSHAKE_SIZE {
             return None;

@@ -110,10 +110,7 @@ struct Outcome {
 fn run(ffmpeg: &Path, role: Role) {
     let started = Instant::now();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!(
-        "rtmp://127.0.0.1:{}/live/test",
-        listener.local_addr().unwrap().port()
-    );
+    let url = format!("rtmp://127.0.0.1:{}/live/test", listener.local_addr().unwrap().port());
     let mut cmd = Command::new(ffmpeg);
     cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
     match role {
@@ -122,55 +119,32 @@ fn run(ffmpeg: &Path, role: Role) {
             .args(["-t", "1", "-f", "flv", &url]),
         Role::Play => cmd.args(["-i", &url, "-t", "1", "-f", "null", "-"]),
     };
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn();
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn();
     let child = Ffmpeg(child.unwrap_or_else(|e| panic!("spawn {}: {e}", ffmpeg.display())));
 
     let outcome = thread::spawn(move || serve(&listener)).join().unwrap();
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(error) => panic!(
-            "{role:?} with {}: {error}\nffmpeg: {}",
-            ffmpeg.display(),
-            child.stderr()
-        ),
+        Err(error) => {
+            panic!("{role:?} with {}: {error}\nffmpeg: {}", ffmpeg.display(), child.stderr())
+        }
     };
     drop(child);
 
-    assert_eq!(
-        outcome.scheme,
-        Some(HandshakeScheme::Digest(DigestLayout::Schema0))
-    );
+    assert_eq!(outcome.scheme, Some(HandshakeScheme::Digest(DigestLayout::Schema0)));
     assert_eq!(outcome.peer_version, Some([9, 0, 124, 2]));
-    assert_eq!(
-        outcome.c2_valid,
-        Some(true),
-        "{role:?}: FFmpeg's C2 should validate"
-    );
+    assert_eq!(outcome.c2_valid, Some(true), "{role:?}: FFmpeg's C2 should validate");
     let chunk = &outcome.after_c2;
     assert_eq!(chunk[0], 0x03, "fmt 0, csid 3: {chunk:02x?}");
     assert_eq!(chunk[7], 20, "AMF0 command message: {chunk:02x?}");
-    assert_eq!(
-        &chunk[12..CONNECT_PREFIX_LEN],
-        b"\x02\x00\x07connect",
-        "{chunk:02x?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert_eq!(&chunk[12..CONNECT_PREFIX_LEN], b"\x02\x00\x07connect", "{chunk:02x?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
 
 /// Accepts FFmpeg, runs the handshake, reads up to the start of the `connect` command.
 fn serve(listener: &TcpListener) -> Result<Outcome, String> {
     let mut stream = accept(listener)?;
-    stream
-        .set_read_timeout(Some(READ_TIMEOUT))
-        .map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(READ_TIMEOUT)).map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut random = vec![0u8; RANDOM_LEN];
     rand::thread_rng().fill(&mut random[..]);
@@ -178,21 +152,13 @@ fn serve(listener: &TcpListener) -> Result<Outcome, String> {
     let mut input = BytesMut::new();
     while !handshake.is_complete() {
         read_some(&mut stream, &mut input, "during the handshake")?;
-        handshake
-            .handle_input(&mut input)
-            .map_err(|e| e.to_string())?;
+        handshake.handle_input(&mut input).map_err(|e| e.to_string())?;
         while let Some(bytes) = handshake.poll_transmit() {
-            stream
-                .write_all(&bytes)
-                .map_err(|e| format!("write S0+S1+S2: {e}"))?;
+            stream.write_all(&bytes).map_err(|e| format!("write S0+S1+S2: {e}"))?;
         }
     }
     while input.len() < CONNECT_PREFIX_LEN {
-        read_some(
-            &mut stream,
-            &mut input,
-            "after C2 (did FFmpeg reject S1/S2?)",
-        )?;
+        read_some(&mut stream, &mut input, "after C2 (did FFmpeg reject S1/S2?)")?;
     }
     Ok(Outcome {
         scheme: handshake.scheme(),

@@ -27,12 +27,7 @@ pub struct Amf0Decoder<'a> {
 impl<'a> Amf0Decoder<'a> {
     /// A decoder reading `input` from its start.
     pub fn new(input: &'a [u8], limits: Limits) -> Self {
-        Self {
-            reader: Reader::new(input),
-            limits,
-            budget: Budget::new(&limits),
-            objects: 0,
-        }
+        Self { reader: Reader::new(input), limits, budget: Budget::new(&limits), objects: 0 }
     }
 
     /// Decodes the next value. The limits apply to this value and everything inside it.
@@ -60,10 +55,7 @@ impl<'a> Amf0Decoder<'a> {
     fn value(&mut self, depth: usize) -> Result<Amf0Value, AmfError> {
         let offset = self.reader.position();
         if depth > self.limits.max_depth {
-            return Err(AmfError::DepthExceeded {
-                limit: self.limits.max_depth,
-                offset,
-            });
+            return Err(AmfError::DepthExceeded { limit: self.limits.max_depth, offset });
         }
         let marker = self.reader.u8()?;
         self.budget.value(offset)?;
@@ -82,30 +74,23 @@ impl<'a> Amf0Decoder<'a> {
             marker::ECMA_ARRAY => {
                 self.begin_complex();
                 let count = self.reader.u32()?;
-                Amf0Value::EcmaArray {
-                    count,
-                    entries: self.properties(depth, true)?,
-                }
+                Amf0Value::EcmaArray { count, entries: self.properties(depth, true)? }
             }
             marker::OBJECT_END => return Err(AmfError::UnexpectedObjectEnd { offset }),
             marker::STRICT_ARRAY => {
                 self.begin_complex();
                 Amf0Value::StrictArray(self.strict_array(depth)?)
             }
-            marker::DATE => Amf0Value::Date {
-                millis: self.reader.f64()?,
-                time_zone: self.reader.i16()?,
-            },
+            marker::DATE => {
+                Amf0Value::Date { millis: self.reader.f64()?, time_zone: self.reader.i16()? }
+            }
             marker::LONG_STRING => Amf0Value::LongString(self.long_string()?),
             marker::UNSUPPORTED => Amf0Value::Unsupported,
             marker::XML_DOCUMENT => Amf0Value::XmlDocument(self.long_string()?),
             marker::TYPED_OBJECT => {
                 let class_name = self.short_string()?;
                 self.begin_complex();
-                Amf0Value::TypedObject {
-                    class_name,
-                    properties: self.properties(depth, false)?,
-                }
+                Amf0Value::TypedObject { class_name, properties: self.properties(depth, false)? }
             }
             // §3.1; each switch starts fresh AMF3 reference tables (E-RTMP v2: "the switch
             // isn't sticky"), and the AMF3 value stands in place of this one: same depth.
@@ -159,9 +144,7 @@ impl<'a> Amf0Decoder<'a> {
 
     /// `len` bytes of text whose length field was at `len_offset`.
     fn text(&mut self, len: usize, len_offset: usize) -> Result<String, AmfError> {
-        let text = self
-            .reader
-            .utf8(len, self.limits.max_string_len, len_offset)?;
+        let text = self.reader.utf8(len, self.limits.max_string_len, len_offset)?;
         self.budget.text(len, len_offset)?;
         Ok(text.to_owned())
     }

@@ -64,10 +64,7 @@ pub fn encode(value: &Amf0Value, out: &mut BytesMut) {
         Amf0Value::LongString(s) => put_long_string(out, marker::LONG_STRING, s),
         Amf0Value::Unsupported => out.put_u8(marker::UNSUPPORTED),
         Amf0Value::XmlDocument(s) => put_long_string(out, marker::XML_DOCUMENT, s),
-        Amf0Value::TypedObject {
-            class_name,
-            properties,
-        } => {
+        Amf0Value::TypedObject { class_name, properties } => {
             out.put_u8(marker::TYPED_OBJECT);
             put_short_string(out, class_name);
             put_properties(out, properties);

@@ -37,30 +37,15 @@ const ONE: [u8; 8] = [0x3F, 0xF0, 0, 0, 0, 0, 0, 0];
 
 #[test]
 fn number_boolean_string_null_undefined() {
-    golden(
-        &[0x00, 0x3F, 0xF0, 0, 0, 0, 0, 0, 0],
-        Amf0Value::Number(1.0),
-    ); // §2.2
-    golden(
-        &[0x00, 0xC0, 0x00, 0, 0, 0, 0, 0, 0],
-        Amf0Value::Number(-2.0),
-    );
+    golden(&[0x00, 0x3F, 0xF0, 0, 0, 0, 0, 0, 0], Amf0Value::Number(1.0)); // §2.2
+    golden(&[0x00, 0xC0, 0x00, 0, 0, 0, 0, 0, 0], Amf0Value::Number(-2.0));
     golden(&[0x01, 0x00], Amf0Value::Boolean(false)); // §2.3
     golden(&[0x01, 0x01], Amf0Value::Boolean(true));
     // §2.3: any non-zero byte is true (re-encoded as 1: the one non-byte-exact case).
-    assert_eq!(
-        decode_default(&[0x01, 0x7F]),
-        Ok(vec![Amf0Value::Boolean(true)])
-    );
-    golden(
-        &[0x02, 0x00, 0x03, b'a', b'p', b'p'],
-        Amf0Value::String("app".into()),
-    ); // §2.4
+    assert_eq!(decode_default(&[0x01, 0x7F]), Ok(vec![Amf0Value::Boolean(true)]));
+    golden(&[0x02, 0x00, 0x03, b'a', b'p', b'p'], Amf0Value::String("app".into())); // §2.4
     golden(&[0x02, 0x00, 0x00], Amf0Value::String(String::new()));
-    golden(
-        &[0x02, 0x00, 0x02, 0xC3, 0xA9],
-        Amf0Value::String("é".into()),
-    );
+    golden(&[0x02, 0x00, 0x02, 0xC3, 0xA9], Amf0Value::String("é".into()));
     golden(&[0x05], Amf0Value::Null); // §2.7
     golden(&[0x06], Amf0Value::Undefined); // §2.8
 }
@@ -73,15 +58,10 @@ fn object_and_typed_object() {
     bytes.extend_from_slice(&[0x00, 0x00, 0x05, 0x00, 0x00, 0x09]);
     let object = AmfObject::from_pairs([("a", Amf0Value::Number(1.0)), ("", Amf0Value::Null)]);
     golden(&bytes, Amf0Value::Object(object));
-    golden(
-        &[0x03, 0x00, 0x00, 0x09],
-        Amf0Value::Object(AmfObject::new()),
-    );
+    golden(&[0x03, 0x00, 0x00, 0x09], Amf0Value::Object(AmfObject::new()));
     // §2.18: typed object "Foo" {x: undefined}.
     golden(
-        &[
-            0x10, 0x00, 0x03, b'F', b'o', b'o', 0x00, 0x01, b'x', 0x06, 0x00, 0x00, 0x09,
-        ],
+        &[0x10, 0x00, 0x03, b'F', b'o', b'o', 0x00, 0x01, b'x', 0x06, 0x00, 0x00, 0x09],
         Amf0Value::TypedObject {
             class_name: "Foo".into(),
             properties: AmfObject::from_pairs([("x", Amf0Value::Undefined)]),
@@ -108,10 +88,7 @@ fn reference_ecma_strict_date() {
     // §2.9: [ {}, ref 1 ]: the array is object 0 and the empty object 1.
     golden(
         &[0x0A, 0, 0, 0, 2, 0x03, 0x00, 0x00, 0x09, 0x07, 0x00, 0x01],
-        Amf0Value::StrictArray(vec![
-            Amf0Value::Object(AmfObject::new()),
-            Amf0Value::Reference(1),
-        ]),
+        Amf0Value::StrictArray(vec![Amf0Value::Object(AmfObject::new()), Amf0Value::Reference(1)]),
     );
     golden(
         &[0x03, 0x00, 0x01, b'a', 0x07, 0x00, 0x00, 0x00, 0x00, 0x09],
@@ -120,10 +97,7 @@ fn reference_ecma_strict_date() {
     // §2.10: ECMA array declaring 1 entry {a: null}.
     golden(
         &[0x08, 0, 0, 0, 1, 0x00, 0x01, b'a', 0x05, 0x00, 0x00, 0x09],
-        Amf0Value::EcmaArray {
-            count: 1,
-            entries: AmfObject::from_pairs([("a", Amf0Value::Null)]),
-        },
+        Amf0Value::EcmaArray { count: 1, entries: AmfObject::from_pairs([("a", Amf0Value::Null)]) },
     );
     // §2.12: strict array [null, undefined].
     golden(
@@ -134,41 +108,26 @@ fn reference_ecma_strict_date() {
     // §2.13: date 1000.0 ms, time zone 0x0001 kept although reserved.
     golden(
         &[0x0B, 0x40, 0x8F, 0x40, 0, 0, 0, 0, 0, 0x00, 0x01],
-        Amf0Value::Date {
-            millis: 1000.0,
-            time_zone: 1,
-        },
+        Amf0Value::Date { millis: 1000.0, time_zone: 1 },
     );
 }
 
 #[test]
 fn long_string_unsupported_xml() {
-    golden(
-        &[0x0C, 0, 0, 0, 3, b'a', b'b', b'c'],
-        Amf0Value::LongString("abc".into()),
-    ); // §2.14
+    golden(&[0x0C, 0, 0, 0, 3, b'a', b'b', b'c'], Amf0Value::LongString("abc".into())); // §2.14
     golden(&[0x0D], Amf0Value::Unsupported); // §2.15
-    golden(
-        &[0x0F, 0, 0, 0, 4, b'<', b'a', b'/', b'>'],
-        Amf0Value::XmlDocument("<a/>".into()),
-    ); // §2.17
-       // A String too long for a U16 is written as a long string.
+    golden(&[0x0F, 0, 0, 0, 4, b'<', b'a', b'/', b'>'], Amf0Value::XmlDocument("<a/>".into())); // §2.17
+                                                                                                // A String too long for a U16 is written as a long string.
     let long = "x".repeat(70_000);
     let bytes = encoded(&[Amf0Value::String(long.clone())]);
     assert_eq!(bytes[..5], [0x0C, 0x00, 0x01, 0x11, 0x70]);
-    assert_eq!(
-        decode_default(&bytes),
-        Ok(vec![Amf0Value::LongString(long)])
-    );
+    assert_eq!(decode_default(&bytes), Ok(vec![Amf0Value::LongString(long)]));
 }
 
 #[test]
 fn avmplus_switch() {
     // §3.1 then AMF3 §3.6 integer 5, and AMF3 §3.8 string "abc".
-    golden(
-        &[0x11, 0x04, 0x05],
-        Amf0Value::Avmplus(Amf3Value::Integer(5)),
-    );
+    golden(&[0x11, 0x04, 0x05], Amf0Value::Avmplus(Amf3Value::Integer(5)));
     golden(
         &[0x11, 0x06, 0x07, b'a', b'b', b'c'],
         Amf0Value::Avmplus(Amf3Value::String("abc".into())),
@@ -178,48 +137,20 @@ fn avmplus_switch() {
     let bytes = [0x11, 0x06, 0x07, b'a', b'b', b'c', 0x05, 0x11, 0x06, 0x00];
     assert_eq!(
         decode_default(&bytes),
-        Err(AmfError::InvalidStringReference {
-            index: 0,
-            table_len: 0,
-            offset: 9
-        })
+        Err(AmfError::InvalidStringReference { index: 0, table_len: 0, offset: 9 })
     );
     // AMF3 errors carry offsets in the AMF0 input.
-    rejects(
-        &[0x05, 0x11, 0x14],
-        AmfError::UnknownMarker {
-            marker: 0x14,
-            offset: 2,
-        },
-    );
+    rejects(&[0x05, 0x11, 0x14], AmfError::UnknownMarker { marker: 0x14, offset: 2 });
 }
 
 #[test]
 fn reserved_end_and_unknown_markers() {
-    rejects(
-        &[0x04],
-        AmfError::ReservedMarker {
-            marker: 0x04,
-            offset: 0,
-        },
-    ); // §2.6
-    rejects(
-        &[0x05, 0x0E],
-        AmfError::ReservedMarker {
-            marker: 0x0E,
-            offset: 1,
-        },
-    ); // §2.16
+    rejects(&[0x04], AmfError::ReservedMarker { marker: 0x04, offset: 0 }); // §2.6
+    rejects(&[0x05, 0x0E], AmfError::ReservedMarker { marker: 0x0E, offset: 1 }); // §2.16
     rejects(&[0x09], AmfError::UnexpectedObjectEnd { offset: 0 }); // §2.11
-    rejects(
-        &[0x0A, 0, 0, 0, 1, 0x09],
-        AmfError::UnexpectedObjectEnd { offset: 5 },
-    );
+    rejects(&[0x0A, 0, 0, 0, 1, 0x09], AmfError::UnexpectedObjectEnd { offset: 5 });
     // An object-end marker after a non-empty key is a value position: out of place.
-    rejects(
-        &[0x03, 0x00, 0x01, b'a', 0x09],
-        AmfError::UnexpectedObjectEnd { offset: 4 },
-    );
+    rejects(&[0x03, 0x00, 0x01, b'a', 0x09], AmfError::UnexpectedObjectEnd { offset: 4 });
     for marker in 0x12..=0xFF {
         rejects(&[marker], AmfError::UnknownMarker { marker, offset: 0 });
     }
@@ -266,10 +197,7 @@ fn ffmpeg_connect() {
     let bytes = ffmpeg_connect_bytes();
     let values = decode_default(&bytes).unwrap();
     assert_eq!(values, ffmpeg_connect_values());
-    assert_eq!(
-        values[2].as_object().unwrap().get("audioCodecs"),
-        Some(&Amf0Value::Number(4071.0))
-    );
+    assert_eq!(values[2].as_object().unwrap().get("audioCodecs"), Some(&Amf0Value::Number(4071.0)));
     assert_eq!(encoded(&values), bytes);
 }
 
@@ -281,10 +209,7 @@ fn truncated_connect_fails_at_every_byte() {
         let result = (0..3).try_for_each(|_| decoder.decode().map(drop));
         match result {
             Err(AmfError::UnexpectedEof { offset, needed }) => {
-                assert!(
-                    offset <= len && offset + needed > len,
-                    "len {len}: {offset} + {needed}"
-                )
+                assert!(offset <= len && offset + needed > len, "len {len}: {offset} + {needed}")
             }
             other => panic!("prefix of {len} bytes: {other:?}"),
         }
@@ -353,60 +278,27 @@ fn nesting_100000_deep_is_rejected_at_the_limit() {
     const LEVELS: usize = 100_000;
     // Objects: each level is `03 00 01 'a'` (4 bytes), so depth 65 starts at offset 260.
     let objects = [0x03, 0x00, 0x01, b'a'].repeat(LEVELS);
-    rejects(
-        &objects,
-        AmfError::DepthExceeded {
-            limit: 64,
-            offset: 260,
-        },
-    );
+    rejects(&objects, AmfError::DepthExceeded { limit: 64, offset: 260 });
     // Strict arrays of one item: 5 bytes a level.
     let arrays = [0x0A, 0, 0, 0, 1].repeat(LEVELS);
-    rejects(
-        &arrays,
-        AmfError::DepthExceeded {
-            limit: 64,
-            offset: 325,
-        },
-    );
+    rejects(&arrays, AmfError::DepthExceeded { limit: 64, offset: 325 });
     // ECMA arrays of one entry `a`: 8 bytes a level.
     let ecma = [0x08, 0, 0, 0, 1, 0x00, 0x01, b'a'].repeat(LEVELS);
-    rejects(
-        &ecma,
-        AmfError::DepthExceeded {
-            limit: 64,
-            offset: 520,
-        },
-    );
+    rejects(&ecma, AmfError::DepthExceeded { limit: 64, offset: 520 });
     // Typed objects nest the same way.
     let typed = [0x10, 0x00, 0x00, 0x00, 0x01, b'a'].repeat(LEVELS);
-    rejects(
-        &typed,
-        AmfError::DepthExceeded {
-            limit: 64,
-            offset: 390,
-        },
-    );
+    rejects(&typed, AmfError::DepthExceeded { limit: 64, offset: 390 });
 }
 
 #[test]
 fn depth_limit_is_inclusive() {
-    let limits = Limits {
-        max_depth: 2,
-        ..Limits::default()
-    };
+    let limits = Limits { max_depth: 2, ..Limits::default() };
     // [[null]]: the null is at depth 2.
     let ok = [0x0A, 0, 0, 0, 1, 0x0A, 0, 0, 0, 1, 0x05];
     assert!(decode_all(&ok, &limits).is_ok());
     // [[[null]]]: the null would be at depth 3.
     let deep = [0x0A, 0, 0, 0, 1, 0x0A, 0, 0, 0, 1, 0x0A, 0, 0, 0, 1, 0x05];
-    assert_eq!(
-        decode_all(&deep, &limits),
-        Err(AmfError::DepthExceeded {
-            limit: 2,
-            offset: 15
-        })
-    );
+    assert_eq!(decode_all(&deep, &limits), Err(AmfError::DepthExceeded { limit: 2, offset: 15 }));
 }
 
 #[test]
@@ -414,16 +306,11 @@ fn huge_counts_do_not_allocate() {
     // Strict array claiming 2^32 - 1 items with 3 bytes behind it.
     rejects(
         &[0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x05, 0x05, 0x05],
-        AmfError::UnexpectedEof {
-            offset: 8,
-            needed: 1,
-        },
+        AmfError::UnexpectedEof { offset: 8, needed: 1 },
     );
     // ECMA arrays: the count is ignored; entries are read up to the terminator.
     golden(
-        &[
-            0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x01, b'a', 0x05, 0x00, 0x00, 0x09,
-        ],
+        &[0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x01, b'a', 0x05, 0x00, 0x00, 0x09],
         Amf0Value::EcmaArray {
             count: u32::MAX,
             entries: AmfObject::from_pairs([("a", Amf0Value::Null)]),
@@ -432,116 +319,58 @@ fn huge_counts_do_not_allocate() {
     // FFmpeg-style count that does not match (0 declared, 1 present).
     golden(
         &[0x08, 0, 0, 0, 0, 0x00, 0x01, b'a', 0x05, 0x00, 0x00, 0x09],
-        Amf0Value::EcmaArray {
-            count: 0,
-            entries: AmfObject::from_pairs([("a", Amf0Value::Null)]),
-        },
+        Amf0Value::EcmaArray { count: 0, entries: AmfObject::from_pairs([("a", Amf0Value::Null)]) },
     );
     // Long string and XML claiming 4 GiB: refused on the length alone.
-    let too_long = AmfError::StringTooLong {
-        len: u32::MAX as usize,
-        limit: 1 << 20,
-        offset: 1,
-    };
+    let too_long = AmfError::StringTooLong { len: u32::MAX as usize, limit: 1 << 20, offset: 1 };
     rejects(&[0x0C, 0xFF, 0xFF, 0xFF, 0xFF, b'a'], too_long.clone());
     rejects(&[0x0F, 0xFF, 0xFF, 0xFF, 0xFF, b'a'], too_long);
     // Within the limit but not present.
     rejects(
         &[0x0C, 0x00, 0x00, 0x10, 0x00, b'a'],
-        AmfError::UnexpectedEof {
-            offset: 5,
-            needed: 4096,
-        },
+        AmfError::UnexpectedEof { offset: 5, needed: 4096 },
     );
 }
 
 #[test]
 fn ecma_array_terminator_may_be_missing_at_end_of_input() {
     let bytes = [0x08, 0, 0, 0, 1, 0x00, 0x01, b'a', 0x05];
-    let value = Amf0Value::EcmaArray {
-        count: 1,
-        entries: AmfObject::from_pairs([("a", Amf0Value::Null)]),
-    };
+    let value =
+        Amf0Value::EcmaArray { count: 1, entries: AmfObject::from_pairs([("a", Amf0Value::Null)]) };
     assert_eq!(decode_default(&bytes), Ok(vec![value.clone()]));
-    assert_eq!(
-        encoded(&[value]),
-        [&bytes[..], &[0x00, 0x00, 0x09]].concat()
-    );
+    assert_eq!(encoded(&[value]), [&bytes[..], &[0x00, 0x00, 0x09]].concat());
     // A cut terminator or a cut key is still an error, and objects get no leniency.
-    rejects(
-        &[0x08, 0, 0, 0, 1, 0x00, 0x00],
-        AmfError::UnexpectedEof {
-            offset: 7,
-            needed: 1,
-        },
-    );
-    rejects(
-        &[0x08, 0, 0, 0, 1, 0x00],
-        AmfError::UnexpectedEof {
-            offset: 5,
-            needed: 2,
-        },
-    );
-    rejects(
-        &[0x03, 0x00, 0x01, b'a', 0x05],
-        AmfError::UnexpectedEof {
-            offset: 5,
-            needed: 2,
-        },
-    );
+    rejects(&[0x08, 0, 0, 0, 1, 0x00, 0x00], AmfError::UnexpectedEof { offset: 7, needed: 1 });
+    rejects(&[0x08, 0, 0, 0, 1, 0x00], AmfError::UnexpectedEof { offset: 5, needed: 2 });
+    rejects(&[0x03, 0x00, 0x01, b'a', 0x05], AmfError::UnexpectedEof { offset: 5, needed: 2 });
 }
 
 #[test]
 fn invalid_utf8_in_strings_and_keys() {
     // 0xC3 0x28: a lead byte followed by a non-continuation byte.
-    rejects(
-        &[0x02, 0x00, 0x02, 0xC3, 0x28],
-        AmfError::InvalidUtf8 { offset: 3 },
-    );
-    rejects(
-        &[0x0C, 0, 0, 0, 2, b'a', 0xFF],
-        AmfError::InvalidUtf8 { offset: 6 },
-    );
+    rejects(&[0x02, 0x00, 0x02, 0xC3, 0x28], AmfError::InvalidUtf8 { offset: 3 });
+    rejects(&[0x0C, 0, 0, 0, 2, b'a', 0xFF], AmfError::InvalidUtf8 { offset: 6 });
     rejects(
         &[0x03, 0x00, 0x02, b'a', 0xFF, 0x05, 0x00, 0x00, 0x09],
         AmfError::InvalidUtf8 { offset: 4 },
     );
-    rejects(
-        &[0x10, 0x00, 0x01, 0xED, 0x00, 0x00, 0x09],
-        AmfError::InvalidUtf8 { offset: 3 },
-    );
+    rejects(&[0x10, 0x00, 0x01, 0xED, 0x00, 0x00, 0x09], AmfError::InvalidUtf8 { offset: 3 });
     // Surrogates encoded as UTF-8 (CESU) are not UTF-8.
-    rejects(
-        &[0x02, 0x00, 0x03, 0xED, 0xA0, 0x80],
-        AmfError::InvalidUtf8 { offset: 3 },
-    );
+    rejects(&[0x02, 0x00, 0x03, 0xED, 0xA0, 0x80], AmfError::InvalidUtf8 { offset: 3 });
 }
 
 #[test]
 fn string_longer_than_the_limit() {
-    let limits = Limits {
-        max_string_len: 4,
-        ..Limits::default()
-    };
+    let limits = Limits { max_string_len: 4, ..Limits::default() };
     let bytes = [0x02, 0x00, 0x05, b'h', b'e', b'l', b'l', b'o'];
     assert_eq!(
         decode_all(&bytes, &limits),
-        Err(AmfError::StringTooLong {
-            len: 5,
-            limit: 4,
-            offset: 1
-        })
+        Err(AmfError::StringTooLong { len: 5, limit: 4, offset: 1 })
     );
-    let key = [
-        0x03, 0x00, 0x05, b'h', b'e', b'l', b'l', b'o', 0x05, 0x00, 0x00, 0x09,
-    ];
+    let key = [0x03, 0x00, 0x05, b'h', b'e', b'l', b'l', b'o', 0x05, 0x00, 0x00, 0x09];
     assert_eq!(
         decode_all(&key, &limits),
-        Err(AmfError::StringTooLong {
-            len: 5,
-            limit: 4,
-            offset: 1
-        })
+        Err(AmfError::StringTooLong { len: 5, limit: 4, offset: 1 })
     );
     assert!(decode_all(&[0x02, 0x00, 0x04, b'h', b'e', b'l', b'l'], &limits).is_ok());
 }
@@ -550,48 +379,28 @@ fn string_longer_than_the_limit() {
 fn references_to_objects_not_yet_seen() {
     rejects(
         &[0x07, 0x00, 0x00],
-        AmfError::InvalidObjectReference {
-            index: 0,
-            table_len: 0,
-            offset: 0,
-        },
+        AmfError::InvalidObjectReference { index: 0, table_len: 0, offset: 0 },
     );
     rejects(
         &[0x03, 0x00, 0x01, b'a', 0x07, 0x00, 0x01, 0x00, 0x00, 0x09],
-        AmfError::InvalidObjectReference {
-            index: 1,
-            table_len: 1,
-            offset: 4,
-        },
+        AmfError::InvalidObjectReference { index: 1, table_len: 1, offset: 4 },
     );
     // The table spans the whole message: a later value may refer to an earlier one.
     let bytes = [0x03, 0x00, 0x00, 0x09, 0x07, 0x00, 0x00];
     assert_eq!(
         decode_default(&bytes),
-        Ok(vec![
-            Amf0Value::Object(AmfObject::new()),
-            Amf0Value::Reference(0)
-        ])
+        Ok(vec![Amf0Value::Object(AmfObject::new()), Amf0Value::Reference(0)])
     );
 }
 
 #[test]
 fn max_elements_per_top_level_value() {
-    let limits = Limits {
-        max_elements: 5,
-        ..Limits::default()
-    };
+    let limits = Limits { max_elements: 5, ..Limits::default() };
     // [null × 10]: the array is element 1, the nulls at offsets 5.. are 2..; the fifth
     // null (offset 9) is element 6.
     let mut bytes = vec![0x0A, 0, 0, 0, 10];
     bytes.extend_from_slice(&[0x05; 10]);
-    assert_eq!(
-        decode_all(&bytes, &limits),
-        Err(AmfError::TooManyElements {
-            limit: 5,
-            offset: 9
-        })
-    );
+    assert_eq!(decode_all(&bytes, &limits), Err(AmfError::TooManyElements { limit: 5, offset: 9 }));
     // The budget is per top-level value.
     let two = [0x0A, 0, 0, 0, 4, 5, 5, 5, 5, 0x0A, 0, 0, 0, 4, 5, 5, 5, 5];
     assert_eq!(decode_all(&two, &limits).map(|v| v.len()), Ok(2));
@@ -599,17 +408,8 @@ fn max_elements_per_top_level_value() {
     let mut long = vec![0x02, 0x01, 0x2C];
     long.extend_from_slice(&[b'x'; 300]);
     assert!(decode_all(&long, &limits).is_ok());
-    let limits = Limits {
-        max_elements: 4,
-        ..limits
-    };
-    assert_eq!(
-        decode_all(&long, &limits),
-        Err(AmfError::TooManyElements {
-            limit: 4,
-            offset: 1
-        })
-    );
+    let limits = Limits { max_elements: 4, ..limits };
+    assert_eq!(decode_all(&long, &limits), Err(AmfError::TooManyElements { limit: 4, offset: 1 }));
 }
 
 #[test]
@@ -623,13 +423,7 @@ fn decoder_cursor() {
     assert!(!decoder.is_empty());
     assert_eq!(decoder.decode(), Ok(Amf0Value::Undefined));
     assert!(decoder.is_empty());
-    assert_eq!(
-        decoder.decode(),
-        Err(AmfError::UnexpectedEof {
-            offset: 4,
-            needed: 1
-        })
-    );
+    assert_eq!(decoder.decode(), Err(AmfError::UnexpectedEof { offset: 4, needed: 1 }));
     assert_eq!(decode_default(&[]), Ok(vec![]));
 }
 
@@ -654,15 +448,9 @@ fn amf3_values_convert_to_amf0() {
     };
     assert_eq!(
         Amf3Value::Object(object.clone()).to_amf0(),
-        Amf0Value::Object(AmfObject::from_pairs([
-            ("a", 1.0.into()),
-            ("b", "x".into())
-        ]))
+        Amf0Value::Object(AmfObject::from_pairs([("a", 1.0.into()), ("b", "x".into())]))
     );
-    let typed = Amf3Value::Object(Amf3Object {
-        class_name: "Foo".into(),
-        ..object
-    });
+    let typed = Amf3Value::Object(Amf3Object { class_name: "Foo".into(), ..object });
     assert!(matches!(
         typed.to_amf0(),
         Amf0Value::TypedObject { class_name, properties }
@@ -679,15 +467,9 @@ fn amf3_values_convert_to_amf0() {
             entries: AmfObject::from_pairs([("0", true.into()), ("k", Amf0Value::Null)]),
         }
     );
-    let dense = Amf3Value::Array {
-        assoc: vec![],
-        dense: vec![Amf3Value::Double(2.5)],
-    };
+    let dense = Amf3Value::Array { assoc: vec![], dense: vec![Amf3Value::Double(2.5)] };
     assert_eq!(dense.to_amf0(), Amf0Value::StrictArray(vec![2.5.into()]));
-    let vector = Amf3Value::VectorUint {
-        fixed: false,
-        items: vec![7],
-    };
+    let vector = Amf3Value::VectorUint { fixed: false, items: vec![7] };
     assert_eq!(vector.to_amf0(), Amf0Value::StrictArray(vec![7.0.into()]));
     let dictionary = Amf3Value::Dictionary {
         weak_keys: false,
@@ -704,25 +486,10 @@ fn amf3_values_convert_to_amf0() {
             entries: AmfObject::from_pairs([("3", Amf0Value::Null), ("s", Amf0Value::Undefined)]),
         }
     );
-    assert_eq!(
-        Amf3Value::Date(5.0).to_amf0(),
-        Amf0Value::Date {
-            millis: 5.0,
-            time_zone: 0
-        }
-    );
-    assert_eq!(
-        Amf3Value::ByteArray(vec![1].into()).to_amf0(),
-        Amf0Value::Unsupported
-    );
-    assert_eq!(
-        Amf3Value::Xml("<a/>".into()).to_amf0(),
-        Amf0Value::XmlDocument("<a/>".into())
-    );
-    assert_eq!(
-        Amf0Value::Avmplus(Amf3Value::Integer(4)).into_amf0(),
-        Amf0Value::Number(4.0)
-    );
+    assert_eq!(Amf3Value::Date(5.0).to_amf0(), Amf0Value::Date { millis: 5.0, time_zone: 0 });
+    assert_eq!(Amf3Value::ByteArray(vec![1].into()).to_amf0(), Amf0Value::Unsupported);
+    assert_eq!(Amf3Value::Xml("<a/>".into()).to_amf0(), Amf0Value::XmlDocument("<a/>".into()));
+    assert_eq!(Amf0Value::Avmplus(Amf3Value::Integer(4)).into_amf0(), Amf0Value::Number(4.0));
 }
 
 proptest! {

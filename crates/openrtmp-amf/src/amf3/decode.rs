@@ -92,10 +92,7 @@ impl<'a> Amf3Decoder<'a> {
     fn value(&mut self, depth: usize) -> Result<Amf3Value, AmfError> {
         let offset = self.reader.position();
         if depth > self.limits.max_depth {
-            return Err(AmfError::DepthExceeded {
-                limit: self.limits.max_depth,
-                offset,
-            });
+            return Err(AmfError::DepthExceeded { limit: self.limits.max_depth, offset });
         }
         let marker = self.reader.u8()?;
         self.budget.value(offset)?;
@@ -145,9 +142,7 @@ impl<'a> Amf3Decoder<'a> {
                 },
             );
         }
-        let text = self
-            .reader
-            .utf8(index_or_len as usize, self.limits.max_string_len, offset)?;
+        let text = self.reader.utf8(index_or_len as usize, self.limits.max_string_len, offset)?;
         if !text.is_empty() && self.replaying == 0 {
             self.strings.push(text);
         }
@@ -170,10 +165,7 @@ impl<'a> Amf3Decoder<'a> {
         }
         // The value takes its table slot before its members do (§2.2 order of appearance).
         let slot = (self.replaying == 0).then(|| {
-            self.objects.push(ObjectSlot {
-                start: offset,
-                complete: false,
-            });
+            self.objects.push(ObjectSlot { start: offset, complete: false });
             self.objects.len() - 1
         });
         let bits = header >> 1;
@@ -185,8 +177,7 @@ impl<'a> Amf3Decoder<'a> {
             marker::XML => Amf3Value::Xml(self.xml(bits, header_offset)?),
             marker::BYTE_ARRAY => {
                 let bytes =
-                    self.reader
-                        .raw(bits as usize, self.limits.max_string_len, header_offset)?;
+                    self.reader.raw(bits as usize, self.limits.max_string_len, header_offset)?;
                 self.budget.text(bytes.len(), header_offset)?;
                 Amf3Value::ByteArray(Bytes::copy_from_slice(bytes))
             }
@@ -218,14 +209,11 @@ impl<'a> Amf3Decoder<'a> {
     /// only grow, so the replay yields the same value.
     fn resolve(&mut self, index: u32, offset: usize, depth: usize) -> Result<Amf3Value, AmfError> {
         let slot =
-            self.objects
-                .get(index as usize)
-                .copied()
-                .ok_or(AmfError::InvalidObjectReference {
-                    index,
-                    table_len: self.objects.len(),
-                    offset,
-                })?;
+            self.objects.get(index as usize).copied().ok_or(AmfError::InvalidObjectReference {
+                index,
+                table_len: self.objects.len(),
+                offset,
+            })?;
         if !slot.complete {
             return Err(AmfError::CircularReference { index, offset });
         }
@@ -240,9 +228,7 @@ impl<'a> Amf3Decoder<'a> {
 
     /// XML or XMLDocument text (§3.9, §3.13): `len` bytes of UTF-8, not in the string table.
     fn xml(&mut self, len: u32, header_offset: usize) -> Result<String, AmfError> {
-        let text = self
-            .reader
-            .utf8(len as usize, self.limits.max_string_len, header_offset)?;
+        let text = self.reader.utf8(len as usize, self.limits.max_string_len, header_offset)?;
         self.owned(text, header_offset)
     }
 
@@ -259,9 +245,7 @@ impl<'a> Amf3Decoder<'a> {
             let key = self.owned(key, key_offset)?;
             assoc.push((key, self.value(depth)?));
         }
-        let capacity = self
-            .budget
-            .capacity(dense_len as usize, self.reader.remaining_len(), 1);
+        let capacity = self.budget.capacity(dense_len as usize, self.reader.remaining_len(), 1);
         let mut dense = Vec::with_capacity(capacity);
         for _ in 0..dense_len {
             dense.push(self.value(depth)?);
@@ -273,9 +257,7 @@ impl<'a> Amf3Decoder<'a> {
     fn object(&mut self, bits: u32, offset: usize, depth: usize) -> Result<Amf3Object, AmfError> {
         let traits = self.traits(bits, offset)?;
         let depth = depth.saturating_add(1);
-        let capacity = self
-            .budget
-            .capacity(traits.sealed.len(), self.reader.remaining_len(), 1);
+        let capacity = self.budget.capacity(traits.sealed.len(), self.reader.remaining_len(), 1);
         let mut object = Amf3Object {
             class_name: self.owned(traits.class_name, offset)?,
             dynamic: traits.dynamic,
@@ -307,11 +289,7 @@ impl<'a> Amf3Decoder<'a> {
         if bits & 1 == 0 {
             let index = bits >> 1;
             return self.traits.get(index as usize).cloned().ok_or(
-                AmfError::InvalidTraitReference {
-                    index,
-                    table_len: self.traits.len(),
-                    offset,
-                },
+                AmfError::InvalidTraitReference { index, table_len: self.traits.len(), offset },
             );
         }
         if bits & 2 != 0 {
@@ -323,20 +301,14 @@ impl<'a> Amf3Decoder<'a> {
         let dynamic = bits & 4 != 0;
         let count = bits >> 3;
         let class_name = self.string()?;
-        let capacity = self
-            .budget
-            .capacity(count as usize, self.reader.remaining_len(), 1);
+        let capacity = self.budget.capacity(count as usize, self.reader.remaining_len(), 1);
         let mut sealed = Vec::with_capacity(capacity);
         for _ in 0..count {
             // A member name costs an element: the traits table is not otherwise bounded.
             self.budget.value(self.reader.position())?;
             sealed.push(self.string()?);
         }
-        let traits = Traits {
-            class_name,
-            dynamic,
-            sealed,
-        };
+        let traits = Traits { class_name, dynamic, sealed };
         if self.replaying == 0 {
             self.traits.push(traits.clone());
         }
@@ -352,9 +324,7 @@ impl<'a> Amf3Decoder<'a> {
         read: impl Fn(&mut Reader<'a>) -> Result<T, AmfError>,
     ) -> Result<(bool, Vec<T>), AmfError> {
         let fixed = self.reader.u8()? != 0;
-        let capacity = self
-            .budget
-            .capacity(count as usize, self.reader.remaining_len(), item_len);
+        let capacity = self.budget.capacity(count as usize, self.reader.remaining_len(), item_len);
         let mut items = Vec::with_capacity(capacity);
         for _ in 0..count {
             self.budget.value(self.reader.position())?;
@@ -369,27 +339,19 @@ impl<'a> Amf3Decoder<'a> {
         let name_offset = self.reader.position();
         let type_name = self.string()?;
         let type_name = self.owned(type_name, name_offset)?;
-        let capacity = self
-            .budget
-            .capacity(count as usize, self.reader.remaining_len(), 1);
+        let capacity = self.budget.capacity(count as usize, self.reader.remaining_len(), 1);
         let mut items = Vec::with_capacity(capacity);
         for _ in 0..count {
             items.push(self.value(depth.saturating_add(1))?);
         }
-        Ok(Amf3Value::VectorObject {
-            fixed,
-            type_name,
-            items,
-        })
+        Ok(Amf3Value::VectorObject { fixed, type_name, items })
     }
 
     /// A dictionary (§3.16): weak-keys flag, then `count` key/value pairs.
     fn dictionary(&mut self, count: u32, depth: usize) -> Result<Amf3Value, AmfError> {
         let weak_keys = self.reader.u8()? != 0;
         let depth = depth.saturating_add(1);
-        let capacity = self
-            .budget
-            .capacity(count as usize, self.reader.remaining_len(), 2);
+        let capacity = self.budget.capacity(count as usize, self.reader.remaining_len(), 2);
         let mut entries = Vec::with_capacity(capacity);
         for _ in 0..count {
             let key = self.value(depth)?;
@@ -412,10 +374,7 @@ pub fn decode(input: &[u8], limits: &Limits) -> Result<Amf3Value, AmfError> {
     let value = decoder.decode()?;
     match decoder.remaining().len() {
         0 => Ok(value),
-        len => Err(AmfError::TrailingBytes {
-            offset: decoder.position(),
-            len,
-        }),
+        len => Err(AmfError::TrailingBytes { offset: decoder.position(), len }),
     }
 }
 

@@ -86,11 +86,7 @@ pub fn encode(value: &Amf3Value, out: &mut BytesMut) {
             let len = put_vector_header(out, items.len(), *fixed);
             items.iter().take(len).for_each(|n| out.put_f64(*n));
         }
-        Amf3Value::VectorObject {
-            fixed,
-            type_name,
-            items,
-        } => {
+        Amf3Value::VectorObject { fixed, type_name, items } => {
             out.put_u8(marker::VECTOR_OBJECT);
             let len = put_vector_header(out, items.len(), *fixed);
             put_string(out, type_name);
@@ -113,10 +109,7 @@ const MAX_SEALED: usize = (1 << 25) - 1;
 /// An object body with inline traits (§3.12, U29O-traits).
 fn put_object(out: &mut BytesMut, object: &Amf3Object) {
     let dynamic = object.dynamic || !object.dynamic_members.is_empty();
-    let sealed = object
-        .sealed
-        .get(..object.sealed.len().min(MAX_SEALED))
-        .unwrap_or_default();
+    let sealed = object.sealed.get(..object.sealed.len().min(MAX_SEALED)).unwrap_or_default();
     // Flags from the low bit: inline object, inline traits, not externalizable, dynamic.
     let header = ((sealed.len() as u32) << 4) | (u32::from(dynamic) << 3) | 0b011;
     put_u29(out, header);
@@ -128,11 +121,7 @@ fn put_object(out: &mut BytesMut, object: &Amf3Object) {
         encode(value, out);
     }
     if dynamic {
-        for (name, value) in object
-            .dynamic_members
-            .iter()
-            .filter(|(name, _)| !name.is_empty())
-        {
+        for (name, value) in object.dynamic_members.iter().filter(|(name, _)| !name.is_empty()) {
             put_string(out, name);
             encode(value, out);
         }
@@ -148,11 +137,7 @@ fn put_u29(out: &mut BytesMut, n: u32) {
     } else if n < 0x4000 {
         out.put_slice(&[(n >> 7) as u8 | 0x80, (n & 0x7F) as u8]);
     } else if n < 0x20_0000 {
-        out.put_slice(&[
-            (n >> 14) as u8 | 0x80,
-            (n >> 7) as u8 | 0x80,
-            (n & 0x7F) as u8,
-        ]);
+        out.put_slice(&[(n >> 14) as u8 | 0x80, (n >> 7) as u8 | 0x80, (n & 0x7F) as u8]);
     } else {
         // The fourth byte carries 8 bits, so the first three carry bits 28..8.
         out.put_slice(&[

@@ -122,16 +122,7 @@ pub fn make_h264_aac_flv(ffmpeg: &Path, out: &Path, seconds: u32) {
         .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
         .args(["-t", &seconds.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "25",
-            "-pix_fmt",
-            "yuv420p",
-        ])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p"])
         .args(["-c:a", "aac", "-ac", "2", "-b:a", "64k"])
         .args(["-f", "flv"])
         .arg(out)
@@ -178,11 +169,7 @@ impl Nginx {
             assert!(Instant::now() < end, "nginx did not listen on {port}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Nginx {
-            port,
-            _child: guard,
-            _dir: dir,
-        }
+        Nginx { port, _child: guard, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -39,17 +39,11 @@ impl MultichannelConfig {
         let mut c = Cursor::new(body);
         let order = AudioChannelOrder(c.u8("audioChannelOrder")?);
         let channel_count = c.u8("channelCount")?;
-        let mut config = MultichannelConfig {
-            order,
-            channel_count,
-            mapping: Vec::new(),
-            channel_flags: None,
-        };
+        let mut config =
+            MultichannelConfig { order, channel_count, mapping: Vec::new(), channel_flags: None };
         match order {
             AudioChannelOrder::CUSTOM => {
-                config.mapping = c
-                    .take(usize::from(channel_count), "audioChannelMapping")?
-                    .to_vec()
+                config.mapping = c.take(usize::from(channel_count), "audioChannelMapping")?.to_vec()
             }
             AudioChannelOrder::NATIVE => config.channel_flags = Some(c.u32("audioChannelFlags")?),
             _ => {}
@@ -120,11 +114,7 @@ mod tests {
         let err = MultichannelConfig::parse(&[2, 3, 0, 1]).unwrap_err();
         assert_eq!(
             err,
-            MediaError::Truncated {
-                what: "audioChannelMapping",
-                needed: 3,
-                available: 2
-            }
+            MediaError::Truncated { what: "audioChannelMapping", needed: 3, available: 2 }
         );
     }
 

@@ -30,9 +30,8 @@ const FFMPEG9_OPUS_SEQ: [u8; 24] = [
     0x01, 0x80, 0xbb, 0x00, 0x00, 0x00, 0x00, 0x00,
 ];
 /// Same file: the whole MultichannelConfig packet.
-const FFMPEG9_OPUS_MULTICHANNEL: [u8; 11] = [
-    0x94, b'O', b'p', b'u', b's', 0x01, 0x02, 0x00, 0x00, 0x00, 0x03,
-];
+const FFMPEG9_OPUS_MULTICHANNEL: [u8; 11] =
+    [0x94, b'O', b'p', b'u', b's', 0x01, 0x02, 0x00, 0x00, 0x00, 0x03];
 /// Same file: a CodedFrames packet, cut after 4 body bytes.
 const FFMPEG9_OPUS_FRAME: [u8; 9] = [0x91, b'O', b'p', b'u', b's', 0x9c, 0xb0, 0x1f, 0xc9];
 
@@ -72,18 +71,10 @@ fn legacy_formats() {
         assert_eq!(tag.tracks[0].kind, kind, "{raw:02x?}");
         rewrite(raw);
     }
-    let AudioHeader::Legacy(h) = parse(&[0x2a]).unwrap().header else {
-        panic!()
-    };
-    assert_eq!(
-        (h.sound_rate.hz(), h.sound_size_16bit, h.stereo),
-        (22_050, true, false)
-    );
+    let AudioHeader::Legacy(h) = parse(&[0x2a]).unwrap().header else { panic!() };
+    assert_eq!((h.sound_rate.hz(), h.sound_size_16bit, h.stereo), (22_050, true, false));
     // AAC with an unknown AACPacketType.
-    assert_eq!(
-        parse(&[0xaf, 0x05]).unwrap().tracks[0].kind,
-        FrameKind::Other
-    );
+    assert_eq!(parse(&[0xaf, 0x05]).unwrap().tracks[0].kind, FrameKind::Other);
 }
 
 #[test]
@@ -122,10 +113,7 @@ fn enhanced_packet_types() {
     let cases: [(&[u8], FrameKind); 3] = [
         (&[0x92, b'f', b'L', b'a', b'C'], FrameKind::SequenceEnd),
         (&[0x93, b'a', b'c', b'-', b'3', 0], FrameKind::Other),
-        (
-            &[0x91, b'e', b'c', b'-', b'3', 0x0b, 0x77],
-            FrameKind::Keyframe,
-        ),
+        (&[0x91, b'e', b'c', b'-', b'3', 0x0b, 0x77], FrameKind::Keyframe),
     ];
     for (raw, kind) in cases {
         assert_eq!(parse(raw).unwrap().tracks[0].kind, kind, "{raw:02x?}");
@@ -153,16 +141,9 @@ fn multitrack_with_mod_ex() {
             timestamp_nano_offset: Some(1000),
         })
     );
-    let ids: Vec<_> = tag
-        .tracks
-        .iter()
-        .map(|t| (t.track_id, t.body.len()))
-        .collect();
+    let ids: Vec<_> = tag.tracks.iter().map(|t| (t.track_id, t.body.len())).collect();
     assert_eq!(ids, [(0, 2), (1, 1)]);
-    assert!(tag
-        .tracks
-        .iter()
-        .all(|t| t.codec == AudioCodec::FourCc(FourCc::AAC)));
+    assert!(tag.tracks.iter().all(|t| t.codec == AudioCodec::FourCc(FourCc::AAC)));
     rewrite(&raw);
     check_truncations(&raw, 15);
 }
@@ -170,9 +151,8 @@ fn multitrack_with_mod_ex() {
 #[test]
 fn multitrack_many_codecs_and_errors() {
     // Hand-made: ManyTracksManyCodecs SequenceStart, Opus on track 0 and fLaC on track 1.
-    let raw = [
-        0x95, 0x20, b'O', b'p', b'u', b's', 0, 0, 0, 1, 0x11, b'f', b'L', b'a', b'C', 1, 0, 0, 0,
-    ];
+    let raw =
+        [0x95, 0x20, b'O', b'p', b'u', b's', 0, 0, 0, 1, 0x11, b'f', b'L', b'a', b'C', 1, 0, 0, 0];
     let tag = parse(&raw).unwrap();
     assert_eq!(tag.tracks.len(), 2);
     assert_eq!(tag.tracks[1].codec, AudioCodec::FourCc(FourCc::FLAC));
@@ -184,10 +164,7 @@ fn multitrack_many_codecs_and_errors() {
         parse(&[0x95, 0x17]),
         Err(MediaError::InvalidMultitrackPacketType { packet_type: 7 })
     );
-    assert!(matches!(
-        parse(&[0x97, 0x00, 0x01, 0x01]),
-        Err(MediaError::ModExDataTooShort { .. })
-    ));
+    assert!(matches!(parse(&[0x97, 0x00, 0x01, 0x01]), Err(MediaError::ModExDataTooShort { .. })));
 }
 
 fn body() -> impl Strategy<Value = Bytes> {
@@ -239,31 +216,22 @@ fn legacy_tag() -> impl Strategy<Value = AudioTag> {
 fn ex_tracks(layout: Option<u8>) -> BoxedStrategy<Vec<AudioTrack>> {
     let fc = |f| AudioCodec::FourCc(f);
     match layout {
-        None => fourcc()
-            .prop_flat_map(move |f| track(fc(f), 0))
-            .prop_map(|t| vec![t])
-            .boxed(),
+        None => fourcc().prop_flat_map(move |f| track(fc(f), 0)).prop_map(|t| vec![t]).boxed(),
         Some(0) => (fourcc(), any::<u8>())
             .prop_flat_map(move |(f, id)| track(fc(f), id))
             .prop_map(|t| vec![t])
             .boxed(),
         Some(1) => (fourcc(), proptest::collection::vec(any::<u8>(), 1..4))
             .prop_flat_map(move |(f, ids)| {
-                ids.into_iter()
-                    .map(|id| track(fc(f), id))
-                    .collect::<Vec<_>>()
+                ids.into_iter().map(|id| track(fc(f), id)).collect::<Vec<_>>()
             })
             .boxed(),
         Some(2) => proptest::collection::vec((fourcc(), any::<u8>()), 1..4)
             .prop_flat_map(move |v| {
-                v.into_iter()
-                    .map(|(f, id)| track(fc(f), id))
-                    .collect::<Vec<_>>()
+                v.into_iter().map(|(f, id)| track(fc(f), id)).collect::<Vec<_>>()
             })
             .boxed(),
-        Some(_) => track(AudioCodec::Unspecified, 0)
-            .prop_map(|t| vec![t])
-            .boxed(),
+        Some(_) => track(AudioCodec::Unspecified, 0).prop_map(|t| vec![t]).boxed(),
     }
 }
 
@@ -284,9 +252,7 @@ fn ex_tag() -> impl Strategy<Value = AudioTag> {
 }
 
 fn without_kinds(mut tag: AudioTag) -> AudioTag {
-    tag.tracks
-        .iter_mut()
-        .for_each(|t| t.kind = FrameKind::Other);
+    tag.tracks.iter_mut().for_each(|t| t.kind = FrameKind::Other);
     tag
 }
 

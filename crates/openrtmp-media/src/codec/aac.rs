@@ -9,9 +9,8 @@ const ASC: &str = "AudioSpecificConfig";
 
 /// samplingFrequencyIndex table (ISO/IEC 14496-3 Table 1.18); 13 and 14 are reserved and
 /// 15 escapes to an explicit 24-bit rate.
-const SAMPLING_FREQUENCIES: [u32; 13] = [
-    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-];
+const SAMPLING_FREQUENCIES: [u32; 13] =
+    [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
 
 /// The leading fields of an AudioSpecificConfig.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,9 +72,7 @@ impl AudioSpecificConfig {
         };
         AudioInfo {
             codec: "AAC".into(),
-            sample_rate: self
-                .extension
-                .map_or(self.sampling_frequency, |(_, rate)| rate),
+            sample_rate: self.extension.map_or(self.sampling_frequency, |(_, rate)| rate),
             channels: self.channels(),
             profile: Some(profile),
         }
@@ -97,10 +94,8 @@ fn read_sampling_frequency(r: &mut BitReader<'_>) -> Result<(u8, u32), MediaErro
     if index == 0x0f {
         return Ok((index, r.bits(24)?));
     }
-    let rate = SAMPLING_FREQUENCIES
-        .get(usize::from(index))
-        .copied()
-        .ok_or(MediaError::InvalidField {
+    let rate =
+        SAMPLING_FREQUENCIES.get(usize::from(index)).copied().ok_or(MediaError::InvalidField {
             record: ASC,
             field: "samplingFrequencyIndex",
             value: u64::from(index),
@@ -133,11 +128,7 @@ mod tests {
         // tests/fixtures/h264_aac_ffmpeg5.flv (FFmpeg 5.1 aac, 44.1 kHz stereo).
         let asc = AudioSpecificConfig::parse(&[0x12, 0x10, 0x56, 0xe5, 0x00]).unwrap();
         assert_eq!(
-            (
-                asc.audio_object_type,
-                asc.sampling_frequency,
-                asc.channel_configuration
-            ),
+            (asc.audio_object_type, asc.sampling_frequency, asc.channel_configuration),
             (2, 44_100, 2)
         );
         assert_eq!(
@@ -168,10 +159,7 @@ mod tests {
         let bytes = (v << (64 - 43)).to_be_bytes();
         let asc = AudioSpecificConfig::parse(&bytes[..6]).unwrap();
         assert_eq!(asc.audio_object_type, 33);
-        assert_eq!(
-            (asc.sampling_frequency_index, asc.sampling_frequency),
-            (15, 12345)
-        );
+        assert_eq!((asc.sampling_frequency_index, asc.sampling_frequency), (15, 12345));
         assert_eq!(asc.channels(), 6);
         for n in 0..6 {
             assert!(AudioSpecificConfig::parse(&bytes[..n]).is_err(), "{n}");
@@ -182,18 +170,11 @@ mod tests {
         assert_eq!(asc.extension, Some((5, 48_000)));
         assert_eq!(asc.audio_object_type, 2);
         let info = asc.info();
-        assert_eq!(
-            (info.sample_rate, info.profile.as_deref()),
-            (48_000, Some("HE-AAC"))
-        );
+        assert_eq!((info.sample_rate, info.profile.as_deref()), (48_000, Some("HE-AAC")));
         // Reserved sampling frequency index 13.
         assert!(matches!(
             AudioSpecificConfig::parse(&[0x16, 0x90]),
-            Err(MediaError::InvalidField {
-                field: "samplingFrequencyIndex",
-                value: 13,
-                ..
-            })
+            Err(MediaError::InvalidField { field: "samplingFrequencyIndex", value: 13, .. })
         ));
     }
 }

@@ -45,18 +45,11 @@ impl<'a> Av1CodecConfigurationRecord<'a> {
         let mut c = Cursor::new(data);
         let b0 = c.u8(RECORD)?;
         if b0 & 0x80 == 0 {
-            return Err(MediaError::InvalidField {
-                record: RECORD,
-                field: "marker",
-                value: 0,
-            });
+            return Err(MediaError::InvalidField { record: RECORD, field: "marker", value: 0 });
         }
         let version = b0 & 0x7f;
         if version != 1 {
-            return Err(MediaError::UnsupportedVersion {
-                record: RECORD,
-                version,
-            });
+            return Err(MediaError::UnsupportedVersion { record: RECORD, version });
         }
         let [b1, b2, b3] = [c.u8(RECORD)?, c.u8(RECORD)?, c.u8(RECORD)?];
         Ok(Self {
@@ -85,9 +78,7 @@ impl<'a> Av1CodecConfigurationRecord<'a> {
 
     /// The sequence header among `configOBUs`, if there is one.
     pub fn sequence_header(&self) -> Result<Option<Av1SequenceHeader>, MediaError> {
-        find_obu(self.config_obus, OBU_SEQUENCE_HEADER)?
-            .map(Av1SequenceHeader::parse)
-            .transpose()
+        find_obu(self.config_obus, OBU_SEQUENCE_HEADER)?.map(Av1SequenceHeader::parse).transpose()
     }
 
     /// Profile and level from the record; the size from the sequence header when the
@@ -139,18 +130,10 @@ fn leb128(c: &mut Cursor<'_>) -> Result<usize, MediaError> {
             return usize::try_from(value)
                 .ok()
                 .filter(|v| *v <= u32::MAX as usize)
-                .ok_or(MediaError::InvalidField {
-                    record: "OBU",
-                    field: "obu_size",
-                    value,
-                });
+                .ok_or(MediaError::InvalidField { record: "OBU", field: "obu_size", value });
         }
     }
-    Err(MediaError::InvalidField {
-        record: "OBU",
-        field: "leb128 length",
-        value: 9,
-    })
+    Err(MediaError::InvalidField { record: "OBU", field: "leb128 length", value: 9 })
 }
 
 /// Walks OBUs (AV1 §5.3.1) and returns the payload of the first one of `obu_type`.
@@ -267,10 +250,7 @@ mod tests {
     #[test]
     fn svt_record() {
         let rec = Av1CodecConfigurationRecord::parse(&SVT_AV1C).unwrap();
-        assert_eq!(
-            (rec.seq_profile, rec.seq_level_idx_0, rec.bit_depth()),
-            (0, 0, 8)
-        );
+        assert_eq!((rec.seq_profile, rec.seq_level_idx_0, rec.bit_depth()), (0, 0, 8));
         assert!(rec.chroma_subsampling_x && rec.chroma_subsampling_y && !rec.monochrome);
         let seq = rec.sequence_header().unwrap().unwrap();
         assert_eq!((seq.max_frame_width, seq.max_frame_height), (320, 240));
@@ -304,16 +284,9 @@ mod tests {
         // bits: 000 1 1 01000 1111 1111 <16: 1919> <16: 1079>
         let mut v: u128 = 0;
         let mut n = 0;
-        for (bits, width) in [
-            (0, 3),
-            (1, 1),
-            (1, 1),
-            (8, 5),
-            (15, 4),
-            (15, 4),
-            (1919, 16),
-            (1079, 16),
-        ] {
+        for (bits, width) in
+            [(0, 3), (1, 1), (1, 1), (8, 5), (15, 4), (15, 4), (1919, 16), (1079, 16)]
+        {
             v = (v << width) | bits;
             n += width;
         }
@@ -336,11 +309,7 @@ mod tests {
             Err(MediaError::UnsupportedVersion { version: 2, .. })
         ));
         // An OBU whose leb128 size never ends.
-        assert!(find_obu(
-            &[0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
-            1
-        )
-        .is_err());
+        assert!(find_obu(&[0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], 1).is_err());
         // A temporal delimiter (type 2) without size field swallows the rest.
         assert_eq!(find_obu(&[0x10, 0x0a, 0x00], 1).unwrap(), None);
     }

@@ -36,10 +36,7 @@ impl<'a> AvcDecoderConfigurationRecord<'a> {
         let mut c = Cursor::new(data);
         let version = c.u8(RECORD)?;
         if version != 1 {
-            return Err(MediaError::UnsupportedVersion {
-                record: RECORD,
-                version,
-            });
+            return Err(MediaError::UnsupportedVersion { record: RECORD, version });
         }
         let profile_indication = c.u8(RECORD)?;
         let profile_compatibility = c.u8(RECORD)?;
@@ -62,14 +59,9 @@ impl<'a> AvcDecoderConfigurationRecord<'a> {
     /// Decodes the first SPS: coded size with the frame cropping applied, plus profile and
     /// level from the record.
     pub fn info(&self) -> Result<VideoInfo, MediaError> {
-        let nal = self.sps.first().ok_or(MediaError::Missing {
-            record: RECORD,
-            what: "SPS",
-        })?;
-        let header = nal.first().copied().ok_or(MediaError::Missing {
-            record: RECORD,
-            what: "SPS",
-        })?;
+        let nal = self.sps.first().ok_or(MediaError::Missing { record: RECORD, what: "SPS" })?;
+        let header =
+            nal.first().copied().ok_or(MediaError::Missing { record: RECORD, what: "SPS" })?;
         if header & 0x1f != NAL_SPS {
             return Err(MediaError::InvalidField {
                 record: RECORD,
@@ -77,27 +69,16 @@ impl<'a> AvcDecoderConfigurationRecord<'a> {
                 value: u64::from(header & 0x1f),
             });
         }
-        let sps =
-            SeqParameterSet::from_bits(RefNal::new(nal, &[], true).rbsp_bits()).map_err(|e| {
-                MediaError::H264Sps {
-                    reason: format!("{e:?}"),
-                }
-            })?;
-        let (width, height) = sps.pixel_dimensions().map_err(|e| MediaError::H264Sps {
-            reason: format!("{e:?}"),
-        })?;
+        let sps = SeqParameterSet::from_bits(RefNal::new(nal, &[], true).rbsp_bits())
+            .map_err(|e| MediaError::H264Sps { reason: format!("{e:?}") })?;
+        let (width, height) =
+            sps.pixel_dimensions().map_err(|e| MediaError::H264Sps { reason: format!("{e:?}") })?;
         Ok(VideoInfo {
             codec: "H.264".into(),
             width: Some(width),
             height: Some(height),
-            profile: Some(profile_name(
-                self.profile_indication,
-                self.profile_compatibility,
-            )),
-            level: Some(level_name(
-                self.level_indication,
-                self.profile_compatibility,
-            )),
+            profile: Some(profile_name(self.profile_indication, self.profile_compatibility)),
+            level: Some(level_name(self.level_indication, self.profile_compatibility)),
         })
     }
 }
@@ -208,10 +189,7 @@ mod tests {
         assert!(matches!(rec.info(), Err(MediaError::InvalidField { .. })));
         assert_eq!(
             AvcDecoderConfigurationRecord::parse(&[2]),
-            Err(MediaError::UnsupportedVersion {
-                record: RECORD,
-                version: 2
-            })
+            Err(MediaError::UnsupportedVersion { record: RECORD, version: 2 })
         );
     }
 

@@ -25,24 +25,13 @@ pub(crate) struct BitReader<'a> {
 impl<'a> BitReader<'a> {
     /// A reader over plain bits (AV1, VP9).
     pub(crate) fn new(data: &'a [u8], what: &'static str) -> Self {
-        Self {
-            data,
-            pos: 0,
-            current: 0,
-            bits_left: 0,
-            emulation_prevention: false,
-            zeros: 0,
-            what,
-        }
+        Self { data, pos: 0, current: 0, bits_left: 0, emulation_prevention: false, zeros: 0, what }
     }
 
     /// A reader over the payload of an H.264/H.265 NAL unit (after its header), dropping
     /// emulation prevention bytes.
     pub(crate) fn rbsp(data: &'a [u8], what: &'static str) -> Self {
-        Self {
-            emulation_prevention: true,
-            ..Self::new(data, what)
-        }
+        Self { emulation_prevention: true, ..Self::new(data, what) }
     }
 
     fn load(&mut self) -> Result<u8, MediaError> {
@@ -52,11 +41,7 @@ impl<'a> BitReader<'a> {
             self.zeros = 0;
             b = self.byte_at(self.pos)?;
         }
-        self.zeros = if b == 0 {
-            self.zeros.saturating_add(1)
-        } else {
-            0
-        };
+        self.zeros = if b == 0 { self.zeros.saturating_add(1) } else { 0 };
         self.pos += 1;
         Ok(b)
     }
@@ -165,14 +150,7 @@ mod tests {
         assert_eq!(r.bits(3).unwrap(), 0b010);
         assert_eq!(r.bits(8).unwrap(), 0b0000_1111);
         assert_eq!(r.bits(4).unwrap(), 0xf);
-        assert_eq!(
-            r.bit(),
-            Err(MediaError::Truncated {
-                what: "t",
-                needed: 3,
-                available: 2
-            })
-        );
+        assert_eq!(r.bit(), Err(MediaError::Truncated { what: "t", needed: 3, available: 2 }));
     }
 
     #[test]

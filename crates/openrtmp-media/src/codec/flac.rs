@@ -90,10 +90,7 @@ mod tests {
     #[test]
     fn ffmpeg_bare_and_signed_forms() {
         let info = FlacStreamInfo::parse(&FFMPEG_STREAMINFO).unwrap();
-        assert_eq!(
-            (info.sample_rate, info.channels, info.bits_per_sample),
-            (48_000, 1, 16)
-        );
+        assert_eq!((info.sample_rate, info.channels, info.bits_per_sample), (48_000, 1, 16));
         assert_eq!(info.max_block_size, 1024);
         let mut signed = b"fLaC".to_vec();
         signed.extend_from_slice(&[0x80, 0, 0, 34]);
@@ -103,9 +100,6 @@ mod tests {
             assert!(FlacStreamInfo::parse(&signed[..n]).is_err(), "{n}");
         }
         signed[4] = 0x84; // block type 4 (VORBIS_COMMENT) instead of STREAMINFO
-        assert!(matches!(
-            FlacStreamInfo::parse(&signed),
-            Err(MediaError::InvalidField { .. })
-        ));
+        assert!(matches!(FlacStreamInfo::parse(&signed), Err(MediaError::InvalidField { .. })));
     }
 }

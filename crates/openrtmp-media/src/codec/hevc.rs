@@ -56,10 +56,7 @@ impl<'a> HevcDecoderConfigurationRecord<'a> {
         let mut c = Cursor::new(data);
         let version = c.u8(RECORD)?;
         if version != 1 {
-            return Err(MediaError::UnsupportedVersion {
-                record: RECORD,
-                version,
-            });
+            return Err(MediaError::UnsupportedVersion { record: RECORD, version });
         }
         let b = c.u8(RECORD)?;
         let general_profile_compatibility_flags = c.u32(RECORD)?;
@@ -82,11 +79,7 @@ impl<'a> HevcDecoderConfigurationRecord<'a> {
                 let len = c.u16("NAL unit length")?;
                 nalus.push(c.take(usize::from(len), "NAL unit")?);
             }
-            arrays.push(NalArray {
-                complete: t & 0x80 != 0,
-                nal_unit_type: t & 0x3f,
-                nalus,
-            });
+            arrays.push(NalArray { complete: t & 0x80 != 0, nal_unit_type: t & 0x3f, nalus });
         }
         Ok(Self {
             general_profile_space: b >> 6,
@@ -114,10 +107,7 @@ impl<'a> HevcDecoderConfigurationRecord<'a> {
 
     /// Profile, tier and level from the record; picture size from the first SPS.
     pub fn info(&self) -> Result<VideoInfo, MediaError> {
-        let nal = self.sps().ok_or(MediaError::Missing {
-            record: RECORD,
-            what: "SPS",
-        })?;
+        let nal = self.sps().ok_or(MediaError::Missing { record: RECORD, what: "SPS" })?;
         let sps = HevcSps::parse(nal)?;
         Ok(VideoInfo {
             codec: "HEVC".into(),
@@ -218,16 +208,8 @@ impl HevcSps {
             _ => (1, 1),
         };
         let [left, right, top, bottom] = window.map(u64::from);
-        let width = crop(
-            pic_width,
-            sub_w * (left + right),
-            "conf_win_left/right_offset",
-        )?;
-        let height = crop(
-            pic_height,
-            sub_h * (top + bottom),
-            "conf_win_top/bottom_offset",
-        )?;
+        let width = crop(pic_width, sub_w * (left + right), "conf_win_left/right_offset")?;
+        let height = crop(pic_height, sub_h * (top + bottom), "conf_win_top/bottom_offset")?;
         Ok(HevcSps {
             general_profile_idc,
             general_tier_flag,
@@ -244,11 +226,7 @@ fn crop(size: u32, by: u64, field: &'static str) -> Result<u32, MediaError> {
     u64::from(size)
         .checked_sub(by)
         .and_then(|v| u32::try_from(v).ok())
-        .ok_or(MediaError::InvalidField {
-            record: SPS,
-            field,
-            value: by,
-        })
+        .ok_or(MediaError::InvalidField { record: SPS, field, value: by })
 }
 
 /// profile_tier_level(1, maxNumSubLayersMinus1) (H.265 §7.3.3); returns the general
@@ -306,10 +284,7 @@ mod tests {
         assert_eq!(rec.general_level_idc, 60);
         assert_eq!(rec.arrays.len(), 2);
         let sps = HevcSps::parse(rec.sps().unwrap()).unwrap();
-        assert_eq!(
-            (sps.width, sps.height, sps.chroma_format_idc),
-            (320, 180, 1)
-        );
+        assert_eq!((sps.width, sps.height, sps.chroma_format_idc), (320, 180, 1));
         assert_eq!((sps.general_profile_idc, sps.general_level_idc), (1, 60));
         let info = rec.info().unwrap();
         assert_eq!(info.profile.as_deref(), Some("Main"));
@@ -319,10 +294,7 @@ mod tests {
     #[test]
     fn truncated_at_every_length() {
         for n in 0..X265_HVCC.len() {
-            assert!(
-                HevcDecoderConfigurationRecord::parse(&X265_HVCC[..n]).is_err(),
-                "{n}"
-            );
+            assert!(HevcDecoderConfigurationRecord::parse(&X265_HVCC[..n]).is_err(), "{n}");
         }
         let rec = HevcDecoderConfigurationRecord::parse(&X265_HVCC).unwrap();
         let sps = rec.sps().unwrap();

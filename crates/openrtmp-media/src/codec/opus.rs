@@ -32,17 +32,11 @@ impl OpusHead {
         let mut c = Cursor::new(data);
         let magic = c.take(8, HEAD)?;
         if magic != b"OpusHead" {
-            return Err(MediaError::BadSignature {
-                what: HEAD,
-                found: magic.to_vec(),
-            });
+            return Err(MediaError::BadSignature { what: HEAD, found: magic.to_vec() });
         }
         let version = c.u8(HEAD)?;
         if version >> 4 != 0 {
-            return Err(MediaError::UnsupportedVersion {
-                record: HEAD,
-                version,
-            });
+            return Err(MediaError::UnsupportedVersion { record: HEAD, version });
         }
         let channel_count = c.u8(HEAD)?;
         if channel_count == 0 {
@@ -130,15 +124,9 @@ mod tests {
         assert!(OpusHead::parse(&h[..h.len() - 1]).is_err());
         let mut bad = FFMPEG_HEAD;
         bad[0] = b'o';
-        assert!(matches!(
-            OpusHead::parse(&bad),
-            Err(MediaError::BadSignature { .. })
-        ));
+        assert!(matches!(OpusHead::parse(&bad), Err(MediaError::BadSignature { .. })));
         let mut bad = FFMPEG_HEAD;
         bad[8] = 0x10;
-        assert!(matches!(
-            OpusHead::parse(&bad),
-            Err(MediaError::UnsupportedVersion { .. })
-        ));
+        assert!(matches!(OpusHead::parse(&bad), Err(MediaError::UnsupportedVersion { .. })));
     }
 }

@@ -131,28 +131,16 @@ mod tests {
 
     /// The vpcC of tests/fixtures/vp9_flac_ffmpeg9.flv (FFmpeg 9.0, libvpx-vp9), with
     /// FFmpeg's FullBox version 1 and flags 0 in front.
-    const FFMPEG_VPCC: [u8; 12] = [
-        0x01, 0x00, 0x00, 0x00, 0x00, 0x14, 0x82, 0x02, 0x02, 0x02, 0x00, 0x00,
-    ];
+    const FFMPEG_VPCC: [u8; 12] =
+        [0x01, 0x00, 0x00, 0x00, 0x00, 0x14, 0x82, 0x02, 0x02, 0x02, 0x00, 0x00];
     /// The first 10 bytes of the first key frame of the same file (320x240).
     const FFMPEG_KEYFRAME: [u8; 10] = [0x82, 0x49, 0x83, 0x42, 0x00, 0x13, 0xf0, 0x0e, 0xf6, 0x1a];
 
     #[test]
     fn ffmpeg_record_with_and_without_full_box() {
         let rec = VpCodecConfigurationRecord::parse(&FFMPEG_VPCC).unwrap();
-        assert_eq!(
-            (
-                rec.profile,
-                rec.level,
-                rec.bit_depth,
-                rec.chroma_subsampling
-            ),
-            (0, 20, 8, 1)
-        );
-        assert_eq!(
-            VpCodecConfigurationRecord::parse(&FFMPEG_VPCC[4..]).unwrap(),
-            rec
-        );
+        assert_eq!((rec.profile, rec.level, rec.bit_depth, rec.chroma_subsampling), (0, 20, 8, 1));
+        assert_eq!(VpCodecConfigurationRecord::parse(&FFMPEG_VPCC[4..]).unwrap(), rec);
         let info = rec.info();
         assert_eq!(info.level.as_deref(), Some("2.0"));
         assert_eq!(info.width, None);

@@ -113,10 +113,7 @@ impl FlvDecoder {
             State::ExpectTag if self.buf.is_empty() => return Ok(()),
             State::ExpectTag => "FLV tag",
         };
-        Err(MediaError::TruncatedFile {
-            what,
-            buffered: self.buf.len(),
-        })
+        Err(MediaError::TruncatedFile { what, buffered: self.buf.len() })
     }
 
     /// Moves past the header if it is complete; returns whether it is.
@@ -182,10 +179,7 @@ impl FlvDecoder {
         let header = TagHeader::parse(&self.buf)?;
         let size = TAG_HEADER_LEN + header.data_size as usize;
         if size > self.max_tag_size {
-            return Err(MediaError::TagTooLarge {
-                size,
-                limit: self.max_tag_size,
-            });
+            return Err(MediaError::TagTooLarge { size, limit: self.max_tag_size });
         }
         if self.buf.len() < size {
             return Ok(None);
@@ -194,10 +188,6 @@ impl FlvDecoder {
         let data = self.buf.split_to(header.data_size as usize).freeze();
         self.expected_previous_tag_size = size as u32;
         self.state = State::ExpectPreviousTagSize;
-        Ok(Some(FlvTag {
-            tag_type: header.tag_type,
-            timestamp: header.timestamp,
-            data,
-        }))
+        Ok(Some(FlvTag { tag_type: header.tag_type, timestamp: header.timestamp, data }))
     }
 }

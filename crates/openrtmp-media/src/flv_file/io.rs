@@ -30,13 +30,7 @@ impl<R: Read> FlvReader<R> {
 
     /// A reader using `decoder` (for a custom maximum tag size).
     pub fn with_decoder(inner: R, decoder: FlvDecoder) -> Self {
-        FlvReader {
-            inner,
-            decoder,
-            header: None,
-            scratch: Vec::new(),
-            done: false,
-        }
+        FlvReader { inner, decoder, header: None, scratch: Vec::new(), done: false }
     }
 
     /// The file header, reading as much as needed.
@@ -50,10 +44,7 @@ impl<R: Read> FlvReader<R> {
             } else if !self.fill()? {
                 self.decoder.finish()?;
                 // `finish` always fails before the header is complete.
-                return Err(MediaError::TruncatedFile {
-                    what: "FLV header",
-                    buffered: 0,
-                });
+                return Err(MediaError::TruncatedFile { what: "FLV header", buffered: 0 });
             }
         }
     }
@@ -75,8 +66,7 @@ impl<R: Read> FlvReader<R> {
             match self.inner.read(&mut self.scratch) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
-                    self.decoder
-                        .handle_input(self.scratch.get(..n).unwrap_or_default());
+                    self.decoder.handle_input(self.scratch.get(..n).unwrap_or_default());
                     return Ok(true);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -131,11 +121,7 @@ impl<W: Write> FlvWriter<W> {
         encoder.write_header(header, &mut scratch)?;
         inner.write_all(&scratch)?;
         scratch.clear();
-        Ok(FlvWriter {
-            inner,
-            encoder,
-            scratch,
-        })
+        Ok(FlvWriter { inner, encoder, scratch })
     }
 
     /// Writes one tag and its PreviousTagSize.

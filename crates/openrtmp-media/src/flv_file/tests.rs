@@ -96,10 +96,7 @@ fn lenient_previous_tag_size() {
     let mut out = BytesMut::new();
     FlvEncoder::new().write_tag(&tag, &mut out).unwrap();
     // Hand-made: tag header 08 000002 020304 01 000000, data, PreviousTagSize 13.
-    assert_eq!(
-        &out[..],
-        &[8, 0, 0, 2, 2, 3, 4, 1, 0, 0, 0, 0xaf, 1, 0, 0, 0, 13]
-    );
+    assert_eq!(&out[..], &[8, 0, 0, 2, 2, 3, 4, 1, 0, 0, 0, 0xaf, 1, 0, 0, 0, 13]);
     file.extend_from_slice(&out);
     file.extend_from_slice(&out);
     // Corrupt PreviousTagSize0 and the first tag's back-pointer.
@@ -122,21 +119,12 @@ fn data_offset_padding_is_skipped() {
         assert_eq!(tags.len(), 1);
         assert_eq!(m, 0);
     }
-    let h = FlvHeader {
-        data_offset: 12,
-        ..FlvHeader::new(false, true)
-    };
+    let h = FlvHeader { data_offset: 12, ..FlvHeader::new(false, true) };
     let mut out = BytesMut::new();
     h.write(&mut out).unwrap();
     assert_eq!(out.len(), 12);
-    let huge = FlvHeader {
-        data_offset: u32::MAX,
-        ..h
-    };
-    assert!(matches!(
-        huge.write(&mut out),
-        Err(MediaError::FieldOutOfRange { .. })
-    ));
+    let huge = FlvHeader { data_offset: u32::MAX, ..h };
+    assert!(matches!(huge.write(&mut out), Err(MediaError::FieldOutOfRange { .. })));
     assert_eq!(out.len(), 12);
 }
 
@@ -147,10 +135,7 @@ fn oversized_tag_fails_before_buffering() {
     // Tag header declaring 1000 bytes of data, none of which is sent.
     d.handle_input(&[9, 0, 0x03, 0xe8, 0, 0, 0, 0, 0, 0, 0]);
     assert!(d.poll_header().unwrap().is_some());
-    let err = MediaError::TagTooLarge {
-        size: 1011,
-        limit: 100,
-    };
+    let err = MediaError::TagTooLarge { size: 1011, limit: 100 };
     assert_eq!(d.poll_tag(), Err(err.clone()));
     // Sticky.
     d.handle_input(&[0; 1000]);
@@ -182,10 +167,7 @@ fn tag_data_is_split_off_not_copied() {
     let a = d.poll_tag().unwrap().unwrap();
     let b = d.poll_tag().unwrap().unwrap();
     // Consecutive tags come from one buffer: b starts 15 bytes after a ends.
-    assert_eq!(
-        a.data.as_ptr() as usize + a.data.len() + 15,
-        b.data.as_ptr() as usize
-    );
+    assert_eq!(a.data.as_ptr() as usize + a.data.len() + 15, b.data.as_ptr() as usize);
 }
 
 #[test]
@@ -205,25 +187,16 @@ fn reader_and_writer() {
     for (cut, whole) in [(3, tags.len()), (10, tags.len() - 1)] {
         let cut = &FFMPEG5_FILE[..FFMPEG5_FILE.len() - cut];
         let results: Vec<_> = FlvReader::new(cut).collect();
-        assert!(matches!(
-            results.last(),
-            Some(Err(MediaError::TruncatedFile { .. }))
-        ));
+        assert!(matches!(results.last(), Some(Err(MediaError::TruncatedFile { .. }))));
         assert_eq!(results.len(), whole + 1);
     }
-    assert!(matches!(
-        FlvReader::new(&b""[..]).header(),
-        Err(MediaError::TruncatedFile { .. })
-    ));
+    assert!(matches!(FlvReader::new(&b""[..]).header(), Err(MediaError::TruncatedFile { .. })));
 }
 
 #[test]
 fn writer_rejects_oversized_data() {
-    let tag = FlvTag {
-        tag_type: TagType::VIDEO,
-        timestamp: 0,
-        data: Bytes::from(vec![0; 1 << 24]),
-    };
+    let tag =
+        FlvTag { tag_type: TagType::VIDEO, timestamp: 0, data: Bytes::from(vec![0; 1 << 24]) };
     let mut out = BytesMut::new();
     assert!(matches!(
         FlvEncoder::new().write_tag(&tag, &mut out),
@@ -232,16 +205,9 @@ fn writer_rejects_oversized_data() {
 }
 
 fn tag_strategy() -> impl Strategy<Value = FlvTag> {
-    (
-        0u8..32,
-        any::<u32>(),
-        proptest::collection::vec(any::<u8>(), 0..40),
+    (0u8..32, any::<u32>(), proptest::collection::vec(any::<u8>(), 0..40)).prop_map(
+        |(t, timestamp, data)| FlvTag { tag_type: TagType(t), timestamp, data: Bytes::from(data) },
     )
-        .prop_map(|(t, timestamp, data)| FlvTag {
-            tag_type: TagType(t),
-            timestamp,
-            data: Bytes::from(data),
-        })
 }
 
 proptest! {

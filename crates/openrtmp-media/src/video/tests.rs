@@ -38,9 +38,8 @@ const FFMPEG5_AVC_INTER: [u8; 18] = [
 ];
 /// tests/fixtures/hevc_opus_ffmpeg9.flv (FFmpeg 9.0, libx265): key frame CodedFrames with
 /// composition time 80 ms, cut after 5 body bytes.
-const FFMPEG9_HEVC_KEY: [u8; 13] = [
-    0x91, b'h', b'v', b'c', b'1', 0x00, 0x00, 0x50, 0x00, 0x00, 0x04, 0xd4, 0x28,
-];
+const FFMPEG9_HEVC_KEY: [u8; 13] =
+    [0x91, b'h', b'v', b'c', b'1', 0x00, 0x00, 0x50, 0x00, 0x00, 0x04, 0xd4, 0x28];
 /// tests/fixtures/av1_aac_ffmpeg9.flv (FFmpeg 9.0, libsvtav1): the whole sequence start.
 const FFMPEG9_AV1_SEQ: [u8; 22] = [
     0x90, b'a', b'v', b'0', b'1', 0x81, 0x00, 0x0c, 0x00, 0x0a, 0x0b, 0x02, 0x00, 0x00, 0x05, 0x21,
@@ -105,10 +104,7 @@ fn legacy_hevc_codec_12_uses_avc_layout() {
     let tag = parse(&raw).unwrap();
     let t = single(&tag);
     assert_eq!(t.codec, VideoCodec::Legacy(VideoCodecId::HEVC));
-    assert_eq!(
-        (t.kind, t.composition_time, &t.body[..]),
-        (FrameKind::Keyframe, -1, &[0xaa][..])
-    );
+    assert_eq!((t.kind, t.composition_time, &t.body[..]), (FrameKind::Keyframe, -1, &[0xaa][..]));
     rewrite(&raw);
 }
 
@@ -154,10 +150,8 @@ fn enhanced_hevc_key_frame() {
 
 #[test]
 fn enhanced_sequence_starts() {
-    for (raw, fourcc) in [
-        (&FFMPEG9_AV1_SEQ[..], FourCc::AV1),
-        (&FFMPEG9_VP9_SEQ[..], FourCc::VP9),
-    ] {
+    for (raw, fourcc) in [(&FFMPEG9_AV1_SEQ[..], FourCc::AV1), (&FFMPEG9_VP9_SEQ[..], FourCc::VP9)]
+    {
         let tag = parse(raw).unwrap();
         let t = single(&tag);
         assert_eq!(t.codec, VideoCodec::FourCc(fourcc));
@@ -173,17 +167,11 @@ fn enhanced_av1_frames_have_no_composition_time() {
     // Hand-made: AV1 CodedFrames inter frame; the bytes after the FOURCC are all body.
     let raw = [0xa1, b'a', b'v', b'0', b'1', 0x12, 0x00, 0x32];
     let t = parse(&raw).unwrap().tracks.remove(0);
-    assert_eq!(
-        (t.kind, t.composition_time, t.body.len()),
-        (FrameKind::InterFrame, 0, 3)
-    );
+    assert_eq!((t.kind, t.composition_time, t.body.len()), (FrameKind::InterFrame, 0, 3));
     // CodedFramesX of HEVC: composition time implied 0, no SI24 on the wire.
     let raw = [0x93, b'h', b'v', b'c', b'1', 0x00, 0x00, 0x01];
     let t = parse(&raw).unwrap().tracks.remove(0);
-    assert_eq!(
-        (t.kind, t.composition_time, t.body.len()),
-        (FrameKind::Keyframe, 0, 3)
-    );
+    assert_eq!((t.kind, t.composition_time, t.body.len()), (FrameKind::Keyframe, 0, 3));
     rewrite(&raw);
 }
 
@@ -203,10 +191,7 @@ fn enhanced_command_frame_has_no_fourcc() {
     let tag = parse(&[0xd1, 0x00]).unwrap();
     assert_eq!(tag.command, Some(VideoCommand::START_SEEK));
     let t = single(&tag);
-    assert_eq!(
-        (t.kind, t.codec),
-        (FrameKind::Command, VideoCodec::Unspecified)
-    );
+    assert_eq!((t.kind, t.codec), (FrameKind::Command, VideoCodec::Unspecified));
     rewrite(&[0xd1, 0x00]);
 }
 
@@ -216,10 +201,7 @@ fn unknown_fourcc_and_packet_type_pass_through() {
     let raw = [0x90, b'x', b'y', b'z', b'1', 1, 2];
     let t = parse(&raw).unwrap().tracks.remove(0);
     assert_eq!(t.codec, VideoCodec::FourCc(FourCc(*b"xyz1")));
-    assert_eq!(
-        (t.kind, &t.body[..]),
-        (FrameKind::SequenceHeader, &[1, 2][..])
-    );
+    assert_eq!((t.kind, &t.body[..]), (FrameKind::SequenceHeader, &[1, 2][..]));
     let raw = [0x99, b'a', b'v', b'c', b'1', 1, 2];
     let t = parse(&raw).unwrap().tracks.remove(0);
     assert_eq!((t.kind, &t.body[..]), (FrameKind::Other, &[1, 2][..]));
@@ -246,15 +228,9 @@ fn multitrack_many_codecs() {
     );
     assert_eq!(tag.tracks.len(), 2);
     let (a, b) = (&tag.tracks[0], &tag.tracks[1]);
-    assert_eq!(
-        (a.track_id, a.codec, a.composition_time),
-        (0, VideoCodec::FourCc(FourCc::AVC), 1)
-    );
+    assert_eq!((a.track_id, a.codec, a.composition_time), (0, VideoCodec::FourCc(FourCc::AVC), 1));
     assert_eq!(&a.body[..], &[0xaa, 0xbb]);
-    assert_eq!(
-        (b.track_id, b.codec, b.composition_time),
-        (1, VideoCodec::FourCc(FourCc::AV1), 0)
-    );
+    assert_eq!((b.track_id, b.codec, b.composition_time), (1, VideoCodec::FourCc(FourCc::AV1), 0));
     assert_eq!(&b.body[..], &[0xcc]);
     assert!(tag.tracks.iter().all(|t| t.kind == FrameKind::Keyframe));
     rewrite(&MULTI_MANY_CODECS);
@@ -265,21 +241,14 @@ fn multitrack_many_codecs() {
 fn multitrack_one_track_with_mod_ex() {
     // Hand-made: ModEx TimestampOffsetNano 500000 ns, then Multitrack OneTrack
     // SequenceStart of vp09 on track 2 (no size field, body runs to the end).
-    let raw = [
-        0x97, 0x02, 0x07, 0xa1, 0x20, 0x06, 0x00, b'v', b'p', b'0', b'9', 0x02, 0x01, 0x02,
-    ];
+    let raw = [0x97, 0x02, 0x07, 0xa1, 0x20, 0x06, 0x00, b'v', b'p', b'0', b'9', 0x02, 0x01, 0x02];
     let tag = parse(&raw).unwrap();
-    let VideoHeader::Ex(ex) = tag.header else {
-        panic!("not enhanced")
-    };
+    let VideoHeader::Ex(ex) = tag.header else { panic!("not enhanced") };
     assert_eq!(ex.timestamp_nano_offset, Some(500_000));
     assert_eq!(ex.multitrack, Some(AvMultitrackType::ONE_TRACK));
     assert_eq!(ex.packet_type, VideoPacketType::SEQUENCE_START);
     let t = single(&tag);
-    assert_eq!(
-        (t.track_id, t.kind, &t.body[..]),
-        (2, FrameKind::SequenceHeader, &[1, 2][..])
-    );
+    assert_eq!((t.track_id, t.kind, &t.body[..]), (2, FrameKind::SequenceHeader, &[1, 2][..]));
     rewrite(&raw);
     check_truncations(&raw, 12);
 }
@@ -287,9 +256,7 @@ fn multitrack_one_track_with_mod_ex() {
 #[test]
 fn multitrack_many_tracks_and_unknown_layout() {
     // Hand-made: ManyTracks CodedFramesX of hvc1, two tracks (ids 0 and 5).
-    let raw = [
-        0xa6, 0x13, b'h', b'v', b'c', b'1', 0, 0, 0, 1, 0x11, 5, 0, 0, 2, 0x22, 0x33,
-    ];
+    let raw = [0xa6, 0x13, b'h', b'v', b'c', b'1', 0, 0, 0, 1, 0x11, 5, 0, 0, 2, 0x22, 0x33];
     let tag = parse(&raw).unwrap();
     assert_eq!(tag.tracks.len(), 2);
     assert!(tag.tracks.iter().all(|t| t.kind == FrameKind::InterFrame));
@@ -300,10 +267,7 @@ fn multitrack_many_tracks_and_unknown_layout() {
     let raw = [0x96, 0x91, 1, 2, 3];
     let tag = parse(&raw).unwrap();
     let t = single(&tag);
-    assert_eq!(
-        (t.codec, t.kind, t.body.len()),
-        (VideoCodec::Unspecified, FrameKind::Other, 3)
-    );
+    assert_eq!((t.codec, t.kind, t.body.len()), (VideoCodec::Unspecified, FrameKind::Other, 3));
     rewrite(&raw);
 }
 
@@ -316,11 +280,7 @@ fn multitrack_errors() {
     );
     assert_eq!(
         parse(&[0x96, 0x13, b'a', b'v', b'c', b'1', 7, 0, 0, 9, 1]),
-        Err(MediaError::TrackSizeOverrun {
-            track_id: 7,
-            size: 9,
-            available: 1
-        })
+        Err(MediaError::TrackSizeOverrun { track_id: 7, size: 9, available: 1 })
     );
     assert!(matches!(parse(&[]), Err(MediaError::Truncated { .. })));
 }
@@ -333,21 +293,12 @@ fn writer_rejects_inexpressible_tags() {
     if let VideoHeader::Ex(ex) = &mut tag.header {
         ex.multitrack = Some(AvMultitrackType::MANY_TRACKS);
     }
-    assert!(matches!(
-        tag.write(&mut out),
-        Err(MediaError::InvalidTrackList { .. })
-    ));
+    assert!(matches!(tag.write(&mut out), Err(MediaError::InvalidTrackList { .. })));
     let mut tag = parse(&FFMPEG5_AVC_INTER).unwrap();
     tag.tracks[0].composition_time = 1 << 23;
-    assert!(matches!(
-        tag.write(&mut out),
-        Err(MediaError::FieldOutOfRange { .. })
-    ));
+    assert!(matches!(tag.write(&mut out), Err(MediaError::FieldOutOfRange { .. })));
     tag.tracks.clear();
-    assert!(matches!(
-        tag.write(&mut out),
-        Err(MediaError::InvalidTrackList { .. })
-    ));
+    assert!(matches!(tag.write(&mut out), Err(MediaError::InvalidTrackList { .. })));
     assert!(out.is_empty());
 }
 
@@ -368,11 +319,7 @@ fn fourcc() -> impl Strategy<Value = FourCc> {
 }
 
 fn track(codec: VideoCodec, track_id: u8, ct: bool) -> impl Strategy<Value = VideoTrack> {
-    let ct = if ct {
-        (-(1i32 << 23)..(1 << 23)).boxed()
-    } else {
-        Just(0).boxed()
-    };
+    let ct = if ct { (-(1i32 << 23)..(1 << 23)).boxed() } else { Just(0).boxed() };
     (ct, body()).prop_map(move |(composition_time, body)| Track {
         track_id,
         codec,
@@ -425,9 +372,7 @@ fn ex_tracks(layout: Option<u8>, pt: VideoPacketType) -> BoxedStrategy<Vec<Video
                     .collect::<Vec<_>>()
             })
             .boxed(),
-        Some(_) => track(VideoCodec::Unspecified, 0, false)
-            .prop_map(|t| vec![t])
-            .boxed(),
+        Some(_) => track(VideoCodec::Unspecified, 0, false).prop_map(|t| vec![t]).boxed(),
     }
 }
 
@@ -441,9 +386,7 @@ fn ex_tag() -> impl Strategy<Value = VideoTag> {
         // A frame type 5 with the Multitrack packet type reads as a command frame.
         let layout = if ft == 5 { None } else { layout };
         let tracks = if command {
-            track(VideoCodec::Unspecified, 0, false)
-                .prop_map(|t| vec![t])
-                .boxed()
+            track(VideoCodec::Unspecified, 0, false).prop_map(|t| vec![t]).boxed()
         } else {
             ex_tracks(layout, pt)
         };
@@ -461,9 +404,7 @@ fn ex_tag() -> impl Strategy<Value = VideoTag> {
 }
 
 fn without_kinds(mut tag: VideoTag) -> VideoTag {
-    tag.tracks
-        .iter_mut()
-        .for_each(|t| t.kind = FrameKind::Other);
+    tag.tracks.iter_mut().for_each(|t| t.kind = FrameKind::Other);
     tag
 }
 

@@ -2,12 +2,16 @@
 
 use std::collections::HashMap;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::header::{self, MessageHeader, Reader, EXTENDED_TIMESTAMP};
 use super::{ChunkError, DecoderLimits, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
 use crate::control::{ControlError, ControlMessage};
 use crate::message::{Message, MessageType};
+
+/// Single-chunk messages at least this long are split off the input without a copy; shorter
+/// ones are copied (see `consume_chunk`). With 64 KiB reads a kept slice pins at most 4x its size.
+const ZERO_COPY_MIN_LEN: usize = 16 * 1024;
 
 /// Smallest capacity given to a reassembly buffer (capped by the declared length), so that a
 /// message arriving in 128-byte chunks is not copied through ten doublings.
@@ -329,7 +333,18 @@ impl ChunkDecoder {
 
         let message_len = plan.fields.length as usize;
         let payload = match stream.partial.take() {
-            None if plan.data_len == message_len => self.input.split_to(plan.data_len).freeze(),
+            // Whole message in one chunk. A large one is taken without a copy; a small one is
+            // copied, because a zero-copy slice keeps the whole input allocation alive, and a
+            // GOP cache holding hundreds of small audio frames would pin that many read buffers.
+            None if plan.data_len == message_len && plan.data_len >= ZERO_COPY_MIN_LEN => {
+                self.input.split_to(plan.data_len).freeze()
+            }
+            None if plan.data_len == message_len => {
+                let payload =
+                    Bytes::copy_from_slice(self.input.get(..plan.data_len).unwrap_or_default());
+                self.input.advance(plan.data_len);
+                payload
+            }
             partial => {
                 let mut buf = partial.unwrap_or_default();
                 let data = self.input.get(..plan.data_len).unwrap_or_default();

@@ -165,15 +165,25 @@ fn ffmpeg_publish_capture() {
 
 #[test]
 fn zero_copy_single_chunk_messages() {
-    let (_, wire) = spec_example_1();
+    // Two 20 KB messages, each in one 64 KiB chunk: both payloads point into the input
+    // buffer, one type-2 header (4 bytes) apart. Small messages are copied instead (so a
+    // cached audio frame does not pin a whole read buffer): see decoder::ZERO_COPY_MIN_LEN.
+    let mut enc = ChunkEncoder::new();
+    let mut out = ChunkOutput::new();
+    let size = msg(2, 0, 1, 0, vec![0, 1, 0, 0]);
+    enc.write_message(&size, &mut out);
+    let big = [msg(6, 0, 9, 1, pattern(20_000, 1)), msg(6, 40, 9, 1, pattern(20_000, 2))];
+    for m in &big {
+        enc.write_message(m, &mut out);
+    }
     let mut dec = ChunkDecoder::new(DecoderLimits::default());
-    dec.handle_input(&wire);
+    dec.handle_input(&out.to_vec());
+    assert_eq!(dec.poll_message().unwrap().map(|m| m.type_id), Some(MessageType::SET_CHUNK_SIZE));
     let first = dec.poll_message().unwrap().unwrap();
     let second = dec.poll_message().unwrap().unwrap();
-    // Both payloads point into one allocation (the input buffer), 36 bytes apart (one type-2
-    // chunk header of 4 bytes after the first payload).
+    assert_eq!((&first.payload, &second.payload), (&big[0].payload, &big[1].payload));
     let gap = second.payload.as_ptr() as usize - first.payload.as_ptr() as usize;
-    assert_eq!(gap, 32 + 4);
+    assert_eq!(gap, 20_000 + 4, "type-2 header: 1 + 3 bytes");
 }
 
 #[test]

@@ -28,18 +28,8 @@ fn name(s: &str) -> Amf0Value {
 /// Wraps a command payload in a type-20 message. Stream 0 commands go on the NetConnection
 /// chunk stream, others on the NetStream one.
 pub fn command_message(stream_id: u32, payload: Bytes) -> Message {
-    let csid = if stream_id == 0 {
-        csid::COMMAND
-    } else {
-        csid::STREAM_COMMAND
-    };
-    Message {
-        csid,
-        timestamp: 0,
-        type_id: MessageType::COMMAND_AMF0,
-        stream_id,
-        payload,
-    }
+    let csid = if stream_id == 0 { csid::COMMAND } else { csid::STREAM_COMMAND };
+    Message { csid, timestamp: 0, type_id: MessageType::COMMAND_AMF0, stream_id, payload }
 }
 
 /// Wraps a data payload in a type-18 message on the NetStream chunk stream.
@@ -58,21 +48,13 @@ pub fn status_info(code: StatusCode, description: Option<&str>) -> AmfObject {
     AmfObject::from_pairs([
         ("level", name(code.level.as_str())),
         ("code", name(code.code)),
-        (
-            "description",
-            Amf0Value::string(description.unwrap_or(code.description)),
-        ),
+        ("description", Amf0Value::string(description.unwrap_or(code.description))),
     ])
 }
 
 /// `onStatus(0, null, info)`.
 pub fn on_status(info: AmfObject) -> Bytes {
-    encode(&[
-        name("onStatus"),
-        Amf0Value::Number(0.0),
-        Amf0Value::Null,
-        Amf0Value::Object(info),
-    ])
+    encode(&[name("onStatus"), Amf0Value::Number(0.0), Amf0Value::Null, Amf0Value::Object(info)])
 }
 
 /// `_result(tid, properties, info)` answering `connect` (§7.2.1.1). `enhanced` adds the
@@ -113,12 +95,7 @@ pub fn error_response(transaction_id: f64, info: AmfObject) -> Bytes {
 /// `_result(tid, null, value)`: e.g. createStream's stream id, or `undefined` for
 /// releaseStream/FCPublish acknowledgements.
 pub fn result(transaction_id: f64, value: Amf0Value) -> Bytes {
-    encode(&[
-        name("_result"),
-        Amf0Value::Number(transaction_id),
-        Amf0Value::Null,
-        value,
-    ])
+    encode(&[name("_result"), Amf0Value::Number(transaction_id), Amf0Value::Null, value])
 }
 
 /// `onBWDone(0, null)`: sent after the connect result; FMLE-style encoders wait for it.
@@ -132,12 +109,7 @@ pub fn on_fc_publish(stream_name: &str) -> Bytes {
         ("code", name(StatusCode::PUBLISH_START.code)),
         ("description", Amf0Value::string(stream_name)),
     ]);
-    encode(&[
-        name("onFCPublish"),
-        Amf0Value::Number(0.0),
-        Amf0Value::Null,
-        Amf0Value::Object(info),
-    ])
+    encode(&[name("onFCPublish"), Amf0Value::Number(0.0), Amf0Value::Null, Amf0Value::Object(info)])
 }
 
 /// `onFCUnpublish(0, null, {code: NetStream.Unpublish.Success, description})`.
@@ -156,11 +128,7 @@ pub fn on_fc_unpublish(stream_name: &str) -> Bytes {
 
 /// `|RtmpSampleAccess(true, true)`: lets Flash-based players read the media (data message).
 pub fn rtmp_sample_access() -> Bytes {
-    encode(&[
-        name("|RtmpSampleAccess"),
-        Amf0Value::Boolean(true),
-        Amf0Value::Boolean(true),
-    ])
+    encode(&[name("|RtmpSampleAccess"), Amf0Value::Boolean(true), Amf0Value::Boolean(true)])
 }
 
 /// Parameters of a client's `connect`.
@@ -199,31 +167,19 @@ pub fn connect(transaction_id: f64, params: &ConnectParams) -> Bytes {
     if let Some(caps) = &params.enhanced {
         caps.write_to(&mut obj);
     }
-    encode(&[
-        name("connect"),
-        Amf0Value::Number(transaction_id),
-        Amf0Value::Object(obj),
-    ])
+    encode(&[name("connect"), Amf0Value::Number(transaction_id), Amf0Value::Object(obj)])
 }
 
 /// A command with a null command object and the given arguments: `name(tid, null, args..)`.
 pub fn call(command: &str, transaction_id: f64, args: &[Amf0Value]) -> Bytes {
-    let mut values = vec![
-        name(command),
-        Amf0Value::Number(transaction_id),
-        Amf0Value::Null,
-    ];
+    let mut values = vec![name(command), Amf0Value::Number(transaction_id), Amf0Value::Null];
     values.extend_from_slice(args);
     encode(&values)
 }
 
 /// `publish(tid, null, name, type)` (§7.2.2.6).
 pub fn publish(transaction_id: f64, stream_name: &str, publish_type: PublishType) -> Bytes {
-    call(
-        "publish",
-        transaction_id,
-        &[Amf0Value::string(stream_name), name(publish_type.as_str())],
-    )
+    call("publish", transaction_id, &[Amf0Value::string(stream_name), name(publish_type.as_str())])
 }
 
 /// `play(tid, null, name, start, duration, reset)` (§7.2.2.1).
@@ -251,10 +207,7 @@ pub fn set_data_frame(metadata: AmfObject) -> Bytes {
     encode(&[
         name("@setDataFrame"),
         name("onMetaData"),
-        Amf0Value::EcmaArray {
-            count: 0,
-            entries: metadata,
-        },
+        Amf0Value::EcmaArray { count: 0, entries: metadata },
     ])
 }
 
@@ -272,11 +225,8 @@ mod tests {
         let mut expected = vec![0x02, 0x00, 0x08];
         expected.extend_from_slice(b"onStatus");
         expected.extend_from_slice(&[0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x05, 0x03]);
-        for (k, v) in [
-            ("level", "status"),
-            ("code", "NetStream.Play.Start"),
-            ("description", "x"),
-        ] {
+        for (k, v) in [("level", "status"), ("code", "NetStream.Play.Start"), ("description", "x")]
+        {
             expected.extend_from_slice(&(k.len() as u16).to_be_bytes());
             expected.extend_from_slice(k.as_bytes());
             expected.push(0x02);
@@ -326,14 +276,8 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let m = DataMessage::decode(
-            MessageType::DATA_AMF0,
-            &set_data_frame(AmfObject::new()),
-            &limits,
-        );
-        assert_eq!(
-            m.map(|m| m.strip_set_data_frame().name),
-            Ok("onMetaData".to_owned())
-        );
+        let m =
+            DataMessage::decode(MessageType::DATA_AMF0, &set_data_frame(AmfObject::new()), &limits);
+        assert_eq!(m.map(|m| m.strip_set_data_frame().name), Ok("onMetaData".to_owned()));
     }
 }

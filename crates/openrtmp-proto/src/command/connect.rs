@@ -50,10 +50,9 @@ impl EnhancedCaps {
     /// Reads the Enhanced RTMP properties of a connect command object (or `_result` properties).
     pub fn from_object(obj: &AmfObject) -> Self {
         let fourcc_list = match obj.get("fourCcList") {
-            Some(Amf0Value::StrictArray(items)) => items
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
+            Some(Amf0Value::StrictArray(items)) => {
+                items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+            }
             _ => Vec::new(),
         };
         let map = |key: &str| -> Vec<(String, u32)> {
@@ -70,29 +69,19 @@ impl EnhancedCaps {
             fourcc_list,
             video_fourcc_info: map("videoFourCcInfoMap"),
             audio_fourcc_info: map("audioFourCcInfoMap"),
-            caps_ex: obj
-                .get("capsEx")
-                .and_then(Amf0Value::as_number)
-                .map(flags)
-                .unwrap_or(0),
+            caps_ex: obj.get("capsEx").and_then(Amf0Value::as_number).map(flags).unwrap_or(0),
         }
     }
 
     /// Writes these capabilities into `obj` (for a client's connect or a server's `_result`).
     pub fn write_to(&self, obj: &mut AmfObject) {
         if !self.fourcc_list.is_empty() {
-            let list = self
-                .fourcc_list
-                .iter()
-                .map(|s| Amf0Value::string(s.clone()))
-                .collect();
+            let list = self.fourcc_list.iter().map(|s| Amf0Value::string(s.clone())).collect();
             obj.insert("fourCcList", Amf0Value::StrictArray(list));
         }
         let map = |entries: &[(String, u32)]| {
             Amf0Value::Object(AmfObject::from_pairs(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Amf0Value::Number(f64::from(*v)))),
+                entries.iter().map(|(k, v)| (k.clone(), Amf0Value::Number(f64::from(*v)))),
             ))
         };
         if !self.video_fourcc_info.is_empty() {
@@ -114,11 +103,7 @@ impl EnhancedCaps {
         EnhancedCaps {
             fourcc_list: Vec::new(),
             video_fourcc_info: std::iter::once(("*".to_owned(), FOURCC_CAN_FORWARD))
-                .chain(
-                    fourccs
-                        .iter()
-                        .map(|f| ((*f).to_owned(), FOURCC_CAN_FORWARD)),
-                )
+                .chain(fourccs.iter().map(|f| ((*f).to_owned(), FOURCC_CAN_FORWARD)))
                 .collect(),
             audio_fourcc_info: std::iter::once(("*".to_owned(), FOURCC_CAN_FORWARD))
                 .chain(audio.iter().map(|f| ((*f).to_owned(), FOURCC_CAN_FORWARD)))
@@ -181,15 +166,11 @@ pub struct ConnectCommand {
 
 impl ConnectCommand {
     pub(super) fn from_raw(raw: &RawCommand) -> Result<Self, CommandError> {
-        let obj = raw
-            .command_object
-            .as_object()
-            .cloned()
-            .ok_or(CommandError::BadArgument {
-                name: raw.name.clone(),
-                index: 0,
-                what: "command object",
-            })?;
+        let obj = raw.command_object.as_object().cloned().ok_or(CommandError::BadArgument {
+            name: raw.name.clone(),
+            index: 0,
+            what: "command object",
+        })?;
         let text = |key: &str| obj.get(key).and_then(Amf0Value::as_str).map(str::to_owned);
         Ok(ConnectCommand {
             transaction_id: raw.transaction_id,

@@ -114,10 +114,7 @@ mod tests {
     fn codes_are_unique_and_found() {
         for c in StatusCode::ALL {
             assert_eq!(StatusCode::from_code(c.code), Some(*c));
-            assert_eq!(
-                StatusCode::ALL.iter().filter(|o| o.code == c.code).count(),
-                1
-            );
+            assert_eq!(StatusCode::ALL.iter().filter(|o| o.code == c.code).count(), 1);
         }
         assert_eq!(StatusCode::PUBLISH_BAD_NAME.level, StatusLevel::Error);
     }

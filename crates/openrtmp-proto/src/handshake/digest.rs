@@ -52,12 +52,7 @@ impl DigestLayout {
     /// after those four bytes. At most 772 + 4 + 727 = 1503, so the digest always fits.
     pub(super) fn digest_offset(self, packet: &Packet) -> usize {
         let start = self.block_start();
-        let sum: usize = packet
-            .iter()
-            .skip(start)
-            .take(4)
-            .map(|&b| usize::from(b))
-            .sum();
+        let sum: usize = packet.iter().skip(start).take(4).map(|&b| usize::from(b)).sum();
         start + 4 + sum % OFFSET_MODULUS
     }
 }
@@ -66,9 +61,7 @@ impl DigestLayout {
 fn hmac_sha256(key: &[u8], data: &[u8]) -> Digest {
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
     let mut out = [0u8; DIGEST_LEN];
-    out.iter_mut()
-        .zip(hmac::sign(&key, data).as_ref())
-        .for_each(|(dst, src)| *dst = *src);
+    out.iter_mut().zip(hmac::sign(&key, data).as_ref()).for_each(|(dst, src)| *dst = *src);
     out
 }
 
@@ -77,9 +70,7 @@ fn signed_part(packet: &Packet, offset: usize) -> [u8; RESPONSE_BODY_LEN] {
     let before = packet.get(..offset).unwrap_or_default();
     let after = packet.get(offset + DIGEST_LEN..).unwrap_or_default();
     let mut out = [0u8; RESPONSE_BODY_LEN];
-    out.iter_mut()
-        .zip(before.iter().chain(after))
-        .for_each(|(dst, src)| *dst = *src);
+    out.iter_mut().zip(before.iter().chain(after)).for_each(|(dst, src)| *dst = *src);
     out
 }
 
@@ -115,25 +106,18 @@ fn response_key(peer_digest: &Digest, full_key: &[u8]) -> hmac::Key {
 pub(super) fn response(filler: &[u8], peer_digest: &Digest, full_key: &[u8]) -> Packet {
     let mut packet = [0u8; super::HANDSHAKE_SIZE];
     if let Some((body, signature)) = packet.split_last_chunk_mut::<DIGEST_LEN>() {
-        body.iter_mut()
-            .zip(filler)
-            .for_each(|(dst, src)| *dst = *src);
+        body.iter_mut().zip(filler).for_each(|(dst, src)| *dst = *src);
         let tag = hmac::sign(&response_key(peer_digest, full_key), body);
-        signature
-            .iter_mut()
-            .zip(tag.as_ref())
-            .for_each(|(dst, src)| *dst = *src);
+        signature.iter_mut().zip(tag.as_ref()).for_each(|(dst, src)| *dst = *src);
     }
     packet
 }
 
 /// Whether `packet` is a digest-scheme C2/S2 answering our `own_digest`.
 pub(super) fn response_valid(packet: &Packet, own_digest: &Digest, full_key: &[u8]) -> bool {
-    packet
-        .split_last_chunk::<DIGEST_LEN>()
-        .is_some_and(|(body, signature)| {
-            hmac::verify(&response_key(own_digest, full_key), body, signature).is_ok()
-        })
+    packet.split_last_chunk::<DIGEST_LEN>().is_some_and(|(body, signature)| {
+        hmac::verify(&response_key(own_digest, full_key), body, signature).is_ok()
+    })
 }
 
 #[cfg(test)]

@@ -136,11 +136,7 @@ impl ServerHandshake {
         let version = field(c1, 4);
         self.peer_version = Some(version);
         // A zero version field is the spec's "zero" (§5.2.3): a simple-handshake client.
-        let found = if version == [0; 4] {
-            None
-        } else {
-            digest::find(c1, digest::CLIENT_KEY)
-        };
+        let found = if version == [0; 4] { None } else { digest::find(c1, digest::CLIENT_KEY) };
         let (scheme, s1, s1_digest, s2) = match found {
             Some((layout, c1_digest)) => {
                 let mut s1 = self.random.packet(self.epoch, SERVER_VERSION);
@@ -150,12 +146,7 @@ impl ServerHandshake {
                 (HandshakeScheme::Digest(layout), s1, Some(s1_digest), s2)
             }
             // §5.2.4: S2 echoes C1 byte for byte (librtmp warns unless all 1536 bytes match).
-            None => (
-                HandshakeScheme::Simple,
-                self.random.packet(self.epoch, [0; 4]),
-                None,
-                *c1,
-            ),
+            None => (HandshakeScheme::Simple, self.random.packet(self.epoch, [0; 4]), None, *c1),
         };
         tracing::debug!(?scheme, ?version, "rtmp handshake: C1 received");
         let mut out = BytesMut::with_capacity(1 + 2 * HANDSHAKE_SIZE);
@@ -164,10 +155,7 @@ impl ServerHandshake {
         out.put_slice(&s2);
         self.transmit = Some(out.freeze());
         self.scheme = Some(scheme);
-        self.state = ServerState::ExpectC2 {
-            s1: Box::new(s1),
-            s1_digest,
-        };
+        self.state = ServerState::ExpectC2 { s1: Box::new(s1), s1_digest };
     }
 
     /// S0+S1+S2 in one buffer, once, after C0 and C1 have arrived (§5.2.1 lets the server wait

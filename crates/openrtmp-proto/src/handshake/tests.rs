@@ -24,10 +24,7 @@ const FMS_TEXT_KEY: &[u8] = b"Genuine Adobe Flash Media Server 001";
 const KEY_SUFFIX_HEX: &str = "f0eec24a8068bee82e00d0d1029e7e576eec5d2d29806fab93b8e636cfeb31ae";
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -50,13 +47,7 @@ fn hmac_of(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 
 /// Digest offset recomputed from scratch: block at `base`, 4 offset bytes, 728-byte window.
 fn offset_at(packet: &[u8], base: usize) -> usize {
-    packet[base..base + 4]
-        .iter()
-        .map(|&b| b as usize)
-        .sum::<usize>()
-        % 728
-        + base
-        + 4
+    packet[base..base + 4].iter().map(|&b| b as usize).sum::<usize>() % 728 + base + 4
 }
 
 /// Checks that `packet` carries a valid digest at the layout's offset; returns the digest.
@@ -78,9 +69,7 @@ fn random(seed: u8) -> Vec<u8> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     };
-    (0..RANDOM_LEN / 8)
-        .flat_map(|_| next().to_be_bytes())
-        .collect()
+    (0..RANDOM_LEN / 8).flat_map(|_| next().to_be_bytes()).collect()
 }
 
 fn drain_server(server: &mut ServerHandshake, out: &mut Vec<u8>) {
@@ -120,12 +109,7 @@ fn run_pair(mode: ClientMode) -> Transcript {
     }
     assert!(server.is_complete() && client.is_complete());
     assert!(s_in.is_empty() && c_in.is_empty());
-    Transcript {
-        server,
-        client,
-        to_server,
-        to_client,
-    }
+    Transcript { server, client, to_server, to_client }
 }
 
 /// Feeds `chunks` to a server seeded like [`run_pair`]'s; returns it, its output and leftovers.
@@ -172,10 +156,7 @@ fn check_replay(mode: ClientMode, t: &Transcript, server_cuts: &[usize], client_
         bounds.extend(cuts.iter().copied().filter(|&c| c <= stream.len()));
         bounds.push(stream.len());
         bounds.sort_unstable();
-        bounds
-            .windows(2)
-            .map(|w| stream[w[0]..w[1]].to_vec())
-            .collect()
+        bounds.windows(2).map(|w| stream[w[0]..w[1]].to_vec()).collect()
     };
     let to_server = [&t.to_server[..], TRAILING].concat();
     let chunks = pieces(&to_server, server_cuts);
@@ -261,18 +242,8 @@ fn golden_simple_server_reply() {
     let (server, out, _) = feed_server([&[3u8][..], &c1]);
     assert_eq!(server.scheme(), Some(HandshakeScheme::Simple));
     // §5.2.2-§5.2.4 by hand: S0 = 3, S1 = epoch + zero + filler, S2 = C1 echoed whole.
-    let expected = [
-        &[3u8][..],
-        &EPOCH.to_be_bytes(),
-        &[0; 4],
-        &random(1)[..1528],
-        &c1,
-    ]
-    .concat();
-    assert_eq!(
-        hex(&out[..16]),
-        "0300abcdef00000000".to_owned() + &hex(&random(1)[..7])
-    );
+    let expected = [&[3u8][..], &EPOCH.to_be_bytes(), &[0; 4], &random(1)[..1528], &c1].concat();
+    assert_eq!(hex(&out[..16]), "0300abcdef00000000".to_owned() + &hex(&random(1)[..7]));
     assert_eq!(out, expected);
     assert_eq!(
         sha256_hex(&out),
@@ -286,11 +257,7 @@ fn ffmpeg_c0c1_vector_is_a_schema0_digest() {
     assert_eq!(FFMPEG_C0C1.len(), 1 + HANDSHAKE_SIZE);
     let c1 = &FFMPEG_C0C1[1..];
     assert_eq!(FFMPEG_C0C1[0], 3);
-    assert_eq!(
-        &c1[..8],
-        &[0, 0, 0, 0, 9, 0, 124, 2],
-        "uptime 0, Flash 9.0.124.2"
-    );
+    assert_eq!(&c1[..8], &[0, 0, 0, 0, 9, 0, 124, 2], "uptime 0, Flash 9.0.124.2");
     assert_digest(c1, 8, FP_TEXT_KEY);
 }
 
@@ -298,10 +265,7 @@ fn ffmpeg_c0c1_vector_is_a_schema0_digest() {
 fn golden_digest_server_reply_to_ffmpeg() {
     let (server, out, left) = feed_server([FFMPEG_C0C1]);
     assert!(left.is_empty());
-    assert_eq!(
-        server.scheme(),
-        Some(HandshakeScheme::Digest(DigestLayout::Schema0))
-    );
+    assert_eq!(server.scheme(), Some(HandshakeScheme::Digest(DigestLayout::Schema0)));
     assert_eq!(server.peer_version(), Some([9, 0, 124, 2]));
     assert!(!server.is_complete());
     let (s0, s1, s2) = (out[0], &out[1..1537], &out[1537..]);
@@ -329,17 +293,11 @@ fn golden_digest_server_reply_to_ffmpeg() {
     let key = hmac_of(&full_key(FP_TEXT_KEY), &[&s1_digest]);
     c2.extend(hmac_of(&key, &[&c2]));
     let (server, _, left) = feed_server([FFMPEG_C0C1, &c2, TRAILING]);
-    assert_eq!(
-        (server.is_complete(), server.c2_valid()),
-        (true, Some(true))
-    );
+    assert_eq!((server.is_complete(), server.c2_valid()), (true, Some(true)));
     assert_eq!(&left[..], TRAILING);
     // What FFmpeg answers when publishing: S1 echoed.
     let (server, _, _) = feed_server([FFMPEG_C0C1, s1]);
-    assert_eq!(
-        (server.is_complete(), server.c2_valid()),
-        (true, Some(true))
-    );
+    assert_eq!((server.is_complete(), server.c2_valid()), (true, Some(true)));
 }
 
 /// A C1 with a digest in the Schema1 position, built here without `digest.rs`.
@@ -356,17 +314,11 @@ fn schema1_c1() -> Vec<u8> {
 fn schema1_client_gets_a_schema1_server() {
     let c1 = schema1_c1();
     let (server, out, _) = feed_server([&[3u8][..], &c1]);
-    assert_eq!(
-        server.scheme(),
-        Some(HandshakeScheme::Digest(DigestLayout::Schema1))
-    );
+    assert_eq!(server.scheme(), Some(HandshakeScheme::Digest(DigestLayout::Schema1)));
     let s1_digest = assert_digest(&out[1..1537], 772, FMS_TEXT_KEY);
     let c1_digest = assert_digest(&c1, 772, FP_TEXT_KEY);
     let key = hmac_of(&full_key(FMS_TEXT_KEY), &[&c1_digest]);
-    assert_eq!(
-        &out[1537 + 1504..],
-        &hmac_of(&key, &[&out[1537..1537 + 1504]])[..]
-    );
+    assert_eq!(&out[1537 + 1504..], &hmac_of(&key, &[&out[1537..1537 + 1504]])[..]);
     let key = hmac_of(&full_key(FP_TEXT_KEY), &[&s1_digest]);
     let mut c2 = vec![9u8; 1504];
     c2.extend(hmac_of(&key, &[&c2]));
@@ -383,10 +335,7 @@ fn digest_client_c1_is_valid_schema0() {
     assert_digest(&c0c1[1..], 8, FP_TEXT_KEY);
     let simple = ClientHandshake::new(0x0102_0304, &random(5), ClientMode::Simple).poll_transmit();
     let simple = simple.unwrap();
-    assert_eq!(
-        &simple[..],
-        &[&[3, 1, 2, 3, 4, 0, 0, 0, 0][..], &random(5)[..1528]].concat()
-    );
+    assert_eq!(&simple[..], &[&[3, 1, 2, 3, 4, 0, 0, 0, 0][..], &random(5)[..1528]].concat());
 }
 
 #[test]
@@ -438,28 +387,16 @@ fn digest_client_follows_a_simple_server() {
         client.handle_input(&mut input).unwrap();
         assert_eq!(&input[..], TRAILING);
         assert_eq!(client.scheme(), Some(HandshakeScheme::Simple));
-        assert_eq!(
-            (client.is_complete(), client.s2_valid()),
-            (true, Some(true))
-        );
-        assert_eq!(
-            &client.poll_transmit().unwrap()[..],
-            &reply[1..1537],
-            "C2 echoes S1"
-        );
+        assert_eq!((client.is_complete(), client.s2_valid()), (true, Some(true)));
+        assert_eq!(&client.poll_transmit().unwrap()[..], &reply[1..1537], "C2 echoes S1");
         // A nonzero S1 version without a digest is simple too.
         let mut client = ClientHandshake::new(1, &random(3), mode);
         let mut reply = reply.clone();
         reply[5..9].copy_from_slice(&SERVER_VERSION);
         reply[1537..].fill(0x55);
-        client
-            .handle_input(&mut BytesMut::from(&reply[..]))
-            .unwrap();
+        client.handle_input(&mut BytesMut::from(&reply[..])).unwrap();
         assert_eq!(client.scheme(), Some(HandshakeScheme::Simple));
-        assert_eq!(
-            (client.is_complete(), client.s2_valid()),
-            (true, Some(false))
-        );
+        assert_eq!((client.is_complete(), client.s2_valid()), (true, Some(false)));
     }
 }
 
@@ -477,34 +414,20 @@ fn version_errors_are_precise_and_sticky() {
         assert_eq!(result, expected, "C0 {version}");
         if result.is_err() {
             assert_eq!(input.len(), 3, "nothing consumed on error");
-            assert_eq!(
-                server.handle_input(&mut BytesMut::new()),
-                expected,
-                "sticky"
-            );
+            assert_eq!(server.handle_input(&mut BytesMut::new()), expected, "sticky");
             assert_eq!(server.poll_transmit(), None);
         }
         let mut client = ClientHandshake::new(0, &[], ClientMode::Digest);
-        assert_eq!(
-            client.handle_input(&mut BytesMut::from(&[version][..])),
-            expected,
-            "S0"
-        );
+        assert_eq!(client.handle_input(&mut BytesMut::from(&[version][..])), expected, "S0");
     }
 }
 
 #[test]
 fn error_messages_name_the_problem() {
     let encrypted = HandshakeError::EncryptedNotSupported { version: 6 }.to_string();
-    assert!(
-        encrypted.contains("encrypted RTMP") && encrypted.contains("RTMPS"),
-        "{encrypted}"
-    );
+    assert!(encrypted.contains("encrypted RTMP") && encrypted.contains("RTMPS"), "{encrypted}");
     let http = HandshakeError::UnsupportedVersion { version: b'G' }.to_string();
-    assert!(
-        http.contains("0x47 is ASCII 'G'") && http.contains("HTTP"),
-        "{http}"
-    );
+    assert!(http.contains("0x47 is ASCII 'G'") && http.contains("HTTP"), "{http}");
     let tls = HandshakeError::UnsupportedVersion { version: 0x16 }.to_string();
     assert!(tls.contains("TLS"), "{tls}");
     let high = HandshakeError::UnsupportedVersion { version: 0xff }.to_string();
@@ -559,18 +482,11 @@ fn nothing_to_send_before_c1_and_once_after() {
     assert!(input.is_empty(), "partial C1 is buffered inside");
     assert_eq!(server.poll_transmit(), None);
     assert_eq!(server.scheme(), None);
-    server
-        .handle_input(&mut BytesMut::from(&FFMPEG_C0C1[HANDSHAKE_SIZE..]))
-        .unwrap();
-    assert_eq!(
-        server.poll_transmit().map(|b| b.len()),
-        Some(1 + 2 * HANDSHAKE_SIZE)
-    );
+    server.handle_input(&mut BytesMut::from(&FFMPEG_C0C1[HANDSHAKE_SIZE..])).unwrap();
+    assert_eq!(server.poll_transmit().map(|b| b.len()), Some(1 + 2 * HANDSHAKE_SIZE));
     assert_eq!(server.poll_transmit(), None);
     // After completion, input is left alone.
-    server
-        .handle_input(&mut BytesMut::from(&[0u8; HANDSHAKE_SIZE][..]))
-        .unwrap();
+    server.handle_input(&mut BytesMut::from(&[0u8; HANDSHAKE_SIZE][..])).unwrap();
     let mut more = BytesMut::from(TRAILING);
     server.handle_input(&mut more).unwrap();
     assert!(server.is_complete());
@@ -591,10 +507,7 @@ fn short_randomness_is_stretched() {
         drain_client_into(&mut client, &mut to_server);
         server.handle_input(&mut to_server).unwrap();
         assert!(server.is_complete() && client.is_complete());
-        assert_eq!(
-            (server.c2_valid(), client.s2_valid()),
-            (Some(true), Some(true))
-        );
+        assert_eq!((server.c2_valid(), client.s2_valid()), (Some(true), Some(true)));
     }
     let pool = RandomPool::new(&[1, 2, 3]);
     assert_eq!(&pool.0[..3], &[1, 2, 3]);

@@ -163,16 +163,8 @@ enum State {
 
 #[derive(Debug, Clone)]
 enum Intent {
-    Publish {
-        name: String,
-        publish_type: PublishType,
-    },
-    Play {
-        name: String,
-        start: f64,
-        duration: f64,
-        reset: bool,
-    },
+    Publish { name: String, publish_type: PublishType },
+    Play { name: String, start: f64, duration: f64, reset: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -320,10 +312,8 @@ impl ClientSession {
         self.send_command(0, command::call("releaseStream", tid, &arg));
         let tid = self.tid(Call::Other("FCPublish".into()));
         self.send_command(0, command::call("FCPublish", tid, &arg));
-        let tid = self.tid(Call::CreateStream(Intent::Publish {
-            name: name.to_owned(),
-            publish_type,
-        }));
+        let tid =
+            self.tid(Call::CreateStream(Intent::Publish { name: name.to_owned(), publish_type }));
         self.send_command(0, command::call("createStream", tid, &[]));
         Ok(())
     }
@@ -352,30 +342,20 @@ impl ClientSession {
 
     /// Sends audio, video or a data message on the publishing stream. The payload is shared.
     pub fn send_media(&mut self, message: &Message) -> Result<(), ClientError> {
-        let (stream_id, _) = self
-            .publish_stream
-            .as_ref()
-            .ok_or(ClientError::NotPublishing)?;
+        let (stream_id, _) = self.publish_stream.as_ref().ok_or(ClientError::NotPublishing)?;
         let csid = match message.type_id {
             MessageType::AUDIO => csid::AUDIO,
             MessageType::VIDEO => csid::VIDEO,
             _ => csid::STREAM_COMMAND,
         };
-        let msg = Message {
-            csid,
-            stream_id: *stream_id,
-            ..message.clone()
-        };
+        let msg = Message { csid, stream_id: *stream_id, ..message.clone() };
         self.encoder.write_message(&msg, &mut self.out);
         Ok(())
     }
 
     /// Sends `@setDataFrame("onMetaData", metadata)` on the publishing stream.
     pub fn send_metadata(&mut self, metadata: AmfObject) -> Result<(), ClientError> {
-        let (stream_id, _) = self
-            .publish_stream
-            .as_ref()
-            .ok_or(ClientError::NotPublishing)?;
+        let (stream_id, _) = self.publish_stream.as_ref().ok_or(ClientError::NotPublishing)?;
         let msg = command::data_message(*stream_id, 0, command::set_data_frame(metadata));
         self.encoder.write_message(&msg, &mut self.out);
         Ok(())
@@ -383,22 +363,12 @@ impl ClientSession {
 
     /// Stops publishing (FCUnpublish, deleteStream).
     pub fn unpublish(&mut self) -> Result<(), ClientError> {
-        let (stream_id, name) = self
-            .publish_stream
-            .take()
-            .ok_or(ClientError::NotPublishing)?;
+        let (stream_id, name) = self.publish_stream.take().ok_or(ClientError::NotPublishing)?;
         let tid = self.tid(Call::Other("FCUnpublish".into()));
+        self.send_command(0, command::call("FCUnpublish", tid, &[Amf0Value::string(name)]));
         self.send_command(
             0,
-            command::call("FCUnpublish", tid, &[Amf0Value::string(name)]),
-        );
-        self.send_command(
-            0,
-            command::call(
-                "deleteStream",
-                0.0,
-                &[Amf0Value::Number(f64::from(stream_id))],
-            ),
+            command::call("deleteStream", 0.0, &[Amf0Value::Number(f64::from(stream_id))]),
         );
         Ok(())
     }
@@ -408,11 +378,7 @@ impl ClientSession {
         if let Some(stream_id) = self.play_stream.take() {
             self.send_command(
                 0,
-                command::call(
-                    "deleteStream",
-                    0.0,
-                    &[Amf0Value::Number(f64::from(stream_id))],
-                ),
+                command::call("deleteStream", 0.0, &[Amf0Value::Number(f64::from(stream_id))]),
             );
         }
     }
@@ -432,16 +398,13 @@ impl ClientSession {
                 let command = Command::from_message(&msg, &self.config.limits.amf)?;
                 self.handle_command(msg.stream_id, command)?;
             }
-            MessageType::AUDIO | MessageType::VIDEO => self.events.push_back(ClientEvent::Media {
-                stream_id: msg.stream_id,
-                message: msg,
-            }),
+            MessageType::AUDIO | MessageType::VIDEO => {
+                self.events.push_back(ClientEvent::Media { stream_id: msg.stream_id, message: msg })
+            }
             MessageType::AGGREGATE => {
                 for part in super::split_aggregate(&msg) {
-                    self.events.push_back(ClientEvent::Media {
-                        stream_id: part.stream_id,
-                        message: part,
-                    });
+                    self.events
+                        .push_back(ClientEvent::Media { stream_id: part.stream_id, message: part });
                 }
             }
             MessageType::DATA_AMF0 | MessageType::DATA_AMF3 => {
@@ -461,12 +424,10 @@ impl ClientSession {
         match ControlMessage::parse(msg.type_id, &msg.payload)? {
             ControlMessage::WindowAckSize(size) => self.decoder.set_window_ack_size(size),
             ControlMessage::UserControl(UserControl::PingRequest { timestamp }) => self
-                .send_control(ControlMessage::UserControl(UserControl::PingResponse {
-                    timestamp,
-                })),
-            ControlMessage::UserControl(UserControl::StreamBegin { stream_id }) => self
-                .events
-                .push_back(ClientEvent::StreamBegin { stream_id }),
+                .send_control(ControlMessage::UserControl(UserControl::PingResponse { timestamp })),
+            ControlMessage::UserControl(UserControl::StreamBegin { stream_id }) => {
+                self.events.push_back(ClientEvent::StreamBegin { stream_id })
+            }
             ControlMessage::UserControl(UserControl::StreamEof { stream_id }) => {
                 self.events.push_back(ClientEvent::StreamEof { stream_id })
             }
@@ -481,40 +442,24 @@ impl ClientSession {
             Command::Error(raw) => self.handle_result(raw, false),
             Command::OnStatus { info } => {
                 let text = |k: &str| {
-                    info.get(k)
-                        .and_then(Amf0Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
+                    info.get(k).and_then(Amf0Value::as_str).unwrap_or_default().to_owned()
                 };
                 let (level, code, description) = (text("level"), text("code"), text("description"));
                 if code == StatusCode::PUBLISH_START.code {
-                    self.events
-                        .push_back(ClientEvent::PublishStarted { stream_id });
+                    self.events.push_back(ClientEvent::PublishStarted { stream_id });
                 } else if code == StatusCode::PLAY_START.code {
-                    self.events
-                        .push_back(ClientEvent::PlayStarted { stream_id });
+                    self.events.push_back(ClientEvent::PlayStarted { stream_id });
                 }
                 if level == StatusLevel::Error.as_str()
-                    && self
-                        .publish_stream
-                        .as_ref()
-                        .is_some_and(|(s, _)| *s == stream_id)
+                    && self.publish_stream.as_ref().is_some_and(|(s, _)| *s == stream_id)
                 {
                     self.publish_stream = None;
                 }
-                self.events.push_back(ClientEvent::Status {
-                    stream_id,
-                    level,
-                    code,
-                    description,
-                });
+                self.events.push_back(ClientEvent::Status { stream_id, level, code, description });
                 Ok(())
             }
             other => {
-                self.events.push_back(ClientEvent::Command {
-                    stream_id,
-                    command: other,
-                });
+                self.events.push_back(ClientEvent::Command { stream_id, command: other });
                 Ok(())
             }
         }
@@ -522,30 +467,18 @@ impl ClientSession {
 
     fn handle_result(&mut self, raw: RawCommand, ok: bool) -> Result<(), SessionError> {
         let tid = raw.transaction_id;
-        let call = if tid >= 0.0 && tid.fract() == 0.0 {
-            self.calls.remove(&(tid as u64))
-        } else {
-            None
-        };
-        let info = raw
-            .args
-            .iter()
-            .find_map(Amf0Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let call =
+            if tid >= 0.0 && tid.fract() == 0.0 { self.calls.remove(&(tid as u64)) } else { None };
+        let info = raw.args.iter().find_map(Amf0Value::as_object).cloned().unwrap_or_default();
         match call {
             Some(Call::Connect) if ok => {
                 let properties = raw.command_object.as_object().cloned().unwrap_or_default();
                 self.state = State::Connected;
-                self.events
-                    .push_back(ClientEvent::Connected { properties, info });
+                self.events.push_back(ClientEvent::Connected { properties, info });
             }
             Some(Call::Connect) => {
                 let text = |k: &str| {
-                    info.get(k)
-                        .and_then(Amf0Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
+                    info.get(k).and_then(Amf0Value::as_str).unwrap_or_default().to_owned()
                 };
                 return Err(SessionError::ConnectRejected {
                     code: text("code"),
@@ -553,27 +486,21 @@ impl ClientSession {
                 });
             }
             Some(Call::CreateStream(intent)) if ok => {
-                let id = raw
-                    .args
-                    .first()
-                    .and_then(Amf0Value::as_number)
-                    .unwrap_or(1.0);
+                let id = raw.args.first().and_then(Amf0Value::as_number).unwrap_or(1.0);
                 let stream_id = if id.is_finite() && id >= 1.0 && id <= f64::from(u32::MAX) {
                     id as u32
                 } else {
                     1
                 };
-                self.events
-                    .push_back(ClientEvent::StreamCreated { stream_id });
+                self.events.push_back(ClientEvent::StreamCreated { stream_id });
                 self.start_intent(stream_id, intent);
             }
-            Some(Call::CreateStream(_)) => self.events.push_back(ClientEvent::CallFailed {
-                command: "createStream".into(),
-                info,
-            }),
-            Some(Call::Other(command)) if !ok => self
+            Some(Call::CreateStream(_)) => self
                 .events
-                .push_back(ClientEvent::CallFailed { command, info }),
+                .push_back(ClientEvent::CallFailed { command: "createStream".into(), info }),
+            Some(Call::Other(command)) if !ok => {
+                self.events.push_back(ClientEvent::CallFailed { command, info })
+            }
             _ => {}
         }
         Ok(())
@@ -586,12 +513,7 @@ impl ClientSession {
                 self.send_command(stream_id, command::publish(tid, &name, publish_type));
                 self.publish_stream = Some((stream_id, name));
             }
-            Intent::Play {
-                name,
-                start,
-                duration,
-                reset,
-            } => {
+            Intent::Play { name, start, duration, reset } => {
                 let tid = self.tid(Call::Other("play".into()));
                 self.send_command(stream_id, command::play(tid, &name, start, duration, reset));
                 let buffer_ms = self.config.buffer_ms;
@@ -605,12 +527,10 @@ impl ClientSession {
     }
 
     fn send_control(&mut self, control: ControlMessage) {
-        self.encoder
-            .write_message(&control.to_message(), &mut self.out);
+        self.encoder.write_message(&control.to_message(), &mut self.out);
     }
 
     fn send_command(&mut self, stream_id: u32, payload: Bytes) {
-        self.encoder
-            .write_message(&command::command_message(stream_id, payload), &mut self.out);
+        self.encoder.write_message(&command::command_message(stream_id, payload), &mut self.out);
     }
 }

@@ -182,20 +182,9 @@ enum State {
 
 #[derive(Debug, Clone)]
 enum Pending {
-    Connect {
-        transaction_id: f64,
-        object_encoding: f64,
-        caps: EnhancedCaps,
-    },
-    Publish {
-        stream_id: u32,
-        name: String,
-    },
-    Play {
-        stream_id: u32,
-        name: String,
-        reset: bool,
-    },
+    Connect { transaction_id: f64, object_encoding: f64, caps: EnhancedCaps },
+    Publish { stream_id: u32, name: String },
+    Play { stream_id: u32, name: String, reset: bool },
 }
 
 /// Sans-IO server side of one RTMP connection (RTMP 1.0 §5.2, §5.3, §7).
@@ -270,18 +259,19 @@ impl ServerSession {
                 }
                 if let Some(scheme) = self.handshake.scheme() {
                     let client_version = self.handshake.peer_version().filter(|v| *v != [0; 4]);
-                    self.events.push_back(ServerEvent::HandshakeDone {
-                        scheme,
-                        client_version,
-                    });
+                    self.events.push_back(ServerEvent::HandshakeDone { scheme, client_version });
                 }
                 self.state = State::ExpectConnect;
                 let rest = self.input.split();
                 self.decoder.handle_input(&rest);
             }
             _ => {
-                if self.is_waiting() && self.decoder.buffered_bytes() > self.config.limits.chunk.reassembly_budget {
-                    return Err(SessionError::InputWhileWaiting { buffered: self.decoder.buffered_bytes() });
+                if self.is_waiting()
+                    && self.decoder.buffered_bytes() > self.config.limits.chunk.reassembly_budget
+                {
+                    return Err(SessionError::InputWhileWaiting {
+                        buffered: self.decoder.buffered_bytes(),
+                    });
                 }
                 self.decoder.handle_input(data)
             }
@@ -410,16 +400,12 @@ impl ServerSession {
                         timestamp,
                     }))
                 }
-                UserControl::PingResponse { timestamp } => self
+                UserControl::PingResponse { timestamp } => {
+                    self.events.push_back(ServerEvent::PingResponse { timestamp })
+                }
+                UserControl::SetBufferLength { stream_id, buffer_ms } => self
                     .events
-                    .push_back(ServerEvent::PingResponse { timestamp }),
-                UserControl::SetBufferLength {
-                    stream_id,
-                    buffer_ms,
-                } => self.events.push_back(ServerEvent::BufferLength {
-                    stream_id,
-                    millis: buffer_ms,
-                }),
+                    .push_back(ServerEvent::BufferLength { stream_id, millis: buffer_ms }),
                 _ => {}
             },
         }
@@ -438,33 +424,22 @@ impl ServerSession {
                 caps: connect.enhanced.clone(),
             });
             self.state = State::ConnectPending;
-            self.events.push_back(ServerEvent::Connect {
-                request,
-                command: connect,
-            });
+            self.events.push_back(ServerEvent::Connect { request, command: connect });
             return Ok(());
         }
         if !matches!(self.state, State::Connected) {
-            return Err(SessionError::ConnectExpected {
-                command: command.name().to_owned(),
-            });
+            return Err(SessionError::ConnectExpected { command: command.name().to_owned() });
         }
         match command {
             Command::CreateStream { transaction_id } => self.create_stream(transaction_id)?,
             Command::ReleaseStream { transaction_id, .. } => {
                 self.send_command(0, command::result(transaction_id, Amf0Value::Undefined))
             }
-            Command::FcPublish {
-                transaction_id,
-                stream_name,
-            } => {
+            Command::FcPublish { transaction_id, stream_name } => {
                 self.send_command(0, command::on_fc_publish(&stream_name));
                 self.send_command(0, command::result(transaction_id, Amf0Value::Undefined));
             }
-            Command::FcUnpublish {
-                transaction_id,
-                stream_name,
-            } => {
+            Command::FcUnpublish { transaction_id, stream_name } => {
                 let publishing = self.streams.iter().find_map(|(id, role)| match role {
                     StreamRole::Publishing(n) if strip_query(n) == strip_query(&stream_name) => {
                         Some(*id)
@@ -477,19 +452,12 @@ impl ServerSession {
                 self.send_command(0, command::on_fc_unpublish(&stream_name));
                 self.send_command(0, command::result(transaction_id, Amf0Value::Undefined));
             }
-            Command::Publish {
-                stream_name,
-                publish_type,
-                ..
-            } => {
+            Command::Publish { stream_name, publish_type, .. } => {
                 self.ensure_stream(stream_id)?;
                 self.stop_stream(stream_id);
-                self.streams
-                    .insert(stream_id, StreamRole::PublishPending(stream_name.clone()));
-                let request = self.request(Pending::Publish {
-                    stream_id,
-                    name: stream_name.clone(),
-                });
+                self.streams.insert(stream_id, StreamRole::PublishPending(stream_name.clone()));
+                let request =
+                    self.request(Pending::Publish { stream_id, name: stream_name.clone() });
                 self.events.push_back(ServerEvent::Publish {
                     request,
                     stream_id,
@@ -497,22 +465,12 @@ impl ServerSession {
                     publish_type,
                 });
             }
-            Command::Play {
-                stream_name,
-                start,
-                duration,
-                reset,
-                ..
-            } => {
+            Command::Play { stream_name, start, duration, reset, .. } => {
                 self.ensure_stream(stream_id)?;
                 self.stop_stream(stream_id);
-                self.streams
-                    .insert(stream_id, StreamRole::PlayPending(stream_name.clone()));
-                let request = self.request(Pending::Play {
-                    stream_id,
-                    name: stream_name.clone(),
-                    reset,
-                });
+                self.streams.insert(stream_id, StreamRole::PlayPending(stream_name.clone()));
+                let request =
+                    self.request(Pending::Play { stream_id, name: stream_name.clone(), reset });
                 self.events.push_back(ServerEvent::Play {
                     request,
                     stream_id,
@@ -522,9 +480,7 @@ impl ServerSession {
                     reset,
                 });
             }
-            Command::DeleteStream {
-                stream_id: target, ..
-            } => {
+            Command::DeleteStream { stream_id: target, .. } => {
                 // The stream to delete is the argument (§7.2.2.3); fall back to the message
                 // stream the command came on for clients that send it there with a bad id.
                 let target = if target.is_finite() && target >= 0.0 && target <= f64::from(u32::MAX)
@@ -539,23 +495,15 @@ impl ServerSession {
             Command::CloseStream { .. } => self.stop_stream(stream_id),
             Command::Pause { pause, .. } => {
                 if matches!(self.streams.get(&stream_id), Some(StreamRole::Playing(_))) {
-                    let code = if pause {
-                        StatusCode::PAUSE_NOTIFY
-                    } else {
-                        StatusCode::UNPAUSE_NOTIFY
-                    };
+                    let code =
+                        if pause { StatusCode::PAUSE_NOTIFY } else { StatusCode::UNPAUSE_NOTIFY };
                     self.send_status(stream_id, code, None);
-                    self.events.push_back(ServerEvent::Pause {
-                        stream_id,
-                        paused: pause,
-                    });
+                    self.events.push_back(ServerEvent::Pause { stream_id, paused: pause });
                 }
             }
-            Command::ReceiveAudio { enabled } => self.events.push_back(ServerEvent::ReceiveMedia {
-                stream_id,
-                audio: true,
-                enabled,
-            }),
+            Command::ReceiveAudio { enabled } => {
+                self.events.push_back(ServerEvent::ReceiveMedia { stream_id, audio: true, enabled })
+            }
             Command::ReceiveVideo { enabled } => self.events.push_back(ServerEvent::ReceiveMedia {
                 stream_id,
                 audio: false,
@@ -571,10 +519,7 @@ impl ServerSession {
             Command::Unknown(raw) if raw.name == "_checkbw" => {
                 self.send_command(0, command::result(raw.transaction_id, Amf0Value::Undefined))
             }
-            other => self.events.push_back(ServerEvent::Command {
-                stream_id,
-                command: other,
-            }),
+            other => self.events.push_back(ServerEvent::Command { stream_id, command: other }),
         }
         Ok(())
     }
@@ -591,10 +536,7 @@ impl ServerSession {
         }
         let id = self.allocate_stream_id();
         self.streams.insert(id, StreamRole::Idle);
-        self.send_command(
-            0,
-            command::result(transaction_id, Amf0Value::Number(f64::from(id))),
-        );
+        self.send_command(0, command::result(transaction_id, Amf0Value::Number(f64::from(id))));
         Ok(())
     }
 
@@ -631,16 +573,10 @@ impl ServerSession {
         match std::mem::replace(role, StreamRole::Idle) {
             StreamRole::Publishing(stream_name) => {
                 self.send_status(stream_id, StatusCode::UNPUBLISH_SUCCESS, None);
-                self.events.push_back(ServerEvent::Unpublished {
-                    stream_id,
-                    stream_name,
-                });
+                self.events.push_back(ServerEvent::Unpublished { stream_id, stream_name });
             }
             StreamRole::Playing(stream_name) => {
-                self.events.push_back(ServerEvent::PlayStopped {
-                    stream_id,
-                    stream_name,
-                });
+                self.events.push_back(ServerEvent::PlayStopped { stream_id, stream_name });
             }
             StreamRole::PublishPending(_) | StreamRole::PlayPending(_) => {
                 self.pending.retain(|_, p| !matches!(p, Pending::Publish { stream_id: s, .. } | Pending::Play { stream_id: s, .. } if *s == stream_id));
@@ -651,12 +587,8 @@ impl ServerSession {
 
     fn media(&mut self, message: Message) {
         let stream_id = message.stream_id;
-        if matches!(
-            self.streams.get(&stream_id),
-            Some(StreamRole::Publishing(_))
-        ) {
-            self.events
-                .push_back(ServerEvent::Media { stream_id, message });
+        if matches!(self.streams.get(&stream_id), Some(StreamRole::Publishing(_))) {
+            self.events.push_back(ServerEvent::Media { stream_id, message });
         }
         // Media on a stream that is not publishing (yet, or any more) is dropped: a publisher
         // is only relayed after its publish was accepted.
@@ -664,20 +596,13 @@ impl ServerSession {
 
     fn handle_data(&mut self, msg: Message) -> Result<(), SessionError> {
         let stream_id = msg.stream_id;
-        if !matches!(
-            self.streams.get(&stream_id),
-            Some(StreamRole::Publishing(_))
-        ) {
+        if !matches!(self.streams.get(&stream_id), Some(StreamRole::Publishing(_))) {
             return Ok(());
         }
         let data = DataMessage::decode(msg.type_id, &msg.payload, &self.config.limits.amf)?
             .strip_set_data_frame();
         let message = command::data_message(stream_id, msg.timestamp, data.encode());
-        self.events.push_back(ServerEvent::Data {
-            stream_id,
-            data,
-            message,
-        });
+        self.events.push_back(ServerEvent::Data { stream_id, data, message });
         Ok(())
     }
 
@@ -686,11 +611,7 @@ impl ServerSession {
     /// Accepts a connect: Window Ack Size, Set Peer Bandwidth, Set Chunk Size, `_result`
     /// (NetConnection.Connect.Success, objectEncoding echoed, Enhanced RTMP answer), onBWDone.
     pub fn accept_connect(&mut self, request: RequestId) -> Result<(), SessionError> {
-        let Some(Pending::Connect {
-            transaction_id,
-            object_encoding,
-            caps,
-        }) = self.take(request)
+        let Some(Pending::Connect { transaction_id, object_encoding, caps }) = self.take(request)
         else {
             return self.resume();
         };
@@ -734,9 +655,7 @@ impl ServerSession {
         let Some(Pending::Publish { stream_id, name }) = self.take(request) else {
             return self.resume();
         };
-        self.send_control(ControlMessage::UserControl(UserControl::StreamBegin {
-            stream_id,
-        }));
+        self.send_control(ControlMessage::UserControl(UserControl::StreamBegin { stream_id }));
         let description = format!("{name} is now published.");
         self.send_status(stream_id, StatusCode::PUBLISH_START, Some(&description));
         self.streams.insert(stream_id, StreamRole::Publishing(name));
@@ -745,7 +664,12 @@ impl ServerSession {
 
     /// Rejects a publish with an error onStatus (e.g. NetStream.Publish.BadName) and the
     /// description; the connection stays up.
-    pub fn reject_publish(&mut self, request: RequestId, code: StatusCode, description: &str) -> Result<(), SessionError> {
+    pub fn reject_publish(
+        &mut self,
+        request: RequestId,
+        code: StatusCode,
+        description: &str,
+    ) -> Result<(), SessionError> {
         let Some(Pending::Publish { stream_id, .. }) = self.take(request) else {
             return self.resume();
         };
@@ -758,17 +682,10 @@ impl ServerSession {
     /// Play.Start, `|RtmpSampleAccess`. The driver then sends metadata, sequence headers and
     /// media with [`ServerSession::send_media`].
     pub fn accept_play(&mut self, request: RequestId) -> Result<(), SessionError> {
-        let Some(Pending::Play {
-            stream_id,
-            name,
-            reset,
-        }) = self.take(request)
-        else {
+        let Some(Pending::Play { stream_id, name, reset }) = self.take(request) else {
             return self.resume();
         };
-        self.send_control(ControlMessage::UserControl(UserControl::StreamBegin {
-            stream_id,
-        }));
+        self.send_control(ControlMessage::UserControl(UserControl::StreamBegin { stream_id }));
         if reset {
             let d = format!("Playing and resetting {name}.");
             self.send_status(stream_id, StatusCode::PLAY_RESET, Some(&d));
@@ -782,7 +699,12 @@ impl ServerSession {
     }
 
     /// Rejects a play (e.g. NetStream.Play.StreamNotFound, NetStream.Play.Failed).
-    pub fn reject_play(&mut self, request: RequestId, code: StatusCode, description: &str) -> Result<(), SessionError> {
+    pub fn reject_play(
+        &mut self,
+        request: RequestId,
+        code: StatusCode,
+        description: &str,
+    ) -> Result<(), SessionError> {
         let Some(Pending::Play { stream_id, .. }) = self.take(request) else {
             return self.resume();
         };
@@ -805,11 +727,7 @@ impl ServerSession {
             MessageType::VIDEO => csid::VIDEO,
             _ => csid::STREAM_COMMAND,
         };
-        let msg = Message {
-            csid,
-            stream_id,
-            ..message.clone()
-        };
+        let msg = Message { csid, stream_id, ..message.clone() };
         self.encoder.write_message(&msg, &mut self.out);
     }
 
@@ -860,13 +778,11 @@ impl ServerSession {
     }
 
     fn send_control(&mut self, control: ControlMessage) {
-        self.encoder
-            .write_message(&control.to_message(), &mut self.out);
+        self.encoder.write_message(&control.to_message(), &mut self.out);
     }
 
     fn send_command(&mut self, stream_id: u32, payload: bytes::Bytes) {
-        self.encoder
-            .write_message(&command::command_message(stream_id, payload), &mut self.out);
+        self.encoder.write_message(&command::command_message(stream_id, payload), &mut self.out);
     }
 }
 

@@ -104,14 +104,8 @@ fn digest_handshake_and_connect() {
         _ => None,
     });
     let (props, info) = connected.expect("Connected");
-    assert_eq!(
-        props.get("fmsVer").and_then(Amf0Value::as_str),
-        Some(crate::command::FMS_VERSION)
-    );
-    assert_eq!(
-        info.get("code").and_then(Amf0Value::as_str),
-        Some("NetConnection.Connect.Success")
-    );
+    assert_eq!(props.get("fmsVer").and_then(Amf0Value::as_str), Some(crate::command::FMS_VERSION));
+    assert_eq!(info.get("code").and_then(Amf0Value::as_str), Some("NetConnection.Connect.Success"));
     // A legacy client gets no Enhanced RTMP properties.
     assert!(props.get("capsEx").is_none());
 }
@@ -142,22 +136,13 @@ fn enhanced_client_gets_capabilities() {
         })
         .unwrap();
     let answer = EnhancedCaps::from_object(&props);
-    assert_eq!(
-        answer.fourcc_list,
-        vec!["hvc1".to_owned(), "av01".to_owned()]
-    );
+    assert_eq!(answer.fourcc_list, vec!["hvc1".to_owned(), "av01".to_owned()]);
     assert!(answer.video_fourcc_info.iter().any(|(k, _)| k == "*"));
     assert!(answer.supports_reconnect());
 }
 
 fn media(type_id: MessageType, timestamp: u32, payload: &'static [u8]) -> Message {
-    Message {
-        csid: 6,
-        timestamp,
-        type_id,
-        stream_id: 0,
-        payload: Bytes::from_static(payload),
-    }
+    Message { csid: 6, timestamp, type_id, stream_id: 0, payload: Bytes::from_static(payload) }
 }
 
 #[test]
@@ -165,19 +150,14 @@ fn publish_flow_relays_media_and_metadata() {
     let mut p = Pair::new(ClientMode::Digest, None);
     p.connect();
     p.take_client();
-    p.client
-        .publish("key?token=abc", PublishType::Live)
-        .unwrap();
+    p.client.publish("key?token=abc", PublishType::Live).unwrap();
     p.pump().unwrap();
     let (request, name) = p
         .take_server()
         .into_iter()
         .find_map(|e| match e {
             ServerEvent::Publish {
-                request,
-                stream_name,
-                publish_type: PublishType::Live,
-                ..
+                request, stream_name, publish_type: PublishType::Live, ..
             } => Some((request, stream_name)),
             _ => None,
         })
@@ -185,20 +165,13 @@ fn publish_flow_relays_media_and_metadata() {
     assert_eq!(name, "key?token=abc");
     p.server.accept_publish(request).unwrap();
     p.pump().unwrap();
-    assert!(p
-        .take_client()
-        .iter()
-        .any(|e| matches!(e, ClientEvent::PublishStarted { .. })));
+    assert!(p.take_client().iter().any(|e| matches!(e, ClientEvent::PublishStarted { .. })));
 
     let meta = AmfObject::from_pairs([("width", Amf0Value::Number(320.0))]);
     p.client.send_metadata(meta).unwrap();
     let big: &'static [u8] = Box::leak(vec![0x17u8; 10_000].into_boxed_slice());
-    p.client
-        .send_media(&media(MessageType::VIDEO, 0, big))
-        .unwrap();
-    p.client
-        .send_media(&media(MessageType::AUDIO, 0xFF_FFFF + 5, b"\xaf\x01aac"))
-        .unwrap();
+    p.client.send_media(&media(MessageType::VIDEO, 0, big)).unwrap();
+    p.client.send_media(&media(MessageType::AUDIO, 0xFF_FFFF + 5, b"\xaf\x01aac")).unwrap();
     p.pump().unwrap();
     let events = p.take_server();
     let data = events.iter().find_map(|e| match e {
@@ -208,9 +181,7 @@ fn publish_flow_relays_media_and_metadata() {
     let data = data.expect("metadata");
     assert_eq!(data.name, "onMetaData");
     assert_eq!(
-        data.metadata()
-            .and_then(|m| m.get("width"))
-            .and_then(Amf0Value::as_number),
+        data.metadata().and_then(|m| m.get("width")).and_then(Amf0Value::as_number),
         Some(320.0)
     );
     let frames: Vec<_> = events
@@ -224,10 +195,7 @@ fn publish_flow_relays_media_and_metadata() {
         .collect();
     assert_eq!(
         frames,
-        vec![
-            (MessageType::VIDEO, 0, 10_000),
-            (MessageType::AUDIO, 0xFF_FFFF + 5, 5)
-        ]
+        vec![(MessageType::VIDEO, 0, 10_000), (MessageType::AUDIO, 0xFF_FFFF + 5, 5)]
     );
 
     p.client.unpublish().unwrap();
@@ -254,12 +222,7 @@ fn rejected_publish_reports_bad_name_and_drops_media() {
         .unwrap();
     p.pump().unwrap();
     let status = p.take_client().into_iter().find_map(|e| match e {
-        ClientEvent::Status {
-            code,
-            description,
-            level,
-            ..
-        } => Some((level, code, description)),
+        ClientEvent::Status { code, description, level, .. } => Some((level, code, description)),
         _ => None,
     });
     assert_eq!(
@@ -271,10 +234,7 @@ fn rejected_publish_reports_bad_name_and_drops_media() {
         ))
     );
     // The client no longer thinks it publishes; a raw media message is not relayed either.
-    assert!(p
-        .client
-        .send_media(&media(MessageType::VIDEO, 0, b"x"))
-        .is_err());
+    assert!(p.client.send_media(&media(MessageType::VIDEO, 0, b"x")).is_err());
 }
 
 #[test]
@@ -287,12 +247,9 @@ fn play_flow_receives_media_and_eof() {
         .take_server()
         .into_iter()
         .find_map(|e| match e {
-            ServerEvent::Play {
-                request,
-                stream_id,
-                stream_name,
-                ..
-            } if stream_name == "cam" => Some((request, stream_id)),
+            ServerEvent::Play { request, stream_id, stream_name, .. } if stream_name == "cam" => {
+                Some((request, stream_id))
+            }
             _ => None,
         })
         .unwrap();
@@ -318,17 +275,10 @@ fn play_flow_receives_media_and_eof() {
         .collect();
     assert_eq!(
         codes,
-        [
-            "NetStream.Play.Reset",
-            "NetStream.Play.Start",
-            "NetStream.Play.UnpublishNotify"
-        ]
+        ["NetStream.Play.Reset", "NetStream.Play.Start", "NetStream.Play.UnpublishNotify"]
     );
     let got = events.iter().find_map(|e| match e {
-        ClientEvent::Media {
-            message,
-            stream_id: s,
-        } if *s == stream_id => Some(message.clone()),
+        ClientEvent::Media { message, stream_id: s } if *s == stream_id => Some(message.clone()),
         _ => None,
     });
     let got = got.expect("media");
@@ -388,9 +338,7 @@ fn command_before_connect_is_refused() {
     let bytes = raw_command_bytes(crate::command::call("createStream", 2.0, &[]));
     assert_eq!(
         server.handle_input(&bytes),
-        Err(SessionError::ConnectExpected {
-            command: "createStream".into()
-        })
+        Err(SessionError::ConnectExpected { command: "createStream".into() })
     );
     assert!(server.is_closed());
 }
@@ -406,11 +354,9 @@ fn nan_transaction_id_is_a_precise_error() {
     let bytes = raw_command_bytes(payload.freeze());
     assert_eq!(
         server.handle_input(&bytes),
-        Err(SessionError::Command(
-            crate::command::CommandError::InvalidTransactionId {
-                name: "connect".into()
-            }
-        ))
+        Err(SessionError::Command(crate::command::CommandError::InvalidTransactionId {
+            name: "connect".into()
+        }))
     );
 }
 
@@ -492,7 +438,10 @@ fn replay(capture: &[u8], pieces: &[usize]) -> Result<Vec<String>, SessionError>
                 ServerEvent::HandshakeDone { scheme, .. } => format!("handshake {scheme:?}"),
                 ServerEvent::Connect { request, command } => {
                     server.accept_connect(request).unwrap();
-                    format!("connect app={} fourcc={:?} flashVer={:?}", command.app, command.enhanced.fourcc_list, command.flash_ver)
+                    format!(
+                        "connect app={} fourcc={:?} flashVer={:?}",
+                        command.app, command.enhanced.fourcc_list, command.flash_ver
+                    )
                 }
                 ServerEvent::Publish { request, stream_name, .. } => {
                     server.accept_publish(request).unwrap();
@@ -500,9 +449,16 @@ fn replay(capture: &[u8], pieces: &[usize]) -> Result<Vec<String>, SessionError>
                 }
                 ServerEvent::Data { data, .. } => format!("data {}", data.name),
                 ServerEvent::Media { message, .. } => {
-                    format!("media {} {} {}", message.type_id.0, message.timestamp, message.payload.len())
+                    format!(
+                        "media {} {} {}",
+                        message.type_id.0,
+                        message.timestamp,
+                        message.payload.len()
+                    )
                 }
-                ServerEvent::Unpublished { stream_name, .. } => format!("unpublished {stream_name}"),
+                ServerEvent::Unpublished { stream_name, .. } => {
+                    format!("unpublished {stream_name}")
+                }
                 other => format!("{other:?}"),
             });
         }
@@ -519,7 +475,11 @@ const FFMPEG9: &[u8] = include_bytes!("testdata/ffmpeg9_hevc_opus_publish.bin");
 fn real_ffmpeg5_publish_capture() {
     let summary = replay(FFMPEG5, &[usize::MAX]).unwrap();
     assert!(summary[0].starts_with("handshake Digest"), "{summary:?}");
-    assert!(summary[1].starts_with("connect app=live fourcc=[] flashVer=Some(\"FMLE/3.0 (compatible; Lavf59"), "{summary:?}");
+    assert!(
+        summary[1]
+            .starts_with("connect app=live fourcc=[] flashVer=Some(\"FMLE/3.0 (compatible; Lavf59"),
+        "{summary:?}"
+    );
     assert_eq!(summary[2], "publish capture");
     assert_eq!(summary[3], "data onMetaData");
     let video = summary.iter().filter(|s| s.starts_with("media 9 ")).count();
