@@ -10,6 +10,7 @@ mod aggregate;
 mod client;
 mod error;
 mod server;
+mod wire;
 
 pub use aggregate::split_aggregate;
 pub use client::{ClientConfig, ClientError, ClientEvent, ClientSession};

@@ -2,11 +2,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use openrtmp_amf::{Amf0Value, AmfObject};
 
+use super::wire::{Progress, Wire};
 use super::{SessionError, SessionLimits, DEFAULT_WINDOW_ACK_SIZE};
-use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkOutput};
+use crate::chunk::ChunkOutput;
 use crate::command::{
     self, Command, ConnectParams, DataMessage, PublishType, RawCommand, StatusCode, StatusLevel,
 };
@@ -179,84 +180,54 @@ enum Call {
 pub struct ClientSession {
     config: ClientConfig,
     state: State,
-    handshake: ClientHandshake,
-    input: BytesMut,
-    decoder: ChunkDecoder,
-    encoder: ChunkEncoder,
-    out: ChunkOutput,
+    wire: Wire<ClientHandshake>,
     events: VecDeque<ClientEvent>,
     calls: BTreeMap<u64, Call>,
     next_tid: u64,
     publish_stream: Option<(u32, String)>,
     play_stream: Option<u32>,
-    error: Option<SessionError>,
 }
 
 impl ClientSession {
     /// Starts a session: C0+C1 are queued at once. `epoch` goes into C1's time field;
     /// `random` (at least 1528 bytes) fills C1/C2.
     pub fn new(config: ClientConfig, epoch: u32, random: &[u8]) -> Self {
-        let mut handshake = ClientHandshake::new(epoch, random, config.handshake);
-        let mut out = ChunkOutput::new();
-        while let Some(b) = handshake.poll_transmit() {
-            out.push_bytes(b);
-        }
+        let handshake = ClientHandshake::new(epoch, random, config.handshake);
         ClientSession {
-            decoder: ChunkDecoder::new(config.limits.chunk.clone()),
+            wire: Wire::new(handshake, config.limits.chunk.clone()),
             config,
             state: State::Handshake,
-            handshake,
-            input: BytesMut::new(),
-            encoder: ChunkEncoder::new(),
-            out,
             events: VecDeque::new(),
             calls: BTreeMap::new(),
             next_tid: 2,
             publish_stream: None,
             play_stream: None,
-            error: None,
         }
     }
 
     /// Feeds bytes read from the socket.
     pub fn handle_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
         let result = self.process(data);
-        if let Err(e) = &result {
-            self.error = Some(e.clone());
+        if result.is_err() {
             self.state = State::Closed;
         }
-        result
+        self.wire.record(result)
     }
 
     fn process(&mut self, data: &[u8]) -> Result<(), SessionError> {
-        match self.state {
-            State::Closed => return Err(SessionError::Closed),
-            State::Handshake => {
-                self.input.extend_from_slice(data);
-                self.handshake.handle_input(&mut self.input)?;
-                while let Some(b) = self.handshake.poll_transmit() {
-                    self.out.push_bytes(b);
-                }
-                if !self.handshake.is_complete() {
-                    return Ok(());
-                }
-                let scheme = self.handshake.scheme().unwrap_or(HandshakeScheme::Simple);
+        match self.wire.handle_input(data)? {
+            Progress::Handshaking => return Ok(()),
+            Progress::HandshakeDone => {
+                let scheme = self.wire.handshake.scheme().unwrap_or(HandshakeScheme::Simple);
                 self.events.push_back(ClientEvent::HandshakeDone { scheme });
                 self.start_connect();
-                let rest = self.input.split();
-                self.decoder.handle_input(&rest);
             }
-            _ => self.decoder.handle_input(data),
+            Progress::Chunks => {}
         }
-        while let Some(msg) = self.decoder.poll_message()? {
+        while let Some(msg) = self.wire.poll_message()? {
             self.handle_message(msg)?;
         }
-        if let Some(sequence) = self.decoder.poll_ack() {
-            self.send_control(ControlMessage::Acknowledgement { sequence });
-        }
+        self.wire.acknowledge();
         Ok(())
     }
 
@@ -264,9 +235,8 @@ impl ClientSession {
         self.send_control(ControlMessage::WindowAckSize(self.config.window_ack_size));
         let size = self.config.chunk_size;
         if size != 128 && (1..=0x7FFF_FFFF).contains(&size) {
-            // The Set Chunk Size message itself goes out at the old size (it is 4 bytes).
+            // The encoder switches right after the Set Chunk Size message itself.
             self.send_control(ControlMessage::SetChunkSize(size));
-            let _ = self.encoder.set_chunk_size(size);
         }
         self.calls.insert(1, Call::Connect);
         let payload = command::connect(1.0, &self.config.connect);
@@ -281,7 +251,7 @@ impl ClientSession {
 
     /// Bytes to write (see [`ChunkOutput`]).
     pub fn transmit(&mut self) -> &mut ChunkOutput {
-        &mut self.out
+        &mut self.wire.out
     }
 
     /// Whether connect succeeded.
@@ -291,7 +261,7 @@ impl ClientSession {
 
     /// Total bytes received.
     pub fn bytes_received(&self) -> u64 {
-        self.decoder.bytes_received()
+        self.wire.decoder.bytes_received()
     }
 
     fn tid(&mut self, call: Call) -> f64 {
@@ -349,7 +319,7 @@ impl ClientSession {
             _ => csid::STREAM_COMMAND,
         };
         let msg = Message { csid, stream_id: *stream_id, ..message.clone() };
-        self.encoder.write_message(&msg, &mut self.out);
+        self.wire.send(&msg);
         Ok(())
     }
 
@@ -357,7 +327,7 @@ impl ClientSession {
     pub fn send_metadata(&mut self, metadata: AmfObject) -> Result<(), ClientError> {
         let (stream_id, _) = self.publish_stream.as_ref().ok_or(ClientError::NotPublishing)?;
         let msg = command::data_message(*stream_id, 0, command::set_data_frame(metadata));
-        self.encoder.write_message(&msg, &mut self.out);
+        self.wire.send(&msg);
         Ok(())
     }
 
@@ -422,7 +392,7 @@ impl ClientSession {
 
     fn handle_control(&mut self, msg: &Message) -> Result<(), SessionError> {
         match ControlMessage::parse(msg.type_id, &msg.payload)? {
-            ControlMessage::WindowAckSize(size) => self.decoder.set_window_ack_size(size),
+            ControlMessage::WindowAckSize(size) => self.wire.decoder.set_window_ack_size(size),
             ControlMessage::UserControl(UserControl::PingRequest { timestamp }) => self
                 .send_control(ControlMessage::UserControl(UserControl::PingResponse { timestamp })),
             ControlMessage::UserControl(UserControl::StreamBegin { stream_id }) => {
@@ -527,10 +497,10 @@ impl ClientSession {
     }
 
     fn send_control(&mut self, control: ControlMessage) {
-        self.encoder.write_message(&control.to_message(), &mut self.out);
+        self.wire.send_control(control);
     }
 
     fn send_command(&mut self, stream_id: u32, payload: Bytes) {
-        self.encoder.write_message(&command::command_message(stream_id, payload), &mut self.out);
+        self.wire.send_command(stream_id, payload);
     }
 }

@@ -2,13 +2,13 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use bytes::BytesMut;
 use openrtmp_amf::Amf0Value;
 
+use super::wire::{Progress, Wire};
 use super::{
     aggregate::split_aggregate, RequestId, SessionError, SessionLimits, DEFAULT_WINDOW_ACK_SIZE,
 };
-use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkOutput};
+use crate::chunk::ChunkOutput;
 use crate::command::{
     self, Command, ConnectCommand, DataMessage, EnhancedCaps, PublishType, StatusCode,
 };
@@ -173,7 +173,6 @@ pub enum ServerEvent {
 
 #[derive(Debug)]
 enum State {
-    ExpectHandshake,
     ExpectConnect,
     ConnectPending,
     Connected,
@@ -192,11 +191,7 @@ enum Pending {
 pub struct ServerSession {
     config: ServerConfig,
     state: State,
-    handshake: ServerHandshake,
-    input: BytesMut,
-    decoder: ChunkDecoder,
-    encoder: ChunkEncoder,
-    out: ChunkOutput,
+    wire: Wire<ServerHandshake>,
     events: VecDeque<ServerEvent>,
     streams: BTreeMap<u32, StreamRole>,
     next_stream_id: u32,
@@ -204,22 +199,17 @@ pub struct ServerSession {
     pending: BTreeMap<RequestId, Pending>,
     peer_caps: EnhancedCaps,
     app: Option<String>,
-    error: Option<SessionError>,
 }
 
 impl ServerSession {
     /// A session for a freshly accepted connection. `epoch` goes into S1's time field;
     /// `random` (at least 1528 bytes from the driver's RNG) fills S1 and S2.
     pub fn new(config: ServerConfig, epoch: u32, random: &[u8]) -> Self {
-        let decoder = ChunkDecoder::new(config.limits.chunk.clone());
+        let wire = Wire::new(ServerHandshake::new(epoch, random), config.limits.chunk.clone());
         ServerSession {
             config,
-            state: State::ExpectHandshake,
-            handshake: ServerHandshake::new(epoch, random),
-            input: BytesMut::new(),
-            decoder,
-            encoder: ChunkEncoder::new(),
-            out: ChunkOutput::new(),
+            state: State::ExpectConnect,
+            wire,
             events: VecDeque::new(),
             streams: BTreeMap::new(),
             next_stream_id: 1,
@@ -227,56 +217,31 @@ impl ServerSession {
             pending: BTreeMap::new(),
             peer_caps: EnhancedCaps::default(),
             app: None,
-            error: None,
         }
     }
 
     /// Feeds bytes read from the socket. On error the session is dead: the driver logs the
     /// error and handles the connection per [`SessionError::disposition`].
     pub fn handle_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
+        if self.is_waiting()
+            && self.wire.decoder.buffered_bytes() > self.config.limits.chunk.reassembly_budget
+        {
+            let buffered = self.wire.decoder.buffered_bytes();
+            return self.fail(Err(SessionError::InputWhileWaiting { buffered }));
         }
-        let result = self.process(data);
-        if let Err(e) = &result {
-            self.error = Some(e.clone());
-            self.state = State::Closed;
-        }
-        result
-    }
-
-    fn process(&mut self, data: &[u8]) -> Result<(), SessionError> {
-        match self.state {
-            State::Closed => return Err(SessionError::Closed),
-            State::ExpectHandshake => {
-                self.input.extend_from_slice(data);
-                self.handshake.handle_input(&mut self.input)?;
-                while let Some(bytes) = self.handshake.poll_transmit() {
-                    self.out.push_bytes(bytes);
-                }
-                if !self.handshake.is_complete() {
-                    return Ok(());
-                }
-                if let Some(scheme) = self.handshake.scheme() {
-                    let client_version = self.handshake.peer_version().filter(|v| *v != [0; 4]);
+        match self.wire.handle_input(data) {
+            Ok(Progress::Handshaking) => Ok(()),
+            Ok(Progress::HandshakeDone) => {
+                let handshake = &self.wire.handshake;
+                if let Some(scheme) = handshake.scheme() {
+                    let client_version = handshake.peer_version().filter(|v| *v != [0; 4]);
                     self.events.push_back(ServerEvent::HandshakeDone { scheme, client_version });
                 }
-                self.state = State::ExpectConnect;
-                let rest = self.input.split();
-                self.decoder.handle_input(&rest);
+                self.resume()
             }
-            _ => {
-                if self.is_waiting()
-                    && self.decoder.buffered_bytes() > self.config.limits.chunk.reassembly_budget
-                {
-                    return Err(SessionError::InputWhileWaiting {
-                        buffered: self.decoder.buffered_bytes(),
-                    });
-                }
-                self.decoder.handle_input(data)
-            }
+            Ok(Progress::Chunks) => self.resume(),
+            Err(e) => self.fail(Err(e)),
         }
-        self.drain()
     }
 
     /// Handles buffered messages until a decision is pending (messages after a pending
@@ -284,14 +249,12 @@ impl ServerSession {
     /// dropped while its authorisation is being decided).
     fn drain(&mut self) -> Result<(), SessionError> {
         while !self.is_waiting() && !matches!(self.state, State::Closed) {
-            match self.decoder.poll_message()? {
+            match self.wire.poll_message()? {
                 Some(msg) => self.handle_message(msg)?,
                 None => break,
             }
         }
-        if let Some(sequence) = self.decoder.poll_ack() {
-            self.send_control(ControlMessage::Acknowledgement { sequence });
-        }
+        self.wire.acknowledge();
         Ok(())
     }
 
@@ -302,17 +265,19 @@ impl ServerSession {
         !self.pending.is_empty()
     }
 
-    /// Resumes after a decision: handles what arrived meanwhile.
+    /// Handles what arrived (or waited for a decision), keeping the first error.
     fn resume(&mut self) -> Result<(), SessionError> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
+        self.wire.check()?;
         let result = self.drain();
-        if let Err(e) = &result {
-            self.error = Some(e.clone());
+        self.fail(result)
+    }
+
+    /// Records an error: the session is closed for good.
+    fn fail(&mut self, result: Result<(), SessionError>) -> Result<(), SessionError> {
+        if result.is_err() {
             self.state = State::Closed;
         }
-        result
+        self.wire.record(result)
     }
 
     /// The next event, if any.
@@ -323,7 +288,7 @@ impl ServerSession {
     /// Bytes to write: header bytes and shared payload slices. Write with `write_vectored`
     /// using [`ChunkOutput::io_slices`], then [`ChunkOutput::advance`].
     pub fn transmit(&mut self) -> &mut ChunkOutput {
-        &mut self.out
+        &mut self.wire.out
     }
 
     /// Whether the session ended (error, rejected connect): flush then close.
@@ -348,7 +313,7 @@ impl ServerSession {
 
     /// Total bytes received (for metrics).
     pub fn bytes_received(&self) -> u64 {
-        self.decoder.bytes_received()
+        self.wire.decoder.bytes_received()
     }
 
     fn request(&mut self, pending: Pending) -> RequestId {
@@ -393,7 +358,7 @@ impl ServerSession {
             | ControlMessage::Abort { .. }
             | ControlMessage::Acknowledgement { .. }
             | ControlMessage::SetPeerBandwidth { .. } => {}
-            ControlMessage::WindowAckSize(size) => self.decoder.set_window_ack_size(size),
+            ControlMessage::WindowAckSize(size) => self.wire.decoder.set_window_ack_size(size),
             ControlMessage::UserControl(event) => match event {
                 UserControl::PingRequest { timestamp } => {
                     self.send_control(ControlMessage::UserControl(UserControl::PingResponse {
@@ -621,9 +586,8 @@ impl ServerSession {
             limit: LimitType::Dynamic,
         });
         let size = self.config.chunk_size.clamp(128, 65536);
+        // The encoder switches right after the Set Chunk Size message itself.
         self.send_control(ControlMessage::SetChunkSize(size));
-        // The encoder switches only after the Set Chunk Size message itself went out.
-        let _ = self.encoder.set_chunk_size(size);
         let answer = caps.answer(&self.config.enhanced);
         self.send_command(
             0,
@@ -693,7 +657,7 @@ impl ServerSession {
         let d = format!("Started playing {name}.");
         self.send_status(stream_id, StatusCode::PLAY_START, Some(&d));
         let access = command::data_message(stream_id, 0, command::rtmp_sample_access());
-        self.encoder.write_message(&access, &mut self.out);
+        self.wire.send(&access);
         self.streams.insert(stream_id, StreamRole::Playing(name));
         self.resume()
     }
@@ -728,7 +692,7 @@ impl ServerSession {
             _ => csid::STREAM_COMMAND,
         };
         let msg = Message { csid, stream_id, ..message.clone() };
-        self.encoder.write_message(&msg, &mut self.out);
+        self.wire.send(&msg);
     }
 
     /// Sends onStatus on a message stream.
@@ -778,11 +742,11 @@ impl ServerSession {
     }
 
     fn send_control(&mut self, control: ControlMessage) {
-        self.encoder.write_message(&control.to_message(), &mut self.out);
+        self.wire.send_control(control);
     }
 
     fn send_command(&mut self, stream_id: u32, payload: bytes::Bytes) {
-        self.encoder.write_message(&command::command_message(stream_id, payload), &mut self.out);
+        self.wire.send_command(stream_id, payload);
     }
 }
 

@@ -1,0 +1,134 @@
+//! The byte side both sessions share: the handshake, then chunk streams in and out
+//! (RTMP 1.0 §5.2, §5.3), acknowledgements (§5.4.3) and a sticky error.
+
+use bytes::{Bytes, BytesMut};
+
+use super::SessionError;
+use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkError, ChunkOutput, DecoderLimits};
+use crate::command;
+use crate::control::ControlMessage;
+use crate::handshake::{ClientHandshake, HandshakeError, ServerHandshake};
+use crate::message::Message;
+
+/// What [`Wire`] needs of either side's handshake.
+pub(super) trait Handshake {
+    fn handle_input(&mut self, input: &mut BytesMut) -> Result<(), HandshakeError>;
+    fn poll_transmit(&mut self) -> Option<Bytes>;
+    fn is_complete(&self) -> bool;
+}
+
+macro_rules! impl_handshake {
+    ($($t:ty),*) => {$(
+        impl Handshake for $t {
+            fn handle_input(&mut self, input: &mut BytesMut) -> Result<(), HandshakeError> {
+                <$t>::handle_input(self, input)
+            }
+            fn poll_transmit(&mut self) -> Option<Bytes> {
+                <$t>::poll_transmit(self)
+            }
+            fn is_complete(&self) -> bool {
+                <$t>::is_complete(self)
+            }
+        }
+    )*};
+}
+impl_handshake!(ServerHandshake, ClientHandshake);
+
+/// Result of feeding bytes to a [`Wire`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Progress {
+    /// Still in the handshake.
+    Handshaking,
+    /// The handshake completed with this input; chunk data may follow.
+    HandshakeDone,
+    /// Chunk data was fed to the decoder.
+    Chunks,
+}
+
+/// Handshake, chunk decoder and encoder, output queue.
+#[derive(Debug)]
+pub(super) struct Wire<H> {
+    pub(super) handshake: H,
+    /// Handshake bytes received but not consumed (at most one packet).
+    input: BytesMut,
+    pub(super) decoder: ChunkDecoder,
+    encoder: ChunkEncoder,
+    pub(super) out: ChunkOutput,
+    error: Option<SessionError>,
+}
+
+impl<H: Handshake> Wire<H> {
+    pub(super) fn new(mut handshake: H, limits: DecoderLimits) -> Self {
+        let mut out = ChunkOutput::new();
+        while let Some(bytes) = handshake.poll_transmit() {
+            out.push_bytes(bytes);
+        }
+        Wire {
+            handshake,
+            input: BytesMut::new(),
+            decoder: ChunkDecoder::new(limits),
+            encoder: ChunkEncoder::new(),
+            out,
+            error: None,
+        }
+    }
+
+    /// Feeds received bytes: to the handshake until it completes, then to the decoder.
+    pub(super) fn handle_input(&mut self, data: &[u8]) -> Result<Progress, SessionError> {
+        self.check()?;
+        if self.handshake.is_complete() {
+            self.decoder.handle_input(data);
+            return Ok(Progress::Chunks);
+        }
+        self.input.extend_from_slice(data);
+        let result = self.handshake.handle_input(&mut self.input);
+        self.record(result.map_err(SessionError::from))?;
+        while let Some(bytes) = self.handshake.poll_transmit() {
+            self.out.push_bytes(bytes);
+        }
+        if !self.handshake.is_complete() {
+            return Ok(Progress::Handshaking);
+        }
+        // The peer's first chunks often arrive in the same read as the last handshake packet.
+        let rest = self.input.split();
+        self.decoder.handle_input(&rest);
+        Ok(Progress::HandshakeDone)
+    }
+
+    pub(super) fn poll_message(&mut self) -> Result<Option<Message>, ChunkError> {
+        self.decoder.poll_message()
+    }
+
+    /// Sends an Acknowledgement if a window's worth of bytes arrived since the last one.
+    pub(super) fn acknowledge(&mut self) {
+        if let Some(sequence) = self.decoder.poll_ack() {
+            self.send_control(ControlMessage::Acknowledgement { sequence });
+        }
+    }
+
+    pub(super) fn send(&mut self, message: &Message) {
+        self.encoder.write_message(message, &mut self.out);
+    }
+
+    /// Sends a protocol control message. A Set Chunk Size switches the encoder right after it.
+    pub(super) fn send_control(&mut self, control: ControlMessage) {
+        self.send(&control.to_message());
+    }
+
+    pub(super) fn send_command(&mut self, stream_id: u32, payload: Bytes) {
+        self.send(&command::command_message(stream_id, payload));
+    }
+
+    /// The first error, returned again on every later call.
+    pub(super) fn check(&self) -> Result<(), SessionError> {
+        self.error.clone().map_or(Ok(()), Err)
+    }
+
+    /// Remembers an error so the session stays dead.
+    pub(super) fn record<T>(&mut self, result: Result<T, SessionError>) -> Result<T, SessionError> {
+        if let Err(e) = &result {
+            self.error.get_or_insert_with(|| e.clone());
+        }
+        result
+    }
+}
