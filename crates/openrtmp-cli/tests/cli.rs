@@ -33,10 +33,41 @@ fn version_and_help() {
 }
 
 #[test]
-fn serve_says_it_is_not_available_yet() {
-    let out = run(openrtmp().arg("serve"));
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("not yet available"), "{}", stderr(&out));
+fn serve_starts_with_defaults_logs_them_and_serves() {
+    use std::io::{BufRead, BufReader};
+    let mut server = ChildGuard(
+        openrtmp()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn serve"),
+    );
+    let log = server.0.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(log).lines();
+    let mut seen = String::new();
+    let addr = loop {
+        let line = lines.next().expect("serve exited early").expect("read log");
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.split("rtmp://").nth(1) {
+            if line.contains("listening") {
+                break rest.split('/').next().unwrap_or_default().to_owned();
+            }
+        }
+    };
+    assert!(
+        seen.contains("starting with these settings") && seen.contains("chunk_size=4096"),
+        "{seen}"
+    );
+    // It speaks RTMP: our client connects and is answered.
+    let out = run(openrtmp().args([
+        "probe",
+        &format!("rtmp://{addr}/live/nothing"),
+        "--duration",
+        "0.5",
+    ]));
+    assert!(out.status.success(), "probe of a waiting stream: {}", stderr(&out));
 }
 
 #[test]

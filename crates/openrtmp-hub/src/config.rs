@@ -1,0 +1,86 @@
+//! Tunables of the hub: retention of the shared ring and the slow-viewer policy.
+
+/// Default [`HubConfig::gop_cache_ms`]: 2 s, one typical GOP.
+pub const DEFAULT_GOP_CACHE_MS: u32 = 2_000;
+/// Default [`HubConfig::gop_max_bytes`]: 32 MiB.
+pub const DEFAULT_GOP_MAX_BYTES: usize = 32 * 1024 * 1024;
+/// Default [`HubConfig::gop_max_frames`]: 4096 frames (about 50 s of 30 fps video with AAC).
+pub const DEFAULT_GOP_MAX_FRAMES: usize = 4096;
+/// Default [`HubConfig::viewer_max_lag_ms`]: 5 s (the server passes 500 in low-latency mode).
+pub const DEFAULT_VIEWER_MAX_LAG_MS: u32 = 5_000;
+/// Default [`HubConfig::viewer_max_bytes`]: 32 MiB.
+pub const DEFAULT_VIEWER_MAX_BYTES: usize = 32 * 1024 * 1024;
+/// Default [`HubConfig::viewer_disconnect_after_ms`]: 30 s of media time.
+pub const DEFAULT_VIEWER_DISCONNECT_AFTER_MS: u32 = 30_000;
+/// Default [`HubConfig::wait_for_publisher`]: players may attach before the publisher.
+pub const DEFAULT_WAIT_FOR_PUBLISHER: bool = true;
+/// Default [`HubConfig::replace_publisher`]: a second publisher is refused.
+pub const DEFAULT_REPLACE_PUBLISHER: bool = false;
+/// Default [`HubConfig::start_at_oldest_keyframe`]: new viewers start at the newest
+/// keyframe (lowest latency).
+pub const DEFAULT_START_AT_OLDEST_KEYFRAME: bool = false;
+
+/// Configuration of a [`crate::Hub`]. Every field is media time or a count; the hub never
+/// reads a clock.
+///
+/// Worst-case memory per stream is the ring, bounded by
+/// `min(gop_max_bytes, bitrate * 2 * max(gop_cache_ms, viewer_max_lag_ms))` plus the
+/// cached metadata and sequence headers (one per track), plus
+/// `gop_max_frames * ~80` bytes of per-frame bookkeeping. Viewers hold no copies: a viewer
+/// is a cursor into the ring, so a viewer costs a few hundred bytes whatever its lag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HubConfig {
+    /// The ring keeps media back to a video keyframe at least this old (when it has one),
+    /// so a new viewer can start on a keyframe. Default [`DEFAULT_GOP_CACHE_MS`].
+    pub gop_cache_ms: u32,
+    /// Hard cap on payload bytes in one stream's ring; wins over every time rule.
+    /// Default [`DEFAULT_GOP_MAX_BYTES`].
+    pub gop_max_bytes: usize,
+    /// Hard cap on frames in one stream's ring; wins over every time rule.
+    /// Default [`DEFAULT_GOP_MAX_FRAMES`].
+    pub gop_max_frames: usize,
+    /// A viewer further behind the newest frame than this (media time) skips to a
+    /// keyframe. The ring also retains at least this much media so the lag can be
+    /// measured. Default [`DEFAULT_VIEWER_MAX_LAG_MS`].
+    pub viewer_max_lag_ms: u32,
+    /// A viewer with more pending payload bytes than this skips to a keyframe.
+    /// Default [`DEFAULT_VIEWER_MAX_BYTES`].
+    pub viewer_max_bytes: usize,
+    /// A viewer that keeps lagging (skip after skip, never catching up) for longer than
+    /// this much media time gets [`crate::SubscriberEvent::TooSlow`] once.
+    /// Default [`DEFAULT_VIEWER_DISCONNECT_AFTER_MS`].
+    pub viewer_disconnect_after_ms: u32,
+    /// Whether a player may attach to a key nobody publishes (it waits); otherwise
+    /// [`crate::SubscribeError::NotFound`]. Default [`DEFAULT_WAIT_FOR_PUBLISHER`].
+    pub wait_for_publisher: bool,
+    /// Whether a new publisher displaces a live one instead of being refused.
+    /// Default [`DEFAULT_REPLACE_PUBLISHER`].
+    pub replace_publisher: bool,
+    /// Whether new viewers start at the oldest keyframe in the ring (more buffered media,
+    /// more latency) rather than the newest. Default [`DEFAULT_START_AT_OLDEST_KEYFRAME`].
+    pub start_at_oldest_keyframe: bool,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            gop_cache_ms: DEFAULT_GOP_CACHE_MS,
+            gop_max_bytes: DEFAULT_GOP_MAX_BYTES,
+            gop_max_frames: DEFAULT_GOP_MAX_FRAMES,
+            viewer_max_lag_ms: DEFAULT_VIEWER_MAX_LAG_MS,
+            viewer_max_bytes: DEFAULT_VIEWER_MAX_BYTES,
+            viewer_disconnect_after_ms: DEFAULT_VIEWER_DISCONNECT_AFTER_MS,
+            wait_for_publisher: DEFAULT_WAIT_FOR_PUBLISHER,
+            replace_publisher: DEFAULT_REPLACE_PUBLISHER,
+            start_at_oldest_keyframe: DEFAULT_START_AT_OLDEST_KEYFRAME,
+        }
+    }
+}
+
+impl HubConfig {
+    /// How much media time the ring covers at least (back to a keyframe when there is
+    /// one): enough for a new viewer's GOP and for measuring the largest allowed lag.
+    pub(crate) fn retention_ms(&self) -> u64 {
+        u64::from(self.gop_cache_ms.max(self.viewer_max_lag_ms))
+    }
+}

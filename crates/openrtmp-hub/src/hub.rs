@@ -1,0 +1,183 @@
+//! The registry of live streams.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::stream::{Stream, StreamInfo, StreamState};
+use crate::subscriber::Subscriber;
+use crate::{HubConfig, PublishError, Publisher, StreamKey, SubscribeError};
+
+/// The stream registry: where publishers push and players attach. Cheap to clone (one
+/// `Arc`); every clone sees the same streams.
+///
+/// Locks: the registry mutex is taken only to attach or detach (publish, subscribe, drop)
+/// and for snapshots; per-frame work takes only the stream's own mutex. The registry lock
+/// is always taken before a stream's, never the other way round.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+pub(crate) struct HubInner {
+    config: Mutex<HubConfig>,
+    streams: Mutex<HashMap<StreamKey, Arc<Stream>>>,
+    /// Sum of the payload bytes every stream holds, kept by the streams themselves.
+    memory: Arc<AtomicUsize>,
+}
+
+/// Locks ignoring poison: the guarded data is valid between statements (see
+/// [`Stream::lock`]).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub")
+            .field("streams", &lock(&self.inner.streams).len())
+            .field("memory_bytes", &self.memory_bytes())
+            .finish()
+    }
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new(config: HubConfig) -> Hub {
+        Hub {
+            inner: Arc::new(HubInner {
+                config: Mutex::new(config),
+                streams: Mutex::new(HashMap::new()),
+                memory: Arc::new(AtomicUsize::new(0)),
+            }),
+        }
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> HubConfig {
+        lock(&self.inner.config).clone()
+    }
+
+    /// Replaces the configuration (a reload). It applies to later decisions: the next
+    /// push trims with the new limits, the next poll measures lag with them; nothing is
+    /// re-evaluated eagerly.
+    pub fn set_config(&self, config: HubConfig) {
+        let streams = lock(&self.inner.streams);
+        *lock(&self.inner.config) = config.clone();
+        for stream in streams.values() {
+            stream.lock().config = config.clone();
+        }
+    }
+
+    /// Claims `key` for a publisher identified by `owner` (the server's connection id).
+    ///
+    /// Fails with [`PublishError::InUse`] while another publisher is live, unless
+    /// `replace_publisher` is set: then the live one is displaced (its pushes are ignored
+    /// from now on, [`Publisher::is_replaced`] turns true). Either way a successful publish
+    /// starts a new generation: the ring and caches are emptied, attached subscribers get
+    /// [`crate::SubscriberEvent::Published`] and then the new publisher's start sequence.
+    pub fn publish(&self, key: StreamKey, owner: u64) -> Result<Publisher, PublishError> {
+        let mut streams = lock(&self.inner.streams);
+        let stream = Arc::clone(streams.entry(key.clone()).or_insert_with(|| {
+            Arc::new(Stream::new(key.clone(), self.config(), Arc::clone(&self.inner.memory)))
+        }));
+        let mut st = stream.lock();
+        if st.publishing {
+            if !st.config.replace_publisher {
+                let holder = st.owner.unwrap_or_default();
+                return Err(PublishError::InUse { key, owner: holder });
+            }
+            tracing::info!(stream = %key, old_owner = ?st.owner, owner, "publisher replaced");
+        }
+        st.begin_generation(owner);
+        let generation = st.generation;
+        drop(streams);
+        stream.commit(st, true);
+        Ok(Publisher::new(Arc::clone(&self.inner), stream, generation, owner))
+    }
+
+    /// Attaches a player identified by `owner` to `key`.
+    ///
+    /// With no live publisher the subscriber waits for one if `wait_for_publisher` is set;
+    /// otherwise this fails with [`SubscribeError::NotFound`].
+    pub fn subscribe(&self, key: StreamKey, owner: u64) -> Result<Subscriber, SubscribeError> {
+        let mut streams = lock(&self.inner.streams);
+        let stream = match streams.get(&key) {
+            Some(stream) => Arc::clone(stream),
+            None if self.config().wait_for_publisher => {
+                let stream = Arc::new(Stream::new(
+                    key.clone(),
+                    self.config(),
+                    Arc::clone(&self.inner.memory),
+                ));
+                streams.insert(key.clone(), Arc::clone(&stream));
+                stream
+            }
+            None => return Err(SubscribeError::NotFound { key }),
+        };
+        let mut st = stream.lock();
+        if !st.publishing && !st.config.wait_for_publisher {
+            return Err(SubscribeError::NotFound { key });
+        }
+        st.viewers += 1;
+        if st.publishing {
+            st.followers += 1;
+        }
+        let (live, generation) = (st.publishing, st.generation);
+        drop(st);
+        drop(streams);
+        Ok(Subscriber::new(Arc::clone(&self.inner), stream, owner, live, generation))
+    }
+
+    /// Snapshots of every stream, sorted by key.
+    pub fn streams(&self) -> Vec<StreamInfo> {
+        // Clone the handles out so stream locks are not taken under the registry lock
+        // for longer than the copy.
+        let streams: Vec<Arc<Stream>> = lock(&self.inner.streams).values().cloned().collect();
+        let mut infos: Vec<StreamInfo> = streams.iter().map(|s| s.lock().info(&s.key)).collect();
+        infos.sort_by(|a, b| a.key.cmp(&b.key));
+        infos
+    }
+
+    /// A snapshot of one stream.
+    pub fn stream(&self, key: &StreamKey) -> Option<StreamInfo> {
+        let stream = lock(&self.inner.streams).get(key).cloned()?;
+        let info = stream.lock().info(key);
+        Some(info)
+    }
+
+    /// Payload bytes held by all rings and caches. A payload shared by the ring and a
+    /// cache (a changed sequence header) counts twice; payload clones that subscribers
+    /// are still writing out are not counted.
+    pub fn memory_bytes(&self) -> usize {
+        self.inner.memory.load(Ordering::Relaxed)
+    }
+}
+
+impl HubInner {
+    /// Detaches a publisher or subscriber: runs `f` on the stream's state under the
+    /// registry lock, then removes the stream if nobody publishes or plays it anymore.
+    /// `f` returns whether it was an unpublish, which subscribers must hear of; a viewer leaving
+    /// wakes nobody, so a thousand viewers leaving cost no wakeup storm.
+    pub(crate) fn detach(&self, stream: &Arc<Stream>, f: impl FnOnce(&mut StreamState) -> bool) {
+        let mut streams = lock(&self.streams);
+        let mut st = stream.lock();
+        let wake = f(&mut st);
+        if !st.publishing && st.viewers == 0 {
+            st.clear();
+            if streams.get(&stream.key).is_some_and(|s| Arc::ptr_eq(s, stream)) {
+                streams.remove(&stream.key);
+            }
+        }
+        drop(streams);
+        if wake {
+            stream.commit(st, true);
+        } else {
+            stream.account(&mut st);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,288 @@
+//! One live stream: the publisher slot, the shared ring, the caches for late joiners and
+//! the wakeup that viewers wait on.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::ring::Ring;
+use crate::{Frame, FrameKind, HubConfig, StreamKey};
+
+/// A stream as shared by the registry, its publisher and its subscribers.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pub(crate) key: StreamKey,
+    state: Mutex<StreamState>,
+    /// Woken (all waiters) after every change in `changes`.
+    pub(crate) notify: Notify,
+    /// Bumped while holding `state` on every change a subscriber may act on (frame,
+    /// metadata, publish, unpublish). A subscriber that saw value `n` and drained
+    /// everything has nothing to do until it differs: `ready()` compares without locking.
+    pub(crate) changes: AtomicU64,
+    /// Woken after every change in `lifecycle_changes`.
+    pub(crate) lifecycle: Notify,
+    /// Like `changes`, for publish and unpublish only: what a paused subscriber waits
+    /// for, so paused viewers are not woken by every frame.
+    pub(crate) lifecycle_changes: AtomicU64,
+    /// The hub-wide payload byte count this stream contributes to.
+    memory: Arc<AtomicUsize>,
+}
+
+/// The mutable part of a stream, behind its mutex (never held across an `.await`).
+#[derive(Debug)]
+pub(crate) struct StreamState {
+    /// A copy of the hub's configuration, refreshed by [`crate::Hub::set_config`].
+    pub(crate) config: HubConfig,
+    /// Incremented by each publish; subscribers compare it with theirs to notice a new
+    /// publisher (and that the ring they had a cursor into is gone).
+    pub(crate) generation: u64,
+    /// Whether the publisher of `generation` is live.
+    pub(crate) publishing: bool,
+    /// The owner id of the live publisher.
+    pub(crate) owner: Option<u64>,
+    /// Attached subscribers.
+    pub(crate) viewers: usize,
+    /// Subscribers following `generation` (started or starting on it). After an
+    /// unpublish the ring is kept until they have drained it, then freed.
+    pub(crate) followers: usize,
+    pub(crate) ring: Ring,
+    /// The latest onMetaData.
+    pub(crate) metadata: Option<Frame>,
+    /// The latest sequence header per (kind, track): video before audio, by track id.
+    pub(crate) headers: Vec<Frame>,
+    /// Bumped when metadata or a sequence header changes; a viewer that jumps over
+    /// ring entries re-sends the caches if it has not seen the current version.
+    pub(crate) headers_version: u64,
+    pub(crate) frames_in: u64,
+    pub(crate) bytes_in: u64,
+    /// Bytes this stream currently adds to the hub's memory count.
+    held: usize,
+}
+
+/// Order of the sequence header cache: video first, then audio, each by track id.
+fn header_rank(frame: &Frame) -> (u8, u8) {
+    let kind = match frame.kind {
+        FrameKind::Video => 0,
+        FrameKind::Audio => 1,
+        FrameKind::Data => 2,
+    };
+    (kind, frame.track)
+}
+
+impl Stream {
+    pub(crate) fn new(key: StreamKey, config: HubConfig, memory: Arc<AtomicUsize>) -> Stream {
+        let state = StreamState {
+            config,
+            generation: 0,
+            publishing: false,
+            owner: None,
+            viewers: 0,
+            followers: 0,
+            ring: Ring::default(),
+            metadata: None,
+            headers: Vec::new(),
+            headers_version: 0,
+            frames_in: 0,
+            bytes_in: 0,
+            held: 0,
+        };
+        Stream {
+            key,
+            state: Mutex::new(state),
+            notify: Notify::new(),
+            changes: AtomicU64::new(0),
+            lifecycle: Notify::new(),
+            lifecycle_changes: AtomicU64::new(0),
+            memory,
+        }
+    }
+
+    /// Locks the state. A panic elsewhere while holding the lock leaves the state usable
+    /// (every mutation keeps the invariants step by step), so poisoning is ignored rather
+    /// than spreading the panic to every connection of the stream.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, StreamState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Ends a change made under `st`: updates memory accounting, bumps `changes` (and
+    /// `lifecycle_changes` for a publish or unpublish), unlocks and wakes the waiting
+    /// subscribers.
+    pub(crate) fn commit(&self, mut st: MutexGuard<'_, StreamState>, lifecycle: bool) {
+        self.account(&mut st);
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        if lifecycle {
+            self.lifecycle_changes.fetch_add(1, Ordering::SeqCst);
+        }
+        let wake = st.viewers > 0;
+        drop(st);
+        if wake {
+            self.notify.notify_waiters();
+            if lifecycle {
+                self.lifecycle.notify_waiters();
+            }
+        }
+    }
+
+    /// Brings the hub-wide memory count in line with what `st` holds.
+    pub(crate) fn account(&self, st: &mut StreamState) {
+        let held = st.held_bytes();
+        if held > st.held {
+            self.memory.fetch_add(held - st.held, Ordering::Relaxed);
+        } else if held < st.held {
+            self.memory.fetch_sub(st.held - held, Ordering::Relaxed);
+        }
+        st.held = held;
+    }
+
+    /// Runs `f` if the publisher of `generation` is still the live one, then commits.
+    /// Returns false (doing nothing) for a displaced or finished publisher.
+    pub(crate) fn with_live(&self, generation: u64, f: impl FnOnce(&mut StreamState)) -> bool {
+        let mut st = self.lock();
+        if st.generation != generation || !st.publishing {
+            return false;
+        }
+        f(&mut st);
+        self.commit(st, false);
+        true
+    }
+}
+
+impl StreamState {
+    fn held_bytes(&self) -> usize {
+        let ring = usize::try_from(self.ring.bytes()).unwrap_or(usize::MAX);
+        let meta = self.metadata.as_ref().map_or(0, Frame::len);
+        ring + meta + self.headers.iter().map(Frame::len).sum::<usize>()
+    }
+
+    /// Starts a new publisher generation: everything of the previous one is dropped.
+    pub(crate) fn begin_generation(&mut self, owner: u64) {
+        self.generation += 1;
+        self.publishing = true;
+        self.owner = Some(owner);
+        self.followers = 0;
+        self.clear();
+        self.headers_version += 1;
+        self.frames_in = 0;
+        self.bytes_in = 0;
+    }
+
+    /// Frees the ring and caches.
+    pub(crate) fn clear(&mut self) {
+        self.ring = Ring::default();
+        self.metadata = None;
+        self.headers.clear();
+    }
+
+    /// Frees the ring of a finished generation once no subscriber is still draining it.
+    pub(crate) fn release_if_drained(&mut self) {
+        if !self.publishing && self.followers == 0 {
+            self.clear();
+        }
+    }
+
+    /// Takes a frame from the publisher.
+    pub(crate) fn push(&mut self, frame: Frame) {
+        self.frames_in += 1;
+        self.bytes_in += frame.len() as u64;
+        if frame.sequence_header && frame.kind != FrameKind::Data {
+            if frame.kind == FrameKind::Video {
+                self.ring.note_video();
+            }
+            if self.cache_header(frame.clone()) {
+                // A new or changed configuration also goes into the ring, so viewers
+                // already playing receive it in order with the frames it applies to.
+                self.ring.push(frame, &self.config);
+            }
+        } else {
+            self.ring.push(frame, &self.config);
+        }
+    }
+
+    /// Replaces the cached onMetaData; a change is also queued for current viewers.
+    pub(crate) fn set_metadata(&mut self, frame: Frame) {
+        let changed = self.metadata.as_ref().is_none_or(|m| m.payload != frame.payload);
+        self.metadata = Some(frame.clone());
+        if changed {
+            self.headers_version += 1;
+            self.ring.push(frame, &self.config);
+        }
+    }
+
+    /// Caches a sequence header; returns whether it differs from the one it replaces.
+    fn cache_header(&mut self, frame: Frame) -> bool {
+        let rank = header_rank(&frame);
+        let at = self.headers.partition_point(|h| header_rank(h) < rank);
+        match self.headers.get_mut(at) {
+            Some(old) if header_rank(old) == rank => {
+                let changed = old.payload != frame.payload;
+                *old = frame;
+                if !changed {
+                    return false;
+                }
+            }
+            _ => self.headers.insert(at, frame),
+        }
+        self.headers_version += 1;
+        true
+    }
+
+    /// A snapshot for the API.
+    pub(crate) fn info(&self, key: &StreamKey) -> StreamInfo {
+        StreamInfo {
+            key: key.clone(),
+            publishing: self.publishing,
+            publisher_owner: self.owner,
+            generation: self.generation,
+            viewers: self.viewers,
+            ring_frames: self.ring.len(),
+            ring_bytes: usize::try_from(self.ring.bytes()).unwrap_or(usize::MAX),
+            ring_ms: clamp_ms(self.ring.span_ms()),
+            has_metadata: self.metadata.is_some(),
+            sequence_headers: self.headers.len(),
+            frames_in: self.frames_in,
+            bytes_in: self.bytes_in,
+            last_timestamp: self.ring.last_timestamp(),
+            memory_bytes: self.held_bytes(),
+        }
+    }
+}
+
+/// Media ms as reported in statistics.
+pub(crate) fn clamp_ms(ms: u64) -> u32 {
+    u32::try_from(ms).unwrap_or(u32::MAX)
+}
+
+/// A snapshot of one stream, for the HTTP API and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// The stream's key.
+    pub key: StreamKey,
+    /// Whether a publisher is live.
+    pub publishing: bool,
+    /// The live publisher's owner id (the connection id the server passed in).
+    pub publisher_owner: Option<u64>,
+    /// Publisher generation: 1 for the first publisher on the key, +1 for each next one.
+    pub generation: u64,
+    /// Attached subscribers (including those waiting for a publisher).
+    pub viewers: usize,
+    /// Frames in the ring.
+    pub ring_frames: usize,
+    /// Payload bytes in the ring.
+    pub ring_bytes: usize,
+    /// Media time the ring covers, ms.
+    pub ring_ms: u32,
+    /// Whether onMetaData is cached.
+    pub has_metadata: bool,
+    /// Cached sequence headers (one per kind and track).
+    pub sequence_headers: usize,
+    /// Frames the current publisher pushed (sequence headers included).
+    pub frames_in: u64,
+    /// Payload bytes the current publisher pushed.
+    pub bytes_in: u64,
+    /// Timestamp of the newest frame in the ring.
+    pub last_timestamp: Option<u32>,
+    /// Payload bytes this stream holds (ring and caches), its share of
+    /// [`crate::Hub::memory_bytes`].
+    pub memory_bytes: usize,
+}

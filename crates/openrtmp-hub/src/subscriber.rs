@@ -1,0 +1,559 @@
+//! The playing side of a stream: a cursor into the shared ring plus the slow-viewer
+//! policy.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::hub::HubInner;
+use crate::ring::Position;
+use crate::stream::{clamp_ms, Stream, StreamState};
+use crate::{Frame, FrameKind, StreamKey};
+
+/// What [`Subscriber::poll`] yields.
+#[derive(Clone, Debug)]
+pub enum SubscriberEvent {
+    /// A frame to send, with its original timestamp. The first ones after a start are
+    /// the cached metadata (kind Data) and sequence headers (`sequence_header`).
+    Frame(Frame),
+    /// The publisher went away (after the frames this viewer had not read yet); the
+    /// subscriber stays attached and waits (`NetStream.Play.UnpublishNotify`).
+    Unpublished,
+    /// A publisher (re)started on the key; its start sequence follows
+    /// (`NetStream.Play.PublishNotify`).
+    Published,
+    /// The viewer kept lagging, skip after skip, for longer than
+    /// `viewer_disconnect_after_ms`; `lag_ms` is for how long (media ms). Sent once; the
+    /// server should disconnect it.
+    TooSlow {
+        /// Media ms the viewer has been lagging.
+        lag_ms: u32,
+    },
+}
+
+/// A viewer's counters, for the API and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscriberStats {
+    /// Frames delivered (metadata and sequence headers included).
+    pub delivered_frames: u64,
+    /// Payload bytes delivered.
+    pub delivered_bytes: u64,
+    /// Frames skipped because the viewer lagged (filtered-out kinds are not counted).
+    pub dropped_frames: u64,
+    /// Times the viewer skipped ahead.
+    pub skips: u64,
+    /// Frames waiting for this viewer.
+    pub backlog_frames: u64,
+    /// Payload bytes waiting for this viewer.
+    pub backlog_bytes: u64,
+    /// Media ms between the viewer's next frame and the newest one.
+    pub backlog_ms: u32,
+}
+
+/// Where the subscriber is with respect to the stream's publishers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// No publisher to follow: attached before one, or after an unpublish.
+    Waiting,
+    /// Following generation `gen`, start sequence not sent yet.
+    Starting,
+    /// Following generation `gen` with a valid cursor.
+    Playing,
+}
+
+/// Cached frames owed to the viewer before its next ring frame.
+#[derive(Clone, Copy, Debug, Default)]
+struct Owed {
+    metadata: bool,
+    audio: bool,
+    video: bool,
+}
+
+impl Owed {
+    const ALL: Owed = Owed { metadata: true, audio: true, video: true };
+    const NONE: Owed = Owed { metadata: false, audio: false, video: false };
+
+    fn any(self) -> bool {
+        self.metadata || self.audio || self.video
+    }
+}
+
+/// One player attached to a stream: a cursor into the stream's ring. Dropping it detaches
+/// the player.
+///
+/// Drive it with `loop { sub.ready().await; sub.poll(&mut events, budget); send(events) }`.
+/// `poll` does O(1) work plus O(frames returned); a subscriber holds no frames itself.
+pub struct Subscriber {
+    hub: Arc<HubInner>,
+    stream: Arc<Stream>,
+    owner: u64,
+    phase: Phase,
+    /// The generation followed (or, when waiting, the last one seen).
+    gen: u64,
+    /// The next frame to read, with cumulative counters for O(1) backlog and drops.
+    cursor: Position,
+    /// Media clock of the frame last read or jumped to: the lag of a cursor whose frame
+    /// was trimmed away.
+    cursor_time: u64,
+    /// Waiting for a sync point before delivering frames; `Some(true)` counts what is
+    /// passed over as dropped (after a lag skip), `Some(false)` does not (start, resume).
+    await_sync: Option<bool>,
+    /// Video frames wait for a keyframe: video was re-enabled, or the cursor was placed
+    /// in a stream that had no video yet.
+    video_await_keyframe: bool,
+    owed: Owed,
+    /// The stream's `headers_version` when the caches were last sent.
+    headers_seen: u64,
+    /// Unpaused: move to the newest keyframe at the next poll.
+    reposition: bool,
+    paused: bool,
+    audio: bool,
+    video: bool,
+    /// Media clock at which the current run of lag began; cleared on catching up.
+    lagging_since: Option<u64>,
+    too_slow_sent: bool,
+    /// The stream's `changes` when a poll last drained everything; `None` when a poll
+    /// may have more to give right away.
+    seen: Option<u64>,
+    /// The stream's `lifecycle_changes` at the last poll (what a paused viewer waits on).
+    seen_lifecycle: u64,
+    stats: SubscriberStats,
+}
+
+impl fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("key", &self.stream.key)
+            .field("owner", &self.owner)
+            .field("phase", &self.phase)
+            .field("generation", &self.gen)
+            .field("cursor", &self.cursor.seq)
+            .field("paused", &self.paused)
+            .finish()
+    }
+}
+
+impl Subscriber {
+    pub(crate) fn new(
+        hub: Arc<HubInner>,
+        stream: Arc<Stream>,
+        owner: u64,
+        live: bool,
+        gen: u64,
+    ) -> Subscriber {
+        let seen_lifecycle = stream.lifecycle_changes.load(Ordering::SeqCst);
+        Subscriber {
+            hub,
+            stream,
+            owner,
+            phase: if live { Phase::Starting } else { Phase::Waiting },
+            gen,
+            cursor: Position::default(),
+            cursor_time: 0,
+            await_sync: None,
+            video_await_keyframe: false,
+            owed: Owed::NONE,
+            headers_seen: 0,
+            reposition: false,
+            paused: false,
+            audio: true,
+            video: true,
+            lagging_since: None,
+            too_slow_sent: false,
+            seen: None,
+            seen_lifecycle,
+            stats: SubscriberStats::default(),
+        }
+    }
+
+    /// The stream's key.
+    pub fn key(&self) -> &StreamKey {
+        &self.stream.key
+    }
+
+    /// The owner id given to [`crate::Hub::subscribe`].
+    pub fn owner(&self) -> u64 {
+        self.owner
+    }
+
+    /// Resolves when [`Subscriber::poll`] may yield something. Cancel-safe (it changes
+    /// nothing), so it can sit in a `select!`. May resolve spuriously (at most once per
+    /// stream change), never repeatedly without one. While paused it resolves only when
+    /// the publisher comes or goes.
+    pub async fn ready(&self) {
+        if self.paused {
+            loop {
+                let notified = self.stream.lifecycle.notified();
+                if self.stream.lifecycle_changes.load(Ordering::SeqCst) != self.seen_lifecycle {
+                    return;
+                }
+                notified.await;
+            }
+        }
+        let Some(seen) = self.seen else { return };
+        loop {
+            // Created before the check: `notify_waiters` after this point wakes it.
+            let notified = self.stream.notify.notified();
+            if self.stream.changes.load(Ordering::SeqCst) != seen {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Appends what is due to `out` and returns how many events were appended. Frames stop
+    /// once their payload bytes reach `max_bytes` (at least one frame is returned if any
+    /// is due); the start sequence (metadata, sequence headers) is never split.
+    ///
+    /// While paused only [`SubscriberEvent::Published`] and
+    /// [`SubscriberEvent::Unpublished`] come out (the latter without draining first).
+    pub fn poll(&mut self, out: &mut Vec<SubscriberEvent>, max_bytes: usize) -> usize {
+        let stream = Arc::clone(&self.stream);
+        let mut st = stream.lock();
+        let before = out.len();
+        self.seen_lifecycle = stream.lifecycle_changes.load(Ordering::SeqCst);
+        self.follow_publisher(&mut st, out);
+        if self.paused {
+            if self.phase != Phase::Waiting && !st.publishing {
+                out.push(SubscriberEvent::Unpublished);
+                self.stop_following(&mut st);
+            }
+            stream.account(&mut st);
+            return out.len() - before;
+        }
+        if self.phase == Phase::Starting {
+            self.start(&st, out);
+        }
+        if self.phase == Phase::Playing {
+            if self.reposition {
+                self.resume(&st);
+            }
+            self.check_lag(&st, out);
+            self.deliver(&st, out, max_bytes);
+            if !st.publishing && self.cursor.seq >= st.ring.head().seq && !self.owed.any() {
+                out.push(SubscriberEvent::Unpublished);
+                self.stop_following(&mut st);
+            }
+        }
+        let drained = match self.phase {
+            Phase::Waiting => true,
+            Phase::Starting => false,
+            Phase::Playing => self.cursor.seq >= st.ring.head().seq && !self.owed.any(),
+        };
+        self.seen = drained.then(|| self.stream.changes.load(Ordering::SeqCst));
+        // A freed ring changes memory accounting.
+        self.stream.account(&mut st);
+        out.len() - before
+    }
+
+    /// Stops (`true`) or resumes delivery. While paused nothing is delivered and lag is
+    /// not measured; resuming restarts at the newest keyframe if there is one after the
+    /// viewer's position (otherwise it simply continues). The player already has the
+    /// sequence headers: they are re-sent only if they changed meanwhile.
+    pub fn set_paused(&mut self, paused: bool) {
+        if self.paused && !paused {
+            self.reposition = true;
+            self.seen = None;
+        }
+        self.paused = paused;
+    }
+
+    /// `receiveAudio`: whether audio frames are delivered. Re-enabling re-sends the audio
+    /// sequence headers.
+    pub fn set_audio(&mut self, on: bool) {
+        if on && !self.audio {
+            self.owed.audio = true;
+            self.seen = None;
+        }
+        self.audio = on;
+    }
+
+    /// `receiveVideo`: whether video frames are delivered. Re-enabling re-sends the video
+    /// sequence headers and resumes video at the next keyframe.
+    pub fn set_video(&mut self, on: bool) {
+        if on && !self.video {
+            self.owed.video = true;
+            self.video_await_keyframe = true;
+            self.seen = None;
+        }
+        self.video = on;
+    }
+
+    /// Whether the stream has a live publisher now.
+    pub fn is_publishing(&self) -> bool {
+        self.stream.lock().publishing
+    }
+
+    /// Counters and the current backlog.
+    pub fn stats(&self) -> SubscriberStats {
+        let st = self.stream.lock();
+        let mut stats = self.stats.clone();
+        if self.phase == Phase::Playing && self.gen == st.generation {
+            let head = st.ring.head();
+            stats.backlog_frames = self.cursor.frames_until(head, self.audio, self.video);
+            stats.backlog_bytes = head.bytes.saturating_sub(self.cursor.bytes);
+            stats.backlog_ms = clamp_ms(self.lag_ms(&st));
+        }
+        stats
+    }
+
+    /// Whether this subscriber counts in `st.followers`.
+    fn is_following(&self, st: &StreamState) -> bool {
+        self.phase != Phase::Waiting && self.gen == st.generation
+    }
+
+    fn stop_following(&mut self, st: &mut StreamState) {
+        if self.is_following(st) {
+            st.followers = st.followers.saturating_sub(1);
+            st.release_if_drained();
+        }
+        self.phase = Phase::Waiting;
+    }
+
+    /// Reacts to publishers coming and going since the last poll.
+    fn follow_publisher(&mut self, st: &mut StreamState, out: &mut Vec<SubscriberEvent>) {
+        let ended = match self.phase {
+            Phase::Waiting => false,
+            // The ring it was reading has been replaced by a newer publisher's.
+            _ if self.gen != st.generation => true,
+            // A viewer of a finished generation still starts and drains what is left (a
+            // publisher may finish before its viewers' tasks first poll).
+            Phase::Starting | Phase::Playing => false,
+        };
+        if ended {
+            out.push(SubscriberEvent::Unpublished);
+            self.stop_following(st);
+        }
+        if self.phase == Phase::Waiting && st.publishing && self.gen != st.generation {
+            out.push(SubscriberEvent::Published);
+            self.gen = st.generation;
+            self.phase = Phase::Starting;
+            st.followers += 1;
+        }
+    }
+
+    /// Sends the caches and places the cursor for a new start on the current generation.
+    ///
+    /// Video streams start at the newest keyframe, or wait for the first one. With
+    /// `start_at_oldest_keyframe` they start at the oldest keyframe of the GOP cache (the
+    /// newest at least `gop_cache_ms` old) but never one over `viewer_max_lag_ms` old,
+    /// which would count as lagging at once. Audio-only streams start at the head, for the
+    /// lowest latency (every audio frame is a sync point, nothing to wait for); with
+    /// `start_at_oldest_keyframe` at the oldest frame within `min(gop_cache_ms,
+    /// viewer_max_lag_ms)`, giving the player a buffer to prefill.
+    fn start(&mut self, st: &StreamState, out: &mut Vec<SubscriberEvent>) {
+        self.owed = Owed::ALL;
+        self.send_owed(st, out);
+        self.headers_seen = st.headers_version;
+        self.reposition = false;
+        self.lagging_since = None;
+        let ring = &st.ring;
+        let oldest = st.config.start_at_oldest_keyframe;
+        let gop_ms = u64::from(st.config.gop_cache_ms);
+        let max_ms = u64::from(st.config.viewer_max_lag_ms);
+        let at = if ring.is_audio_only() {
+            Some(if oldest { ring.oldest_within(gop_ms.min(max_ms)) } else { ring.head().seq })
+        } else if oldest {
+            ring.gop_start(gop_ms, max_ms)
+        } else {
+            ring.newest_keyframe()
+        };
+        self.jump(st, at, false);
+        self.phase = Phase::Playing;
+    }
+
+    /// After unpausing: forward to the newest keyframe (the head of an audio-only
+    /// stream). Never backwards: a viewer paused within the newest GOP just continues.
+    fn resume(&mut self, st: &StreamState) {
+        self.reposition = false;
+        self.lagging_since = None;
+        let ring = &st.ring;
+        let trimmed = self.cursor.seq < ring.first_seq();
+        let at = if ring.is_audio_only() { Some(ring.head().seq) } else { ring.newest_keyframe() };
+        match at {
+            Some(seq) if seq > self.cursor.seq => self.jump(st, at, false),
+            None if trimmed => self.jump(st, None, false),
+            _ => {}
+        }
+        self.owe_changed_headers(st);
+    }
+
+    /// Moves the cursor to sync point `at`, or (none) to the head, waiting for the next
+    /// sync point. `count` tallies passed-over frames as dropped.
+    fn jump(&mut self, st: &StreamState, at: Option<u64>, count: bool) {
+        let ring = &st.ring;
+        let target = at.and_then(|seq| ring.position(seq).map(|p| (p, ring.get(seq))));
+        let (pos, waiting) = match target {
+            Some((pos, entry)) => {
+                self.cursor_time = entry.map_or(ring.now(), |e| e.time);
+                (pos, false)
+            }
+            None => {
+                self.cursor_time = ring.now();
+                (ring.head(), true)
+            }
+        };
+        if count {
+            self.stats.dropped_frames += self.cursor.frames_until(pos, self.audio, self.video);
+        }
+        self.cursor = pos;
+        self.await_sync = waiting.then_some(count);
+        // Landing on a keyframe (or waiting for one) makes video decodable from here. In
+        // an audio-only stream the landing point is any frame: should video start later
+        // mid-GOP, it must still begin at a keyframe.
+        self.video_await_keyframe = ring.is_audio_only();
+    }
+
+    /// Owes the caches again if they changed since they were sent (a jump may have passed
+    /// over the ring entries that carried the change).
+    fn owe_changed_headers(&mut self, st: &StreamState) {
+        if self.headers_seen != st.headers_version {
+            self.owed = Owed::ALL;
+            self.headers_seen = st.headers_version;
+        }
+    }
+
+    /// Media ms between the cursor and the newest frame.
+    fn lag_ms(&self, st: &StreamState) -> u64 {
+        let ring = &st.ring;
+        if self.cursor.seq >= ring.head().seq {
+            0
+        } else if self.cursor.seq < ring.first_seq() {
+            ring.now().saturating_sub(self.cursor_time)
+        } else {
+            ring.age_of(self.cursor.seq)
+        }
+    }
+
+    /// Applies the slow-viewer policy: skip when the backlog is over the limits or the
+    /// cursor was trimmed away; `TooSlow` once when lagging for too long.
+    fn check_lag(&mut self, st: &StreamState, out: &mut Vec<SubscriberEvent>) {
+        let ring = &st.ring;
+        let cfg = &st.config;
+        // While waiting for a sync point after a skip, the pending frames are already
+        // condemned: measuring them again would count one lag episode many times.
+        if self.await_sync.is_none() {
+            let trimmed = self.cursor.seq < ring.first_seq();
+            let lag_ms = self.lag_ms(st);
+            let lag_bytes = ring.head().bytes.saturating_sub(self.cursor.bytes);
+            if trimmed
+                || lag_ms > u64::from(cfg.viewer_max_lag_ms)
+                || lag_bytes > cfg.viewer_max_bytes as u64
+            {
+                self.skip(st, lag_ms);
+            }
+        }
+        if let Some(since) = self.lagging_since {
+            let lagging = ring.now().saturating_sub(since);
+            if lagging > u64::from(cfg.viewer_disconnect_after_ms) && !self.too_slow_sent {
+                self.too_slow_sent = true;
+                tracing::debug!(stream = %self.stream.key, owner = self.owner, lagging, "viewer too slow");
+                out.push(SubscriberEvent::TooSlow { lag_ms: clamp_ms(lagging) });
+            }
+        }
+    }
+
+    /// Jumps a lagging viewer forward: to the newest keyframe after its cursor, or to the
+    /// head (audio-only streams, or no such keyframe yet: then it waits for one).
+    fn skip(&mut self, st: &StreamState, lag_ms: u64) {
+        let ring = &st.ring;
+        self.stats.skips += 1;
+        if self.lagging_since.is_none() {
+            // It fell behind when its lag crossed the limit, not when it was noticed: a
+            // viewer stalled for a minute has been lagging for most of that minute.
+            let over = lag_ms.saturating_sub(u64::from(st.config.viewer_max_lag_ms));
+            self.lagging_since = Some(ring.now().saturating_sub(over));
+        }
+        let at = if ring.is_audio_only() {
+            Some(ring.head().seq)
+        } else {
+            ring.newest_keyframe().filter(|&k| k > self.cursor.seq)
+        };
+        self.jump(st, at, true);
+        self.owe_changed_headers(st);
+    }
+
+    /// Whether a frame passes the viewer's filters.
+    fn wants(&mut self, frame: &Frame) -> bool {
+        match frame.kind {
+            FrameKind::Audio => self.audio,
+            FrameKind::Video if !self.video => false,
+            FrameKind::Video if self.video_await_keyframe && !frame.sequence_header => {
+                self.video_await_keyframe = !frame.keyframe;
+                frame.keyframe
+            }
+            FrameKind::Video | FrameKind::Data => true,
+        }
+    }
+
+    /// Emits owed cached frames (metadata, then video, then audio sequence headers).
+    fn send_owed(&mut self, st: &StreamState, out: &mut Vec<SubscriberEvent>) {
+        let owed = std::mem::replace(&mut self.owed, Owed::NONE);
+        let meta = st.metadata.iter().filter(|_| owed.metadata);
+        let headers = st.headers.iter().filter(|h| match h.kind {
+            FrameKind::Video => owed.video && self.video,
+            FrameKind::Audio => owed.audio && self.audio,
+            FrameKind::Data => false,
+        });
+        for frame in meta.chain(headers) {
+            self.stats.delivered_frames += 1;
+            self.stats.delivered_bytes += frame.len() as u64;
+            out.push(SubscriberEvent::Frame(frame.clone()));
+        }
+    }
+
+    /// Emits ring frames from the cursor within the byte budget.
+    fn deliver(&mut self, st: &StreamState, out: &mut Vec<SubscriberEvent>, max_bytes: usize) {
+        let ring = &st.ring;
+        if let Some(count) = self.await_sync {
+            if ring.is_audio_only() {
+                self.await_sync = None;
+            } else {
+                let at = ring.newest_keyframe().filter(|&k| k >= self.cursor.seq);
+                self.jump(st, at.or(Some(ring.head().seq)), count);
+                if at.is_none() {
+                    self.await_sync = Some(count);
+                    return;
+                }
+                self.owe_changed_headers(st);
+            }
+        }
+        self.send_owed(st, out);
+        let head = ring.head().seq;
+        let (mut bytes, mut frames) = (0usize, 0usize);
+        while self.cursor.seq < head && (frames == 0 || bytes < max_bytes) {
+            let Some(entry) = ring.get(self.cursor.seq) else { break };
+            self.cursor = entry.pos.after(&entry.frame);
+            self.cursor_time = entry.time;
+            if !self.wants(&entry.frame) {
+                continue;
+            }
+            frames += 1;
+            bytes += entry.frame.len();
+            self.stats.delivered_frames += 1;
+            self.stats.delivered_bytes += entry.frame.len() as u64;
+            out.push(SubscriberEvent::Frame(entry.frame.clone()));
+        }
+        if self.cursor.seq >= head {
+            self.lagging_since = None;
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let following = self.phase != Phase::Waiting;
+        let gen = self.gen;
+        self.hub.detach(&self.stream, |st| {
+            st.viewers = st.viewers.saturating_sub(1);
+            if following && gen == st.generation {
+                st.followers = st.followers.saturating_sub(1);
+                st.release_if_drained();
+            }
+            false
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,163 @@
+//! Server settings: one [`Config`] type holding every tunable, with documented defaults and
+//! the worst-case memory each limit allows. Loading from files and the environment comes
+//! later; this type is what they will fill.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use openrtmp_hub::HubConfig;
+use openrtmp_proto::session::{SessionLimits, DEFAULT_WINDOW_ACK_SIZE};
+
+/// Default RTMP listen address: every interface, port 1935.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:1935";
+/// Default outbound chunk size (announced right after connect).
+pub const DEFAULT_CHUNK_SIZE: u32 = 4096;
+/// The whole handshake must complete within this (a deadline, not a per-read timeout).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// `connect` must arrive within this after the handshake.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A publisher that sends no media for this long has left.
+pub const DEFAULT_PUBLISHER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Players of an unpublished stream stay attached this long, waiting for a publisher.
+pub const DEFAULT_UNPUBLISHED_WAIT: Duration = Duration::from_secs(30);
+/// A player whose socket accepts nothing for this long is disconnected.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most connections at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Most connections at once from one IP address.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1_000;
+/// Memory (bytes held in GOP caches and reassembly buffers) past which new connections are
+/// refused until it is available again: 1 GiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
+/// Per-connection inbound reassembly budget: 4 MiB (a 1080p keyframe is ~0.5 MiB).
+pub const DEFAULT_REASSEMBLY_BUDGET: usize = 4 << 20;
+/// Player lag tolerance in low-latency mode.
+pub const LOW_LATENCY_MAX_LAG_MS: u32 = 500;
+
+/// Everything the server can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// RTMP listen addresses (port 0 picks a free port).
+    pub listen: Vec<SocketAddr>,
+    /// Outbound chunk size, 128..=65536.
+    pub chunk_size: u32,
+    /// Window Acknowledgement Size announced to clients.
+    pub window_ack_size: u32,
+    /// Handshake deadline.
+    pub handshake_timeout: Duration,
+    /// Time allowed between the handshake and `connect`.
+    pub connect_timeout: Duration,
+    /// Publisher silence after which it is considered gone.
+    pub publisher_timeout: Duration,
+    /// How long players of an unpublished stream wait for a new publisher before they are
+    /// closed (`Duration::ZERO`: closed right after the end-of-stream notice).
+    pub unpublished_wait: Duration,
+    /// A player whose socket takes nothing for this long is disconnected.
+    pub write_timeout: Duration,
+    /// Most simultaneous connections; more are refused with NetConnection.Connect.Rejected.
+    pub max_connections: usize,
+    /// Most simultaneous connections per client IP.
+    pub max_connections_per_ip: usize,
+    /// Global memory budget (bytes in GOP caches, queues, reassembly).
+    pub memory_budget: usize,
+    /// Per-connection chunk reassembly budget.
+    pub reassembly_budget: usize,
+    /// Low-latency mode: players may lag 500 ms (instead of `hub.viewer_max_lag_ms`) before
+    /// they skip to the next keyframe.
+    pub low_latency: bool,
+    /// Stream hub settings (GOP cache, viewer lag, publisher replacement, wait for publisher).
+    pub hub: HubConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec![DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 1935)))],
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            window_ack_size: DEFAULT_WINDOW_ACK_SIZE,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            publisher_timeout: DEFAULT_PUBLISHER_TIMEOUT,
+            unpublished_wait: DEFAULT_UNPUBLISHED_WAIT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            reassembly_budget: DEFAULT_REASSEMBLY_BUDGET,
+            low_latency: false,
+            hub: HubConfig::default(),
+        }
+    }
+}
+
+/// A setting that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A value outside its range.
+    #[error("{field}: {value} is out of range ({range})")]
+    OutOfRange {
+        /// Setting name.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// The allowed range.
+        range: &'static str,
+    },
+    /// No listen address.
+    #[error("listen: at least one address is required")]
+    NoListener,
+}
+
+impl Config {
+    /// Checks every setting; returns all problems.
+    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        if self.listen.is_empty() {
+            errors.push(ConfigError::NoListener);
+        }
+        if !(128..=65536).contains(&self.chunk_size) {
+            errors.push(ConfigError::OutOfRange {
+                field: "chunk_size",
+                value: self.chunk_size.to_string(),
+                range: "128..=65536",
+            });
+        }
+        if self.window_ack_size == 0 {
+            errors.push(ConfigError::OutOfRange {
+                field: "window_ack_size",
+                value: "0".into(),
+                range: "1..",
+            });
+        }
+        if self.max_connections == 0 {
+            errors.push(ConfigError::OutOfRange {
+                field: "max_connections",
+                value: "0".into(),
+                range: "1..",
+            });
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The hub settings in force (low-latency mode tightens the viewer lag).
+    pub fn effective_hub(&self) -> HubConfig {
+        let mut hub = self.hub.clone();
+        if self.low_latency {
+            hub.viewer_max_lag_ms = hub.viewer_max_lag_ms.min(LOW_LATENCY_MAX_LAG_MS);
+        }
+        hub
+    }
+
+    /// Protocol limits for one connection.
+    pub fn session_limits(&self) -> SessionLimits {
+        let mut limits = SessionLimits::default();
+        limits.chunk.reassembly_budget = self.reassembly_budget;
+        limits
+    }
+}

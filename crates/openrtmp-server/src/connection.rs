@@ -1,0 +1,603 @@
+//! One connection: a task that owns the socket and a [`ServerSession`], and connects the
+//! session's publish/play decisions to the hub.
+//!
+//! The loop reads only while the session is not waiting for a decision (TCP back-pressure),
+//! writes the session's output with vectored writes from a second buffer (so new output can
+//! be queued while a write is in flight), and pulls media for players only while that buffer
+//! is small: a player that stops reading costs at most one batch of memory, and the hub's
+//! shared ring decides when it has fallen too far behind.
+
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openrtmp_hub::{
+    Frame, FrameKind, PublishError, Publisher, StreamKey, SubscribeError, Subscriber,
+    SubscriberEvent,
+};
+use openrtmp_proto::chunk::ChunkOutput;
+use openrtmp_proto::command::StatusCode;
+use openrtmp_proto::message::{Message, MessageType};
+use openrtmp_proto::session::{
+    Disposition, ServerConfig, ServerEvent, ServerSession, SessionError,
+};
+use rand::RngCore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tracing::{field, Instrument};
+
+use crate::server::Shared;
+
+/// Bytes read per socket read.
+const READ_SIZE: usize = 64 * 1024;
+/// Media is pulled from the hub only while less than this is queued for the socket.
+const HIGH_WATER: usize = 256 * 1024;
+/// Payload bytes pulled from the hub per batch.
+const BATCH_BYTES: usize = 128 * 1024;
+/// IoSlices per vectored write.
+const MAX_IOVECS: usize = 128;
+/// Time allowed to flush a final `_error`/onStatus before closing.
+const FINAL_FLUSH: Duration = Duration::from_secs(1);
+
+/// Why a connection ended.
+#[derive(Debug)]
+enum End {
+    PeerClosed,
+    Protocol(SessionError),
+    Io(std::io::Error),
+    HandshakeTimeout,
+    ConnectTimeout,
+    PublisherSilent,
+    UnpublishedWaitOver,
+    WriteStalled,
+    TooSlow(u32),
+    Rejected,
+    Shutdown,
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::PeerClosed => f.write_str("closed by peer"),
+            End::Protocol(e) => write!(f, "protocol error: {e}"),
+            End::Io(e) => write!(f, "socket error: {e}"),
+            End::HandshakeTimeout => f.write_str("handshake not completed in time"),
+            End::ConnectTimeout => f.write_str("no connect command in time"),
+            End::PublisherSilent => f.write_str("publisher sent no media in time"),
+            End::UnpublishedWaitOver => f.write_str("stream stayed unpublished; player closed"),
+            End::WriteStalled => f.write_str("player stopped reading"),
+            End::TooSlow(lag) => write!(f, "player too slow ({lag} ms behind for too long)"),
+            End::Rejected => f.write_str("rejected"),
+            End::Shutdown => f.write_str("server shutting down"),
+        }
+    }
+}
+
+struct PublishState {
+    stream_id: u32,
+    publisher: Publisher,
+    last_media: Instant,
+    last_ts: Option<u32>,
+}
+
+struct PlayState {
+    stream_id: u32,
+    subscriber: Subscriber,
+    unpublished_since: Option<Instant>,
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    conn_id: u64,
+    peer: SocketAddr,
+    session: ServerSession,
+    opened: Instant,
+    handshake_done: Option<Instant>,
+    connected: bool,
+    app: String,
+    publisher: Option<PublishState>,
+    players: Vec<PlayState>,
+    events: Vec<SubscriberEvent>,
+    bytes_in: u64,
+    bytes_out: u64,
+    last_ts_warning: Option<Instant>,
+}
+
+/// Runs one accepted connection to its end.
+pub(crate) async fn run(socket: TcpStream, peer: SocketAddr, conn_id: u64, shared: Arc<Shared>) {
+    let span = tracing::info_span!(
+        "conn",
+        conn_id,
+        %peer,
+        proto = "rtmp",
+        app = field::Empty,
+        stream = field::Empty,
+        role = field::Empty
+    );
+    async move {
+        let (_guard, total, from_ip) = shared.counter.enter(peer.ip());
+        let mut random = vec![0u8; openrtmp_proto::handshake::RANDOM_LEN];
+        rand::thread_rng().fill_bytes(&mut random);
+        let config = ServerConfig {
+            chunk_size: shared.config.chunk_size,
+            window_ack_size: shared.config.window_ack_size,
+            peer_bandwidth: shared.config.window_ack_size,
+            limits: shared.config.session_limits(),
+            ..ServerConfig::default()
+        };
+        let epoch = shared.started.elapsed().as_millis() as u32;
+        let mut conn = Connection {
+            session: ServerSession::new(config, epoch, &random),
+            shared,
+            conn_id,
+            peer,
+            opened: Instant::now(),
+            handshake_done: None,
+            connected: false,
+            app: String::new(),
+            publisher: None,
+            players: Vec::new(),
+            events: Vec::new(),
+            bytes_in: 0,
+            bytes_out: 0,
+            last_ts_warning: None,
+        };
+        tracing::debug!(total, from_ip, "accepted");
+        let over_limit = conn.admission(total, from_ip);
+        let end = conn.drive(socket, over_limit).await;
+        conn.finish(&end);
+    }
+    .instrument(span)
+    .await
+}
+
+impl Connection {
+    /// Why a new connection must be refused, if it must.
+    fn admission(&self, total: usize, from_ip: usize) -> Option<String> {
+        let config = &self.shared.config;
+        if total > config.max_connections {
+            return Some(format!(
+                "server connection limit reached ({} connections)",
+                config.max_connections
+            ));
+        }
+        if from_ip > config.max_connections_per_ip {
+            return Some(format!(
+                "too many connections from {} (limit {})",
+                self.peer.ip(),
+                config.max_connections_per_ip
+            ));
+        }
+        let used = self.shared.hub.memory_bytes();
+        if used > config.memory_budget {
+            return Some(format!(
+                "server memory budget exhausted ({used} of {} bytes)",
+                config.memory_budget
+            ));
+        }
+        None
+    }
+
+    async fn drive(&mut self, socket: TcpStream, refuse: Option<String>) -> End {
+        let (mut rd, mut wr) = socket.into_split();
+        let mut buf = vec![0u8; READ_SIZE];
+        let mut pending = ChunkOutput::new();
+        let mut last_write = Instant::now();
+        let shutdown = self.shared.shutdown.clone();
+        loop {
+            if pending.is_empty() {
+                pending = std::mem::take(self.session.transmit());
+                last_write = Instant::now();
+            }
+            if self.session.is_closed() && pending.is_empty() {
+                return End::Rejected;
+            }
+            let deadline = self.next_deadline(!pending.is_empty(), last_write);
+            let want_read = !self.session.is_waiting() && !self.session.is_closed();
+            let want_media = !self.players.is_empty()
+                && pending.len() < HIGH_WATER
+                && self.session.transmit().len() < HIGH_WATER;
+            let result: Result<(), End> = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => Err(End::Shutdown),
+                written = write_some(&mut wr, &pending), if !pending.is_empty() => match written {
+                    Ok(0) => Err(End::PeerClosed),
+                    Ok(n) => {
+                        pending.advance(n);
+                        self.bytes_out += n as u64;
+                        self.shared.stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+                        last_write = Instant::now();
+                        Ok(())
+                    }
+                    Err(e) => Err(End::Io(e)),
+                },
+                read = rd.read(&mut buf), if want_read => match read {
+                    Ok(0) => Err(End::PeerClosed),
+                    Ok(n) => self.input(buf.get(..n).unwrap_or_default(), refuse.as_deref()),
+                    Err(e) => Err(End::Io(e)),
+                },
+                _ = ready(&self.players), if want_media => self.pump_players(),
+                _ = tokio::time::sleep_until(deadline) => self.check_timers(!pending.is_empty(), last_write),
+            };
+            if let Err(end) = result {
+                if matches!(&end, End::Protocol(e) if e.disposition() == Disposition::FlushThenClose)
+                {
+                    self.flush_final(&mut wr, &mut pending).await;
+                }
+                return end;
+            }
+        }
+    }
+
+    /// Bytes from the socket: into the session, then act on its events.
+    fn input(&mut self, data: &[u8], refuse: Option<&str>) -> Result<(), End> {
+        self.bytes_in += data.len() as u64;
+        self.shared.stats.bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.session.handle_input(data).map_err(End::Protocol)?;
+        self.handle_events(refuse)
+    }
+
+    fn handle_events(&mut self, refuse: Option<&str>) -> Result<(), End> {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                ServerEvent::HandshakeDone { scheme, client_version } => {
+                    self.handshake_done = Some(Instant::now());
+                    tracing::debug!(?scheme, ?client_version, "handshake done");
+                }
+                ServerEvent::Connect { request, command } => {
+                    let app = command
+                        .app
+                        .split('?')
+                        .next()
+                        .unwrap_or_default()
+                        .trim_matches('/')
+                        .to_owned();
+                    tracing::Span::current().record("app", app.as_str());
+                    if let Some(reason) = refuse {
+                        tracing::warn!(%reason, "connect rejected");
+                        self.shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+                        self.session.reject_connect(request, reason);
+                        continue;
+                    }
+                    tracing::info!(
+                        flash_ver = command.flash_ver.as_deref().unwrap_or_default(),
+                        enhanced = command.enhanced.is_enhanced(),
+                        "connected"
+                    );
+                    self.session.accept_connect(request).map_err(End::Protocol)?;
+                    self.session.set_app(app.clone());
+                    self.app = app;
+                    self.connected = true;
+                }
+                ServerEvent::Publish { request, stream_id, stream_name, .. } => {
+                    self.start_publish(request, stream_id, &stream_name)?
+                }
+                ServerEvent::Play { request, stream_id, stream_name, .. } => {
+                    self.start_play(request, stream_id, &stream_name)?
+                }
+                ServerEvent::Unpublished { stream_id, .. } => {
+                    if self.publisher.as_ref().is_some_and(|p| p.stream_id == stream_id) {
+                        self.stop_publish("unpublished");
+                    }
+                }
+                ServerEvent::PlayStopped { stream_id, .. } => {
+                    self.players.retain(|p| p.stream_id != stream_id);
+                    tracing::info!(stream_id, "play stop");
+                }
+                ServerEvent::Media { message, .. } => self.media(message),
+                ServerEvent::Data { data, message, .. } => {
+                    if let Some(p) = &self.publisher {
+                        let frame =
+                            Frame::classify(FrameKind::Data, message.timestamp, message.payload);
+                        if data.name == "onMetaData" {
+                            p.publisher.set_metadata(frame);
+                        } else {
+                            p.publisher.push(frame);
+                        }
+                    }
+                }
+                ServerEvent::Pause { stream_id, paused } => {
+                    if let Some(p) = self.players.iter_mut().find(|p| p.stream_id == stream_id) {
+                        p.subscriber.set_paused(paused);
+                    }
+                }
+                ServerEvent::ReceiveMedia { stream_id, audio, enabled } => {
+                    if let Some(p) = self.players.iter_mut().find(|p| p.stream_id == stream_id) {
+                        if audio {
+                            p.subscriber.set_audio(enabled);
+                        } else {
+                            p.subscriber.set_video(enabled);
+                        }
+                    }
+                }
+                ServerEvent::BufferLength { .. } | ServerEvent::PingResponse { .. } => {}
+                ServerEvent::Command { stream_id, command } => {
+                    tracing::debug!(stream_id, command = command.name(), "command not handled");
+                }
+                ServerEvent::UnknownMessage(message) => {
+                    tracing::debug!(
+                        type_id = message.type_id.0,
+                        len = message.payload.len(),
+                        "unknown message type skipped"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stream_key(&self, stream_name: &str) -> Option<StreamKey> {
+        let name = stream_name.split('?').next().unwrap_or_default().trim_matches('/');
+        (!name.is_empty()).then(|| StreamKey::new(self.app.clone(), name))
+    }
+
+    fn start_publish(
+        &mut self,
+        request: openrtmp_proto::session::RequestId,
+        stream_id: u32,
+        stream_name: &str,
+    ) -> Result<(), End> {
+        let Some(key) = self.stream_key(stream_name) else {
+            tracing::warn!("publish rejected: empty stream name");
+            return self
+                .session
+                .reject_publish(request, StatusCode::PUBLISH_BAD_NAME, "stream name is empty")
+                .map_err(End::Protocol);
+        };
+        tracing::Span::current().record("stream", key.name.as_str());
+        if self.publisher.is_some() {
+            tracing::warn!(stream = %key, "publish rejected: connection already publishes");
+            let d = "this connection is already publishing a stream";
+            return self
+                .session
+                .reject_publish(request, StatusCode::PUBLISH_BAD_NAME, d)
+                .map_err(End::Protocol);
+        }
+        match self.shared.hub.publish(key.clone(), self.conn_id) {
+            Ok(publisher) => {
+                tracing::Span::current().record("role", "publisher");
+                tracing::info!(stream = %key, "publish start");
+                self.publisher = Some(PublishState {
+                    stream_id,
+                    publisher,
+                    last_media: Instant::now(),
+                    last_ts: None,
+                });
+                self.session.accept_publish(request).map_err(End::Protocol)
+            }
+            Err(PublishError::InUse { owner, .. }) => {
+                tracing::warn!(stream = %key, owner, "publish rejected: stream key in use");
+                let d = format!("stream key {} is already in use by another publisher", key.name);
+                self.session
+                    .reject_publish(request, StatusCode::PUBLISH_BAD_NAME, &d)
+                    .map_err(End::Protocol)
+            }
+        }
+    }
+
+    fn start_play(
+        &mut self,
+        request: openrtmp_proto::session::RequestId,
+        stream_id: u32,
+        stream_name: &str,
+    ) -> Result<(), End> {
+        let Some(key) = self.stream_key(stream_name) else {
+            return self
+                .session
+                .reject_play(request, StatusCode::PLAY_FAILED, "stream name is empty")
+                .map_err(End::Protocol);
+        };
+        tracing::Span::current().record("stream", key.name.as_str());
+        match self.shared.hub.subscribe(key.clone(), self.conn_id) {
+            Ok(subscriber) => {
+                tracing::Span::current().record("role", "player");
+                let publishing = subscriber.is_publishing();
+                tracing::info!(stream = %key, publishing, "play start");
+                self.players.retain(|p| p.stream_id != stream_id);
+                // A player that arrives before any publisher waits for one as long as it likes;
+                // `unpublished_wait` only runs once a publisher has come and gone.
+                self.players.push(PlayState { stream_id, subscriber, unpublished_since: None });
+                self.session.accept_play(request).map_err(End::Protocol)
+            }
+            Err(SubscribeError::NotFound { .. }) => {
+                tracing::info!(stream = %key, "play rejected: stream not found");
+                let d = format!("no stream named {} is being published", key.name);
+                self.session
+                    .reject_play(request, StatusCode::PLAY_STREAM_NOT_FOUND, &d)
+                    .map_err(End::Protocol)
+            }
+        }
+    }
+
+    fn stop_publish(&mut self, why: &str) {
+        if let Some(p) = self.publisher.take() {
+            tracing::info!(stream = %p.publisher.key(), reason = why, "publish stop");
+            p.publisher.unpublish();
+        }
+    }
+
+    fn media(&mut self, message: Message) {
+        let Some(p) = &mut self.publisher else { return };
+        if p.publisher.is_replaced() {
+            return;
+        }
+        let kind =
+            if message.type_id == MessageType::AUDIO { FrameKind::Audio } else { FrameKind::Video };
+        let ts = message.timestamp;
+        if let Some(last) = p.last_ts {
+            let delta = ts.wrapping_sub(last) as i32;
+            let now = Instant::now();
+            let quiet = self
+                .last_ts_warning
+                .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10));
+            if (delta > 1000 || delta < -1000) && quiet {
+                self.last_ts_warning = Some(now);
+                tracing::warn!(from = last, to = ts, "timestamp jump in published media");
+            }
+        }
+        p.last_ts = Some(ts);
+        p.last_media = Instant::now();
+        p.publisher.push(Frame::classify(kind, ts, message.payload));
+    }
+
+    /// Moves available media from the hub into the session's output, for every player.
+    fn pump_players(&mut self) -> Result<(), End> {
+        for i in 0..self.players.len() {
+            let Some(player) = self.players.get_mut(i) else { break };
+            self.events.clear();
+            player.subscriber.poll(&mut self.events, BATCH_BYTES);
+            let stream_id = player.stream_id;
+            for event in self.events.drain(..) {
+                match event {
+                    SubscriberEvent::Frame(frame) => {
+                        let type_id = match frame.kind {
+                            FrameKind::Audio => MessageType::AUDIO,
+                            FrameKind::Video => MessageType::VIDEO,
+                            FrameKind::Data => MessageType::DATA_AMF0,
+                        };
+                        let msg = Message {
+                            csid: 0,
+                            timestamp: frame.timestamp,
+                            type_id,
+                            stream_id,
+                            payload: frame.payload,
+                        };
+                        self.session.send_media(stream_id, &msg);
+                    }
+                    SubscriberEvent::Unpublished => {
+                        tracing::info!(stream_id, "publisher left: end of stream sent to player");
+                        self.session.notify_unpublished(stream_id);
+                        player.unpublished_since = Some(Instant::now());
+                    }
+                    SubscriberEvent::Published => {
+                        tracing::info!(stream_id, "publisher (re)started");
+                        self.session.notify_published(stream_id);
+                        player.unpublished_since = None;
+                    }
+                    SubscriberEvent::TooSlow { lag_ms } => {
+                        let stats = player.subscriber.stats();
+                        tracing::warn!(
+                            lag_ms,
+                            dropped = stats.dropped_frames,
+                            "player too slow: disconnecting"
+                        );
+                        return Err(End::TooSlow(lag_ms));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn next_deadline(&self, writing: bool, last_write: Instant) -> Instant {
+        let config = &self.shared.config;
+        let far = Instant::now() + Duration::from_secs(3600);
+        let mut deadline = far;
+        let mut at = |t: Instant| deadline = deadline.min(t);
+        match self.handshake_done {
+            None => at(self.opened + config.handshake_timeout),
+            Some(done) if !self.connected => at(done + config.connect_timeout),
+            _ => {}
+        }
+        if let Some(p) = &self.publisher {
+            at(p.last_media + config.publisher_timeout);
+        }
+        for p in &self.players {
+            if let Some(since) = p.unpublished_since {
+                at(since + config.unpublished_wait);
+            }
+        }
+        if writing {
+            at(last_write + config.write_timeout);
+        }
+        deadline
+    }
+
+    fn check_timers(&mut self, writing: bool, last_write: Instant) -> Result<(), End> {
+        let config = &self.shared.config;
+        let now = Instant::now();
+        match self.handshake_done {
+            None if now >= self.opened + config.handshake_timeout => {
+                return Err(End::HandshakeTimeout)
+            }
+            Some(done) if !self.connected && now >= done + config.connect_timeout => {
+                return Err(End::ConnectTimeout)
+            }
+            _ => {}
+        }
+        if self.publisher.as_ref().is_some_and(|p| now >= p.last_media + config.publisher_timeout) {
+            self.stop_publish("no media received in time");
+            return Err(End::PublisherSilent);
+        }
+        if self
+            .players
+            .iter()
+            .any(|p| p.unpublished_since.is_some_and(|s| now >= s + config.unpublished_wait))
+        {
+            return Err(End::UnpublishedWaitOver);
+        }
+        if writing && now >= last_write + config.write_timeout {
+            return Err(End::WriteStalled);
+        }
+        Ok(())
+    }
+
+    /// Sends what is queued (an `_error` or onStatus explaining a close), briefly.
+    async fn flush_final(&mut self, wr: &mut OwnedWriteHalf, pending: &mut ChunkOutput) {
+        let flush = async {
+            loop {
+                if pending.is_empty() {
+                    *pending = std::mem::take(self.session.transmit());
+                    if pending.is_empty() {
+                        break;
+                    }
+                }
+                match write_some(wr, pending).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => pending.advance(n),
+                }
+            }
+        };
+        let _ = tokio::time::timeout(FINAL_FLUSH, flush).await;
+        let _ = wr.shutdown().await;
+    }
+
+    fn finish(&mut self, end: &End) {
+        self.stop_publish("connection closed");
+        let duration_ms = self.opened.elapsed().as_millis() as u64;
+        let (bytes_in, bytes_out) = (self.bytes_in, self.bytes_out);
+        match end {
+            End::Protocol(_)
+            | End::HandshakeTimeout
+            | End::ConnectTimeout
+            | End::TooSlow(_)
+            | End::WriteStalled => {
+                tracing::warn!(duration_ms, bytes_in, bytes_out, reason = %end, "disconnected");
+            }
+            _ => tracing::info!(duration_ms, bytes_in, bytes_out, reason = %end, "disconnected"),
+        }
+    }
+}
+
+/// One vectored write of as much of `out` as the socket takes.
+async fn write_some(wr: &mut OwnedWriteHalf, out: &ChunkOutput) -> std::io::Result<usize> {
+    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+    let n = out.io_slices(&mut slices);
+    wr.write_vectored(slices.get(..n).unwrap_or_default()).await
+}
+
+/// Resolves when any player's subscriber may have something to poll.
+async fn ready(players: &[PlayState]) {
+    match players {
+        [] => std::future::pending().await,
+        [one] => one.subscriber.ready().await,
+        many => {
+            let all = many.iter().map(|p| Box::pin(p.subscriber.ready()));
+            futures_util::future::select_all(all).await;
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The OpenRTMP live server: listeners, one task per connection driving a sans-IO
+//! [`openrtmp_proto::session::ServerSession`], and the glue between sessions and the stream
+//! hub ([`openrtmp_hub`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), openrtmp_server::ServerError> {
+//! let mut config = openrtmp_server::Config::default();
+//! config.listen = vec!["127.0.0.1:1935".parse().unwrap()];
+//! let server = openrtmp_server::Server::bind(config).await?;
+//! println!("listening on {:?}", server.local_addrs());
+//! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod config;
+mod connection;
+mod limit;
+mod server;
+
+pub use config::*;
+pub use server::{Server, ServerError, ServerStats};
