@@ -13,12 +13,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use openrtmp_amf::Amf0Value;
 use openrtmp_hub::{
     Frame, FrameKind, PublishError, Publisher, StreamKey, SubscribeError, Subscriber,
     SubscriberEvent,
 };
+use openrtmp_media::{audio_info, parse_audio, parse_video, video_info, AudioInfo, VideoInfo};
 use openrtmp_proto::chunk::ChunkOutput;
-use openrtmp_proto::command::StatusCode;
+use openrtmp_proto::command::{DataMessage, StatusCode};
 use openrtmp_proto::message::{Message, MessageType};
 use openrtmp_proto::session::{
     Disposition, ServerConfig, ServerEvent, ServerSession, SessionError,
@@ -56,6 +58,7 @@ enum End {
     WriteStalled,
     TooSlow(u32),
     Rejected,
+    Replaced,
     Shutdown,
 }
 
@@ -72,6 +75,7 @@ impl std::fmt::Display for End {
             End::WriteStalled => f.write_str("player stopped reading"),
             End::TooSlow(lag) => write!(f, "player too slow ({lag} ms behind for too long)"),
             End::Rejected => f.write_str("rejected"),
+            End::Replaced => f.write_str("publisher replaced by a newer one"),
             End::Shutdown => f.write_str("server shutting down"),
         }
     }
@@ -82,6 +86,48 @@ struct PublishState {
     publisher: Publisher,
     last_media: Instant,
     last_ts: Option<u32>,
+    /// The publisher's onMetaData (as sent, `@setDataFrame` stripped) and its timestamp.
+    metadata: Option<(DataMessage, u32)>,
+    /// What the server parsed from the sequence headers.
+    video: Option<VideoInfo>,
+    audio: Option<AudioInfo>,
+}
+
+impl PublishState {
+    /// The metadata with what the server knows added where the encoder left it out:
+    /// `server`, and `width`/`height`/`audiosamplerate`/`audiochannels` from the sequence
+    /// headers.
+    fn enriched_metadata(&self) -> Option<Frame> {
+        let (data, timestamp) = self.metadata.as_ref()?;
+        let mut data = data.clone();
+        if let Some(obj) = data.values.iter_mut().find_map(object_mut) {
+            obj.insert(
+                "server",
+                Amf0Value::string(concat!("OpenRTMP ", env!("CARGO_PKG_VERSION"))),
+            );
+            let mut add = |key: &str, value: Option<f64>| {
+                if let (None, Some(v)) = (obj.get(key), value) {
+                    obj.insert(key, Amf0Value::Number(v));
+                }
+            };
+            if let Some(v) = &self.video {
+                add("width", v.width.map(f64::from));
+                add("height", v.height.map(f64::from));
+            }
+            if let Some(a) = &self.audio {
+                add("audiosamplerate", Some(f64::from(a.sample_rate)));
+                add("audiochannels", (a.channels > 0).then_some(f64::from(a.channels)));
+            }
+        }
+        Some(Frame::classify(FrameKind::Data, *timestamp, data.encode()))
+    }
+}
+
+fn object_mut(value: &mut Amf0Value) -> Option<&mut openrtmp_amf::AmfObject> {
+    match value {
+        Amf0Value::Object(o) | Amf0Value::EcmaArray { entries: o, .. } => Some(o),
+        _ => None,
+    }
 }
 
 struct PlayState {
@@ -288,15 +334,17 @@ impl Connection {
                     self.players.retain(|p| p.stream_id != stream_id);
                     tracing::info!(stream_id, "play stop");
                 }
-                ServerEvent::Media { message, .. } => self.media(message),
+                ServerEvent::Media { message, .. } => self.media(message)?,
                 ServerEvent::Data { data, message, .. } => {
-                    if let Some(p) = &self.publisher {
-                        let frame =
-                            Frame::classify(FrameKind::Data, message.timestamp, message.payload);
+                    if let Some(p) = &mut self.publisher {
                         if data.name == "onMetaData" {
-                            p.publisher.set_metadata(frame);
+                            p.metadata = Some((data, message.timestamp));
+                            if let Some(frame) = p.enriched_metadata() {
+                                p.publisher.set_metadata(frame);
+                            }
                         } else {
-                            p.publisher.push(frame);
+                            let kind = FrameKind::Data;
+                            p.publisher.push(Frame::classify(kind, message.timestamp, message.payload));
                         }
                     }
                 }
@@ -366,6 +414,9 @@ impl Connection {
                     publisher,
                     last_media: Instant::now(),
                     last_ts: None,
+                    metadata: None,
+                    video: None,
+                    audio: None,
                 });
                 self.session.accept_publish(request).map_err(End::Protocol)
             }
@@ -420,10 +471,15 @@ impl Connection {
         }
     }
 
-    fn media(&mut self, message: Message) {
-        let Some(p) = &mut self.publisher else { return };
+    fn media(&mut self, message: Message) -> Result<(), End> {
+        let Some(p) = &mut self.publisher else { return Ok(()) };
         if p.publisher.is_replaced() {
-            return;
+            // `replace_publisher`: a newer publisher took the key over; this one is done.
+            let stream_id = p.stream_id;
+            self.stop_publish("replaced by a new publisher");
+            let d = "another publisher took over this stream key";
+            self.session.send_status(stream_id, StatusCode::UNPUBLISH_SUCCESS, Some(d));
+            return Err(End::Replaced);
         }
         let kind =
             if message.type_id == MessageType::AUDIO { FrameKind::Audio } else { FrameKind::Video };
@@ -434,14 +490,21 @@ impl Connection {
             let quiet = self
                 .last_ts_warning
                 .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10));
-            if (delta > 1000 || delta < -1000) && quiet {
+            if !(-1000..=1000).contains(&delta) && quiet {
                 self.last_ts_warning = Some(now);
                 tracing::warn!(from = last, to = ts, "timestamp jump in published media");
             }
         }
         p.last_ts = Some(ts);
         p.last_media = Instant::now();
-        p.publisher.push(Frame::classify(kind, ts, message.payload));
+        let frame = Frame::classify(kind, ts, message.payload);
+        if frame.sequence_header && frame.track == 0 && learn_codec(p, &frame) {
+            if let Some(meta) = p.enriched_metadata() {
+                p.publisher.set_metadata(meta);
+            }
+        }
+        p.publisher.push(frame);
+        Ok(())
     }
 
     /// Moves available media from the hub into the session's output, for every player.
@@ -583,6 +646,36 @@ impl Connection {
     }
 }
 
+/// Parses a sequence header for stream information; true if something new was learnt.
+fn learn_codec(p: &mut PublishState, frame: &Frame) -> bool {
+    match frame.kind {
+        FrameKind::Video => {
+            let info = parse_video(&frame.payload)
+                .ok()
+                .and_then(|tag| video_info(&tag))
+                .and_then(Result::ok);
+            if info.is_some() && info != p.video {
+                tracing::info!(codec = ?info.as_ref().map(|i| &i.codec), width = ?info.as_ref().and_then(|i| i.width), height = ?info.as_ref().and_then(|i| i.height), "video stream");
+                p.video = info;
+                return true;
+            }
+        }
+        FrameKind::Audio => {
+            let info = parse_audio(&frame.payload)
+                .ok()
+                .and_then(|tag| audio_info(&tag))
+                .and_then(Result::ok);
+            if info.is_some() && info != p.audio {
+                tracing::info!(codec = ?info.as_ref().map(|i| &i.codec), sample_rate = ?info.as_ref().map(|i| i.sample_rate), "audio stream");
+                p.audio = info;
+                return true;
+            }
+        }
+        FrameKind::Data => {}
+    }
+    false
+}
+
 /// One vectored write of as much of `out` as the socket takes.
 async fn write_some(wr: &mut OwnedWriteHalf, out: &ChunkOutput) -> std::io::Result<usize> {
     let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
@@ -599,5 +692,44 @@ async fn ready(players: &[PlayState]) {
             let all = many.iter().map(|p| Box::pin(p.subscriber.ready()));
             futures_util::future::select_all(all).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openrtmp_amf::AmfObject;
+    use openrtmp_hub::{Hub, HubConfig};
+
+    #[test]
+    fn metadata_is_enriched_with_what_the_server_parsed() {
+        let hub = Hub::new(HubConfig::default());
+        let publisher = hub.publish(StreamKey::new("live", "x"), 1).unwrap();
+        let encoder_meta = AmfObject::from_pairs([("framerate", Amf0Value::Number(30.0))]);
+        let mut p = PublishState {
+            stream_id: 1,
+            publisher,
+            last_media: Instant::now(),
+            last_ts: None,
+            metadata: Some((
+                DataMessage {
+                    name: "onMetaData".into(),
+                    values: vec![Amf0Value::EcmaArray { count: 1, entries: encoder_meta }],
+                },
+                0,
+            )),
+            video: None,
+            audio: None,
+        };
+        // A real AVC sequence header (320x240, from an FFmpeg-made FLV).
+        let seq = bytes::Bytes::from_static(b"\x17\x00\x00\x00\x00\x01B\xc0\r\xff\xe1\x00\x16gB\xc0\r\xda\x05\x07\xec\x04@\x00\x00\x03\x00@\x00\x00\x0c\x83\xc5\n\xa8\x01\x00\x04h\xce\x0f\xc8");
+        assert!(learn_codec(&mut p, &Frame::classify(FrameKind::Video, 0, seq)));
+        let frame = p.enriched_metadata().unwrap();
+        let data = DataMessage::decode(MessageType::DATA_AMF0, &frame.payload, &Default::default()).unwrap();
+        let meta = data.metadata().unwrap();
+        assert_eq!(meta.get("width").and_then(Amf0Value::as_number), Some(320.0));
+        assert_eq!(meta.get("height").and_then(Amf0Value::as_number), Some(240.0));
+        assert_eq!(meta.get("framerate").and_then(Amf0Value::as_number), Some(30.0));
+        assert!(meta.get("server").and_then(Amf0Value::as_str).is_some_and(|s| s.starts_with("OpenRTMP")));
     }
 }
