@@ -42,12 +42,14 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # Load generator arguments per scenario. Warm-ups are longer than a GOP (2 s) so that
 # nginx's players, which wait for the next keyframe, are all playing when measuring starts.
+# --source-ips spreads 1000+ connections over 127.0.0.1-4: servers cap connections per IP
+# (openrtmp's default limit is 1000).
 scenario_args() {
     case "$1" in
         fanout100) echo "--mode fanout --players 100 --bitrate-kbps 3000 --duration 12 --warmup-secs 3" ;;
-        fanout1000) echo "--mode fanout --players 1000 --bitrate-kbps 3000 --duration 12 --warmup-secs 3 --ramp-ms 2" ;;
+        fanout1000) echo "--mode fanout --players 1000 --bitrate-kbps 3000 --duration 12 --warmup-secs 3 --ramp-ms 2 --source-ips 4" ;;
         ingest) echo "--mode ingest --publishers 1 --duration 10 --warmup-secs 2" ;;
-        idle1000) echo "--mode idle --connections 1000 --duration 6 --warmup-secs 1 --ramp-ms 1" ;;
+        idle1000) echo "--mode idle --connections 1000 --duration 6 --warmup-secs 1 --ramp-ms 1 --source-ips 4" ;;
         *) die "unknown scenario $1" ;;
     esac
 }
@@ -119,7 +121,7 @@ EOF
 }
 
 start_openrtmp() { # dir port
-    taskset -c "$SERVER_CPU" "$OPENRTMP_BIN" serve --listen "127.0.0.1:$2" >"$1/stdout.log" 2>"$1/stderr.log" &
+    taskset -c "$SERVER_CPU" "$OPENRTMP_BIN" serve --log warn --listen "127.0.0.1:$2" >"$1/stdout.log" 2>"$1/stderr.log" &
     SERVER_PID=$!
 }
 
@@ -185,7 +187,7 @@ while read -r server scenario file; do
         [$s, $sc, f(mbps; 1),
          (if .players > 0 then "\(.players_keeping_up)/\(.players)" else "-" end),
          "\(f(.latency_ms.p50; 1))/\(f(.latency_ms.p99; 1))",
-         "\(f(.ttff_ms.p50; 0))/\(f(.ttff_ms.p99; 0))",
+         "\(f(.ttff_ms.p50; 1))/\(f(.ttff_ms.p99; 1))",
          (.stalls | tostring),
          (if (.errors // {}) == {} then "none" else (.errors | to_entries | map("\(.key)=\(.value)") | join(",")) end),
          f(.server.cpu_secs; 2), f(.server.cpu_secs_per_gbit; 2),
@@ -210,7 +212,7 @@ for scenario in $SCENARIOS; do
         "  \($sc): cpu_s/Gbit \(r($o.server.cpu_secs_per_gbit; $n.server.cpu_secs_per_gbit))"
         + "  hwm \(r($o.server.hwm_kb; $n.server.hwm_kb))"
         + "  latency p50 \(r($o.latency_ms.p50; $n.latency_ms.p50)) p99 \(r($o.latency_ms.p99; $n.latency_ms.p99))"
-        + "  ttff p50 \(r($o.ttff_ms.p50; $n.ttff_ms.p50))"
+        + (if $o.ttff_ms == null or $n.ttff_ms == null then "" else "  ttff p50 \($o.ttff_ms.p50) vs \($n.ttff_ms.p50) ms" end)
         + (if $o.mode == "idle" then "  KB/conn \(r($o.server.rss_kb_per_connection; $n.server.rss_kb_per_connection))" else "" end)'
 done
 echo

@@ -1,5 +1,6 @@
 //! Command-line arguments of `openrtmp bench`, and their validation into a [`Plan`].
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use openrtmp_client::RtmpUrl;
@@ -81,6 +82,11 @@ pub struct BenchArgs {
     /// Prefix of the stream names.
     #[arg(long, default_value = "bench")]
     pub stream_prefix: String,
+    /// Spread connections over this many loopback source addresses (127.0.0.1,
+    /// 127.0.0.2, ...), e.g. to stay under a server's per-IP connection limit. Needs a
+    /// 127.x.y.z target.
+    #[arg(long, default_value_t = 1)]
+    pub source_ips: u8,
     /// Process id of the server under test (Linux): its CPU time in the measured window
     /// and its memory are read from /proc and added to the summary.
     #[arg(long)]
@@ -107,6 +113,7 @@ impl Default for BenchArgs {
             chunk_size: 4096,
             connect_timeout_secs: 10.0,
             stream_prefix: "bench".into(),
+            source_ips: 1,
             server_pid: None,
             quiet: false,
         }
@@ -147,6 +154,8 @@ pub struct Plan {
     pub chunk_size: u32,
     /// Stream name prefix.
     pub stream_prefix: String,
+    /// Local addresses to bind connections to, in turn (empty: unbound).
+    pub sources: Vec<IpAddr>,
 }
 
 fn invalid(reason: impl Into<String>) -> BenchError {
@@ -158,6 +167,20 @@ fn secs(name: &str, value: f64, max: f64) -> Result<Duration, BenchError> {
         return Err(invalid(format!("{name} must be within 0..={max} seconds, not {value}")));
     }
     Ok(Duration::from_secs_f64(value))
+}
+
+/// 127.0.0.1 .. 127.0.0.n, when `n` > 1 and the target is on loopback (Linux routes all of
+/// 127.0.0.0/8 to `lo`, so every one of them can reach it).
+fn source_ips(host: &str, n: u8) -> Result<Vec<IpAddr>, BenchError> {
+    if n <= 1 {
+        return Ok(Vec::new());
+    }
+    match host.parse::<Ipv4Addr>() {
+        Ok(ip) if ip.is_loopback() => {
+            Ok((1..=n.min(254)).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i))).collect())
+        }
+        _ => Err(invalid("--source-ips needs a 127.x.y.z target address")),
+    }
 }
 
 impl Plan {
@@ -209,6 +232,7 @@ impl Plan {
         if publishers + players_per_stream + idle == 0 {
             return Err(invalid("nothing to run: raise --players or --publishers"));
         }
+        let sources = source_ips(&url.host, args.source_ips)?;
         Ok(Plan {
             mode: args.mode,
             url: args.url.clone(),
@@ -228,6 +252,7 @@ impl Plan {
             },
             chunk_size: args.chunk_size,
             stream_prefix: args.stream_prefix.clone(),
+            sources,
         })
     }
 }
@@ -267,6 +292,12 @@ mod tests {
         for args in bad {
             assert!(Plan::new(&args).is_err(), "{args:?}");
         }
+        let far =
+            BenchArgs { url: "rtmp://10.0.0.1/live".into(), source_ips: 4, ..BenchArgs::default() };
+        assert!(Plan::new(&far).is_err());
+        let near = BenchArgs { source_ips: 3, ..BenchArgs::default() };
+        let sources = Plan::new(&near).unwrap().sources;
+        assert_eq!(sources.last(), Some(&IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3))));
         let tls = BenchArgs { url: "rtmps://127.0.0.1/live".into(), ..BenchArgs::default() };
         assert!(matches!(Plan::new(&tls), Err(BenchError::TlsUnsupported)));
     }

@@ -9,11 +9,12 @@
 
 use std::cell::RefCell;
 use std::io::{ErrorKind, IoSlice};
+use std::net::{IpAddr, SocketAddr};
 
 use openrtmp_proto::session::{ClientConfig, ClientEvent, ClientSession};
 use rand::RngCore;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::error::ConnError;
 
@@ -48,14 +49,32 @@ pub struct RtmpConn {
     session: ClientSession,
 }
 
+/// Connects from `source` (any port) to the first address of `target` in its family.
+async fn connect_from(source: IpAddr, target: &Target) -> std::io::Result<TcpStream> {
+    let remote = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await?
+        .find(|a| a.is_ipv4() == source.is_ipv4())
+        .ok_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address to connect to"))?;
+    let socket = if source.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(remote).await
+}
+
 impl RtmpConn {
     /// TCP connect, handshake, `connect` to the application. Not bounded in time: the
     /// caller wraps it in a timeout.
-    pub async fn open(target: &Target, chunk_size: u32) -> Result<Self, ConnError> {
-        let tcp =
-            TcpStream::connect((target.host.as_str(), target.port)).await.map_err(|source| {
-                ConnError::Connect { addr: format!("{}:{}", target.host, target.port), source }
-            })?;
+    /// With `source`, the socket is bound to that local address first.
+    pub async fn open(
+        target: &Target,
+        chunk_size: u32,
+        source: Option<IpAddr>,
+    ) -> Result<Self, ConnError> {
+        let addr = || format!("{}:{}", target.host, target.port);
+        let tcp = match source {
+            None => TcpStream::connect((target.host.as_str(), target.port)).await,
+            Some(source) => connect_from(source, target).await,
+        }
+        .map_err(|source| ConnError::Connect { addr: addr(), source })?;
         // Media must not wait for Nagle: latency is what we measure.
         tcp.set_nodelay(true)?;
         let mut config = ClientConfig::new(target.app.clone(), target.tc_url.clone());

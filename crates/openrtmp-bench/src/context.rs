@@ -1,12 +1,14 @@
 //! What every connection task of a run shares: where to connect, the stream, the measured
 //! window and the stop signal.
 
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::conn::Target;
+use crate::conn::{RtmpConn, Target};
 use crate::error::{ConnError, Phase};
 use crate::marker;
 use crate::synth::StreamProfile;
@@ -33,6 +35,10 @@ pub struct RunContext {
     pub profile: StreamProfile,
     /// Time allowed for TCP connect + handshake + `connect` + publish/play start.
     pub setup_timeout: Duration,
+    /// Local addresses connections are bound to, in turn (empty: the system's choice).
+    pub sources: Vec<IpAddr>,
+    /// Connections opened so far (picks the next source).
+    pub opened: AtomicUsize,
     /// Set by the runner when the ramp-up is over; unset means "not measuring yet".
     pub window: OnceLock<Window>,
     /// Becomes `true` when the run ends; every task stops then.
@@ -43,6 +49,13 @@ impl RunContext {
     /// The name of stream `index` (`bench0`, `bench1`, ...).
     pub fn stream_name(&self, index: usize) -> String {
         format!("{}{index}", self.stream_prefix)
+    }
+
+    /// Opens a connection to the target, from the next source address.
+    pub async fn connect(&self) -> Result<RtmpConn, ConnError> {
+        let n = self.opened.fetch_add(1, Ordering::Relaxed);
+        let source = self.sources.get(n % self.sources.len().max(1)).copied();
+        RtmpConn::open(&self.target, self.chunk_size, source).await
     }
 
     /// Whether `at` falls in the measured window.

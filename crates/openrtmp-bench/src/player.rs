@@ -7,7 +7,6 @@ use openrtmp_proto::command::StatusLevel;
 use openrtmp_proto::message::{Message, MessageType};
 use openrtmp_proto::session::ClientEvent;
 
-use crate::conn::RtmpConn;
 use crate::context::{within, ReadyGuard, RunContext};
 use crate::error::{ConnError, Phase};
 use crate::histogram::Histogram;
@@ -80,8 +79,7 @@ async fn play(
     ready: ReadyGuard,
 ) -> Result<(), ConnError> {
     let deadline = Instant::now() + ctx.setup_timeout;
-    let mut conn =
-        within(deadline, Phase::Connect, RtmpConn::open(&ctx.target, ctx.chunk_size)).await?;
+    let mut conn = within(deadline, Phase::Connect, ctx.connect()).await?;
     stats.connected = true;
     let name = ctx.stream_name(stats.stream);
     // start -2: live if there is one, what a player like ffplay asks for.
@@ -200,8 +198,7 @@ pub async fn run_idle(ctx: Arc<RunContext>, ready: ReadyGuard) -> IdleStats {
 
 async fn idle(ctx: &RunContext, stats: &mut IdleStats, ready: ReadyGuard) -> Result<(), ConnError> {
     let deadline = Instant::now() + ctx.setup_timeout;
-    let mut conn =
-        within(deadline, Phase::Connect, RtmpConn::open(&ctx.target, ctx.chunk_size)).await?;
+    let mut conn = within(deadline, Phase::Connect, ctx.connect()).await?;
     stats.connected = true;
     drop(ready);
     loop {

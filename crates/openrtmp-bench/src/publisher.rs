@@ -65,8 +65,7 @@ async fn publish(
 ) -> Result<(), ConnError> {
     let deadline = Instant::now() + ctx.setup_timeout;
     let name = ctx.stream_name(stats.stream);
-    let mut conn =
-        within(deadline, Phase::Connect, RtmpConn::open(&ctx.target, ctx.chunk_size)).await?;
+    let mut conn = within(deadline, Phase::Connect, ctx.connect()).await?;
     stats.connected = true;
     conn.session().publish(&name, PublishType::Live).map_err(|_| ConnError::Closed)?;
     within(deadline, Phase::Publish, await_publish_start(&mut conn)).await?;

@@ -2,6 +2,7 @@
 //! aggregate. Everything is bounded in time: setup by the per-connection timeout, the run by
 //! `--duration`, and the shutdown by [`SHUTDOWN_GRACE`], after which tasks are aborted.
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,8 @@ pub async fn execute(args: &BenchArgs) -> Result<Summary, BenchError> {
         chunk_size: plan.chunk_size,
         profile: plan.profile,
         setup_timeout: plan.setup_timeout,
+        sources: plan.sources.clone(),
+        opened: AtomicUsize::new(0),
         window: OnceLock::new(),
         stop: stop_rx,
     });

@@ -149,6 +149,8 @@ async fn idle_connections_against_nginx() {
         duration: 1.5,
         warmup_secs: 0.5,
         ramp_ms: 0,
+        // Exercises binding to several loopback source addresses.
+        source_ips: 3,
         quiet: true,
         ..BenchArgs::default()
     };

@@ -29,12 +29,19 @@ pub struct Frame {
     /// A video keyframe: a decoder can start here. Always false for audio and data (every
     /// coded audio frame is a random access point; the hub knows that from `kind`).
     pub keyframe: bool,
-    /// Codec configuration (AVC/AAC sequence header, E-RTMP `SequenceStart`): cached per
-    /// (kind, track) for late joiners instead of being kept in the ring.
+    /// Codec configuration (AVC/AAC sequence header, E-RTMP `SequenceStart`) or stream
+    /// description sent once (E-RTMP video `Metadata` packets such as colorInfo/HDR, sent by
+    /// FFmpeg between the sequence start and the first keyframe): cached per (kind, track,
+    /// which) for late joiners instead of being kept in the ring.
     pub sequence_header: bool,
     /// The E-RTMP track id (0 for a single-track stream; the first track of a multitrack
     /// message).
     pub track: u8,
+}
+
+/// Whether a video message is an Enhanced RTMP `Metadata` packet (colorInfo and the like).
+pub(crate) fn is_video_metadata(tag: &openrtmp_media::VideoTag) -> bool {
+    tag.tracks.iter().any(|t| t.kind == openrtmp_media::FrameKind::Metadata)
 }
 
 impl Frame {
@@ -47,7 +54,7 @@ impl Frame {
             FrameKind::Video => match parse_video(&payload) {
                 Ok(tag) => (
                     tag.is_keyframe(),
-                    tag.is_sequence_header(),
+                    tag.is_sequence_header() || is_video_metadata(&tag),
                     tag.tracks.first().map_or(0, |t| t.track_id),
                 ),
                 Err(_) => (false, false, 0),

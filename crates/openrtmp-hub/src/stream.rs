@@ -61,13 +61,22 @@ pub(crate) struct StreamState {
 }
 
 /// Order of the sequence header cache: video first, then audio, each by track id.
-fn header_rank(frame: &Frame) -> (u8, u8) {
+/// Order and identity of cached headers: kind (video first), track, then the sequence
+/// header before a video metadata packet of the same track (each kept separately).
+fn header_rank(frame: &Frame) -> (u8, u8, u8) {
     let kind = match frame.kind {
         FrameKind::Video => 0,
         FrameKind::Audio => 1,
         FrameKind::Data => 2,
     };
-    (kind, frame.track)
+    let which = match frame.kind {
+        // Headers are rare: parsing again here is cheaper than widening every Frame.
+        FrameKind::Video => openrtmp_media::parse_video(&frame.payload)
+            .is_ok_and(|tag| crate::frame::is_video_metadata(&tag))
+            .into(),
+        _ => 0,
+    };
+    (kind, frame.track, which)
 }
 
 impl Stream {

@@ -1,0 +1,55 @@
+//! Regression: Enhanced RTMP video `Metadata` packets (colorInfo), which FFmpeg 9 sends once
+//! between the sequence start and the first keyframe, reach early and late viewers alike.
+
+use bytes::Bytes;
+use openrtmp_hub::{Frame, FrameKind, Hub, HubConfig, StreamKey, SubscriberEvent};
+
+/// ExVideoTagHeader (E-RTMP v1): IsExHeader | FrameType << 4 | PacketType, then the FourCC.
+fn ex(frame_type: u8, packet_type: u8, body: &[u8]) -> Bytes {
+    let mut v = vec![0x80 | frame_type << 4 | packet_type];
+    v.extend_from_slice(b"hvc1");
+    v.extend_from_slice(body);
+    Bytes::from(v)
+}
+
+fn video(ts: u32, payload: Bytes) -> Frame {
+    Frame::classify(FrameKind::Video, ts, payload)
+}
+
+fn payloads(events: &[SubscriberEvent]) -> Vec<Bytes> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SubscriberEvent::Frame(f) => Some(f.payload.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn video_metadata_packet_reaches_early_and_late_viewers() {
+    let hub = Hub::new(HubConfig::default());
+    let key = StreamKey::new("live", "hdr");
+    let mut early = hub.subscribe(key.clone(), 1).unwrap();
+    let publisher = hub.publish(key.clone(), 2).unwrap();
+    let start = ex(1, 0, b"config");
+    // AMF0 "colorInfo" + an empty object, as a Metadata packet (type 4) with FrameType 5.
+    let meta = ex(5, 4, b"\x02\x00\x09colorInfo\x03\x00\x00\x09");
+    let key_frame = ex(1, 1, b"\x00\x00\x00idr");
+    let inter = ex(2, 3, b"p");
+    let classified = video(0, meta.clone());
+    assert!(classified.sequence_header, "a metadata packet is stream configuration");
+    for frame in [video(0, start.clone()), classified, video(0, key_frame.clone()), video(33, inter.clone())] {
+        publisher.push(frame);
+    }
+    let mut events = Vec::new();
+    early.poll(&mut events, usize::MAX);
+    let got = payloads(&events);
+    assert_eq!(got, vec![start.clone(), meta.clone(), key_frame.clone(), inter.clone()], "{events:?}");
+
+    // A late joiner gets the cached sequence start, then the metadata packet, then the GOP.
+    let mut late = hub.subscribe(key, 3).unwrap();
+    let mut events = Vec::new();
+    late.poll(&mut events, usize::MAX);
+    assert_eq!(payloads(&events), vec![start, meta, key_frame, inter]);
+}
