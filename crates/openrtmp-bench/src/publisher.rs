@@ -71,7 +71,16 @@ async fn publish(
     within(deadline, Phase::Publish, await_publish_start(&mut conn)).await?;
     stats.publishing = true;
     ready.done();
+    send_stream(ctx, stats, &mut conn, paced).await
+}
 
+/// Sends metadata, sequence headers, then frames until an error (or cancellation).
+async fn send_stream(
+    ctx: &RunContext,
+    stats: &mut PublisherStats,
+    conn: &mut RtmpConn,
+    paced: bool,
+) -> Result<(), ConnError> {
     let session = conn.session();
     session.send_metadata(ctx.profile.metadata()).map_err(|_| ConnError::Closed)?;
     for header in synth::sequence_headers() {
@@ -79,6 +88,7 @@ async fn publish(
     }
     let start = Instant::now();
     let mut stream = SyntheticStream::new(ctx.profile);
+    let shared = (!paced).then(|| synth::SharedFrames::new(stream.sizes(), start));
     let mut next = stream.next_frame();
     loop {
         // Queue what is due (paced) or what fits under the high-water mark (unpaced),
@@ -89,7 +99,10 @@ async fn publish(
             if !due {
                 break;
             }
-            let message = synth::frame_message(&next, now);
+            let message = match &shared {
+                Some(shared) => shared.message(&next),
+                None => synth::frame_message(&next, now),
+            };
             conn.session().send_media(&message).map_err(|_| ConnError::Closed)?;
             stats.count(&message.payload, next.kind != synth::FrameKind::Audio, ctx.in_window(now));
             next = stream.next_frame();
@@ -102,7 +115,7 @@ async fn publish(
             r = conn.readable() => {
                 r?;
                 conn.try_read()?;
-                drain_events(&mut conn)?;
+                drain_events(conn)?;
             }
             r = conn.writable(), if pending => r?,
             () = tokio::time::sleep_until(next_due.into()), if paced => {}

@@ -14,7 +14,7 @@ use crate::context::{ReadyGuard, RunContext, Window};
 use crate::error::BenchError;
 use crate::marker;
 use crate::player::{self, IdleStats, PlayerStats};
-use crate::procstat::{self, ServerSamples};
+use crate::procstat::{self, ProcSample, ServerSamples};
 use crate::publisher::{self, PublisherStats};
 use crate::summary::{RunInfo, Summary};
 
@@ -40,6 +40,19 @@ impl Progress {
     }
 }
 
+/// The connection tasks of a run, by role.
+struct Tasks {
+    publishers: JoinSet<PublisherStats>,
+    players: JoinSet<PlayerStats>,
+    idle: JoinSet<IdleStats>,
+}
+
+/// Process readings at the edges of the measured window.
+struct Readings {
+    server: Option<ServerSamples>,
+    own: Option<(ProcSample, ProcSample)>,
+}
+
 /// Runs the load described by `args` and returns its summary.
 pub async fn execute(args: &BenchArgs) -> Result<Summary, BenchError> {
     let plan = Plan::new(args)?;
@@ -61,40 +74,7 @@ pub async fn execute(args: &BenchArgs) -> Result<Summary, BenchError> {
         window: OnceLock::new(),
         stop: stop_rx,
     });
-
-    let mut publishers = JoinSet::new();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    for stream in 0..plan.publishers as usize {
-        let ready = ReadyGuard::new(tx.clone());
-        publishers.spawn(publisher::run(ctx.clone(), stream, plan.paced, ready));
-    }
-    drop(tx);
-    let up = wait_ready(&mut rx, plan.publishers, Instant::now() + plan.setup_timeout).await;
-    if plan.publishers > 0 {
-        progress.say(format_args!("{up}/{} publishers set up", plan.publishers));
-    }
-
-    let (mut players, mut idle) = (JoinSet::new(), JoinSet::new());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let ramp_start = Instant::now();
-    let total = plan.publishers * plan.players_per_stream + plan.idle;
-    for i in 0..total {
-        let at = ramp_start + plan.ramp * i;
-        tokio::time::sleep_until(at.into()).await;
-        let ready = ReadyGuard::new(tx.clone());
-        if plan.idle > 0 {
-            idle.spawn(player::run_idle(ctx.clone(), ready));
-        } else {
-            // Streams get their players round-robin, so every stream ramps up together.
-            let stream = (i % plan.publishers) as usize;
-            players.spawn(player::run_player(ctx.clone(), stream, ready));
-        }
-    }
-    drop(tx);
-    let up = wait_ready(&mut rx, total, Instant::now() + plan.setup_timeout).await;
-    if total > 0 {
-        progress.say(format_args!("{up}/{total} connections set up"));
-    }
+    let mut tasks = start(&ctx, &plan, progress).await;
 
     let ready_at = Instant::now();
     let window = Window { start: ready_at + plan.warmup, end: ready_at + plan.duration };
@@ -105,31 +85,18 @@ pub async fn execute(args: &BenchArgs) -> Result<Summary, BenchError> {
         plan.duration.as_secs_f64(),
         plan.warmup.as_secs_f64()
     ));
-    tokio::time::sleep_until(window.start.into()).await;
-    let server_start = args.server_pid.and_then(procstat::sample);
-    let own_start = procstat::sample(std::process::id());
-    tokio::time::sleep_until(window.end.into()).await;
-    let server_end = args.server_pid.and_then(procstat::sample);
-    let own_end = procstat::sample(std::process::id());
-    if !players.is_empty() {
+    let readings = measure(window, args.server_pid, server_before).await;
+    if !tasks.players.is_empty() {
         // Frames sent just before the end are still on their way to the players.
         tokio::time::sleep(DRAIN).await;
     }
     let _ = stop_tx.send(true);
-    let server = match (args.server_pid, server_before, server_start, server_end) {
-        (Some(pid), Some(before), Some(window_start), Some(window_end)) => {
-            Some(ServerSamples { pid, before, window_start, window_end })
-        }
-        _ => None,
-    };
 
     let grace = Instant::now() + SHUTDOWN_GRACE;
-    let mut hung = 0;
-    let mut panicked = 0;
-    let publishers: Vec<PublisherStats> =
-        collect(publishers, grace, &mut hung, &mut panicked).await;
-    let mut players: Vec<PlayerStats> = collect(players, grace, &mut hung, &mut panicked).await;
-    let idle: Vec<IdleStats> = collect(idle, grace, &mut hung, &mut panicked).await;
+    let (mut hung, mut panicked) = (0, 0);
+    let publishers = collect(&mut tasks.publishers, grace, &mut hung, &mut panicked).await;
+    let mut players = collect(&mut tasks.players, grace, &mut hung, &mut panicked).await;
+    let idle = collect(&mut tasks.idle, grace, &mut hung, &mut panicked).await;
     players.iter_mut().for_each(|p| p.close_window(window.end));
     progress.say(format_args!("done"));
 
@@ -142,10 +109,67 @@ pub async fn execute(args: &BenchArgs) -> Result<Summary, BenchError> {
         bitrate_kbps: if plan.idle > 0 { 0 } else { plan.profile.bitrate_kbps },
         hung,
         panicked,
-        server,
-        own: own_start.zip(own_end),
+        server: readings.server,
+        own: readings.own,
     };
     Ok(Summary::build(info, &publishers, &players, &idle))
+}
+
+/// Starts the publishers and waits for them to publish, then ramps up players or idle
+/// connections and waits for them to be set up (each bounded by the setup timeout).
+async fn start(ctx: &Arc<RunContext>, plan: &Plan, progress: Progress) -> Tasks {
+    let mut tasks =
+        Tasks { publishers: JoinSet::new(), players: JoinSet::new(), idle: JoinSet::new() };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    for stream in 0..plan.publishers as usize {
+        let ready = ReadyGuard::new(tx.clone());
+        tasks.publishers.spawn(publisher::run(ctx.clone(), stream, plan.paced, ready));
+    }
+    drop(tx);
+    let up = wait_ready(&mut rx, plan.publishers, Instant::now() + plan.setup_timeout).await;
+    if plan.publishers > 0 {
+        progress.say(format_args!("{up}/{} publishers set up", plan.publishers));
+    }
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let ramp_start = Instant::now();
+    let total = plan.publishers * plan.players_per_stream + plan.idle;
+    for i in 0..total {
+        tokio::time::sleep_until((ramp_start + plan.ramp * i).into()).await;
+        let ready = ReadyGuard::new(tx.clone());
+        if plan.idle > 0 {
+            tasks.idle.spawn(player::run_idle(ctx.clone(), ready));
+        } else {
+            // Streams get their players round-robin, so every stream ramps up together.
+            let stream = (i % plan.publishers) as usize;
+            tasks.players.spawn(player::run_player(ctx.clone(), stream, ready));
+        }
+    }
+    drop(tx);
+    let up = wait_ready(&mut rx, total, Instant::now() + plan.setup_timeout).await;
+    if total > 0 {
+        progress.say(format_args!("{up}/{total} connections set up"));
+    }
+    tasks
+}
+
+/// Waits for the window to pass, reading the server and this process at both ends.
+async fn measure(window: Window, server_pid: Option<u32>, before: Option<ProcSample>) -> Readings {
+    let read_both = || {
+        let server = server_pid.and_then(procstat::sample);
+        (server, procstat::sample(std::process::id()))
+    };
+    tokio::time::sleep_until(window.start.into()).await;
+    let (server_start, own_start) = read_both();
+    tokio::time::sleep_until(window.end.into()).await;
+    let (server_end, own_end) = read_both();
+    let server = match (server_pid, before, server_start, server_end) {
+        (Some(pid), Some(before), Some(window_start), Some(window_end)) => {
+            Some(ServerSamples { pid, before, window_start, window_end })
+        }
+        _ => None,
+    };
+    Readings { server, own: own_start.zip(own_end) }
 }
 
 /// Waits until `expected` connections reported set up, or `deadline` plus some slack for
@@ -166,7 +190,7 @@ async fn wait_ready(rx: &mut mpsc::UnboundedReceiver<()>, expected: u32, deadlin
 /// The results of every task in `set`; tasks still running at `grace` are aborted and
 /// counted as hung.
 async fn collect<T: 'static>(
-    mut set: JoinSet<T>,
+    set: &mut JoinSet<T>,
     grace: Instant,
     hung: &mut u64,
     panicked: &mut u64,

@@ -39,13 +39,19 @@ fn video_metadata_packet_reaches_early_and_late_viewers() {
     let inter = ex(2, 3, b"p");
     let classified = video(0, meta.clone());
     assert!(classified.sequence_header, "a metadata packet is stream configuration");
-    for frame in [video(0, start.clone()), classified, video(0, key_frame.clone()), video(33, inter.clone())] {
+    for frame in
+        [video(0, start.clone()), classified, video(0, key_frame.clone()), video(33, inter.clone())]
+    {
         publisher.push(frame);
     }
     let mut events = Vec::new();
     early.poll(&mut events, usize::MAX);
     let got = payloads(&events);
-    assert_eq!(got, vec![start.clone(), meta.clone(), key_frame.clone(), inter.clone()], "{events:?}");
+    assert_eq!(
+        got,
+        vec![start.clone(), meta.clone(), key_frame.clone(), inter.clone()],
+        "{events:?}"
+    );
 
     // A late joiner gets the cached sequence start, then the metadata packet, then the GOP.
     let mut late = hub.subscribe(key, 3).unwrap();

@@ -344,7 +344,11 @@ impl Connection {
                             }
                         } else {
                             let kind = FrameKind::Data;
-                            p.publisher.push(Frame::classify(kind, message.timestamp, message.payload));
+                            p.publisher.push(Frame::classify(
+                                kind,
+                                message.timestamp,
+                                message.payload,
+                            ));
                         }
                     }
                 }
@@ -725,11 +729,15 @@ mod tests {
         let seq = bytes::Bytes::from_static(b"\x17\x00\x00\x00\x00\x01B\xc0\r\xff\xe1\x00\x16gB\xc0\r\xda\x05\x07\xec\x04@\x00\x00\x03\x00@\x00\x00\x0c\x83\xc5\n\xa8\x01\x00\x04h\xce\x0f\xc8");
         assert!(learn_codec(&mut p, &Frame::classify(FrameKind::Video, 0, seq)));
         let frame = p.enriched_metadata().unwrap();
-        let data = DataMessage::decode(MessageType::DATA_AMF0, &frame.payload, &Default::default()).unwrap();
+        let data = DataMessage::decode(MessageType::DATA_AMF0, &frame.payload, &Default::default())
+            .unwrap();
         let meta = data.metadata().unwrap();
         assert_eq!(meta.get("width").and_then(Amf0Value::as_number), Some(320.0));
         assert_eq!(meta.get("height").and_then(Amf0Value::as_number), Some(240.0));
         assert_eq!(meta.get("framerate").and_then(Amf0Value::as_number), Some(30.0));
-        assert!(meta.get("server").and_then(Amf0Value::as_str).is_some_and(|s| s.starts_with("OpenRTMP")));
+        assert!(meta
+            .get("server")
+            .and_then(Amf0Value::as_str)
+            .is_some_and(|s| s.starts_with("OpenRTMP")));
     }
 }
