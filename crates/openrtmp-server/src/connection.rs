@@ -34,8 +34,10 @@ use tracing::{field, Instrument};
 
 use crate::server::Shared;
 
-/// Bytes read per socket read.
+/// Most bytes read per socket read (the read buffer grows to this).
 const READ_SIZE: usize = 64 * 1024;
+/// The read buffer a connection starts with.
+const MIN_READ_SIZE: usize = 4 * 1024;
 /// Media is pulled from the hub only while less than this is queued for the socket.
 const HIGH_WATER: usize = 256 * 1024;
 /// Payload bytes pulled from the hub per batch.
@@ -230,10 +232,20 @@ impl Connection {
 
     async fn drive(&mut self, socket: TcpStream, refuse: Option<String>) -> End {
         let (mut rd, mut wr) = socket.into_split();
-        let mut buf = vec![0u8; READ_SIZE];
+        // Start small: most connections are players or idle and read little. Grows (up to
+        // READ_SIZE) when reads fill it, as a publisher's do.
+        let mut buf = vec![0u8; MIN_READ_SIZE];
         let mut pending = ChunkOutput::new();
         let mut last_write = Instant::now();
         let shutdown = self.shared.shutdown.clone();
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        // One timer for every deadline, reset lazily: when a deadline moves later (a write
+        // or a media message arrived) the timer fires early once and is re-armed, instead of
+        // touching the timer wheel on every frame.
+        let mut armed = self.next_deadline(false, last_write);
+        let timer = tokio::time::sleep_until(armed);
+        tokio::pin!(timer);
         loop {
             if pending.is_empty() {
                 pending = std::mem::take(self.session.transmit());
@@ -243,13 +255,17 @@ impl Connection {
                 return End::Rejected;
             }
             let deadline = self.next_deadline(!pending.is_empty(), last_write);
+            if deadline < armed {
+                armed = deadline;
+                timer.as_mut().reset(armed);
+            }
             let want_read = !self.session.is_waiting() && !self.session.is_closed();
             let want_media = !self.players.is_empty()
                 && pending.len() < HIGH_WATER
                 && self.session.transmit().len() < HIGH_WATER;
             let result: Result<(), End> = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => Err(End::Shutdown),
+                _ = &mut cancelled => Err(End::Shutdown),
                 written = write_some(&mut wr, &pending), if !pending.is_empty() => match written {
                     Ok(0) => Err(End::PeerClosed),
                     Ok(n) => {
@@ -263,15 +279,30 @@ impl Connection {
                 },
                 read = rd.read(&mut buf), if want_read => match read {
                     Ok(0) => Err(End::PeerClosed),
-                    Ok(n) => self.input(buf.get(..n).unwrap_or_default(), refuse.as_deref()),
+                    Ok(n) => {
+                        let result = self.input(buf.get(..n).unwrap_or_default(), refuse.as_deref());
+                        if n == buf.len() && buf.len() < READ_SIZE {
+                            buf.resize(buf.len() * 2, 0);
+                        }
+                        result
+                    }
                     Err(e) => Err(End::Io(e)),
                 },
                 _ = ready(&self.players), if want_media => self.pump_players(),
-                _ = tokio::time::sleep_until(deadline) => self.check_timers(!pending.is_empty(), last_write),
+                _ = &mut timer => {
+                    let result = self.check_timers(!pending.is_empty(), last_write);
+                    armed = self.next_deadline(!pending.is_empty(), last_write);
+                    timer.as_mut().reset(armed);
+                    result
+                }
             };
             if let Err(end) = result {
-                if matches!(&end, End::Protocol(e) if e.disposition() == Disposition::FlushThenClose)
-                {
+                let flush = match &end {
+                    End::Protocol(e) => e.disposition() == Disposition::FlushThenClose,
+                    End::Replaced | End::TooSlow(_) | End::UnpublishedWaitOver => true,
+                    _ => false,
+                };
+                if flush {
                     self.flush_final(&mut wr, &mut pending).await;
                 }
                 return end;

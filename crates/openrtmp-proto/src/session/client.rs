@@ -217,8 +217,8 @@ impl ClientSession {
     fn process(&mut self, data: &[u8]) -> Result<(), SessionError> {
         match self.wire.handle_input(data)? {
             Progress::Handshaking => return Ok(()),
-            Progress::HandshakeDone => {
-                let scheme = self.wire.handshake.scheme().unwrap_or(HandshakeScheme::Simple);
+            Progress::HandshakeDone(handshake) => {
+                let scheme = handshake.scheme().unwrap_or(HandshakeScheme::Simple);
                 self.events.push_back(ClientEvent::HandshakeDone { scheme });
                 self.start_connect();
             }

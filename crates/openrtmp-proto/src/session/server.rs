@@ -231,8 +231,7 @@ impl ServerSession {
         }
         match self.wire.handle_input(data) {
             Ok(Progress::Handshaking) => Ok(()),
-            Ok(Progress::HandshakeDone) => {
-                let handshake = &self.wire.handshake;
+            Ok(Progress::HandshakeDone(handshake)) => {
                 if let Some(scheme) = handshake.scheme() {
                     let client_version = handshake.peer_version().filter(|v| *v != [0; 4]);
                     self.events.push_back(ServerEvent::HandshakeDone { scheme, client_version });

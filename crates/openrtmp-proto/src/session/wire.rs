@@ -35,12 +35,13 @@ macro_rules! impl_handshake {
 impl_handshake!(ServerHandshake, ClientHandshake);
 
 /// Result of feeding bytes to a [`Wire`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Progress {
+#[derive(Debug)]
+pub(super) enum Progress<H> {
     /// Still in the handshake.
     Handshaking,
-    /// The handshake completed with this input; chunk data may follow.
-    HandshakeDone,
+    /// The handshake completed with this input (chunk data may follow). The finished
+    /// handshake is handed over so its state (a few KiB) is not kept for the connection's life.
+    HandshakeDone(H),
     /// Chunk data was fed to the decoder.
     Chunks,
 }
@@ -48,7 +49,8 @@ pub(super) enum Progress {
 /// Handshake, chunk decoder and encoder, output queue.
 #[derive(Debug)]
 pub(super) struct Wire<H> {
-    pub(super) handshake: H,
+    /// `None` once complete.
+    handshake: Option<H>,
     /// Handshake bytes received but not consumed (at most one packet).
     input: BytesMut,
     pub(super) decoder: ChunkDecoder,
@@ -64,7 +66,7 @@ impl<H: Handshake> Wire<H> {
             out.push_bytes(bytes);
         }
         Wire {
-            handshake,
+            handshake: Some(handshake),
             input: BytesMut::new(),
             decoder: ChunkDecoder::new(limits),
             encoder: ChunkEncoder::new(),
@@ -74,25 +76,29 @@ impl<H: Handshake> Wire<H> {
     }
 
     /// Feeds received bytes: to the handshake until it completes, then to the decoder.
-    pub(super) fn handle_input(&mut self, data: &[u8]) -> Result<Progress, SessionError> {
+    pub(super) fn handle_input(&mut self, data: &[u8]) -> Result<Progress<H>, SessionError> {
         self.check()?;
-        if self.handshake.is_complete() {
+        let Some(handshake) = self.handshake.as_mut() else {
             self.decoder.handle_input(data);
             return Ok(Progress::Chunks);
-        }
+        };
         self.input.extend_from_slice(data);
-        let result = self.handshake.handle_input(&mut self.input);
-        self.record(result.map_err(SessionError::from))?;
-        while let Some(bytes) = self.handshake.poll_transmit() {
+        let result = handshake.handle_input(&mut self.input);
+        while let Some(bytes) = handshake.poll_transmit() {
             self.out.push_bytes(bytes);
         }
-        if !self.handshake.is_complete() {
+        let complete = handshake.is_complete();
+        self.record(result.map_err(SessionError::from))?;
+        if !complete {
             return Ok(Progress::Handshaking);
         }
         // The peer's first chunks often arrive in the same read as the last handshake packet.
-        let rest = self.input.split();
+        let rest = std::mem::take(&mut self.input);
         self.decoder.handle_input(&rest);
-        Ok(Progress::HandshakeDone)
+        match self.handshake.take() {
+            Some(done) => Ok(Progress::HandshakeDone(done)),
+            None => Ok(Progress::Chunks),
+        }
     }
 
     pub(super) fn poll_message(&mut self) -> Result<Option<Message>, ChunkError> {
