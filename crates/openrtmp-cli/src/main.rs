@@ -23,7 +23,8 @@ struct Cli {
 enum Command {
     /// Run the RTMP server (built-in defaults: listen on 0.0.0.0:1935, any app, no auth).
     Serve {
-        /// Address to listen on (repeatable), e.g. 0.0.0.0:1935 or [::]:1935; port 0 picks one.
+        /// Address to listen on (repeatable), e.g. 0.0.0.0:1935 or an IPv6 address in brackets;
+        /// port 0 picks a free port.
         #[arg(long = "listen", value_name = "ADDR:PORT")]
         listen: Vec<std::net::SocketAddr>,
         /// Outbound chunk size.
