@@ -43,6 +43,12 @@ enum Command {
         /// Seconds players of an unpublished stream wait for a new publisher (0: close at once).
         #[arg(long, default_value_t = 30.0)]
         unpublished_wait: f64,
+        /// Most simultaneous connections.
+        #[arg(long, default_value_t = openrtmp_server::DEFAULT_MAX_CONNECTIONS)]
+        max_connections: usize,
+        /// Most simultaneous connections from one IP address.
+        #[arg(long, default_value_t = openrtmp_server::DEFAULT_MAX_CONNECTIONS_PER_IP)]
+        max_connections_per_ip: usize,
     },
     /// Load generator: fan-out, ingest, many streams, idle connections (JSON summary).
     Bench(openrtmp_bench::BenchArgs),
@@ -165,6 +171,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             no_wait_for_publisher,
             replace_publisher,
             unpublished_wait,
+            max_connections,
+            max_connections_per_ip,
         } => {
             let mut config = openrtmp_server::Config::default();
             if !listen.is_empty() {
@@ -175,6 +183,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             config.hub.wait_for_publisher = !no_wait_for_publisher;
             config.hub.replace_publisher = replace_publisher;
             config.unpublished_wait = seconds(unpublished_wait, "--unpublished-wait")?;
+            config.max_connections = max_connections;
+            config.max_connections_per_ip = max_connections_per_ip;
             serve(config).await
         }
         Command::Bench(args) => openrtmp_bench::run(args).await,
