@@ -12,9 +12,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use openrtmp_client::{ConnectOptions, PlayEnd, PlayOptions, Player, PublishOptions, RtmpUrl};
-use openrtmp_media::flv_file::{FlvReader, FlvTag};
-use openrtmp_media::{FrameKind, TagType};
-use support::{ChildGuard, Nginx, TempDir};
+use openrtmp_media::flv_file::FlvTag;
+use openrtmp_media::TagType;
+use support::{
+    frames, is_sequence_header, read_tags, sequence_headers, ChildGuard, Nginx, TempDir,
+};
 
 /// The fixture, made once per test binary.
 fn fixture(ffmpeg: &Path) -> PathBuf {
@@ -28,50 +30,6 @@ fn fixture(ffmpeg: &Path) -> PathBuf {
         })
         .1
         .clone()
-}
-
-fn read_tags(path: &Path) -> Vec<FlvTag> {
-    let file = std::fs::File::open(path).expect("open flv");
-    FlvReader::new(std::io::BufReader::new(file)).map(|t| t.expect("valid flv tag")).collect()
-}
-
-/// Audio and video frames (not sequence headers or ends, not metadata): what must arrive
-/// intact. (FFmpeg's FLV muxer adds an AVC end-of-sequence tag when it closes a file.)
-fn frames(tags: &[FlvTag]) -> Vec<(TagType, bytes::Bytes)> {
-    let is_sequence_end = |t: &FlvTag| {
-        t.tag_type == TagType::VIDEO
-            && openrtmp_media::parse_video(&t.data)
-                .is_ok_and(|v| v.tracks.iter().all(|k| k.kind == FrameKind::SequenceEnd))
-    };
-    tags.iter()
-        .filter(|t| t.tag_type == TagType::AUDIO || t.tag_type == TagType::VIDEO)
-        .filter(|t| !is_sequence_header(t) && !is_sequence_end(t))
-        .map(|t| (t.tag_type, t.data.clone()))
-        .collect()
-}
-
-fn is_sequence_header(t: &FlvTag) -> bool {
-    match t.tag_type {
-        TagType::VIDEO => {
-            openrtmp_media::parse_video(&t.data).is_ok_and(|v| v.is_sequence_header())
-        }
-        TagType::AUDIO => {
-            openrtmp_media::parse_audio(&t.data).is_ok_and(|a| a.is_sequence_header())
-        }
-        _ => false,
-    }
-}
-
-fn sequence_headers(tags: &[FlvTag]) -> Vec<(TagType, bytes::Bytes)> {
-    // One of each kind; servers may send the cached ones in another order (nginx: video first).
-    let mut v: Vec<_> = tags
-        .iter()
-        .filter(|t| is_sequence_header(t))
-        .map(|t| (t.tag_type, t.data.clone()))
-        .collect();
-    v.sort();
-    v.dedup();
-    v
 }
 
 /// Asserts `got` holds exactly the frames of `sent`, in order, with the same timestamps
