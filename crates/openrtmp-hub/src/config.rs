@@ -19,6 +19,8 @@ pub const DEFAULT_REPLACE_PUBLISHER: bool = false;
 /// Default [`HubConfig::start_at_oldest_keyframe`]: new viewers start at the newest
 /// keyframe (lowest latency).
 pub const DEFAULT_START_AT_OLDEST_KEYFRAME: bool = false;
+/// Default for [`HubConfig::audio_batch_ms`]: a little over one frame interval at 30 fps.
+pub const DEFAULT_AUDIO_BATCH_MS: u32 = 40;
 
 /// Configuration of a [`crate::Hub`]. Every field is media time or a count; the hub never
 /// reads a clock.
@@ -59,6 +61,14 @@ pub struct HubConfig {
     /// Whether new viewers start at the oldest keyframe in the ring (more buffered media,
     /// more latency) rather than the newest. Default [`DEFAULT_START_AT_OLDEST_KEYFRAME`].
     pub start_at_oldest_keyframe: bool,
+    /// Write batching for audio in streams that also carry video: an audio frame does not
+    /// wake the viewers by itself until this much media time has gathered since the oldest
+    /// frame not yet announced; the next video frame (or a later audio frame past the bound)
+    /// wakes them for all of it. Viewers then write audio and video together, roughly halving
+    /// the sends per viewer, and audio waits at most this long (video never waits). 0
+    /// announces every frame at once (low-latency mode does). Default
+    /// [`DEFAULT_AUDIO_BATCH_MS`].
+    pub audio_batch_ms: u32,
 }
 
 impl Default for HubConfig {
@@ -73,6 +83,7 @@ impl Default for HubConfig {
             wait_for_publisher: DEFAULT_WAIT_FOR_PUBLISHER,
             replace_publisher: DEFAULT_REPLACE_PUBLISHER,
             start_at_oldest_keyframe: DEFAULT_START_AT_OLDEST_KEYFRAME,
+            audio_batch_ms: DEFAULT_AUDIO_BATCH_MS,
         }
     }
 }

@@ -58,6 +58,11 @@ pub(crate) struct StreamState {
     pub(crate) bytes_in: u64,
     /// Bytes this stream currently adds to the hub's memory count.
     held: usize,
+    /// Media timestamp of the oldest frame pushed without waking the viewers
+    /// ([`HubConfig::audio_batch_ms`]); `None` when every frame has been announced.
+    unannounced_since: Option<u32>,
+    /// Set by a push that should not wake the viewers; read and cleared by `commit`.
+    quiet: bool,
 }
 
 /// Order of the sequence header cache: video first, then audio, each by track id.
@@ -95,6 +100,8 @@ impl Stream {
             frames_in: 0,
             bytes_in: 0,
             held: 0,
+            unannounced_since: None,
+            quiet: false,
         };
         Stream {
             key,
@@ -119,6 +126,10 @@ impl Stream {
     /// subscribers.
     pub(crate) fn commit(&self, mut st: MutexGuard<'_, StreamState>, lifecycle: bool) {
         self.account(&mut st);
+        if std::mem::take(&mut st.quiet) && !lifecycle {
+            // Batched audio: visible to the next poll, announced with the next wake.
+            return;
+        }
         self.changes.fetch_add(1, Ordering::SeqCst);
         if lifecycle {
             self.lifecycle_changes.fetch_add(1, Ordering::SeqCst);
@@ -192,6 +203,7 @@ impl StreamState {
 
     /// Takes a frame from the publisher.
     pub(crate) fn push(&mut self, frame: Frame) {
+        self.quiet = self.batch_quietly(&frame);
         self.frames_in += 1;
         self.bytes_in += frame.len() as u64;
         if frame.sequence_header && frame.kind != FrameKind::Data {
@@ -206,6 +218,25 @@ impl StreamState {
         } else {
             self.ring.push(frame, &self.config);
         }
+    }
+
+    /// Whether `frame` may wait for the next wake ([`HubConfig::audio_batch_ms`]): plain
+    /// audio in a stream that has video, while the unannounced media stays under the bound.
+    fn batch_quietly(&mut self, frame: &Frame) -> bool {
+        let bound = self.config.audio_batch_ms;
+        let audio = frame.kind == FrameKind::Audio && !frame.sequence_header;
+        if bound == 0 || !audio || self.ring.is_audio_only() {
+            self.unannounced_since = None;
+            return false;
+        }
+        let since = *self.unannounced_since.get_or_insert(frame.timestamp);
+        // Serial-number arithmetic: a backwards or wrapped timestamp wakes at once.
+        let waited = frame.timestamp.wrapping_sub(since);
+        if waited >= bound {
+            self.unannounced_since = None;
+            return false;
+        }
+        true
     }
 
     /// Replaces the cached onMetaData; a change is also queued for current viewers.

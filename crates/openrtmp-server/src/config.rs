@@ -150,6 +150,8 @@ impl Config {
         let mut hub = self.hub.clone();
         if self.low_latency {
             hub.viewer_max_lag_ms = hub.viewer_max_lag_ms.min(LOW_LATENCY_MAX_LAG_MS);
+            // Every frame goes out as soon as it arrives.
+            hub.audio_batch_ms = 0;
         }
         hub
     }
