@@ -31,6 +31,44 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1_000;
 pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
 /// Per-connection inbound reassembly budget: 4 MiB (a 1080p keyframe is ~0.5 MiB).
 pub const DEFAULT_REASSEMBLY_BUDGET: usize = 4 << 20;
+/// Default HTTP API listen address (loopback only).
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8080";
+/// Default grace period of a graceful shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Logging settings (applied by the binary; the level can change at run time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Level or filter directive: trace, debug, info, warn, error, or `openrtmp_server=debug,...`.
+    pub level: String,
+    /// JSON lines instead of human-readable text.
+    pub json: bool,
+    /// Also (or only, see `stderr`) write to this file.
+    pub file: Option<std::path::PathBuf>,
+    /// Rotate the file when it reaches this many bytes.
+    pub rotate_size_bytes: Option<u64>,
+    /// Rotate the file every day.
+    pub rotate_daily: bool,
+    /// Rotated files kept.
+    pub keep_files: usize,
+    /// Write to stderr.
+    pub stderr: bool,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            level: "info".into(),
+            json: false,
+            file: None,
+            rotate_size_bytes: None,
+            rotate_daily: false,
+            keep_files: 7,
+            stderr: true,
+        }
+    }
+}
+
 /// Player lag tolerance in low-latency mode.
 pub const LOW_LATENCY_MAX_LAG_MS: u32 = 500;
 
@@ -67,6 +105,14 @@ pub struct Config {
     pub low_latency: bool,
     /// Stream hub settings (GOP cache, viewer lag, publisher replacement, wait for publisher).
     pub hub: HubConfig,
+    /// HTTP API address (`None`: no API). Served by the binary with `openrtmp-api`.
+    pub api_listen: Option<SocketAddr>,
+    /// Bearer token the HTTP API requires (a secret: never logged, redacted in dumps).
+    pub api_token: Option<String>,
+    /// How long a graceful shutdown lets streams go on before closing what is left.
+    pub shutdown_grace: Duration,
+    /// Logging.
+    pub log: LogSettings,
 }
 
 impl Default for Config {
@@ -88,6 +134,10 @@ impl Default for Config {
             reassembly_budget: DEFAULT_REASSEMBLY_BUDGET,
             low_latency: false,
             hub: HubConfig::default(),
+            api_listen: DEFAULT_API_LISTEN.parse().ok(),
+            api_token: None,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            log: LogSettings::default(),
         }
     }
 }

@@ -32,6 +32,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::{field, Instrument};
 
+use crate::config::Config;
+use crate::registry::{ConnEntry, MediaSummary};
 use crate::server::Shared;
 
 /// Most bytes read per socket read (the read buffer grows to this).
@@ -61,7 +63,24 @@ enum End {
     TooSlow(u32),
     Rejected,
     Replaced,
+    Kicked,
     Shutdown,
+}
+
+impl End {
+    /// The error kind counted in metrics, if this end is an error.
+    fn error_kind(&self) -> Option<&'static str> {
+        Some(match self {
+            End::Protocol(_) => "protocol",
+            End::Io(_) => "io",
+            End::HandshakeTimeout => "handshake_timeout",
+            End::ConnectTimeout => "connect_timeout",
+            End::PublisherSilent => "publisher_timeout",
+            End::WriteStalled => "write_stalled",
+            End::TooSlow(_) => "too_slow",
+            _ => return None,
+        })
+    }
 }
 
 impl std::fmt::Display for End {
@@ -78,6 +97,7 @@ impl std::fmt::Display for End {
             End::TooSlow(lag) => write!(f, "player too slow ({lag} ms behind for too long)"),
             End::Rejected => f.write_str("rejected"),
             End::Replaced => f.write_str("publisher replaced by a newer one"),
+            End::Kicked => f.write_str("closed by the API"),
             End::Shutdown => f.write_str("server shutting down"),
         }
     }
@@ -93,6 +113,10 @@ struct PublishState {
     /// What the server parsed from the sequence headers.
     video: Option<VideoInfo>,
     audio: Option<AudioInfo>,
+    /// Video frames received (frame rate).
+    video_frames: u64,
+    /// Timestamp and frame count at the last keyframe.
+    fps_window: Option<(u32, u64)>,
 }
 
 impl PublishState {
@@ -136,10 +160,17 @@ struct PlayState {
     stream_id: u32,
     subscriber: Subscriber,
     unpublished_since: Option<Instant>,
+    /// Polls so far (statistics are refreshed every 64th).
+    polls: u64,
+    /// Dropped frames already added to the server-wide count.
+    dropped_reported: u64,
 }
 
 struct Connection {
     shared: Arc<Shared>,
+    /// The configuration when this connection started (a reload applies to new ones).
+    config: Arc<Config>,
+    entry: Arc<ConnEntry>,
     conn_id: u64,
     peer: SocketAddr,
     session: ServerSession,
@@ -168,19 +199,23 @@ pub(crate) async fn run(socket: TcpStream, peer: SocketAddr, conn_id: u64, share
     );
     async move {
         let (_guard, total, from_ip) = shared.counter.enter(peer.ip());
+        let registered = shared.registry.register(conn_id, peer);
+        let config = shared.config_arc();
         let mut random = vec![0u8; openrtmp_proto::handshake::RANDOM_LEN];
         rand::thread_rng().fill_bytes(&mut random);
-        let config = ServerConfig {
-            chunk_size: shared.config.chunk_size,
-            window_ack_size: shared.config.window_ack_size,
-            peer_bandwidth: shared.config.window_ack_size,
-            limits: shared.config.session_limits(),
+        let session_config = ServerConfig {
+            chunk_size: config.chunk_size,
+            window_ack_size: config.window_ack_size,
+            peer_bandwidth: config.window_ack_size,
+            limits: config.session_limits(),
             ..ServerConfig::default()
         };
         let epoch = shared.started.elapsed().as_millis() as u32;
         let mut conn = Connection {
-            session: ServerSession::new(config, epoch, &random),
+            session: ServerSession::new(session_config, epoch, &random),
             shared,
+            config,
+            entry: Arc::clone(&registered.entry),
             conn_id,
             peer,
             opened: Instant::now(),
@@ -206,7 +241,7 @@ pub(crate) async fn run(socket: TcpStream, peer: SocketAddr, conn_id: u64, share
 impl Connection {
     /// Why a new connection must be refused, if it must.
     fn admission(&self, total: usize, from_ip: usize) -> Option<String> {
-        let config = &self.shared.config;
+        let config = &*self.config;
         if total > config.max_connections {
             return Some(format!(
                 "server connection limit reached ({} connections)",
@@ -240,6 +275,9 @@ impl Connection {
         let shutdown = self.shared.shutdown.clone();
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
+        let kicked = self.entry.kick.clone();
+        let draining = self.shared.draining.clone();
+        let mut told_draining = false;
         // One timer for every deadline, reset lazily: when a deadline moves later (a write
         // or a media message arrived) the timer fires early once and is re-armed, instead of
         // touching the timer wheel on every frame.
@@ -254,6 +292,9 @@ impl Connection {
             if self.session.is_closed() && pending.is_empty() {
                 return End::Rejected;
             }
+            self.entry
+                .queue_bytes
+                .store(pending.len() + self.session.transmit().len(), Ordering::Relaxed);
             let deadline = self.next_deadline(!pending.is_empty(), last_write);
             if deadline < armed {
                 armed = deadline;
@@ -266,11 +307,18 @@ impl Connection {
             let result: Result<(), End> = tokio::select! {
                 biased;
                 _ = &mut cancelled => Err(End::Shutdown),
+                _ = kicked.cancelled() => Err(End::Kicked),
+                _ = draining.cancelled(), if !told_draining => {
+                    told_draining = true;
+                    self.announce_shutdown();
+                    Ok(())
+                }
                 written = write_some(&mut wr, &pending), if !pending.is_empty() => match written {
                     Ok(0) => Err(End::PeerClosed),
                     Ok(n) => {
                         pending.advance(n);
                         self.bytes_out += n as u64;
+                        self.entry.add_out(n);
                         self.shared.stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
                         last_write = Instant::now();
                         Ok(())
@@ -313,6 +361,7 @@ impl Connection {
     /// Bytes from the socket: into the session, then act on its events.
     fn input(&mut self, data: &[u8], refuse: Option<&str>) -> Result<(), End> {
         self.bytes_in += data.len() as u64;
+        self.entry.add_in(data.len());
         self.shared.stats.bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
         self.session.handle_input(data).map_err(End::Protocol)?;
         self.handle_events(refuse)
@@ -334,6 +383,7 @@ impl Connection {
                         .trim_matches('/')
                         .to_owned();
                     tracing::Span::current().record("app", app.as_str());
+                    self.entry.detail().app = app.clone();
                     if let Some(reason) = refuse {
                         tracing::warn!(%reason, "connect rejected");
                         self.shared.stats.refused.fetch_add(1, Ordering::Relaxed);
@@ -443,6 +493,15 @@ impl Connection {
         match self.shared.hub.publish(key.clone(), self.conn_id) {
             Ok(publisher) => {
                 tracing::Span::current().record("role", "publisher");
+                {
+                    let mut d = self.entry.detail();
+                    d.role = "publisher";
+                    d.stream = key.name.clone();
+                    d.media = MediaSummary {
+                        since: Some(std::time::Instant::now()),
+                        ..MediaSummary::default()
+                    };
+                }
                 tracing::info!(stream = %key, "publish start");
                 self.publisher = Some(PublishState {
                     stream_id,
@@ -452,6 +511,8 @@ impl Connection {
                     metadata: None,
                     video: None,
                     audio: None,
+                    video_frames: 0,
+                    fps_window: None,
                 });
                 self.session.accept_publish(request).map_err(End::Protocol)
             }
@@ -481,12 +542,23 @@ impl Connection {
         match self.shared.hub.subscribe(key.clone(), self.conn_id) {
             Ok(subscriber) => {
                 tracing::Span::current().record("role", "player");
+                {
+                    let mut d = self.entry.detail();
+                    d.role = "player";
+                    d.stream = key.name.clone();
+                }
                 let publishing = subscriber.is_publishing();
                 tracing::info!(stream = %key, publishing, "play start");
                 self.players.retain(|p| p.stream_id != stream_id);
                 // A player that arrives before any publisher waits for one as long as it likes;
                 // `unpublished_wait` only runs once a publisher has come and gone.
-                self.players.push(PlayState { stream_id, subscriber, unpublished_since: None });
+                self.players.push(PlayState {
+                    stream_id,
+                    subscriber,
+                    unpublished_since: None,
+                    polls: 0,
+                    dropped_reported: 0,
+                });
                 self.session.accept_play(request).map_err(End::Protocol)
             }
             Err(SubscribeError::NotFound { .. }) => {
@@ -537,9 +609,47 @@ impl Connection {
             if let Some(meta) = p.enriched_metadata() {
                 p.publisher.set_metadata(meta);
             }
+            let mut d = self.entry.detail();
+            if let Some(v) = &p.video {
+                (d.media.video_codec, d.media.width, d.media.height) =
+                    (Some(v.codec.clone()), v.width, v.height);
+            }
+            if let Some(a) = &p.audio {
+                d.media.audio_codec = Some(a.codec.clone());
+                (d.media.sample_rate, d.media.channels) = (Some(a.sample_rate), Some(a.channels));
+            }
+        }
+        if kind == FrameKind::Video && !frame.sequence_header {
+            // Frame rate over the last keyframe interval, published at each keyframe.
+            p.video_frames += 1;
+            if frame.keyframe {
+                if let Some((first_ts, frames)) = p.fps_window.replace((ts, p.video_frames)) {
+                    let span = ts.wrapping_sub(first_ts);
+                    if span > 0 && span < 60_000 {
+                        let fps = (p.video_frames - frames) as f64 * 1000.0 / f64::from(span);
+                        self.entry.detail().media.fps = Some((fps * 100.0).round() / 100.0);
+                    }
+                }
+            }
         }
         p.publisher.push(frame);
         Ok(())
+    }
+
+    /// A graceful shutdown began: tell the client (onStatus AppShutdown; the Enhanced RTMP
+    /// reconnect request if it announced support), then carry on until it leaves or the
+    /// grace period ends.
+    fn announce_shutdown(&mut self) {
+        if !self.connected {
+            return;
+        }
+        let grace = self.config.shutdown_grace.as_secs();
+        let d = format!("The server is shutting down; streams end within {grace} s.");
+        self.session.send_status(0, StatusCode::CONNECT_APP_SHUTDOWN, Some(&d));
+        if self.session.peer_caps().supports_reconnect() {
+            self.session.send_reconnect_request(None, Some("The server is restarting."));
+        }
+        tracing::info!(grace_secs = grace, "told the client the server is shutting down");
     }
 
     /// Moves available media from the hub into the session's output, for every player.
@@ -549,6 +659,15 @@ impl Connection {
             self.events.clear();
             player.subscriber.poll(&mut self.events, BATCH_BYTES);
             let stream_id = player.stream_id;
+            player.polls = player.polls.wrapping_add(1);
+            if player.polls % 64 == 0 {
+                let stats = player.subscriber.stats();
+                let new_drops = stats.dropped_frames.saturating_sub(player.dropped_reported);
+                player.dropped_reported = stats.dropped_frames;
+                self.shared.stats.dropped_frames.fetch_add(new_drops, Ordering::Relaxed);
+                self.entry.dropped_frames.store(stats.dropped_frames, Ordering::Relaxed);
+                self.entry.lag_ms.store(stats.backlog_ms, Ordering::Relaxed);
+            }
             for event in self.events.drain(..) {
                 match event {
                     SubscriberEvent::Frame(frame) => {
@@ -592,7 +711,7 @@ impl Connection {
     }
 
     fn next_deadline(&self, writing: bool, last_write: Instant) -> Instant {
-        let config = &self.shared.config;
+        let config = &*self.config;
         let far = Instant::now() + Duration::from_secs(3600);
         let mut deadline = far;
         let mut at = |t: Instant| deadline = deadline.min(t);
@@ -616,7 +735,7 @@ impl Connection {
     }
 
     fn check_timers(&mut self, writing: bool, last_write: Instant) -> Result<(), End> {
-        let config = &self.shared.config;
+        let config = &*self.config;
         let now = Instant::now();
         match self.handshake_done {
             None if now >= self.opened + config.handshake_timeout => {
@@ -666,6 +785,14 @@ impl Connection {
 
     fn finish(&mut self, end: &End) {
         self.stop_publish("connection closed");
+        if let Some(kind) = end.error_kind() {
+            self.shared.count_error(kind);
+        }
+        for p in &self.players {
+            let stats = p.subscriber.stats();
+            let new_drops = stats.dropped_frames.saturating_sub(p.dropped_reported);
+            self.shared.stats.dropped_frames.fetch_add(new_drops, Ordering::Relaxed);
+        }
         let duration_ms = self.opened.elapsed().as_millis() as u64;
         let (bytes_in, bytes_out) = (self.bytes_in, self.bytes_out);
         match end {
@@ -755,6 +882,8 @@ mod tests {
             )),
             video: None,
             audio: None,
+            video_frames: 0,
+            fps_window: None,
         };
         // A real AVC sequence header (320x240, from an FFmpeg-made FLV).
         let seq = bytes::Bytes::from_static(b"\x17\x00\x00\x00\x00\x01B\xc0\r\xff\xe1\x00\x16gB\xc0\r\xda\x05\x07\xec\x04@\x00\x00\x03\x00@\x00\x00\x0c\x83\xc5\n\xa8\x01\x00\x04h\xce\x0f\xc8");

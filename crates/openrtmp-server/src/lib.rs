@@ -15,8 +15,11 @@
 
 mod config;
 mod connection;
+mod handle;
 mod limit;
+mod registry;
 mod server;
 
 pub use config::*;
+pub use handle::{ConfigChange, ConnectionInfo, ServerHandle, ServerInfo, StreamStatus};
 pub use server::{Server, ServerError, ServerStats};

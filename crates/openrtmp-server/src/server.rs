@@ -13,9 +13,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+
 use crate::config::{Config, ConfigError};
 use crate::connection;
+use crate::handle::ServerHandle;
 use crate::limit::ConnectionCounter;
+use crate::registry::Registry;
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -46,23 +51,58 @@ pub struct ServerStats {
     pub bytes_in: AtomicU64,
     /// Bytes sent to clients.
     pub bytes_out: AtomicU64,
+    /// Frames dropped for slow players.
+    pub dropped_frames: AtomicU64,
+    /// Accept errors (a listener in trouble: EMFILE and the like).
+    pub listener_failures: AtomicU64,
 }
 
 /// State every connection task shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) config: Config,
+    /// The configuration in force; connections take a snapshot when they start.
+    config: RwLock<Arc<Config>>,
     pub(crate) hub: Hub,
     pub(crate) counter: Arc<ConnectionCounter>,
+    pub(crate) registry: Arc<Registry>,
     pub(crate) stats: Arc<ServerStats>,
     pub(crate) started: Instant,
+    pub(crate) listeners: Vec<SocketAddr>,
+    /// Cancelled when a graceful shutdown starts: stop accepting, tell clients.
+    pub(crate) draining: CancellationToken,
+    /// Cancelled to close every connection now.
     pub(crate) shutdown: CancellationToken,
+    errors: Mutex<HashMap<&'static str, u64>>,
     next_conn_id: AtomicU64,
 }
 
 impl Shared {
     pub(crate) fn next_conn_id(&self) -> u64 {
         self.next_conn_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn config(&self) -> Config {
+        Config::clone(&self.config_arc())
+    }
+
+    pub(crate) fn config_arc(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn set_config(&self, config: Config) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
+
+    /// Counts a connection that ended with an error of `kind`.
+    pub(crate) fn count_error(&self, kind: &'static str) {
+        *self.errors.lock().unwrap_or_else(|e| e.into_inner()).entry(kind).or_insert(0) += 1;
+    }
+
+    pub(crate) fn errors(&self) -> Vec<(String, u64)> {
+        let map = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = map.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect();
+        v.sort();
+        v
     }
 }
 
@@ -86,12 +126,16 @@ impl Server {
         }
         let hub = Hub::new(config.effective_hub());
         let shared = Arc::new(Shared {
-            config,
+            config: RwLock::new(Arc::new(config)),
             hub,
             counter: Arc::new(ConnectionCounter::default()),
+            registry: Arc::new(Registry::default()),
             stats: Arc::new(ServerStats::default()),
             started: Instant::now(),
+            listeners: listeners.iter().filter_map(|l| l.local_addr().ok()).collect(),
+            draining: CancellationToken::new(),
             shutdown: CancellationToken::new(),
+            errors: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
         });
         Ok(Server { shared, listeners })
@@ -117,8 +161,17 @@ impl Server {
         self.shared.counter.total()
     }
 
-    /// Serves until `shutdown` resolves; then stops accepting, closes every connection and
-    /// returns once all connection tasks ended.
+    /// A handle for the API, metrics and embedders (valid while the server runs).
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle { shared: Arc::clone(&self.shared) }
+    }
+
+    /// Serves until `shutdown` resolves or [`ServerHandle::shutdown`] is called, then shuts
+    /// down gracefully: stops accepting at once, tells publishers and players the server is
+    /// going away (onStatus, and the Enhanced RTMP reconnect request to clients that support
+    /// it), lets streams go on for `shutdown_grace`, then closes what is left. A forced
+    /// shutdown ([`ServerHandle::shutdown`] with `force`) skips the wait. Returns once every
+    /// connection task ended; the last log line sums up what was interrupted.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let tracker = TaskTracker::new();
         for listener in self.listeners {
@@ -126,11 +179,44 @@ impl Server {
             let conns = tracker.clone();
             tracker.spawn(accept_loop(listener, shared, conns));
         }
-        shutdown.await;
-        tracing::info!(connections = self.shared.counter.total(), "shutting down");
-        self.shared.shutdown.cancel();
+        let shared = &self.shared;
+        tokio::select! {
+            _ = shutdown => {}
+            _ = shared.draining.cancelled() => {}
+        }
+        shared.draining.cancel();
+        let grace = shared.config().shutdown_grace;
+        let (connections, streams) =
+            (shared.counter.total(), shared.hub.streams().iter().filter(|s| s.publishing).count());
+        tracing::info!(
+            connections,
+            streams,
+            grace_secs = grace.as_secs_f64(),
+            "shutting down: no new connections; clients told"
+        );
+        let all_gone = async {
+            while shared.counter.total() > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        };
+        let forced = tokio::select! {
+            _ = all_gone => false,
+            _ = tokio::time::sleep(grace) => true,
+            _ = shared.shutdown.cancelled() => true,
+        };
+        let left = shared.counter.total();
+        let streams_left = shared.hub.streams().iter().filter(|s| s.publishing).count();
+        shared.shutdown.cancel();
         tracker.close();
         tracker.wait().await;
+        tracing::info!(
+            connections_at_start = connections,
+            streams_at_start = streams,
+            connections_terminated = left,
+            streams_interrupted = streams_left,
+            forced,
+            "shutdown complete"
+        );
     }
 }
 
@@ -139,13 +225,14 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTr
     tracing::info!(addr = ?local, "listening for RTMP");
     loop {
         let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
+            _ = shared.draining.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         let (socket, peer) = match accepted {
             Ok(pair) => pair,
             Err(e) => {
                 // EMFILE and friends: back off a little instead of spinning.
+                shared.stats.listener_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;

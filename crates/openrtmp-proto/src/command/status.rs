@@ -55,6 +55,8 @@ codes! {
     CONNECT_FAILED = "NetConnection.Connect.Failed", Error, "Connection failed.";
     /// The server closed the connection.
     CONNECT_CLOSED = "NetConnection.Connect.Closed", Status, "Connection closed.";
+    /// The server (application) is shutting down.
+    CONNECT_APP_SHUTDOWN = "NetConnection.Connect.AppShutdown", Status, "The server is shutting down.";
     /// The application named in connect does not exist.
     CONNECT_INVALID_APP = "NetConnection.Connect.InvalidApp", Error, "Invalid application.";
     /// Enhanced RTMP v2: the server asks the client to reconnect.

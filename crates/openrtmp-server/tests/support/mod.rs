@@ -34,6 +34,9 @@ pub fn test_config() -> Config {
     Config {
         listen: vec!["127.0.0.1:0".parse().expect("addr")],
         unpublished_wait: Duration::ZERO,
+        // Tests end by dropping the server: don't wait long for clients still attached.
+        shutdown_grace: Duration::from_millis(300),
+        api_listen: None,
         ..Config::default()
     }
 }
@@ -43,6 +46,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub hub: openrtmp_hub::Hub,
     pub stats: std::sync::Arc<openrtmp_server::ServerStats>,
+    pub handle: openrtmp_server::ServerHandle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     rt: Option<tokio::runtime::Runtime>,
@@ -61,11 +65,12 @@ impl TestServer {
         let addr = server.local_addrs()[0];
         let hub = server.hub();
         let stats = server.stats();
+        let handle = server.handle();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = rt.spawn(server.run(async {
             let _ = rx.await;
         }));
-        TestServer { addr, hub, stats, stop: Some(tx), task: Some(task), rt: Some(rt) }
+        TestServer { addr, hub, stats, handle, stop: Some(tx), task: Some(task), rt: Some(rt) }
     }
 
     /// `rtmp://127.0.0.1:PORT/path`.

@@ -1,0 +1,108 @@
+//! The OpenRTMP HTTP API: server status, streams, connections, configuration, shutdown,
+//! Prometheus/OpenMetrics metrics and health probes, served with axum over a running
+//! [`openrtmp_server::ServerHandle`].
+//!
+//! Routes (JSON bodies, `snake_case` field names that match the server's log fields and the
+//! metric labels: `conn_id`, `peer`, `app`, `stream`, `role`):
+//!
+//! | method | path | answer |
+//! | --- | --- | --- |
+//! | GET | `/health` | `200 {"status":"ok"}`, never needs the token |
+//! | GET | `/ready` | `200 {"status":"ready"}` or `503 {"status":"degraded","reasons":[..]}` |
+//! | GET | `/metrics` | OpenMetrics text, built from the handle at scrape time |
+//! | GET | `/api/v1/server` | version, uptime, counts, traffic, CPU, memory |
+//! | GET | `/api/v1/streams` | `{"streams":[..]}` |
+//! | GET, DELETE | `/api/v1/streams/{app}/{stream}` | one stream / end it (`404` if unknown) |
+//! | GET | `/api/v1/connections` | `{"connections":[..]}` |
+//! | DELETE | `/api/v1/connections/{conn_id}` | kick (`404` if unknown) |
+//! | GET, PATCH | `/api/v1/config` | effective config / partial update (`422`, `501`) |
+//! | POST | `/api/v1/shutdown?force=true\|false` | `202`, the server shuts down |
+//!
+//! When a token is in force ([`ApiOptions::token`], else the server configuration's
+//! `api_token`), every route but `/health` needs `Authorization: Bearer <token>` and answers
+//! `401` without it. Errors are
+//! `{"error": "<message>"}` with the matching status.
+//!
+//! Bit rates (`bitrate_in_kbps`, `bitrate_out_kbps`) come from byte-count deltas between
+//! calls: the API keeps the previous sample per stream and per connection; the first call
+//! reports the average since the stream or connection started.
+//!
+//! ```no_run
+//! # async fn demo(handle: openrtmp_server::ServerHandle) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let options = openrtmp_api::ApiOptions { token: Some("secret".into()), ..Default::default() };
+//! openrtmp_api::serve(listener, handle, options, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod auth;
+mod error;
+mod metric;
+mod rate;
+mod route;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use openrtmp_server::ServerHandle;
+
+pub use error::ApiError;
+pub use metric::METRIC_NAMES;
+
+/// Applies a partial configuration (the PATCH body, in the config file's schema).
+///
+/// Returns `{"applied": [...], "needs_restart": [...]}` on success, or the validation
+/// problems, which the API answers with `422 {"errors": [...]}`. The CLI owns loading and
+/// validation, so it provides this.
+pub type ConfigPatcher =
+    Arc<dyn Fn(serde_json::Value) -> Result<serde_json::Value, Vec<String>> + Send + Sync>;
+
+/// Returns the effective configuration as JSON, secrets redacted.
+pub type ConfigViewer = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
+/// What the API needs besides the server handle.
+#[derive(Clone, Default)]
+pub struct ApiOptions {
+    /// Bearer token required on every route but `/health`. `None`: the server
+    /// configuration's `api_token` is used, read per request so that a configuration change
+    /// applies at once; when that is `None` too the API is open.
+    pub token: Option<String>,
+    /// Handles `PATCH /api/v1/config`; `None` answers `501`.
+    pub patch_config: Option<ConfigPatcher>,
+    /// Handles `GET /api/v1/config`; `None` answers `501`.
+    pub view_config: Option<ConfigViewer>,
+}
+
+impl fmt::Debug for ApiOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiOptions")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("patch_config", &self.patch_config.is_some())
+            .field("view_config", &self.view_config.is_some())
+            .finish()
+    }
+}
+
+/// Builds the API router (all routes, the token check, JSON fallbacks).
+pub fn router(handle: ServerHandle, options: ApiOptions) -> axum::Router {
+    route::router(handle, options)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
+/// flight and returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    handle: ServerHandle,
+    options: ApiOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, auth = options.token.is_some(), "HTTP API listening");
+    }
+    axum::serve(listener, router(handle, options)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,299 @@
+//! `/metrics`: OpenMetrics text built from the server handle at scrape time, so per-stream
+//! series vanish as soon as their stream ends (no registered metric outlives its stream).
+
+use std::fmt;
+
+use openrtmp_server::ServerHandle;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeCounterValue, EncodeGaugeValue, EncodeLabelSet, NoLabelSet,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use crate::error::ApiError;
+
+/// Every metric family `/metrics` exposes, as named in `# TYPE` lines. Counter samples carry
+/// the OpenMetrics `_total` suffix (`openrtmp_bytes_received_total`), the info metric `_info`.
+pub const METRIC_NAMES: &[&str] = &[
+    "openrtmp_build",
+    "openrtmp_uptime_seconds",
+    "openrtmp_connections",
+    "openrtmp_streams",
+    "openrtmp_connections_accepted",
+    "openrtmp_connections_refused",
+    "openrtmp_connection_panics",
+    "openrtmp_bytes_received",
+    "openrtmp_bytes_sent",
+    "openrtmp_dropped_frames",
+    "openrtmp_errors",
+    "openrtmp_process_cpu_seconds",
+    "openrtmp_process_resident_memory_bytes",
+    "openrtmp_memory_bytes",
+    "openrtmp_memory_budget_bytes",
+    "openrtmp_stream_publishing",
+    "openrtmp_stream_viewers",
+    "openrtmp_stream_bytes_in",
+    "openrtmp_stream_frames_in",
+    "openrtmp_stream_gop_cache_bytes",
+];
+
+/// The registry `/metrics` encodes; it holds one collector reading the server handle.
+pub(crate) struct Metrics {
+    registry: Registry,
+}
+
+impl Metrics {
+    pub(crate) fn new(handle: ServerHandle) -> Self {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(ServerCollector { handle }));
+        Metrics { registry }
+    }
+
+    /// The current metrics in OpenMetrics text format (ends with `# EOF`).
+    pub(crate) fn render(&self) -> Result<String, ApiError> {
+        let mut text = String::with_capacity(8 * 1024);
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .map_err(|_| ApiError::Internal { reason: "encoding metrics failed".to_owned() })?;
+        Ok(text)
+    }
+}
+
+struct ServerCollector {
+    handle: ServerHandle,
+}
+
+impl fmt::Debug for ServerCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerCollector")
+    }
+}
+
+impl Collector for ServerCollector {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
+        encode_server(&mut enc, &self.handle.info())?;
+        encode_streams(&mut enc, &self.handle.streams())
+    }
+}
+
+fn encode_server(
+    enc: &mut DescriptorEncoder<'_>,
+    info: &openrtmp_server::ServerInfo,
+) -> fmt::Result {
+    enc.encode_descriptor("openrtmp_build", "Server version.", None, MetricType::Info)?
+        .encode_info(&[("version", info.version)])?;
+    gauge(
+        enc,
+        "openrtmp_uptime_seconds",
+        "Seconds since the server started.",
+        info.uptime.as_secs_f64(),
+    )?;
+    let connecting = info.connections.saturating_sub(info.publishers + info.players);
+    let roles =
+        [("publisher", info.publishers), ("player", info.players), ("connecting", connecting)];
+    let mut family = enc.encode_descriptor(
+        "openrtmp_connections",
+        "Open connections by role (connecting: not yet publishing or playing).",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (role, count) in roles {
+        family.encode_family(&[("role", role)])?.encode_gauge(&(count as u64))?;
+    }
+    gauge(enc, "openrtmp_streams", "Streams known to the hub.", info.streams as u64)?;
+    counter(enc, "openrtmp_connections_accepted", "Connections accepted.", info.accepted)?;
+    counter(enc, "openrtmp_connections_refused", "Connections refused by limits.", info.refused)?;
+    counter(enc, "openrtmp_connection_panics", "Connection tasks that panicked.", info.panics)?;
+    counter(enc, "openrtmp_bytes_received", "Bytes read from clients.", info.bytes_in)?;
+    counter(enc, "openrtmp_bytes_sent", "Bytes written to clients.", info.bytes_out)?;
+    counter(
+        enc,
+        "openrtmp_dropped_frames",
+        "Frames skipped for lagging players.",
+        info.dropped_frames,
+    )?;
+    let mut family = enc.encode_descriptor(
+        "openrtmp_errors",
+        "Connection errors by kind.",
+        None,
+        MetricType::Counter,
+    )?;
+    for (kind, count) in &info.errors {
+        family
+            .encode_family(&[("kind", escape(kind))])?
+            .encode_counter::<NoLabelSet, _, u64>(count, None)?;
+    }
+    let cpu = info.process_cpu.as_secs_f64();
+    counter(enc, "openrtmp_process_cpu_seconds", "CPU time used by the process.", cpu)?;
+    let rss = "Resident memory of the process.";
+    gauge(enc, "openrtmp_process_resident_memory_bytes", rss, info.rss_bytes)?;
+    let held = "Bytes held in GOP caches, queues and reassembly buffers.";
+    gauge(enc, "openrtmp_memory_bytes", held, info.memory_bytes as u64)?;
+    let budget = "Memory budget past which new connections are refused.";
+    gauge(enc, "openrtmp_memory_budget_bytes", budget, info.memory_budget as u64)
+}
+
+fn encode_streams(
+    enc: &mut DescriptorEncoder<'_>,
+    streams: &[openrtmp_server::StreamStatus],
+) -> fmt::Result {
+    let labels =
+        |s: &openrtmp_server::StreamStatus| [("app", escape(&s.app)), ("stream", escape(&s.name))];
+    let help = "1 while the stream has a publisher.";
+    labelled_gauge(
+        enc,
+        "openrtmp_stream_publishing",
+        help,
+        streams.iter().map(|s| (labels(s), u64::from(s.publishing))),
+    )?;
+    let help = "Players attached to the stream.";
+    labelled_gauge(
+        enc,
+        "openrtmp_stream_viewers",
+        help,
+        streams.iter().map(|s| (labels(s), s.viewers as u64)),
+    )?;
+    let help = "Bytes of media received for the stream.";
+    labelled_counter(
+        enc,
+        "openrtmp_stream_bytes_in",
+        help,
+        streams.iter().map(|s| (labels(s), s.bytes_in)),
+    )?;
+    let help = "Media frames received for the stream.";
+    labelled_counter(
+        enc,
+        "openrtmp_stream_frames_in",
+        help,
+        streams.iter().map(|s| (labels(s), s.frames_in)),
+    )?;
+    let help = "Bytes held in the stream's GOP cache.";
+    labelled_gauge(
+        enc,
+        "openrtmp_stream_gop_cache_bytes",
+        help,
+        streams.iter().map(|s| (labels(s), s.gop_cache_bytes as u64)),
+    )
+}
+
+fn gauge(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: impl EncodeGaugeValue,
+) -> fmt::Result {
+    enc.encode_descriptor(name, help, None, MetricType::Gauge)?.encode_gauge(&value)
+}
+
+fn counter(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: impl EncodeCounterValue,
+) -> fmt::Result {
+    enc.encode_descriptor(name, help, None, MetricType::Counter)?
+        .encode_counter::<NoLabelSet, _, u64>(&value, None)
+}
+
+fn labelled_gauge<L: EncodeLabelSet>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    series: impl Iterator<Item = (L, u64)>,
+) -> fmt::Result {
+    let mut family = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in series {
+        family.encode_family(&labels)?.encode_gauge(&value)?;
+    }
+    Ok(())
+}
+
+fn labelled_counter<L: EncodeLabelSet>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    series: impl Iterator<Item = (L, u64)>,
+) -> fmt::Result {
+    let mut family = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in series {
+        family.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+    }
+    Ok(())
+}
+
+/// Escapes a label value for the text format (prometheus-client writes values verbatim, and
+/// app and stream names come from clients): `\` → `\\`, `"` → `\"`, newline → `\n`.
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Streams(Vec<openrtmp_server::StreamStatus>);
+
+    impl Collector for Streams {
+        fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
+            encode_streams(&mut enc, &self.0)
+        }
+    }
+
+    fn status(app: &str, name: &str, viewers: usize) -> openrtmp_server::StreamStatus {
+        openrtmp_server::StreamStatus {
+            app: app.into(),
+            name: name.into(),
+            publishing: true,
+            publisher: Some(7),
+            video_codec: Some("h264".into()),
+            width: Some(1280),
+            height: Some(720),
+            fps: Some(30.0),
+            audio_codec: Some("aac".into()),
+            sample_rate: Some(48_000),
+            channels: Some(2),
+            viewers,
+            gop_cache_bytes: 1000,
+            gop_cache_frames: 60,
+            gop_cache_ms: 2000,
+            frames_in: 600,
+            bytes_in: 123_456,
+            publishing_for: None,
+        }
+    }
+
+    #[test]
+    fn per_stream_series_have_escaped_labels() {
+        let mut registry = Registry::default();
+        let streams = vec![status("live", "cam1", 3), status("live", "we\"ird", 0)];
+        registry.register_collector(Box::new(Streams(streams)));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for line in [
+            r#"openrtmp_stream_viewers{app="live",stream="cam1"} 3"#,
+            r#"openrtmp_stream_viewers{app="live",stream="we\"ird"} 0"#,
+            r#"openrtmp_stream_bytes_in_total{app="live",stream="cam1"} 123456"#,
+            r#"openrtmp_stream_frames_in_total{app="live",stream="cam1"} 600"#,
+            r#"openrtmp_stream_gop_cache_bytes{app="live",stream="cam1"} 1000"#,
+            r#"openrtmp_stream_publishing{app="live",stream="cam1"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+        }
+    }
+
+    #[test]
+    fn escape_makes_label_values_safe() {
+        assert_eq!(escape("live"), "live");
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,340 @@
+//! The file model to the runtime [`Config`] and back: range checks with paths, and the
+//! server's own [`Config::validate`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use openrtmp_server::{Config, LogSettings};
+
+use crate::model::{
+    ApiSection, FileConfig, LimitsSection, LogSection, RtmpSection, ShutdownSection,
+    StreamsSection, Toggle,
+};
+use crate::unit::{format_size, Addr, ByteSize, HumanDuration};
+use crate::ConfigIssue;
+
+/// What `dump` writes instead of the API token; refused as a token so a dumped file cannot
+/// start a server that accepts the placeholder.
+pub const REDACTED: &str = "<redacted>";
+
+/// Log levels a filter directive may use.
+const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+
+/// Collects issues while values are converted.
+struct Checker {
+    issues: Vec<ConfigIssue>,
+}
+
+impl Checker {
+    fn fail(&mut self, path: &str, message: String) {
+        self.issues.push(ConfigIssue::new(path, message));
+    }
+
+    fn at_least<T: PartialOrd + std::fmt::Display>(&mut self, path: &str, value: T, min: T) -> T {
+        if value < min {
+            self.fail(path, format!("{value} must be at least {min}"));
+        }
+        value
+    }
+
+    fn nonzero(&mut self, path: &str, value: Duration) -> Duration {
+        if value.is_zero() {
+            self.fail(path, "0s must be longer than zero".into());
+        }
+        value
+    }
+
+    fn bytes(&mut self, path: &str, size: ByteSize) -> usize {
+        let value = usize::try_from(size.0).unwrap_or_else(|_| {
+            self.fail(path, format!("{} is too large for this platform", format_size(size.0)));
+            usize::MAX
+        });
+        self.at_least(path, value, 1)
+    }
+
+    /// Whole milliseconds that fit the hub's `u32` fields.
+    fn millis(&mut self, path: &str, d: HumanDuration) -> u32 {
+        if d.0.subsec_nanos() % 1_000_000 != 0 {
+            self.fail(path, format!("{:?} must be a whole number of milliseconds", d.0));
+        }
+        u32::try_from(d.0.as_millis()).unwrap_or_else(|_| {
+            self.fail(path, format!("{:?} is too long (at most {}ms)", d.0, u32::MAX));
+            u32::MAX
+        })
+    }
+}
+
+/// Builds the runtime settings from the merged model: defaults for what it leaves out,
+/// then every range check, then [`Config::validate`] (its findings on paths already
+/// reported are dropped).
+pub(crate) fn to_config(file: &FileConfig) -> (Config, Vec<ConfigIssue>) {
+    let mut c = Config::default();
+    let mut k = Checker { issues: Vec::new() };
+    if let Some(listen) = &file.listen {
+        c.listen = listen.iter().map(|a| a.0).collect();
+    }
+    rtmp(&file.rtmp, &mut c, &mut k);
+    limits(&file.limits, &mut c, &mut k);
+    streams(&file.streams, &mut c, &mut k);
+    api(&file.api, &mut c, &mut k);
+    log(&file.log, &mut c.log, &mut k);
+    if let Some(grace) = file.shutdown.grace {
+        c.shutdown_grace = grace.0;
+    }
+    if let Err(errors) = c.validate() {
+        for error in errors {
+            let text = error.to_string();
+            let (field, message) = text.split_once(": ").unwrap_or(("", &text));
+            let path = server_field_path(field);
+            if !k.issues.iter().any(|i| i.path == path) {
+                k.fail(&path, message.to_string());
+            }
+        }
+    }
+    (c, k.issues)
+}
+
+/// The file path of a [`Config::validate`] field name.
+fn server_field_path(field: &str) -> String {
+    let section = match field {
+        "chunk_size" | "window_ack_size" | "handshake_timeout" | "connect_timeout" => "rtmp.",
+        "max_connections" | "max_connections_per_ip" | "memory_budget" | "reassembly_budget" => {
+            "limits."
+        }
+        "publisher_timeout" | "unpublished_wait" | "write_timeout" | "low_latency" => "streams.",
+        _ => "",
+    };
+    format!("{section}{field}")
+}
+
+fn rtmp(s: &RtmpSection, c: &mut Config, k: &mut Checker) {
+    if let Some(v) = s.chunk_size {
+        if !(128..=65536).contains(&v) {
+            k.fail("rtmp.chunk_size", format!("{v} is out of range 128..=65536"));
+        }
+        c.chunk_size = v;
+    }
+    if let Some(v) = s.window_ack_size {
+        c.window_ack_size = k.at_least("rtmp.window_ack_size", v, 1);
+    }
+    if let Some(v) = s.handshake_timeout {
+        c.handshake_timeout = k.nonzero("rtmp.handshake_timeout", v.0);
+    }
+    if let Some(v) = s.connect_timeout {
+        c.connect_timeout = k.nonzero("rtmp.connect_timeout", v.0);
+    }
+}
+
+fn limits(s: &LimitsSection, c: &mut Config, k: &mut Checker) {
+    if let Some(v) = s.max_connections {
+        c.max_connections = k.at_least("limits.max_connections", v, 1);
+    }
+    if let Some(v) = s.max_connections_per_ip {
+        c.max_connections_per_ip = k.at_least("limits.max_connections_per_ip", v, 1);
+    }
+    if let Some(v) = s.memory_budget {
+        c.memory_budget = k.bytes("limits.memory_budget", v);
+    }
+    if let Some(v) = s.reassembly_budget {
+        c.reassembly_budget = k.bytes("limits.reassembly_budget", v);
+    }
+    if c.reassembly_budget > c.memory_budget {
+        k.fail(
+            "limits.reassembly_budget",
+            format!(
+                "{} must not exceed limits.memory_budget ({})",
+                format_size(c.reassembly_budget as u64),
+                format_size(c.memory_budget as u64)
+            ),
+        );
+    }
+}
+
+fn streams(s: &StreamsSection, c: &mut Config, k: &mut Checker) {
+    let hub = &mut c.hub;
+    if let Some(v) = s.gop_cache {
+        hub.gop_cache_ms = k.millis("streams.gop_cache", v);
+    }
+    if let Some(v) = s.gop_max_bytes {
+        hub.gop_max_bytes = k.bytes("streams.gop_max_bytes", v);
+    }
+    if let Some(v) = s.gop_max_frames {
+        hub.gop_max_frames = k.at_least("streams.gop_max_frames", v, 1);
+    }
+    if let Some(v) = s.viewer_max_lag {
+        hub.viewer_max_lag_ms = k.millis("streams.viewer_max_lag", v);
+    }
+    if let Some(v) = s.viewer_max_bytes {
+        hub.viewer_max_bytes = k.bytes("streams.viewer_max_bytes", v);
+    }
+    if let Some(v) = s.viewer_disconnect_after {
+        hub.viewer_disconnect_after_ms = k.millis("streams.viewer_disconnect_after", v);
+    }
+    if let Some(v) = s.audio_batch {
+        hub.audio_batch_ms = k.millis("streams.audio_batch", v);
+    }
+    hub.wait_for_publisher = s.wait_for_publisher.unwrap_or(hub.wait_for_publisher);
+    hub.replace_publisher = s.replace_publisher.unwrap_or(hub.replace_publisher);
+    hub.start_at_oldest_keyframe = s
+        .start_at_oldest_keyframe
+        .unwrap_or(hub.start_at_oldest_keyframe);
+    c.low_latency = s.low_latency.unwrap_or(c.low_latency);
+    if let Some(v) = s.publisher_timeout {
+        c.publisher_timeout = k.nonzero("streams.publisher_timeout", v.0);
+    }
+    if let Some(v) = s.unpublished_wait {
+        c.unpublished_wait = v.0;
+    }
+    if let Some(v) = s.write_timeout {
+        c.write_timeout = k.nonzero("streams.write_timeout", v.0);
+    }
+}
+
+fn api(s: &ApiSection, c: &mut Config, k: &mut Checker) {
+    if let Some(listen) = &s.listen {
+        c.api_listen = listen.clone().into_option().map(|a| a.0);
+    }
+    if let Some(token) = &s.token {
+        c.api_token = token.clone().into_option();
+    }
+    match c.api_token.as_deref() {
+        Some("") => k.fail("api.token", "must not be empty (use null for no token)".into()),
+        Some(REDACTED) => k.fail(
+            "api.token",
+            format!("{REDACTED:?} is the placeholder written by config dump; set the real token"),
+        ),
+        _ => {}
+    }
+}
+
+fn log(s: &LogSection, l: &mut LogSettings, k: &mut Checker) {
+    if let Some(level) = &s.level {
+        if let Err(message) = check_level(level) {
+            k.fail("log.level", message);
+        }
+        l.level = level.clone();
+    }
+    match s.format.as_deref() {
+        None => {}
+        Some("text") => l.json = false,
+        Some("json") => l.json = true,
+        Some(other) => k.fail("log.format", format!("{other:?} must be text or json")),
+    }
+    if let Some(file) = &s.file {
+        l.file = file.clone().into_option();
+        if let Some(path) = &l.file {
+            check_log_file(path, k);
+        }
+    }
+    if let Some(size) = &s.rotate_size {
+        l.rotate_size_bytes = size.clone().into_option().map(|s| s.0);
+        if l.rotate_size_bytes == Some(0) {
+            k.fail("log.rotate_size", "0 must be at least 1B (use null to never rotate by size)".into());
+        }
+    }
+    l.rotate_daily = s.rotate_daily.unwrap_or(l.rotate_daily);
+    l.keep_files = s.keep.unwrap_or(l.keep_files);
+    l.stderr = s.stderr.unwrap_or(l.stderr);
+}
+
+fn check_level(filter: &str) -> Result<(), String> {
+    let ok = !filter.trim().is_empty()
+        && filter.split(',').all(|directive| {
+            let level = directive.rsplit_once('=').map_or(directive, |(_, level)| level);
+            LEVELS.contains(&level.trim().to_ascii_lowercase().as_str())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{filter:?} is not a level (trace, debug, info, warn, error, off) or a filter such as \"info,openrtmp_server=debug\""
+        ))
+    }
+}
+
+fn check_log_file(path: &Path, k: &mut Checker) {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        k.fail("log.file", format!("directory {} does not exist", dir.display()));
+    } else if path.is_dir() {
+        k.fail("log.file", format!("{} is a directory", path.display()));
+    }
+}
+
+/// The full model of a runtime config (every key set), the API token redacted.
+pub(crate) fn to_file(c: &Config) -> FileConfig {
+    let ms = |v: u32| Some(HumanDuration(Duration::from_millis(u64::from(v))));
+    let d = |v: Duration| Some(HumanDuration(v));
+    let size = |v: usize| Some(ByteSize(v as u64));
+    FileConfig {
+        listen: Some(c.listen.iter().copied().map(Addr).collect()),
+        rtmp: RtmpSection {
+            chunk_size: Some(c.chunk_size),
+            window_ack_size: Some(c.window_ack_size),
+            handshake_timeout: d(c.handshake_timeout),
+            connect_timeout: d(c.connect_timeout),
+        },
+        limits: LimitsSection {
+            max_connections: Some(c.max_connections),
+            max_connections_per_ip: Some(c.max_connections_per_ip),
+            memory_budget: size(c.memory_budget),
+            reassembly_budget: size(c.reassembly_budget),
+        },
+        streams: StreamsSection {
+            gop_cache: ms(c.hub.gop_cache_ms),
+            gop_max_bytes: size(c.hub.gop_max_bytes),
+            gop_max_frames: Some(c.hub.gop_max_frames),
+            viewer_max_lag: ms(c.hub.viewer_max_lag_ms),
+            viewer_max_bytes: size(c.hub.viewer_max_bytes),
+            viewer_disconnect_after: ms(c.hub.viewer_disconnect_after_ms),
+            wait_for_publisher: Some(c.hub.wait_for_publisher),
+            replace_publisher: Some(c.hub.replace_publisher),
+            start_at_oldest_keyframe: Some(c.hub.start_at_oldest_keyframe),
+            low_latency: Some(c.low_latency),
+            publisher_timeout: d(c.publisher_timeout),
+            unpublished_wait: d(c.unpublished_wait),
+            write_timeout: d(c.write_timeout),
+            audio_batch: ms(c.hub.audio_batch_ms),
+        },
+        api: ApiSection {
+            listen: Some(Toggle::from_option(c.api_listen.map(Addr))),
+            token: Some(Toggle::from_option(c.api_token.as_ref().map(|_| REDACTED.to_string()))),
+        },
+        log: LogSection {
+            level: Some(c.log.level.clone()),
+            format: Some(if c.log.json { "json" } else { "text" }.into()),
+            file: Some(Toggle::from_option(c.log.file.clone())),
+            rotate_size: Some(Toggle::from_option(c.log.rotate_size_bytes.map(ByteSize))),
+            rotate_daily: Some(c.log.rotate_daily),
+            keep: Some(c.log.keep_files),
+            stderr: Some(c.log.stderr),
+        },
+        shutdown: ShutdownSection {
+            grace: d(c.shutdown_grace),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels() {
+        assert!(check_level("info").is_ok());
+        assert!(check_level("WARN").is_ok());
+        assert!(check_level("info,openrtmp_server=debug").is_ok());
+        assert!(check_level("loud").is_err());
+        assert!(check_level("").is_err());
+    }
+
+    #[test]
+    fn validate_fields_map_to_paths() {
+        assert_eq!(server_field_path("chunk_size"), "rtmp.chunk_size");
+        assert_eq!(server_field_path("max_connections"), "limits.max_connections");
+        assert_eq!(server_field_path("listen"), "listen");
+    }
+}

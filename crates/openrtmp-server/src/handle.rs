@@ -1,0 +1,367 @@
+//! [`ServerHandle`]: what the HTTP API, metrics and embedders see of a running server.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, ConfigError};
+use crate::server::Shared;
+
+/// Server-wide figures.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// Crate version.
+    pub version: &'static str,
+    /// Time since start.
+    pub uptime: Duration,
+    /// Live connections.
+    pub connections: usize,
+    /// Of which publishing.
+    pub publishers: usize,
+    /// Of which playing.
+    pub players: usize,
+    /// Streams in the hub (published or awaited).
+    pub streams: usize,
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Connections refused (limits, memory).
+    pub refused: u64,
+    /// Connection tasks that panicked.
+    pub panics: u64,
+    /// Bytes received from clients.
+    pub bytes_in: u64,
+    /// Bytes sent to clients.
+    pub bytes_out: u64,
+    /// CPU time of the process (user + system; Linux, else zero).
+    pub process_cpu: Duration,
+    /// Resident memory of the process (Linux, else zero).
+    pub rss_bytes: u64,
+    /// Bytes held in GOP caches and queues.
+    pub memory_bytes: usize,
+    /// The memory budget.
+    pub memory_budget: usize,
+    /// Bound RTMP listeners.
+    pub listeners: Vec<SocketAddr>,
+    /// Connection ends by kind of error (protocol, io, handshake_timeout, too_slow, ...).
+    pub errors: Vec<(String, u64)>,
+    /// Frames dropped for slow players since start.
+    pub dropped_frames: u64,
+}
+
+/// One live connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    /// Connection id (as in logs).
+    pub id: u64,
+    /// Client address.
+    pub peer: SocketAddr,
+    /// "connecting", "publisher" or "player".
+    pub role: &'static str,
+    /// Application.
+    pub app: String,
+    /// Stream name (without query).
+    pub stream: String,
+    /// Time since accepted.
+    pub connected_for: Duration,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Bytes queued for the socket.
+    pub queue_bytes: usize,
+    /// Frames dropped because the player fell behind.
+    pub dropped_frames: u64,
+    /// How far behind the player is, ms of media.
+    pub lag_ms: u32,
+}
+
+/// One stream.
+#[derive(Debug, Clone)]
+pub struct StreamStatus {
+    /// Application.
+    pub app: String,
+    /// Stream name.
+    pub name: String,
+    /// Whether a publisher is live.
+    pub publishing: bool,
+    /// Connection id of the publisher.
+    pub publisher: Option<u64>,
+    /// Video codec ("H.264", "HEVC", ...).
+    pub video_codec: Option<String>,
+    /// Width in pixels.
+    pub width: Option<u32>,
+    /// Height in pixels.
+    pub height: Option<u32>,
+    /// Frames per second (measured from timestamps).
+    pub fps: Option<f64>,
+    /// Audio codec.
+    pub audio_codec: Option<String>,
+    /// Audio sample rate.
+    pub sample_rate: Option<u32>,
+    /// Audio channels.
+    pub channels: Option<u8>,
+    /// Players attached.
+    pub viewers: usize,
+    /// GOP cache payload bytes.
+    pub gop_cache_bytes: usize,
+    /// GOP cache frames.
+    pub gop_cache_frames: usize,
+    /// GOP cache media time.
+    pub gop_cache_ms: u32,
+    /// Frames received from the current publisher.
+    pub frames_in: u64,
+    /// Payload bytes received from the current publisher.
+    pub bytes_in: u64,
+    /// How long the current publisher has been live.
+    pub publishing_for: Option<Duration>,
+}
+
+/// What a configuration change did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigChange {
+    /// Settings now in force.
+    pub applied: Vec<String>,
+    /// Settings that differ but need a restart (listeners); not applied.
+    pub needs_restart: Vec<String>,
+}
+
+/// A cheap, cloneable view of a running server.
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl ServerHandle {
+    /// Server-wide figures.
+    pub fn info(&self) -> ServerInfo {
+        let s = &self.shared;
+        let conns = s.registry.all();
+        let role_count = |r: &str| conns.iter().filter(|c| c.detail().role == r).count();
+        let (cpu, rss) = process_usage();
+        ServerInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime: s.started.elapsed(),
+            connections: conns.len(),
+            publishers: role_count("publisher"),
+            players: role_count("player"),
+            streams: s.hub.streams().len(),
+            accepted: s.stats.accepted.load(Ordering::Relaxed),
+            refused: s.stats.refused.load(Ordering::Relaxed),
+            panics: s.stats.panics.load(Ordering::Relaxed),
+            bytes_in: s.stats.bytes_in.load(Ordering::Relaxed),
+            bytes_out: s.stats.bytes_out.load(Ordering::Relaxed),
+            process_cpu: cpu,
+            rss_bytes: rss,
+            memory_bytes: s.hub.memory_bytes(),
+            memory_budget: s.config().memory_budget,
+            listeners: s.listeners.clone(),
+            errors: s.errors(),
+            dropped_frames: s.stats.dropped_frames.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Every live connection.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        self.shared
+            .registry
+            .all()
+            .into_iter()
+            .map(|c| {
+                let d = c.detail();
+                ConnectionInfo {
+                    id: c.id,
+                    peer: c.peer,
+                    role: d.role,
+                    app: d.app.clone(),
+                    stream: d.stream.clone(),
+                    connected_for: c.opened.elapsed(),
+                    bytes_in: c.bytes_in.load(Ordering::Relaxed),
+                    bytes_out: c.bytes_out.load(Ordering::Relaxed),
+                    queue_bytes: c.queue_bytes.load(Ordering::Relaxed),
+                    dropped_frames: c.dropped_frames.load(Ordering::Relaxed),
+                    lag_ms: c.lag_ms.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
+    }
+
+    /// Closes connection `id`; false if there is none.
+    pub fn kick(&self, id: u64) -> bool {
+        match self.shared.registry.get(id) {
+            Some(c) => {
+                tracing::info!(conn_id = id, "connection closed by the API");
+                c.kick.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every stream, with what its publisher's connection learnt.
+    pub fn streams(&self) -> Vec<StreamStatus> {
+        self.shared
+            .hub
+            .streams()
+            .into_iter()
+            .map(|info| {
+                let publisher = info.publisher_owner.and_then(|id| self.shared.registry.get(id));
+                let media =
+                    publisher.as_ref().map(|p| p.detail().media.clone()).unwrap_or_default();
+                StreamStatus {
+                    app: info.key.app.clone(),
+                    name: info.key.name.clone(),
+                    publishing: info.publishing,
+                    publisher: info.publisher_owner,
+                    video_codec: media.video_codec,
+                    width: media.width,
+                    height: media.height,
+                    fps: media.fps,
+                    audio_codec: media.audio_codec,
+                    sample_rate: media.sample_rate,
+                    channels: media.channels,
+                    viewers: info.viewers,
+                    gop_cache_bytes: info.ring_bytes,
+                    gop_cache_frames: info.ring_frames,
+                    gop_cache_ms: info.ring_ms,
+                    frames_in: info.frames_in,
+                    bytes_in: info.bytes_in,
+                    publishing_for: media.since.filter(|_| info.publishing).map(|t| t.elapsed()),
+                }
+            })
+            .collect()
+    }
+
+    /// Ends a stream: its publisher's connection is closed (players get the end-of-stream
+    /// notice). False if nobody publishes it.
+    pub fn end_stream(&self, app: &str, name: &str) -> bool {
+        let owner = self
+            .shared
+            .hub
+            .streams()
+            .into_iter()
+            .find(|s| s.key.app == app && s.key.name == name && s.publishing)
+            .and_then(|s| s.publisher_owner);
+        match owner {
+            Some(id) => {
+                tracing::info!(app, stream = name, conn_id = id, "stream ended by the API");
+                self.kick(id)
+            }
+            None => false,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Config {
+        self.shared.config()
+    }
+
+    /// Applies a new configuration to the running server: everything that needs no rebind
+    /// takes effect (hub settings at once; limits and timeouts for new connections);
+    /// listener changes are reported as needing a restart. An invalid configuration is
+    /// refused and the running one stays. No connection is dropped.
+    pub fn apply_config(&self, new: Config) -> Result<ConfigChange, Vec<ConfigError>> {
+        new.validate()?;
+        let old = self.shared.config();
+        let mut change = ConfigChange::default();
+        let mut effective = new.clone();
+        if new.listen != old.listen {
+            change.needs_restart.push("listen".into());
+            effective.listen = old.listen.clone();
+        }
+        if new.api_listen != old.api_listen {
+            change.needs_restart.push("api.listen".into());
+            effective.api_listen = old.api_listen;
+        }
+        for (name, differs) in [
+            (
+                "rtmp",
+                new.chunk_size != old.chunk_size || new.window_ack_size != old.window_ack_size,
+            ),
+            (
+                "timeouts",
+                new.handshake_timeout != old.handshake_timeout
+                    || new.connect_timeout != old.connect_timeout
+                    || new.publisher_timeout != old.publisher_timeout
+                    || new.unpublished_wait != old.unpublished_wait
+                    || new.write_timeout != old.write_timeout,
+            ),
+            (
+                "limits",
+                new.max_connections != old.max_connections
+                    || new.max_connections_per_ip != old.max_connections_per_ip
+                    || new.memory_budget != old.memory_budget
+                    || new.reassembly_budget != old.reassembly_budget,
+            ),
+            ("streams", new.hub != old.hub || new.low_latency != old.low_latency),
+            ("api.token", new.api_token != old.api_token),
+            ("shutdown.grace", new.shutdown_grace != old.shutdown_grace),
+            ("log", new.log != old.log),
+        ] {
+            if differs {
+                change.applied.push(name.into());
+            }
+        }
+        self.shared.hub.set_config(effective.effective_hub());
+        self.shared.set_config(effective);
+        tracing::info!(applied = ?change.applied, needs_restart = ?change.needs_restart, "configuration updated");
+        Ok(change)
+    }
+
+    /// Starts a shutdown: graceful (stop accepting, tell clients, let streams finish within
+    /// the grace period) or forced (close everything now). Forcing a graceful shutdown in
+    /// progress ends it at once.
+    pub fn shutdown(&self, force: bool) {
+        self.shared.draining.cancel();
+        if force {
+            self.shared.shutdown.cancel();
+        }
+    }
+
+    /// Whether the server is ready, with the reasons when it is degraded.
+    pub fn readiness(&self) -> (bool, Vec<String>) {
+        let mut reasons = Vec::new();
+        let config = self.shared.config();
+        let used = self.shared.hub.memory_bytes();
+        if used > config.memory_budget {
+            reasons.push(format!(
+                "memory budget exhausted ({used} of {} bytes)",
+                config.memory_budget
+            ));
+        }
+        if self.shared.draining.is_cancelled() {
+            reasons.push("shutting down".into());
+        }
+        let failed = self.shared.stats.listener_failures.load(Ordering::Relaxed);
+        if failed > 0 {
+            reasons.push(format!("{failed} listener(s) failed"));
+        }
+        (reasons.is_empty(), reasons)
+    }
+}
+
+/// CPU time and resident memory of this process (from /proc on Linux; zero elsewhere).
+fn process_usage() -> (Duration, u64) {
+    #[cfg(target_os = "linux")]
+    {
+        let cpu = std::fs::read_to_string("/proc/self/stat").ok().and_then(|stat| {
+            // Fields after the command name (which is in parentheses and may hold spaces).
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            // USER_HZ is 100 on every Linux we ship to.
+            Some(Duration::from_millis((utime + stime) * 10))
+        });
+        let rss = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb * 1024)
+        });
+        (cpu.unwrap_or_default(), rss.unwrap_or_default())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        (Duration::ZERO, 0)
+    }
+}
