@@ -15,11 +15,9 @@
 //! fields share the top level with `timestamp`, `level`, `target` and
 //! `message`, so do not name event fields after those.
 
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::fmt::MakeWriter;
@@ -201,81 +199,11 @@ fn split_path(path: &Path) -> Result<(PathBuf, String), String> {
     Ok((dir, name))
 }
 
-/// Most distinct keys a [`RateLimitedLog`] tracks; the stalest is evicted
-/// beyond this, so peer-derived keys cannot grow memory without bound.
-#[allow(dead_code)]
-pub const MAX_RATE_LIMITED_KEYS: usize = 1024;
-
-/// Lets one event per key through per interval and counts the rest, for
-/// warnings a misbehaving peer can trigger in a loop.
-///
-/// ```ignore
-/// static LIMIT: LazyLock<RateLimitedLog> =
-///     LazyLock::new(|| RateLimitedLog::new(Duration::from_secs(10)));
-/// if let Some(suppressed) = LIMIT.check("chunk-size") {
-///     tracing::warn!(suppressed, "peer sent an oversized chunk");
-/// }
-/// ```
-#[derive(Debug)]
-#[allow(dead_code)] // until the server's flood-prone warnings adopt it
-pub struct RateLimitedLog {
-    interval: Duration,
-    entries: Mutex<HashMap<String, RateEntry>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-#[allow(dead_code)]
-struct RateEntry {
-    /// When the last event for this key was let through.
-    last: Instant,
-    /// Events dropped since `last`.
-    suppressed: u64,
-}
-
-#[allow(dead_code)]
-impl RateLimitedLog {
-    /// At most one event per key per `interval`.
-    pub fn new(interval: Duration) -> Self {
-        Self { interval, entries: Mutex::new(HashMap::new()) }
-    }
-
-    /// `Some(suppressed)` when the event should be logged now, with the count
-    /// dropped since the last one let through; `None` to drop it.
-    pub fn check(&self, key: &str) -> Option<u64> {
-        self.check_at(key, Instant::now())
-    }
-
-    /// [`check`](Self::check) with the clock passed in.
-    pub fn check_at(&self, key: &str, now: Instant) -> Option<u64> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = entries.get_mut(key) {
-            if now.saturating_duration_since(entry.last) < self.interval {
-                entry.suppressed = entry.suppressed.saturating_add(1);
-                return None;
-            }
-            let suppressed = entry.suppressed;
-            *entry = RateEntry { last: now, suppressed: 0 };
-            return Some(suppressed);
-        }
-        if entries.len() >= MAX_RATE_LIMITED_KEYS {
-            let interval = self.interval;
-            entries.retain(|_, e| now.saturating_duration_since(e.last) < interval);
-            if entries.len() >= MAX_RATE_LIMITED_KEYS {
-                let stalest = entries.iter().min_by_key(|(_, e)| e.last).map(|(k, _)| k.clone());
-                if let Some(stalest) = stalest {
-                    entries.remove(&stalest);
-                }
-            }
-        }
-        entries.insert(key.to_owned(), RateEntry { last: now, suppressed: 0 });
-        Some(0)
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     /// A `MakeWriter` into a shared buffer, so tests need no global subscriber.
     #[derive(Clone, Default)]
@@ -481,34 +409,5 @@ mod tests {
     fn bad_filter_is_an_error() {
         assert!(build_subscriber("info,[[[", Vec::new()).is_err());
         assert!(parse_filter("openrtmp_proto=debug,warn").is_ok());
-    }
-
-    #[test]
-    fn rate_limiter_lets_one_through_per_interval_and_counts_the_rest() {
-        let limit = RateLimitedLog::new(Duration::from_secs(10));
-        let t0 = Instant::now();
-        assert_eq!(limit.check_at("a", t0), Some(0));
-        assert_eq!(limit.check_at("a", t0 + Duration::from_secs(1)), None);
-        assert_eq!(limit.check_at("a", t0 + Duration::from_secs(9)), None);
-        assert_eq!(limit.check_at("b", t0 + Duration::from_secs(9)), Some(0));
-        assert_eq!(limit.check_at("a", t0 + Duration::from_secs(10)), Some(2));
-        assert_eq!(limit.check_at("a", t0 + Duration::from_secs(11)), None);
-        assert_eq!(limit.check_at("a", t0 + Duration::from_secs(25)), Some(1));
-    }
-
-    #[test]
-    fn rate_limiter_bounds_its_keys() {
-        let limit = RateLimitedLog::new(Duration::from_secs(10));
-        let t0 = Instant::now();
-        for i in 0..(MAX_RATE_LIMITED_KEYS + 10) {
-            assert_eq!(
-                limit.check_at(&format!("peer-{i}"), t0 + Duration::from_millis(i as u64)),
-                Some(0)
-            );
-        }
-        assert!(limit.entries.lock().unwrap().len() <= MAX_RATE_LIMITED_KEYS);
-        // The newest key is still tracked and suppressed.
-        let newest = format!("peer-{}", MAX_RATE_LIMITED_KEYS + 9);
-        assert_eq!(limit.check_at(&newest, t0 + Duration::from_secs(1)), None);
     }
 }

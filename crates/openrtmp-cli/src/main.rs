@@ -5,14 +5,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+mod logging;
+mod serve;
 use openrtmp_client::{ConnectOptions, PlayOptions, PublishOptions, RtmpUrl};
 
 /// OpenRTMP: live streaming over RTMP.
 #[derive(Debug, Parser)]
 #[command(name = "openrtmp", version, about, propagate_version = true)]
 struct Cli {
-    /// Log filter (error, warn, info, debug, trace, or a tracing directive). Default: info for
-    /// `serve`, warn for the client tools.
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive). Default: the
+    /// configuration's `log.level` (info) for `serve`, warn for the client tools.
     #[arg(long, global = true, env = "OPENRTMP_LOG")]
     log: Option<String>,
     #[command(subcommand)]
@@ -20,36 +23,32 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the RTMP server (built-in defaults: listen on 0.0.0.0:1935, any app, no auth).
-    Serve {
-        /// Address to listen on (repeatable), e.g. 0.0.0.0:1935 or an IPv6 address in brackets;
-        /// port 0 picks a free port.
-        #[arg(long = "listen", value_name = "ADDR:PORT")]
-        listen: Vec<std::net::SocketAddr>,
-        /// Outbound chunk size.
-        #[arg(long, default_value_t = openrtmp_server::DEFAULT_CHUNK_SIZE, value_parser = clap::value_parser!(u32).range(128..=65536))]
-        chunk_size: u32,
-        /// Low-latency mode: players lagging more than 500 ms skip to the next keyframe.
-        #[arg(long)]
-        low_latency: bool,
-        /// Refuse to play streams nobody publishes (NetStream.Play.StreamNotFound) instead of
-        /// letting players wait for a publisher.
-        #[arg(long)]
-        no_wait_for_publisher: bool,
-        /// Let a new publisher replace the current one on the same stream key.
-        #[arg(long)]
-        replace_publisher: bool,
-        /// Seconds players of an unpublished stream wait for a new publisher (0: close at once).
-        #[arg(long, default_value_t = 30.0)]
-        unpublished_wait: f64,
-        /// Most simultaneous connections.
-        #[arg(long, default_value_t = openrtmp_server::DEFAULT_MAX_CONNECTIONS)]
-        max_connections: usize,
-        /// Most simultaneous connections from one IP address.
-        #[arg(long, default_value_t = openrtmp_server::DEFAULT_MAX_CONNECTIONS_PER_IP)]
-        max_connections_per_ip: usize,
+enum ConfigCommand {
+    /// Print the effective configuration (defaults < file < OPENRTMP_* environment), secrets
+    /// redacted.
+    Dump {
+        /// Configuration file.
+        #[arg(long, env = "OPENRTMP_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, default_value = "yaml", value_parser = ["yaml", "json"])]
+        format: String,
     },
+    /// Validate a configuration file without starting; lists every problem.
+    Check {
+        /// The file (YAML or JSON).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the RTMP server (built-in defaults: listen on 0.0.0.0:1935, any app, no auth;
+    /// HTTP API on 127.0.0.1:8080).
+    Serve(serve::ServeArgs),
+    /// Check or print configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Load generator: fan-out, ingest, many streams, idle connections (JSON summary).
     Bench(openrtmp_bench::BenchArgs),
     /// Publish an FLV file to an RTMP URL, in real time unless --fast.
@@ -94,10 +93,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
-    let level = cli.log.as_deref().unwrap_or(default_level);
+    match cli.command {
+        Command::Serve(args) => return serve::main(args, cli.log),
+        Command::Config(command) => return config_command(command),
+        _ => {}
+    }
+    let level = cli.log.as_deref().unwrap_or("warn");
     let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -120,41 +123,46 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: openrtmp_server::Config) -> anyhow::Result<()> {
-    tracing::info!(
-        listen = ?config.listen,
-        chunk_size = config.chunk_size,
-        gop_cache_ms = config.hub.gop_cache_ms,
-        viewer_max_lag_ms = config.effective_hub().viewer_max_lag_ms,
-        max_connections = config.max_connections,
-        max_connections_per_ip = config.max_connections_per_ip,
-        memory_budget = config.memory_budget,
-        wait_for_publisher = config.hub.wait_for_publisher,
-        auth = "none (any app, any stream)",
-        "starting with these settings"
-    );
-    let server = openrtmp_server::Server::bind(config).await?;
-    for addr in server.local_addrs() {
-        tracing::info!(%addr, "listening (rtmp://{addr}/APP/STREAM)");
+fn config_command(command: ConfigCommand) -> ExitCode {
+    match command {
+        ConfigCommand::Dump { config, format } => {
+            let env: Vec<(String, String)> = std::env::vars().collect();
+            match openrtmp_config::load(
+                config.as_deref(),
+                &env,
+                &openrtmp_config::FileConfig::default(),
+            ) {
+                Ok(loaded) => {
+                    let format = if format == "json" {
+                        openrtmp_config::Format::Json
+                    } else {
+                        openrtmp_config::Format::Yaml
+                    };
+                    println!("{}", openrtmp_config::dump(&loaded.config, format).trim_end());
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    eprintln!("openrtmp: invalid configuration:\n{errors}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        ConfigCommand::Check { file } => match openrtmp_config::check_file(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{}: invalid configuration:\n{errors}", file.display());
+                ExitCode::from(2)
+            }
+        },
     }
-    server.run(shutdown_signal()).await;
-    Ok(())
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+/// `serve` and `config` run before the runtime starts (see `main`).
+fn unreachable_command() -> anyhow::Result<()> {
+    anyhow::bail!("internal: command dispatched twice")
 }
 
 fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
@@ -164,29 +172,7 @@ fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve {
-            listen,
-            chunk_size,
-            low_latency,
-            no_wait_for_publisher,
-            replace_publisher,
-            unpublished_wait,
-            max_connections,
-            max_connections_per_ip,
-        } => {
-            let mut config = openrtmp_server::Config::default();
-            if !listen.is_empty() {
-                config.listen = listen;
-            }
-            config.chunk_size = chunk_size;
-            config.low_latency = low_latency;
-            config.hub.wait_for_publisher = !no_wait_for_publisher;
-            config.hub.replace_publisher = replace_publisher;
-            config.unpublished_wait = seconds(unpublished_wait, "--unpublished-wait")?;
-            config.max_connections = max_connections;
-            config.max_connections_per_ip = max_connections_per_ip;
-            serve(config).await
-        }
+        Command::Serve(_) | Command::Config(_) => unreachable_command(),
         Command::Bench(args) => openrtmp_bench::run(args).await,
         Command::Publish { file, url, fast, repeat, chunk_size } => {
             let url = RtmpUrl::parse(&url)?;

@@ -69,22 +69,19 @@ pub fn runtime_changes(old: &Config, new: &Config) -> Changes {
     applied("streams.audio_batch", o.audio_batch_ms != n.audio_batch_ms);
     applied("api.token", old.api_token != new.api_token);
     applied("log.level", old.log.level != new.log.level);
+    applied("log.format", old.log.json != new.log.json);
+    applied("log.file", old.log.file != new.log.file);
+    applied("log.rotate_size", old.log.rotate_size_bytes != new.log.rotate_size_bytes);
+    applied("log.rotate_daily", old.log.rotate_daily != new.log.rotate_daily);
+    applied("log.keep", old.log.keep_files != new.log.keep_files);
+    applied("log.stderr", old.log.stderr != new.log.stderr);
     applied("shutdown.grace", old.shutdown_grace != new.shutdown_grace);
-
-    let mut restart = |path: &str, differs: bool| {
-        if differs {
-            changes.needs_restart.push(path.to_string());
-        }
-    };
-    let (o, n) = (&old.log, &new.log);
-    restart("listen", old.listen != new.listen);
-    restart("api.listen", old.api_listen != new.api_listen);
-    restart("log.format", o.json != n.json);
-    restart("log.file", o.file != n.file);
-    restart("log.rotate_size", o.rotate_size_bytes != n.rotate_size_bytes);
-    restart("log.rotate_daily", o.rotate_daily != n.rotate_daily);
-    restart("log.keep", o.keep_files != n.keep_files);
-    restart("log.stderr", o.stderr != n.stderr);
+    if old.listen != new.listen {
+        changes.needs_restart.push("listen".into());
+    }
+    if old.api_listen != new.api_listen {
+        changes.needs_restart.push("api.listen".into());
+    }
     changes
 }
 
@@ -107,8 +104,8 @@ mod tests {
         let changes = runtime_changes(&old, &new);
         assert_eq!(
             changes.applied,
-            ["limits.max_connections", "streams.gop_cache", "api.token", "log.level"]
+            ["limits.max_connections", "streams.gop_cache", "api.token", "log.level", "log.format"]
         );
-        assert_eq!(changes.needs_restart, ["listen", "api.listen", "log.format"]);
+        assert_eq!(changes.needs_restart, ["listen", "api.listen"]);
     }
 }

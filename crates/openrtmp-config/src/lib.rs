@@ -27,7 +27,7 @@
 //! type errors from the parsers, range errors
 //! (`rtmp.chunk_size: 64 is out of range 128..=65536`), and
 //! [`openrtmp_server::Config::validate`]. Durations are `"10s"`, `"500ms"`, `"2m"` or
-//! seconds; sizes are `"32MiB"`, `"4KiB"`, `"100MB"` or bytes (see [`unit`]).
+//! seconds; sizes are `"32MiB"`, `"4KiB"`, `"100MB"` or bytes (see [`mod@unit`]).
 //!
 //! Every key, its default and the memory each limit allows: `docs/configuration.md`.
 //!
@@ -101,10 +101,7 @@ pub struct ConfigIssue {
 impl ConfigIssue {
     /// An issue at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigIssue {
-            path: path.into(),
-            message: message.into(),
-        }
+        ConfigIssue { path: path.into(), message: message.into() }
     }
 }
 

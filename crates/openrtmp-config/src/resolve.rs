@@ -175,9 +175,8 @@ fn streams(s: &StreamsSection, c: &mut Config, k: &mut Checker) {
     }
     hub.wait_for_publisher = s.wait_for_publisher.unwrap_or(hub.wait_for_publisher);
     hub.replace_publisher = s.replace_publisher.unwrap_or(hub.replace_publisher);
-    hub.start_at_oldest_keyframe = s
-        .start_at_oldest_keyframe
-        .unwrap_or(hub.start_at_oldest_keyframe);
+    hub.start_at_oldest_keyframe =
+        s.start_at_oldest_keyframe.unwrap_or(hub.start_at_oldest_keyframe);
     c.low_latency = s.low_latency.unwrap_or(c.low_latency);
     if let Some(v) = s.publisher_timeout {
         c.publisher_timeout = k.nonzero("streams.publisher_timeout", v.0);
@@ -229,7 +228,10 @@ fn log(s: &LogSection, l: &mut LogSettings, k: &mut Checker) {
     if let Some(size) = &s.rotate_size {
         l.rotate_size_bytes = size.clone().into_option().map(|s| s.0);
         if l.rotate_size_bytes == Some(0) {
-            k.fail("log.rotate_size", "0 must be at least 1B (use null to never rotate by size)".into());
+            k.fail(
+                "log.rotate_size",
+                "0 must be at least 1B (use null to never rotate by size)".into(),
+            );
         }
     }
     l.rotate_daily = s.rotate_daily.unwrap_or(l.rotate_daily);
@@ -312,9 +314,7 @@ pub(crate) fn to_file(c: &Config) -> FileConfig {
             keep: Some(c.log.keep_files),
             stderr: Some(c.log.stderr),
         },
-        shutdown: ShutdownSection {
-            grace: d(c.shutdown_grace),
-        },
+        shutdown: ShutdownSection { grace: d(c.shutdown_grace) },
     }
 }
 

@@ -58,17 +58,12 @@ impl Node {
             Value::Array(items) => {
                 Tree::List(items.into_iter().map(|v| Node::from_json(v, origin)).collect())
             }
-            Value::Object(map) => Tree::Map(
-                map.into_iter()
-                    .map(|(k, v)| (k, Node::from_json(v, origin)))
-                    .collect(),
-            ),
+            Value::Object(map) => {
+                Tree::Map(map.into_iter().map(|(k, v)| (k, Node::from_json(v, origin))).collect())
+            }
             scalar => Tree::Leaf(scalar),
         };
-        Node {
-            tree,
-            origin: origin.clone(),
-        }
+        Node { tree, origin: origin.clone() }
     }
 
     /// Environment text that is a JSON list or object becomes that structure.
@@ -114,10 +109,7 @@ impl<'de> Deserialize<'de> for YamlNode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let spanned = serde_saphyr::Spanned::<YamlTree>::deserialize(d)?;
         let at = spanned.referenced;
-        Ok(YamlNode(Node {
-            tree: spanned.value.0,
-            origin: Origin::Line(at.line(), at.column()),
-        }))
+        Ok(YamlNode(Node { tree: spanned.value.0, origin: Origin::Line(at.line(), at.column()) }))
     }
 }
 
@@ -184,12 +176,9 @@ pub(crate) fn parse_yaml(text: &str) -> Result<Node, ConfigIssue> {
         Ok(None) => Ok(empty()),
         Err(err) => {
             let message = match err.location() {
-                Some(at) => format!(
-                    "line {} column {}: {}",
-                    at.line(),
-                    at.column(),
-                    err.without_snippet()
-                ),
+                Some(at) => {
+                    format!("line {} column {}: {}", at.line(), at.column(), err.without_snippet())
+                }
                 None => err.without_snippet().to_string(),
             };
             Err(ConfigIssue::new("", message))
@@ -205,25 +194,16 @@ pub(crate) fn parse_json(text: &str) -> Result<Node, ConfigIssue> {
 }
 
 fn empty() -> Node {
-    Node {
-        tree: Tree::Map(Vec::new()),
-        origin: Origin::Unknown,
-    }
+    Node { tree: Tree::Map(Vec::new()), origin: Origin::Unknown }
 }
 
 /// One environment variable as a one-entry document: `OPENRTMP_STREAMS__GOP_CACHE=3s` is
 /// `{streams: {gop_cache: "3s"}}`.
 pub(crate) fn env_node(name: &str, key: &str, value: &str) -> Node {
     let origin = Origin::Env(name.to_string());
-    let mut node = Node {
-        tree: Tree::Text(value.to_string()),
-        origin: origin.clone(),
-    };
+    let mut node = Node { tree: Tree::Text(value.to_string()), origin: origin.clone() };
     for segment in key.to_ascii_lowercase().rsplit("__") {
-        node = Node {
-            tree: Tree::Map(vec![(segment.to_string(), node)]),
-            origin: origin.clone(),
-        };
+        node = Node { tree: Tree::Map(vec![(segment.to_string(), node)]), origin: origin.clone() };
     }
     node
 }
@@ -262,10 +242,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 pub(crate) fn walk(root: &Node, issues: &mut Vec<ConfigIssue>) -> Map<String, Value> {
     let mut out = Map::new();
     let Tree::Map(entries) = &root.tree else {
-        issues.push(ConfigIssue::new(
-            "",
-            format!("expected a mapping of settings{}", root.origin),
-        ));
+        issues.push(ConfigIssue::new("", format!("expected a mapping of settings{}", root.origin)));
         return out;
     };
     for (key, node) in entries {
@@ -289,15 +266,19 @@ pub(crate) fn walk(root: &Node, issues: &mut Vec<ConfigIssue>) -> Map<String, Va
 fn walk_listen(node: &Node, issues: &mut Vec<ConfigIssue>) -> Option<Value> {
     let node = node.expand();
     let items = match &node.tree {
-        Tree::List(items) => items.iter().enumerate().map(|(i, n)| (format!("listen[{i}]"), n)).collect(),
+        Tree::List(items) => {
+            items.iter().enumerate().map(|(i, n)| (format!("listen[{i}]"), n)).collect()
+        }
         _ => vec![("listen".to_string(), &node)],
     };
     let before = issues.len();
     let mut out = Vec::new();
     for (path, item) in items {
-        match first_ok(item, |v| check_as::<crate::unit::Addr>(v)) {
+        match first_ok(item, check_as::<crate::unit::Addr>) {
             Ok(value) => out.push(value),
-            Err(message) => issues.push(ConfigIssue::new(path, format!("{message}{}", item.origin))),
+            Err(message) => {
+                issues.push(ConfigIssue::new(path, format!("{message}{}", item.origin)))
+            }
         }
     }
     (issues.len() == before).then_some(Value::Array(out))
@@ -334,7 +315,9 @@ fn walk_section(
             Ok(v) => {
                 out.insert(key.clone(), v);
             }
-            Err(message) => issues.push(ConfigIssue::new(path, format!("{message}{}", value.origin))),
+            Err(message) => {
+                issues.push(ConfigIssue::new(path, format!("{message}{}", value.origin)))
+            }
         }
     }
     Some(out)

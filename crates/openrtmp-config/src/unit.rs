@@ -47,9 +47,7 @@ const SIZE_UNITS: [(&str, u64); 9] = [
 
 /// Splits `"1.5MiB"` into `("1.5", "MiB")`.
 fn split_number(text: &str) -> (&str, &str) {
-    let end = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let end = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     (text[..end].trim(), text[end..].trim())
 }
 
@@ -61,13 +59,12 @@ fn scaled(value: &str, scale: u128) -> Option<u128> {
         return None;
     }
     let int: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let mut total = int.checked_mul(scale)?;
-    let mut unit = scale;
-    for digit in frac.chars() {
-        let d = u128::from(digit.to_digit(10)?);
-        unit /= 10;
-        total = total.checked_add(d * unit)?;
+    if frac.len() > 18 || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return None;
     }
+    let frac_value: u128 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    let frac_scaled = frac_value.checked_mul(scale)? / 10u128.pow(frac.len() as u32);
+    let total = int.checked_mul(scale)?.checked_add(frac_scaled)?;
     Some(total)
 }
 
@@ -129,7 +126,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Writes a size in the largest binary unit that keeps it exact (`"32MiB"`, `"1000B"`).
 pub fn format_size(bytes: u64) -> String {
-    for (name, scale) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+    for (name, scale) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+    {
         if bytes != 0 && bytes % scale == 0 {
             return format!("{}{name}", bytes / scale);
         }

@@ -318,6 +318,11 @@ impl ServerHandle {
         }
     }
 
+    /// Resolves once every connection has been closed at the end of a shutdown.
+    pub async fn stopped(&self) {
+        self.shared.shutdown.cancelled().await;
+    }
+
     /// Whether the server is ready, with the reasons when it is degraded.
     pub fn readiness(&self) -> (bool, Vec<String>) {
         let mut reasons = Vec::new();

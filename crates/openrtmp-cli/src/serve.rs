@@ -1,0 +1,342 @@
+//! `openrtmp serve`: configuration (file, environment, flags), logging, the RTMP server, the
+//! HTTP API, reload on SIGHUP or `PATCH /api/v1/config`, graceful and forced shutdown, and
+//! systemd readiness.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openrtmp_config::unit::{Addr, HumanDuration};
+use openrtmp_config::{FileConfig, Format, Toggle};
+use openrtmp_server::{Config, ServerHandle};
+use serde_json::{json, Value};
+
+use crate::logging::{self, LogHandle, LogOptions};
+
+/// `openrtmp serve` options. Every flag overrides the configuration file and the
+/// `OPENRTMP_*` environment (precedence: defaults < file < environment < flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (YAML or JSON); see docs/configuration.md.
+    #[arg(long, env = "OPENRTMP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// RTMP address to listen on (repeatable), e.g. 0.0.0.0:1935; port 0 picks a free port.
+    #[arg(long = "listen", value_name = "ADDR:PORT")]
+    pub listen: Vec<SocketAddr>,
+    /// HTTP API address (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub api_listen: Option<SocketAddr>,
+    /// No HTTP API.
+    #[arg(long, conflicts_with = "api_listen")]
+    pub no_api: bool,
+    /// Outbound chunk size (128..=65536).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(128..=65536))]
+    pub chunk_size: Option<u32>,
+    /// Low-latency mode: players lagging more than 500 ms skip to the next keyframe.
+    #[arg(long)]
+    pub low_latency: bool,
+    /// Refuse to play streams nobody publishes (NetStream.Play.StreamNotFound).
+    #[arg(long)]
+    pub no_wait_for_publisher: bool,
+    /// Let a new publisher replace the current one on the same stream key.
+    #[arg(long)]
+    pub replace_publisher: bool,
+    /// Seconds players of an unpublished stream wait for a new publisher (0: close at once).
+    #[arg(long, value_name = "SECS")]
+    pub unpublished_wait: Option<f64>,
+    /// Most simultaneous connections.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Most simultaneous connections from one IP address.
+    #[arg(long)]
+    pub max_connections_per_ip: Option<usize>,
+    /// Seconds a graceful shutdown lets streams go on.
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_grace: Option<f64>,
+    /// Make the first SIGINT/SIGTERM a forced shutdown (close everything at once).
+    #[arg(long)]
+    pub force_shutdown: bool,
+    /// Log as JSON lines.
+    #[arg(long)]
+    pub log_json: bool,
+    /// Also log to this file.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
+fn secs(s: f64, flag: &str) -> anyhow::Result<HumanDuration> {
+    Duration::try_from_secs_f64(s)
+        .map(HumanDuration)
+        .map_err(|_| anyhow::anyhow!("{flag} must be a non-negative number of seconds"))
+}
+
+/// The flags as a partial configuration (only what was given).
+pub fn overrides(args: &ServeArgs, log_level: Option<&str>) -> anyhow::Result<FileConfig> {
+    let mut f = FileConfig::default();
+    if !args.listen.is_empty() {
+        f.listen = Some(args.listen.iter().copied().map(Addr).collect());
+    }
+    if let Some(a) = args.api_listen {
+        f.api.listen = Some(Toggle::On(Addr(a)));
+    }
+    if args.no_api {
+        f.api.listen = Some(Toggle::Off);
+    }
+    f.rtmp.chunk_size = args.chunk_size;
+    if args.low_latency {
+        f.streams.low_latency = Some(true);
+    }
+    if args.no_wait_for_publisher {
+        f.streams.wait_for_publisher = Some(false);
+    }
+    if args.replace_publisher {
+        f.streams.replace_publisher = Some(true);
+    }
+    f.streams.unpublished_wait =
+        args.unpublished_wait.map(|s| secs(s, "--unpublished-wait")).transpose()?;
+    f.limits.max_connections = args.max_connections;
+    f.limits.max_connections_per_ip = args.max_connections_per_ip;
+    f.shutdown.grace = args.shutdown_grace.map(|s| secs(s, "--shutdown-grace")).transpose()?;
+    f.log.level = log_level.map(str::to_owned);
+    if args.log_json {
+        f.log.format = Some("json".into());
+    }
+    if let Some(file) = &args.log_file {
+        f.log.file = Some(Toggle::On(file.clone()));
+    }
+    Ok(f)
+}
+
+/// The layers of a running server's configuration, so a reload re-reads them.
+struct Layers {
+    file: Option<PathBuf>,
+    flags: Value,
+    /// Changes made through `PATCH /api/v1/config`, kept across reloads.
+    api_patches: Mutex<Value>,
+}
+
+impl Layers {
+    /// Loads file + environment + flags + API patches (+ `extra`, not yet kept).
+    fn load(&self, extra: Option<&Value>) -> Result<Config, Vec<String>> {
+        let mut overrides = self.flags.clone();
+        merge(&mut overrides, &self.api_patches.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(extra) = extra {
+            merge(&mut overrides, extra);
+        }
+        let overrides: FileConfig =
+            serde_json::from_value(overrides).map_err(|e| vec![e.to_string()])?;
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        openrtmp_config::load(self.file.as_deref(), &env, &overrides)
+            .map(|loaded| loaded.config)
+            .map_err(|errors| errors.0.iter().map(ToString::to_string).collect())
+    }
+}
+
+/// Deep-merges JSON objects (`patch` wins); other values are replaced.
+fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+/// Applies a freshly loaded configuration to the running server and the log level.
+fn apply(handle: &ServerHandle, logs: &LogHandle, new: Config) -> Result<Value, Vec<String>> {
+    let level = new.log.level.clone();
+    let change = handle
+        .apply_config(new)
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    if level != logs.level() {
+        logs.set_level(&level).map_err(|e| vec![format!("log.level: {e}")])?;
+    }
+    Ok(json!({ "applied": change.applied, "needs_restart": change.needs_restart }))
+}
+
+/// Runs `openrtmp serve` to the end. Invalid configuration: every problem on stderr and
+/// exit code 2, nothing bound.
+pub fn main(args: ServeArgs, log_level: Option<String>) -> std::process::ExitCode {
+    let fail = |msg: String, code: u8| {
+        eprintln!("openrtmp: {msg}");
+        std::process::ExitCode::from(code)
+    };
+    let flags =
+        match overrides(&args, log_level.as_deref()).and_then(|f| Ok(serde_json::to_value(f)?)) {
+            Ok(v) => v,
+            Err(e) => return fail(format!("{e:#}"), 2),
+        };
+    let layers =
+        Arc::new(Layers { file: args.config.clone(), flags, api_patches: Mutex::new(json!({})) });
+    let config = match layers.load(None) {
+        Ok(config) => config,
+        Err(errors) => {
+            return fail(format!("invalid configuration:\n  {}", errors.join("\n  ")), 2)
+        }
+    };
+    let log = &config.log;
+    let options = LogOptions {
+        level: log.level.clone(),
+        json: log.json,
+        file: log.file.clone(),
+        rotate_size_bytes: log.rotate_size_bytes,
+        rotate_daily: log.rotate_daily,
+        keep_files: log.keep_files,
+        stderr: log.stderr,
+    };
+    let logs = match logging::init(&options) {
+        Ok(handle) => handle,
+        Err(e) => return fail(format!("logging: {e}"), 2),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}"), 1),
+    };
+    match runtime.block_on(serve(config, layers, logs.clone(), args.force_shutdown)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            fail(format!("{e:#}"), 1)
+        }
+    }
+}
+
+async fn serve(
+    config: Config,
+    layers: Arc<Layers>,
+    logs: LogHandle,
+    force: bool,
+) -> anyhow::Result<()> {
+    tracing::info!(
+        listen = ?config.listen,
+        api = ?config.api_listen,
+        chunk_size = config.chunk_size,
+        gop_cache_ms = config.hub.gop_cache_ms,
+        viewer_max_lag_ms = config.effective_hub().viewer_max_lag_ms,
+        max_connections = config.max_connections,
+        max_connections_per_ip = config.max_connections_per_ip,
+        memory_budget = config.memory_budget,
+        wait_for_publisher = config.hub.wait_for_publisher,
+        shutdown_grace_secs = config.shutdown_grace.as_secs_f64(),
+        config_file = ?layers.file,
+        auth = "none (any app, any stream)",
+        "starting with these settings"
+    );
+    let api_listen = config.api_listen;
+    let server = openrtmp_server::Server::bind(config).await?;
+    let handle = server.handle();
+    for addr in server.local_addrs() {
+        tracing::info!(%addr, "listening (rtmp://{addr}/APP/STREAM)");
+    }
+    let api = match api_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for the HTTP API: {e}"))?;
+            tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "HTTP API listening (/api/v1, /metrics, /health)");
+            let options = api_options(&handle, &layers, &logs);
+            let stopped = handle.clone();
+            Some(tokio::spawn(openrtmp_api::serve(listener, handle.clone(), options, async move {
+                stopped.stopped().await;
+            })))
+        }
+        None => None,
+    };
+    tokio::spawn(signals(handle.clone(), Arc::clone(&layers), logs.clone(), force));
+    systemd_notify("READY=1");
+    server.run(std::future::pending()).await;
+    if let Some(api) = api {
+        api.abort();
+    }
+    Ok(())
+}
+
+fn api_options(
+    handle: &ServerHandle,
+    layers: &Arc<Layers>,
+    logs: &LogHandle,
+) -> openrtmp_api::ApiOptions {
+    let (h, l, g) = (handle.clone(), Arc::clone(layers), logs.clone());
+    let patch: openrtmp_api::ConfigPatcher = Arc::new(move |patch: Value| {
+        let new = l.load(Some(&patch))?;
+        let result = apply(&h, &g, new)?;
+        merge(&mut l.api_patches.lock().unwrap_or_else(|e| e.into_inner()), &patch);
+        Ok(result)
+    });
+    let h = handle.clone();
+    let view: openrtmp_api::ConfigViewer = Arc::new(move || {
+        serde_json::from_str(&openrtmp_config::dump(&h.config(), Format::Json))
+            .unwrap_or(Value::Null)
+    });
+    openrtmp_api::ApiOptions { token: None, patch_config: Some(patch), view_config: Some(view) }
+}
+
+/// SIGHUP reloads; the first SIGINT/SIGTERM shuts down gracefully (or forced with
+/// `--force-shutdown`), the second forces.
+async fn signals(handle: ServerHandle, layers: Arc<Layers>, logs: LogHandle, force: bool) {
+    let mut stops = 0;
+    loop {
+        match next_signal().await {
+            Sig::Reload => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                match layers.load(None).and_then(|new| apply(&handle, &logs, new)) {
+                    Ok(result) => tracing::info!(%result, "configuration reloaded"),
+                    Err(errors) => {
+                        tracing::error!(errors = ?errors, "reload refused: the running configuration stays")
+                    }
+                }
+            }
+            Sig::Stop => {
+                stops += 1;
+                let forced = force || stops > 1;
+                tracing::info!(forced, "stop signal");
+                systemd_notify("STOPPING=1");
+                handle.shutdown(forced);
+            }
+        }
+    }
+}
+
+enum Sig {
+    Reload,
+    Stop,
+}
+
+#[cfg(unix)]
+async fn next_signal() -> Sig {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+    else {
+        let _ = tokio::signal::ctrl_c().await;
+        return Sig::Stop;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => Sig::Stop,
+        _ = term.recv() => Sig::Stop,
+        _ = hup.recv() => Sig::Reload,
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_signal() -> Sig {
+    let _ = tokio::signal::ctrl_c().await;
+    Sig::Stop
+}
+
+/// Tells systemd (Type=notify) about readiness and stopping, when started by it.
+fn systemd_notify(state: &str) {
+    #[cfg(target_os = "linux")]
+    if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
+        let socket = std::os::unix::net::UnixDatagram::unbound();
+        let sent = socket.and_then(|s| s.send_to(state.as_bytes(), &path));
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "cannot notify systemd");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = state;
+}
