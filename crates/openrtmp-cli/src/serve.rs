@@ -117,13 +117,10 @@ struct Layers {
 }
 
 impl Layers {
-    /// Loads file + environment + flags + API patches (+ `extra`, not yet kept).
-    fn load(&self, extra: Option<&Value>) -> Result<Config, Vec<String>> {
+    /// Loads file + environment + flags + the changes made through the API.
+    fn load(&self) -> Result<Config, Vec<String>> {
         let mut overrides = self.flags.clone();
         merge(&mut overrides, &self.api_patches.lock().unwrap_or_else(|e| e.into_inner()));
-        if let Some(extra) = extra {
-            merge(&mut overrides, extra);
-        }
         let overrides: FileConfig =
             serde_json::from_value(overrides).map_err(|e| vec![e.to_string()])?;
         let env: Vec<(String, String)> = std::env::vars().collect();
@@ -131,6 +128,22 @@ impl Layers {
             .map(|loaded| loaded.config)
             .map_err(|errors| errors.0.iter().map(ToString::to_string).collect())
     }
+}
+
+/// `patch` (a partial file) on top of the running configuration `current`; the file and
+/// environment are not re-read (a broken file on disk does not block an API change).
+fn patched(current: &Config, patch: &Value) -> Result<Config, Vec<String>> {
+    let mut base: Value = serde_json::from_str(&openrtmp_config::dump(current, Format::Json))
+        .map_err(|e| vec![format!("internal: {e}")])?;
+    if let (Some(token), Some(api)) = (&current.api_token, base.get_mut("api")) {
+        // The dump redacts the secret; the running value carries over.
+        api["token"] = json!(token);
+    }
+    merge(&mut base, patch);
+    let model: FileConfig = serde_json::from_value(base).map_err(|e| vec![e.to_string()])?;
+    openrtmp_config::load(None, &[], &model)
+        .map(|loaded| loaded.config)
+        .map_err(|errors| errors.0.iter().map(ToString::to_string).collect())
 }
 
 /// Deep-merges JSON objects (`patch` wins); other values are replaced.
@@ -171,7 +184,7 @@ pub fn main(args: ServeArgs, log_level: Option<String>) -> std::process::ExitCod
         };
     let layers =
         Arc::new(Layers { file: args.config.clone(), flags, api_patches: Mutex::new(json!({})) });
-    let config = match layers.load(None) {
+    let config = match layers.load() {
         Ok(config) => config,
         Err(errors) => {
             return fail(format!("invalid configuration:\n  {}", errors.join("\n  ")), 2)
@@ -246,6 +259,10 @@ async fn serve(
         None => None,
     };
     tokio::spawn(signals(handle.clone(), Arc::clone(&layers), logs.clone(), force));
+    let _watcher = match &layers.file {
+        Some(path) => watch_file(path, handle.clone(), Arc::clone(&layers), logs.clone()),
+        None => None,
+    };
     systemd_notify("READY=1");
     server.run(std::future::pending()).await;
     if let Some(api) = api {
@@ -261,7 +278,7 @@ fn api_options(
 ) -> openrtmp_api::ApiOptions {
     let (h, l, g) = (handle.clone(), Arc::clone(layers), logs.clone());
     let patch: openrtmp_api::ConfigPatcher = Arc::new(move |patch: Value| {
-        let new = l.load(Some(&patch))?;
+        let new = patched(&h.config(), &patch)?;
         let result = apply(&h, &g, new)?;
         merge(&mut l.api_patches.lock().unwrap_or_else(|e| e.into_inner()), &patch);
         Ok(result)
@@ -274,21 +291,70 @@ fn api_options(
     openrtmp_api::ApiOptions { token: None, patch_config: Some(patch), view_config: Some(view) }
 }
 
+/// Re-reads file, environment, flags (and API changes) and applies them.
+fn reload(why: &str, handle: &ServerHandle, layers: &Layers, logs: &LogHandle) {
+    tracing::info!(trigger = why, "reloading the configuration");
+    match layers.load().and_then(|new| apply(handle, logs, new)) {
+        Ok(result) => tracing::info!(%result, "configuration reloaded"),
+        Err(errors) => {
+            tracing::error!(errors = ?errors, "reload refused: the running configuration stays")
+        }
+    }
+}
+
+/// Reloads when the configuration file changes on disk. The directory is watched (editors
+/// and config managers replace files by renaming), events are filtered by name and
+/// debounced, so one save is one reload.
+fn watch_file(
+    path: &std::path::Path,
+    handle: ServerHandle,
+    layers: Arc<Layers>,
+    logs: LogHandle,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let name = path.file_name()?.to_owned();
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            let ours = event.paths.iter().any(|p| p.file_name() == Some(name.as_os_str()));
+            if ours && !matches!(event.kind, notify::EventKind::Access(_)) {
+                let _ = tx.try_send(());
+            }
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the configuration file; reload with SIGHUP or the API");
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
+        tracing::warn!(error = %e, dir = %dir.display(), "cannot watch the configuration file's directory");
+        return None;
+    }
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            // Let the writer finish (several events per save), then reload once.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            while rx.try_recv().is_ok() {}
+            reload("file changed", &handle, &layers, &logs);
+        }
+    });
+    Some(watcher)
+}
+
 /// SIGHUP reloads; the first SIGINT/SIGTERM shuts down gracefully (or forced with
 /// `--force-shutdown`), the second forces.
 async fn signals(handle: ServerHandle, layers: Arc<Layers>, logs: LogHandle, force: bool) {
     let mut stops = 0;
     loop {
         match next_signal().await {
-            Sig::Reload => {
-                tracing::info!("SIGHUP: reloading the configuration");
-                match layers.load(None).and_then(|new| apply(&handle, &logs, new)) {
-                    Ok(result) => tracing::info!(%result, "configuration reloaded"),
-                    Err(errors) => {
-                        tracing::error!(errors = ?errors, "reload refused: the running configuration stays")
-                    }
-                }
-            }
+            Sig::Reload => reload("SIGHUP", &handle, &layers, &logs),
             Sig::Stop => {
                 stops += 1;
                 let forced = force || stops > 1;

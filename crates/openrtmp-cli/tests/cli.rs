@@ -37,7 +37,7 @@ fn serve_starts_with_defaults_logs_them_and_serves() {
     use std::io::{BufRead, BufReader};
     let mut server = ChildGuard(
         openrtmp()
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-api"])
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()

@@ -384,7 +384,9 @@ impl Connection {
                         .to_owned();
                     tracing::Span::current().record("app", app.as_str());
                     self.entry.detail().app = app.clone();
-                    if let Some(reason) = refuse {
+                    let draining =
+                        self.shared.draining.is_cancelled().then_some("server is shutting down");
+                    if let Some(reason) = refuse.or(draining) {
                         tracing::warn!(%reason, "connect rejected");
                         self.shared.stats.refused.fetch_add(1, Ordering::Relaxed);
                         self.session.reject_connect(request, reason);
