@@ -8,18 +8,20 @@ use clap::{Parser, Subcommand};
 
 mod logging;
 mod serve;
+#[cfg(windows)]
+mod winservice;
 use openrtmp_client::{ConnectOptions, PlayOptions, PublishOptions, RtmpUrl};
 
 /// OpenRTMP: live streaming over RTMP.
 #[derive(Debug, Parser)]
 #[command(name = "openrtmp", version, about, propagate_version = true)]
-struct Cli {
+pub(crate) struct Cli {
     /// Log filter (error, warn, info, debug, trace, or a tracing directive). Default: the
     /// configuration's `log.level` (info) for `serve`, warn for the client tools.
     #[arg(long, global = true, env = "OPENRTMP_LOG")]
-    log: Option<String>,
+    pub(crate) log: Option<String>,
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,7 +44,7 @@ enum ConfigCommand {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Run the RTMP server (built-in defaults: listen on 0.0.0.0:1935, any app, no auth;
     /// HTTP API on 127.0.0.1:8080).
     Serve(serve::ServeArgs),

@@ -63,6 +63,36 @@ pub struct ServeArgs {
     /// Also log to this file.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Run under the Windows Service Control Manager (the service's command line; see
+    /// docs/service.md). Windows only.
+    #[arg(long)]
+    pub service: bool,
+}
+
+/// The running server, for the Windows service control handler.
+static RUNNING: std::sync::OnceLock<ServerHandle> = std::sync::OnceLock::new();
+
+/// The running server's handle, once it is bound.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub fn running() -> Option<ServerHandle> {
+    RUNNING.get().cloned()
+}
+
+/// Parses this process's command line again and serves (the Windows service entry point).
+#[cfg_attr(not(windows), allow(dead_code))]
+pub fn main_from_command_line() -> std::process::ExitCode {
+    use clap::Parser;
+    match crate::Cli::try_parse() {
+        Ok(crate::Cli { command: crate::Command::Serve(mut args), log, .. }) => {
+            args.service = false;
+            main(args, log)
+        }
+        Ok(_) => std::process::ExitCode::from(2),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }
 
 fn secs(s: f64, flag: &str) -> anyhow::Result<HumanDuration> {
@@ -177,6 +207,15 @@ pub fn main(args: ServeArgs, log_level: Option<String>) -> std::process::ExitCod
         eprintln!("openrtmp: {msg}");
         std::process::ExitCode::from(code)
     };
+    if args.service {
+        #[cfg(windows)]
+        return match crate::winservice::run() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => fail(e, 1),
+        };
+        #[cfg(not(windows))]
+        return fail("--service is for the Windows Service Control Manager; use systemd or launchd here (docs/service.md)".into(), 2);
+    }
     let flags =
         match overrides(&args, log_level.as_deref()).and_then(|f| Ok(serde_json::to_value(f)?)) {
             Ok(v) => v,
@@ -241,6 +280,7 @@ async fn serve(
     let api_listen = config.api_listen;
     let server = openrtmp_server::Server::bind(config).await?;
     let handle = server.handle();
+    let _ = RUNNING.set(handle.clone());
     for addr in server.local_addrs() {
         tracing::info!(%addr, "listening (rtmp://{addr}/APP/STREAM)");
     }
@@ -367,6 +407,8 @@ async fn signals(handle: ServerHandle, layers: Arc<Layers>, logs: LogHandle, for
 }
 
 enum Sig {
+    /// SIGHUP (Unix only; elsewhere reload through the API or a file change).
+    #[cfg_attr(not(unix), allow(dead_code))]
     Reload,
     Stop,
 }
