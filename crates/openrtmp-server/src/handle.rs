@@ -161,6 +161,11 @@ impl ServerHandle {
         }
     }
 
+    /// Same as [`ServerHandle::info`]: the figures `/metrics` exports.
+    pub fn metrics(&self) -> ServerInfo {
+        self.info()
+    }
+
     /// Every live connection.
     pub fn connections(&self) -> Vec<ConnectionInfo> {
         self.shared

@@ -161,6 +161,11 @@ impl Server {
         self.shared.counter.total()
     }
 
+    /// Server-wide figures (the same as `GET /api/v1/server` and `/metrics`), for embedders.
+    pub fn metrics(&self) -> crate::ServerInfo {
+        self.handle().info()
+    }
+
     /// A handle for the API, metrics and embedders (valid while the server runs).
     pub fn handle(&self) -> ServerHandle {
         ServerHandle { shared: Arc::clone(&self.shared) }
