@@ -17,8 +17,9 @@ use openrtmp_client::{ConnectOptions, PlayOptions, PublishOptions, RtmpUrl};
 #[command(name = "openrtmp", version, about, propagate_version = true)]
 pub(crate) struct Cli {
     /// Log filter (error, warn, info, debug, trace, or a tracing directive). Default: the
-    /// configuration's `log.level` (info) for `serve`, warn for the client tools.
-    #[arg(long, global = true, env = "OPENRTMP_LOG")]
+    /// configuration's `log.level` (info; environment `OPENRTMP_LOG__LEVEL`) for `serve`,
+    /// warn for the client tools.
+    #[arg(long, global = true)]
     pub(crate) log: Option<String>,
     #[command(subcommand)]
     pub(crate) command: Command,

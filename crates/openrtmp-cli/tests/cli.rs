@@ -47,7 +47,11 @@ fn serve_starts_with_defaults_logs_them_and_serves() {
     let mut lines = BufReader::new(log).lines();
     let mut seen = String::new();
     let addr = loop {
-        let line = lines.next().expect("serve exited early").expect("read log");
+        let Some(line) = lines.next() else {
+            let status = server.0.wait();
+            panic!("serve exited early ({status:?}); it logged:\n{seen}");
+        };
+        let line = line.expect("read log");
         seen.push_str(&line);
         seen.push('\n');
         if let Some(rest) = line.split("rtmp://").nth(1) {

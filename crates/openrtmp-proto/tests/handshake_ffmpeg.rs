@@ -7,7 +7,7 @@
 //! the ones that prove our S1/S2 digests are right, the publish runs prove the echo path.
 //!
 //! Binaries: Debian's `/usr/bin/ffmpeg` and a current static build (env
-//! `OPENRTMP_FFMPEG_CURRENT`, default: imageio-ffmpeg's 9.0.2). A missing binary fails the test
+//! `FFMPEG_CURRENT`, default: imageio-ffmpeg's 9.0.2). A missing binary fails the test
 //! when `CI` is set and skips it otherwise.
 
 use std::io::{ErrorKind, Read, Write};
@@ -60,14 +60,14 @@ fn debian() -> PathBuf {
 }
 
 fn current() -> PathBuf {
-    std::env::var_os("OPENRTMP_FFMPEG_CURRENT").map_or_else(|| CURRENT_FFMPEG.into(), Into::into)
+    std::env::var_os("FFMPEG_CURRENT").map_or_else(|| CURRENT_FFMPEG.into(), Into::into)
 }
 
 fn run_if_present(ffmpeg: PathBuf, role: Role) {
     if !ffmpeg.is_file() {
         let reason = format!("FFmpeg binary {} not found", ffmpeg.display());
         if std::env::var_os("CI").is_some() {
-            panic!("{reason}: CI must run the handshake interop test (install it or set OPENRTMP_FFMPEG_CURRENT)");
+            panic!("{reason}: CI must run the handshake interop test (install it or set FFMPEG_CURRENT)");
         }
         eprintln!("skipping handshake interop test: {reason}");
         return;

@@ -20,7 +20,7 @@ use openrtmp_media::{FrameKind, TagType};
 // External tools
 // ---------------------------------------------------------------------------------------
 
-/// Where the current FFmpeg (with Enhanced RTMP) is when `OPENRTMP_FFMPEG_CURRENT` is unset.
+/// Where the current FFmpeg (with Enhanced RTMP) is when `FFMPEG_CURRENT` is unset.
 pub const FFMPEG_CURRENT_FALLBACK: &str = "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v9.0.2";
 
 /// Skips (locally) or fails (in CI, `CI` set) with `msg`.
@@ -53,13 +53,13 @@ pub fn ffmpeg() -> Option<PathBuf> {
     require("ffmpeg", None)
 }
 
-/// The current FFmpeg (Enhanced RTMP: HEVC, AV1, VP9, Opus): `OPENRTMP_FFMPEG_CURRENT`, else
+/// The current FFmpeg (Enhanced RTMP: HEVC, AV1, VP9, Opus): `FFMPEG_CURRENT`, else
 /// the local fallback path.
 pub fn ffmpeg_current() -> Option<PathBuf> {
-    let path = std::env::var_os("OPENRTMP_FFMPEG_CURRENT")
+    let path = std::env::var_os("FFMPEG_CURRENT")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(FFMPEG_CURRENT_FALLBACK));
-    require("ffmpeg (current, OPENRTMP_FFMPEG_CURRENT)", Some(path))
+    require("ffmpeg (current, FFMPEG_CURRENT)", Some(path))
 }
 
 /// The soft limit on open files of this process (from /proc/self/limits).
