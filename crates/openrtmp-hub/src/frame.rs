@@ -30,9 +30,9 @@ pub struct Frame {
     /// coded audio frame is a random access point; the hub knows that from `kind`).
     pub keyframe: bool,
     /// Codec configuration (AVC/AAC sequence header, E-RTMP `SequenceStart`) or stream
-    /// description sent once (E-RTMP video `Metadata` packets such as colorInfo/HDR, sent by
-    /// FFmpeg between the sequence start and the first keyframe): cached per (kind, track,
-    /// which) for late joiners instead of being kept in the ring.
+    /// description sent once (E-RTMP video `Metadata` packets such as colorInfo/HDR and audio
+    /// `MultichannelConfig`, sent by FFmpeg before the first keyframe): cached per (kind,
+    /// track, which) for late joiners instead of being kept in the ring.
     pub sequence_header: bool,
     /// The E-RTMP track id (0 for a single-track stream; the first track of a multitrack
     /// message).
@@ -61,7 +61,10 @@ impl Frame {
             },
             FrameKind::Audio => match parse_audio(&payload) {
                 Ok(tag) => {
-                    (false, tag.is_sequence_header(), tag.tracks.first().map_or(0, |t| t.track_id))
+                    // MultichannelConfig (E-RTMP v2) is configuration too: cache it.
+                    let config = tag.is_sequence_header()
+                        || tag.tracks.iter().any(|t| t.kind == openrtmp_media::FrameKind::Metadata);
+                    (false, config, tag.tracks.first().map_or(0, |t| t.track_id))
                 }
                 Err(_) => (false, false, 0),
             },

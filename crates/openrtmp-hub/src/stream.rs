@@ -79,7 +79,12 @@ fn header_rank(frame: &Frame) -> (u8, u8, u8) {
         FrameKind::Video => openrtmp_media::parse_video(&frame.payload)
             .is_ok_and(|tag| crate::frame::is_video_metadata(&tag))
             .into(),
-        _ => 0,
+        FrameKind::Audio => openrtmp_media::parse_audio(&frame.payload)
+            .is_ok_and(|tag| {
+                tag.tracks.iter().any(|t| t.kind == openrtmp_media::FrameKind::Metadata)
+            })
+            .into(),
+        FrameKind::Data => 0,
     };
     (kind, frame.track, which)
 }

@@ -112,6 +112,10 @@ pub struct Subscriber {
     /// Media clock at which the current run of lag began; cleared on catching up.
     lagging_since: Option<u64>,
     too_slow_sent: bool,
+    /// It was waiting when this generation's publisher arrived: it starts at the
+    /// generation's first frame (nothing the publisher sent is skipped), not at the newest
+    /// keyframe, unless that is already more than the lag limit behind.
+    from_generation_start: bool,
     /// The stream's `changes` when a poll last drained everything; `None` when a poll
     /// may have more to give right away.
     seen: Option<u64>,
@@ -160,6 +164,7 @@ impl Subscriber {
             video: true,
             lagging_since: None,
             too_slow_sent: false,
+            from_generation_start: false,
             seen: None,
             seen_lifecycle,
             stats: SubscriberStats::default(),
@@ -328,6 +333,7 @@ impl Subscriber {
             out.push(SubscriberEvent::Published);
             self.gen = st.generation;
             self.phase = Phase::Starting;
+            self.from_generation_start = true;
             st.followers += 1;
         }
     }
@@ -340,17 +346,33 @@ impl Subscriber {
     /// which would count as lagging at once. Audio-only streams start at the head, for the
     /// lowest latency (every audio frame is a sync point, nothing to wait for); with
     /// `start_at_oldest_keyframe` at the oldest frame within `min(gop_cache_ms,
-    /// viewer_max_lag_ms)`, giving the player a buffer to prefill.
+    /// viewer_max_lag_ms)`, giving the player a buffer to prefill. A subscriber that was
+    /// already waiting when the publisher arrived starts at the publisher's first frame
+    /// instead (while that is within `viewer_max_lag_ms`): nothing is skipped for it.
     fn start(&mut self, st: &StreamState, out: &mut Vec<SubscriberEvent>) {
-        self.owed = Owed::ALL;
-        self.send_owed(st, out);
-        self.headers_seen = st.headers_version;
         self.reposition = false;
         self.lagging_since = None;
+        self.headers_seen = st.headers_version;
         let ring = &st.ring;
+        let max_ms = u64::from(st.config.viewer_max_lag_ms);
+        if std::mem::take(&mut self.from_generation_start)
+            && ring.first_seq() == 0
+            && ring.len() > 0
+        {
+            // Waiting when the publisher arrived: everything since it started, if still
+            // within the lag limit. The ring holds the generation's metadata and headers in
+            // order (new configuration always goes into the ring), so no caches are owed.
+            self.jump(st, Some(0), false);
+            self.video_await_keyframe = true;
+            if self.lag_ms(st) <= max_ms {
+                self.phase = Phase::Playing;
+                return;
+            }
+        }
+        self.owed = Owed::ALL;
+        self.send_owed(st, out);
         let oldest = st.config.start_at_oldest_keyframe;
         let gop_ms = u64::from(st.config.gop_cache_ms);
-        let max_ms = u64::from(st.config.viewer_max_lag_ms);
         let at = if ring.is_audio_only() {
             Some(if oldest { ring.oldest_within(gop_ms.min(max_ms)) } else { ring.head().seq })
         } else if oldest {

@@ -59,3 +59,35 @@ fn video_metadata_packet_reaches_early_and_late_viewers() {
     late.poll(&mut events, usize::MAX);
     assert_eq!(payloads(&events), vec![start, meta, key_frame, inter]);
 }
+
+/// Regression: a player waiting before the publisher arrives gets everything the publisher
+/// sent, even when several frames (audio before the first keyframe) arrived before its first
+/// poll; a player joining later still starts at the newest keyframe.
+#[test]
+fn a_waiting_player_gets_the_stream_from_its_first_frame() {
+    let hub = Hub::new(HubConfig::default());
+    let key = StreamKey::new("live", "early");
+    let mut waiting = hub.subscribe(key.clone(), 1).unwrap();
+    let publisher = hub.publish(key.clone(), 2).unwrap();
+    let aac_seq = Bytes::from_static(b"\xaf\x00\x12\x10");
+    let aac = Bytes::from_static(b"\xaf\x01aac");
+    let avc_seq = Bytes::from_static(b"\x17\x00\x00\x00\x00cfg");
+    let key0 = Bytes::from_static(b"\x17\x01\x00\x00\x00k0");
+    let key1 = Bytes::from_static(b"\x17\x01\x00\x00\x00k1");
+    publisher.push(Frame::classify(FrameKind::Audio, 0, aac_seq.clone()));
+    publisher.push(Frame::classify(FrameKind::Audio, 0, aac.clone()));
+    publisher.push(Frame::classify(FrameKind::Video, 0, avc_seq.clone()));
+    publisher.push(Frame::classify(FrameKind::Video, 10, key0.clone()));
+    publisher.push(Frame::classify(FrameKind::Video, 1010, key1.clone()));
+    let mut events = Vec::new();
+    waiting.poll(&mut events, usize::MAX);
+    assert_eq!(
+        payloads(&events),
+        vec![aac_seq.clone(), aac.clone(), avc_seq.clone(), key0, key1.clone()],
+        "{events:?}"
+    );
+    let mut late = hub.subscribe(key, 3).unwrap();
+    let mut events = Vec::new();
+    late.poll(&mut events, usize::MAX);
+    assert_eq!(payloads(&events), vec![avc_seq, aac_seq, key1]);
+}

@@ -336,14 +336,16 @@ pub fn read_tags(path: &Path) -> Vec<FlvTag> {
     FlvReader::new(std::io::BufReader::new(file)).map(|t| t.expect("valid flv tag")).collect()
 }
 
+/// Configuration rather than a frame: sequence headers, and Enhanced RTMP metadata packets
+/// (video colorInfo, audio MultichannelConfig). Servers cache these and may send them to a
+/// player in another order than the publisher did, so comparisons treat them as a set.
 pub fn is_sequence_header(t: &FlvTag) -> bool {
+    let config = |kind: FrameKind| kind == FrameKind::SequenceHeader || kind == FrameKind::Metadata;
     match t.tag_type {
-        TagType::VIDEO => {
-            openrtmp_media::parse_video(&t.data).is_ok_and(|v| v.is_sequence_header())
-        }
-        TagType::AUDIO => {
-            openrtmp_media::parse_audio(&t.data).is_ok_and(|a| a.is_sequence_header())
-        }
+        TagType::VIDEO => openrtmp_media::parse_video(&t.data)
+            .is_ok_and(|v| v.is_sequence_header() || v.tracks.iter().any(|k| config(k.kind))),
+        TagType::AUDIO => openrtmp_media::parse_audio(&t.data)
+            .is_ok_and(|a| a.is_sequence_header() || a.tracks.iter().any(|k| config(k.kind))),
         _ => false,
     }
 }
