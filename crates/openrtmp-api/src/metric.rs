@@ -36,6 +36,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "openrtmp_stream_bytes_in",
     "openrtmp_stream_frames_in",
     "openrtmp_stream_gop_cache_bytes",
+    "openrtmp_stream_ingest_delay_seconds",
+    "openrtmp_stream_distribution_delay_seconds",
 ];
 
 /// The registry `/metrics` encodes; it holds one collector reading the server handle.
@@ -173,7 +175,39 @@ fn encode_streams(
         "openrtmp_stream_gop_cache_bytes",
         help,
         streams.iter().map(|s| (labels(s), s.gop_cache_bytes as u64)),
+    )?;
+    let help = "How far behind real time the publisher's media arrives.";
+    labelled_histogram(
+        enc,
+        "openrtmp_stream_ingest_delay_seconds",
+        help,
+        streams.iter().map(|s| (labels(s), &s.ingest_delay)),
+    )?;
+    let help = "Time from a frame's arrival to its hand-over to a player's socket.";
+    labelled_histogram(
+        enc,
+        "openrtmp_stream_distribution_delay_seconds",
+        help,
+        streams.iter().map(|s| (labels(s), &s.distribution_delay)),
     )
+}
+
+fn labelled_histogram<'a, L: EncodeLabelSet>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    series: impl Iterator<Item = (L, &'a openrtmp_server::DelayHistogram)>,
+) -> fmt::Result {
+    let mut family = enc.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    for (labels, h) in series {
+        family.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
+            h.sum.as_secs_f64(),
+            h.count,
+            &h.buckets,
+            None,
+        )?;
+    }
+    Ok(())
 }
 
 fn gauge(
@@ -269,6 +303,12 @@ mod tests {
             frames_in: 600,
             bytes_in: 123_456,
             publishing_for: None,
+            ingest_delay: openrtmp_server::DelayHistogram::default(),
+            distribution_delay: openrtmp_server::DelayHistogram {
+                buckets: vec![(0.001, 5), (0.002, 1), (f64::MAX, 0)],
+                count: 6,
+                sum: std::time::Duration::from_micros(4500),
+            },
         }
     }
 
@@ -284,6 +324,8 @@ mod tests {
             r#"openrtmp_stream_viewers{app="live",stream="we\"ird"} 0"#,
             r#"openrtmp_stream_bytes_in_total{app="live",stream="cam1"} 123456"#,
             r#"openrtmp_stream_frames_in_total{app="live",stream="cam1"} 600"#,
+            r#"openrtmp_stream_distribution_delay_seconds_count{app="live",stream="cam1"} 6"#,
+            r#"openrtmp_stream_distribution_delay_seconds_bucket{le="0.002",app="live",stream="cam1"} 6"#,
             r#"openrtmp_stream_gop_cache_bytes{app="live",stream="cam1"} 1000"#,
             r#"openrtmp_stream_publishing{app="live",stream="cam1"} 1"#,
         ] {

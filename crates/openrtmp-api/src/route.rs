@@ -169,6 +169,30 @@ struct StreamView {
     gop_cache_bytes: usize,
     gop_cache_frames: usize,
     gop_cache_ms: u32,
+    /// How far behind real time the publisher's media arrives.
+    ingest_delay_ms: DelayView,
+    /// From a frame's arrival to its hand-over to a player's socket.
+    distribution_delay_ms: DelayView,
+}
+
+/// A delay histogram in short: observations, mean, and the bucket bounds holding the median
+/// and the 99th percentile (`null` when empty or above the largest bucket).
+#[derive(Debug, Serialize)]
+struct DelayView {
+    count: u64,
+    mean: Option<f64>,
+    p50: Option<f64>,
+    p99: Option<f64>,
+}
+
+fn delay_view(h: &openrtmp_server::DelayHistogram) -> DelayView {
+    let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
+    DelayView {
+        count: h.count,
+        mean: h.mean().map(ms),
+        p50: h.quantile(0.5).map(ms),
+        p99: h.quantile(0.99).map(ms),
+    }
 }
 
 fn stream_view(
@@ -199,6 +223,8 @@ fn stream_view(
         gop_cache_bytes: s.gop_cache_bytes,
         gop_cache_frames: s.gop_cache_frames,
         gop_cache_ms: s.gop_cache_ms,
+        ingest_delay_ms: delay_view(&s.ingest_delay),
+        distribution_delay_ms: delay_view(&s.distribution_delay),
     }
 }
 

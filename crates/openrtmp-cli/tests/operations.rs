@@ -229,6 +229,11 @@ fn reload_and_api_while_ffmpeg_streams() {
     assert_eq!(stream["video_codec"], "H.264", "{stream}");
     assert_eq!((stream["width"].as_u64(), stream["height"].as_u64()), (Some(640), Some(360)));
     assert_eq!(stream["viewers"], 2);
+    // Delay histograms: the publisher is paced in real time (-re), the server relays at once.
+    assert!(stream["ingest_delay_ms"]["count"].as_u64().unwrap_or_default() > 50, "{stream}");
+    let relay = &stream["distribution_delay_ms"];
+    assert!(relay["count"].as_u64().unwrap_or_default() > 100, "{stream}");
+    assert!(relay["p99"].as_f64().is_some_and(|p99| p99 <= 50.0), "{stream}");
     let kbps = stream["bitrate_in_kbps"].as_f64().unwrap_or_default();
     assert!(
         (kbps - file_kbps).abs() <= file_kbps * 0.10,
@@ -243,7 +248,10 @@ fn reload_and_api_while_ffmpeg_streams() {
     let (status, metrics) = http("GET", &server.api, "/metrics", None, None);
     assert_eq!(status, 200);
     assert!(
-        metrics.contains("openrtmp_stream_viewers{") && metrics.contains("stream=\"ops\""),
+        metrics.contains("openrtmp_stream_viewers{")
+            && metrics.contains("stream=\"ops\"")
+            && metrics.contains("openrtmp_stream_distribution_delay_seconds_bucket{")
+            && metrics.contains("openrtmp_stream_ingest_delay_seconds_count{"),
         "{metrics}"
     );
     assert_eq!(server.get("/health")["status"], "ok");

@@ -37,6 +37,9 @@ pub struct Frame {
     /// The E-RTMP track id (0 for a single-track stream; the first track of a multitrack
     /// message).
     pub track: u8,
+    /// When the server received it, if the driver set it (the hub reads no clock): players'
+    /// connections measure the distribution delay against it.
+    pub received: Option<std::time::Instant>,
 }
 
 /// Whether a video message is an Enhanced RTMP `Metadata` packet (colorInfo and the like).
@@ -70,7 +73,7 @@ impl Frame {
             },
             FrameKind::Data => (false, false, 0),
         };
-        Frame { kind, timestamp, payload, keyframe, sequence_header, track }
+        Frame { kind, timestamp, payload, keyframe, sequence_header, track, received: None }
     }
 
     /// Payload length in bytes (what memory accounting and byte budgets count).

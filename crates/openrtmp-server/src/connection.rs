@@ -33,6 +33,7 @@ use tokio::time::Instant;
 use tracing::{field, Instrument};
 
 use crate::config::Config;
+use crate::delay::{IngestClock, StreamDelays};
 use crate::registry::{ConnEntry, MediaSummary};
 use crate::server::Shared;
 
@@ -115,6 +116,9 @@ struct PublishState {
     audio: Option<AudioInfo>,
     /// Video frames received (frame rate).
     video_frames: u64,
+    /// This stream's delay histograms, and the publisher's lateness against real time.
+    delays: Arc<StreamDelays>,
+    ingest: IngestClock,
     /// Timestamp and frame count at the last keyframe.
     fps_window: Option<(u32, u64)>,
 }
@@ -164,6 +168,8 @@ struct PlayState {
     polls: u64,
     /// Dropped frames already added to the server-wide count.
     dropped_reported: u64,
+    /// The stream's delay histograms (distribution delay is recorded here).
+    delays: Arc<StreamDelays>,
 }
 
 struct Connection {
@@ -515,6 +521,8 @@ impl Connection {
                     audio: None,
                     video_frames: 0,
                     fps_window: None,
+                    delays: self.shared.delays.for_stream(&key),
+                    ingest: IngestClock::default(),
                 });
                 self.session.accept_publish(request).map_err(End::Protocol)
             }
@@ -560,6 +568,7 @@ impl Connection {
                     unpublished_since: None,
                     polls: 0,
                     dropped_reported: 0,
+                    delays: self.shared.delays.for_stream(&key),
                 });
                 self.session.accept_play(request).map_err(End::Protocol)
             }
@@ -606,7 +615,10 @@ impl Connection {
         }
         p.last_ts = Some(ts);
         p.last_media = Instant::now();
-        let frame = Frame::classify(kind, ts, message.payload);
+        let mut frame = Frame::classify(kind, ts, message.payload);
+        let arrived = std::time::Instant::now();
+        frame.received = Some(arrived);
+        p.delays.ingest.record(p.ingest.observe(arrived, ts));
         if frame.sequence_header && frame.track == 0 && learn_codec(p, &frame) {
             if let Some(meta) = p.enriched_metadata() {
                 p.publisher.set_metadata(meta);
@@ -656,6 +668,7 @@ impl Connection {
 
     /// Moves available media from the hub into the session's output, for every player.
     fn pump_players(&mut self) -> Result<(), End> {
+        let now = std::time::Instant::now();
         for i in 0..self.players.len() {
             let Some(player) = self.players.get_mut(i) else { break };
             self.events.clear();
@@ -673,6 +686,12 @@ impl Connection {
             for event in self.events.drain(..) {
                 match event {
                     SubscriberEvent::Frame(frame) => {
+                        if let Some(arrived) = frame.received {
+                            player
+                                .delays
+                                .distribution
+                                .record(now.saturating_duration_since(arrived));
+                        }
                         let type_id = match frame.kind {
                             FrameKind::Audio => MessageType::AUDIO,
                             FrameKind::Video => MessageType::VIDEO,
@@ -886,6 +905,8 @@ mod tests {
             audio: None,
             video_frames: 0,
             fps_window: None,
+            delays: Arc::default(),
+            ingest: IngestClock::default(),
         };
         // A real AVC sequence header (320x240, from an FFmpeg-made FLV).
         let seq = bytes::Bytes::from_static(b"\x17\x00\x00\x00\x00\x01B\xc0\r\xff\xe1\x00\x16gB\xc0\r\xda\x05\x07\xec\x04@\x00\x00\x03\x00@\x00\x00\x0c\x83\xc5\n\xa8\x01\x00\x04h\xce\x0f\xc8");

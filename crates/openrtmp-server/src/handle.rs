@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, ConfigError};
+use crate::delay::DelayHistogram;
 use crate::server::Shared;
 
 /// Server-wide figures.
@@ -115,6 +116,10 @@ pub struct StreamStatus {
     pub bytes_in: u64,
     /// How long the current publisher has been live.
     pub publishing_for: Option<Duration>,
+    /// How far behind real time the publisher's media arrives.
+    pub ingest_delay: DelayHistogram,
+    /// From a frame's arrival to its hand-over to a player's socket.
+    pub distribution_delay: DelayHistogram,
 }
 
 /// What a configuration change did.
@@ -205,11 +210,16 @@ impl ServerHandle {
 
     /// Every stream, with what its publisher's connection learnt.
     pub fn streams(&self) -> Vec<StreamStatus> {
-        self.shared
-            .hub
-            .streams()
+        let streams = self.shared.hub.streams();
+        let keys: Vec<_> = streams.iter().map(|s| s.key.clone()).collect();
+        self.shared.delays.retain(&keys);
+        streams
             .into_iter()
             .map(|info| {
+                let delays = self.shared.delays.get(&info.key);
+                let snapshot = |f: fn(&crate::delay::StreamDelays) -> &crate::delay::Histogram| {
+                    delays.as_deref().map(|d| f(d).snapshot()).unwrap_or_default()
+                };
                 let publisher = info.publisher_owner.and_then(|id| self.shared.registry.get(id));
                 let media =
                     publisher.as_ref().map(|p| p.detail().media.clone()).unwrap_or_default();
@@ -232,6 +242,8 @@ impl ServerHandle {
                     frames_in: info.frames_in,
                     bytes_in: info.bytes_in,
                     publishing_for: media.since.filter(|_| info.publishing).map(|t| t.elapsed()),
+                    ingest_delay: snapshot(|d| &d.ingest),
+                    distribution_delay: snapshot(|d| &d.distribution),
                 }
             })
             .collect()

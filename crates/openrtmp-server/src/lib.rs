@@ -15,11 +15,13 @@
 
 mod config;
 mod connection;
+mod delay;
 mod handle;
 mod limit;
 mod registry;
 mod server;
 
 pub use config::*;
+pub use delay::{DelayHistogram, DELAY_BUCKETS_MS};
 pub use handle::{ConfigChange, ConnectionInfo, ServerHandle, ServerInfo, StreamStatus};
 pub use server::{Server, ServerError, ServerStats};
