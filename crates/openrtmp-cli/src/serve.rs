@@ -277,6 +277,9 @@ async fn serve(
         auth = "none (any app, any stream)",
         "starting with these settings"
     );
+    let effective: Value =
+        serde_json::from_str(&openrtmp_config::dump(&config, Format::Json)).unwrap_or(Value::Null);
+    tracing::info!(config = %effective, "effective configuration (secrets redacted)");
     let api_listen = config.api_listen;
     let server = openrtmp_server::Server::bind(config).await?;
     let handle = server.handle();

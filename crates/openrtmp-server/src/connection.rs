@@ -190,6 +190,8 @@ struct Connection {
     bytes_in: u64,
     bytes_out: u64,
     last_ts_warning: Option<Instant>,
+    /// Drop warnings are logged at most every 10 s per connection.
+    last_drop_warning: Option<Instant>,
 }
 
 /// Runs one accepted connection to its end.
@@ -234,6 +236,7 @@ pub(crate) async fn run(socket: TcpStream, peer: SocketAddr, conn_id: u64, share
             bytes_in: 0,
             bytes_out: 0,
             last_ts_warning: None,
+            last_drop_warning: None,
         };
         tracing::debug!(total, from_ip, "accepted");
         let over_limit = conn.admission(total, from_ip);
@@ -680,6 +683,17 @@ impl Connection {
                 let new_drops = stats.dropped_frames.saturating_sub(player.dropped_reported);
                 player.dropped_reported = stats.dropped_frames;
                 self.shared.stats.dropped_frames.fetch_add(new_drops, Ordering::Relaxed);
+                let quiet =
+                    self.last_drop_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
+                if new_drops > 0 && quiet {
+                    self.last_drop_warning = Some(Instant::now());
+                    tracing::warn!(
+                        dropped = stats.dropped_frames,
+                        skips = stats.skips,
+                        backlog_ms = stats.backlog_ms,
+                        "player falling behind: frames dropped up to the next keyframe"
+                    );
+                }
                 self.entry.dropped_frames.store(stats.dropped_frames, Ordering::Relaxed);
                 self.entry.lag_ms.store(stats.backlog_ms, Ordering::Relaxed);
             }
