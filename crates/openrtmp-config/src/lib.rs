@@ -40,13 +40,11 @@ use std::path::Path;
 use openrtmp_server::Config;
 use serde_json::{Map, Value};
 
-mod change;
 mod model;
 mod resolve;
 mod source;
 pub mod unit;
 
-pub use change::{runtime_changes, Changes};
 pub use model::{
     ApiSection, FileConfig, LimitsSection, LogSection, RtmpSection, ShutdownSection,
     StreamsSection, Toggle, ROOT_KEYS,
