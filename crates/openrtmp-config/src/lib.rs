@@ -163,6 +163,15 @@ pub fn load(
             other => issues.push(ConfigIssue::new("", format!("flags: {other:?}"))),
         }
     }
+    resolve_checked(merged, issues).map(|config| Loaded { config, sources })
+}
+
+/// Turns checked entries into the server configuration, adding the range checks; fails with
+/// every issue found so far and since.
+fn resolve_checked(
+    merged: Map<String, Value>,
+    mut issues: Vec<ConfigIssue>,
+) -> Result<Config, ConfigErrors> {
     let model = serde_json::from_value::<FileConfig>(Value::Object(merged)).unwrap_or_else(|e| {
         // Unreachable in practice: every merged entry passed its own check.
         issues.push(ConfigIssue::new("", e.to_string()));
@@ -171,7 +180,7 @@ pub fn load(
     let (config, range_issues) = resolve::to_config(&model);
     issues.extend(range_issues);
     if issues.is_empty() {
-        Ok(Loaded { config, sources })
+        Ok(config)
     } else {
         Err(ConfigErrors(issues))
     }
@@ -212,17 +221,7 @@ pub fn check_file(path: &Path) -> Result<Config, ConfigErrors> {
 pub fn check_str(text: &str, format: Format) -> Result<Config, ConfigErrors> {
     let mut issues = Vec::new();
     let merged = parse(text, format, &mut issues);
-    let model = serde_json::from_value::<FileConfig>(Value::Object(merged)).unwrap_or_else(|e| {
-        issues.push(ConfigIssue::new("", e.to_string()));
-        FileConfig::default()
-    });
-    let (config, range_issues) = resolve::to_config(&model);
-    issues.extend(range_issues);
-    if issues.is_empty() {
-        Ok(config)
-    } else {
-        Err(ConfigErrors(issues))
-    }
+    resolve_checked(merged, issues)
 }
 
 /// The effective configuration as a complete file (every key), `api.token` written as

@@ -474,6 +474,14 @@ impl Connection {
         Ok(())
     }
 
+    /// Records what this connection now does, in its log span and for the API.
+    fn take_role(&self, role: &'static str, key: &StreamKey) {
+        tracing::Span::current().record("role", role);
+        let mut d = self.entry.detail();
+        d.role = role;
+        d.stream = key.name.clone();
+    }
+
     fn stream_key(&self, stream_name: &str) -> Option<StreamKey> {
         let name = stream_name.split('?').next().unwrap_or_default().trim_matches('/');
         (!name.is_empty()).then(|| StreamKey::new(self.app.clone(), name))
@@ -503,16 +511,11 @@ impl Connection {
         }
         match self.shared.hub.publish(key.clone(), self.conn_id) {
             Ok(publisher) => {
-                tracing::Span::current().record("role", "publisher");
-                {
-                    let mut d = self.entry.detail();
-                    d.role = "publisher";
-                    d.stream = key.name.clone();
-                    d.media = MediaSummary {
-                        since: Some(std::time::Instant::now()),
-                        ..MediaSummary::default()
-                    };
-                }
+                self.take_role("publisher", &key);
+                self.entry.detail().media = MediaSummary {
+                    since: Some(std::time::Instant::now()),
+                    ..MediaSummary::default()
+                };
                 tracing::info!(stream = %key, "publish start");
                 self.publisher = Some(PublishState {
                     stream_id,
@@ -554,12 +557,7 @@ impl Connection {
         tracing::Span::current().record("stream", key.name.as_str());
         match self.shared.hub.subscribe(key.clone(), self.conn_id) {
             Ok(subscriber) => {
-                tracing::Span::current().record("role", "player");
-                {
-                    let mut d = self.entry.detail();
-                    d.role = "player";
-                    d.stream = key.name.clone();
-                }
+                self.take_role("player", &key);
                 let publishing = subscriber.is_publishing();
                 tracing::info!(stream = %key, publishing, "play start");
                 self.players.retain(|p| p.stream_id != stream_id);
