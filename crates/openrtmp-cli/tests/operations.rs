@@ -96,6 +96,14 @@ fn field(line: &str, key: &str) -> Option<String> {
     Some(line[start..].split_whitespace().next()?.trim_matches('"').to_owned())
 }
 
+/// Replaces a file the way editors and config managers do (a new file renamed over the old
+/// one), so the server's file watcher never reads a half-written file.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
 fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
     while Instant::now() < end {
@@ -174,7 +182,7 @@ fn reload_and_api_while_ffmpeg_streams() {
 
     let dir = TempDir::new("ops-reload");
     let config = dir.path("openrtmp.yaml");
-    std::fs::write(&config, "log:\n  level: info\nlimits:\n  max_connections: 100\n").unwrap();
+    write_atomically(&config, "log:\n  level: info\nlimits:\n  max_connections: 100\n").unwrap();
     let server = Serve::start(&["--config", config.to_str().unwrap()]);
     let url = server.url("live/ops");
 
@@ -257,7 +265,7 @@ fn reload_and_api_while_ffmpeg_streams() {
     assert_eq!(server.get("/health")["status"], "ok");
 
     // Reload: a new log level and a new limit, no gap for the player.
-    std::fs::write(&config, "log:\n  level: debug\nlimits:\n  max_connections: 50\n").unwrap();
+    write_atomically(&config, "log:\n  level: debug\nlimits:\n  max_connections: 50\n").unwrap();
     server.signal("HUP");
     assert!(wait_for(Duration::from_secs(3), || server.get("/api/v1/config")["limits"]
         ["max_connections"]
@@ -271,7 +279,7 @@ fn reload_and_api_while_ffmpeg_streams() {
         "debug lines after the reload"
     );
     // An invalid file is refused; the running configuration stays.
-    std::fs::write(&config, "rtmp:\n  chunk_size: 1\n").unwrap();
+    write_atomically(&config, "rtmp:\n  chunk_size: 1\n").unwrap();
     server.signal("HUP");
     assert!(wait_for(Duration::from_secs(3), || server.log().contains("reload refused")));
     assert_eq!(server.get("/api/v1/config")["limits"]["max_connections"], 50);
@@ -313,7 +321,7 @@ fn reload_and_api_while_ffmpeg_streams() {
 fn a_changed_config_file_is_reloaded_without_a_signal() {
     let dir = TempDir::new("ops-watch");
     let config = dir.path("openrtmp.yaml");
-    std::fs::write(&config, "streams:\n  gop_cache: 2s\n").unwrap();
+    write_atomically(&config, "streams:\n  gop_cache: 2s\n").unwrap();
     let server = Serve::start(&["--config", config.to_str().unwrap()]);
     assert_eq!(server.get("/api/v1/config")["streams"]["gop_cache"], "2s");
     // Written the way editors do: a new file renamed over the old one.
