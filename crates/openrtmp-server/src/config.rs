@@ -113,6 +113,12 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Logging.
     pub log: LogSettings,
+    /// RTMPS listen addresses (empty: no RTMPS). Needs `tls`.
+    pub rtmps_listen: Vec<SocketAddr>,
+    /// TLS for the RTMPS listeners.
+    pub tls: Option<openrtmp_tls::ServerTlsSettings>,
+    /// Authentication and access control (everything off by default).
+    pub auth: crate::auth::AuthSettings,
 }
 
 impl Default for Config {
@@ -138,6 +144,9 @@ impl Default for Config {
             api_token: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             log: LogSettings::default(),
+            rtmps_listen: Vec::new(),
+            tls: None,
+            auth: crate::auth::AuthSettings::default(),
         }
     }
 }
@@ -158,14 +167,22 @@ pub enum ConfigError {
     /// No listen address.
     #[error("listen: at least one address is required")]
     NoListener,
+    /// RTMPS listeners without TLS settings, or TLS settings without a listener.
+    #[error("tls: {0}")]
+    Tls(&'static str),
 }
 
 impl Config {
     /// Checks every setting; returns all problems.
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
-        if self.listen.is_empty() {
+        if self.listen.is_empty() && self.rtmps_listen.is_empty() {
             errors.push(ConfigError::NoListener);
+        }
+        if !self.rtmps_listen.is_empty() && self.tls.is_none() {
+            errors.push(ConfigError::Tls(
+                "rtmps listeners need a certificate (tls.cert + tls.key, tls.self_signed or tls.acme)",
+            ));
         }
         if !(128..=65536).contains(&self.chunk_size) {
             errors.push(ConfigError::OutOfRange {

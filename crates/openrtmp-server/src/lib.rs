@@ -13,6 +13,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod auth;
 mod config;
 mod connection;
 mod delay;

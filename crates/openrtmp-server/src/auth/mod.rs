@@ -1,0 +1,3 @@
+//! Who may connect, publish and play (being written).
+mod settings;
+pub use settings::*;

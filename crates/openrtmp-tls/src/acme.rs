@@ -1,0 +1,1 @@
+//! ACME (placeholder while being written).
