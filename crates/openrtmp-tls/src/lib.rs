@@ -9,8 +9,19 @@
 #![warn(missing_docs)]
 
 pub mod acme;
+mod client;
+pub mod dev;
+mod error;
+mod info;
+mod pem;
 mod resolver;
+mod server;
 mod settings;
+mod verify;
 
+pub use error::TlsError;
+pub use info::{spki_fingerprint, CertificateInfo};
+pub use pem::{certified_key_from_pem, install_default_provider, load_certified_key, provider};
 pub use resolver::{CertResolver, ACME_TLS_ALPN};
+pub use server::ServerTls;
 pub use settings::*;

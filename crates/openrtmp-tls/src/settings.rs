@@ -164,8 +164,9 @@ pub struct ClientTls {
     /// Extra trusted roots (PEM files), besides the built-in Mozilla roots.
     pub ca_files: Vec<PathBuf>,
     /// Pinned server keys: SHA-256 of the server certificate's SubjectPublicKeyInfo. When
-    /// set, the server's leaf key must match one of them (and, unless `insecure`, the
-    /// chain must also verify).
+    /// set, the server is trusted by its key alone: its leaf key must match one of them,
+    /// and neither the chain nor the name is checked (so a self-signed server can be
+    /// pinned). Handshake signatures are always verified.
     pub pinned_keys: Vec<Fingerprint>,
     /// Skip chain and name verification (development only; pins still apply).
     pub insecure: bool,
