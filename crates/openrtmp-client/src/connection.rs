@@ -61,9 +61,18 @@ pub enum ClientError {
         /// What we waited for.
         what: &'static str,
     },
-    /// rtmps:// is not available in this build.
-    #[error("rtmps:// is not supported yet")]
-    TlsUnsupported,
+    /// The TLS settings cannot be used (a CA file that does not load, ...).
+    #[error("TLS settings: {0}")]
+    TlsConfig(#[from] openrtmp_tls::TlsError),
+    /// The TLS handshake with the server failed (untrusted certificate, pin mismatch, no
+    /// common version, ...).
+    #[error("TLS handshake with {addr} failed: {source}")]
+    Tls {
+        /// host:port.
+        addr: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
     /// Reading or writing a local file failed.
     #[error("{path}: {source}")]
     File {
@@ -93,6 +102,9 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Time allowed for publish/play to be answered.
     pub command_timeout: Duration,
+    /// TLS for `rtmps://` URLs: extra trusted CAs, pinned server keys, or no verification
+    /// (development). Default: the Mozilla roots.
+    pub tls: openrtmp_tls::ClientTls,
 }
 
 impl Default for ConnectOptions {
@@ -102,6 +114,7 @@ impl Default for ConnectOptions {
             handshake: ClientMode::Digest,
             connect_timeout: Duration::from_secs(10),
             command_timeout: Duration::from_secs(10),
+            tls: openrtmp_tls::ClientTls::default(),
         }
     }
 }
@@ -129,17 +142,34 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     /// Connects to the server of `url`: TCP, handshake, `connect` to its application.
     pub async fn connect(url: &RtmpUrl, options: ConnectOptions) -> Result<Self, ClientError> {
-        if url.is_tls() {
-            return Err(ClientError::TlsUnsupported);
-        }
         let addr = url.authority();
         let timeout = options.connect_timeout;
+        let tls = match url.is_tls() {
+            true => Some(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+                options.tls.client_config()?,
+            ))),
+            false => None,
+        };
         let connecting = async {
             let tcp = TcpStream::connect((url.host.as_str(), url.port))
                 .await
                 .map_err(|source| ClientError::Connect { addr: addr.clone(), source })?;
             let _ = tcp.set_nodelay(true);
-            Self::over(Box::new(tcp), url, options).await
+            match tls {
+                None => Self::over(Box::new(tcp), url, options).await,
+                Some(connector) => {
+                    let name = rustls::pki_types::ServerName::try_from(url.host.clone())
+                        .map_err(|e| ClientError::Tls {
+                            addr: addr.clone(),
+                            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+                        })?;
+                    let stream = connector
+                        .connect(name, tcp)
+                        .await
+                        .map_err(|source| ClientError::Tls { addr: addr.clone(), source })?;
+                    Self::over(Box::new(stream), url, options).await
+                }
+            }
         };
         tokio::time::timeout(timeout, connecting)
             .await
