@@ -139,6 +139,20 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+/// The TLS handshake of an `rtmps://` connection (SNI and verification for the URL's host).
+async fn tls_handshake(
+    connector: &tokio_rustls::TlsConnector,
+    url: &RtmpUrl,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ClientError> {
+    let addr = url.authority();
+    let name = rustls::pki_types::ServerName::try_from(url.host.clone()).map_err(|e| {
+        let source = std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        ClientError::Tls { addr: addr.clone(), source }
+    })?;
+    connector.connect(name, tcp).await.map_err(|source| ClientError::Tls { addr, source })
+}
+
 impl Connection {
     /// Connects to the server of `url`: TCP, handshake, `connect` to its application.
     pub async fn connect(url: &RtmpUrl, options: ConnectOptions) -> Result<Self, ClientError> {
@@ -158,15 +172,7 @@ impl Connection {
             match tls {
                 None => Self::over(Box::new(tcp), url, options).await,
                 Some(connector) => {
-                    let name = rustls::pki_types::ServerName::try_from(url.host.clone())
-                        .map_err(|e| ClientError::Tls {
-                            addr: addr.clone(),
-                            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
-                        })?;
-                    let stream = connector
-                        .connect(name, tcp)
-                        .await
-                        .map_err(|source| ClientError::Tls { addr: addr.clone(), source })?;
+                    let stream = tls_handshake(&connector, url, tcp).await?;
                     Self::over(Box::new(stream), url, options).await
                 }
             }
