@@ -44,6 +44,46 @@ enum ConfigCommand {
     },
 }
 
+/// TLS options of the client tools (for `rtmps://` URLs).
+#[derive(Debug, Clone, Default, clap::Args)]
+struct TlsClientArgs {
+    /// Also trust the certificates in this PEM file (repeatable), e.g. a server's
+    /// self-signed `cert.pem`.
+    #[arg(long = "tls-ca", value_name = "FILE")]
+    ca: Vec<PathBuf>,
+    /// Trust the server by its key alone: SHA-256 of its SubjectPublicKeyInfo, 64 hex digits
+    /// (repeatable; `openrtmp cert dev` prints it as "key pin").
+    #[arg(long = "tls-pin", value_name = "SHA256")]
+    pins: Vec<openrtmp_tls::Fingerprint>,
+    /// Do not verify the server's certificate (development only).
+    #[arg(long = "tls-insecure")]
+    insecure: bool,
+}
+
+impl TlsClientArgs {
+    fn settings(&self) -> openrtmp_tls::ClientTls {
+        openrtmp_tls::ClientTls {
+            ca_files: self.ca.clone(),
+            pinned_keys: self.pins.clone(),
+            insecure: self.insecure,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCommand {
+    /// Write a self-signed development certificate (`cert.pem`, `key.pem`) for localhost,
+    /// 127.0.0.1, ::1 and the given names; prints its fingerprints.
+    Dev {
+        /// Output directory (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Extra DNS name or IP address (repeatable).
+        #[arg(long = "name", value_name = "NAME")]
+        names: Vec<String>,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run the RTMP server (built-in defaults: listen on 0.0.0.0:1935, any app, no auth;
@@ -52,6 +92,24 @@ pub(crate) enum Command {
     /// Check or print configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// TLS certificates.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// Sign a play token: prints the query string to append to the play URL.
+    Token {
+        /// The `auth.play_tokens.secret` of the server.
+        #[arg(long)]
+        secret: String,
+        /// Application.
+        #[arg(long)]
+        app: String,
+        /// Stream name.
+        #[arg(long)]
+        stream: String,
+        /// Validity from now, seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
     /// Load generator: fan-out, ingest, many streams, idle connections (JSON summary).
     Bench(openrtmp_bench::BenchArgs),
     /// Publish an FLV file to an RTMP URL, in real time unless --fast.
@@ -69,6 +127,8 @@ pub(crate) enum Command {
         /// Outbound chunk size.
         #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(128..=65536))]
         chunk_size: u32,
+        #[command(flatten)]
+        tls: TlsClientArgs,
     },
     /// Play a stream into an FLV file (or stdout with -o -).
     Play {
@@ -83,6 +143,8 @@ pub(crate) enum Command {
         /// Outbound chunk size.
         #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(128..=65536))]
         chunk_size: u32,
+        #[command(flatten)]
+        tls: TlsClientArgs,
     },
     /// Connect to a stream and report codecs, resolution, frame rate and bitrate (JSON).
     Probe {
@@ -91,6 +153,8 @@ pub(crate) enum Command {
         /// How long to measure, seconds.
         #[arg(long, default_value_t = 3.0)]
         duration: f64,
+        #[command(flatten)]
+        tls: TlsClientArgs,
     },
 }
 
@@ -99,6 +163,17 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => return serve::main(args, cli.log),
         Command::Config(command) => return config_command(command),
+        Command::Cert(command) => return cert_command(command),
+        Command::Token { secret, app, stream, ttl } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let expires = now.saturating_add(ttl);
+            let token = openrtmp_server::auth::sign_play_token(&secret, &app, &stream, expires);
+            println!("expires={expires}&token={token}");
+            return ExitCode::SUCCESS;
+        }
         _ => {}
     }
     let level = cli.log.as_deref().unwrap_or("warn");
@@ -123,6 +198,25 @@ fn main() -> ExitCode {
             eprintln!("openrtmp: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn cert_command(command: CertCommand) -> ExitCode {
+    match command {
+        CertCommand::Dev { out, names } => match openrtmp_tls::dev::write(&out, &names) {
+            Ok((cert, key, dev)) => {
+                println!("certificate: {}", cert.display());
+                println!("private key: {}", key.display());
+                println!("names: {}", dev.info.names.join(", "));
+                println!("SHA-256 fingerprint: {}", dev.info.fingerprint);
+                println!("key pin (--tls-pin): {}", dev.info.spki_pin);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("openrtmp: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -175,11 +269,14 @@ fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(_) | Command::Config(_) => unreachable_command(),
+        Command::Serve(_) | Command::Config(_) | Command::Cert(_) | Command::Token { .. } => {
+            unreachable_command()
+        }
         Command::Bench(args) => openrtmp_bench::run(args).await,
-        Command::Publish { file, url, fast, repeat, chunk_size } => {
+        Command::Publish { file, url, fast, repeat, chunk_size, tls } => {
             let url = RtmpUrl::parse(&url)?;
-            let options = ConnectOptions { chunk_size, ..ConnectOptions::default() };
+            let options =
+                ConnectOptions { chunk_size, tls: tls.settings(), ..ConnectOptions::default() };
             let publish = PublishOptions { realtime: !fast, repeat };
             let stats = openrtmp_client::publish_file(&file, &url, options, publish).await?;
             eprintln!(
@@ -193,9 +290,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Play { url, output, duration, chunk_size } => {
+        Command::Play { url, output, duration, chunk_size, tls } => {
             let url = RtmpUrl::parse(&url)?;
-            let options = ConnectOptions { chunk_size, ..ConnectOptions::default() };
+            let options =
+                ConnectOptions { chunk_size, tls: tls.settings(), ..ConnectOptions::default() };
             let play = PlayOptions {
                 duration: duration.map(|d| seconds(d, "--duration")).transpose()?,
                 ..PlayOptions::default()
@@ -214,11 +312,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Probe { url, duration } => {
+        Command::Probe { url, duration, tls } => {
             let url = RtmpUrl::parse(&url)?;
             let report = openrtmp_client::probe(
                 &url,
-                ConnectOptions::default(),
+                ConnectOptions { tls: tls.settings(), ..ConnectOptions::default() },
                 seconds(duration, "--duration")?,
             )
             .await?;

@@ -167,6 +167,9 @@ pub enum ConfigError {
     /// No listen address.
     #[error("listen: at least one address is required")]
     NoListener,
+    /// The authorisation settings cannot be applied.
+    #[error("auth: {0}")]
+    Auth(String),
     /// RTMPS listeners without TLS settings, or TLS settings without a listener.
     #[error("tls: {0}")]
     Tls(&'static str),

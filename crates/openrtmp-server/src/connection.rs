@@ -23,15 +23,15 @@ use openrtmp_proto::chunk::ChunkOutput;
 use openrtmp_proto::command::{DataMessage, StatusCode};
 use openrtmp_proto::message::{Message, MessageType};
 use openrtmp_proto::session::{
-    Disposition, ServerConfig, ServerEvent, ServerSession, SessionError,
+    Disposition, RequestId, ServerConfig, ServerEvent, ServerSession, SessionError,
 };
 use rand::RngCore;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::{field, Instrument};
 
+use crate::auth::{AuthAction, AuthRequest, Notification, Verdict};
 use crate::config::Config;
 use crate::delay::{IngestClock, StreamDelays};
 use crate::registry::{ConnEntry, MediaSummary};
@@ -63,6 +63,9 @@ enum End {
     WriteStalled,
     TooSlow(u32),
     Rejected,
+    /// Publish or play refused by authorisation.
+    Denied,
+    TlsHandshake(String),
     Replaced,
     Kicked,
     Shutdown,
@@ -79,6 +82,7 @@ impl End {
             End::PublisherSilent => "publisher_timeout",
             End::WriteStalled => "write_stalled",
             End::TooSlow(_) => "too_slow",
+            End::TlsHandshake(_) => "tls_handshake",
             _ => return None,
         })
     }
@@ -97,6 +101,8 @@ impl std::fmt::Display for End {
             End::WriteStalled => f.write_str("player stopped reading"),
             End::TooSlow(lag) => write!(f, "player too slow ({lag} ms behind for too long)"),
             End::Rejected => f.write_str("rejected"),
+            End::Denied => f.write_str("not authorised"),
+            End::TlsHandshake(e) => write!(f, "TLS handshake failed: {e}"),
             End::Replaced => f.write_str("publisher replaced by a newer one"),
             End::Kicked => f.write_str("closed by the API"),
             End::Shutdown => f.write_str("server shutting down"),
@@ -172,6 +178,19 @@ struct PlayState {
     delays: Arc<StreamDelays>,
 }
 
+/// What an authorisation decision in flight is about.
+enum Asked {
+    Connect { request: RequestId, flash_ver: String, enhanced: bool },
+    Publish { request: RequestId, stream_id: u32 },
+    Play { request: RequestId, stream_id: u32 },
+}
+
+/// A decision in flight (an HTTP callback): the session waits, the connection keeps serving.
+struct PendingDecision {
+    asked: Asked,
+    verdict: futures_util::future::BoxFuture<'static, Verdict>,
+}
+
 struct Connection {
     shared: Arc<Shared>,
     /// The configuration when this connection started (a reload applies to new ones).
@@ -192,15 +211,27 @@ struct Connection {
     last_ts_warning: Option<Instant>,
     /// Drop warnings are logged at most every 10 s per connection.
     last_drop_warning: Option<Instant>,
+    /// An authorisation decision in flight.
+    decision: Option<PendingDecision>,
+    /// The stream this connection published and when it started (for the notification).
+    published: Option<(String, std::time::Instant)>,
+    /// Streams played and when (for the notifications).
+    played: Vec<(String, std::time::Instant)>,
 }
 
 /// Runs one accepted connection to its end.
-pub(crate) async fn run(socket: TcpStream, peer: SocketAddr, conn_id: u64, shared: Arc<Shared>) {
+pub(crate) async fn run(
+    socket: TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    peer: SocketAddr,
+    conn_id: u64,
+    shared: Arc<Shared>,
+) {
     let span = tracing::info_span!(
         "conn",
         conn_id,
         %peer,
-        proto = "rtmp",
+        proto = if tls.is_some() { "rtmps" } else { "rtmp" },
         app = field::Empty,
         stream = field::Empty,
         role = field::Empty
@@ -237,10 +268,36 @@ pub(crate) async fn run(socket: TcpStream, peer: SocketAddr, conn_id: u64, share
             bytes_out: 0,
             last_ts_warning: None,
             last_drop_warning: None,
+            decision: None,
+            published: None,
+            played: Vec::new(),
         };
         tracing::debug!(total, from_ip, "accepted");
         let over_limit = conn.admission(total, from_ip);
-        let end = conn.drive(socket, over_limit).await;
+        let end = match tls {
+            None => {
+                let (rd, wr) = socket.into_split();
+                conn.drive(rd, wr, over_limit).await
+            }
+            Some(acceptor) => {
+                let deadline = conn.config.handshake_timeout;
+                match tokio::time::timeout(deadline, acceptor.accept(socket)).await {
+                    Ok(Ok(stream)) => {
+                        let (_, session) = stream.get_ref();
+                        tracing::debug!(
+                            version = ?session.protocol_version(),
+                            cipher = ?session.negotiated_cipher_suite().map(|c| c.suite()),
+                            sni = session.server_name().unwrap_or_default(),
+                            "TLS established"
+                        );
+                        let (rd, wr) = tokio::io::split(stream);
+                        conn.drive(rd, wr, over_limit).await
+                    }
+                    Ok(Err(e)) => End::TlsHandshake(e.to_string()),
+                    Err(_) => End::TlsHandshake("not completed in time".into()),
+                }
+            }
+        };
         conn.finish(&end);
     }
     .instrument(span)
@@ -274,8 +331,11 @@ impl Connection {
         None
     }
 
-    async fn drive(&mut self, socket: TcpStream, refuse: Option<String>) -> End {
-        let (mut rd, mut wr) = socket.into_split();
+    async fn drive<R, W>(&mut self, mut rd: R, mut wr: W, refuse: Option<String>) -> End
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
         // Start small: most connections are players or idle and read little. Grows (up to
         // READ_SIZE) when reads fill it, as a publisher's do.
         let mut buf = vec![0u8; MIN_READ_SIZE];
@@ -310,6 +370,7 @@ impl Connection {
                 timer.as_mut().reset(armed);
             }
             let want_read = !self.session.is_waiting() && !self.session.is_closed();
+            let deciding = self.decision.is_some();
             let want_media = !self.players.is_empty()
                 && pending.len() < HIGH_WATER
                 && self.session.transmit().len() < HIGH_WATER;
@@ -343,9 +404,21 @@ impl Connection {
                         }
                         result
                     }
+                    // A TLS peer that closes without close_notify (FFmpeg does) has left.
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        Err(End::PeerClosed)
+                    }
                     Err(e) => Err(End::Io(e)),
                 },
                 _ = ready(&self.players), if want_media => self.pump_players(),
+                verdict = decided(&mut self.decision), if deciding => {
+                    match self.decision.take() {
+                        Some(pending) => self
+                            .decide(pending.asked, verdict)
+                            .and_then(|()| self.handle_events(None)),
+                        None => Ok(()),
+                    }
+                }
                 _ = &mut timer => {
                     let result = self.check_timers(!pending.is_empty(), last_write);
                     armed = self.next_deadline(!pending.is_empty(), last_write);
@@ -356,7 +429,9 @@ impl Connection {
             if let Err(end) = result {
                 let flush = match &end {
                     End::Protocol(e) => e.disposition() == Disposition::FlushThenClose,
-                    End::Replaced | End::TooSlow(_) | End::UnpublishedWaitOver => true,
+                    End::Replaced | End::TooSlow(_) | End::UnpublishedWaitOver | End::Denied => {
+                        true
+                    }
                     _ => false,
                 };
                 if flush {
@@ -401,21 +476,32 @@ impl Connection {
                         self.session.reject_connect(request, reason);
                         continue;
                     }
-                    tracing::info!(
-                        flash_ver = command.flash_ver.as_deref().unwrap_or_default(),
-                        enhanced = command.enhanced.is_enhanced(),
-                        "connected"
-                    );
-                    self.session.accept_connect(request).map_err(End::Protocol)?;
-                    self.session.set_app(app.clone());
-                    self.app = app;
-                    self.connected = true;
+                    let asked = Asked::Connect {
+                        request,
+                        flash_ver: command.flash_ver.clone().unwrap_or_default(),
+                        enhanced: command.enhanced.is_enhanced(),
+                    };
+                    let req = self.auth_request(AuthAction::Connect, command.app, None);
+                    let req = AuthRequest { tc_url: command.tc_url.clone(), ..req };
+                    self.ask(asked, req)?;
                 }
                 ServerEvent::Publish { request, stream_id, stream_name, .. } => {
-                    self.start_publish(request, stream_id, &stream_name)?
+                    if self.publisher.is_some() {
+                        tracing::warn!(stream = %stream_name, "publish rejected: connection already publishes");
+                        let d = "this connection is already publishing a stream";
+                        self.session
+                            .reject_publish(request, StatusCode::PUBLISH_BAD_NAME, d)
+                            .map_err(End::Protocol)?;
+                        continue;
+                    }
+                    let req =
+                        self.auth_request(AuthAction::Publish, self.app.clone(), Some(stream_name));
+                    self.ask(Asked::Publish { request, stream_id }, req)?;
                 }
                 ServerEvent::Play { request, stream_id, stream_name, .. } => {
-                    self.start_play(request, stream_id, &stream_name)?
+                    let req =
+                        self.auth_request(AuthAction::Play, self.app.clone(), Some(stream_name));
+                    self.ask(Asked::Play { request, stream_id }, req)?;
                 }
                 ServerEvent::Unpublished { stream_id, .. } => {
                     if self.publisher.as_ref().is_some_and(|p| p.stream_id == stream_id) {
@@ -474,6 +560,64 @@ impl Connection {
         Ok(())
     }
 
+    fn auth_request(&self, action: AuthAction, app: String, stream: Option<String>) -> AuthRequest {
+        AuthRequest { action, app, stream, tc_url: None, peer: self.peer, conn_id: self.conn_id }
+    }
+
+    /// Asks for an authorisation decision. Without a callback the answer is ready at once
+    /// and applied now; otherwise the session waits (reading stops) and the connection
+    /// keeps serving until [`decided`] resolves.
+    fn ask(&mut self, asked: Asked, req: AuthRequest) -> Result<(), End> {
+        use futures_util::FutureExt;
+        let mut verdict = self.shared.auth.authorize(req).boxed();
+        match (&mut verdict).now_or_never() {
+            Some(v) => self.decide(asked, v),
+            None => {
+                self.decision = Some(PendingDecision { asked, verdict });
+                Ok(())
+            }
+        }
+    }
+
+    /// Applies a decision. Events the session handles afterwards (messages that waited for
+    /// it) are queued for the caller's event loop, never handled here (no recursion).
+    fn decide(&mut self, asked: Asked, verdict: Verdict) -> Result<(), End> {
+        match (asked, verdict) {
+            (Asked::Connect { request, flash_ver, enhanced }, Verdict::Allow { app, .. }) => {
+                self.entry.detail().app = app.clone();
+                tracing::info!(flash_ver, enhanced, "connected");
+                self.session.accept_connect(request).map_err(End::Protocol)?;
+                self.session.set_app(app.clone());
+                self.app = app;
+                self.connected = true;
+                Ok(())
+            }
+            (Asked::Connect { request, .. }, Verdict::Deny(denial)) => {
+                self.shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+                self.session.reject_connect(request, &denial.reason);
+                Ok(())
+            }
+            (Asked::Publish { request, stream_id, .. }, Verdict::Allow { stream, .. }) => {
+                self.start_publish(request, stream_id, stream.as_deref().unwrap_or_default())
+            }
+            (Asked::Publish { request, .. }, Verdict::Deny(denial)) => {
+                self.session
+                    .reject_publish(request, StatusCode::PUBLISH_BAD_NAME, &denial.reason)
+                    .map_err(End::Protocol)?;
+                Err(End::Denied)
+            }
+            (Asked::Play { request, stream_id, .. }, Verdict::Allow { stream, .. }) => {
+                self.start_play(request, stream_id, stream.as_deref().unwrap_or_default())
+            }
+            (Asked::Play { request, .. }, Verdict::Deny(denial)) => {
+                self.session
+                    .reject_play(request, StatusCode::PLAY_FAILED, &denial.reason)
+                    .map_err(End::Protocol)?;
+                Err(End::Denied)
+            }
+        }
+    }
+
     /// Records what this connection now does, in its log span and for the API.
     fn take_role(&self, role: &'static str, key: &StreamKey) {
         tracing::Span::current().record("role", role);
@@ -489,7 +633,7 @@ impl Connection {
 
     fn start_publish(
         &mut self,
-        request: openrtmp_proto::session::RequestId,
+        request: RequestId,
         stream_id: u32,
         stream_name: &str,
     ) -> Result<(), End> {
@@ -517,6 +661,7 @@ impl Connection {
                     ..MediaSummary::default()
                 };
                 tracing::info!(stream = %key, "publish start");
+                self.published = Some((key.name.clone(), std::time::Instant::now()));
                 self.publisher = Some(PublishState {
                     stream_id,
                     publisher,
@@ -544,7 +689,7 @@ impl Connection {
 
     fn start_play(
         &mut self,
-        request: openrtmp_proto::session::RequestId,
+        request: RequestId,
         stream_id: u32,
         stream_name: &str,
     ) -> Result<(), End> {
@@ -560,6 +705,7 @@ impl Connection {
                 self.take_role("player", &key);
                 let publishing = subscriber.is_publishing();
                 tracing::info!(stream = %key, publishing, "play start");
+                self.played.push((key.name.clone(), std::time::Instant::now()));
                 self.players.retain(|p| p.stream_id != stream_id);
                 // A player that arrives before any publisher waits for one as long as it likes;
                 // `unpublished_wait` only runs once a publisher has come and gone.
@@ -797,7 +943,7 @@ impl Connection {
     }
 
     /// Sends what is queued (an `_error` or onStatus explaining a close), briefly.
-    async fn flush_final(&mut self, wr: &mut OwnedWriteHalf, pending: &mut ChunkOutput) {
+    async fn flush_final<W: AsyncWrite + Unpin>(&mut self, wr: &mut W, pending: &mut ChunkOutput) {
         let flush = async {
             loop {
                 if pending.is_empty() {
@@ -828,16 +974,56 @@ impl Connection {
         }
         let duration_ms = self.opened.elapsed().as_millis() as u64;
         let (bytes_in, bytes_out) = (self.bytes_in, self.bytes_out);
+        self.notify_end(end);
         match end {
             End::Protocol(_)
             | End::HandshakeTimeout
             | End::ConnectTimeout
             | End::TooSlow(_)
+            | End::TlsHandshake(_)
             | End::WriteStalled => {
                 tracing::warn!(duration_ms, bytes_in, bytes_out, reason = %end, "disconnected");
             }
             _ => tracing::info!(duration_ms, bytes_in, bytes_out, reason = %end, "disconnected"),
         }
+    }
+}
+
+impl Connection {
+    /// Publish-done, play-done and disconnect notifications (sent only when a notification
+    /// URL is configured; asynchronous, never delays the close).
+    fn notify_end(&mut self, end: &End) {
+        let auth = &self.shared.auth;
+        let (peer, conn_id, app) = (self.peer, self.conn_id, self.app.clone());
+        if let Some((stream, since)) = self.published.take() {
+            auth.notify(Notification::PublishDone {
+                app: app.clone(),
+                stream,
+                peer,
+                conn_id,
+                duration: since.elapsed(),
+                bytes_in: self.bytes_in,
+            });
+        }
+        for (stream, since) in self.played.drain(..) {
+            auth.notify(Notification::PlayDone {
+                app: app.clone(),
+                stream,
+                peer,
+                conn_id,
+                duration: since.elapsed(),
+                bytes_out: self.bytes_out,
+            });
+        }
+        auth.notify(Notification::Disconnect {
+            app: self.connected.then_some(app),
+            peer,
+            conn_id,
+            duration: self.opened.elapsed(),
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            reason: end.to_string(),
+        });
     }
 }
 
@@ -871,8 +1057,19 @@ fn learn_codec(p: &mut PublishState, frame: &Frame) -> bool {
     false
 }
 
+/// Resolves with the verdict of the decision in flight (never, when there is none).
+async fn decided(decision: &mut Option<PendingDecision>) -> Verdict {
+    match decision {
+        Some(pending) => (&mut pending.verdict).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// One vectored write of as much of `out` as the socket takes.
-async fn write_some(wr: &mut OwnedWriteHalf, out: &ChunkOutput) -> std::io::Result<usize> {
+async fn write_some<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    out: &ChunkOutput,
+) -> std::io::Result<usize> {
     let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
     let n = out.io_slices(&mut slices);
     wr.write_vectored(slices.get(..n).unwrap_or_default()).await

@@ -48,6 +48,14 @@ pub struct ServerInfo {
     pub errors: Vec<(String, u64)>,
     /// Frames dropped for slow players since start.
     pub dropped_frames: u64,
+    /// Bound RTMPS listeners.
+    pub rtmps_listeners: Vec<SocketAddr>,
+    /// The certificate RTMPS presents now.
+    pub tls_certificate: Option<openrtmp_tls::CertificateInfo>,
+    /// Authorisation figures (denials by kind, brute-force blocks, callbacks).
+    pub auth: crate::auth::AuthStats,
+    /// The authorisation callback's circuit (`None`: no callback configured).
+    pub auth_circuit: Option<crate::auth::CircuitState>,
 }
 
 /// One live connection.
@@ -163,6 +171,10 @@ impl ServerHandle {
             listeners: s.listeners.clone(),
             errors: s.errors(),
             dropped_frames: s.stats.dropped_frames.load(Ordering::Relaxed),
+            rtmps_listeners: s.rtmps_listeners.clone(),
+            tls_certificate: s.tls.as_ref().and_then(|t| t.certificate()),
+            auth: s.auth.stats(),
+            auth_circuit: s.auth.circuit(),
         }
     }
 
@@ -286,6 +298,22 @@ impl ServerHandle {
             change.needs_restart.push("listen".into());
             effective.listen = old.listen.clone();
         }
+        if new.rtmps_listen != old.rtmps_listen {
+            change.needs_restart.push("rtmps_listen".into());
+            effective.rtmps_listen = old.rtmps_listen.clone();
+        }
+        if new.tls != old.tls {
+            // Certificate files are reloaded when they change; the TLS source and options
+            // are fixed at start.
+            change.needs_restart.push("tls".into());
+            effective.tls = old.tls.clone();
+        }
+        if new.auth != old.auth {
+            if let Err(e) = self.shared.auth.update(&new.auth) {
+                return Err(vec![ConfigError::Auth(e.to_string())]);
+            }
+            change.applied.push("auth".into());
+        }
         if new.api_listen != old.api_listen {
             change.needs_restart.push("api.listen".into());
             effective.api_listen = old.api_listen;
@@ -325,6 +353,15 @@ impl ServerHandle {
         Ok(change)
     }
 
+    /// Reloads the RTMPS certificate files now (they are also checked periodically);
+    /// true if the certificate changed. Without RTMPS, false.
+    pub fn reload_certificates(&self) -> Result<bool, openrtmp_tls::TlsError> {
+        match &self.shared.tls {
+            Some(tls) => tls.reload_now(),
+            None => Ok(false),
+        }
+    }
+
     /// Starts a shutdown: graceful (stop accepting, tell clients, let streams finish within
     /// the grace period) or forced (close everything now). Forcing a graceful shutdown in
     /// progress ends it at once.
@@ -353,6 +390,9 @@ impl ServerHandle {
         }
         if self.shared.draining.is_cancelled() {
             reasons.push("shutting down".into());
+        }
+        if self.shared.auth.circuit() == Some(crate::auth::CircuitState::Open) {
+            reasons.push("authorisation callback unavailable (circuit open)".into());
         }
         let failed = self.shared.stats.listener_failures.load(Ordering::Relaxed);
         if failed > 0 {

@@ -28,6 +28,12 @@ pub enum ServerError {
     /// The configuration is invalid.
     #[error("invalid configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Config(Vec<ConfigError>),
+    /// The TLS settings cannot work (certificate files, keys).
+    #[error("TLS: {0}")]
+    Tls(#[from] openrtmp_tls::TlsError),
+    /// The authorisation settings cannot work (callback URL, callback TLS).
+    #[error("auth: {0}")]
+    Auth(#[from] crate::auth::AuthError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -69,6 +75,11 @@ pub(crate) struct Shared {
     pub(crate) stats: Arc<ServerStats>,
     pub(crate) started: Instant,
     pub(crate) listeners: Vec<SocketAddr>,
+    pub(crate) rtmps_listeners: Vec<SocketAddr>,
+    /// Authorisation (keys, tokens, ACL, brute force, callbacks); survives reloads.
+    pub(crate) auth: Arc<crate::auth::Auth>,
+    /// The RTMPS certificate and acceptor (`None` without RTMPS).
+    pub(crate) tls: Option<openrtmp_tls::ServerTls>,
     /// Cancelled when a graceful shutdown starts: stop accepting, tell clients.
     pub(crate) draining: CancellationToken,
     /// Cancelled to close every connection now.
@@ -112,6 +123,7 @@ impl Shared {
 pub struct Server {
     shared: Arc<Shared>,
     listeners: Vec<TcpListener>,
+    rtmps: Vec<TcpListener>,
 }
 
 impl Server {
@@ -125,6 +137,15 @@ impl Server {
                 .map_err(|source| ServerError::Bind { addr: *addr, source })?;
             listeners.push(listener);
         }
+        let tls = config.tls.as_ref().map(openrtmp_tls::ServerTls::new).transpose()?;
+        let mut rtmps = Vec::with_capacity(config.rtmps_listen.len());
+        for addr in &config.rtmps_listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr: *addr, source })?;
+            rtmps.push(listener);
+        }
+        let auth = Arc::new(crate::auth::Auth::new(&config.auth)?);
         let hub = Hub::new(config.effective_hub());
         let shared = Arc::new(Shared {
             config: RwLock::new(Arc::new(config)),
@@ -135,17 +156,25 @@ impl Server {
             stats: Arc::new(ServerStats::default()),
             started: Instant::now(),
             listeners: listeners.iter().filter_map(|l| l.local_addr().ok()).collect(),
+            rtmps_listeners: rtmps.iter().filter_map(|l| l.local_addr().ok()).collect(),
+            auth,
+            tls,
             draining: CancellationToken::new(),
             shutdown: CancellationToken::new(),
             errors: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
         });
-        Ok(Server { shared, listeners })
+        Ok(Server { shared, listeners, rtmps })
     }
 
-    /// The addresses actually bound (port 0 resolved).
+    /// The RTMP addresses actually bound (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+    }
+
+    /// The RTMPS addresses actually bound (port 0 resolved).
+    pub fn rtmps_addrs(&self) -> Vec<SocketAddr> {
+        self.rtmps.iter().filter_map(|l| l.local_addr().ok()).collect()
     }
 
     /// The stream hub (stream list, statistics).
@@ -184,8 +213,24 @@ impl Server {
         for listener in self.listeners {
             let shared = Arc::clone(&self.shared);
             let conns = tracker.clone();
-            tracker.spawn(accept_loop(listener, shared, conns));
+            tracker.spawn(accept_loop(listener, None, shared, conns));
         }
+        if let Some(tls) = &self.shared.tls {
+            for listener in self.rtmps {
+                let shared = Arc::clone(&self.shared);
+                let conns = tracker.clone();
+                tracker.spawn(accept_loop(listener, Some(tls.acceptor()), shared, conns));
+            }
+            // Certificate upkeep (file reload, ACME renewal) until the server stops.
+            let (tls, stop) = (tls.clone(), self.shared.shutdown.clone());
+            tracker.spawn(async move {
+                tokio::select! {
+                    _ = tls.maintain() => {}
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
+
         let shared = &self.shared;
         tokio::select! {
             _ = shutdown => {}
@@ -227,9 +272,18 @@ impl Server {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTracker) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+) {
     let local = listener.local_addr().ok();
-    tracing::info!(addr = ?local, "listening for RTMP");
+    if tls.is_some() {
+        tracing::info!(addr = ?local, "listening for RTMPS");
+    } else {
+        tracing::info!(addr = ?local, "listening for RTMP");
+    }
     loop {
         let accepted = tokio::select! {
             _ = shared.draining.cancelled() => return,
@@ -248,10 +302,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTr
         shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
         let _ = socket.set_nodelay(true);
         let shared = Arc::clone(&shared);
+        let tls = tls.clone();
         tracker.spawn(async move {
             let conn_id = shared.next_conn_id();
             let stats = Arc::clone(&shared.stats);
-            let task = connection::run(socket, peer, conn_id, shared);
+            let task = connection::run(socket, tls, peer, conn_id, shared);
             // A panic inside one connection must not take the server down: catch, log, go on.
             if let Err(panic) = AssertUnwindSafe(task).catch_unwind().await {
                 stats.panics.fetch_add(1, Ordering::Relaxed);

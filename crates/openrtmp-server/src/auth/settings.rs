@@ -46,13 +46,22 @@ pub struct AppKeys {
 }
 
 /// Play authorisation with HMAC-signed expiring tokens: `?expires=<unix seconds>&token=<hex>`
-/// where token = hex(HMAC-SHA256(secret, "<app>/<stream>:<expires>")).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// where token = hex(HMAC-SHA256(secret, `"<app>/<stream>:<expires>"`)).
+#[derive(Clone, PartialEq, Eq)]
 pub struct PlayTokenSettings {
     /// The shared secret (never logged).
     pub secret: String,
     /// Apps that require a token; empty: every app.
     pub apps: Vec<String>,
+}
+
+impl std::fmt::Debug for PlayTokenSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlayTokenSettings")
+            .field("secret", &"<redacted>")
+            .field("apps", &self.apps)
+            .finish()
+    }
 }
 
 /// What a callback is asked about.
@@ -78,7 +87,7 @@ impl AuthAction {
 }
 
 /// HTTP callbacks to an external authorisation service.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CallbackSettings {
     /// Decision endpoint: JSON POST, 2xx allows, anything else denies.
     pub url: String,
@@ -103,6 +112,23 @@ pub struct CallbackSettings {
     pub signing_secret: Option<String>,
     /// TLS for `https://` callback URLs (extra CAs, pinned server keys).
     pub tls: ClientTls,
+}
+
+impl std::fmt::Debug for CallbackSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackSettings")
+            .field("url", &self.url)
+            .field("actions", &self.actions)
+            .field("notify_url", &self.notify_url)
+            .field("timeout", &self.timeout)
+            .field("fail_open", &self.fail_open)
+            .field("breaker_failures", &self.breaker_failures)
+            .field("breaker_cooldown", &self.breaker_cooldown)
+            .field("notify_attempts", &self.notify_attempts)
+            .field("signing_secret", &self.signing_secret.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 /// Default decision timeout.

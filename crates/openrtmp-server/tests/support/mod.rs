@@ -44,6 +44,10 @@ pub fn test_config() -> Config {
 /// A server running on its own 2-thread runtime; shut down when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Every RTMP listener (the first is `addr`).
+    pub addrs: Vec<SocketAddr>,
+    /// RTMPS listeners.
+    pub rtmps: Vec<SocketAddr>,
     pub hub: openrtmp_hub::Hub,
     pub stats: std::sync::Arc<openrtmp_server::ServerStats>,
     pub handle: openrtmp_server::ServerHandle,
@@ -62,7 +66,9 @@ impl TestServer {
             .build()
             .expect("server runtime");
         let server = rt.block_on(Server::bind(config)).expect("bind server");
-        let addr = server.local_addrs()[0];
+        let addrs = server.local_addrs();
+        let rtmps = server.rtmps_addrs();
+        let addr = addrs.first().or(rtmps.first()).copied().expect("a listener");
         let hub = server.hub();
         let stats = server.stats();
         let handle = server.handle();
@@ -70,12 +76,28 @@ impl TestServer {
         let task = rt.spawn(server.run(async {
             let _ = rx.await;
         }));
-        TestServer { addr, hub, stats, handle, stop: Some(tx), task: Some(task), rt: Some(rt) }
+        TestServer {
+            addr,
+            addrs,
+            rtmps,
+            hub,
+            stats,
+            handle,
+            stop: Some(tx),
+            task: Some(task),
+            rt: Some(rt),
+        }
     }
 
     /// `rtmp://127.0.0.1:PORT/path`.
     pub fn url(&self, path: &str) -> String {
         format!("rtmp://{}/{path}", self.addr)
+    }
+
+    /// `rtmps://localhost:PORT/path` (the first RTMPS listener; `localhost` is on the test
+    /// certificates).
+    pub fn rtmps_url(&self, path: &str) -> String {
+        format!("rtmps://localhost:{}/{path}", self.rtmps[0].port())
     }
 
     pub fn rtmp_url(&self, path: &str) -> RtmpUrl {
