@@ -31,6 +31,13 @@ pub const METRIC_NAMES: &[&str] = &[
     "openrtmp_process_resident_memory_bytes",
     "openrtmp_memory_bytes",
     "openrtmp_memory_budget_bytes",
+    "openrtmp_auth_denied",
+    "openrtmp_auth_allowed",
+    "openrtmp_auth_blocked_addresses",
+    "openrtmp_auth_callback_requests",
+    "openrtmp_auth_callback_circuit_open",
+    "openrtmp_auth_callback_circuit_opened",
+    "openrtmp_auth_notifications",
     "openrtmp_stream_publishing",
     "openrtmp_stream_viewers",
     "openrtmp_stream_bytes_in",
@@ -132,7 +139,75 @@ fn encode_server(
     let held = "Bytes held in GOP caches, queues and reassembly buffers.";
     gauge(enc, "openrtmp_memory_bytes", held, info.memory_bytes as u64)?;
     let budget = "Memory budget past which new connections are refused.";
-    gauge(enc, "openrtmp_memory_budget_bytes", budget, info.memory_budget as u64)
+    gauge(enc, "openrtmp_memory_budget_bytes", budget, info.memory_budget as u64)?;
+    encode_auth(enc, info)?;
+    if let Some(cert) = &info.tls_certificate {
+        let expiry = cert
+            .not_after
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let help = "When the RTMPS certificate expires (unix time).";
+        gauge(enc, "openrtmp_tls_certificate_expiry_timestamp_seconds", help, expiry)?;
+    }
+    Ok(())
+}
+
+/// Authorisation: refusals by kind, brute-force blocks, the callback and its circuit.
+fn encode_auth(enc: &mut DescriptorEncoder<'_>, info: &openrtmp_server::ServerInfo) -> fmt::Result {
+    let auth = &info.auth;
+    let mut family = enc.encode_descriptor(
+        "openrtmp_auth_denied",
+        "Connect, publish and play requests refused, by reason.",
+        None,
+        MetricType::Counter,
+    )?;
+    for (kind, count) in &auth.denied {
+        family
+            .encode_family(&[("reason", escape(kind))])?
+            .encode_counter::<NoLabelSet, _, u64>(count, None)?;
+    }
+    counter(enc, "openrtmp_auth_allowed", "Requests authorised.", auth.allowed)?;
+    let blocked = "Addresses (IPv6: /64) refused now for too many failed attempts.";
+    gauge(enc, "openrtmp_auth_blocked_addresses", blocked, auth.brute_force_blocked_ips as u64)?;
+    let mut family = enc.encode_descriptor(
+        "openrtmp_auth_callback_requests",
+        "Decision requests to the callback service, by outcome (errors and timeouts included).",
+        None,
+        MetricType::Counter,
+    )?;
+    let outcomes = [
+        ("all", auth.callback_calls),
+        ("error", auth.callback_errors),
+        ("timeout", auth.callback_timeouts),
+    ];
+    for (outcome, count) in outcomes {
+        family
+            .encode_family(&[("outcome", outcome)])?
+            .encode_counter::<NoLabelSet, _, u64>(&count, None)?;
+    }
+    let open = u64::from(info.auth_circuit == Some(openrtmp_server::auth::CircuitState::Open));
+    let help = "1 while the callback circuit is open (the service is not asked).";
+    gauge(enc, "openrtmp_auth_callback_circuit_open", help, open)?;
+    let help = "Times the callback circuit opened.";
+    counter(enc, "openrtmp_auth_callback_circuit_opened", help, auth.circuit_opened)?;
+    let mut family = enc.encode_descriptor(
+        "openrtmp_auth_notifications",
+        "Notifications (publish_done, play_done, disconnect) by outcome.",
+        None,
+        MetricType::Counter,
+    )?;
+    let outcomes = [
+        ("sent", auth.notifications_sent),
+        ("failed", auth.notifications_failed),
+        ("dropped", auth.notifications_dropped),
+    ];
+    for (outcome, count) in outcomes {
+        family
+            .encode_family(&[("outcome", outcome)])?
+            .encode_counter::<NoLabelSet, _, u64>(&count, None)?;
+    }
+    Ok(())
 }
 
 fn encode_streams(

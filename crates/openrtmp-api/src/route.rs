@@ -119,7 +119,12 @@ struct ServerView {
     memory_bytes: usize,
     memory_budget: usize,
     listeners: Vec<String>,
+    rtmps_listeners: Vec<String>,
     errors: BTreeMap<String, u64>,
+    /// The certificate RTMPS presents (names, validity, fingerprints).
+    tls_certificate: Option<openrtmp_tls::CertificateInfo>,
+    auth: openrtmp_server::auth::AuthStats,
+    auth_circuit: Option<openrtmp_server::auth::CircuitState>,
 }
 
 async fn server(State(state): State<AppState>) -> Json<ServerView> {
@@ -142,7 +147,11 @@ async fn server(State(state): State<AppState>) -> Json<ServerView> {
         memory_bytes: info.memory_bytes,
         memory_budget: info.memory_budget,
         listeners: info.listeners.iter().map(ToString::to_string).collect(),
+        rtmps_listeners: info.rtmps_listeners.iter().map(ToString::to_string).collect(),
         errors: info.errors.into_iter().collect(),
+        tls_certificate: info.tls_certificate,
+        auth: info.auth,
+        auth_circuit: info.auth_circuit,
     })
 }
 

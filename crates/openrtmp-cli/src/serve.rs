@@ -24,6 +24,19 @@ pub struct ServeArgs {
     /// RTMP address to listen on (repeatable), e.g. 0.0.0.0:1935; port 0 picks a free port.
     #[arg(long = "listen", value_name = "ADDR:PORT")]
     pub listen: Vec<SocketAddr>,
+    /// RTMPS address to listen on (repeatable), e.g. 0.0.0.0:1936; needs a certificate
+    /// (`--tls-cert` + `--tls-key`, `--tls-self-signed`, or `tls:` in the configuration).
+    #[arg(long = "rtmps-listen", value_name = "ADDR:PORT")]
+    pub rtmps_listen: Vec<SocketAddr>,
+    /// RTMPS certificate chain (PEM, leaf first); reloaded when the file changes.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// RTMPS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Generate a self-signed RTMPS certificate at start (development only).
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub tls_self_signed: bool,
     /// HTTP API address (default 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR:PORT")]
     pub api_listen: Option<SocketAddr>,
@@ -107,6 +120,18 @@ pub fn overrides(args: &ServeArgs, log_level: Option<&str>) -> anyhow::Result<Fi
     if !args.listen.is_empty() {
         f.listen = Some(args.listen.iter().copied().map(Addr).collect());
     }
+    if !args.rtmps_listen.is_empty() {
+        f.rtmps_listen = Some(args.rtmps_listen.iter().copied().map(Addr).collect());
+    }
+    if args.tls_cert.is_some() || args.tls_self_signed {
+        let tls = openrtmp_config::TlsSection {
+            cert: args.tls_cert.clone().map(Toggle::On),
+            key: args.tls_key.clone().map(Toggle::On),
+            self_signed: args.tls_self_signed.then_some(true),
+            ..Default::default()
+        };
+        f.tls = Some(Toggle::On(tls));
+    }
     if let Some(a) = args.api_listen {
         f.api.listen = Some(Toggle::On(Addr(a)));
     }
@@ -163,12 +188,9 @@ impl Layers {
 /// `patch` (a partial file) on top of the running configuration `current`; the file and
 /// environment are not re-read (a broken file on disk does not block an API change).
 fn patched(current: &Config, patch: &Value) -> Result<Config, Vec<String>> {
-    let mut base: Value = serde_json::from_str(&openrtmp_config::dump(current, Format::Json))
+    // The running configuration with its secrets (a dump would redact them).
+    let mut base = serde_json::to_value(openrtmp_config::to_file_with_secrets(current))
         .map_err(|e| vec![format!("internal: {e}")])?;
-    if let (Some(token), Some(api)) = (&current.api_token, base.get_mut("api")) {
-        // The dump redacts the secret; the running value carries over.
-        api["token"] = json!(token);
-    }
     merge(&mut base, patch);
     let model: FileConfig = serde_json::from_value(base).map_err(|e| vec![e.to_string()])?;
     openrtmp_config::load(None, &[], &model)
@@ -287,6 +309,9 @@ async fn serve(
     for addr in server.local_addrs() {
         tracing::info!(%addr, "listening (rtmp://{addr}/APP/STREAM)");
     }
+    for addr in server.rtmps_addrs() {
+        tracing::info!(%addr, "listening (rtmps://{addr}/APP/STREAM)");
+    }
     let api = match api_listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -341,6 +366,14 @@ fn reload(why: &str, handle: &ServerHandle, layers: &Layers, logs: &LogHandle) {
         Ok(result) => tracing::info!(%result, "configuration reloaded"),
         Err(errors) => {
             tracing::error!(errors = ?errors, "reload refused: the running configuration stays")
+        }
+    }
+    // Certificate files are also checked periodically; a reload checks them now.
+    match handle.reload_certificates() {
+        Ok(true) => tracing::info!("RTMPS certificate reloaded"),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "RTMPS certificate not reloaded; the current one stays")
         }
     }
 }

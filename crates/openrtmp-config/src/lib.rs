@@ -9,25 +9,31 @@
 //! 2. the file (`.json` is JSON, anything else YAML: see [`Format::from_path`]);
 //! 3. environment variables `OPENRTMP_<SECTION>__<KEY>` (nested keys joined by `__`,
 //!    case-insensitive): `OPENRTMP_STREAMS__GOP_CACHE=3s`, `OPENRTMP_LISTEN='["0.0.0.0:1935"]'`
-//!    (or one address), `OPENRTMP_API__TOKEN=x`, `OPENRTMP_API__LISTEN=null`. A whole section
-//!    may be given as JSON (`OPENRTMP_STREAMS='{"gop_cache": "3s"}'`); variables apply in name
-//!    order, so a specific key beats its section. Each value is read per field type: JSON
-//!    when it is JSON (`5`, `true`, `null`, `[..]`), else text. [`ENV_IGNORED`] names are
-//!    left to the CLI;
+//!    (or one address), `OPENRTMP_API__TOKEN=x`, `OPENRTMP_API__LISTEN=null`,
+//!    `OPENRTMP_TLS__CERT=/etc/openrtmp/cert.pem`, `OPENRTMP_AUTH__CALLBACK__URL=http://..`.
+//!    A whole section may be given as JSON (`OPENRTMP_STREAMS='{"gop_cache": "3s"}'`), and
+//!    so may a list (one value is a list of one); variables apply in name order, so a
+//!    specific key beats its section. Each value is read per field type: JSON when it is
+//!    JSON (`5`, `true`, `null`, `[..]`), else text. [`ENV_IGNORED`] names are left to the
+//!    CLI;
 //! 4. `overrides`: a partial [`FileConfig`] the CLI fills from its flags.
 //!
-//! `null` switches off `api.listen`, `api.token`, `log.file` and `log.rotate_size`; an
-//! absent key keeps the layer below.
+//! `null` switches off an optional setting (`api.listen`, `api.token`, `log.file`,
+//! `log.rotate_size`, `tls`, `tls.acme`, `tls.client_auth`, `auth.play_tokens`,
+//! `auth.callback`, ...: every [`Toggle`]); an absent key keeps the layer below.
 //!
 //! # Validation
 //!
 //! Every problem is reported, each as a [`ConfigIssue`] `path: message`, never only the
 //! first: YAML/JSON syntax errors (`line 3 column 5: ...`), unknown keys with the nearest
 //! known one (`streams.gop_cach: unknown key (did you mean gop_cache?) (line 4 column 3)`),
-//! type errors from the parsers, range errors
-//! (`rtmp.chunk_size: 64 is out of range 128..=65536`), and
-//! [`openrtmp_server::Config::validate`]. Durations are `"10s"`, `"500ms"`, `"2m"` or
-//! seconds; sizes are `"32MiB"`, `"4KiB"`, `"100MB"` or bytes (see [`mod@unit`]).
+//! type errors from the parsers, each list element on its own
+//! (`auth.acl.publish.allow[0]: "10.0.0.300/8" is not an IP network (CIDR)`), range and
+//! consistency errors (`rtmp.chunk_size: 64 is out of range 128..=65536`,
+//! `tls.cert: /etc/openrtmp/cert.pem does not exist`), and
+//! [`openrtmp_server::Config::validate`]. A value refused while reading is not reported
+//! again as missing. Durations are `"10s"`, `"500ms"`, `"2m"`, `"30d"` or seconds; sizes
+//! are `"32MiB"`, `"4KiB"`, `"100MB"` or bytes (see [`mod@unit`]).
 //!
 //! Every key, its default and the memory each limit allows: `docs/configuration.md`.
 //!
@@ -46,8 +52,10 @@ mod source;
 pub mod unit;
 
 pub use model::{
-    ApiSection, FileConfig, LimitsSection, LogSection, RtmpSection, ShutdownSection,
-    StreamsSection, Toggle, ROOT_KEYS,
+    AclRulesSection, AclSection, AcmeChallenge, AcmeSection, ApiSection, AuthSection,
+    BruteForceSection, CallbackAction, CallbackSection, CallbackTlsSection, ClientAuthSection,
+    FileConfig, LimitsSection, LogSection, NamesSection, PlayTokensSection, PublishKeyEntry,
+    RtmpSection, ShutdownSection, StreamsSection, TlsSection, TlsVersion, Toggle, ROOT_KEYS,
 };
 pub use resolve::REDACTED;
 
@@ -178,6 +186,14 @@ fn resolve_checked(
         FileConfig::default()
     });
     let (config, range_issues) = resolve::to_config(&model);
+    // A value refused while reading is absent here: it is not reported again as missing.
+    let refused = |path: &str| {
+        issues.iter().any(|i| {
+            i.path == path || i.path.strip_prefix(path).is_some_and(|rest| rest.starts_with('['))
+        })
+    };
+    let range_issues: Vec<ConfigIssue> =
+        range_issues.into_iter().filter(|i| !refused(&i.path)).collect();
     issues.extend(range_issues);
     if issues.is_empty() {
         Ok(config)
@@ -224,17 +240,25 @@ pub fn check_str(text: &str, format: Format) -> Result<Config, ConfigErrors> {
     resolve_checked(merged, issues)
 }
 
-/// The effective configuration as a complete file (every key), `api.token` written as
-/// [`REDACTED`]. It reads back with [`check_file`] to the same settings, except that a
-/// redacted token is refused until the real one is put back.
+/// The effective configuration as a complete file (every key), every secret (`api.token`,
+/// plain publish keys, `auth.play_tokens.secret`, `auth.callback.signing_secret`) written
+/// as [`REDACTED`]. It reads back with [`check_file`] to the same settings, except that a
+/// redacted secret is refused until the real one is put back.
 pub fn dump(config: &Config, format: Format) -> String {
-    let model = resolve::to_file(config);
+    let model = resolve::to_file(config, true);
     let text = match format {
         Format::Yaml => serde_saphyr::to_string(&model).map_err(|e| e.to_string()),
         Format::Json => serde_json::to_string_pretty(&model).map_err(|e| e.to_string()),
     };
     // Serializing plain strings, numbers and maps cannot fail; keep a readable fallback.
     text.unwrap_or_else(|e| format!("# cannot write the configuration: {e}\n"))
+}
+
+/// The effective configuration as a complete file model (every key) with the secrets in
+/// clear, for layering a change over a running configuration in the same process (the
+/// CLI's `PATCH /api/v1/config`). Never print or log it: [`dump`] is the redacted form.
+pub fn to_file_with_secrets(config: &Config) -> FileConfig {
+    resolve::to_file(config, false)
 }
 
 #[cfg(test)]

@@ -8,8 +8,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::unit::{Addr, ByteSize, HumanDuration};
 
+pub use auth::{
+    AclRulesSection, AclSection, AuthSection, BruteForceSection, CallbackAction, CallbackSection,
+    CallbackTlsSection, NamesSection, PlayTokensSection, PublishKeyEntry,
+};
+pub use tls::{AcmeChallenge, AcmeSection, ClientAuthSection, TlsSection, TlsVersion};
+
 /// A setting that `null` switches off (`api.listen`, `api.token`, `log.file`,
-/// `log.rotate_size`); absent is different from `null`: absent keeps the layer below.
+/// `log.rotate_size`, `tls`, `auth.callback`, ...); absent is different from `null`: absent
+/// keeps the layer below.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Toggle<T> {
     /// Written as `null`: the feature is off.
@@ -56,6 +63,12 @@ pub struct FileConfig {
     /// RTMP listen addresses (`IP:port`); default `["0.0.0.0:1935"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<Vec<Addr>>,
+    /// RTMPS listen addresses (`IP:port`); default none. Needs `tls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtmps_listen: Option<Vec<Addr>>,
+    /// TLS for the RTMPS listeners; `null` for none; default none.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "toggle")]
+    pub tls: Option<Toggle<TlsSection>>,
     /// Protocol settings.
     #[serde(default, skip_serializing_if = "RtmpSection::is_empty")]
     pub rtmp: RtmpSection,
@@ -65,6 +78,9 @@ pub struct FileConfig {
     /// Stream (hub) behaviour.
     #[serde(default, skip_serializing_if = "StreamsSection::is_empty")]
     pub streams: StreamsSection,
+    /// Authentication and access control.
+    #[serde(default, skip_serializing_if = "AuthSection::is_empty")]
+    pub auth: AuthSection,
     /// HTTP API.
     #[serde(default, skip_serializing_if = "ApiSection::is_empty")]
     pub api: ApiSection,
@@ -202,52 +218,234 @@ section! {
 }
 
 /// Top-level keys, in file order.
-pub const ROOT_KEYS: &[&str] = &["listen", "rtmp", "limits", "streams", "api", "log", "shutdown"];
+pub const ROOT_KEYS: &[&str] = &[
+    "listen",
+    "rtmps_listen",
+    "tls",
+    "rtmp",
+    "limits",
+    "streams",
+    "auth",
+    "api",
+    "log",
+    "shutdown",
+];
 
-/// Checks one `{key: value}` entry of a section against its type; the error is the
-/// parser's message.
+/// Checks one `{key: value}` entry of a section (or one list element) against its type;
+/// the error is the parser's message.
 pub(crate) type CheckEntry = fn(serde_json::Value) -> Result<(), String>;
 
-fn check<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<(), String> {
+pub(crate) fn check<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<(), String> {
     serde_json::from_value::<T>(value).map(|_| ()).map_err(|e| e.to_string())
 }
 
-/// Sections by name: their keys and their entry check.
-pub(crate) fn section_spec(name: &str) -> Option<(&'static [&'static str], CheckEntry)> {
-    Some(match name {
-        "rtmp" => (RtmpSection::KEYS, check::<RtmpSection>),
-        "limits" => (LimitsSection::KEYS, check::<LimitsSection>),
-        "streams" => (StreamsSection::KEYS, check::<StreamsSection>),
-        "api" => (ApiSection::KEYS, check::<ApiSection>),
-        "log" => (LogSection::KEYS, check::<LogSection>),
-        "shutdown" => (ShutdownSection::KEYS, check::<ShutdownSection>),
-        _ => return None,
-    })
+/// How the source walker reads a section: its keys, the check of one plain `{key: value}`
+/// entry, and the keys that hold more than one value (so that each problem gets its own
+/// path, `auth.acl.publish.allow[1]`).
+pub(crate) struct Spec {
+    /// What messages call the section (`expected a mapping of acl settings`).
+    pub name: &'static str,
+    /// The keys it accepts.
+    pub keys: &'static [&'static str],
+    /// Checks a plain entry.
+    pub check: CheckEntry,
+    /// Keys that are not plain entries.
+    pub nested: &'static [(&'static str, Shape)],
 }
+
+impl Spec {
+    /// How `key` is read.
+    pub fn shape(&self, key: &str) -> Shape {
+        self.nested.iter().find(|(k, _)| *k == key).map_or(Shape::Value, |(_, shape)| *shape)
+    }
+}
+
+/// How one key of a section is read.
+#[derive(Clone, Copy)]
+pub(crate) enum Shape {
+    /// A plain entry, checked whole.
+    Value,
+    /// A list read element by element (`key[i]`); one value stands for a list of one.
+    List(Item),
+    /// A nested section; when `nullable`, `null` switches it off (a [`Toggle`]), otherwise
+    /// `null` is ignored.
+    Section(&'static Spec, bool),
+    /// Names the operator chooses (app names), each holding a list of `Item`; `null` for
+    /// none.
+    Names(Item),
+}
+
+/// One element of a list.
+#[derive(Clone, Copy)]
+pub(crate) enum Item {
+    /// A value, checked on its own.
+    Value(CheckEntry),
+    /// A section.
+    Section(&'static Spec),
+}
+
+const fn plain(name: &'static str, keys: &'static [&'static str], check: CheckEntry) -> Spec {
+    Spec { name, keys, check, nested: &[] }
+}
+
+const ADDRS: Shape = Shape::List(Item::Value(check::<Addr>));
+const RTMP: Spec = plain("rtmp", RtmpSection::KEYS, check::<RtmpSection>);
+const LIMITS: Spec = plain("limits", LimitsSection::KEYS, check::<LimitsSection>);
+const STREAMS: Spec = plain("streams", StreamsSection::KEYS, check::<StreamsSection>);
+const API: Spec = plain("api", ApiSection::KEYS, check::<ApiSection>);
+const LOG: Spec = plain("log", LogSection::KEYS, check::<LogSection>);
+const SHUTDOWN: Spec = plain("shutdown", ShutdownSection::KEYS, check::<ShutdownSection>);
+
+/// The whole document.
+pub(crate) const ROOT: Spec = Spec {
+    name: "",
+    keys: ROOT_KEYS,
+    check: check::<FileConfig>,
+    nested: &[
+        ("listen", ADDRS),
+        ("rtmps_listen", ADDRS),
+        ("tls", Shape::Section(&tls::TLS, true)),
+        ("rtmp", Shape::Section(&RTMP, false)),
+        ("limits", Shape::Section(&LIMITS, false)),
+        ("streams", Shape::Section(&STREAMS, false)),
+        ("auth", Shape::Section(&auth::AUTH, false)),
+        ("api", Shape::Section(&API, false)),
+        ("log", Shape::Section(&LOG, false)),
+        ("shutdown", Shape::Section(&SHUTDOWN, false)),
+    ],
+};
+
+/// A choice among names, written as text (a number such as `1.2` is read as its text).
+macro_rules! choice {
+    ($(#[$doc:meta])* $name:ident, $what:literal {
+        $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)?
+    }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),*
+        }
+
+        impl $name {
+            /// The names accepted.
+            pub const NAMES: &'static [&'static str] = &[$($text),*];
+
+            /// The name written in files.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),*
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text.trim().to_ascii_lowercase().as_str() {
+                    $($text => Ok($name::$variant),)*
+                    _ => Err(format!(
+                        "{text:?} is not {} ({})",
+                        $what,
+                        crate::model::one_of($name::NAMES)
+                    )),
+                }
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any(crate::model::ChoiceVisitor($what, std::marker::PhantomData))
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+/// Reads a [`choice!`] from text, or from a number written without quotes (`1.2`).
+pub(crate) struct ChoiceVisitor<T>(pub &'static str, pub std::marker::PhantomData<T>);
+
+impl<T: std::str::FromStr<Err = String>> serde::de::Visitor<'_> for ChoiceVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        v.parse().map_err(E::custom)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
+        // Debug keeps the written fraction: `1.0`, not `1`.
+        self.visit_str(&format!("{v:?}"))
+    }
+}
+
+/// `"a, b or c"`.
+pub(crate) fn one_of(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+// After the macros, which they use.
+mod auth;
+mod tls;
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
 
-    #[test]
-    fn keys_match_the_structs() {
-        for section in &ROOT_KEYS[1..] {
-            let (keys, check) = section_spec(section).unwrap();
-            for key in keys {
-                assert!(check(serde_json::json!({ *key: null })).is_ok(), "{section}.{key}");
-            }
-            assert!(check(serde_json::json!({ "nope": null })).is_err());
+    /// Every spec's keys deserialize into its struct, its nested keys are among its keys,
+    /// and an unknown key is refused.
+    fn check_spec(spec: &Spec, path: &str) {
+        for (key, _) in spec.nested {
+            assert!(spec.keys.contains(key), "{path}.{key} is nested but not a key");
         }
-        let all: serde_json::Value = ROOT_KEYS
-            .iter()
-            .map(|k| {
-                (
-                    k.to_string(),
-                    if *k == "listen" { serde_json::json!(null) } else { serde_json::json!({}) },
-                )
-            })
-            .collect();
-        assert!(serde_json::from_value::<FileConfig>(all).is_ok());
+        for key in spec.keys {
+            let at = format!("{path}.{key}");
+            let (value, inner) = match spec.shape(key) {
+                Shape::Section(inner, nullable) => {
+                    if nullable {
+                        assert!((spec.check)(json!({ *key: null })).is_ok(), "{at}: null");
+                    }
+                    (json!({}), Some(inner))
+                }
+                Shape::List(Item::Section(inner)) | Shape::Names(Item::Section(inner)) => {
+                    (Value::Null, Some(inner))
+                }
+                Shape::Value | Shape::List(_) | Shape::Names(_) => (Value::Null, None),
+            };
+            assert!((spec.check)(json!({ *key: value })).is_ok(), "{at}");
+            if let Some(inner) = inner {
+                check_spec(inner, &at);
+            }
+        }
+        assert!((spec.check)(json!({ "nope": null })).is_err(), "{path}.nope");
+    }
+
+    #[test]
+    fn specs_match_the_structs() {
+        check_spec(&ROOT, "");
     }
 
     #[test]
@@ -256,5 +454,20 @@ mod tests {
         assert_eq!(api.listen, Some(Toggle::Off));
         assert_eq!(api.token, None);
         assert_eq!(serde_json::to_string(&api).unwrap(), r#"{"listen":null}"#);
+    }
+
+    #[test]
+    fn choices() {
+        assert_eq!(serde_json::from_value::<TlsVersion>(json!(1.3)).unwrap(), TlsVersion::V13);
+        assert_eq!(serde_json::from_value::<TlsVersion>(json!("1.2")).unwrap(), TlsVersion::V12);
+        assert_eq!(
+            serde_json::from_value::<TlsVersion>(json!("1.1")).unwrap_err().to_string(),
+            "\"1.1\" is not a TLS version (1.2 or 1.3)"
+        );
+        assert_eq!(
+            "record".parse::<CallbackAction>().unwrap_err(),
+            "\"record\" is not a callback action (connect, publish or play)"
+        );
+        assert_eq!(serde_json::to_value(AcmeChallenge::Http01).unwrap(), json!("http-01"));
     }
 }

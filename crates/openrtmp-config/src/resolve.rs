@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use openrtmp_server::{Config, LogSettings};
+use openrtmp_server::{Config, ConfigError, LogSettings};
 
 use crate::model::{
     ApiSection, FileConfig, LimitsSection, LogSection, RtmpSection, ShutdownSection,
@@ -13,8 +13,12 @@ use crate::model::{
 use crate::unit::{format_size, Addr, ByteSize, HumanDuration};
 use crate::ConfigIssue;
 
-/// What `dump` writes instead of the API token; refused as a token so a dumped file cannot
-/// start a server that accepts the placeholder.
+mod auth;
+mod tls;
+
+/// What `dump` writes instead of a secret (the API token, publish keys, the play-token and
+/// callback signing secrets); refused as a secret so a dumped file cannot start a server
+/// that accepts the placeholder.
 pub const REDACTED: &str = "<redacted>";
 
 /// Log levels a filter directive may use.
@@ -62,6 +66,53 @@ impl Checker {
             u32::MAX
         })
     }
+
+    /// A secret: not empty, not the dump's placeholder.
+    fn secret(&mut self, path: &str, value: &str, what: &str) {
+        if value.is_empty() {
+            self.fail(path, "must not be empty".into());
+        } else if value == REDACTED {
+            self.fail(
+                path,
+                format!(
+                    "{REDACTED:?} is the placeholder written by config dump; set the real {what}"
+                ),
+            );
+        }
+    }
+
+    /// A file the server will read: it exists, is not a directory, and can be opened.
+    fn readable_file(&mut self, path: &str, file: &Path) {
+        if file.as_os_str().is_empty() {
+            self.fail(path, "must not be empty".into());
+        } else if !file.exists() {
+            self.fail(path, format!("{} does not exist", file.display()));
+        } else if file.is_dir() {
+            self.fail(path, format!("{} is a directory", file.display()));
+        } else if let Err(e) = std::fs::File::open(file) {
+            self.fail(path, format!("{} cannot be read: {e}", file.display()));
+        }
+    }
+
+    /// An `http://` or `https://` URL with a host.
+    fn http_url(&mut self, path: &str, url: &str) {
+        let lower = url.to_ascii_lowercase();
+        let rest = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://"));
+        let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+        match host {
+            None => self.fail(path, format!("{url:?} is not an http:// or https:// URL")),
+            Some("") => self.fail(path, format!("{url:?} has no host")),
+            Some(_) if url.contains(char::is_whitespace) => {
+                self.fail(path, format!("{url:?} must not contain spaces"))
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// A required setting that is absent.
+    fn required(&mut self, path: &str, hint: &str) {
+        self.fail(path, format!("is required{hint}"));
+    }
 }
 
 /// Builds the runtime settings from the merged model: defaults for what it leaves out,
@@ -81,13 +132,27 @@ pub(crate) fn to_config(file: &FileConfig) -> (Config, Vec<ConfigIssue>) {
     if let Some(grace) = file.shutdown.grace {
         c.shutdown_grace = grace.0;
     }
+    tls::tls(file, &mut c, &mut k);
+    auth::auth(&file.auth, &mut c.auth, &mut k);
     if let Err(errors) = c.validate() {
         for error in errors {
-            let text = error.to_string();
-            let (field, message) = text.split_once(": ").unwrap_or(("", &text));
-            let path = server_field_path(field);
+            let (path, message) = match &error {
+                // RTMPS listeners without a certificate: the listeners are what is wrong,
+                // unless the tls section was given and already reported.
+                ConfigError::Tls(message) if c.tls.is_none() => {
+                    if k.issues.iter().any(|i| i.path == "tls" || i.path.starts_with("tls.")) {
+                        continue;
+                    }
+                    ("rtmps_listen".to_string(), message.to_string())
+                }
+                _ => {
+                    let text = error.to_string();
+                    let (field, message) = text.split_once(": ").unwrap_or(("", &text));
+                    (server_field_path(field), message.to_string())
+                }
+            };
             if !k.issues.iter().any(|i| i.path == path) {
-                k.fail(&path, message.to_string());
+                k.fail(&path, message);
             }
         }
     }
@@ -266,13 +331,17 @@ fn check_log_file(path: &Path, k: &mut Checker) {
     }
 }
 
-/// The full model of a runtime config (every key set), the API token redacted.
-pub(crate) fn to_file(c: &Config) -> FileConfig {
+/// The full model of a runtime config (every key set); with `redact`, every secret is
+/// [`REDACTED`].
+pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
+    let secret = |value: &str| if redact { REDACTED.to_string() } else { value.to_string() };
     let ms = |v: u32| Some(HumanDuration(Duration::from_millis(u64::from(v))));
     let d = |v: Duration| Some(HumanDuration(v));
     let size = |v: usize| Some(ByteSize(v as u64));
     FileConfig {
         listen: Some(c.listen.iter().copied().map(Addr).collect()),
+        rtmps_listen: Some(c.rtmps_listen.iter().copied().map(Addr).collect()),
+        tls: Some(Toggle::from_option(c.tls.as_ref().map(tls::to_file))),
         rtmp: RtmpSection {
             chunk_size: Some(c.chunk_size),
             window_ack_size: Some(c.window_ack_size),
@@ -301,9 +370,10 @@ pub(crate) fn to_file(c: &Config) -> FileConfig {
             write_timeout: d(c.write_timeout),
             audio_batch: ms(c.hub.audio_batch_ms),
         },
+        auth: auth::to_file(&c.auth, &secret),
         api: ApiSection {
             listen: Some(Toggle::from_option(c.api_listen.map(Addr))),
-            token: Some(Toggle::from_option(c.api_token.as_ref().map(|_| REDACTED.to_string()))),
+            token: Some(Toggle::from_option(c.api_token.as_deref().map(secret))),
         },
         log: LogSection {
             level: Some(c.log.level.clone()),

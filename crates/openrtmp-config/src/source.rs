@@ -11,7 +11,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::model::{section_spec, ROOT_KEYS};
+use crate::model::{Item, Shape, Spec, ROOT};
 use crate::ConfigIssue;
 
 /// Where a node came from, appended to its issues.
@@ -240,91 +240,148 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Checks every entry of a document; returns the well-typed entries as a JSON object
 /// shaped like [`crate::FileConfig`].
 pub(crate) fn walk(root: &Node, issues: &mut Vec<ConfigIssue>) -> Map<String, Value> {
-    let mut out = Map::new();
     let Tree::Map(entries) = &root.tree else {
         issues.push(ConfigIssue::new("", format!("expected a mapping of settings{}", root.origin)));
-        return out;
+        return Map::new();
     };
+    walk_entries("", &ROOT, entries, issues)
+}
+
+/// `prefix.key`, or `key` at the top.
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// The well-typed entries of one section; a bad entry is left out, the others kept.
+fn walk_entries(
+    path: &str,
+    spec: &Spec,
+    entries: &[(String, Node)],
+    issues: &mut Vec<ConfigIssue>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
     for (key, node) in entries {
-        if key == "listen" {
-            if let Some(list) = walk_listen(node, issues) {
-                out.insert(key.clone(), list);
+        let at = join(path, key);
+        if !spec.keys.contains(&key.as_str()) {
+            issues.push(unknown(at, key, spec.keys, &node.origin));
+            continue;
+        }
+        let value = match spec.shape(key) {
+            Shape::Value => {
+                let entry =
+                    |v: Value| (spec.check)(Value::Object(Map::from_iter([(key.clone(), v)])));
+                checked(&at, node, first_ok(node, entry), issues)
             }
-        } else if let Some((keys, check)) = section_spec(key) {
-            let section = walk_section(key, keys, check, node, issues);
-            if let Some(section) = section {
-                out.insert(key.clone(), Value::Object(section));
-            }
-        } else {
-            issues.push(unknown(key.clone(), key, ROOT_KEYS, &node.origin));
+            Shape::List(item) => walk_list(&at, item, node, issues),
+            Shape::Section(inner, nullable) => walk_section(&at, inner, nullable, node, issues),
+            Shape::Names(item) => walk_names(&at, item, node, issues),
+        };
+        if let Some(value) = value {
+            out.insert(key.clone(), value);
         }
     }
     out
 }
 
-/// `listen`: a list of addresses, or one address; each element is checked on its own.
-fn walk_listen(node: &Node, issues: &mut Vec<ConfigIssue>) -> Option<Value> {
-    let node = node.expand();
-    let items = match &node.tree {
-        Tree::List(items) => {
-            items.iter().enumerate().map(|(i, n)| (format!("listen[{i}]"), n)).collect()
+/// The value, or `None` with the issue recorded.
+fn checked(
+    path: &str,
+    node: &Node,
+    result: Result<Value, String>,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<Value> {
+    match result {
+        Ok(value) => Some(value),
+        Err(message) => {
+            issues.push(ConfigIssue::new(path, format!("{message}{}", node.origin)));
+            None
         }
-        _ => vec![("listen".to_string(), &node)],
+    }
+}
+
+/// Whether a node is `null` (environment text included).
+fn is_null(node: &Node) -> bool {
+    node.candidates().first() == Some(&Value::Null)
+}
+
+/// A nested section: a mapping, or `null` (kept when the section is a toggle, else
+/// ignored).
+fn walk_section(
+    path: &str,
+    spec: &Spec,
+    nullable: bool,
+    node: &Node,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<Value> {
+    let node = node.expand();
+    match &node.tree {
+        Tree::Map(entries) => Some(Value::Object(walk_entries(path, spec, entries, issues))),
+        Tree::Leaf(Value::Null) => nullable.then_some(Value::Null),
+        _ if nullable && is_null(&node) => Some(Value::Null),
+        _ => {
+            let what = spec.name;
+            issues.push(ConfigIssue::new(
+                path,
+                format!("expected a mapping of {what} settings{}", node.origin),
+            ));
+            None
+        }
+    }
+}
+
+/// A list (or one value, as a list of one); each element is checked on its own, at
+/// `path[i]`. Left out whole when an element is bad.
+fn walk_list(path: &str, item: Item, node: &Node, issues: &mut Vec<ConfigIssue>) -> Option<Value> {
+    let node = node.expand();
+    let items: Vec<(String, &Node)> = match &node.tree {
+        Tree::List(items) => {
+            items.iter().enumerate().map(|(i, n)| (format!("{path}[{i}]"), n)).collect()
+        }
+        _ => vec![(path.to_string(), &node)],
     };
     let before = issues.len();
     let mut out = Vec::new();
-    for (path, item) in items {
-        match first_ok(item, check_as::<crate::unit::Addr>) {
-            Ok(value) => out.push(value),
-            Err(message) => {
-                issues.push(ConfigIssue::new(path, format!("{message}{}", item.origin)))
+    for (at, element) in items {
+        let value = match item {
+            Item::Value(check) => checked(&at, element, first_ok(element, check), issues),
+            Item::Section(spec) if is_null(element) => {
+                let what = spec.name;
+                let message = format!("expected a mapping of {what} settings{}", element.origin);
+                issues.push(ConfigIssue::new(at, message));
+                None
             }
-        }
+            Item::Section(spec) => walk_section(&at, spec, false, element, issues),
+        };
+        out.extend(value);
     }
     (issues.len() == before).then_some(Value::Array(out))
 }
 
-fn walk_section(
-    name: &str,
-    keys: &[&str],
-    check: crate::model::CheckEntry,
-    node: &Node,
-    issues: &mut Vec<ConfigIssue>,
-) -> Option<Map<String, Value>> {
+/// Names the operator chooses (app names), each holding a list; `null` for none.
+fn walk_names(path: &str, item: Item, node: &Node, issues: &mut Vec<ConfigIssue>) -> Option<Value> {
     let node = node.expand();
-    let entries = match &node.tree {
-        Tree::Map(entries) => entries,
-        Tree::Leaf(Value::Null) => return None,
+    match &node.tree {
+        Tree::Map(entries) => Some(Value::Object(
+            entries
+                .iter()
+                .filter_map(|(name, list)| {
+                    Some((name.clone(), walk_list(&format!("{path}.{name}"), item, list, issues)?))
+                })
+                .collect(),
+        )),
+        _ if is_null(&node) => Some(Value::Null),
         _ => {
             issues.push(ConfigIssue::new(
-                name,
-                format!("expected a mapping of {name} settings{}", node.origin),
+                path,
+                format!("expected a mapping of names to lists{}", node.origin),
             ));
-            return None;
-        }
-    };
-    let mut out = Map::new();
-    for (key, value) in entries {
-        let path = format!("{name}.{key}");
-        if !keys.contains(&key.as_str()) {
-            issues.push(unknown(path, key, keys, &value.origin));
-            continue;
-        }
-        let entry = |v: Value| check(Value::Object(Map::from_iter([(key.clone(), v)])));
-        match first_ok(value, entry) {
-            Ok(v) => {
-                out.insert(key.clone(), v);
-            }
-            Err(message) => {
-                issues.push(ConfigIssue::new(path, format!("{message}{}", value.origin)))
-            }
+            None
         }
     }
-    Some(out)
-}
-
-fn check_as<T: serde::de::DeserializeOwned>(value: Value) -> Result<(), String> {
-    serde_json::from_value::<T>(value).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// The first candidate value that passes `check`, or the first candidate's error.

@@ -5,6 +5,8 @@ use std::time::Duration;
 use super::*;
 use crate::unit::HumanDuration;
 
+mod security;
+
 /// Writes `text` to a fresh temporary file named `name` (its extension picks the format).
 fn file(name: &str, text: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);

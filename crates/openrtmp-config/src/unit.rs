@@ -1,16 +1,18 @@
-//! Human units in configuration values: durations (`"10s"`, `"500ms"`, `"2m"`, or a number
-//! of seconds), byte sizes (`"32MiB"`, `"4KiB"`, or a number of bytes) and listen addresses
-//! with a reason when they do not parse.
+//! Human units in configuration values: durations (`"10s"`, `"500ms"`, `"2m"`, `"30d"`, or a
+//! number of seconds), byte sizes (`"32MiB"`, `"4KiB"`, or a number of bytes), listen
+//! addresses, IP networks and SHA-256 fingerprints, with a reason when they do not parse.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+
+use openrtmp_server::auth::{Fingerprint, IpNet};
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-/// A duration written as `"10s"`, `"500ms"`, `"1.5s"`, `"2m"`, `"1h"`, `"250us"`, `"0"`, or a
-/// number of seconds (`10`, `0.5`).
+/// A duration written as `"10s"`, `"500ms"`, `"1.5s"`, `"2m"`, `"1h"`, `"30d"`, `"250us"`,
+/// `"0"`, or a number of seconds (`10`, `0.5`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct HumanDuration(pub Duration);
 
@@ -23,7 +25,22 @@ pub struct ByteSize(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Addr(pub SocketAddr);
 
-const DURATION_UNITS: [(&str, u128); 7] = [
+/// An IP network in CIDR notation (`"10.0.0.0/8"`, `"2001:db8::/32"`); one address
+/// (`"192.0.2.7"`) is the network of that address alone (`/32`, `/128`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Net(pub IpNet);
+
+/// A SHA-256 fingerprint (certificate or key pin): 64 hex digits, colons allowed; written
+/// back colon-separated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pin(pub Fingerprint);
+
+/// A SHA-256 hash of a secret (`key_sha256`): 64 hex digits, as `sha256sum` prints them;
+/// written back the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sha256Hex(pub [u8; 32]);
+
+const DURATION_UNITS: [(&str, u128); 8] = [
     ("ns", 1),
     ("us", 1_000),
     ("µs", 1_000),
@@ -31,6 +48,7 @@ const DURATION_UNITS: [(&str, u128); 7] = [
     ("s", 1_000_000_000),
     ("m", 60_000_000_000),
     ("h", 3_600_000_000_000),
+    ("d", 86_400_000_000_000),
 ];
 
 const SIZE_UNITS: [(&str, u64); 9] = [
@@ -154,6 +172,21 @@ pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     Err(format!("{text:?} is not a valid address: {reason}"))
 }
 
+/// Parses a CIDR network, or one address as the network of that address alone.
+pub fn parse_net(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not an IP network (CIDR)"))
+}
+
+/// Parses a SHA-256 fingerprint (64 hex digits, colons allowed).
+pub fn parse_fingerprint(text: &str) -> Result<Fingerprint, String> {
+    text.trim().parse::<Fingerprint>().map_err(|_| {
+        format!("{text:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)")
+    })
+}
+
 /// Accepts a string, an integer or a float and hands it to `parse` as text.
 struct TextOrNumber<F> {
     parse: F,
@@ -238,6 +271,52 @@ impl Serialize for Addr {
     }
 }
 
+impl<'de> Deserialize<'de> for Net {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_net(&text).map(Net).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Net {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Pin {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_fingerprint(&text).map(Pin).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Pin {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sha256Hex {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let hex = text.trim();
+        match hex.parse::<Fingerprint>() {
+            Ok(hash) if !hex.contains(':') => Ok(Sha256Hex(hash.0)),
+            _ => Err(de::Error::custom(format!(
+                "{text:?} is not a SHA-256 hash (64 hex digits, as sha256sum prints them)"
+            ))),
+        }
+    }
+}
+
+impl Serialize for Sha256Hex {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let hex: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
+        s.serialize_str(&hex)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +343,9 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(120)), "2m");
         assert_eq!(format_duration(Duration::from_millis(40)), "40ms");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(format_duration(Duration::from_secs(30 * 86_400)), "30d");
+        assert_eq!(format_duration(Duration::from_secs(12 * 3600)), "12h");
     }
 
     #[test]
@@ -307,5 +389,39 @@ mod tests {
         assert!(parse_addr("localhost:1935").unwrap_err().contains("not an IP address"));
         assert!(parse_addr("1.2.3.4:x").unwrap_err().contains("port \"x\" is not a number"));
         assert!(parse_addr("[::]:1935").is_ok());
+    }
+
+    #[test]
+    fn networks() {
+        assert_eq!(parse_net("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(parse_net("2001:db8::/32").unwrap().to_string(), "2001:db8::/32");
+        assert_eq!(parse_net("192.0.2.7").unwrap().to_string(), "192.0.2.7/32");
+        assert_eq!(parse_net("::1").unwrap().to_string(), "::1/128");
+        assert_eq!(
+            parse_net("10.0.0.300/8").unwrap_err(),
+            "\"10.0.0.300/8\" is not an IP network (CIDR)"
+        );
+        assert!(parse_net("10.0.0.0/33").is_err());
+        let net: Net = serde_json::from_str("\"127.0.0.1/32\"").unwrap();
+        assert_eq!(serde_json::to_string(&net).unwrap(), "\"127.0.0.1/32\"");
+    }
+
+    #[test]
+    fn fingerprints_and_hashes() {
+        let hex = "ab".repeat(32);
+        let colons = vec!["AB"; 32].join(":");
+        assert_eq!(parse_fingerprint(&hex), parse_fingerprint(&colons));
+        assert_eq!(
+            parse_fingerprint("abcd").unwrap_err(),
+            "\"abcd\" is not a SHA-256 fingerprint (64 hex digits, colons allowed)"
+        );
+        let pin: Pin = serde_json::from_value(hex.clone().into()).unwrap();
+        assert_eq!(serde_json::to_value(pin).unwrap(), vec!["ab"; 32].join(":").as_str());
+        let hash: Sha256Hex = serde_json::from_value(hex.to_uppercase().into()).unwrap();
+        assert_eq!(hash.0, [0xab; 32]);
+        assert_eq!(serde_json::to_value(hash).unwrap(), hex.as_str());
+        let err = serde_json::from_value::<Sha256Hex>(colons.into()).unwrap_err().to_string();
+        assert!(err.contains("is not a SHA-256 hash (64 hex digits"), "{err}");
+        assert!(serde_json::from_value::<Sha256Hex>("zz".repeat(32).into()).is_err());
     }
 }

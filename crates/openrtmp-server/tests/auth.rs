@@ -844,3 +844,22 @@ fn notifications_are_signed_and_retried() {
         }
     }
 }
+
+#[test]
+fn zz_probe_app_query() {
+    const SECRET: &str = "play-token-secret";
+    let rt = support::client_runtime();
+    let service = Service::start(&rt, Mode::AllowAll);
+    let mut config = support::test_config();
+    config.auth.play_tokens = Some(PlayTokenSettings { secret: SECRET.into(), apps: vec![] });
+    config.auth.callback = Some(callback_config(service.url(), &[AuthAction::Connect, AuthAction::Play]));
+    let server = TestServer::start(config);
+    let expires = now_unix() + 600;
+    let token = openrtmp_server::auth::sign_play_token(SECRET, "live", "cam", expires);
+    let mut url = server.rtmp_url("live");
+    url.app = format!("live?expires={expires}&token={token}");
+    eprintln!("tc_url {}", url.tc_url());
+    let r = rt.block_on(try_play(&url, "cam"));
+    eprintln!("play with the token on the app: {r:?}");
+    for d in service.decisions() { eprintln!("{}", d.json); }
+}
