@@ -213,6 +213,10 @@ struct Connection {
     last_drop_warning: Option<Instant>,
     /// An authorisation decision in flight.
     decision: Option<PendingDecision>,
+    /// The app and tcUrl exactly as the client's connect sent them (a key or token may be
+    /// in their query): publish and play are authorised against them too.
+    connect_app: String,
+    tc_url: Option<String>,
     /// The stream this connection published and when it started (for the notification).
     published: Option<(String, std::time::Instant)>,
     /// Streams played and when (for the notifications).
@@ -269,6 +273,8 @@ pub(crate) async fn run(
             last_ts_warning: None,
             last_drop_warning: None,
             decision: None,
+            connect_app: String::new(),
+            tc_url: None,
             published: None,
             played: Vec::new(),
         };
@@ -481,8 +487,9 @@ impl Connection {
                         flash_ver: command.flash_ver.clone().unwrap_or_default(),
                         enhanced: command.enhanced.is_enhanced(),
                     };
-                    let req = self.auth_request(AuthAction::Connect, command.app, None);
-                    let req = AuthRequest { tc_url: command.tc_url.clone(), ..req };
+                    self.connect_app = command.app.clone();
+                    self.tc_url = command.tc_url.clone();
+                    let req = self.auth_request(AuthAction::Connect, None);
                     self.ask(asked, req)?;
                 }
                 ServerEvent::Publish { request, stream_id, stream_name, .. } => {
@@ -494,13 +501,11 @@ impl Connection {
                             .map_err(End::Protocol)?;
                         continue;
                     }
-                    let req =
-                        self.auth_request(AuthAction::Publish, self.app.clone(), Some(stream_name));
+                    let req = self.auth_request(AuthAction::Publish, Some(stream_name));
                     self.ask(Asked::Publish { request, stream_id }, req)?;
                 }
                 ServerEvent::Play { request, stream_id, stream_name, .. } => {
-                    let req =
-                        self.auth_request(AuthAction::Play, self.app.clone(), Some(stream_name));
+                    let req = self.auth_request(AuthAction::Play, Some(stream_name));
                     self.ask(Asked::Play { request, stream_id }, req)?;
                 }
                 ServerEvent::Unpublished { stream_id, .. } => {
@@ -560,8 +565,17 @@ impl Connection {
         Ok(())
     }
 
-    fn auth_request(&self, action: AuthAction, app: String, stream: Option<String>) -> AuthRequest {
-        AuthRequest { action, app, stream, tc_url: None, peer: self.peer, conn_id: self.conn_id }
+    /// A request about this connection: the app and tcUrl as the client's connect sent
+    /// them, with `stream` for publish and play.
+    fn auth_request(&self, action: AuthAction, stream: Option<String>) -> AuthRequest {
+        AuthRequest {
+            action,
+            app: self.connect_app.clone(),
+            stream,
+            tc_url: self.tc_url.clone(),
+            peer: self.peer,
+            conn_id: self.conn_id,
+        }
     }
 
     /// Asks for an authorisation decision. Without a callback the answer is ready at once

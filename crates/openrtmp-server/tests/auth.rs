@@ -845,21 +845,82 @@ fn notifications_are_signed_and_retried() {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// 9. Credentials on the app
+// ---------------------------------------------------------------------------------------
+
+/// Clients that split the URL at the first `/` put the query on the app (OBS with the
+/// server `rtmp://host/live?key=..`, players given `rtmp://host/live?expires=..&token=..`
+/// and the stream `cam`): the app's query is the fallback for `key`, `expires` and `token`
+/// (see `auth::query::Params`), so a publish key and a play token given there are accepted
+/// as if they were on the stream name.
 #[test]
-fn zz_probe_app_query() {
+fn credentials_on_the_app_query_are_accepted() {
     const SECRET: &str = "play-token-secret";
     let rt = support::client_runtime();
-    let service = Service::start(&rt, Mode::AllowAll);
     let mut config = support::test_config();
+    config.auth.publish_keys = vec![AppKeys {
+        app: "live".into(),
+        keys: vec![PublishKey {
+            secret: KeySecret::Plain("s3cret".into()),
+            stream: Some("alice".into()),
+        }],
+    }];
     config.auth.play_tokens = Some(PlayTokenSettings { secret: SECRET.into(), apps: vec![] });
-    config.auth.callback = Some(callback_config(service.url(), &[AuthAction::Connect, AuthAction::Play]));
     let server = TestServer::start(config);
     let expires = now_unix() + 600;
-    let token = openrtmp_server::auth::sign_play_token(SECRET, "live", "cam", expires);
-    let mut url = server.rtmp_url("live");
-    url.app = format!("live?expires={expires}&token={token}");
-    eprintln!("tc_url {}", url.tc_url());
-    let r = rt.block_on(try_play(&url, "cam"));
-    eprintln!("play with the token on the app: {r:?}");
-    for d in service.decisions() { eprintln!("{}", d.json); }
+    let token = openrtmp_server::auth::sign_play_token(SECRET, "live", "alice", expires);
+    let mut publish_url = server.rtmp_url("live");
+    publish_url.app = "live?key=s3cret".into();
+    let mut play_url = server.rtmp_url("live");
+    play_url.app = format!("live?expires={expires}&token={token}");
+
+    rt.block_on(async {
+        let publisher = try_publish(&publish_url, "alice").await;
+        let player = try_play(&play_url, "alice").await;
+        let publisher = publisher.expect("publish with the key on the app (tcUrl .../live?key=)");
+        let player = player.expect("play with the token on the app (tcUrl .../live?token=)");
+        player.close().await.expect("close player");
+        publisher.close().await.expect("close publisher");
+    });
+    let stats = server.handle.info().auth;
+    assert_eq!(stats.denied.values().sum::<u64>(), 0, "auth stats: {stats:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. Keys change at run time
+// ---------------------------------------------------------------------------------------
+
+/// Publish keys are replaced on a running server (`apply_config`, as SIGHUP and the API
+/// do): the old key stops working for new attempts, the new one works, and a publisher
+/// that started with the old key is not dropped.
+#[test]
+fn publish_keys_reload_at_run_time() {
+    let keys = |secret: &str| {
+        vec![AppKeys {
+            app: "live".into(),
+            keys: vec![PublishKey { secret: KeySecret::Plain(secret.into()), stream: None }],
+        }]
+    };
+    let mut config = support::test_config();
+    config.auth.publish_keys = keys("old-key");
+    let server = TestServer::start(config);
+    let url = server.rtmp_url("live");
+    let rt = support::client_runtime();
+    rt.block_on(async {
+        let mut live = try_publish(&url, "cam?key=old-key").await.expect("old key before reload");
+        let mut config = server.handle.config();
+        config.auth.publish_keys = keys("new-key");
+        let change = server.handle.apply_config(config).expect("reload");
+        assert!(change.applied.contains(&"auth".to_owned()), "{change:?}");
+        let (code, _) = refusal("old key", try_publish(&url, "other?key=old-key").await);
+        assert_eq!(code, "NetStream.Publish.BadName");
+        try_publish(&url, "third?key=new-key").await.expect("new key after reload");
+        // The publisher admitted before the reload is still connected.
+        live.flush().await.expect("still connected");
+        assert!(
+            server.hub.streams().iter().any(|s| s.key.name == "cam" && s.publishing),
+            "the earlier publisher is still live"
+        );
+    });
 }
