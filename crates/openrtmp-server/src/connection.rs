@@ -66,6 +66,8 @@ enum End {
     /// Publish or play refused by authorisation.
     Denied,
     TlsHandshake(String),
+    /// A TLS-ALPN-01 validation connection (answered by its handshake).
+    AcmeValidation,
     Replaced,
     Kicked,
     Shutdown,
@@ -103,6 +105,7 @@ impl std::fmt::Display for End {
             End::Rejected => f.write_str("rejected"),
             End::Denied => f.write_str("not authorised"),
             End::TlsHandshake(e) => write!(f, "TLS handshake failed: {e}"),
+            End::AcmeValidation => f.write_str("ACME validation handshake answered"),
             End::Replaced => f.write_str("publisher replaced by a newer one"),
             End::Kicked => f.write_str("closed by the API"),
             End::Shutdown => f.write_str("server shutting down"),
@@ -288,6 +291,14 @@ pub(crate) async fn run(
             Some(acceptor) => {
                 let deadline = conn.config.handshake_timeout;
                 match tokio::time::timeout(deadline, acceptor.accept(socket)).await {
+                    Ok(Ok(stream))
+                        if stream.get_ref().1.alpn_protocol()
+                            == Some(openrtmp_tls::ACME_TLS_ALPN) =>
+                    {
+                        // An ACME CA validating TLS-ALPN-01: the handshake was the answer.
+                        tracing::debug!("ACME TLS-ALPN-01 validation handshake answered");
+                        End::AcmeValidation
+                    }
                     Ok(Ok(stream)) => {
                         let (_, session) = stream.get_ref();
                         tracing::debug!(
@@ -299,7 +310,7 @@ pub(crate) async fn run(
                         let (rd, wr) = tokio::io::split(stream);
                         conn.drive(rd, wr, over_limit).await
                     }
-                    Ok(Err(e)) => End::TlsHandshake(e.to_string()),
+                    Ok(Err(e)) => End::TlsHandshake(describe_tls_error(&e)),
                     Err(_) => End::TlsHandshake("not completed in time".into()),
                 }
             }
@@ -977,6 +988,10 @@ impl Connection {
     }
 
     fn finish(&mut self, end: &End) {
+        if matches!(end, End::AcmeValidation) {
+            tracing::debug!(reason = %end, "disconnected");
+            return;
+        }
         self.stop_publish("connection closed");
         if let Some(kind) = end.error_kind() {
             self.shared.count_error(kind);
@@ -1069,6 +1084,23 @@ fn learn_codec(p: &mut PublishState, frame: &Frame) -> bool {
         FrameKind::Data => {}
     }
     false
+}
+
+/// Why a TLS handshake failed, in words an operator can act on (a client that only speaks
+/// TLS 1.0/1.1 sends no signature_algorithms or supported_versions extension, which is how
+/// it shows).
+fn describe_tls_error(e: &std::io::Error) -> String {
+    use rustls::PeerIncompatible as P;
+    let old = "the client offers only TLS 1.1 or older (TLS 1.2 is the minimum)";
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::PeerIncompatible(
+            P::SignatureAlgorithmsExtensionRequired
+            | P::SupportedVersionsExtensionRequired
+            | P::Tls12NotOffered
+            | P::Tls12NotOfferedOrEnabled,
+        )) => old.to_owned(),
+        _ => e.to_string(),
+    }
 }
 
 /// Resolves with the verdict of the decision in flight (never, when there is none).

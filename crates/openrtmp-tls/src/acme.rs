@@ -310,6 +310,14 @@ impl Inner {
             .map_err(|_| AcmeError::Timeout { limit: ISSUE_TIMEOUT })??;
         let info = cert.info.clone();
         self.install(cert);
+        // A certificate that is "due" as soon as it is issued would be renewed at every
+        // check, which a public CA's rate limits soon refuse.
+        let lifetime = info.remaining(SystemTime::now());
+        if lifetime <= self.settings.renew_before {
+            tracing::warn!(?lifetime, renew_before = ?self.settings.renew_before,
+                "the CA issues certificates shorter than renew_before: every check will renew; \
+                 lower tls.acme.renew_before");
+        }
         let elapsed = started.elapsed();
         let (names, serial, not_after) = (&info.names, &info.serial, &info.not_after_text);
         match previous {

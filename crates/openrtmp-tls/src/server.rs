@@ -9,7 +9,7 @@ use rustls::version::{TLS12, TLS13};
 use rustls::{ServerConfig, SupportedProtocolVersion};
 use tokio_rustls::TlsAcceptor;
 
-use crate::acme::AcmeManager;
+use crate::acme::{AcmeError, AcmeManager};
 use crate::dev;
 use crate::error::TlsError;
 use crate::info::CertificateInfo;
@@ -82,7 +82,8 @@ impl ServerTls {
     /// Checks the settings and gets a first certificate: loads the files (any problem is
     /// returned), generates a self-signed one, or loads ACME's cached one (else presents a
     /// temporary self-signed certificate for the ACME domains until the first issuance,
-    /// which [`maintain`](Self::maintain) performs).
+    /// which [`maintain`](Self::maintain) performs; an unusable cached certificate, such as
+    /// a key and certificate that do not match, is logged and issued anew).
     pub fn new(settings: &ServerTlsSettings) -> Result<ServerTls, TlsError> {
         let resolver = Arc::new(CertResolver::new());
         let config = server_config(settings, resolver.clone())?;
@@ -272,14 +273,27 @@ fn start_acme(
     resolver: &Arc<CertResolver>,
 ) -> Result<AcmeManager, TlsError> {
     let manager = AcmeManager::new(settings.clone(), resolver.clone())?;
-    if manager.load_cached()? {
-        let cached = resolver.current();
-        let info =
-            cached.as_ref().and_then(|k| k.cert.first()).map(|der| CertificateInfo::from_der(der));
-        if let Some(Ok(info)) = info {
-            log_certificate(&info, "ACME certificate loaded from the cache");
+    match manager.load_cached() {
+        Ok(true) => {
+            let cached = resolver.current();
+            let info = cached
+                .as_ref()
+                .and_then(|k| k.cert.first())
+                .map(|der| CertificateInfo::from_der(der));
+            if let Some(Ok(info)) = info {
+                log_certificate(&info, "ACME certificate loaded from the cache");
+            }
+            return Ok(manager);
         }
-        return Ok(manager);
+        Ok(false) => {}
+        // A renewal interrupted between writing key.pem and cert.pem leaves a pair that does
+        // not match (or a damaged file): issue anew, which replaces both, rather than refuse
+        // to start. Other errors (an unreadable cache directory) need the operator.
+        Err(e @ AcmeError::CachedCertificate { .. }) => tracing::warn!(
+            error = %e,
+            "TLS: ignoring the unusable cached ACME certificate; a new one will be issued"
+        ),
+        Err(e) => return Err(e.into()),
     }
     let temporary = dev::generate(ACME_PLACEHOLDER_NAME, &settings.domains)?;
     let key = crate::pem::certified_key_from_pem(&temporary.cert_pem, &temporary.key_pem)?;

@@ -1,5 +1,6 @@
-//! ACME end to end against a real Pebble (Let's Encrypt's test CA, Debian package `pebble`;
-//! `PEBBLE` overrides the program path): TLS-ALPN-01 issuance through a rustls listener
+//! ACME end to end against a real Pebble (Let's Encrypt's test CA, run by
+//! `openrtmp_testkit::pebble`: Debian package `pebble`, `PEBBLE` overrides the program path):
+//! TLS-ALPN-01 issuance through a rustls listener
 //! standing in for RTMPS, renewal while connections stay up, restart from the cache with the
 //! CA gone, HTTP-01 issuance, and a validation failure reported with the CA's reason.
 //!
@@ -7,12 +8,12 @@
 //! `PEBBLE_WFE_NONCEREJECT=0` (no deliberate badNonce) and `PEBBLE_AUTHZREUSE=0` (every
 //! order is validated again, so renewals exercise the challenge too).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
-use openrtmp_testkit::{free_port, skip_or_fail, ChildGuard, TempDir};
+use openrtmp_testkit::pebble::Pebble;
+use openrtmp_testkit::{free_port, TempDir};
 use openrtmp_tls::acme::{AcmeError, AcmeManager};
 use openrtmp_tls::{
     AcmeChallenge, AcmeSettings, CertResolver, ACME_TLS_ALPN, DEFAULT_CHECK_INTERVAL,
@@ -43,194 +44,11 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The Pebble program, when it runs (`pebble -h`; it has no `-version`).
-fn pebble_program() -> Option<PathBuf> {
-    let path = std::env::var_os("PEBBLE").map(PathBuf::from).unwrap_or_else(|| "pebble".into());
-    let runs = Command::new(&path)
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if runs {
-        return Some(path);
-    }
-    skip_or_fail(&format!("pebble ({}) is not available (apt-get install pebble)", path.display()));
-    None
-}
-
-// ---------------------------------------------------------------------------------------
-// Pebble
-// ---------------------------------------------------------------------------------------
-
-/// Where Pebble listens (ACME, management) and where it validates challenges.
-#[derive(Clone, Copy)]
-struct PebblePorts {
-    listen: u16,
-    management: u16,
-    tls: u16,
-    http: u16,
-}
-
-impl PebblePorts {
-    /// Validation on `tls` (TLS-ALPN-01) and `http` (HTTP-01); ACME and management on
-    /// free ports.
-    fn new(tls: u16, http: u16) -> Self {
-        PebblePorts { listen: free_port(), management: free_port(), tls, http }
-    }
-}
-
-/// A Pebble process with its own HTTPS certificate, killed when dropped.
-struct Pebble {
-    child: ChildGuard,
-    /// ACME directory URL.
-    directory: String,
-    /// The CA of Pebble's own HTTPS certificate (PEM file): `directory_ca`.
-    https_ca: PathBuf,
-    /// Trusts `https_ca`: for the management interface.
-    https_roots: Arc<RootCertStore>,
-    management_port: u16,
-    log: PathBuf,
-}
-
-impl Pebble {
-    /// Starts Pebble (its state starts empty: accounts and roots are new each time).
-    async fn start(program: &Path, dir: &TempDir, ports: PebblePorts) -> Pebble {
-        let (https_ca, https_roots) = pebble_https_certificate(dir);
-        let PebblePorts { listen: listen_port, management: management_port, .. } = ports;
-        let config = serde_json::json!({
-            "pebble": {
-                "listenAddress": format!("127.0.0.1:{listen_port}"),
-                "managementListenAddress": format!("127.0.0.1:{management_port}"),
-                "certificate": dir.path("pebble-cert.pem"),
-                "privateKey": dir.path("pebble-key.pem"),
-                "httpPort": ports.http,
-                "tlsPort": ports.tls,
-                "ocspResponderURL": "",
-                "externalAccountBindingRequired": false,
-            }
-        });
-        let config_path = dir.path("pebble-config.json");
-        std::fs::write(&config_path, config.to_string()).unwrap();
-        let log = dir.path("pebble.log");
-        let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(program)
-            .arg("-config")
-            .arg(&config_path)
-            .args(["-strict", "false"])
-            .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", "0")
-            .env("PEBBLE_AUTHZREUSE", "0")
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
-        let pebble = Pebble {
-            child: ChildGuard(child),
-            directory: format!("https://localhost:{listen_port}/dir"),
-            https_ca,
-            https_roots,
-            management_port,
-            log,
-        };
-        let started = Instant::now();
-        loop {
-            if let Ok((200, _)) = https_get(listen_port, "/dir", &pebble.https_roots).await {
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(10), "no directory:\n{}", pebble.log());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        println!("pebble answering after {:?}", started.elapsed());
-        pebble
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The root of the certificates Pebble issues (regenerated at each start).
-    async fn issuing_roots(&self) -> RootCertStore {
-        let (status, body) =
-            https_get(self.management_port, "/roots/0", &self.https_roots).await.unwrap();
-        assert_eq!(status, 200, "GET /roots/0: {body}");
-        let mut roots = RootCertStore::empty();
-        roots.add(CertificateDer::from_pem_slice(body.as_bytes()).unwrap()).unwrap();
-        roots
-    }
-
-    /// Stops Pebble and waits until it is gone.
-    fn kill(mut self) {
-        let _ = self.child.0.kill();
-        let _ = self.child.0.wait();
-    }
-}
-
-/// A CA and, signed by it, Pebble's HTTPS certificate for localhost and 127.0.0.1: writes
-/// `pebble-ca.pem`, `pebble-cert.pem`, `pebble-key.pem`.
-fn pebble_https_certificate(dir: &TempDir) -> (PathBuf, Arc<RootCertStore>) {
-    let mut ca_params = rcgen::CertificateParams::default();
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Pebble HTTPS test CA");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-        .unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    let ca_path = dir.path("pebble-ca.pem");
-    std::fs::write(&ca_path, ca.pem()).unwrap();
-    std::fs::write(dir.path("pebble-cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.path("pebble-key.pem"), key.serialize_pem()).unwrap();
+/// The root of the certificates `pebble` issues (regenerated at each start).
+fn issuing_roots(pebble: &Pebble) -> RootCertStore {
     let mut roots = RootCertStore::empty();
-    roots.add(ca.der().clone()).unwrap();
-    (ca_path, Arc::new(roots))
-}
-
-/// One HTTP/1.1 GET over TLS to 127.0.0.1:`port` (server name localhost): status, body.
-async fn https_get(
-    port: u16,
-    path: &str,
-    roots: &Arc<RootCertStore>,
-) -> std::io::Result<(u16, String)> {
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots.clone())
-        .with_no_client_auth();
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
-    let name = ServerName::try_from("localhost").unwrap();
-    let mut tls = TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n");
-    tls.write_all(request.as_bytes()).await?;
-    let mut response = Vec::new();
-    // Go may close without close_notify after the body: keep what arrived.
-    if let Err(e) = tls.read_to_end(&mut response).await {
-        if response.is_empty() {
-            return Err(e);
-        }
-    }
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    Ok((status, if chunked { dechunk(body) } else { body.to_owned() }))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    roots.add(CertificateDer::from_pem_slice(pebble.root_pem().as_bytes()).unwrap()).unwrap();
+    roots
 }
 
 // ---------------------------------------------------------------------------------------
@@ -375,14 +193,14 @@ async fn echo(stream: &mut TlsStream<TcpStream>) {
 
 fn settings(pebble: &Pebble, cache: &Path, challenge: AcmeChallenge) -> AcmeSettings {
     AcmeSettings {
-        directory: pebble.directory.clone(),
+        directory: pebble.directory_url(),
         domains: vec![DOMAIN.to_owned()],
         contact: vec!["mailto:ops@example.com".to_owned()],
         cache_dir: cache.to_owned(),
         challenge,
         renew_before: DEFAULT_RENEW_BEFORE,
         check_interval: DEFAULT_CHECK_INTERVAL,
-        directory_ca: Some(pebble.https_ca.clone()),
+        directory_ca: Some(pebble.ca_file()),
     }
 }
 
@@ -392,13 +210,12 @@ fn settings(pebble: &Pebble, cache: &Path, challenge: AcmeChallenge) -> AcmeSett
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_alpn_issue_renew_and_restart_from_cache() {
-    let Some(program) = pebble_program() else { return };
     init_tracing();
     let dir = TempDir::new("acme-pebble-alpn");
     let cache = dir.path("cache");
     let resolver = Arc::new(CertResolver::new());
     let listener = TlsListener::start(resolver.clone()).await;
-    let pebble = Pebble::start(&program, &dir, PebblePorts::new(listener.port, free_port())).await;
+    let Some(mut pebble) = Pebble::start(listener.port, free_port()) else { return };
 
     // Issuance on first use: account and certificate, challenge answered by the listener.
     let manager =
@@ -410,7 +227,7 @@ async fn tls_alpn_issue_renew_and_restart_from_cache() {
     let issuance = started.elapsed();
     assert!(issued.unwrap_or_else(|e| panic!("{e}\npebble:\n{}", pebble.log())));
     println!("issuance (account + order + TLS-ALPN-01 + finalize): {issuance:?}");
-    let roots = pebble.issuing_roots().await;
+    let roots = issuing_roots(&pebble);
     let mut old_connection = connect(listener.port, &roots).await.expect("verified handshake");
     let first_serial = served_serial(&old_connection);
     assert_eq!(cached_serial(&cache), first_serial);
@@ -457,11 +274,11 @@ async fn tls_alpn_issue_renew_and_restart_from_cache() {
     assert!(!challenge_served(listener.port).await, "challenge certificate left behind");
 
     // Restart with the CA gone: the cached certificate is served and nothing is asked.
-    pebble.kill();
+    pebble.stop();
     let cached = cached_serial(&cache);
     let resolver = Arc::new(CertResolver::new());
     let listener = TlsListener::start(resolver.clone()).await;
-    let restarted = AcmeManager::new(settings_after_restart(&dir, &cache), resolver).unwrap();
+    let restarted = AcmeManager::new(settings_after_restart(&pebble, &cache), resolver).unwrap();
     assert!(restarted.load_cached().unwrap());
     let mut stream = connect(listener.port, &roots).await.expect("verified handshake");
     assert_eq!(served_serial(&stream), cached);
@@ -471,7 +288,7 @@ async fn tls_alpn_issue_renew_and_restart_from_cache() {
 }
 
 /// Settings pointing at a directory nobody listens on (the CA is gone).
-fn settings_after_restart(dir: &TempDir, cache: &Path) -> AcmeSettings {
+fn settings_after_restart(pebble: &Pebble, cache: &Path) -> AcmeSettings {
     AcmeSettings {
         directory: format!("https://localhost:{}/dir", free_port()),
         domains: vec![DOMAIN.to_owned()],
@@ -480,18 +297,17 @@ fn settings_after_restart(dir: &TempDir, cache: &Path) -> AcmeSettings {
         challenge: AcmeChallenge::TlsAlpn01,
         renew_before: DEFAULT_RENEW_BEFORE,
         check_interval: DEFAULT_CHECK_INTERVAL,
-        directory_ca: Some(dir.path("pebble-ca.pem")),
+        directory_ca: Some(pebble.ca_file()),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http01_issue_and_failed_validation() {
-    let Some(program) = pebble_program() else { return };
     init_tracing();
     let dir = TempDir::new("acme-pebble-http");
     let http_port = free_port();
     // Nothing listens on the TLS-ALPN-01 port: that validation must fail.
-    let pebble = Pebble::start(&program, &dir, PebblePorts::new(free_port(), http_port)).await;
+    let Some(pebble) = Pebble::start(free_port(), http_port) else { return };
 
     let failing = AcmeManager::new(
         settings(&pebble, &dir.path("cache-alpn"), AcmeChallenge::TlsAlpn01),
@@ -522,21 +338,19 @@ async fn http01_issue_and_failed_validation() {
     // The responder is gone once the order is done.
     assert!(TcpStream::connect(("127.0.0.1", http_port)).await.is_err());
     let listener = TlsListener::start(resolver).await;
-    let roots = pebble.issuing_roots().await;
+    let roots = issuing_roots(&pebble);
     let stream = connect(listener.port, &roots).await.expect("verified handshake");
     assert_eq!(served_serial(&stream), cached_serial(&cache));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn account_lost_by_the_ca_is_replaced() {
-    let Some(program) = pebble_program() else { return };
     init_tracing();
     let dir = TempDir::new("acme-pebble-lost");
     let cache = dir.path("cache");
     let resolver = Arc::new(CertResolver::new());
     let listener = TlsListener::start(resolver.clone()).await;
-    let ports = PebblePorts::new(listener.port, free_port());
-    let pebble = Pebble::start(&program, &dir, ports).await;
+    let Some(mut pebble) = Pebble::start(listener.port, free_port()) else { return };
     let manager =
         AcmeManager::new(settings(&pebble, &cache, AcmeChallenge::TlsAlpn01), resolver.clone())
             .unwrap();
@@ -544,8 +358,7 @@ async fn account_lost_by_the_ca_is_replaced() {
     let (account, serial) = (account_id(&cache), cached_serial(&cache));
 
     // Same address, empty state: the stored account is unknown there.
-    pebble.kill();
-    let pebble = Pebble::start(&program, &dir, ports).await;
+    pebble.restart();
     let renewing = AcmeManager::new(
         AcmeSettings {
             renew_before: Duration::from_secs(100 * 365 * 24 * 3600),
@@ -559,7 +372,7 @@ async fn account_lost_by_the_ca_is_replaced() {
     assert_ne!(account_id(&cache), account, "a new account");
     assert!(cache.join("account.json.1.old").exists(), "old account kept aside");
     assert_ne!(cached_serial(&cache), serial);
-    let roots = pebble.issuing_roots().await;
+    let roots = issuing_roots(&pebble);
     let stream = connect(listener.port, &roots).await.expect("verified handshake");
     assert_eq!(served_serial(&stream), cached_serial(&cache));
 }
