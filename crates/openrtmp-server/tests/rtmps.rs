@@ -106,13 +106,8 @@ fn current_ffmpeg_publishes_and_plays_over_rtmps_beside_rtmp() {
 /// `openssl s_client` offering only TLS 1.1 is refused; TLS 1.2 and 1.3 are served.
 #[test]
 fn tls_1_1_is_refused_and_1_2_and_1_3_are_served() {
-    // (`require` probes with `-version`, which OpenSSL 3 refuses: ask `openssl version`.)
-    let openssl = std::path::PathBuf::from("openssl");
-    let found = Command::new(&openssl).arg("version").output().is_ok_and(|o| o.status.success());
-    if !found {
-        support::skip_or_fail("openssl is not available");
-        return;
-    }
+    // OpenSSL 3 refuses `-version`: probe with `openssl version`.
+    let Some(openssl) = support::require_with("openssl", None, &["version"]) else { return };
     let dir = TempDir::new("rtmps_versions");
     let server = TestServer::start(tls_config(&dir, None));
     let connect = format!("127.0.0.1:{}", server.rtmps[0].port());

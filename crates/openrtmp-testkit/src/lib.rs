@@ -36,9 +36,14 @@ pub fn skip_or_fail(msg: &str) {
 /// Returns `Some(path)` when `tool` runs. When it cannot: in CI (`CI` set) the test fails
 /// loudly; locally it prints why it skips and returns `None`.
 pub fn require(tool: &str, path: Option<PathBuf>) -> Option<PathBuf> {
+    require_with(tool, path, &["-version"])
+}
+
+/// Like [`require`], for tools that answer another probe (`openssl version`, `pebble -h`).
+pub fn require_with(tool: &str, path: Option<PathBuf>, probe: &[&str]) -> Option<PathBuf> {
     let path = path.unwrap_or_else(|| PathBuf::from(tool));
     let ok = Command::new(&path)
-        .arg("-version")
+        .args(probe)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()

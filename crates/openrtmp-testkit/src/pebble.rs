@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::{free_port, skip_or_fail, ChildGuard, TempDir};
+use crate::{free_port, ChildGuard, TempDir};
 
 /// How long Pebble may take to answer its directory after start.
 const START_LIMIT: Duration = Duration::from_secs(10);
@@ -28,18 +28,9 @@ const START_LIMIT: Duration = Duration::from_secs(10);
 /// `pebble` on PATH. When it does not: fails in CI (`CI` set), skips with a printed reason
 /// locally (`None`).
 pub fn program() -> Option<PathBuf> {
-    let path = std::env::var_os("PEBBLE").map(PathBuf::from).unwrap_or_else(|| "pebble".into());
-    let runs = Command::new(&path)
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if runs {
-        return Some(path);
-    }
-    skip_or_fail(&format!("pebble ({}) is not available (apt-get install pebble)", path.display()));
-    None
+    let path = std::env::var_os("PEBBLE").map(PathBuf::from);
+    // Pebble has no -version; -h exits 0. (Debian: apt-get install pebble.)
+    crate::require_with("pebble", path, &["-h"])
 }
 
 /// Where Pebble listens (ACME directory, management interface) and where it validates
