@@ -35,6 +35,8 @@ pub const DEFAULT_REASSEMBLY_BUDGET: usize = 4 << 20;
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8080";
 /// Default grace period of a graceful shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long before the background deadline clients are told by default.
+pub const DEFAULT_BACKGROUND_NOTICE: Duration = Duration::from_secs(5);
 
 /// Logging settings (applied by the binary; the level can change at run time).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +121,19 @@ pub struct Config {
     pub tls: Option<openrtmp_tls::ServerTlsSettings>,
     /// Authentication and access control (everything off by default).
     pub auth: crate::auth::AuthSettings,
+    /// Which networks the server serves on (default `Any`); see
+    /// [`crate::ServerHandle::set_network_policy`].
+    pub network_policy: crate::platform::NetworkPolicy,
+    /// Emit [`crate::platform::PlatformEvent::CellularDataWarning`] once when bytes sent
+    /// over cellular pass this (default `None`: never).
+    pub cellular_warning_bytes: Option<u64>,
+    /// Watch the OS for network changes (netlink on Linux; the OS notifier on macOS and
+    /// Windows). Default: true on Linux, macOS and Windows builds, false elsewhere (on iOS
+    /// and Android the host pushes [`crate::ServerHandle::network_changed`]).
+    pub watch_network: bool,
+    /// How long before the background deadline (`AppState::Background { remaining }`)
+    /// clients are told the server is going away (default 5 s).
+    pub background_notice: Duration,
 }
 
 impl Default for Config {
@@ -147,6 +162,14 @@ impl Default for Config {
             rtmps_listen: Vec::new(),
             tls: None,
             auth: crate::auth::AuthSettings::default(),
+            network_policy: crate::platform::NetworkPolicy::Any,
+            cellular_warning_bytes: None,
+            watch_network: cfg!(any(
+                target_os = "linux",
+                target_os = "macos",
+                target_os = "windows"
+            )),
+            background_notice: DEFAULT_BACKGROUND_NOTICE,
         }
     }
 }

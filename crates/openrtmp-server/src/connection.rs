@@ -9,7 +9,7 @@
 
 use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +34,7 @@ use tracing::{field, Instrument};
 use crate::auth::{AuthAction, AuthRequest, Notification, Verdict};
 use crate::config::Config;
 use crate::delay::{IngestClock, StreamDelays};
+use crate::platform::state::Directive;
 use crate::registry::{ConnEntry, MediaSummary};
 use crate::server::Shared;
 
@@ -71,6 +72,12 @@ enum End {
     Replaced,
     Kicked,
     Shutdown,
+    /// The app went to the background and this connection neither published nor played.
+    Background,
+    /// The app's background time ran out (clients were told).
+    BackgroundExpired,
+    /// The app was suspended.
+    Suspended,
 }
 
 impl End {
@@ -109,6 +116,9 @@ impl std::fmt::Display for End {
             End::Replaced => f.write_str("publisher replaced by a newer one"),
             End::Kicked => f.write_str("closed by the API"),
             End::Shutdown => f.write_str("server shutting down"),
+            End::Background => f.write_str("app in the background; idle connection closed"),
+            End::BackgroundExpired => f.write_str("app background time expired"),
+            End::Suspended => f.write_str("app suspended"),
         }
     }
 }
@@ -224,6 +234,8 @@ struct Connection {
     published: Option<(String, std::time::Instant)>,
     /// Streams played and when (for the notifications).
     played: Vec<(String, std::time::Instant)>,
+    /// True while this connection's local address is on a cellular network.
+    cellular: Arc<AtomicBool>,
 }
 
 /// Runs one accepted connection to its end.
@@ -246,6 +258,9 @@ pub(crate) async fn run(
     async move {
         let (_guard, total, from_ip) = shared.counter.enter(peer.ip());
         let registered = shared.registry.register(conn_id, peer);
+        let local = socket.local_addr().map(|a| a.ip());
+        let tracked = shared.platform.track(conn_id, local.unwrap_or([0, 0, 0, 0].into()));
+        shared.platform.stats_changed();
         let config = shared.config_arc();
         let mut random = vec![0u8; openrtmp_proto::handshake::RANDOM_LEN];
         rand::thread_rng().fill_bytes(&mut random);
@@ -280,6 +295,7 @@ pub(crate) async fn run(
             tc_url: None,
             published: None,
             played: Vec::new(),
+            cellular: Arc::clone(&tracked.cellular),
         };
         tracing::debug!(total, from_ip, "accepted");
         let over_limit = conn.admission(total, from_ip);
@@ -316,9 +332,13 @@ pub(crate) async fn run(
             }
         };
         conn.finish(&end);
+        drop(tracked);
+        conn.shared
     }
     .instrument(span)
     .await
+    .platform
+    .stats_changed();
 }
 
 impl Connection {
@@ -364,6 +384,7 @@ impl Connection {
         let kicked = self.entry.kick.clone();
         let draining = self.shared.draining.clone();
         let mut told_draining = false;
+        let mut directives = self.shared.platform.directives();
         // One timer for every deadline, reset lazily: when a deadline moves later (a write
         // or a media message arrived) the timer fires early once and is re-armed, instead of
         // touching the timer wheel on every frame.
@@ -376,6 +397,10 @@ impl Connection {
                 last_write = Instant::now();
             }
             if self.session.is_closed() && pending.is_empty() {
+                // Everything (the `_error` of a refused connect) is written: close so that
+                // it is read, not reset away.
+                self.flush_final(&mut wr, &mut pending).await;
+                linger(&mut rd).await;
                 return End::Rejected;
             }
             self.entry
@@ -407,6 +432,9 @@ impl Connection {
                         self.bytes_out += n as u64;
                         self.entry.add_out(n);
                         self.shared.stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+                        if self.cellular.load(Ordering::Relaxed) {
+                            self.shared.platform.add_cellular_out(n as u64);
+                        }
                         last_write = Instant::now();
                         Ok(())
                     }
@@ -428,6 +456,14 @@ impl Connection {
                     Err(e) => Err(End::Io(e)),
                 },
                 _ = ready(&self.players), if want_media => self.pump_players(),
+                changed = directives.changed() => match changed {
+                    Ok(()) => {
+                        let directive = *directives.borrow_and_update();
+                        self.follow(directive)
+                    }
+                    // The sender lives as long as `shared`: cannot happen.
+                    Err(_) => Err(End::Shutdown),
+                },
                 verdict = decided(&mut self.decision), if deciding => {
                     match self.decision.take() {
                         Some(pending) => self
@@ -446,13 +482,17 @@ impl Connection {
             if let Err(end) = result {
                 let flush = match &end {
                     End::Protocol(e) => e.disposition() == Disposition::FlushThenClose,
-                    End::Replaced | End::TooSlow(_) | End::UnpublishedWaitOver | End::Denied => {
-                        true
-                    }
+                    End::Replaced
+                    | End::TooSlow(_)
+                    | End::UnpublishedWaitOver
+                    | End::Denied
+                    | End::Background
+                    | End::BackgroundExpired => true,
                     _ => false,
                 };
                 if flush {
                     self.flush_final(&mut wr, &mut pending).await;
+                    linger(&mut rd).await;
                 }
                 return end;
             }
@@ -649,6 +689,7 @@ impl Connection {
         let mut d = self.entry.detail();
         d.role = role;
         d.stream = key.name.clone();
+        self.shared.platform.stats_changed();
     }
 
     fn stream_key(&self, stream_name: &str) -> Option<StreamKey> {
@@ -758,6 +799,7 @@ impl Connection {
         if let Some(p) = self.publisher.take() {
             tracing::info!(stream = %p.publisher.key(), reason = why, "publish stop");
             p.publisher.unpublish();
+            self.shared.platform.stats_changed();
         }
     }
 
@@ -826,16 +868,53 @@ impl Connection {
     /// reconnect request if it announced support), then carry on until it leaves or the
     /// grace period ends.
     fn announce_shutdown(&mut self) {
-        if !self.connected {
-            return;
-        }
         let grace = self.config.shutdown_grace.as_secs();
         let d = format!("The server is shutting down; streams end within {grace} s.");
-        self.session.send_status(0, StatusCode::CONNECT_APP_SHUTDOWN, Some(&d));
-        if self.session.peer_caps().supports_reconnect() {
-            self.session.send_reconnect_request(None, Some("The server is restarting."));
+        if self.announce_closing(&d, "The server is restarting.") {
+            tracing::info!(grace_secs = grace, "told the client the server is shutting down");
         }
-        tracing::info!(grace_secs = grace, "told the client the server is shutting down");
+    }
+
+    /// Sends onStatus `NetConnection.Connect.AppShutdown` with `description`, and the
+    /// Enhanced RTMP reconnect request to clients that support it; false if the client is
+    /// not connected yet.
+    fn announce_closing(&mut self, description: &str, reconnect: &str) -> bool {
+        if !self.connected {
+            return false;
+        }
+        self.session.send_status(0, StatusCode::CONNECT_APP_SHUTDOWN, Some(description));
+        if self.session.peer_caps().supports_reconnect() {
+            self.session.send_reconnect_request(None, Some(reconnect));
+        }
+        true
+    }
+
+    /// Acts on an app state change (see [`Directive`]).
+    fn follow(&mut self, directive: Directive) -> Result<(), End> {
+        match directive {
+            Directive::Carry => Ok(()),
+            Directive::CloseIdle => {
+                let idle =
+                    self.publisher.is_none() && self.players.is_empty() && self.decision.is_none();
+                if idle {
+                    Err(End::Background)
+                } else {
+                    Ok(())
+                }
+            }
+            Directive::Expire(remaining) => {
+                let secs = remaining.as_secs();
+                let d = format!("The app is going to sleep; the server closes in {secs} s.");
+                if self.announce_closing(&d, "The app is going to sleep.") {
+                    tracing::info!(
+                        remaining_secs = secs,
+                        "told the client the app is going to sleep"
+                    );
+                }
+                Err(End::BackgroundExpired)
+            }
+            Directive::Suspend => Err(End::Suspended),
+        }
     }
 
     /// Moves available media from the hub into the session's output, for every player.
@@ -1101,6 +1180,22 @@ fn describe_tls_error(e: &std::io::Error) -> String {
         )) => old.to_owned(),
         _ => e.to_string(),
     }
+}
+
+/// After our FIN, reads and discards what the peer still sends until it closes too (at
+/// most [`FINAL_FLUSH`]). Closing a socket with unread data makes the kernel answer with a
+/// reset, which can destroy our last messages (an `_error`, an onStatus) in the peer's
+/// receive buffer before it reads them.
+async fn linger<R: AsyncRead + Unpin>(rd: &mut R) {
+    let mut sink = [0u8; 4096];
+    let drain = async {
+        while let Ok(n) = rd.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(FINAL_FLUSH, drain).await;
 }
 
 /// Resolves with the verdict of the decision in flight (never, when there is none).

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use crate::config::{Config, ConfigError};
 use crate::delay::DelayHistogram;
+use crate::platform::{
+    AppState, EnergyStats, LocalNetworkAccess, NetworkPolicy, NetworkSnapshot, PlatformEvent,
+    PowerState,
+};
 use crate::server::Shared;
 
 /// Server-wide figures.
@@ -314,6 +318,10 @@ impl ServerHandle {
             }
             change.applied.push("auth".into());
         }
+        if new.watch_network != old.watch_network {
+            change.needs_restart.push("watch_network".into());
+            effective.watch_network = old.watch_network;
+        }
         if new.api_listen != old.api_listen {
             change.needs_restart.push("api.listen".into());
             effective.api_listen = old.api_listen;
@@ -342,13 +350,24 @@ impl ServerHandle {
             ("api.token", new.api_token != old.api_token),
             ("shutdown.grace", new.shutdown_grace != old.shutdown_grace),
             ("log", new.log != old.log),
+            (
+                "platform",
+                new.network_policy != old.network_policy
+                    || new.cellular_warning_bytes != old.cellular_warning_bytes
+                    || new.background_notice != old.background_notice,
+            ),
         ] {
             if differs {
                 change.applied.push(name.into());
             }
         }
         self.shared.hub.set_config(effective.effective_hub());
+        self.shared.platform.set_cellular_warning(effective.cellular_warning_bytes);
+        let policy_changed = new.network_policy != old.network_policy;
         self.shared.set_config(effective);
+        if policy_changed {
+            self.set_network_policy(new.network_policy);
+        }
         tracing::info!(applied = ?change.applied, needs_restart = ?change.needs_restart, "configuration updated");
         Ok(change)
     }
@@ -394,11 +413,140 @@ impl ServerHandle {
         if self.shared.auth.circuit() == Some(crate::auth::CircuitState::Open) {
             reasons.push("authorisation callback unavailable (circuit open)".into());
         }
+        if self.shared.platform.local_network_access() == LocalNetworkAccess::Denied {
+            reasons.push("local network access denied by the user".into());
+        }
+        if self.shared.platform.app_state().0 == AppState::Suspended {
+            reasons.push("app suspended".into());
+        }
         let failed = self.shared.stats.listener_failures.load(Ordering::Relaxed);
         if failed > 0 {
             reasons.push(format!("{failed} listener(s) failed"));
         }
         (reasons.is_empty(), reasons)
+    }
+}
+
+/// The platform seam: what the host tells the server and what the server tells the host.
+/// Every item exists on every target; the notes say who feeds each one.
+impl ServerHandle {
+    /// Platform events (network changes, re-binds, background expiry, cellular warning,
+    /// coalesced stats). A bounded channel (64 events): a receiver that falls behind gets
+    /// `RecvError::Lagged` and continues with newer events. `StatsChanged` is sent at most
+    /// every 250 ms and only when the stream or connection count changed; nothing is sent
+    /// (and no timer runs) while nothing changes.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<PlatformEvent> {
+        self.shared.platform.subscribe()
+    }
+
+    /// A new network snapshot. Mobile hosts push it (iOS `NWPathMonitor`, Android
+    /// `ConnectivityManager` callbacks); on Linux, macOS and Windows the built-in watcher
+    /// (`Config::watch_network`) calls the same path. Sends `NetworkChanged`, re-marks
+    /// connections on cellular, and applies the policy: when it is not `Any`, listeners
+    /// configured on a specific address move to every address of the allowed networks
+    /// (same family, same port) and `Rebound` is sent when that set changed; wildcard
+    /// listeners stay, and a connection arriving on an address of a network the policy
+    /// excludes is refused at accept.
+    pub fn network_changed(&self, snapshot: NetworkSnapshot) {
+        crate::server::apply_network(&self.shared, snapshot);
+    }
+
+    /// Changes which networks the server serves on (all platforms; the initial value is
+    /// `Config::network_policy`). Applied to the last snapshot at once (see
+    /// [`ServerHandle::network_changed`]).
+    pub fn set_network_policy(&self, policy: NetworkPolicy) {
+        tracing::info!(?policy, "network policy");
+        self.shared.platform.set_policy(policy);
+        crate::server::rebind(&self.shared);
+    }
+
+    /// The host app's lifecycle (iOS and Android hosts; desktop servers stay in the
+    /// foreground).
+    ///
+    /// * `Background`: the accept loops pause: listeners stay bound (no re-bind needed, the
+    ///   port is kept) but accept nothing; connections that arrive wait in the kernel
+    ///   backlog and are served on `Foreground`, or are refused by the OS when the backlog
+    ///   is full. Connections neither publishing nor playing are closed after their output
+    ///   is flushed. Streams go on. With `remaining: Some(t)`, clients are told
+    ///   `Config::background_notice` before `t` runs out (as
+    ///   [`ServerHandle::background_time_expiring`]), unless the state changes first.
+    /// * `Foreground`: accepting again.
+    /// * `Suspended`: every connection is closed now (no notice); the server stays usable
+    ///   and accepts again on `Foreground`.
+    pub fn set_app_state(&self, state: AppState) {
+        tracing::info!(?state, "app state");
+        let generation = self.shared.platform.set_app_state(state);
+        let AppState::Background { remaining: Some(remaining) } = state else { return };
+        let notice = self.shared.config().background_notice;
+        let spawner = self.shared.platform.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((rt, _)) = spawner.spawner.clone() else { return };
+        drop(spawner);
+        let (handle, stop) = (self.clone(), self.shared.shutdown.clone());
+        // One timer for this deadline only (nothing periodic).
+        rt.spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(remaining.saturating_sub(notice)) => {
+                    if handle.shared.platform.app_state().1 == generation {
+                        handle.background_time_expiring(remaining.min(notice));
+                    }
+                }
+            }
+        });
+    }
+
+    /// The OS is about to suspend the app (iOS `beginBackgroundTask` expiration, Android
+    /// foreground-service timeout; hosts call it, or `set_app_state` with a known deadline
+    /// does). Every connected client is told (onStatus `NetConnection.Connect.AppShutdown`,
+    /// plus the Enhanced RTMP reconnect request to clients that support it), its output is
+    /// flushed (at most 1 s) and it is closed. Accepting stays paused until `Foreground`.
+    /// Sends `BackgroundExpiring`.
+    pub fn background_time_expiring(&self, remaining: Duration) {
+        tracing::info!(remaining_ms = remaining.as_millis() as u64, "background time expiring");
+        self.shared.platform.expire(remaining);
+        self.shared.platform.emit(PlatformEvent::BackgroundExpiring { remaining });
+    }
+
+    /// Power conditions (iOS low-power mode, Android battery saver and Doze; desktop hosts
+    /// may call it). Recorded and returned by [`ServerHandle::power`]; it changes nothing
+    /// else yet.
+    pub fn set_power(&self, power: PowerState) {
+        tracing::info!(?power, "power state");
+        self.shared.platform.set_power(power);
+    }
+
+    /// The power state last reported.
+    pub fn power(&self) -> PowerState {
+        self.shared.platform.power()
+    }
+
+    /// Whether the app may use the local network (iOS local network privacy; hosts
+    /// elsewhere need not call it). `Denied` is reported by [`ServerHandle::readiness`].
+    pub fn set_local_network_access(&self, access: LocalNetworkAccess) {
+        tracing::info!(?access, "local network access");
+        self.shared.platform.set_local_network_access(access);
+    }
+
+    /// Energy figures for the host's battery statistics (all platforms): process CPU time
+    /// (Linux; zero elsewhere for now), bytes in and out since start, bytes sent by
+    /// connections whose local address is on a cellular network of the last snapshot,
+    /// thread wake-ups (context switches; Linux and Android, zero elsewhere), and payload
+    /// bytes received per stream from its current publisher.
+    pub fn energy(&self) -> EnergyStats {
+        let s = &self.shared;
+        EnergyStats {
+            cpu_time: process_usage().0,
+            bytes_in: s.stats.bytes_in.load(Ordering::Relaxed),
+            bytes_out: s.stats.bytes_out.load(Ordering::Relaxed),
+            cellular_bytes_out: s.platform.cellular_out(),
+            wakeups: crate::platform::energy::wakeups(),
+            stream_bytes_in: s
+                .hub
+                .streams()
+                .into_iter()
+                .map(|i| (format!("{}/{}", i.key.app, i.key.name), i.bytes_in))
+                .collect(),
+        }
     }
 }
 

@@ -14,12 +14,12 @@
 #![warn(missing_docs)]
 
 pub mod auth;
-pub mod platform;
 mod config;
 mod connection;
 mod delay;
 mod handle;
 mod limit;
+pub mod platform;
 mod registry;
 mod server;
 

@@ -20,6 +20,8 @@ use crate::config::{Config, ConfigError};
 use crate::connection;
 use crate::handle::ServerHandle;
 use crate::limit::ConnectionCounter;
+use crate::platform::state::{allowed_addrs, PlatformState, SpecificListener};
+use crate::platform::{NetworkPolicy, NetworkSnapshot, PlatformEvent};
 use crate::registry::Registry;
 
 /// Errors starting the server.
@@ -86,6 +88,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     errors: Mutex<HashMap<&'static str, u64>>,
     next_conn_id: AtomicU64,
+    /// Network, app and power state; platform events.
+    pub(crate) platform: PlatformState,
 }
 
 impl Shared {
@@ -147,6 +151,12 @@ impl Server {
         }
         let auth = Arc::new(crate::auth::Auth::new(&config.auth)?);
         let hub = Hub::new(config.effective_hub());
+        let platform = PlatformState::new(config.cellular_warning_bytes, config.network_policy);
+        platform.listeners.lock().unwrap_or_else(|e| e.into_inner()).configured = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .filter(|a| !a.ip().is_unspecified())
+            .collect();
         let shared = Arc::new(Shared {
             config: RwLock::new(Arc::new(config)),
             hub,
@@ -163,6 +173,7 @@ impl Server {
             shutdown: CancellationToken::new(),
             errors: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
+            platform,
         });
         Ok(Server { shared, listeners, rtmps })
     }
@@ -210,16 +221,30 @@ impl Server {
     /// connection task ended; the last log line sums up what was interrupted.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let tracker = TaskTracker::new();
-        for listener in self.listeners {
-            let shared = Arc::clone(&self.shared);
-            let conns = tracker.clone();
-            tracker.spawn(accept_loop(listener, None, shared, conns));
+        {
+            let mut set = self.shared.platform.listeners.lock().unwrap_or_else(|e| e.into_inner());
+            set.spawner = Some((tokio::runtime::Handle::current(), tracker.clone()));
+            for listener in self.listeners {
+                let (shared, conns) = (Arc::clone(&self.shared), tracker.clone());
+                let stop = CancellationToken::new();
+                if let Some(addr) =
+                    listener.local_addr().ok().filter(|a| set.configured.contains(a))
+                {
+                    set.bound.push(SpecificListener { addr, stop: stop.clone() });
+                }
+                tracker.spawn(accept_loop(listener, None, shared, conns, stop));
+            }
         }
+        tracker.spawn(stats_changes(Arc::clone(&self.shared)));
+        if self.shared.config().watch_network {
+            crate::platform::spawn_watcher(Arc::clone(&self.shared), &tracker);
+        }
+        rebind(&self.shared);
         if let Some(tls) = &self.shared.tls {
             for listener in self.rtmps {
-                let shared = Arc::clone(&self.shared);
-                let conns = tracker.clone();
-                tracker.spawn(accept_loop(listener, Some(tls.acceptor()), shared, conns));
+                let (shared, conns) = (Arc::clone(&self.shared), tracker.clone());
+                let (acceptor, stop) = (Some(tls.acceptor()), CancellationToken::new());
+                tracker.spawn(accept_loop(listener, acceptor, shared, conns, stop));
             }
             // Certificate upkeep (file reload, ACME renewal) until the server stops.
             let (tls, stop) = (tls.clone(), self.shared.shutdown.clone());
@@ -259,6 +284,7 @@ impl Server {
         let left = shared.counter.total();
         let streams_left = shared.hub.streams().iter().filter(|s| s.publishing).count();
         shared.shutdown.cancel();
+        shared.platform.listeners.lock().unwrap_or_else(|e| e.into_inner()).spawner = None;
         tracker.close();
         tracker.wait().await;
         tracing::info!(
@@ -272,11 +298,16 @@ impl Server {
     }
 }
 
+/// Accepts until draining starts or `stop` (a re-bind) is cancelled. While the app is in
+/// the background or suspended the loop does not accept: the listener stays bound and
+/// connections wait in the kernel backlog until the app is in the foreground again (or
+/// the OS refuses them when the backlog is full).
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shared: Arc<Shared>,
     tracker: TaskTracker,
+    stop: CancellationToken,
 ) {
     let local = listener.local_addr().ok();
     if tls.is_some() {
@@ -284,9 +315,22 @@ async fn accept_loop(
     } else {
         tracing::info!(addr = ?local, "listening for RTMP");
     }
+    let mut accepting = shared.platform.accepting();
     loop {
+        while !*accepting.borrow_and_update() {
+            tokio::select! {
+                _ = shared.draining.cancelled() => return,
+                _ = stop.cancelled() => return,
+                changed = accepting.changed() => if changed.is_err() { return },
+            }
+        }
         let accepted = tokio::select! {
             _ = shared.draining.cancelled() => return,
+            _ = stop.cancelled() => {
+                tracing::info!(addr = ?local, "listener closed (network policy)");
+                return;
+            }
+            _ = accepting.changed() => continue,
             accepted = listener.accept() => accepted,
         };
         let (socket, peer) = match accepted {
@@ -299,6 +343,13 @@ async fn accept_loop(
                 continue;
             }
         };
+        if let Ok(at) = socket.local_addr() {
+            if !shared.platform.local_allowed(at.ip()) {
+                shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%peer, local = %at, "connection refused: network not allowed by policy");
+                continue;
+            }
+        }
         shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
         let _ = socket.set_nodelay(true);
         let shared = Arc::clone(&shared);
@@ -318,5 +369,102 @@ async fn accept_loop(
                 tracing::error!(conn_id, %peer, panic = %what, "connection task panicked; connection closed");
             }
         });
+    }
+}
+
+/// Sends `StatsChanged` when streams or connections changed, at most every
+/// [`STATS_INTERVAL`](crate::platform::state::STATS_INTERVAL); sleeps while nothing
+/// changes (no periodic timer when idle).
+async fn stats_changes(shared: Arc<Shared>) {
+    let mut last = None;
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = shared.platform.stats_dirty.notified() => {}
+        }
+        let streams = shared.hub.streams().iter().filter(|s| s.publishing).count();
+        let connections = shared.counter.total();
+        if last != Some((streams, connections)) {
+            last = Some((streams, connections));
+            shared.platform.emit(PlatformEvent::StatsChanged { streams, connections });
+        }
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(crate::platform::state::STATS_INTERVAL) => {}
+        }
+    }
+}
+
+/// A new network snapshot (pushed by the host or seen by the desktop watcher): recorded,
+/// announced, and the listeners follow the policy.
+pub(crate) fn apply_network(shared: &Arc<Shared>, snapshot: NetworkSnapshot) {
+    tracing::info!(networks = snapshot.networks.len(), default = ?snapshot.default, "network changed");
+    shared.platform.set_snapshot(snapshot.clone());
+    shared.platform.emit(PlatformEvent::NetworkChanged { snapshot });
+    rebind(shared);
+}
+
+/// Moves the listeners bound to specific addresses to what the policy allows: with
+/// `NetworkPolicy::Any` (or no snapshot yet) the configured addresses; otherwise every
+/// address of an allowed network, of the same family, on the configured port. Wildcard
+/// listeners are never moved (their connections are checked at accept). Sends `Rebound`
+/// when the set changed.
+pub(crate) fn rebind(shared: &Arc<Shared>) {
+    let (policy, snapshot) = shared.platform.policy_and_snapshot();
+    let mut set = shared.platform.listeners.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((rt, tracker)) = set.spawner.clone() else { return };
+    if shared.draining.is_cancelled() || set.configured.is_empty() {
+        return;
+    }
+    let desired: Vec<SocketAddr> = if policy == NetworkPolicy::Any || snapshot.networks.is_empty() {
+        set.configured.clone()
+    } else {
+        let mut bases = set.configured.clone();
+        bases.sort_by_key(|a| (a.is_ipv4(), a.port()));
+        bases.dedup_by_key(|a| (a.is_ipv4(), a.port()));
+        bases
+            .iter()
+            .flat_map(|b| {
+                let port = b.port();
+                allowed_addrs(policy, &snapshot, b.ip())
+                    .into_iter()
+                    .map(move |ip| SocketAddr::new(ip, port))
+            })
+            .collect()
+    };
+    let before: Vec<SocketAddr> = set.bound.iter().map(|l| l.addr).collect();
+    set.bound.retain(|l| {
+        let keep = desired.contains(&l.addr);
+        if !keep {
+            l.stop.cancel();
+        }
+        keep
+    });
+    let _runtime = rt.enter();
+    for addr in desired {
+        if set.bound.iter().any(|l| l.addr == addr) {
+            continue;
+        }
+        let bound = std::net::TcpListener::bind(addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(TcpListener::from_std);
+        match bound {
+            Ok(listener) => {
+                let stop = CancellationToken::new();
+                let (shared, conns) = (Arc::clone(shared), tracker.clone());
+                tracker.spawn(accept_loop(listener, None, shared, conns, stop.clone()));
+                set.bound.push(SpecificListener { addr, stop });
+            }
+            Err(e) => tracing::warn!(%addr, error = %e, "cannot listen on an allowed address"),
+        }
+    }
+    let mut after: Vec<SocketAddr> = set.bound.iter().map(|l| l.addr).collect();
+    drop(set);
+    let mut sorted_before = before;
+    sorted_before.sort();
+    after.sort();
+    if after != sorted_before {
+        tracing::info!(?policy, addrs = ?after, "listeners re-bound");
+        shared.platform.emit(PlatformEvent::Rebound { addrs: after });
     }
 }

@@ -1,14 +1,26 @@
 //! The platform seam: everything the server needs to know about the device it runs on,
 //! as plain data that is the same on every target. Desktop builds feed it from OS watchers
-//! (Linux netlink; macOS and Windows watchers come later); mobile hosts (iOS, Android)
-//! push the same types through [`crate::ServerHandle`]'s inbound calls, because apps
-//! cannot watch the network themselves there (Android forbids netlink to apps; iOS has
-//! `NWPathMonitor` only in Swift).
+//! (`if-watch`: netlink on Linux, verified here; the OS notifiers on macOS and Windows,
+//! compiled but not yet exercised) when `Config::watch_network` is on; mobile hosts (iOS,
+//! Android) push the same types through [`crate::ServerHandle`]'s inbound calls, because
+//! apps cannot watch the network themselves there (Android forbids netlink to apps; iOS has
+//! `NWPathMonitor` only in Swift). A host that pushes snapshots on a desktop build turns
+//! the watcher off, or the two overwrite each other.
+//!
+//! What the server does with it: [`crate::ServerHandle::events`] and the inbound calls
+//! next to it (`network_changed`, `set_network_policy`, `set_app_state`,
+//! `background_time_expiring`, `set_power`, `set_local_network_access`, `energy`).
 //!
 //! No item here carries a `#[cfg]`: the public API is identical on every target.
 
 use std::net::IpAddr;
 use std::time::Duration;
+
+pub(crate) mod energy;
+pub(crate) mod state;
+mod watch;
+
+pub(crate) use watch::spawn as spawn_watcher;
 
 /// What kind of network an interface is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
