@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod logging;
 mod serve;
+mod service;
 #[cfg(windows)]
 mod winservice;
 use openrtmp_client::{ConnectOptions, PlayOptions, PublishOptions, RtmpUrl};
@@ -95,6 +96,9 @@ pub(crate) enum Command {
     /// TLS certificates.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Install or remove the server as a system service (systemd, launchd, Windows service).
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
     /// Sign a play token: prints the query string to append to the play URL.
     Token {
         /// The `auth.play_tokens.secret` of the server.
@@ -164,6 +168,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => return serve::main(args, cli.log),
         Command::Config(command) => return config_command(command),
         Command::Cert(command) => return cert_command(command),
+        Command::Service(command) => return service::main(command),
         Command::Token { secret, app, stream, ttl } => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -195,10 +200,23 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("openrtmp: {e:#}");
+            eprintln!("openrtmp: {}", explain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, each cause once: our error messages already name their cause,
+/// so a cause is appended only when the message so far does not end with it.
+fn explain(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.ends_with(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }
 
 fn cert_command(command: CertCommand) -> ExitCode {
@@ -269,9 +287,11 @@ fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(_) | Command::Config(_) | Command::Cert(_) | Command::Token { .. } => {
-            unreachable_command()
-        }
+        Command::Serve(_)
+        | Command::Config(_)
+        | Command::Cert(_)
+        | Command::Service(_)
+        | Command::Token { .. } => unreachable_command(),
         Command::Bench(args) => openrtmp_bench::run(args).await,
         Command::Publish { file, url, fast, repeat, chunk_size, tls } => {
             let url = RtmpUrl::parse(&url)?;

@@ -112,7 +112,8 @@ fn missing_and_malformed_files_are_explained() {
     let out =
         run(openrtmp().arg("publish").arg(dir.path("nope.flv")).arg("rtmp://127.0.0.1/live/x"));
     assert!(
-        stderr(&out).contains("nope.flv") && stderr(&out).contains("No such file"),
+        // "No such file or directory (os error 2)" on Unix, "... (os error 2)" on Windows.
+        stderr(&out).contains("nope.flv") && stderr(&out).contains("(os error 2)"),
         "{}",
         stderr(&out)
     );
