@@ -54,8 +54,9 @@ pub mod unit;
 pub use model::{
     AclRulesSection, AclSection, AcmeChallenge, AcmeSection, ApiSection, AuthSection,
     BruteForceSection, CallbackAction, CallbackSection, CallbackTlsSection, ClientAuthSection,
-    FileConfig, LimitsSection, LogSection, NamesSection, PlayTokensSection, PublishKeyEntry,
-    RtmpSection, ShutdownSection, StreamsSection, TlsSection, TlsVersion, Toggle, ROOT_KEYS,
+    FileConfig, LimitsSection, LogSection, NamesSection, NetworkPolicy, PlatformSection,
+    PlayTokensSection, PublishKeyEntry, RtmpSection, ShutdownSection, StreamsSection, TlsSection,
+    TlsVersion, Toggle, ROOT_KEYS,
 };
 pub use resolve::REDACTED;
 

@@ -90,6 +90,9 @@ pub struct FileConfig {
     /// Graceful shutdown.
     #[serde(default, skip_serializing_if = "ShutdownSection::is_empty")]
     pub shutdown: ShutdownSection,
+    /// Platform integration (mostly for embedded and mobile hosts).
+    #[serde(default, skip_serializing_if = "PlatformSection::is_empty")]
+    pub platform: PlatformSection,
 }
 
 macro_rules! section {
@@ -217,6 +220,21 @@ section! {
     }
 }
 
+section! {
+    /// `platform:` platform integration, mostly for embedded and mobile hosts.
+    PlatformSection {
+        /// Networks served on: `any`, `wifi-only` or `cellular-only`; default `any`.
+        network_policy: NetworkPolicy,
+        /// Warn once when bytes sent over cellular pass this; `null` for never; default never.
+        cellular_warning: Toggle<ByteSize> => "toggle",
+        /// Watch the OS for network changes; default true on Linux, macOS and Windows.
+        watch_network: bool,
+        /// Clients are told the server is going away this long before the background
+        /// deadline; default 5s.
+        background_notice: HumanDuration,
+    }
+}
+
 /// Top-level keys, in file order.
 pub const ROOT_KEYS: &[&str] = &[
     "listen",
@@ -229,6 +247,7 @@ pub const ROOT_KEYS: &[&str] = &[
     "api",
     "log",
     "shutdown",
+    "platform",
 ];
 
 /// Checks one `{key: value}` entry of a section (or one list element) against its type;
@@ -297,6 +316,7 @@ const STREAMS: Spec = plain("streams", StreamsSection::KEYS, check::<StreamsSect
 const API: Spec = plain("api", ApiSection::KEYS, check::<ApiSection>);
 const LOG: Spec = plain("log", LogSection::KEYS, check::<LogSection>);
 const SHUTDOWN: Spec = plain("shutdown", ShutdownSection::KEYS, check::<ShutdownSection>);
+const PLATFORM: Spec = plain("platform", PlatformSection::KEYS, check::<PlatformSection>);
 
 /// The whole document.
 pub(crate) const ROOT: Spec = Spec {
@@ -314,6 +334,7 @@ pub(crate) const ROOT: Spec = Spec {
         ("api", Shape::Section(&API, false)),
         ("log", Shape::Section(&LOG, false)),
         ("shutdown", Shape::Section(&SHUTDOWN, false)),
+        ("platform", Shape::Section(&PLATFORM, false)),
     ],
 };
 
@@ -402,6 +423,18 @@ pub(crate) fn one_of(names: &[&str]) -> String {
         [] => String::new(),
         [one] => (*one).to_string(),
         [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+choice! {
+    /// `platform.network_policy`.
+    NetworkPolicy, "a network policy" {
+        /// Every network.
+        Any = "any",
+        /// Wi-Fi (and wired, and loopback) only: never over cellular.
+        WifiOnly = "wifi-only",
+        /// Cellular (and loopback) only.
+        CellularOnly = "cellular-only",
     }
 }
 

@@ -4,11 +4,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use openrtmp_server::platform::NetworkPolicy as Policy;
 use openrtmp_server::{Config, ConfigError, LogSettings};
 
 use crate::model::{
-    ApiSection, FileConfig, LimitsSection, LogSection, RtmpSection, ShutdownSection,
-    StreamsSection, Toggle,
+    ApiSection, FileConfig, LimitsSection, LogSection, NetworkPolicy, PlatformSection, RtmpSection,
+    ShutdownSection, StreamsSection, Toggle,
 };
 use crate::unit::{format_size, Addr, ByteSize, HumanDuration};
 use crate::ConfigIssue;
@@ -132,6 +133,7 @@ pub(crate) fn to_config(file: &FileConfig) -> (Config, Vec<ConfigIssue>) {
     if let Some(grace) = file.shutdown.grace {
         c.shutdown_grace = grace.0;
     }
+    platform(&file.platform, &mut c, &mut k);
     tls::tls(file, &mut c, &mut k);
     auth::auth(&file.auth, &mut c.auth, &mut k);
     if let Err(errors) = c.validate() {
@@ -304,6 +306,29 @@ fn log(s: &LogSection, l: &mut LogSettings, k: &mut Checker) {
     l.stderr = s.stderr.unwrap_or(l.stderr);
 }
 
+fn platform(s: &PlatformSection, c: &mut Config, k: &mut Checker) {
+    if let Some(policy) = s.network_policy {
+        c.network_policy = match policy {
+            NetworkPolicy::Any => Policy::Any,
+            NetworkPolicy::WifiOnly => Policy::WifiOnly,
+            NetworkPolicy::CellularOnly => Policy::CellularOnly,
+        };
+    }
+    if let Some(size) = &s.cellular_warning {
+        c.cellular_warning_bytes = size.clone().into_option().map(|s| s.0);
+        if c.cellular_warning_bytes == Some(0) {
+            k.fail(
+                "platform.cellular_warning",
+                "0 must be at least 1B (use null for no warning)".into(),
+            );
+        }
+    }
+    c.watch_network = s.watch_network.unwrap_or(c.watch_network);
+    if let Some(v) = s.background_notice {
+        c.background_notice = k.nonzero("platform.background_notice", v.0);
+    }
+}
+
 fn check_level(filter: &str) -> Result<(), String> {
     let ok = !filter.trim().is_empty()
         && filter.split(',').all(|directive| {
@@ -385,6 +410,16 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
             stderr: Some(c.log.stderr),
         },
         shutdown: ShutdownSection { grace: d(c.shutdown_grace) },
+        platform: PlatformSection {
+            network_policy: Some(match c.network_policy {
+                Policy::Any => NetworkPolicy::Any,
+                Policy::WifiOnly => NetworkPolicy::WifiOnly,
+                Policy::CellularOnly => NetworkPolicy::CellularOnly,
+            }),
+            cellular_warning: Some(Toggle::from_option(c.cellular_warning_bytes.map(ByteSize))),
+            watch_network: Some(c.watch_network),
+            background_notice: d(c.background_notice),
+        },
     }
 }
 

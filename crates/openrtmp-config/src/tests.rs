@@ -259,6 +259,10 @@ fn dump_round_trips_in_both_formats() {
     c.api_token = None;
     c.api_listen = None;
     c.handshake_timeout = Duration::from_millis(1500);
+    c.network_policy = openrtmp_server::platform::NetworkPolicy::CellularOnly;
+    c.cellular_warning_bytes = Some(500 << 20);
+    c.watch_network = !c.watch_network;
+    c.background_notice = Duration::from_millis(2500);
     for (format, name) in [(Format::Yaml, "d.yaml"), (Format::Json, "d.json")] {
         let text = dump(&c, format);
         let back = check_file(&file(name, &text)).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -312,4 +316,115 @@ fn missing_file() {
     let got = messages(check_file(Path::new("/nonexistent/openrtmp.yaml")));
     assert_eq!(got.len(), 1);
     assert!(got[0].starts_with("cannot read /nonexistent/openrtmp.yaml"), "{got:?}");
+}
+
+#[test]
+fn platform_section_loads_and_dumps() {
+    use openrtmp_server::platform::NetworkPolicy as Policy;
+    let text = "platform: { network_policy: wifi-only, cellular_warning: 500MiB, \
+                watch_network: false, background_notice: 3s }\n";
+    let c = check_file(&file("pl.yaml", text)).unwrap();
+    assert_eq!(c.network_policy, Policy::WifiOnly);
+    assert_eq!(c.cellular_warning_bytes, Some(500 << 20));
+    assert!(!c.watch_network);
+    assert_eq!(c.background_notice, Duration::from_secs(3));
+    let yaml = dump(&c, Format::Yaml);
+    for line in [
+        "platform:\n",
+        "  network_policy: wifi-only\n",
+        "  cellular_warning: 500MiB\n",
+        "  watch_network: false\n",
+        "  background_notice: 3s\n",
+    ] {
+        assert!(yaml.contains(line), "{line:?} in\n{yaml}");
+    }
+    for (format, name) in [(Format::Yaml, "pl2.yaml"), (Format::Json, "pl2.json")] {
+        let text = dump(&c, format);
+        let back = check_file(&file(name, &text)).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(format!("{back:?}"), format!("{c:?}"), "{text}");
+    }
+
+    let c = check_file(&file("pl3.yaml", "platform: { cellular_warning: null }\n")).unwrap();
+    assert_eq!(c.cellular_warning_bytes, None);
+    assert!(dump(&c, Format::Yaml).contains("  cellular_warning: null\n"));
+    let d = Config::default();
+    let c = check_file(&file("pl4.yaml", "platform: {}\n")).unwrap();
+    assert_eq!(
+        (c.network_policy, c.cellular_warning_bytes, c.watch_network, c.background_notice),
+        (d.network_policy, d.cellular_warning_bytes, d.watch_network, d.background_notice)
+    );
+}
+
+#[test]
+fn platform_from_env() {
+    use openrtmp_server::platform::NetworkPolicy as Policy;
+    let vars = env(&[
+        ("OPENRTMP_PLATFORM__NETWORK_POLICY", "cellular-only"),
+        ("OPENRTMP_PLATFORM__CELLULAR_WARNING", "1GiB"),
+        ("OPENRTMP_PLATFORM__WATCH_NETWORK", "false"),
+        ("OPENRTMP_PLATFORM__BACKGROUND_NOTICE", "10s"),
+    ]);
+    let c = load(None, &vars, &FileConfig::default()).unwrap().config;
+    assert_eq!(c.network_policy, Policy::CellularOnly);
+    assert_eq!(c.cellular_warning_bytes, Some(1 << 30));
+    assert!(!c.watch_network);
+    assert_eq!(c.background_notice, Duration::from_secs(10));
+    let vars = env(&[
+        ("OPENRTMP_PLATFORM__NETWORK_POLICY", "wifi-only"),
+        ("OPENRTMP_PLATFORM__CELLULAR_WARNING", "null"),
+    ]);
+    let c = load(None, &vars, &FileConfig::default()).unwrap().config;
+    assert_eq!(c.network_policy, Policy::WifiOnly);
+    assert_eq!(c.cellular_warning_bytes, None);
+}
+
+#[test]
+fn platform_network_policy_must_be_a_policy() {
+    let got = messages(check_file(&file("pe1.yaml", "platform:\n  network_policy: ethernet\n")));
+    assert_eq!(
+        got,
+        ["platform.network_policy: \"ethernet\" is not a network policy (any, wifi-only or cellular-only) (line 2 column 19)"]
+    );
+}
+
+#[test]
+fn platform_cellular_warning_must_be_positive() {
+    let got = messages(check_file(&file("pe2.yaml", "platform: { cellular_warning: 0 }\n")));
+    assert_eq!(got, ["platform.cellular_warning: 0 must be at least 1B (use null for no warning)"]);
+}
+
+#[test]
+fn platform_cellular_warning_must_be_a_size() {
+    let got = messages(check_file(&file("pe3.yaml", "platform: { cellular_warning: lots }\n")));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("platform.cellular_warning: \"lots\" is not a size"), "{got:?}");
+}
+
+#[test]
+fn platform_watch_network_must_be_a_bool() {
+    let got = messages(check_file(&file("pe4.yaml", "platform: { watch_network: often }\n")));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("platform.watch_network: invalid type"), "{got:?}");
+}
+
+#[test]
+fn platform_background_notice_must_be_longer_than_zero() {
+    let got = messages(check_file(&file("pe5.yaml", "platform: { background_notice: 0s }\n")));
+    assert_eq!(got, ["platform.background_notice: 0s must be longer than zero"]);
+    let got = messages(check_file(&file("pe6.yaml", "platform: { background_notice: soon }\n")));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("platform.background_notice: \"soon\" is not a duration"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn platform_unknown_key() {
+    let got = messages(check_file(&file("pe7.yaml", "platform: { network_polcy: any }\n")));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("platform.network_polcy: unknown key (did you mean network_policy?)"),
+        "{got:?}"
+    );
 }
