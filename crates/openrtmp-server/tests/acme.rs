@@ -14,10 +14,6 @@ use std::time::{Duration, Instant};
 
 use openrtmp_client::{ClientError, ConnectOptions, Connection, PublishOptions, RtmpUrl};
 use openrtmp_media::flv_file::FlvTag;
-use openrtmp_media::TagType;
-use openrtmp_proto::command::StatusCode;
-use openrtmp_proto::message::MessageType;
-use openrtmp_proto::session::ClientEvent;
 use openrtmp_server::Config;
 use openrtmp_tls::{
     AcmeChallenge, AcmeSettings, CertSource, CertificateInfo, ClientTls, Fingerprint,
@@ -109,45 +105,6 @@ async fn connect_verified(url: &RtmpUrl, tls: &ClientTls) -> (Connection, Certif
     (conn, served)
 }
 
-/// Plays `name` on an open connection until the end of the stream: the tags, each with
-/// its arrival time.
-async fn play_on(mut conn: Connection, name: &str) -> Vec<(Instant, FlvTag)> {
-    let stream_id = conn.play(name).await.expect("play");
-    let mut tags = Vec::new();
-    loop {
-        let event = tokio::time::timeout(Duration::from_secs(10), conn.next_event())
-            .await
-            .expect("player idle for 10 s")
-            .expect("player connection");
-        match event {
-            Some(ClientEvent::Media { message, stream_id: id }) if id == stream_id => {
-                let tag_type = if message.type_id == MessageType::AUDIO {
-                    TagType::AUDIO
-                } else if message.type_id == MessageType::VIDEO {
-                    TagType::VIDEO
-                } else {
-                    TagType::SCRIPT
-                };
-                let tag = FlvTag { tag_type, timestamp: message.timestamp, data: message.payload };
-                tags.push((Instant::now(), tag));
-            }
-            Some(ClientEvent::StreamEof { stream_id: id })
-                if id == stream_id && !tags.is_empty() =>
-            {
-                break
-            }
-            Some(ClientEvent::Status { code, .. })
-                if code == StatusCode::PLAY_UNPUBLISH_NOTIFY.code && !tags.is_empty() =>
-            {
-                break
-            }
-            Some(_) => {}
-            None => panic!("server closed a player before the end of the stream"),
-        }
-    }
-    tags
-}
-
 /// The leaf of `cache/cert.pem`.
 fn cached_certificate(cache: &Path) -> CertificateInfo {
     let pem = std::fs::read(cache.join("cert.pem")).expect("cert.pem");
@@ -223,7 +180,7 @@ fn acme_certificate_is_issued_served_and_renewed_without_restart() {
     });
     let media = fixture.map(|input| {
         let sent = support::read_tags(&input);
-        let player = rt.spawn(play_on(player, "acme"));
+        let player = rt.spawn(support::play_on(player, "acme"));
         server.wait_viewers(1);
         let publish_options = options(&trust_pebble);
         let publish_url = url.clone();

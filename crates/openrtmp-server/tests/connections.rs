@@ -9,45 +9,11 @@ use std::time::{Duration, Instant};
 
 use openrtmp_client::{ConnectOptions, Connection, PublishOptions};
 use openrtmp_media::flv_file::FlvTag;
-use openrtmp_media::TagType;
-use openrtmp_proto::command::StatusCode;
-use openrtmp_proto::message::MessageType;
-use openrtmp_proto::session::ClientEvent;
 use support::{Fixture, TestServer};
 
 /// Plays `name` on an open connection until the end of the stream; returns the tags.
-async fn play_on(mut conn: Connection, name: &str) -> Vec<FlvTag> {
-    let stream_id = conn.play(name).await.expect("play");
-    let mut tags = Vec::new();
-    loop {
-        let event = tokio::time::timeout(Duration::from_secs(10), conn.next_event())
-            .await
-            .expect("player idle for 10 s")
-            .expect("player connection");
-        match event {
-            Some(ClientEvent::Media { message, stream_id: id }) if id == stream_id => {
-                let tag_type = if message.type_id == MessageType::AUDIO {
-                    TagType::AUDIO
-                } else {
-                    TagType::VIDEO
-                };
-                tags.push(FlvTag { tag_type, timestamp: message.timestamp, data: message.payload });
-            }
-            Some(ClientEvent::StreamEof { stream_id: id })
-                if id == stream_id && !tags.is_empty() =>
-            {
-                break
-            }
-            Some(ClientEvent::Status { code, .. })
-                if code == StatusCode::PLAY_UNPUBLISH_NOTIFY.code && !tags.is_empty() =>
-            {
-                break
-            }
-            Some(_) => {}
-            None => panic!("server closed a player before the end of the stream"),
-        }
-    }
-    tags
+async fn play_on(conn: Connection, name: &str) -> Vec<FlvTag> {
+    support::play_on(conn, name).await.into_iter().map(|(_, tag)| tag).collect()
 }
 
 /// 1000 clients connect at once (TCP, handshake, connect) and stay connected; then five of

@@ -192,3 +192,49 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Plays `name` on an open connection until the end of the stream: the tags, each with
+/// its arrival time.
+pub async fn play_on(mut conn: openrtmp_client::Connection, name: &str) -> Vec<(Instant, FlvTag)> {
+    let stream_id = conn.play(name).await.expect("play");
+    let mut tags = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), conn.next_event())
+            .await
+            .expect("player idle for 10 s")
+            .expect("player connection");
+        match event {
+            Some(openrtmp_proto::session::ClientEvent::Media { message, stream_id: id })
+                if id == stream_id =>
+            {
+                let tag_type = if message.type_id == openrtmp_proto::message::MessageType::AUDIO {
+                    openrtmp_media::TagType::AUDIO
+                } else if message.type_id == openrtmp_proto::message::MessageType::VIDEO {
+                    openrtmp_media::TagType::VIDEO
+                } else {
+                    openrtmp_media::TagType::SCRIPT
+                };
+                let tag = openrtmp_media::flv_file::FlvTag {
+                    tag_type,
+                    timestamp: message.timestamp,
+                    data: message.payload,
+                };
+                tags.push((Instant::now(), tag));
+            }
+            Some(openrtmp_proto::session::ClientEvent::StreamEof { stream_id: id })
+                if id == stream_id && !tags.is_empty() =>
+            {
+                break
+            }
+            Some(openrtmp_proto::session::ClientEvent::Status { code, .. })
+                if code == openrtmp_proto::command::StatusCode::PLAY_UNPUBLISH_NOTIFY.code
+                    && !tags.is_empty() =>
+            {
+                break
+            }
+            Some(_) => {}
+            None => panic!("server closed a player before the end of the stream"),
+        }
+    }
+    tags
+}
