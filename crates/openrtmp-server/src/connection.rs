@@ -544,14 +544,8 @@ impl Connection {
                     self.ask(asked, req)?;
                 }
                 ServerEvent::Publish { request, stream_id, stream_name, .. } => {
-                    if self.publisher.is_some() {
-                        tracing::warn!(stream = %stream_name, "publish rejected: connection already publishes");
-                        let d = "this connection is already publishing a stream";
-                        self.session
-                            .reject_publish(request, StatusCode::PUBLISH_BAD_NAME, d)
-                            .map_err(End::Protocol)?;
-                        continue;
-                    }
+                    // A second publish on this connection is refused in `start_publish`,
+                    // after authorisation (the raw name may hold a key: not logged here).
                     let req = self.auth_request(AuthAction::Publish, Some(stream_name));
                     self.ask(Asked::Publish { request, stream_id }, req)?;
                 }
