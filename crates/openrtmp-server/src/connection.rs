@@ -34,7 +34,7 @@ use tracing::{field, Instrument};
 use crate::auth::{AuthAction, AuthRequest, Notification, Verdict};
 use crate::config::Config;
 use crate::delay::{IngestClock, StreamDelays};
-use crate::platform::state::Directive;
+use crate::platform::state::{Directive, SAVING_NAP};
 use crate::registry::{ConnEntry, MediaSummary};
 use crate::server::Shared;
 
@@ -219,6 +219,8 @@ struct Connection {
     publisher: Option<PublishState>,
     players: Vec<PlayState>,
     events: Vec<SubscriberEvent>,
+    /// The last media pump stopped at a player's byte budget (more may be due at once).
+    budget_hit: bool,
     bytes_in: u64,
     bytes_out: u64,
     last_ts_warning: Option<Instant>,
@@ -286,6 +288,7 @@ pub(crate) async fn run(
             publisher: None,
             players: Vec::new(),
             events: Vec::new(),
+            budget_hit: false,
             bytes_in: 0,
             bytes_out: 0,
             last_ts_warning: None,
@@ -385,6 +388,17 @@ impl Connection {
         let draining = self.shared.draining.clone();
         let mut told_draining = false;
         let mut directives = self.shared.platform.directives();
+        // Background: a connection that becomes idle later (its player or publisher ends)
+        // closes then, not only those idle at the switch.
+        let mut close_when_idle = false;
+        // Saving power (low-power mode, Doze): after draining the players' queues, no media
+        // pump before `nap_until`, so a player's frames leave in one write every 100 ms
+        // instead of one per frame (fewer system calls and TCP segments, so the radio can
+        // sleep longer). Reads are not delayed: the OS wakes the runtime for every arriving
+        // segment anyway (edge-triggered readiness), so holding them back saves nothing.
+        let mut saving_rx = self.shared.platform.saving();
+        let mut saving = *saving_rx.borrow_and_update();
+        let mut nap_until: Option<Instant> = None;
         // One timer for every deadline, reset lazily: when a deadline moves later (a write
         // or a media message arrived) the timer fires early once and is re-armed, instead of
         // touching the timer wheel on every frame.
@@ -411,11 +425,18 @@ impl Connection {
                 armed = deadline;
                 timer.as_mut().reset(armed);
             }
+            if close_when_idle && self.is_idle() {
+                self.flush_final(&mut wr, &mut pending).await;
+                linger(&mut rd).await;
+                return End::Background;
+            }
+            let napping = saving && nap_until.is_some_and(|t| Instant::now() < t);
             let want_read = !self.session.is_waiting() && !self.session.is_closed();
             let deciding = self.decision.is_some();
             let want_media = !self.players.is_empty()
                 && pending.len() < HIGH_WATER
-                && self.session.transmit().len() < HIGH_WATER;
+                && self.session.transmit().len() < HIGH_WATER
+                && !napping;
             let result: Result<(), End> = tokio::select! {
                 biased;
                 _ = &mut cancelled => Err(End::Shutdown),
@@ -455,10 +476,32 @@ impl Connection {
                     }
                     Err(e) => Err(End::Io(e)),
                 },
-                _ = ready(&self.players), if want_media => self.pump_players(),
+                _ = ready(&self.players), if want_media => {
+                    let result = self.pump_players();
+                    if saving && !self.budget_hit {
+                        nap_until = Some(Instant::now() + SAVING_NAP);
+                    }
+                    result
+                }
+                _ = tokio::time::sleep_until(nap_until.unwrap_or(armed)), if napping => {
+                    nap_until = None;
+                    Ok(())
+                }
+                changed = saving_rx.changed() => match changed {
+                    Ok(()) => {
+                        saving = *saving_rx.borrow_and_update();
+                        if !saving {
+                            nap_until = None;
+                        }
+                        Ok(())
+                    }
+                    // The sender lives as long as `shared`: cannot happen.
+                    Err(_) => Err(End::Shutdown),
+                },
                 changed = directives.changed() => match changed {
                     Ok(()) => {
                         let directive = *directives.borrow_and_update();
+                        close_when_idle = directive == Directive::CloseIdle;
                         self.follow(directive)
                     }
                     // The sender lives as long as `shared`: cannot happen.
@@ -883,14 +926,17 @@ impl Connection {
         true
     }
 
+    /// Neither publishing nor playing nor waiting for an authorisation decision.
+    fn is_idle(&self) -> bool {
+        self.publisher.is_none() && self.players.is_empty() && self.decision.is_none()
+    }
+
     /// Acts on an app state change (see [`Directive`]).
     fn follow(&mut self, directive: Directive) -> Result<(), End> {
         match directive {
             Directive::Carry => Ok(()),
             Directive::CloseIdle => {
-                let idle =
-                    self.publisher.is_none() && self.players.is_empty() && self.decision.is_none();
-                if idle {
+                if self.is_idle() {
                     Err(End::Background)
                 } else {
                     Ok(())
@@ -914,10 +960,20 @@ impl Connection {
     /// Moves available media from the hub into the session's output, for every player.
     fn pump_players(&mut self) -> Result<(), End> {
         let now = std::time::Instant::now();
+        self.budget_hit = false;
         for i in 0..self.players.len() {
             let Some(player) = self.players.get_mut(i) else { break };
             self.events.clear();
             player.subscriber.poll(&mut self.events, BATCH_BYTES);
+            let polled: usize = self
+                .events
+                .iter()
+                .map(|e| match e {
+                    SubscriberEvent::Frame(frame) => frame.payload.len(),
+                    _ => 0,
+                })
+                .sum();
+            self.budget_hit |= polled >= BATCH_BYTES;
             let stream_id = player.stream_id;
             player.polls = player.polls.wrapping_add(1);
             if player.polls % 64 == 0 {

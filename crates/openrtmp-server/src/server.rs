@@ -93,6 +93,19 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The RTMP listeners now: the wildcard ones bound at start, plus the specific
+    /// addresses the network policy has moved the others to (see [`rebind`]).
+    pub(crate) fn current_listeners(&self) -> Vec<SocketAddr> {
+        let set = self.platform.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        if set.spawner.is_none() {
+            return self.listeners.clone();
+        }
+        let mut now: Vec<SocketAddr> =
+            self.listeners.iter().filter(|a| !set.configured.contains(a)).copied().collect();
+        now.extend(set.bound.iter().map(|l| l.addr));
+        now
+    }
+
     pub(crate) fn next_conn_id(&self) -> u64 {
         self.next_conn_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -373,7 +386,9 @@ async fn accept_loop(
 }
 
 /// Sends `StatsChanged` when streams or connections changed, at most every
-/// [`STATS_INTERVAL`](crate::platform::state::STATS_INTERVAL); sleeps while nothing
+/// [`STATS_INTERVAL`](crate::platform::state::STATS_INTERVAL) (every
+/// [`STATS_INTERVAL_SAVING`](crate::platform::state::STATS_INTERVAL_SAVING) while saving
+/// power); sleeps while nothing
 /// changes (no periodic timer when idle).
 async fn stats_changes(shared: Arc<Shared>) {
     let mut last = None;
@@ -388,9 +403,14 @@ async fn stats_changes(shared: Arc<Shared>) {
             last = Some((streams, connections));
             shared.platform.emit(PlatformEvent::StatsChanged { streams, connections });
         }
+        let pause = if shared.platform.is_saving() {
+            crate::platform::state::STATS_INTERVAL_SAVING
+        } else {
+            crate::platform::state::STATS_INTERVAL
+        };
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(crate::platform::state::STATS_INTERVAL) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
     }
 }

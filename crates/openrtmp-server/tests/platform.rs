@@ -9,10 +9,11 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use openrtmp_client::{Connection, PublishOptions};
+use openrtmp_proto::command::PublishType;
 use openrtmp_proto::command::StatusCode;
 use openrtmp_proto::session::ClientEvent;
 use openrtmp_server::platform::{
-    AppState, NetKind, NetworkInfo, NetworkPolicy, NetworkSnapshot, PlatformEvent,
+    AppState, NetKind, NetworkInfo, NetworkPolicy, NetworkSnapshot, PlatformEvent, PowerState,
 };
 use openrtmp_server::Config;
 use support::{Ffmpeg, Fixture, TempDir, TestServer};
@@ -57,8 +58,25 @@ fn switches_of(name: &str) -> u64 {
     total
 }
 
-/// How long the idle measurement runs (`OPENRTMP_IDLE_SECS`; the issue asks 30 s).
-const IDLE_SECS_DEFAULT: u64 = 5;
+/// TCP data segments sent so far by the established sockets on local port `port`
+/// (`data_segs_out` from `ss -tin`; 0 if `ss` is missing).
+fn data_segments_from(port: u16) -> u64 {
+    let filter = format!("( sport = :{port} )");
+    let Ok(out) = std::process::Command::new("ss")
+        .args(["-tinH", "state", "established", filter.as_str()])
+        .output()
+    else {
+        return 0;
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|field| field.strip_prefix("data_segs_out:"))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum()
+}
+
+/// How long the idle measurement runs (the issue asks 30 s; `IDLE_TEST_SECS` overrides).
+const IDLE_SECS_DEFAULT: u64 = 30;
 
 /// A server with no streams wakes up less than once per second. Only the server's own
 /// threads are counted (its runtime has a thread name of its own), so neither the
@@ -69,7 +87,7 @@ fn idle_server_wakes_up_less_than_once_per_second() {
         eprintln!("SKIP: wake-ups are counted from /proc/self/task (Linux only)");
         return;
     }
-    let secs = std::env::var("OPENRTMP_IDLE_SECS")
+    let secs = std::env::var("IDLE_TEST_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(IDLE_SECS_DEFAULT);
@@ -152,6 +170,146 @@ fn background_closes_idle_connections_and_pauses_accepting() {
         _ => None,
     });
     assert_eq!(expiring, Some(remaining), "the background deadline was not acted on");
+}
+
+/// In the background a connection that is busy at the switch stays; once it stops
+/// publishing it is idle and closes too.
+#[test]
+fn background_closes_a_connection_once_it_becomes_idle() {
+    let server = TestServer::start(support::test_config());
+    let rt = support::client_runtime();
+    let url = server.rtmp_url("live");
+    let mut conn =
+        rt.block_on(Connection::connect(&url, support::quick_options())).expect("connect");
+    rt.block_on(conn.publish("busy", PublishType::Live)).expect("publish");
+
+    server.handle.set_app_state(AppState::Background { remaining: None });
+    let early = rt.block_on(async {
+        tokio::time::timeout(Duration::from_millis(500), async {
+            while let Ok(Some(_)) = conn.next_event().await {}
+        })
+        .await
+    });
+    assert!(early.is_err(), "a publishing connection was closed at the background switch");
+
+    let unpublished = Instant::now();
+    conn.session().unpublish().expect("unpublish");
+    let closed = rt.block_on(async {
+        conn.flush().await.expect("flush");
+        tokio::time::timeout(Duration::from_secs(3), async {
+            while let Ok(Some(_)) = conn.next_event().await {}
+        })
+        .await
+    });
+    assert!(closed.is_ok(), "the connection stayed open after it stopped publishing");
+    eprintln!("closed {:?} after it became idle", unpublished.elapsed());
+    server.handle.set_app_state(AppState::Foreground);
+}
+
+/// Low-power mode: the server writes to a player in batches (far fewer TCP segments, so the
+/// radio can sleep longer), and the player still gets every frame. Wake-ups are reported.
+#[test]
+fn low_power_mode_sends_a_player_fewer_segments() {
+    if !cfg!(target_os = "linux") {
+        eprintln!("SKIP: wake-ups are counted from /proc/self/task (Linux only)");
+        return;
+    }
+    let Some(ffmpeg) = support::ffmpeg() else { return };
+    let input = Fixture::H264Aac { seconds: 2 }.path(&ffmpeg);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("power-srv")
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(openrtmp_server::Server::bind(support::test_config())).expect("bind");
+    let addr = server.local_addrs()[0];
+    let handle = server.handle();
+    let hub = server.hub();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = rt.spawn(server.run(async {
+        let _ = stop_rx.await;
+    }));
+
+    let clients = support::client_runtime();
+    let url = openrtmp_client::RtmpUrl::parse(&format!("rtmp://{addr}/live/power")).expect("url");
+    let play_url = url.clone();
+    let player = clients.spawn(async move {
+        let mut conn = Connection::connect(&play_url, support::quick_options()).await?;
+        let stream_id = conn.play("power").await?;
+        let mut arrivals = Vec::new();
+        let limit = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match tokio::time::timeout_at(limit, conn.next_event()).await {
+                Ok(Ok(Some(ClientEvent::Media { stream_id: id, .. }))) if id == stream_id => {
+                    arrivals.push(Instant::now());
+                }
+                Ok(Ok(Some(ClientEvent::Status { code, .. })))
+                    if code == StatusCode::PLAY_UNPUBLISH_NOTIFY.code =>
+                {
+                    break
+                }
+                Ok(Ok(Some(_))) => {}
+                _ => break,
+            }
+        }
+        Ok::<_, openrtmp_client::ClientError>(arrivals)
+    });
+    let attached = support::wait_until(Duration::from_secs(10), || {
+        hub.streams().iter().map(|s| s.viewers).sum::<usize>() >= 1
+    });
+    assert!(attached, "the player did not attach");
+    // FFmpeg publishes as encoders do: each packet written when due (-re).
+    let dir = TempDir::new("power");
+    let publish_url = format!("rtmp://{addr}/live/power");
+    let mut publisher = Ffmpeg::spawn(
+        &ffmpeg,
+        "ffmpeg publisher",
+        &["-re", "-stream_loop", "3", "-i", input.to_str().expect("utf-8 path")]
+            .into_iter()
+            .chain(["-c", "copy", "-f", "flv", publish_url.as_str()])
+            .collect::<Vec<_>>(),
+        dir.path("publish.log"),
+    );
+
+    // 8 s of real-time media: 3 s normal, then 3 s in low-power mode.
+    let window = Duration::from_millis(2500);
+    std::thread::sleep(Duration::from_millis(500));
+    let port = addr.port();
+    let sample = || (switches_of("power-srv"), data_segments_from(port), Instant::now());
+    let (a0, w0, t0) = sample();
+    std::thread::sleep(window);
+    let (a1, w1, t1) = sample();
+    handle.set_power(PowerState { on_battery: true, low_power: true, device_idle: false });
+    std::thread::sleep(Duration::from_millis(300));
+    let (b0, x0, t2) = sample();
+    std::thread::sleep(window);
+    let (b1, x1, t3) = sample();
+    let per_sec =
+        |n: u64, from: Instant, to: Instant| n as f64 / to.duration_since(from).as_secs_f64();
+    let (wake_normal, wake_saving) = (per_sec(a1 - a0, t0, t1), per_sec(b1 - b0, t2, t3));
+    let (normal, saving) = (per_sec(w1 - w0, t0, t1), per_sec(x1 - x0, t2, t3));
+
+    publisher.wait_success(Duration::from_secs(20));
+    let arrivals = clients.block_on(player).expect("player task").expect("player");
+    let count =
+        |from: Instant, to: Instant| arrivals.iter().filter(|t| **t >= from && **t < to).count();
+    let (frames_normal, frames_saving) = (count(t0, t1), count(t2, t3));
+    eprintln!(
+        "while streaming to one player: server sent {normal:.1} data segments/s normal, {saving:.1}/s in \
+         low-power mode; server wake-ups {wake_normal:.1}/s and {wake_saving:.1}/s; \
+         {frames_normal} and {frames_saving} media messages reached the player in the two windows"
+    );
+    let _ = stop_tx.send(());
+    let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
+    assert!(
+        saving < normal * 0.5,
+        "low-power mode saved too few segments: {normal:.1}/s -> {saving:.1}/s"
+    );
+    assert!(
+        frames_saving as f64 >= frames_normal as f64 * 0.8,
+        "the player fell behind in low-power mode: {frames_normal} -> {frames_saving}"
+    );
 }
 
 /// FFmpeg plays a stream our client publishes; background expiry tells it and closes it.
@@ -434,6 +592,9 @@ fn namespace_child() {
     println!("re-bound: {addrs:?}");
     assert!(addrs.contains(&server.addr) && addrs.contains(&want_new), "{addrs:?}");
     TcpStream::connect_timeout(&want_new, Duration::from_secs(1)).expect("new listener");
+    let mut listed = server.handle.info().listeners;
+    listed.sort();
+    assert_eq!(listed, addrs, "ServerInfo.listeners follows the re-binding");
 
     // The address goes away (seen by the watcher): so does its listener; loopback stays.
     ip("addr del 10.77.0.1/24 dev lo");

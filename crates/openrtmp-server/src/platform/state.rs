@@ -21,6 +21,12 @@ use super::{
 pub(crate) const EVENT_CAPACITY: usize = 64;
 /// `StatsChanged` is sent at most this often.
 pub(crate) const STATS_INTERVAL: Duration = Duration::from_millis(250);
+/// ... and at most this often while saving power (low-power mode, Doze).
+pub(crate) const STATS_INTERVAL_SAVING: Duration = Duration::from_secs(2);
+/// While saving power, a connection that has drained its players' queues waits this long
+/// before pumping media again: fewer writes and TCP segments per second for at most this
+/// much added latency.
+pub(crate) const SAVING_NAP: Duration = Duration::from_millis(100);
 
 /// What every connection task is told to do by an app state change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +79,8 @@ pub(crate) struct PlatformState {
     events: broadcast::Sender<PlatformEvent>,
     accepting: watch::Sender<bool>,
     directive: watch::Sender<Directive>,
+    /// True while the host reports low-power mode or device idle (see [`SAVING_NAP`]).
+    saving: watch::Sender<bool>,
     recorded: Mutex<Recorded>,
     pub(crate) listeners: Mutex<Listeners>,
     conns: ConnFlags,
@@ -105,6 +113,7 @@ impl PlatformState {
             events: broadcast::channel(EVENT_CAPACITY).0,
             accepting: watch::channel(true).0,
             directive: watch::channel(Directive::Carry).0,
+            saving: watch::channel(false).0,
             recorded: Mutex::new(recorded),
             listeners: Mutex::new(Listeners::default()),
             conns: Arc::default(),
@@ -174,6 +183,20 @@ impl PlatformState {
 
     pub(crate) fn set_power(&self, power: PowerState) {
         self.recorded().power = power;
+        self.saving.send_if_modified(|saving| {
+            let now = power.low_power || power.device_idle;
+            std::mem::replace(saving, now) != now
+        });
+    }
+
+    /// Follows whether the server saves power (low-power mode or device idle).
+    pub(crate) fn saving(&self) -> watch::Receiver<bool> {
+        self.saving.subscribe()
+    }
+
+    /// Whether the server saves power now.
+    pub(crate) fn is_saving(&self) -> bool {
+        *self.saving.borrow()
     }
 
     pub(crate) fn power(&self) -> PowerState {
