@@ -232,6 +232,10 @@ section! {
         /// Clients are told the server is going away this long before the background
         /// deadline; default 5s.
         background_notice: HumanDuration,
+        /// Announce the RTMP listener over mDNS/DNS-SD (`_rtmp._tcp`); default false.
+        mdns: bool,
+        /// The announced instance name; `null`: the host name; default null.
+        mdns_name: Toggle<String> => "toggle",
     }
 }
 

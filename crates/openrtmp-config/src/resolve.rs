@@ -327,6 +327,18 @@ fn platform(s: &PlatformSection, c: &mut Config, k: &mut Checker) {
     if let Some(v) = s.background_notice {
         c.background_notice = k.nonzero("platform.background_notice", v.0);
     }
+    c.mdns = s.mdns.unwrap_or(c.mdns);
+    if let Some(name) = &s.mdns_name {
+        c.mdns_name = name.clone().into_option();
+        if let Some(name) = &c.mdns_name {
+            if name.is_empty() || name.len() > 63 {
+                k.fail(
+                    "platform.mdns_name",
+                    format!("{name:?} must be 1 to 63 bytes (one DNS label)"),
+                );
+            }
+        }
+    }
 }
 
 fn check_level(filter: &str) -> Result<(), String> {
@@ -419,6 +431,8 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
             cellular_warning: Some(Toggle::from_option(c.cellular_warning_bytes.map(ByteSize))),
             watch_network: Some(c.watch_network),
             background_notice: d(c.background_notice),
+            mdns: Some(c.mdns),
+            mdns_name: Some(Toggle::from_option(c.mdns_name.clone())),
         },
     }
 }

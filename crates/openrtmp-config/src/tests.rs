@@ -263,6 +263,8 @@ fn dump_round_trips_in_both_formats() {
     c.cellular_warning_bytes = Some(500 << 20);
     c.watch_network = !c.watch_network;
     c.background_notice = Duration::from_millis(2500);
+    c.mdns = true;
+    c.mdns_name = Some("Studio B".into());
     for (format, name) in [(Format::Yaml, "d.yaml"), (Format::Json, "d.json")] {
         let text = dump(&c, format);
         let back = check_file(&file(name, &text)).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -322,12 +324,14 @@ fn missing_file() {
 fn platform_section_loads_and_dumps() {
     use openrtmp_server::platform::NetworkPolicy as Policy;
     let text = "platform: { network_policy: wifi-only, cellular_warning: 500MiB, \
-                watch_network: false, background_notice: 3s }\n";
+                watch_network: false, background_notice: 3s, mdns: true, mdns_name: Cam 1 }\n";
     let c = check_file(&file("pl.yaml", text)).unwrap();
     assert_eq!(c.network_policy, Policy::WifiOnly);
     assert_eq!(c.cellular_warning_bytes, Some(500 << 20));
     assert!(!c.watch_network);
     assert_eq!(c.background_notice, Duration::from_secs(3));
+    assert!(c.mdns);
+    assert_eq!(c.mdns_name.as_deref(), Some("Cam 1"));
     let yaml = dump(&c, Format::Yaml);
     for line in [
         "platform:\n",
@@ -335,6 +339,8 @@ fn platform_section_loads_and_dumps() {
         "  cellular_warning: 500MiB\n",
         "  watch_network: false\n",
         "  background_notice: 3s\n",
+        "  mdns: true\n",
+        "  mdns_name: Cam 1\n",
     ] {
         assert!(yaml.contains(line), "{line:?} in\n{yaml}");
     }

@@ -28,7 +28,9 @@
 //! `platforms/hosttest/run.sh` does this and runs a Kotlin smoke test on the desktop JVM.
 
 // The workspace's `unsafe_code = "deny"` stays in force: the `extern "C"` scaffolding
-// UniFFI's macros generate is not linted (external macro), and this crate writes none.
+// UniFFI's macros generate is not linted (external macro). The one exception written here
+// is `logging::apple` (Apple targets with the `oslog` feature): the three libSystem os_log
+// calls, declared by hand because every os_log crate compiles C against the Apple SDK.
 #![warn(missing_docs)]
 
 use std::net::SocketAddr;
@@ -47,7 +49,7 @@ uniffi::setup_scaffolding!();
 mod logging;
 mod seam;
 
-pub use logging::init_logging;
+pub use logging::{init_logging, init_logging_with_subsystem};
 pub use seam::*;
 
 /// Extra time `stop` waits past the grace period (graceful) or at all (forced) for the
@@ -134,6 +136,12 @@ pub struct FfiConfig {
     pub watch_network: bool,
     /// How long before a background deadline clients are told the server goes away, ms.
     pub background_notice_ms: u64,
+    /// Announce the server on the local network over mDNS/DNS-SD (`_rtmp._tcp`). Android:
+    /// hold a `WifiManager.MulticastLock`. Apple hosts publish with `NetService` instead
+    /// (iOS reserves raw multicast to entitled apps) and leave this off.
+    pub mdns: bool,
+    /// The announced instance name (`None`: the host name, else "OpenRTMP").
+    pub mdns_name: Option<String>,
 }
 
 /// The defaults: listen on `0.0.0.0:1935`, and the server's defaults for the rest.
@@ -152,6 +160,8 @@ pub fn default_config() -> FfiConfig {
         cellular_warning_bytes: c.cellular_warning_bytes,
         watch_network: c.watch_network,
         background_notice_ms: c.background_notice.as_millis() as u64,
+        mdns: c.mdns,
+        mdns_name: c.mdns_name,
     }
 }
 
@@ -181,6 +191,8 @@ impl FfiConfig {
         config.cellular_warning_bytes = self.cellular_warning_bytes;
         config.watch_network = self.watch_network;
         config.background_notice = Duration::from_millis(self.background_notice_ms);
+        config.mdns = self.mdns;
+        config.mdns_name = self.mdns_name.clone();
         if let Some(pk) = &self.publish_keys {
             if pk.app.is_empty() {
                 problems.push("publish_keys.app: must not be empty".into());

@@ -134,6 +134,15 @@ pub struct Config {
     /// How long before the background deadline (`AppState::Background { remaining }`)
     /// clients are told the server is going away (default 5 s).
     pub background_notice: Duration,
+    /// Announce the RTMP listener on the local network over mDNS/DNS-SD as
+    /// `_rtmp._tcp` (default false). Announced on the addresses the network policy allows,
+    /// re-registered when they change, withdrawn in the background, in Doze and when local
+    /// network access is denied. iOS apps need the multicast entitlement; Android apps a
+    /// `WifiManager.MulticastLock`.
+    pub mdns: bool,
+    /// The instance name shown to browsers (one DNS label, 1 to 63 bytes); default: the
+    /// host name, else "OpenRTMP".
+    pub mdns_name: Option<String>,
 }
 
 impl Default for Config {
@@ -170,6 +179,8 @@ impl Default for Config {
                 target_os = "windows"
             )),
             background_notice: DEFAULT_BACKGROUND_NOTICE,
+            mdns: false,
+            mdns_name: None,
         }
     }
 }
@@ -229,6 +240,13 @@ impl Config {
                 field: "max_connections",
                 value: "0".into(),
                 range: "1..",
+            });
+        }
+        if let Some(name) = self.mdns_name.as_deref().filter(|n| n.is_empty() || n.len() > 63) {
+            errors.push(ConfigError::OutOfRange {
+                field: "mdns_name",
+                value: format!("{name:?}"),
+                range: "1 to 63 bytes (one DNS label)",
             });
         }
         if errors.is_empty() {

@@ -28,6 +28,7 @@ use openrtmp_proto::session::{
 use rand::RngCore;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{field, Instrument};
 
@@ -387,7 +388,12 @@ impl Connection {
         let kicked = self.entry.kick.clone();
         let draining = self.shared.draining.clone();
         let mut told_draining = false;
-        let mut directives = self.shared.platform.directives();
+        // Futures on channels every connection shares are created once and kept across
+        // iterations (re-made only after they fire): registering a waiter on a shared
+        // channel at every wake would take its lock once per frame per connection.
+        let draining_now = draining.cancelled();
+        tokio::pin!(draining_now);
+        let mut directive_next = Box::pin(next_value(self.shared.platform.directives()));
         // Background: a connection that becomes idle later (its player or publisher ends)
         // closes then, not only those idle at the switch.
         let mut close_when_idle = false;
@@ -398,6 +404,7 @@ impl Connection {
         // segment anyway (edge-triggered readiness), so holding them back saves nothing.
         let mut saving_rx = self.shared.platform.saving();
         let mut saving = *saving_rx.borrow_and_update();
+        let mut saving_next = Box::pin(next_value(saving_rx));
         let mut nap_until: Option<Instant> = None;
         // One timer for every deadline, reset lazily: when a deadline moves later (a write
         // or a media message arrived) the timer fires early once and is re-armed, instead of
@@ -441,7 +448,7 @@ impl Connection {
                 biased;
                 _ = &mut cancelled => Err(End::Shutdown),
                 _ = kicked.cancelled() => Err(End::Kicked),
-                _ = draining.cancelled(), if !told_draining => {
+                _ = &mut draining_now, if !told_draining => {
                     told_draining = true;
                     self.announce_shutdown();
                     Ok(())
@@ -487,25 +494,26 @@ impl Connection {
                     nap_until = None;
                     Ok(())
                 }
-                changed = saving_rx.changed() => match changed {
-                    Ok(()) => {
-                        saving = *saving_rx.borrow_and_update();
+                (changed, rx) = &mut saving_next => match changed {
+                    Some(now) => {
+                        saving_next.set(next_value(rx));
+                        saving = now;
                         if !saving {
                             nap_until = None;
                         }
                         Ok(())
                     }
                     // The sender lives as long as `shared`: cannot happen.
-                    Err(_) => Err(End::Shutdown),
+                    None => Err(End::Shutdown),
                 },
-                changed = directives.changed() => match changed {
-                    Ok(()) => {
-                        let directive = *directives.borrow_and_update();
+                (changed, rx) = &mut directive_next => match changed {
+                    Some(directive) => {
+                        directive_next.set(next_value(rx));
                         close_when_idle = directive == Directive::CloseIdle;
                         self.follow(directive)
                     }
                     // The sender lives as long as `shared`: cannot happen.
-                    Err(_) => Err(End::Shutdown),
+                    None => Err(End::Shutdown),
                 },
                 verdict = decided(&mut self.decision), if deciding => {
                     match self.decision.take() {
@@ -1264,6 +1272,16 @@ async fn write_some<W: AsyncWrite + Unpin>(
     let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
     let n = out.io_slices(&mut slices);
     wr.write_vectored(slices.get(..n).unwrap_or_default()).await
+}
+
+/// The next value of a watch channel (`None`: the sender is gone). Owns the receiver, so
+/// the future can be kept across loop iterations; it hands the receiver back for the next.
+async fn next_value<T: Copy>(mut rx: watch::Receiver<T>) -> (Option<T>, watch::Receiver<T>) {
+    let value = match rx.changed().await {
+        Ok(()) => Some(*rx.borrow_and_update()),
+        Err(_) => None,
+    };
+    (value, rx)
 }
 
 /// Resolves when any player's subscriber may have something to poll.

@@ -322,6 +322,11 @@ impl ServerHandle {
             change.needs_restart.push("watch_network".into());
             effective.watch_network = old.watch_network;
         }
+        if new.mdns != old.mdns || new.mdns_name != old.mdns_name {
+            change.needs_restart.push("mdns".into());
+            effective.mdns = old.mdns;
+            effective.mdns_name = old.mdns_name.clone();
+        }
         if new.api_listen != old.api_listen {
             change.needs_restart.push("api.listen".into());
             effective.api_listen = old.api_listen;
@@ -458,6 +463,7 @@ impl ServerHandle {
         tracing::info!(?policy, "network policy");
         self.shared.platform.set_policy(policy);
         crate::server::rebind(&self.shared);
+        crate::platform::announce::update(&self.shared);
     }
 
     /// The host app's lifecycle (iOS and Android hosts; desktop servers stay in the
@@ -467,15 +473,18 @@ impl ServerHandle {
     ///   port is kept) but accept nothing; connections that arrive wait in the kernel
     ///   backlog and are served on `Foreground`, or are refused by the OS when the backlog
     ///   is full. Connections neither publishing nor playing are closed after their output
-    ///   is flushed. Streams go on. With `remaining: Some(t)`, clients are told
+    ///   is flushed, and so is a busy one once it stops publishing and playing. Streams go
+    ///   on. The mDNS announcement (if on) is withdrawn. With `remaining: Some(t)`, clients
+    ///   are told
     ///   `Config::background_notice` before `t` runs out (as
     ///   [`ServerHandle::background_time_expiring`]), unless the state changes first.
-    /// * `Foreground`: accepting again.
+    /// * `Foreground`: accepting (and announcing) again.
     /// * `Suspended`: every connection is closed now (no notice); the server stays usable
     ///   and accepts again on `Foreground`.
     pub fn set_app_state(&self, state: AppState) {
         tracing::info!(?state, "app state");
         let generation = self.shared.platform.set_app_state(state);
+        crate::platform::announce::follow(&self.shared);
         let AppState::Background { remaining: Some(remaining) } = state else { return };
         let notice = self.shared.config().background_notice;
         let spawner = self.shared.platform.listeners.lock().unwrap_or_else(|e| e.into_inner());
@@ -522,6 +531,7 @@ impl ServerHandle {
     pub fn set_power(&self, power: PowerState) {
         tracing::info!(?power, "power state");
         self.shared.platform.set_power(power);
+        crate::platform::announce::follow(&self.shared);
     }
 
     /// The power state last reported.
@@ -534,6 +544,7 @@ impl ServerHandle {
     pub fn set_local_network_access(&self, access: LocalNetworkAccess) {
         tracing::info!(?access, "local network access");
         self.shared.platform.set_local_network_access(access);
+        crate::platform::announce::follow(&self.shared);
     }
 
     /// Energy figures for the host's battery statistics (all platforms): process CPU time

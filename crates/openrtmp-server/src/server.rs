@@ -249,6 +249,7 @@ impl Server {
             }
         }
         tracker.spawn(stats_changes(Arc::clone(&self.shared)));
+        crate::platform::announce::start(&self.shared);
         if self.shared.config().watch_network {
             crate::platform::spawn_watcher(Arc::clone(&self.shared), &tracker);
         }
@@ -300,6 +301,7 @@ impl Server {
         shared.platform.listeners.lock().unwrap_or_else(|e| e.into_inner()).spawner = None;
         tracker.close();
         tracker.wait().await;
+        crate::platform::announce::stop(shared).await;
         tracing::info!(
             connections_at_start = connections,
             streams_at_start = streams,
@@ -422,6 +424,7 @@ pub(crate) fn apply_network(shared: &Arc<Shared>, snapshot: NetworkSnapshot) {
     shared.platform.set_snapshot(snapshot.clone());
     shared.platform.emit(PlatformEvent::NetworkChanged { snapshot });
     rebind(shared);
+    crate::platform::announce::update(shared);
 }
 
 /// Moves the listeners bound to specific addresses to what the policy allows: with

@@ -312,6 +312,64 @@ fn low_power_mode_sends_a_player_fewer_segments() {
     );
 }
 
+/// With `mdns` on, a browser on the LAN (a second mDNS daemon in this process, over real
+/// multicast) resolves the server's RTMP port on the machine's addresses; the announcement
+/// is withdrawn in the background and in Doze, and comes back in the foreground.
+#[test]
+fn mdns_announces_the_server_and_follows_the_app_and_power_state() {
+    use mdns_sd::{ServiceDaemon, ServiceEvent};
+    let instance = format!("OpenRTMP it {}", std::process::id());
+    let config = Config {
+        listen: vec![SocketAddr::from(([0, 0, 0, 0], 0))],
+        watch_network: true,
+        mdns: true,
+        mdns_name: Some(instance.clone()),
+        ..support::test_config()
+    };
+    let server = TestServer::start(config);
+    let port = server.addr.port();
+    let fullname = format!("{instance}._rtmp._tcp.local.");
+    let browser = ServiceDaemon::new().expect("browser");
+    let events = browser.browse("_rtmp._tcp.local.").expect("browse");
+    // Some(addresses) when resolved, None when removed.
+    let next = |what: &str| -> Option<Vec<IpAddr>> {
+        let end = Instant::now() + Duration::from_secs(5);
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            match events.recv_timeout(left) {
+                Ok(ServiceEvent::ServiceResolved(r)) if r.get_fullname() == fullname => {
+                    assert_eq!(r.get_port(), port, "announced port");
+                    assert_eq!(r.get_property_val_str("version"), Some(env!("CARGO_PKG_VERSION")));
+                    return Some(r.get_addresses().iter().map(|a| a.to_ip_addr()).collect());
+                }
+                Ok(ServiceEvent::ServiceRemoved(_, name)) if name == fullname => return None,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("mdns: nothing about {fullname} within 5 s ({what})");
+    };
+    let started = Instant::now();
+    let addrs = match next("start") {
+        Some(addrs) => addrs,
+        None => panic!("removed before it was resolved"),
+    };
+    println!("mdns: resolved on {addrs:?} after {:?}", started.elapsed());
+    assert!(!addrs.is_empty() && addrs.iter().all(|a| !a.is_loopback()), "{addrs:?}");
+
+    server.handle.set_app_state(AppState::Background { remaining: None });
+    assert_eq!(next("background"), None, "still announced in the background");
+    server.handle.set_app_state(AppState::Foreground);
+    assert!(next("foreground").is_some(), "not announced again in the foreground");
+    let idle = PowerState { on_battery: true, low_power: false, device_idle: true };
+    server.handle.set_power(idle);
+    assert_eq!(next("doze"), None, "still announced in Doze");
+    server.handle.set_power(PowerState::default());
+    assert!(next("awake").is_some(), "not announced again after Doze");
+    drop(server);
+    assert_eq!(next("shutdown"), None, "the announcement outlived the server");
+    let _ = browser.shutdown();
+}
+
 /// FFmpeg plays a stream our client publishes; background expiry tells it and closes it.
 #[test]
 fn background_expiry_tells_an_ffmpeg_player_and_closes_it() {

@@ -1,7 +1,9 @@
 //! The platform seam: everything the server needs to know about the device it runs on,
 //! as plain data that is the same on every target. Desktop builds feed it from OS watchers
-//! (`if-watch`: netlink on Linux, verified here; the OS notifiers on macOS and Windows,
-//! compiled but not yet exercised) when `Config::watch_network` is on; mobile hosts (iOS,
+//! (`if-watch`: netlink on Linux, verified here; SystemConfiguration on macOS and
+//! `NotifyIpInterfaceChange` on Windows, with interface kinds from the OS interface types,
+//! whose Windows snapshot was verified under Wine) when `Config::watch_network` is on;
+//! mobile hosts (iOS,
 //! Android) push the same types through [`crate::ServerHandle`]'s inbound calls, because
 //! apps cannot watch the network themselves there (Android forbids netlink to apps; iOS has
 //! `NWPathMonitor` only in Swift). A host that pushes snapshots on a desktop build turns
@@ -9,14 +11,17 @@
 //!
 //! What the server does with it: [`crate::ServerHandle::events`] and the inbound calls
 //! next to it (`network_changed`, `set_network_policy`, `set_app_state`,
-//! `background_time_expiring`, `set_power`, `set_local_network_access`, `energy`).
+//! `background_time_expiring`, `set_power`, `set_local_network_access`, `energy`), and
+//! the optional mDNS/DNS-SD announcement (`Config::mdns`), which follows them.
 //!
 //! No item here carries a `#[cfg]`: the public API is identical on every target.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
+pub(crate) mod announce;
 pub(crate) mod energy;
+mod mdns;
 pub(crate) mod state;
 mod watch;
 

@@ -89,6 +89,8 @@ pub(crate) struct PlatformState {
     /// `u64::MAX`: no warning configured.
     cellular_threshold: AtomicU64,
     pub(crate) stats_dirty: Notify,
+    /// The mDNS announcer, while `Config::mdns` is on and the server runs.
+    pub(crate) mdns: Mutex<Option<Arc<super::mdns::Announcer>>>,
 }
 
 /// Removes a connection's cellular flag when the connection ends.
@@ -121,6 +123,7 @@ impl PlatformState {
             cellular_warned: AtomicBool::new(false),
             cellular_threshold: AtomicU64::new(cellular_warning_bytes.unwrap_or(u64::MAX)),
             stats_dirty: Notify::new(),
+            mdns: Mutex::new(None),
         }
     }
 

@@ -95,10 +95,11 @@ pub(crate) fn snapshot(addrs: impl Iterator<Item = IpAddr>) -> NetworkSnapshot {
         .into_iter()
         .map(|(name, mut addrs)| {
             addrs.sort();
+            addrs.dedup();
             let kind = if name.is_empty() && addrs.iter().all(IpAddr::is_loopback) {
                 NetKind::Loopback
             } else {
-                kind_of(&name)
+                names.kind_of(&name)
             };
             NetworkInfo {
                 id: names.index_of(&name),
@@ -136,13 +137,19 @@ pub(crate) fn kind_of(name: &str) -> NetKind {
 /// Which interface holds an address. `if-watch` reports addresses without their interface,
 /// so on Linux the names come from procfs: IPv6 exactly (`/proc/net/if_inet6`), IPv4 from
 /// the main routing table's prefix routes (`/proc/net/route`, longest prefix; a /32 with no
-/// route stays unnamed). Elsewhere names are unknown (kind `Other`, or `Loopback`).
+/// route stays unnamed), and the kind from the name (`wl*` Wi-Fi, `ww*`/`rmnet*`
+/// cellular, `en*`/`eth*` wired). On macOS and Windows, where names say nothing of the
+/// kind (`en0` is Wi-Fi or wired; Windows names are GUIDs), `netdev` lists the interfaces
+/// with their addresses, index and OS interface type (IEEE 802.11, Ethernet, WWAN) and the
+/// default route's interface. Elsewhere there is no watcher.
 #[derive(Debug, Default)]
 struct InterfaceNames {
     v6: Vec<(IpAddr, String)>,
     /// (network, mask, interface), longest mask first.
     v4: Vec<(u32, u32, String)>,
     default: Option<String>,
+    /// Interface index and kind by name, where the OS reports them (macOS, Windows).
+    reported: BTreeMap<String, (u64, NetKind)>,
 }
 
 impl InterfaceNames {
@@ -165,7 +172,31 @@ impl InterfaceNames {
                 names.v4.sort_by_key(|(_, mask, _)| std::cmp::Reverse(mask.count_ones()));
             }
         }
+        #[cfg(any(target_os = "macos", target_os = "windows"))]
+        {
+            for iface in netdev::get_interfaces() {
+                let kind = if iface.is_loopback() {
+                    NetKind::Loopback
+                } else {
+                    kind_of_type(iface.if_type)
+                };
+                for net in &iface.ipv4 {
+                    // Exact addresses: a full mask matches only that address.
+                    names.v4.push((u32::from(net.addr()), u32::MAX, iface.name.clone()));
+                }
+                for net in &iface.ipv6 {
+                    names.v6.push((IpAddr::V6(net.addr()), iface.name.clone()));
+                }
+                names.reported.insert(iface.name.clone(), (u64::from(iface.index), kind));
+            }
+            names.default = netdev::get_default_interface().ok().map(|i| i.name);
+        }
         names
+    }
+
+    /// The kind of the interface `name`: as the OS reports it, else from the name.
+    fn kind_of(&self, name: &str) -> NetKind {
+        self.reported.get(name).map_or_else(|| kind_of(name), |(_, kind)| *kind)
     }
 
     fn name_of(&self, ip: IpAddr) -> String {
@@ -184,6 +215,9 @@ impl InterfaceNames {
         if name.is_empty() {
             return 0;
         }
+        if let Some((index, _)) = self.reported.get(name) {
+            return *index;
+        }
         #[cfg(target_os = "linux")]
         {
             std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
@@ -195,6 +229,21 @@ impl InterfaceNames {
         {
             0
         }
+    }
+}
+
+/// The kind of network an OS interface type stands for (macOS, Windows).
+#[cfg(any(target_os = "macos", target_os = "windows"))]
+fn kind_of_type(if_type: netdev::interface::types::InterfaceType) -> NetKind {
+    use netdev::interface::types::InterfaceType as T;
+    match if_type {
+        T::Wireless80211 => NetKind::Wifi,
+        T::Wwan | T::Wwanpp | T::Wwanpp2 => NetKind::Cellular,
+        T::Ethernet | T::FastEthernetT | T::FastEthernetFx | T::GigabitEthernet => {
+            NetKind::Ethernet
+        }
+        T::Loopback => NetKind::Loopback,
+        _ => NetKind::Other,
     }
 }
 
@@ -250,5 +299,33 @@ mod tests {
         assert_eq!(names.name_of("192.168.1.7".parse().expect("ip")), "wlan0");
         assert_eq!(names.name_of("127.0.0.1".parse().expect("ip")), "lo");
         assert_eq!(names.name_of("10.1.1.1".parse().expect("ip")), "");
+    }
+
+    /// The machine's real interfaces (netdev lists them on every desktop OS; under Wine
+    /// this runs Windows' GetAdaptersAddresses): loopback is named and classed, and every
+    /// address of a named interface lands on that interface's network.
+    #[test]
+    fn snapshot_of_this_machines_interfaces() {
+        let mut addrs: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1])];
+        let names = InterfaceNames::load();
+        addrs.extend(names.v6.iter().map(|(ip, _)| *ip));
+        if cfg!(any(target_os = "macos", target_os = "windows")) {
+            addrs.extend(names.v4.iter().map(|(net, _, _)| IpAddr::from(net.to_be_bytes())));
+        }
+        let snapshot = snapshot(addrs.into_iter());
+        println!("{snapshot:#?}");
+        let lo = snapshot
+            .networks
+            .iter()
+            .find(|n| n.addrs.contains(&IpAddr::from([127, 0, 0, 1])))
+            .expect("loopback in the snapshot");
+        assert_eq!(lo.kind, NetKind::Loopback, "{lo:?}");
+        if cfg!(any(target_os = "macos", target_os = "windows")) {
+            assert!(!names.reported.is_empty(), "netdev listed no interfaces");
+            assert!(!lo.name.is_empty() && lo.id != 0, "loopback is named and indexed: {lo:?}");
+        }
+        for network in snapshot.networks.iter().filter(|n| !n.name.is_empty()) {
+            assert_eq!(network.kind, names.kind_of(&network.name), "{network:?}");
+        }
     }
 }

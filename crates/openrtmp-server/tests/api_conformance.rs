@@ -1,0 +1,734 @@
+//! API conformance: names every public item of `openrtmp_server` with the type or signature
+//! it is expected to have, and calls what is cheap to call against a real server on
+//! 127.0.0.1:0.
+//!
+//! `.ci/cross` compiles this file for every shipping target (`cargo check --all-targets
+//! --target ...`): that the file type-checks everywhere is the proof that the public API is
+//! the same on every target (issue 6). `ci/api-surface.py` lists the public items from
+//! rustdoc for each target and fails when one of them is not named here; when it does, add
+//! the item below with its signature.
+//!
+//! Conventions:
+//! * functions and methods: `let _: fn(Args) -> Ret = Path::name;` (async ones are awaited
+//!   with a typed result instead);
+//! * structs with public fields: destructured without `..` and every field given its type,
+//!   so a field added, removed or retyped on any target breaks the build here;
+//! * enums: matched without a wildcard (except `#[non_exhaustive]` ones), each variant's
+//!   fields typed.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openrtmp_server::auth::{
+    self, AclRules, AclSettings, AppKeys, AuthAction, AuthError, AuthSettings, AuthStats,
+    BruteForceSettings, CallbackSettings, CircuitState, ClientTls, Fingerprint, IpNet, KeySecret,
+    NameRules, PlayTokenSettings, PublishKey,
+};
+use openrtmp_server::platform::{
+    self, AppState, EnergyStats, LocalNetworkAccess, NetKind, NetworkInfo, NetworkPolicy,
+    NetworkSnapshot, PlatformEvent, PowerState,
+};
+use openrtmp_server::{
+    Config, ConfigChange, ConfigError, ConnectionInfo, DelayHistogram, LogSettings, Server,
+    ServerError, ServerHandle, ServerInfo, ServerStats, StreamStatus,
+};
+
+/// Pins the type of a value without using it.
+fn typed<T>(_: &T) {}
+
+/// Pins the output type of a future without running it.
+fn future_of<F: Future<Output = O>, O>(f: F) -> F {
+    f
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crate root: constants, settings, errors
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn constants() {
+    let _: &str = openrtmp_server::DEFAULT_LISTEN;
+    let _: u32 = openrtmp_server::DEFAULT_CHUNK_SIZE;
+    let _: Duration = openrtmp_server::DEFAULT_HANDSHAKE_TIMEOUT;
+    let _: Duration = openrtmp_server::DEFAULT_CONNECT_TIMEOUT;
+    let _: Duration = openrtmp_server::DEFAULT_PUBLISHER_TIMEOUT;
+    let _: Duration = openrtmp_server::DEFAULT_UNPUBLISHED_WAIT;
+    let _: Duration = openrtmp_server::DEFAULT_WRITE_TIMEOUT;
+    let _: usize = openrtmp_server::DEFAULT_MAX_CONNECTIONS;
+    let _: usize = openrtmp_server::DEFAULT_MAX_CONNECTIONS_PER_IP;
+    let _: usize = openrtmp_server::DEFAULT_MEMORY_BUDGET;
+    let _: usize = openrtmp_server::DEFAULT_REASSEMBLY_BUDGET;
+    let _: &str = openrtmp_server::DEFAULT_API_LISTEN;
+    let _: Duration = openrtmp_server::DEFAULT_SHUTDOWN_GRACE;
+    let _: Duration = openrtmp_server::DEFAULT_BACKGROUND_NOTICE;
+    let _: u32 = openrtmp_server::LOW_LATENCY_MAX_LAG_MS;
+    let _: [u64; 12] = openrtmp_server::DELAY_BUCKETS_MS;
+    assert!(openrtmp_server::DEFAULT_LISTEN.parse::<SocketAddr>().is_ok());
+    assert!(openrtmp_server::DEFAULT_API_LISTEN.parse::<SocketAddr>().is_ok());
+
+    let _: Duration = auth::DEFAULT_CALLBACK_TIMEOUT;
+    let _: u32 = auth::DEFAULT_BREAKER_FAILURES;
+    let _: Duration = auth::DEFAULT_BREAKER_COOLDOWN;
+    let _: u32 = auth::DEFAULT_NOTIFY_ATTEMPTS;
+}
+
+/// `Config` with every field, on every target.
+fn full_config() -> Config {
+    let d = Config::default();
+    let Config {
+        listen,
+        chunk_size,
+        window_ack_size,
+        handshake_timeout,
+        connect_timeout,
+        publisher_timeout,
+        unpublished_wait,
+        write_timeout,
+        max_connections,
+        max_connections_per_ip,
+        memory_budget,
+        reassembly_budget,
+        low_latency,
+        hub,
+        api_listen,
+        api_token,
+        shutdown_grace,
+        log,
+        rtmps_listen,
+        tls,
+        auth,
+        network_policy,
+        cellular_warning_bytes,
+        watch_network,
+        background_notice,
+        mdns,
+        mdns_name,
+    } = d;
+    let _: Vec<SocketAddr> = listen;
+    let _: Option<SocketAddr> = api_listen;
+    let _: bool = watch_network;
+    Config {
+        listen: vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0))],
+        chunk_size: typed_val::<u32>(chunk_size),
+        window_ack_size: typed_val::<u32>(window_ack_size),
+        handshake_timeout: typed_val::<Duration>(handshake_timeout),
+        connect_timeout: typed_val::<Duration>(connect_timeout),
+        publisher_timeout: typed_val::<Duration>(publisher_timeout),
+        unpublished_wait: typed_val::<Duration>(unpublished_wait),
+        write_timeout: typed_val::<Duration>(write_timeout),
+        max_connections: typed_val::<usize>(max_connections),
+        max_connections_per_ip: typed_val::<usize>(max_connections_per_ip),
+        memory_budget: typed_val::<usize>(memory_budget),
+        reassembly_budget: typed_val::<usize>(reassembly_budget),
+        low_latency: typed_val::<bool>(low_latency),
+        hub: typed_val::<openrtmp_hub::HubConfig>(hub),
+        api_listen: None,
+        api_token: typed_val::<Option<String>>(api_token),
+        shutdown_grace: Duration::from_millis(100).min(typed_val::<Duration>(shutdown_grace)),
+        log: typed_val::<LogSettings>(log),
+        rtmps_listen: typed_val::<Vec<SocketAddr>>(rtmps_listen),
+        tls: typed_val::<Option<openrtmp_tls::ServerTlsSettings>>(tls),
+        auth: typed_val::<AuthSettings>(auth),
+        network_policy: typed_val::<NetworkPolicy>(network_policy),
+        cellular_warning_bytes: typed_val::<Option<u64>>(cellular_warning_bytes),
+        // The OS watcher is target-specific behaviour; the field is not.
+        watch_network: false,
+        background_notice: typed_val::<Duration>(background_notice),
+        mdns: typed_val::<bool>(mdns),
+        mdns_name: typed_val::<Option<String>>(mdns_name),
+    }
+}
+
+fn typed_val<T>(v: T) -> T {
+    v
+}
+
+#[test]
+fn config_types() {
+    let config = full_config();
+    let _: fn(&Config) -> Result<(), Vec<ConfigError>> = Config::validate;
+    let _: fn(&Config) -> openrtmp_hub::HubConfig = Config::effective_hub;
+    let _: fn(&Config) -> openrtmp_proto::session::SessionLimits = Config::session_limits;
+    assert_eq!(config.validate(), Ok(()));
+    let _ = config.effective_hub();
+    let _ = config.session_limits();
+
+    let LogSettings { level, json, file, rotate_size_bytes, rotate_daily, keep_files, stderr } =
+        LogSettings::default();
+    let _ = LogSettings {
+        level: typed_val::<String>(level),
+        json: typed_val::<bool>(json),
+        file: typed_val::<Option<std::path::PathBuf>>(file),
+        rotate_size_bytes: typed_val::<Option<u64>>(rotate_size_bytes),
+        rotate_daily: typed_val::<bool>(rotate_daily),
+        keep_files: typed_val::<usize>(keep_files),
+        stderr: typed_val::<bool>(stderr),
+    };
+
+    let bad = Config { listen: Vec::new(), chunk_size: 1, ..full_config() };
+    let errors = bad.validate().expect_err("invalid");
+    for e in errors.iter().chain([
+        &ConfigError::Auth(String::new()),
+        &ConfigError::Tls(""),
+        &ConfigError::OutOfRange { field: "f", value: String::new(), range: "r" },
+    ]) {
+        let _: String = e.to_string();
+        match e {
+            ConfigError::OutOfRange { field, value, range } => {
+                let _: (&&'static str, &String, &&'static str) = (field, value, range);
+            }
+            ConfigError::NoListener => {}
+            ConfigError::Auth(reason) => typed::<String>(reason),
+            ConfigError::Tls(reason) => typed::<&'static str>(reason),
+        }
+    }
+
+    let ConfigChange { applied, needs_restart } = ConfigChange::default();
+    let _: (Vec<String>, Vec<String>) = (applied, needs_restart);
+
+    let DelayHistogram { buckets, count, sum } = DelayHistogram::default();
+    let h = DelayHistogram {
+        buckets: typed_val::<Vec<(f64, u64)>>(buckets),
+        count: typed_val::<u64>(count),
+        sum: typed_val::<Duration>(sum),
+    };
+    let _: fn(&DelayHistogram, f64) -> Option<Duration> = DelayHistogram::quantile;
+    let _: fn(&DelayHistogram) -> Option<Duration> = DelayHistogram::mean;
+    assert_eq!(h.quantile(0.5), None);
+    assert_eq!(h.mean(), None);
+}
+
+fn server_error(e: &ServerError) {
+    let _: String = e.to_string();
+    match e {
+        ServerError::Config(errors) => typed::<Vec<ConfigError>>(errors),
+        ServerError::Tls(err) => typed::<openrtmp_tls::TlsError>(err),
+        ServerError::Auth(err) => auth_error(err),
+        ServerError::Bind { addr, source } => {
+            typed::<SocketAddr>(addr);
+            typed::<std::io::Error>(source);
+        }
+    }
+}
+
+fn auth_error(e: &AuthError) {
+    #[allow(unreachable_patterns)]
+    match e {
+        AuthError::BadUrl { what, url, reason } => {
+            let _: (&&'static str, &String, &String) = (what, url, reason);
+        }
+        AuthError::Tls(err) => typed::<openrtmp_tls::TlsError>(err),
+        AuthError::HttpClient { detail } => typed::<String>(detail),
+        AuthError::BadKeyStream { app, stream, reason } => {
+            let _: (&String, &String, &String) = (app, stream, reason);
+        }
+        // `AuthError` is #[non_exhaustive].
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// auth
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn auth_types() {
+    let key = PublishKey { secret: KeySecret::Plain("k".into()), stream: None };
+    let PublishKey { secret, stream } = key.clone();
+    typed::<Option<String>>(&stream);
+    for s in [secret, KeySecret::Sha256([0; 32])] {
+        match s {
+            KeySecret::Plain(k) => typed::<String>(&k),
+            KeySecret::Sha256(h) => typed::<[u8; 32]>(&h),
+        }
+    }
+    let AppKeys { app, keys } = AppKeys { app: "live".into(), keys: vec![key] };
+    let _: (String, Vec<PublishKey>) = (app, keys);
+
+    let PlayTokenSettings { secret, apps } =
+        PlayTokenSettings { secret: "s".into(), apps: Vec::new() };
+    let _: (String, Vec<String>) = (secret, apps);
+
+    for action in [AuthAction::Connect, AuthAction::Publish, AuthAction::Play] {
+        let _: fn(AuthAction) -> &'static str = AuthAction::as_str;
+        let name = match action {
+            AuthAction::Connect => "connect",
+            AuthAction::Publish => "publish",
+            AuthAction::Play => "play",
+        };
+        assert_eq!(action.as_str(), name);
+    }
+
+    let _: fn(&'static str) -> CallbackSettings = CallbackSettings::new;
+    let CallbackSettings {
+        url,
+        actions,
+        notify_url,
+        timeout,
+        fail_open,
+        breaker_failures,
+        breaker_cooldown,
+        notify_attempts,
+        signing_secret,
+        tls,
+    } = CallbackSettings::new("http://127.0.0.1:9/auth");
+    let callback = CallbackSettings {
+        url: typed_val::<String>(url),
+        actions: typed_val::<Vec<AuthAction>>(actions),
+        notify_url: typed_val::<Option<String>>(notify_url),
+        timeout: typed_val::<Duration>(timeout),
+        fail_open: typed_val::<bool>(fail_open),
+        breaker_failures: typed_val::<u32>(breaker_failures),
+        breaker_cooldown: typed_val::<Duration>(breaker_cooldown),
+        notify_attempts: typed_val::<u32>(notify_attempts),
+        signing_secret: typed_val::<Option<String>>(signing_secret),
+        tls: typed_val::<ClientTls>(tls),
+    };
+    assert_eq!(callback.timeout, auth::DEFAULT_CALLBACK_TIMEOUT);
+
+    let net: IpNet = "10.0.0.0/8".parse().expect("net");
+    let AclRules { allow, deny } = AclRules { allow: vec![net], deny: Vec::new() };
+    let _: (Vec<IpNet>, Vec<IpNet>) = (allow, deny);
+    let AclSettings { connect, publish, play } = AclSettings::default();
+    let _: (AclRules, AclRules, AclRules) = (connect, publish, play);
+    let BruteForceSettings { max_failures, window } = BruteForceSettings::default();
+    let _: (u32, Duration) = (max_failures, window);
+    let NameRules { max_len } = NameRules::default();
+    typed::<usize>(&max_len);
+    let AuthSettings { publish_keys, play_tokens, callback, acl, brute_force, names } =
+        AuthSettings::default();
+    let _ = AuthSettings {
+        publish_keys: typed_val::<Vec<AppKeys>>(publish_keys),
+        play_tokens: typed_val::<Option<PlayTokenSettings>>(play_tokens),
+        callback: typed_val::<Option<CallbackSettings>>(callback),
+        acl: typed_val::<AclSettings>(acl),
+        brute_force: typed_val::<BruteForceSettings>(brute_force),
+        names: typed_val::<NameRules>(names),
+    };
+
+    // Re-exported from openrtmp-tls.
+    let _: Option<Fingerprint> = None;
+
+    let AuthStats {
+        denied,
+        allowed,
+        brute_force_blocked_ips,
+        callback_calls,
+        callback_errors,
+        callback_timeouts,
+        circuit_opened,
+        notifications_sent,
+        notifications_failed,
+        notifications_dropped,
+    } = AuthStats::default();
+    let _: BTreeMap<String, u64> = denied;
+    let _: [u64; 8] = [
+        allowed,
+        callback_calls,
+        callback_errors,
+        callback_timeouts,
+        circuit_opened,
+        notifications_sent,
+        notifications_failed,
+        notifications_dropped,
+    ];
+    typed::<usize>(&brute_force_blocked_ips);
+
+    for state in [CircuitState::Closed, CircuitState::Open, CircuitState::HalfOpen] {
+        match state {
+            CircuitState::Closed | CircuitState::Open | CircuitState::HalfOpen => {}
+        }
+    }
+
+    let _: fn(&str, &str, &str, u64) -> String = auth::sign_play_token;
+    let token = auth::sign_play_token("secret", "live", "cam", 1);
+    assert_eq!(token.len(), 64);
+}
+
+// ---------------------------------------------------------------------------------------------
+// platform
+// ---------------------------------------------------------------------------------------------
+
+fn net_kind(k: NetKind) -> &'static str {
+    match k {
+        NetKind::Wifi => "wifi",
+        NetKind::Cellular => "cellular",
+        NetKind::Ethernet => "ethernet",
+        NetKind::Loopback => "loopback",
+        NetKind::Other => "other",
+    }
+}
+
+fn platform_event(e: &PlatformEvent) -> &'static str {
+    match e {
+        PlatformEvent::StatsChanged { streams, connections } => {
+            let _: (&usize, &usize) = (streams, connections);
+            "stats"
+        }
+        PlatformEvent::CellularDataWarning { bytes, threshold } => {
+            let _: (&u64, &u64) = (bytes, threshold);
+            "cellular"
+        }
+        PlatformEvent::BackgroundExpiring { remaining } => {
+            typed::<Duration>(remaining);
+            "background"
+        }
+        PlatformEvent::Rebound { addrs } => {
+            typed::<Vec<SocketAddr>>(addrs);
+            "rebound"
+        }
+        PlatformEvent::NetworkChanged { snapshot } => {
+            typed::<NetworkSnapshot>(snapshot);
+            "network"
+        }
+    }
+}
+
+#[test]
+fn platform_types() {
+    for k in
+        [NetKind::Wifi, NetKind::Cellular, NetKind::Ethernet, NetKind::Loopback, NetKind::Other]
+    {
+        assert!(!net_kind(k).is_empty());
+    }
+    let info = NetworkInfo {
+        id: 1u64,
+        name: String::from("lo"),
+        kind: NetKind::Loopback,
+        addrs: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        expensive: false,
+    };
+    let NetworkInfo { id, name, kind, addrs, expensive } = info.clone();
+    let _: (u64, String, NetKind, Vec<IpAddr>, bool) = (id, name, kind, addrs, expensive);
+    let NetworkSnapshot { networks, default } =
+        NetworkSnapshot { networks: vec![info], default: Some(1) };
+    let _: (Vec<NetworkInfo>, Option<u64>) = (networks, default);
+
+    for p in [NetworkPolicy::Any, NetworkPolicy::WifiOnly, NetworkPolicy::CellularOnly] {
+        match p {
+            NetworkPolicy::Any | NetworkPolicy::WifiOnly | NetworkPolicy::CellularOnly => {}
+        }
+    }
+    assert_eq!(NetworkPolicy::default(), NetworkPolicy::Any);
+    for a in [
+        LocalNetworkAccess::NotRequired,
+        LocalNetworkAccess::Pending,
+        LocalNetworkAccess::Granted,
+        LocalNetworkAccess::Denied,
+    ] {
+        match a {
+            LocalNetworkAccess::NotRequired
+            | LocalNetworkAccess::Pending
+            | LocalNetworkAccess::Granted
+            | LocalNetworkAccess::Denied => {}
+        }
+    }
+    for s in [AppState::Foreground, AppState::Background { remaining: None }, AppState::Suspended] {
+        match s {
+            AppState::Foreground | AppState::Suspended => {}
+            AppState::Background { remaining } => typed::<Option<Duration>>(&remaining),
+        }
+    }
+    let PowerState { on_battery, low_power, device_idle } = PowerState::default();
+    let _: (bool, bool, bool) = (on_battery, low_power, device_idle);
+
+    for e in [
+        PlatformEvent::StatsChanged { streams: 0, connections: 0 },
+        PlatformEvent::CellularDataWarning { bytes: 0, threshold: 0 },
+        PlatformEvent::BackgroundExpiring { remaining: Duration::ZERO },
+        PlatformEvent::Rebound { addrs: Vec::new() },
+        PlatformEvent::NetworkChanged { snapshot: NetworkSnapshot::default() },
+    ] {
+        assert!(!platform_event(&e).is_empty());
+    }
+
+    let EnergyStats { cpu_time, bytes_in, bytes_out, cellular_bytes_out, wakeups, stream_bytes_in } =
+        EnergyStats::default();
+    typed::<Duration>(&cpu_time);
+    let _: [u64; 4] = [bytes_in, bytes_out, cellular_bytes_out, wakeups];
+    let _: Vec<(String, u64)> = stream_bytes_in;
+
+    // The module paths themselves.
+    let _: Option<platform::NetKind> = None;
+    let _: Option<auth::AuthSettings> = None;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server, ServerHandle and the figures they return
+// ---------------------------------------------------------------------------------------------
+
+fn server_info(i: &ServerInfo) {
+    let ServerInfo {
+        version,
+        uptime,
+        connections,
+        publishers,
+        players,
+        streams,
+        accepted,
+        refused,
+        panics,
+        bytes_in,
+        bytes_out,
+        process_cpu,
+        rss_bytes,
+        memory_bytes,
+        memory_budget,
+        listeners,
+        errors,
+        dropped_frames,
+        rtmps_listeners,
+        tls_certificate,
+        auth,
+        auth_circuit,
+    } = i;
+    typed::<&'static str>(version);
+    let _: [&Duration; 2] = [uptime, process_cpu];
+    let _: [&usize; 6] = [connections, publishers, players, streams, memory_bytes, memory_budget];
+    let _: [&u64; 7] = [accepted, refused, panics, bytes_in, bytes_out, rss_bytes, dropped_frames];
+    let _: [&Vec<SocketAddr>; 2] = [listeners, rtmps_listeners];
+    typed::<Vec<(String, u64)>>(errors);
+    typed::<Option<openrtmp_tls::CertificateInfo>>(tls_certificate);
+    typed::<AuthStats>(auth);
+    typed::<Option<CircuitState>>(auth_circuit);
+}
+
+fn connection_info(c: &ConnectionInfo) {
+    let ConnectionInfo {
+        id,
+        peer,
+        role,
+        app,
+        stream,
+        connected_for,
+        bytes_in,
+        bytes_out,
+        queue_bytes,
+        dropped_frames,
+        lag_ms,
+    } = c;
+    let _: [&u64; 4] = [id, bytes_in, bytes_out, dropped_frames];
+    typed::<SocketAddr>(peer);
+    typed::<&'static str>(role);
+    let _: [&String; 2] = [app, stream];
+    typed::<Duration>(connected_for);
+    typed::<usize>(queue_bytes);
+    typed::<u32>(lag_ms);
+}
+
+fn stream_status(s: &StreamStatus) {
+    let StreamStatus {
+        app,
+        name,
+        publishing,
+        publisher,
+        video_codec,
+        width,
+        height,
+        fps,
+        audio_codec,
+        sample_rate,
+        channels,
+        viewers,
+        gop_cache_bytes,
+        gop_cache_frames,
+        gop_cache_ms,
+        frames_in,
+        bytes_in,
+        publishing_for,
+        ingest_delay,
+        distribution_delay,
+    } = s;
+    let _: [&String; 2] = [app, name];
+    typed::<bool>(publishing);
+    typed::<Option<u64>>(publisher);
+    let _: [&Option<String>; 2] = [video_codec, audio_codec];
+    let _: [&Option<u32>; 3] = [width, height, sample_rate];
+    typed::<Option<f64>>(fps);
+    typed::<Option<u8>>(channels);
+    let _: [&usize; 3] = [viewers, gop_cache_bytes, gop_cache_frames];
+    typed::<u32>(gop_cache_ms);
+    let _: [&u64; 2] = [frames_in, bytes_in];
+    typed::<Option<Duration>>(publishing_for);
+    let _: [&DelayHistogram; 2] = [ingest_delay, distribution_delay];
+}
+
+fn server_stats(s: &ServerStats) -> u64 {
+    let ServerStats {
+        accepted,
+        refused,
+        panics,
+        bytes_in,
+        bytes_out,
+        dropped_frames,
+        listener_failures,
+    } = s;
+    let all: [&AtomicU64; 7] =
+        [accepted, refused, panics, bytes_in, bytes_out, dropped_frames, listener_failures];
+    all.iter().map(|a| a.load(Ordering::Relaxed)).sum()
+}
+
+/// Every method signature of `Server` and `ServerHandle` (sync ones as fn pointers).
+#[test]
+fn signatures() {
+    let _: fn(&Server) -> Vec<SocketAddr> = Server::local_addrs;
+    let _: fn(&Server) -> Vec<SocketAddr> = Server::rtmps_addrs;
+    let _: fn(&Server) -> openrtmp_hub::Hub = Server::hub;
+    let _: fn(&Server) -> Arc<ServerStats> = Server::stats;
+    let _: fn(&Server) -> usize = Server::connections;
+    let _: fn(&Server) -> ServerInfo = Server::metrics;
+    let _: fn(&Server) -> ServerHandle = Server::handle;
+    // async: `Server::bind` and `Server::run` are awaited in `live_server` below.
+
+    let _: fn(&ServerHandle) -> ServerInfo = ServerHandle::info;
+    let _: fn(&ServerHandle) -> ServerInfo = ServerHandle::metrics;
+    let _: fn(&ServerHandle) -> Vec<ConnectionInfo> = ServerHandle::connections;
+    let _: fn(&ServerHandle, u64) -> bool = ServerHandle::kick;
+    let _: fn(&ServerHandle) -> Vec<StreamStatus> = ServerHandle::streams;
+    let _: fn(&ServerHandle, &str, &str) -> bool = ServerHandle::end_stream;
+    let _: fn(&ServerHandle) -> Config = ServerHandle::config;
+    let _: fn(&ServerHandle, Config) -> Result<ConfigChange, Vec<ConfigError>> =
+        ServerHandle::apply_config;
+    let _: fn(&ServerHandle) -> Result<bool, openrtmp_tls::TlsError> =
+        ServerHandle::reload_certificates;
+    let _: fn(&ServerHandle, bool) = ServerHandle::shutdown;
+    let _: fn(&ServerHandle) -> (bool, Vec<String>) = ServerHandle::readiness;
+    // Platform seam.
+    let _: fn(&ServerHandle) -> tokio::sync::broadcast::Receiver<PlatformEvent> =
+        ServerHandle::events;
+    let _: fn(&ServerHandle, NetworkSnapshot) = ServerHandle::network_changed;
+    let _: fn(&ServerHandle, NetworkPolicy) = ServerHandle::set_network_policy;
+    let _: fn(&ServerHandle, AppState) = ServerHandle::set_app_state;
+    let _: fn(&ServerHandle, Duration) = ServerHandle::background_time_expiring;
+    let _: fn(&ServerHandle, PowerState) = ServerHandle::set_power;
+    let _: fn(&ServerHandle) -> PowerState = ServerHandle::power;
+    let _: fn(&ServerHandle, LocalNetworkAccess) = ServerHandle::set_local_network_access;
+    let _: fn(&ServerHandle) -> EnergyStats = ServerHandle::energy;
+    // async: `ServerHandle::stopped` is awaited in `live_server`.
+
+    // Cheap to share across threads, on every target.
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<ServerHandle>();
+    send_sync::<Server>();
+    send_sync::<ServerStats>();
+    send_sync::<ServerError>();
+    send_sync::<PlatformEvent>();
+}
+
+/// A real server on 127.0.0.1:0: every inbound seam call, the figures, and a shutdown.
+#[test]
+fn live_server() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        // An invalid configuration is refused with ServerError::Config.
+        let bad = Config { listen: Vec::new(), ..full_config() };
+        let err = Server::bind(bad).await.expect_err("no listener");
+        server_error(&err);
+        assert!(matches!(err, ServerError::Config(_)));
+        auth_error(&AuthError::HttpClient { detail: String::new() });
+
+        let bound: Result<Server, ServerError> = Server::bind(full_config()).await;
+        let server = bound.expect("bind");
+        let addrs = server.local_addrs();
+        assert_eq!(addrs.len(), 1);
+        assert!(addrs[0].port() != 0);
+        assert!(server.rtmps_addrs().is_empty());
+        let _hub = server.hub();
+        assert_eq!(server_stats(&server.stats()), 0);
+        assert_eq!(server.connections(), 0);
+        server_info(&server.metrics());
+
+        let handle = server.handle();
+        let mut events = handle.events();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let run = future_of::<_, ()>(server.run(async move {
+            let _ = stop_rx.await;
+        }));
+        let task = tokio::spawn(run);
+
+        // A plain TCP connection is accepted (and counted) on every target.
+        let tcp = tokio::net::TcpStream::connect(addrs[0]).await.expect("connect");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while handle.info().accepted == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(handle.info().accepted, 1);
+        drop(tcp);
+
+        let info = handle.info();
+        server_info(&info);
+        assert_eq!(info.listeners, addrs);
+        server_info(&handle.metrics());
+        for c in handle.connections() {
+            connection_info(&c);
+        }
+        assert!(!handle.kick(u64::MAX));
+        for s in handle.streams() {
+            stream_status(&s);
+        }
+        assert!(!handle.end_stream("live", "nobody"));
+        let config = handle.config();
+        let change = handle
+            .apply_config(Config { low_latency: !config.low_latency, ..config.clone() })
+            .expect("apply");
+        assert_eq!(change.applied, vec!["streams".to_string()]);
+        assert!(handle.apply_config(Config { chunk_size: 1, ..config }).is_err());
+        assert!(!handle.reload_certificates().expect("no tls"));
+        let (ready, reasons) = handle.readiness();
+        assert!(ready, "{reasons:?}");
+
+        // The platform seam, inbound.
+        let snapshot = NetworkSnapshot {
+            networks: vec![NetworkInfo {
+                id: 1,
+                name: "lo".into(),
+                kind: NetKind::Loopback,
+                addrs: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+                expensive: false,
+            }],
+            default: Some(1),
+        };
+        handle.network_changed(snapshot.clone());
+        handle.set_network_policy(NetworkPolicy::Any);
+        handle.set_app_state(AppState::Background { remaining: None });
+        handle.set_app_state(AppState::Foreground);
+        handle.background_time_expiring(Duration::from_secs(1));
+        handle.set_app_state(AppState::Foreground);
+        let power = PowerState { on_battery: true, low_power: false, device_idle: false };
+        handle.set_power(power);
+        assert_eq!(handle.power(), power);
+        handle.set_local_network_access(LocalNetworkAccess::Denied);
+        assert!(!handle.readiness().0);
+        handle.set_local_network_access(LocalNetworkAccess::NotRequired);
+        let energy = handle.energy();
+        assert!(energy.bytes_in <= handle.info().bytes_in);
+
+        // The platform seam, outbound: the snapshot came back as an event.
+        let mut seen = Vec::new();
+        while let Ok(Ok(e)) = tokio::time::timeout(Duration::from_secs(2), events.recv()).await {
+            seen.push(platform_event(&e));
+            if let PlatformEvent::NetworkChanged { snapshot: s } = &e {
+                assert_eq!(s, &snapshot);
+                break;
+            }
+        }
+        assert!(seen.contains(&"network"), "events: {seen:?}");
+
+        handle.shutdown(true);
+        let stopped = future_of::<_, ()>(handle.stopped());
+        tokio::time::timeout(Duration::from_secs(10), stopped).await.expect("stopped");
+        let _ = stop_tx.send(());
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("run returns")
+            .expect("run task");
+    });
+}
