@@ -302,8 +302,13 @@ fn low_power_mode_sends_a_player_fewer_segments() {
     );
     let _ = stop_tx.send(());
     let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
+    // A 100 ms nap allows at most 10 pumps (one write, one loopback segment each, as long
+    // as a batch stays under the 64 KiB MSS) a second; normal mode writes as the publisher's
+    // packets arrive (about 25 batches a second from FFmpeg -re here). The bound leaves room
+    // for a batch split in two; the ratio keeps the comparison meaningful if a loaded
+    // machine coalesces more in normal mode too.
     assert!(
-        saving < normal * 0.5,
+        saving <= 12.5 && saving < normal * 0.8,
         "low-power mode saved too few segments: {normal:.1}/s -> {saving:.1}/s"
     );
     assert!(
