@@ -366,7 +366,7 @@ pub struct OpenRtmpServer {
     /// What the host pushed through the platform seam, re-applied on every start.
     host_state: Mutex<seam::HostState>,
     listener: SharedListener,
-    events: mpsc::SyncSender<FfiEvent>,
+    events: mpsc::Sender<FfiEvent>,
 }
 
 impl std::fmt::Debug for OpenRtmpServer {
@@ -528,7 +528,7 @@ impl OpenRtmpServer {
             .build()
             .map_err(|e| FfiError::Start { reason: format!("tokio runtime: {e}") })?;
         let listener: SharedListener = Arc::new(RwLock::new(None));
-        let (events, rx) = mpsc::sync_channel(EVENT_QUEUE);
+        let (events, rx) = mpsc::channel();
         let dispatch = Arc::clone(&listener);
         std::thread::Builder::new()
             .name("openrtmp-events".into())
@@ -574,19 +574,14 @@ fn dispatch_events(rx: mpsc::Receiver<FfiEvent>, listener: SharedListener) {
     }
 }
 
-/// Events waiting for the host's listener: a listener that blocks makes later events drop
-/// (counted in the log) instead of queueing without bound.
-const EVENT_QUEUE: usize = 64;
-
 /// Sends the current counts once (so the host starts from the truth), then forwards every
 /// [`PlatformEvent`] of the server (`StatsChanged` is coalesced by the server: at most every
 /// 250 ms, only on change; no timer runs while nothing changes). A lagging receiver skips
-/// to newer events and re-sends the current counts; while the host's listener is stuck
-/// and [`EVENT_QUEUE`] events wait, new ones are dropped.
+/// to newer events and re-sends the current counts.
 async fn forward_events(
     handle: ServerHandle,
     mut rx: tokio::sync::broadcast::Receiver<PlatformEvent>,
-    events: mpsc::SyncSender<FfiEvent>,
+    events: mpsc::Sender<FfiEvent>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
     let counts = |h: &ServerHandle| {
@@ -596,17 +591,7 @@ async fn forward_events(
             connections: info.connections as u64,
         }
     };
-    let mut dropped = 0u64;
-    let mut send = |event: FfiEvent| match events.try_send(event) {
-        Ok(()) => true,
-        Err(mpsc::TrySendError::Full(_)) => {
-            dropped += 1;
-            tracing::debug!(dropped, "openrtmp-ffi: the host's event listener is behind");
-            true
-        }
-        Err(mpsc::TrySendError::Disconnected(_)) => false,
-    };
-    if !send(counts(&handle)) {
+    if events.send(counts(&handle)).is_err() {
         return;
     }
     loop {
@@ -618,7 +603,7 @@ async fn forward_events(
             }
             Err(RecvError::Closed) => return,
         };
-        if !send(event) {
+        if events.send(event).is_err() {
             return;
         }
     }
