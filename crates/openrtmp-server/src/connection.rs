@@ -220,6 +220,8 @@ struct Connection {
     publisher: Option<PublishState>,
     players: Vec<PlayState>,
     events: Vec<SubscriberEvent>,
+    /// The last media pump stopped at a player's byte budget (more may be due at once).
+    budget_hit: bool,
     bytes_in: u64,
     bytes_out: u64,
     last_ts_warning: Option<Instant>,
@@ -287,6 +289,7 @@ pub(crate) async fn run(
             publisher: None,
             players: Vec::new(),
             events: Vec::new(),
+            budget_hit: false,
             bytes_in: 0,
             bytes_out: 0,
             last_ts_warning: None,
@@ -481,11 +484,11 @@ impl Connection {
                     Err(e) => Err(End::Io(e)),
                 },
                 _ = ready(&self.players), if want_media => {
-                    self.pump_players().map(|budget_hit| {
-                        if saving && !budget_hit {
-                            nap_until = Some(Instant::now() + SAVING_NAP);
-                        }
-                    })
+                    let result = self.pump_players();
+                    if saving && !self.budget_hit {
+                        nap_until = Some(Instant::now() + SAVING_NAP);
+                    }
+                    result
                 }
                 _ = tokio::time::sleep_until(nap_until.unwrap_or(armed)), if napping => {
                     nap_until = None;
@@ -963,15 +966,22 @@ impl Connection {
     }
 
     /// Moves available media from the hub into the session's output, for every player.
-    /// Returns whether some player's poll stopped at its byte budget (more may be due now).
-    fn pump_players(&mut self) -> Result<bool, End> {
+    fn pump_players(&mut self) -> Result<(), End> {
         let now = std::time::Instant::now();
-        let mut budget_hit = false;
+        self.budget_hit = false;
         for i in 0..self.players.len() {
             let Some(player) = self.players.get_mut(i) else { break };
             self.events.clear();
             player.subscriber.poll(&mut self.events, BATCH_BYTES);
-            let mut polled = 0;
+            let polled: usize = self
+                .events
+                .iter()
+                .map(|e| match e {
+                    SubscriberEvent::Frame(frame) => frame.payload.len(),
+                    _ => 0,
+                })
+                .sum();
+            self.budget_hit |= polled >= BATCH_BYTES;
             let stream_id = player.stream_id;
             player.polls = player.polls.wrapping_add(1);
             if player.polls % 64 == 0 {
@@ -996,7 +1006,6 @@ impl Connection {
             for event in self.events.drain(..) {
                 match event {
                     SubscriberEvent::Frame(frame) => {
-                        polled += frame.payload.len();
                         if let Some(arrived) = frame.received {
                             player
                                 .delays
@@ -1038,9 +1047,8 @@ impl Connection {
                     }
                 }
             }
-            budget_hit |= polled >= BATCH_BYTES;
         }
-        Ok(budget_hit)
+        Ok(())
     }
 
     fn next_deadline(&self, writing: bool, last_write: Instant) -> Instant {
