@@ -37,7 +37,7 @@ use crate::config::Config;
 use crate::delay::{IngestClock, StreamDelays};
 use crate::platform::state::{Directive, SAVING_NAP};
 use crate::registry::{ConnEntry, MediaSummary};
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// Most bytes read per socket read (the read buffer grows to this).
 const READ_SIZE: usize = 64 * 1024;

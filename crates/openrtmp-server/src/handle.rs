@@ -11,7 +11,7 @@ use crate::platform::{
     AppState, EnergyStats, LocalNetworkAccess, NetworkPolicy, NetworkSnapshot, PlatformEvent,
     PowerState,
 };
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// Server-wide figures.
 #[derive(Debug, Clone)]
@@ -453,7 +453,7 @@ impl ServerHandle {
     /// listeners stay, and a connection arriving on an address of a network the policy
     /// excludes is refused at accept.
     pub fn network_changed(&self, snapshot: NetworkSnapshot) {
-        crate::server::apply_network(&self.shared, snapshot);
+        crate::listener::apply_network(&self.shared, snapshot);
     }
 
     /// Changes which networks the server serves on (all platforms; the initial value is
@@ -462,7 +462,7 @@ impl ServerHandle {
     pub fn set_network_policy(&self, policy: NetworkPolicy) {
         tracing::info!(?policy, "network policy");
         self.shared.platform.set_policy(policy);
-        crate::server::rebind(&self.shared);
+        crate::listener::rebind(&self.shared);
         crate::platform::announce::update(&self.shared);
     }
 

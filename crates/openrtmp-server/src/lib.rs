@@ -19,11 +19,14 @@ mod connection;
 mod delay;
 mod handle;
 mod limit;
+mod listener;
 pub mod platform;
 mod registry;
 mod server;
+mod shared;
 
 pub use config::*;
 pub use delay::{DelayHistogram, DELAY_BUCKETS_MS};
 pub use handle::{ConfigChange, ConnectionInfo, ServerHandle, ServerInfo, StreamStatus};
-pub use server::{Server, ServerError, ServerStats};
+pub use server::{Server, ServerError};
+pub use shared::ServerStats;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::mdns::{self, Announcer, MdnsSettings};
 use super::state::allowed_addrs;
 use super::{AppState, LocalNetworkAccess};
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// Starts the announcer if the configuration asks for one (after the listeners are bound).
 pub(crate) fn start(shared: &Arc<Shared>) {

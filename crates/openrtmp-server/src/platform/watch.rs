@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio_util::task::TaskTracker;
 
 use super::{NetKind, NetworkInfo, NetworkSnapshot};
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// Starts the watcher on `tracker` (until the server shuts down), where there is one.
 pub(crate) fn spawn(shared: Arc<Shared>, tracker: &TaskTracker) {
@@ -33,7 +33,7 @@ mod desktop {
     use futures_util::FutureExt;
     use if_watch::{IfEvent, IpNet};
 
-    use crate::server::Shared;
+    use crate::shared::Shared;
 
     pub(super) async fn run(shared: Arc<Shared>) {
         let stop = shared.shutdown.clone();
@@ -51,7 +51,7 @@ mod desktop {
                 let snapshot = super::snapshot(nets.iter().map(|n| n.addr()));
                 if last.as_ref() != Some(&snapshot) {
                     last = Some(snapshot.clone());
-                    crate::server::apply_network(&shared, snapshot);
+                    crate::listener::apply_network(&shared, snapshot);
                 }
             }
             let event = tokio::select! {
