@@ -11,10 +11,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::connection;
 use crate::platform::state::{allowed_addrs, SpecificListener};
 use crate::platform::{NetworkPolicy, NetworkSnapshot, PlatformEvent};
 use crate::shared::Shared;
+
+mod accept;
+
+use accept::{admission, connection_task, Refusals, REFUSAL_SLOTS};
 
 /// Accepts until draining starts or `stop` (a re-bind) is cancelled. While the app is in
 /// the background or suspended the loop does not accept: the listener stays bound and
@@ -34,6 +37,7 @@ pub(crate) async fn accept_loop(
         tracing::info!(addr = ?local, "listening for RTMP");
     }
     let mut accepting = shared.platform.accepting();
+    let mut refusals = Refusals::default();
     loop {
         while !*accepting.borrow_and_update() {
             tokio::select! {
@@ -68,14 +72,25 @@ pub(crate) async fn accept_loop(
                 continue;
             }
         }
+        let (guard, total, from_ip) = shared.counter.enter(peer.ip());
+        let config = shared.config_arc();
+        if total > config.max_connections.saturating_add(REFUSAL_SLOTS)
+            || from_ip > config.max_connections_per_ip.saturating_add(REFUSAL_SLOTS)
+        {
+            // Over the limit and past the few kept to carry the RTMP error: closed now, so
+            // that one address cannot hold thousands of half-open sockets.
+            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            refusals.refused(peer, total, from_ip);
+            continue;
+        }
         shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
         let _ = socket.set_nodelay(true);
-        let shared = Arc::clone(&shared);
-        let tls = tls.clone();
+        let refuse = admission(&config, &shared, peer, total, from_ip);
+        let conn_id = shared.next_conn_id();
+        let task = connection_task(socket, tls.clone(), peer, conn_id, Arc::clone(&shared), refuse);
+        let stats = Arc::clone(&shared.stats);
         tracker.spawn(async move {
-            let conn_id = shared.next_conn_id();
-            let stats = Arc::clone(&shared.stats);
-            let task = connection::run(socket, tls, peer, conn_id, shared);
+            let _guard = guard;
             // A panic inside one connection must not take the server down: catch, log, go on.
             if let Err(panic) = AssertUnwindSafe(task).catch_unwind().await {
                 stats.panics.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,92 @@
+//! Authorisation decisions in flight. Without an HTTP callback the verdict is ready at once
+//! and applied in the same turn; with one, the session waits (reading stops, so TCP
+//! back-pressure holds the client) while the connection keeps writing and serving its
+//! other streams, until the verdict arrives.
+
+use std::net::SocketAddr;
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use openrtmp_proto::session::RequestId;
+
+use crate::auth::{Auth, AuthAction, AuthRequest, Verdict};
+
+/// What a decision is about.
+#[derive(Debug)]
+pub(crate) enum Asked {
+    Connect { request: RequestId, flash_ver: String, enhanced: bool },
+    Publish { request: RequestId, stream_id: u32 },
+    Play { request: RequestId, stream_id: u32 },
+}
+
+/// The app and tcUrl exactly as the client's `connect` sent them (a key or token may be
+/// in their query): publish and play are authorised against them too.
+#[derive(Debug)]
+pub(crate) struct Asker {
+    pub(crate) connect_app: String,
+    pub(crate) tc_url: Option<String>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) conn_id: u64,
+}
+
+impl Asker {
+    pub(crate) fn new(peer: SocketAddr, conn_id: u64) -> Asker {
+        Asker { connect_app: String::new(), tc_url: None, peer, conn_id }
+    }
+
+    /// A request about this connection, with `stream` for publish and play.
+    pub(crate) fn request(&self, action: AuthAction, stream: Option<String>) -> AuthRequest {
+        AuthRequest {
+            action,
+            app: self.connect_app.clone(),
+            stream,
+            tc_url: self.tc_url.clone(),
+            peer: self.peer,
+            conn_id: self.conn_id,
+        }
+    }
+}
+
+/// At most one decision in flight (the session asks one at a time: it stops handling
+/// input while it waits).
+#[derive(Default)]
+pub(crate) struct Decisions {
+    pending: Option<(Asked, BoxFuture<'static, Verdict>)>,
+}
+
+impl std::fmt::Debug for Decisions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decisions").field("pending", &self.pending.as_ref().map(|p| &p.0)).finish()
+    }
+}
+
+impl Decisions {
+    /// Asks `auth`; returns the verdict when it is ready now, else keeps it in flight.
+    pub(crate) fn ask(&mut self, auth: &Auth, asked: Asked, req: AuthRequest) -> Option<(Asked, Verdict)> {
+        let mut verdict = auth.authorize(req).boxed();
+        match (&mut verdict).now_or_never() {
+            Some(v) => Some((asked, v)),
+            None => {
+                self.pending = Some((asked, verdict));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Resolves with the decision in flight once its verdict arrives (never, when there is
+    /// none). Cancel-safe: the decision stays in flight until it resolves.
+    pub(crate) async fn decided(&mut self) -> (Asked, Verdict) {
+        let Some((_, verdict)) = &mut self.pending else {
+            return std::future::pending().await;
+        };
+        let verdict = verdict.await;
+        match self.pending.take() {
+            Some((asked, _)) => (asked, verdict),
+            None => std::future::pending().await,
+        }
+    }
+}

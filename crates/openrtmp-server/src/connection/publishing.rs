@@ -1,0 +1,136 @@
+//! A publisher's state on its connection: the hub's [`Publisher`], the checks on what it
+//! sends (timestamp jumps) and its ingest statistics (ingest delay, frame rate, codecs for
+//! the API).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openrtmp_hub::{Frame, FrameKind, PublishError, Publisher, StreamKey};
+use openrtmp_proto::message::{Message, MessageType};
+use tokio::time::Instant;
+
+use super::close::Close;
+use crate::delay::{IngestClock, StreamDelays};
+use crate::registry::{ConnEntry, MediaSummary};
+use crate::shared::Shared;
+
+/// Timestamp jumps are logged at most this often per connection.
+const TS_WARNING_EVERY: Duration = Duration::from_secs(10);
+
+/// One stream being published on this connection.
+#[derive(Debug)]
+pub(crate) struct Publishing {
+    /// The RTMP message stream it publishes on.
+    pub(crate) stream_id: u32,
+    publisher: Publisher,
+    /// When the last audio/video message arrived (publisher silence).
+    pub(crate) last_media: Instant,
+    last_ts: Option<u32>,
+    last_ts_warning: Option<Instant>,
+    /// Video frames received and (timestamp, count) at the last keyframe: the frame rate
+    /// over the last keyframe interval.
+    video_frames: u64,
+    fps_window: Option<(u32, u64)>,
+    /// This stream's delay histograms, and the publisher's lateness against real time.
+    delays: Arc<StreamDelays>,
+    ingest: IngestClock,
+    entry: Arc<ConnEntry>,
+}
+
+impl Publishing {
+    /// Claims `key` in the hub for this connection.
+    pub(crate) fn start(
+        shared: &Shared,
+        entry: &Arc<ConnEntry>,
+        key: &StreamKey,
+        stream_id: u32,
+    ) -> Result<Publishing, PublishError> {
+        let publisher = shared.hub.publish(key.clone(), entry.id)?;
+        entry.detail().media =
+            MediaSummary { since: Some(std::time::Instant::now()), ..MediaSummary::default() };
+        tracing::info!(stream = %key, "publish start");
+        Ok(Publishing {
+            stream_id,
+            publisher,
+            last_media: Instant::now(),
+            last_ts: None,
+            last_ts_warning: None,
+            video_frames: 0,
+            fps_window: None,
+            delays: shared.delays.for_stream(key),
+            ingest: IngestClock::default(),
+            entry: Arc::clone(entry),
+        })
+    }
+
+    /// The stream's key.
+    pub(crate) fn key(&self) -> &StreamKey {
+        self.publisher.key()
+    }
+
+    /// Ends the publication (players are told, after what they have not read yet).
+    pub(crate) fn stop(self, why: &str) {
+        tracing::info!(stream = %self.publisher.key(), reason = why, "publish stop");
+        self.publisher.unpublish();
+    }
+
+    /// An audio or video message from the publisher, into the hub. `Err(Replaced)` when a
+    /// newer publisher took the key over (`replace_publisher`): this one is done.
+    pub(crate) fn media(&mut self, message: Message) -> Result<(), Close> {
+        let kind =
+            if message.type_id == MessageType::AUDIO { FrameKind::Audio } else { FrameKind::Video };
+        let ts = message.timestamp;
+        let now = Instant::now();
+        if let Some(last) = self.last_ts {
+            let delta = ts.wrapping_sub(last) as i32;
+            let quiet = self.last_ts_warning.is_none_or(|t| now.duration_since(t) > TS_WARNING_EVERY);
+            if !(-1000..=1000).contains(&delta) && quiet {
+                self.last_ts_warning = Some(now);
+                tracing::warn!(from = last, to = ts, "timestamp jump in published media");
+            }
+        }
+        self.last_ts = Some(ts);
+        self.last_media = now;
+        let mut frame = Frame::classify(kind, ts, message.payload);
+        let arrived = std::time::Instant::now();
+        frame.received = Some(arrived);
+        self.delays.ingest.record(self.ingest.observe(arrived, ts));
+        if kind == FrameKind::Video && !frame.sequence_header {
+            self.count_video(ts, frame.keyframe);
+        }
+        let pushed = self.publisher.push(frame);
+        if pushed.replaced {
+            return Err(Close::Replaced);
+        }
+        if let Some(info) = pushed.learned {
+            self.entry.detail().media.learn(&info);
+        }
+        Ok(())
+    }
+
+    /// A data message other than `onMetaData` (`onCuePoint`, `onTextData`): relayed.
+    pub(crate) fn data(&mut self, timestamp: u32, payload: bytes::Bytes) {
+        let _ = self.publisher.push(Frame::classify(FrameKind::Data, timestamp, payload));
+    }
+
+    /// The publisher's `onMetaData` (`@setDataFrame` stripped): the hub keeps it for new
+    /// players, enriched with what it learns from the sequence headers.
+    pub(crate) fn metadata(&mut self, timestamp: u32, data: openrtmp_media::ScriptData) {
+        self.publisher.set_metadata_script(timestamp, data);
+    }
+
+    /// Frame rate over the last keyframe interval, published at each keyframe.
+    fn count_video(&mut self, ts: u32, keyframe: bool) {
+        self.video_frames += 1;
+        if !keyframe {
+            return;
+        }
+        if let Some((first_ts, frames)) = self.fps_window.replace((ts, self.video_frames)) {
+            let span = ts.wrapping_sub(first_ts);
+            if span > 0 && span < 60_000 {
+                let fps = (self.video_frames - frames) as f64 * 1000.0 / f64::from(span);
+                self.entry.detail().media.fps = Some((fps * 100.0).round() / 100.0);
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! What reaches a connection from outside its socket: the server shutting down (now, or
+//! gracefully: drain), an API kick, the app's state (directives such as "close idle
+//! connections"), and power saving, which batches a player's writes.
+//!
+//! Futures on channels every connection shares are created once and kept across loop
+//! iterations (re-made only after they fire): registering a waiter on a shared channel at
+//! every wake would take its lock once per frame per connection.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::platform::state::{Directive, SAVING_NAP};
+
+/// One thing that happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// Close now (forced shutdown, or the grace period ended).
+    Shutdown,
+    /// Closed through the API.
+    Kicked,
+    /// A graceful shutdown began: tell the client (once).
+    Draining,
+    /// The app's state changed.
+    Directive(Directive),
+    /// Power saving started or ended, or a nap ended: re-evaluate what to wait for.
+    Changed,
+}
+
+type Next<T> = Pin<Box<dyn Future<Output = (Option<T>, watch::Receiver<T>)> + Send>>;
+
+/// The signals of one connection.
+pub(crate) struct Signals {
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    kicked: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// `None` once the drain was reported.
+    draining: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    directive: Next<Directive>,
+    saving_next: Next<bool>,
+    /// Saving power (low-power mode, Doze): after draining the players' queues, no media
+    /// pump until the nap ends, so a player's frames leave in one write every 100 ms
+    /// instead of one per frame (fewer system calls and TCP segments, so the radio can
+    /// sleep longer). Reads are not delayed: the OS wakes the runtime for every arriving
+    /// segment anyway (edge-triggered readiness), so holding them back saves nothing.
+    saving: bool,
+    nap: Option<Pin<Box<Sleep>>>,
+    /// Background: a connection that becomes idle later (its player or publisher ends)
+    /// closes then, not only those idle at the switch.
+    pub(crate) close_when_idle: bool,
+}
+
+impl std::fmt::Debug for Signals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signals")
+            .field("saving", &self.saving)
+            .field("napping", &self.nap.is_some())
+            .field("close_when_idle", &self.close_when_idle)
+            .finish()
+    }
+}
+
+impl Signals {
+    pub(crate) fn new(
+        shutdown: &CancellationToken,
+        kick: &CancellationToken,
+        draining: &CancellationToken,
+        directives: watch::Receiver<Directive>,
+        mut saving: watch::Receiver<bool>,
+    ) -> Signals {
+        let now_saving = *saving.borrow_and_update();
+        Signals {
+            shutdown: Box::pin(shutdown.clone().cancelled_owned()),
+            kicked: Box::pin(kick.clone().cancelled_owned()),
+            draining: Some(Box::pin(draining.clone().cancelled_owned())),
+            directive: Box::pin(next_value(directives)),
+            saving_next: Box::pin(next_value(saving)),
+            saving: now_saving,
+            nap: None,
+            close_when_idle: false,
+        }
+    }
+
+    /// Whether media must wait (a nap of power saving is running).
+    pub(crate) fn napping(&self) -> bool {
+        self.nap.as_ref().is_some_and(|nap| Instant::now() < nap.deadline())
+    }
+
+    /// After a media pump: while saving, nap unless the pump stopped at its byte budget
+    /// (more is due at once).
+    pub(crate) fn pumped(&mut self, budget_hit: bool) {
+        if self.saving && !budget_hit {
+            self.nap = Some(Box::pin(tokio::time::sleep(SAVING_NAP)));
+        }
+    }
+
+    /// The next signal. Cancel-safe; checked in this order: shutdown, kick, drain, power,
+    /// app state.
+    pub(crate) fn next(&mut self) -> impl Future<Output = Signal> + '_ {
+        std::future::poll_fn(move |cx| self.poll_next(cx))
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
+        if self.shutdown.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Signal::Shutdown);
+        }
+        if self.kicked.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Signal::Kicked);
+        }
+        if let Some(draining) = &mut self.draining {
+            if draining.as_mut().poll(cx).is_ready() {
+                self.draining = None;
+                return Poll::Ready(Signal::Draining);
+            }
+        }
+        if let Some(nap) = &mut self.nap {
+            if nap.as_mut().poll(cx).is_ready() {
+                self.nap = None;
+                return Poll::Ready(Signal::Changed);
+            }
+        }
+        if let Poll::Ready((changed, rx)) = self.saving_next.as_mut().poll(cx) {
+            // The sender lives as long as the server's shared state.
+            let Some(saving) = changed else { return Poll::Ready(Signal::Shutdown) };
+            self.saving_next = Box::pin(next_value(rx));
+            self.saving = saving;
+            if !saving {
+                self.nap = None;
+            }
+            return Poll::Ready(Signal::Changed);
+        }
+        if let Poll::Ready((changed, rx)) = self.directive.as_mut().poll(cx) {
+            let Some(directive) = changed else { return Poll::Ready(Signal::Shutdown) };
+            self.directive = Box::pin(next_value(rx));
+            self.close_when_idle = directive == Directive::CloseIdle;
+            return Poll::Ready(Signal::Directive(directive));
+        }
+        Poll::Pending
+    }
+}
+
+/// The next value of a watch channel (`None`: the sender is gone). Owns the receiver, so
+/// the future can be kept across loop iterations; it hands the receiver back for the next.
+async fn next_value<T: Copy>(mut rx: watch::Receiver<T>) -> (Option<T>, watch::Receiver<T>) {
+    let value = match rx.changed().await {
+        Ok(()) => Some(*rx.borrow_and_update()),
+        Err(_) => None,
+    };
+    (value, rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signals() -> (Signals, [CancellationToken; 3], watch::Sender<Directive>, watch::Sender<bool>) {
+        let tokens = [CancellationToken::new(), CancellationToken::new(), CancellationToken::new()];
+        let (dtx, drx) = watch::channel(Directive::Carry);
+        let (stx, srx) = watch::channel(false);
+        let s = Signals::new(&tokens[0], &tokens[1], &tokens[2], drx, srx);
+        (s, tokens, dtx, stx)
+    }
+
+    fn now_or_never(s: &mut Signals) -> Option<Signal> {
+        use futures_util::FutureExt;
+        s.next().now_or_never()
+    }
+
+    #[tokio::test]
+    async fn drain_is_reported_once_and_shutdown_wins() {
+        let (mut s, [shutdown, _kick, draining], _d, _p) = signals();
+        assert_eq!(now_or_never(&mut s), None);
+        draining.cancel();
+        assert_eq!(now_or_never(&mut s), Some(Signal::Draining));
+        assert_eq!(now_or_never(&mut s), None, "a drain is told once");
+        shutdown.cancel();
+        assert_eq!(now_or_never(&mut s), Some(Signal::Shutdown));
+    }
+
+    #[tokio::test]
+    async fn directives_and_power_saving() {
+        let (mut s, _t, directives, saving) = signals();
+        directives.send(Directive::CloseIdle).unwrap();
+        assert_eq!(now_or_never(&mut s), Some(Signal::Directive(Directive::CloseIdle)));
+        assert!(s.close_when_idle);
+        s.pumped(false);
+        assert!(!s.napping(), "no nap unless saving");
+        saving.send(true).unwrap();
+        assert_eq!(now_or_never(&mut s), Some(Signal::Changed));
+        s.pumped(true);
+        assert!(!s.napping(), "a pump that hit its budget has more to send at once");
+        s.pumped(false);
+        assert!(s.napping());
+        saving.send(false).unwrap();
+        assert_eq!(now_or_never(&mut s), Some(Signal::Changed));
+        assert!(!s.napping(), "leaving power saving ends the nap");
+    }
+}

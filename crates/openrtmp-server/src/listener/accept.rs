@@ -1,0 +1,217 @@
+//! From an accepted socket to a running connection: admission (limits decided at accept),
+//! the wait for the first bytes (a socket that sends nothing costs a small task and its
+//! kernel buffers, no session and no read buffer), the TLS or ACME handshake, then the
+//! connection's own loop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+use tracing::{field, Instrument};
+
+use crate::config::Config;
+use crate::connection::{report, Close, Connection};
+use crate::platform::state::Directive;
+use crate::shared::Shared;
+
+/// Connections over a limit that are still accepted, so that the RTMP `_error` explaining
+/// the refusal reaches honest clients; past these, sockets are closed at accept.
+pub(crate) const REFUSAL_SLOTS: usize = 16;
+/// Refusals at accept are logged at most this often per listener (with the count).
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Why a new connection must be refused after its `connect` (with an RTMP `_error`).
+pub(crate) fn admission(
+    config: &Config,
+    shared: &Shared,
+    peer: SocketAddr,
+    total: usize,
+    from_ip: usize,
+) -> Option<String> {
+    if total > config.max_connections {
+        let max = config.max_connections;
+        return Some(format!("server connection limit reached ({max} connections)"));
+    }
+    if from_ip > config.max_connections_per_ip {
+        let (ip, max) = (peer.ip(), config.max_connections_per_ip);
+        return Some(format!("too many connections from {ip} (limit {max})"));
+    }
+    let used = shared.hub.memory_bytes();
+    if used > config.memory_budget {
+        let budget = config.memory_budget;
+        return Some(format!("server memory budget exhausted ({used} of {budget} bytes)"));
+    }
+    None
+}
+
+/// Rate-limited logging of sockets closed at accept.
+#[derive(Debug, Default)]
+pub(crate) struct Refusals {
+    last_log: Option<Instant>,
+    unlogged: u64,
+}
+
+impl Refusals {
+    pub(crate) fn refused(&mut self, peer: SocketAddr, total: usize, from_ip: usize) {
+        self.unlogged += 1;
+        let now = Instant::now();
+        if self.last_log.is_none_or(|t| now.duration_since(t) >= REFUSAL_LOG_EVERY) {
+            tracing::warn!(
+                %peer,
+                total,
+                from_ip,
+                refused = self.unlogged,
+                "connections closed at accept: over the connection limits"
+            );
+            self.last_log = Some(now);
+            self.unlogged = 0;
+        }
+    }
+}
+
+/// One accepted connection, from the first byte to its end.
+pub(crate) async fn connection_task(
+    socket: TcpStream,
+    tls: Option<TlsAcceptor>,
+    peer: SocketAddr,
+    conn_id: u64,
+    shared: Arc<Shared>,
+    refuse: Option<String>,
+) {
+    let span = tracing::info_span!(
+        "conn",
+        conn_id,
+        %peer,
+        proto = if tls.is_some() { "rtmps" } else { "rtmp" },
+        app = field::Empty,
+        stream = field::Empty,
+        role = field::Empty
+    );
+    async move {
+        let registered = shared.registry.register(conn_id, peer);
+        let local = socket.local_addr().map(|a| a.ip()).unwrap_or([0, 0, 0, 0].into());
+        let tracked = shared.platform.track(conn_id, local);
+        shared.platform.stats_changed();
+        tracing::debug!(connections = shared.counter.total(), "accepted");
+        let opened = Instant::now();
+        let entry = &registered.entry;
+        let deadline = opened + shared.config_arc().handshake_timeout;
+        match first_bytes(&socket, deadline, &shared, &entry.kick).await {
+            Err(close) => report(&shared, &close, peer, conn_id, None, opened, (0, 0)),
+            Ok(()) => {
+                // Allocated only now: the session, buffers and the loop's state.
+                let conn = Connection::new(
+                    Arc::clone(&shared),
+                    Arc::clone(entry),
+                    peer,
+                    opened,
+                    Arc::clone(&tracked.cellular),
+                    refuse,
+                );
+                Box::pin(serve(conn, socket, tls, deadline)).await;
+            }
+        }
+        drop(tracked);
+        shared.platform.stats_changed();
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Waits until the socket is readable (bytes or EOF), at most until the handshake
+/// deadline, and not past a shutdown, a kick or an app-state change that closes idle
+/// connections.
+async fn first_bytes(
+    socket: &TcpStream,
+    deadline: Instant,
+    shared: &Shared,
+    kick: &tokio_util::sync::CancellationToken,
+) -> Result<(), Close> {
+    let mut directives = shared.platform.directives();
+    let directive = async {
+        loop {
+            if directives.changed().await.is_err() {
+                return Close::Shutdown;
+            }
+            let directive = *directives.borrow_and_update();
+            match directive {
+                Directive::Carry => {}
+                Directive::CloseIdle => return Close::Background,
+                Directive::Expire(_) => return Close::BackgroundExpired,
+                Directive::Suspend => return Close::Suspended,
+            }
+        }
+    };
+    tokio::select! {
+        readable = socket.readable() => readable.map_err(Close::Io),
+        _ = tokio::time::sleep_until(deadline) => Err(Close::HandshakeTimeout),
+        _ = shared.shutdown.cancelled() => Err(Close::Shutdown),
+        _ = kick.cancelled() => Err(Close::Kicked),
+        close = directive => Err(close),
+    }
+}
+
+/// The TLS handshake (RTMPS) if any, then the connection's loop, then its end.
+async fn serve(mut conn: Connection, socket: TcpStream, tls: Option<TlsAcceptor>, deadline: Instant) {
+    let close = match tls {
+        None => {
+            let (rd, wr) = socket.into_split();
+            conn.run(rd, wr).await
+        }
+        Some(acceptor) => match tls_accept(acceptor, socket, deadline).await {
+            Ok(stream) => {
+                let (rd, wr) = tokio::io::split(stream);
+                conn.run(rd, wr).await
+            }
+            Err(close) => close,
+        },
+    };
+    conn.finish(&close);
+}
+
+/// The TLS handshake, by the handshake deadline. A TLS-ALPN-01 validation connection (an
+/// ACME CA checking our certificate) ends here: the handshake was the answer.
+async fn tls_accept(
+    acceptor: TlsAcceptor,
+    socket: TcpStream,
+    deadline: Instant,
+) -> Result<tokio_rustls::server::TlsStream<TcpStream>, Close> {
+    match tokio::time::timeout_at(deadline, acceptor.accept(socket)).await {
+        Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(openrtmp_tls::ACME_TLS_ALPN) => {
+            tracing::debug!("ACME TLS-ALPN-01 validation handshake answered");
+            Err(Close::AcmeValidation)
+        }
+        Ok(Ok(stream)) => {
+            let (_, session) = stream.get_ref();
+            tracing::debug!(
+                version = ?session.protocol_version(),
+                cipher = ?session.negotiated_cipher_suite().map(|c| c.suite()),
+                sni = session.server_name().unwrap_or_default(),
+                "TLS established"
+            );
+            Ok(stream)
+        }
+        Ok(Err(e)) => Err(Close::TlsHandshake(describe_tls_error(&e))),
+        Err(_) => Err(Close::TlsHandshake("not completed in time".into())),
+    }
+}
+
+/// Why a TLS handshake failed, in words an operator can act on (a client that only speaks
+/// TLS 1.0/1.1 sends no signature_algorithms or supported_versions extension, which is how
+/// it shows).
+fn describe_tls_error(e: &std::io::Error) -> String {
+    use rustls::PeerIncompatible as P;
+    let old = "the client offers only TLS 1.1 or older (TLS 1.2 is the minimum)";
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::PeerIncompatible(
+            P::SignatureAlgorithmsExtensionRequired
+            | P::SupportedVersionsExtensionRequired
+            | P::Tls12NotOffered
+            | P::Tls12NotOfferedOrEnabled,
+        )) => old.to_owned(),
+        _ => e.to_string(),
+    }
+}
