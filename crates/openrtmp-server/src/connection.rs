@@ -18,9 +18,11 @@ use openrtmp_hub::{
     Frame, FrameKind, PublishError, Publisher, StreamKey, SubscribeError, Subscriber,
     SubscriberEvent,
 };
-use openrtmp_media::{audio_info, parse_audio, parse_video, video_info, AudioInfo, VideoInfo};
+use openrtmp_media::{
+    audio_info, parse_audio, parse_video, video_info, AudioInfo, ScriptData, VideoInfo,
+};
 use openrtmp_proto::chunk::ChunkOutput;
-use openrtmp_proto::command::{DataMessage, StatusCode};
+use openrtmp_proto::command::StatusCode;
 use openrtmp_proto::message::{Message, MessageType};
 use openrtmp_proto::session::{
     Disposition, RequestId, ServerConfig, ServerEvent, ServerSession, SessionError,
@@ -130,7 +132,7 @@ struct PublishState {
     last_media: Instant,
     last_ts: Option<u32>,
     /// The publisher's onMetaData (as sent, `@setDataFrame` stripped) and its timestamp.
-    metadata: Option<(DataMessage, u32)>,
+    metadata: Option<(ScriptData, u32)>,
     /// What the server parsed from the sequence headers.
     video: Option<VideoInfo>,
     audio: Option<AudioInfo>,
@@ -169,7 +171,7 @@ impl PublishState {
                 add("audiochannels", (a.channels > 0).then_some(f64::from(a.channels)));
             }
         }
-        Some(Frame::classify(FrameKind::Data, *timestamp, data.encode()))
+        Some(Frame::classify(FrameKind::Data, *timestamp, data.to_bytes()))
     }
 }
 
@@ -1313,7 +1315,7 @@ mod tests {
             last_media: Instant::now(),
             last_ts: None,
             metadata: Some((
-                DataMessage {
+                ScriptData {
                     name: "onMetaData".into(),
                     values: vec![Amf0Value::EcmaArray { count: 1, entries: encoder_meta }],
                 },
@@ -1330,8 +1332,12 @@ mod tests {
         let seq = bytes::Bytes::from_static(b"\x17\x00\x00\x00\x00\x01B\xc0\r\xff\xe1\x00\x16gB\xc0\r\xda\x05\x07\xec\x04@\x00\x00\x03\x00@\x00\x00\x0c\x83\xc5\n\xa8\x01\x00\x04h\xce\x0f\xc8");
         assert!(learn_codec(&mut p, &Frame::classify(FrameKind::Video, 0, seq)));
         let frame = p.enriched_metadata().unwrap();
-        let data = DataMessage::decode(MessageType::DATA_AMF0, &frame.payload, &Default::default())
-            .unwrap();
+        let data = openrtmp_proto::command::decode_data(
+            MessageType::DATA_AMF0,
+            &frame.payload,
+            &Default::default(),
+        )
+        .unwrap();
         let meta = data.metadata().unwrap();
         assert_eq!(meta.get("width").and_then(Amf0Value::as_number), Some(320.0));
         assert_eq!(meta.get("height").and_then(Amf0Value::as_number), Some(240.0));

@@ -4,12 +4,13 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use openrtmp_amf::{Amf0Value, AmfObject};
+use openrtmp_media::ScriptData;
 
 use super::wire::{Progress, Wire};
 use super::{SessionError, SessionLimits, DEFAULT_WINDOW_ACK_SIZE};
 use crate::chunk::ChunkOutput;
 use crate::command::{
-    self, Command, ConnectParams, DataMessage, PublishType, RawCommand, StatusCode, StatusLevel,
+    self, Command, ConnectParams, PublishType, RawCommand, StatusCode, StatusLevel,
 };
 use crate::control::{ControlMessage, UserControl};
 use crate::handshake::{ClientHandshake, ClientMode, HandshakeScheme};
@@ -139,7 +140,7 @@ pub enum ClientEvent {
         /// Message stream id.
         stream_id: u32,
         /// Decoded content.
-        data: DataMessage,
+        data: ScriptData,
         /// The original message.
         message: Message,
     },
@@ -378,7 +379,8 @@ impl ClientSession {
                 }
             }
             MessageType::DATA_AMF0 | MessageType::DATA_AMF3 => {
-                let data = DataMessage::decode(msg.type_id, &msg.payload, &self.config.limits.amf)?;
+                let data =
+                    command::decode_data(msg.type_id, &msg.payload, &self.config.limits.amf)?;
                 self.events.push_back(ClientEvent::Data {
                     stream_id: msg.stream_id,
                     data,

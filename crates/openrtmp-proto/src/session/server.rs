@@ -3,15 +3,14 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use openrtmp_amf::Amf0Value;
+use openrtmp_media::ScriptData;
 
 use super::wire::{Progress, Wire};
 use super::{
     aggregate::split_aggregate, RequestId, SessionError, SessionLimits, DEFAULT_WINDOW_ACK_SIZE,
 };
 use crate::chunk::ChunkOutput;
-use crate::command::{
-    self, Command, ConnectCommand, DataMessage, EnhancedCaps, PublishType, StatusCode,
-};
+use crate::command::{self, Command, ConnectCommand, EnhancedCaps, PublishType, StatusCode};
 use crate::control::{ControlMessage, LimitType, UserControl};
 use crate::handshake::{HandshakeScheme, ServerHandshake};
 use crate::message::{csid, Message, MessageType};
@@ -128,7 +127,7 @@ pub enum ServerEvent {
         /// Message stream id.
         stream_id: u32,
         /// Decoded content.
-        data: DataMessage,
+        data: ScriptData,
         /// The message to relay to players (AMF0, `@setDataFrame` stripped).
         message: Message,
     },
@@ -563,9 +562,9 @@ impl ServerSession {
         if !matches!(self.streams.get(&stream_id), Some(StreamRole::Publishing(_))) {
             return Ok(());
         }
-        let data = DataMessage::decode(msg.type_id, &msg.payload, &self.config.limits.amf)?
+        let data = command::decode_data(msg.type_id, &msg.payload, &self.config.limits.amf)?
             .strip_set_data_frame();
-        let message = command::data_message(stream_id, msg.timestamp, data.encode());
+        let message = command::data_message(stream_id, msg.timestamp, data.to_bytes());
         self.events.push_back(ServerEvent::Data { stream_id, data, message });
         Ok(())
     }
