@@ -46,6 +46,12 @@ impl Default for SessionLimits {
     }
 }
 
+/// Default outbound chunk size a session announces right after the handshake (client) or
+/// the connect (server): 4096, as nginx-rtmp and OBS use. Not the protocol's initial
+/// size ([`INITIAL_CHUNK_SIZE`](crate::chunk::INITIAL_CHUNK_SIZE), 128); a 4 KiB chunk
+/// carries a typical audio frame whole and a video frame in a few chunks.
+/// `openrtmp_server::DEFAULT_CHUNK_SIZE` is this constant.
+pub const DEFAULT_CHUNK_SIZE: u32 = 4096;
 /// Default for [`SessionLimits::max_streams`].
 pub const DEFAULT_MAX_STREAMS: u32 = 16;
 /// Default Window Acknowledgement Size we announce (bytes), as FMS and nginx-rtmp do.

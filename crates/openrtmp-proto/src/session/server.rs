@@ -9,7 +9,7 @@ use super::wire::{Progress, Wire};
 use super::{
     aggregate::split_aggregate, RequestId, SessionError, SessionLimits, DEFAULT_WINDOW_ACK_SIZE,
 };
-use crate::chunk::ChunkOutput;
+use crate::chunk::{ChunkOutput, OUTBOUND_CHUNK_SIZES};
 use crate::command::{self, Command, ConnectCommand, EnhancedCaps, PublishType, StatusCode};
 use crate::control::{ControlMessage, LimitType, UserControl};
 use crate::handshake::{HandshakeScheme, ServerHandshake};
@@ -18,7 +18,8 @@ use crate::message::{csid, Message, MessageType};
 /// Settings of a [`ServerSession`].
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Outbound chunk size announced right after connect (128..=65536; default 4096).
+    /// Outbound chunk size announced right after connect; clamped to
+    /// [`OUTBOUND_CHUNK_SIZES`] (default [`DEFAULT_CHUNK_SIZE`](super::DEFAULT_CHUNK_SIZE)).
     pub chunk_size: u32,
     /// Window Acknowledgement Size we announce.
     pub window_ack_size: u32,
@@ -33,7 +34,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            chunk_size: 4096,
+            chunk_size: super::DEFAULT_CHUNK_SIZE,
             window_ack_size: DEFAULT_WINDOW_ACK_SIZE,
             peer_bandwidth: DEFAULT_WINDOW_ACK_SIZE,
             limits: SessionLimits::default(),
@@ -583,7 +584,10 @@ impl ServerSession {
             size: self.config.peer_bandwidth,
             limit: LimitType::Dynamic,
         });
-        let size = self.config.chunk_size.clamp(128, 65536);
+        let size = self
+            .config
+            .chunk_size
+            .clamp(*OUTBOUND_CHUNK_SIZES.start(), *OUTBOUND_CHUNK_SIZES.end());
         // The encoder switches right after the Set Chunk Size message itself.
         self.send_control(ControlMessage::SetChunkSize(size));
         let answer = caps.answer(&self.config.enhanced);
