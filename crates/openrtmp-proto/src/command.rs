@@ -317,6 +317,32 @@ impl Command {
         }
     }
 
+    /// The transaction id; 0 for commands that carry none in their typed form
+    /// (`receiveAudio`, `receiveVideo`, `onStatus`), which expect no answer (§7.2.2.4, §7.2.2.5).
+    pub fn transaction_id(&self) -> f64 {
+        match self {
+            Command::Connect(c) => c.transaction_id,
+            Command::CreateStream { transaction_id }
+            | Command::ReleaseStream { transaction_id, .. }
+            | Command::FcPublish { transaction_id, .. }
+            | Command::FcUnpublish { transaction_id, .. }
+            | Command::Publish { transaction_id, .. }
+            | Command::Play { transaction_id, .. }
+            | Command::Play2 { transaction_id, .. }
+            | Command::DeleteStream { transaction_id, .. }
+            | Command::CloseStream { transaction_id }
+            | Command::Seek { transaction_id, .. }
+            | Command::Pause { transaction_id, .. }
+            | Command::GetStreamLength { transaction_id, .. } => *transaction_id,
+            Command::Result(raw) | Command::Error(raw) | Command::Unknown(raw) => {
+                raw.transaction_id
+            }
+            Command::ReceiveAudio { .. }
+            | Command::ReceiveVideo { .. }
+            | Command::OnStatus { .. } => 0.0,
+        }
+    }
+
     /// Parses a command message (type 20 or 17) into a typed command.
     pub fn parse(
         type_id: MessageType,

@@ -274,11 +274,14 @@ pub(crate) async fn run(
             window_ack_size: config.window_ack_size,
             peer_bandwidth: config.window_ack_size,
             limits: config.session_limits(),
+            handshake_timeout: config.handshake_timeout,
+            connect_timeout: config.connect_timeout,
+            publisher_timeout: config.publisher_timeout,
             ..ServerConfig::default()
         };
         let epoch = shared.started.elapsed().as_millis() as u32;
         let mut conn = Connection {
-            session: ServerSession::new(session_config, epoch, &random),
+            session: ServerSession::new(session_config, std::time::Instant::now(), epoch, &random),
             shared,
             config,
             entry: Arc::clone(&registered.entry),
@@ -557,7 +560,7 @@ impl Connection {
         self.bytes_in += data.len() as u64;
         self.entry.add_in(data.len());
         self.shared.stats.bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.session.handle_input(data).map_err(End::Protocol)?;
+        self.session.handle_input(std::time::Instant::now(), data).map_err(End::Protocol)?;
         self.handle_events(refuse)
     }
 
@@ -698,7 +701,9 @@ impl Connection {
             (Asked::Connect { request, flash_ver, enhanced }, Verdict::Allow { app, .. }) => {
                 self.entry.detail().app = app.clone();
                 tracing::info!(flash_ver, enhanced, "connected");
-                self.session.accept_connect(request).map_err(End::Protocol)?;
+                self.session
+                    .accept_connect(std::time::Instant::now(), request)
+                    .map_err(End::Protocol)?;
                 self.session.set_app(app.clone());
                 self.app = app;
                 self.connected = true;
@@ -714,7 +719,12 @@ impl Connection {
             }
             (Asked::Publish { request, .. }, Verdict::Deny(denial)) => {
                 self.session
-                    .reject_publish(request, StatusCode::PUBLISH_BAD_NAME, &denial.reason)
+                    .reject_publish(
+                        std::time::Instant::now(),
+                        request,
+                        StatusCode::PUBLISH_BAD_NAME,
+                        &denial.reason,
+                    )
                     .map_err(End::Protocol)?;
                 Err(End::Denied)
             }
@@ -723,7 +733,12 @@ impl Connection {
             }
             (Asked::Play { request, .. }, Verdict::Deny(denial)) => {
                 self.session
-                    .reject_play(request, StatusCode::PLAY_FAILED, &denial.reason)
+                    .reject_play(
+                        std::time::Instant::now(),
+                        request,
+                        StatusCode::PLAY_FAILED,
+                        &denial.reason,
+                    )
                     .map_err(End::Protocol)?;
                 Err(End::Denied)
             }
@@ -754,7 +769,12 @@ impl Connection {
             tracing::warn!("publish rejected: empty stream name");
             return self
                 .session
-                .reject_publish(request, StatusCode::PUBLISH_BAD_NAME, "stream name is empty")
+                .reject_publish(
+                    std::time::Instant::now(),
+                    request,
+                    StatusCode::PUBLISH_BAD_NAME,
+                    "stream name is empty",
+                )
                 .map_err(End::Protocol);
         };
         tracing::Span::current().record("stream", key.name.as_str());
@@ -763,7 +783,7 @@ impl Connection {
             let d = "this connection is already publishing a stream";
             return self
                 .session
-                .reject_publish(request, StatusCode::PUBLISH_BAD_NAME, d)
+                .reject_publish(std::time::Instant::now(), request, StatusCode::PUBLISH_BAD_NAME, d)
                 .map_err(End::Protocol);
         }
         match self.shared.hub.publish(key.clone(), self.conn_id) {
@@ -788,13 +808,20 @@ impl Connection {
                     delays: self.shared.delays.for_stream(&key),
                     ingest: IngestClock::default(),
                 });
-                self.session.accept_publish(request).map_err(End::Protocol)
+                self.session
+                    .accept_publish(std::time::Instant::now(), request)
+                    .map_err(End::Protocol)
             }
             Err(PublishError::InUse { owner, .. }) => {
                 tracing::warn!(stream = %key, owner, "publish rejected: stream key in use");
                 let d = format!("stream key {} is already in use by another publisher", key.name);
                 self.session
-                    .reject_publish(request, StatusCode::PUBLISH_BAD_NAME, &d)
+                    .reject_publish(
+                        std::time::Instant::now(),
+                        request,
+                        StatusCode::PUBLISH_BAD_NAME,
+                        &d,
+                    )
                     .map_err(End::Protocol)
             }
         }
@@ -809,7 +836,12 @@ impl Connection {
         let Some(key) = self.stream_key(stream_name) else {
             return self
                 .session
-                .reject_play(request, StatusCode::PLAY_FAILED, "stream name is empty")
+                .reject_play(
+                    std::time::Instant::now(),
+                    request,
+                    StatusCode::PLAY_FAILED,
+                    "stream name is empty",
+                )
                 .map_err(End::Protocol);
         };
         tracing::Span::current().record("stream", key.name.as_str());
@@ -830,13 +862,18 @@ impl Connection {
                     dropped_reported: 0,
                     delays: self.shared.delays.for_stream(&key),
                 });
-                self.session.accept_play(request).map_err(End::Protocol)
+                self.session.accept_play(std::time::Instant::now(), request).map_err(End::Protocol)
             }
             Err(SubscribeError::NotFound { .. }) => {
                 tracing::info!(stream = %key, "play rejected: stream not found");
                 let d = format!("no stream named {} is being published", key.name);
                 self.session
-                    .reject_play(request, StatusCode::PLAY_STREAM_NOT_FOUND, &d)
+                    .reject_play(
+                        std::time::Instant::now(),
+                        request,
+                        StatusCode::PLAY_STREAM_NOT_FOUND,
+                        &d,
+                    )
                     .map_err(End::Protocol)
             }
         }
