@@ -129,7 +129,7 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 1)]
         repeat: u32,
         /// Outbound chunk size.
-        #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(128..=65536))]
+        #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(chunk_size_range()))]
         chunk_size: u32,
         #[command(flatten)]
         tls: TlsClientArgs,
@@ -145,7 +145,7 @@ pub(crate) enum Command {
         #[arg(long)]
         duration: Option<f64>,
         /// Outbound chunk size.
-        #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(128..=65536))]
+        #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(chunk_size_range()))]
         chunk_size: u32,
         #[command(flatten)]
         tls: TlsClientArgs,
@@ -278,6 +278,13 @@ fn config_command(command: ConfigCommand) -> ExitCode {
 /// `serve` and `config` run before the runtime starts (see `main`).
 fn unreachable_command() -> anyhow::Result<()> {
     anyhow::bail!("internal: command dispatched twice")
+}
+
+/// [`openrtmp_proto::chunk::OUTBOUND_CHUNK_SIZES`] as the `i64` range clap's integer parsers
+/// take.
+fn chunk_size_range() -> std::ops::RangeInclusive<i64> {
+    let sizes = openrtmp_proto::chunk::OUTBOUND_CHUNK_SIZES;
+    i64::from(*sizes.start())..=i64::from(*sizes.end())
 }
 
 fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {

@@ -44,7 +44,7 @@ pub struct ServeArgs {
     #[arg(long, conflicts_with = "api_listen")]
     pub no_api: bool,
     /// Outbound chunk size (128..=65536).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(128..=65536))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(crate::chunk_size_range()))]
     pub chunk_size: Option<u32>,
     /// Low-latency mode: players lagging more than 500 ms skip to the next keyframe.
     #[arg(long)]

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use openrtmp_proto::chunk::{OUTBOUND_CHUNK_SIZES, OUTBOUND_CHUNK_SIZES_TEXT};
 use openrtmp_server::platform::NetworkPolicy as Policy;
 use openrtmp_server::{Config, ConfigError, LogSettings};
 
@@ -176,8 +177,8 @@ fn server_field_path(field: &str) -> String {
 
 fn rtmp(s: &RtmpSection, c: &mut Config, k: &mut Checker) {
     if let Some(v) = s.chunk_size {
-        if !(128..=65536).contains(&v) {
-            k.fail("rtmp.chunk_size", format!("{v} is out of range 128..=65536"));
+        if !OUTBOUND_CHUNK_SIZES.contains(&v) {
+            k.fail("rtmp.chunk_size", format!("{v} is out of range {OUTBOUND_CHUNK_SIZES_TEXT}"));
         }
         c.chunk_size = v;
     }

@@ -9,7 +9,8 @@
 //!   reference-counted slices of the message payload, ready for a vectored write.
 //!
 //! Both directions keep their own chunk size (§5.3: "maintained independently for each
-//! direction"); both start at [`DEFAULT_CHUNK_SIZE`].
+//! direction"); both start at [`INITIAL_CHUNK_SIZE`]. What we announce for our own direction
+//! stays within [`OUTBOUND_CHUNK_SIZES`].
 
 mod decoder;
 mod encoder;
@@ -22,14 +23,32 @@ pub use decoder::ChunkDecoder;
 pub use encoder::ChunkEncoder;
 pub use output::ChunkOutput;
 
+use std::ops::RangeInclusive;
+
 use crate::control::ControlError;
 
-/// Chunk size both directions use until a Set Chunk Size message says otherwise (§5.4.1).
-pub const DEFAULT_CHUNK_SIZE: u32 = 128;
+/// Chunk size both directions start with, until a Set Chunk Size message says otherwise
+/// (§5.4.1: "The maximum chunk size defaults to 128 bytes"). Not a tunable: what a server
+/// or client announces after the handshake is its own setting (e.g.
+/// [`session::DEFAULT_CHUNK_SIZE`](crate::session::DEFAULT_CHUNK_SIZE)).
+pub const INITIAL_CHUNK_SIZE: u32 = 128;
 /// Smallest chunk size the spec allows (§5.4.1: "MUST be at least 1 byte").
 pub const MIN_CHUNK_SIZE: u32 = 1;
 /// Largest chunk size the spec allows: 31 bits, the most significant bit must be zero (§5.4.1).
 pub const MAX_CHUNK_SIZE: u32 = 0x7FFF_FFFF;
+/// The chunk sizes we accept to announce for our own outbound direction (configuration,
+/// command-line flags and [`ServerConfig`](crate::session::ServerConfig) all use this range).
+///
+/// The spec lets a peer choose anything in 1..=2^31-1 (§5.4.1) and the decoder accepts all of
+/// that inbound, because we cannot choose what peers send. Outbound we choose, and cap at
+/// 65536: below 128 (the initial size) only multiplies chunk headers per frame; above 64 KiB
+/// nothing is saved (a continuation chunk's header is one byte, under 0.002 % at 64 KiB) while
+/// an unusual size is what peers' own limits and buffer sizing are least tested with.
+pub const OUTBOUND_CHUNK_SIZES: RangeInclusive<u32> = 128..=65536;
+/// [`OUTBOUND_CHUNK_SIZES`] as text, for error messages and help texts that must be static
+/// (`"128..=65536"`, the `Debug` form of the range; a unit test keeps the two in step).
+pub const OUTBOUND_CHUNK_SIZES_TEXT: &str = "128..=65536";
+
 /// Largest message length a chunk header can express: a 24-bit field (§5.3.1.2.1).
 pub const MAX_MESSAGE_LEN: u32 = 0xFF_FFFF;
 /// Smallest chunk stream id; 0 and 1 are basic-header escapes (§5.3.1.1).
@@ -41,8 +60,12 @@ pub const MAX_CSID: u32 = 65_599;
 pub const DEFAULT_MAX_MESSAGE_LEN: u32 = MAX_MESSAGE_LEN;
 /// Default for [`DecoderLimits::max_chunk_streams`]. Real encoders use fewer than ten.
 pub const DEFAULT_MAX_CHUNK_STREAMS: usize = 64;
-/// Default for [`DecoderLimits::reassembly_budget`]: 32 MiB.
-pub const DEFAULT_REASSEMBLY_BUDGET: usize = 32 * 1024 * 1024;
+/// Default for [`DecoderLimits::reassembly_budget`]: 4 MiB per connection, also the server's
+/// default (`openrtmp_server::DEFAULT_REASSEMBLY_BUDGET` is this constant). A 1080p keyframe
+/// is about 0.5 MiB, so this holds several large frames in flight on interleaved chunk
+/// streams; a connection that needs more is misbehaving or sending 4K intra-only video, which
+/// must be configured for.
+pub const DEFAULT_REASSEMBLY_BUDGET: usize = 4 << 20;
 
 /// Memory limits of one [`ChunkDecoder`], i.e. of one connection's inbound side.
 ///
@@ -60,7 +83,7 @@ pub struct DecoderLimits {
     /// A new id beyond this is an error. Default 64.
     pub max_chunk_streams: usize,
     /// Bytes of reassembly buffer (allocated capacity, not declared lengths) summed over all
-    /// partially received messages. Exceeding it is an error. Default 32 MiB.
+    /// partially received messages. Exceeding it is an error. Default 4 MiB.
     pub reassembly_budget: usize,
 }
 

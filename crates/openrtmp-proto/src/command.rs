@@ -19,6 +19,7 @@ pub use status::{StatusCode, StatusLevel};
 
 use bytes::Bytes;
 use openrtmp_amf::{amf0, Amf0Value, AmfError, AmfObject, Limits};
+use openrtmp_media::ScriptData;
 
 use crate::message::{Message, MessageType};
 
@@ -316,6 +317,32 @@ impl Command {
         }
     }
 
+    /// The transaction id; 0 for commands that carry none in their typed form
+    /// (`receiveAudio`, `receiveVideo`, `onStatus`), which expect no answer (§7.2.2.4, §7.2.2.5).
+    pub fn transaction_id(&self) -> f64 {
+        match self {
+            Command::Connect(c) => c.transaction_id,
+            Command::CreateStream { transaction_id }
+            | Command::ReleaseStream { transaction_id, .. }
+            | Command::FcPublish { transaction_id, .. }
+            | Command::FcUnpublish { transaction_id, .. }
+            | Command::Publish { transaction_id, .. }
+            | Command::Play { transaction_id, .. }
+            | Command::Play2 { transaction_id, .. }
+            | Command::DeleteStream { transaction_id, .. }
+            | Command::CloseStream { transaction_id }
+            | Command::Seek { transaction_id, .. }
+            | Command::Pause { transaction_id, .. }
+            | Command::GetStreamLength { transaction_id, .. } => *transaction_id,
+            Command::Result(raw) | Command::Error(raw) | Command::Unknown(raw) => {
+                raw.transaction_id
+            }
+            Command::ReceiveAudio { .. }
+            | Command::ReceiveVideo { .. }
+            | Command::OnStatus { .. } => 0.0,
+        }
+    }
+
     /// Parses a command message (type 20 or 17) into a typed command.
     pub fn parse(
         type_id: MessageType,
@@ -413,63 +440,21 @@ impl Command {
     }
 }
 
-/// A data message (type 18 or 15, §7.1.2), e.g. `@setDataFrame`/`onMetaData`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DataMessage {
-    /// The handler name (first value), e.g. `@setDataFrame` or `onMetaData`.
-    pub name: String,
-    /// The remaining values.
-    pub values: Vec<Amf0Value>,
-}
-
-impl DataMessage {
-    /// Decodes a data message payload.
-    pub fn decode(
-        type_id: MessageType,
-        payload: &[u8],
-        limits: &Limits,
-    ) -> Result<Self, CommandError> {
-        let mut values = decode_values(type_id, payload, limits)?.into_iter();
-        let name = match values.next() {
-            Some(Amf0Value::String(s)) | Some(Amf0Value::LongString(s)) => s,
-            _ => return Err(CommandError::MissingName),
-        };
-        Ok(DataMessage { name, values: values.collect() })
-    }
-
-    /// Encodes as an AMF0 data payload.
-    pub fn encode(&self) -> Bytes {
-        let mut out = bytes::BytesMut::new();
-        amf0::encode(&Amf0Value::string(self.name.clone()), &mut out);
-        amf0::encode_all(&self.values, &mut out);
-        out.freeze()
-    }
-
-    /// For `@setDataFrame, onMetaData, {..}` returns the form players expect:
-    /// `onMetaData, {..}` (what a server relays). Other messages are returned unchanged.
-    pub fn strip_set_data_frame(self) -> Self {
-        if self.name != "@setDataFrame" {
-            return self;
-        }
-        let mut values = self.values.into_iter();
-        match values.next() {
-            Some(Amf0Value::String(name)) => DataMessage { name, values: values.collect() },
-            Some(other) => {
-                let mut rest = vec![other];
-                rest.extend(values);
-                DataMessage { name: "@setDataFrame".into(), values: rest }
-            }
-            None => DataMessage { name: "@setDataFrame".into(), values: Vec::new() },
-        }
-    }
-
-    /// The metadata object of an `onMetaData` message (ECMA array or object), if any.
-    pub fn metadata(&self) -> Option<&AmfObject> {
-        if self.name != "onMetaData" && self.name != "@setDataFrame" {
-            return None;
-        }
-        self.values.iter().find_map(Amf0Value::as_object)
-    }
+/// Decodes a data message (type 18, AMF0, or type 15, AMF3, §7.1.2) into the one script-data
+/// type the workspace shares with FLV files ([`ScriptData`], FLV 10.1 §E.4.4.1). A type 15
+/// payload starts with one format byte and may switch values to AMF3 (avmplus marker); the
+/// values are converted to their AMF0 form.
+pub fn decode_data(
+    type_id: MessageType,
+    payload: &[u8],
+    limits: &Limits,
+) -> Result<ScriptData, CommandError> {
+    let mut values = decode_values(type_id, payload, limits)?.into_iter();
+    let name = match values.next() {
+        Some(Amf0Value::String(s)) | Some(Amf0Value::LongString(s)) => s,
+        _ => return Err(CommandError::MissingName),
+    };
+    Ok(ScriptData::new(name, values.collect()))
 }
 
 #[cfg(test)]
@@ -639,6 +624,24 @@ mod tests {
             Ok(Command::OnStatus { info: got }) => assert_eq!(got, info),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn amf3_data_message_decodes_to_script_data() {
+        // Type 15 (§7.1.2): a format byte 0, then AMF0 values; the last one switches to AMF3
+        // (avmplus marker 0x11, AMF0 §3.1) for an AMF3 integer 5 (AMF3 §3.6: marker 0x04).
+        let mut p = vec![0u8];
+        p.extend(payload(&[s("onTextData"), s("hello")]));
+        p.extend_from_slice(&[0x11, 0x04, 0x05]);
+        let data = decode_data(MessageType::DATA_AMF3, &p, &Limits::default()).unwrap();
+        assert_eq!(data.name, "onTextData");
+        assert_eq!(data.values.len(), 2);
+        assert_eq!(data.values[0].as_str(), Some("hello"));
+        assert_eq!(data.values[1].as_number(), Some(5.0));
+        assert_eq!(
+            decode_data(MessageType::DATA_AMF0, &payload(&[n(1.0)]), &Limits::default()),
+            Err(CommandError::MissingName)
+        );
     }
 
     #[test]

@@ -46,6 +46,16 @@ impl MessageType {
     }
 }
 
+/// An FLV tag's type is the RTMP message type id of its payload: FLV 10.1 §E.4.1 gives
+/// TagType 8 (audio), 9 (video) and 18 (script data), which are RTMP 1.0 §7.1's audio (8),
+/// video (9) and AMF0 data (18) message types. Any other value passes through unchanged, as
+/// wire newtypes do.
+impl From<openrtmp_media::TagType> for MessageType {
+    fn from(tag_type: openrtmp_media::TagType) -> Self {
+        MessageType(tag_type.0)
+    }
+}
+
 /// A whole RTMP message with the chunk stream it arrived on (or is to be sent on).
 ///
 /// `timestamp` is absolute (deltas already applied), in milliseconds, and wraps at 2^32
@@ -76,4 +86,18 @@ pub mod csid {
     pub const AUDIO: u32 = 4;
     /// Video.
     pub const VIDEO: u32 = 6;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openrtmp_media::TagType;
+
+    #[test]
+    fn flv_tag_types_are_rtmp_message_types() {
+        assert_eq!(MessageType::from(TagType::AUDIO), MessageType::AUDIO);
+        assert_eq!(MessageType::from(TagType::VIDEO), MessageType::VIDEO);
+        assert_eq!(MessageType::from(TagType::SCRIPT), MessageType::DATA_AMF0);
+        assert_eq!(MessageType::from(TagType(31)), MessageType(31));
+    }
 }

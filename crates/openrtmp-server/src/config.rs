@@ -6,12 +6,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use openrtmp_hub::HubConfig;
+use openrtmp_proto::chunk::{OUTBOUND_CHUNK_SIZES, OUTBOUND_CHUNK_SIZES_TEXT};
 use openrtmp_proto::session::{SessionLimits, DEFAULT_WINDOW_ACK_SIZE};
 
 /// Default RTMP listen address: every interface, port 1935.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:1935";
-/// Default outbound chunk size (announced right after connect).
-pub const DEFAULT_CHUNK_SIZE: u32 = 4096;
+/// Default outbound chunk size (announced right after connect): 4096, the protocol crate's
+/// session default (not the protocol's initial 128).
+pub const DEFAULT_CHUNK_SIZE: u32 = openrtmp_proto::session::DEFAULT_CHUNK_SIZE;
 /// The whole handshake must complete within this (a deadline, not a per-read timeout).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `connect` must arrive within this after the handshake.
@@ -29,8 +31,9 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1_000;
 /// Memory (bytes held in GOP caches and reassembly buffers) past which new connections are
 /// refused until it is available again: 1 GiB.
 pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
-/// Per-connection inbound reassembly budget: 4 MiB (a 1080p keyframe is ~0.5 MiB).
-pub const DEFAULT_REASSEMBLY_BUDGET: usize = 4 << 20;
+/// Per-connection inbound reassembly budget: 4 MiB (a 1080p keyframe is ~0.5 MiB), the chunk
+/// decoder's own default.
+pub const DEFAULT_REASSEMBLY_BUDGET: usize = openrtmp_proto::chunk::DEFAULT_REASSEMBLY_BUDGET;
 /// Default HTTP API listen address (loopback only).
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8080";
 /// Default grace period of a graceful shutdown.
@@ -79,7 +82,7 @@ pub const LOW_LATENCY_MAX_LAG_MS: u32 = 500;
 pub struct Config {
     /// RTMP listen addresses (port 0 picks a free port).
     pub listen: Vec<SocketAddr>,
-    /// Outbound chunk size, 128..=65536.
+    /// Outbound chunk size, within [`OUTBOUND_CHUNK_SIZES`] (128..=65536).
     pub chunk_size: u32,
     /// Window Acknowledgement Size announced to clients.
     pub window_ack_size: u32,
@@ -221,11 +224,11 @@ impl Config {
                 "rtmps listeners need a certificate (tls.cert + tls.key, tls.self_signed or tls.acme)",
             ));
         }
-        if !(128..=65536).contains(&self.chunk_size) {
+        if !OUTBOUND_CHUNK_SIZES.contains(&self.chunk_size) {
             errors.push(ConfigError::OutOfRange {
                 field: "chunk_size",
                 value: self.chunk_size.to_string(),
-                range: "128..=65536",
+                range: OUTBOUND_CHUNK_SIZES_TEXT,
             });
         }
         if self.window_ack_size == 0 {

@@ -54,6 +54,11 @@ use crate::shared::Shared;
 /// pulls media nor reads: a player that stops reading, or a peer that sends pings and
 /// commands without reading the replies, holds at most this plus one batch.
 pub(crate) const HIGH_WATER: usize = 256 * 1024;
+/// The session's clock: `std` time, as tokio's (paused in tests) sees it.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
 /// How far the wake-up timer may sit beyond the real deadline before it is re-armed.
 const FAR: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -107,7 +112,7 @@ impl Connection {
             ..ServerConfig::default()
         };
         let epoch = shared.started.elapsed().as_millis() as u32;
-        let session = ServerSession::new(session_config, epoch, &random, opened.into_std());
+        let session = ServerSession::new(session_config, opened.into_std(), epoch, &random);
         let platform = &shared.platform;
         let signals = Signals::new(
             &shared.shutdown,
@@ -235,7 +240,7 @@ impl Connection {
     /// Bytes from the socket: into the session, then act on its events.
     fn input(&mut self, data: &[u8]) -> Result<(), Close> {
         self.traffic.received(data.len());
-        self.session.handle_input(std::time::Instant::now(), data).map_err(Close::from)?;
+        self.session.handle_input(now(), data).map_err(Close::from)?;
         self.handle_events()
     }
 
@@ -342,7 +347,7 @@ impl Connection {
             (Asked::Connect { request, flash_ver, enhanced }, Verdict::Allow { app, .. }) => {
                 self.entry.detail().app = app.clone();
                 tracing::info!(flash_ver, enhanced, "connected");
-                session.accept_connect(request).map_err(Close::Protocol)?;
+                session.accept_connect(now(), request).map_err(Close::Protocol)?;
                 session.set_app(app.clone());
                 self.app = app;
                 self.connected = true;
@@ -358,7 +363,7 @@ impl Connection {
             }
             (Asked::Publish { request, .. }, Verdict::Deny(denial)) => {
                 session
-                    .reject_publish(request, StatusCode::PUBLISH_BAD_NAME, &denial.reason)
+                    .reject_publish(now(), request, StatusCode::PUBLISH_BAD_NAME, &denial.reason)
                     .map_err(Close::Protocol)?;
                 Err(Close::Denied)
             }
@@ -367,7 +372,7 @@ impl Connection {
             }
             (Asked::Play { request, .. }, Verdict::Deny(denial)) => {
                 session
-                    .reject_play(request, StatusCode::PLAY_FAILED, &denial.reason)
+                    .reject_play(now(), request, StatusCode::PLAY_FAILED, &denial.reason)
                     .map_err(Close::Protocol)?;
                 Err(Close::Denied)
             }
@@ -394,25 +399,25 @@ impl Connection {
         let Some(key) = self.stream_key(name) else {
             tracing::warn!("publish rejected: empty stream name");
             let d = "stream name is empty";
-            return self.session.reject_publish(request, bad_name, d).map_err(Close::Protocol);
+            return self.session.reject_publish(now(), request, bad_name, d).map_err(Close::Protocol);
         };
         tracing::Span::current().record("stream", key.name.as_str());
         if self.publishing.is_some() {
             tracing::warn!(stream = %key, "publish rejected: connection already publishes");
             let d = "this connection is already publishing a stream";
-            return self.session.reject_publish(request, bad_name, d).map_err(Close::Protocol);
+            return self.session.reject_publish(now(), request, bad_name, d).map_err(Close::Protocol);
         }
         match Publishing::start(&self.shared, &self.entry, &key, stream_id) {
             Ok(publishing) => {
                 self.take_role("publisher", &key);
                 self.published = Some((key.name.clone(), std::time::Instant::now()));
                 self.publishing = Some(publishing);
-                self.session.accept_publish(request).map_err(Close::Protocol)
+                self.session.accept_publish(now(), request).map_err(Close::Protocol)
             }
             Err(openrtmp_hub::PublishError::InUse { owner, .. }) => {
                 tracing::warn!(stream = %key, owner, "publish rejected: stream key in use");
                 let d = format!("stream key {} is already in use by another publisher", key.name);
-                self.session.reject_publish(request, bad_name, &d).map_err(Close::Protocol)
+                self.session.reject_publish(now(), request, bad_name, &d).map_err(Close::Protocol)
             }
         }
     }
@@ -420,20 +425,20 @@ impl Connection {
     fn start_play(&mut self, request: RequestId, stream_id: u32, name: &str) -> Result<(), Close> {
         let Some(key) = self.stream_key(name) else {
             let (code, d) = (StatusCode::PLAY_FAILED, "stream name is empty");
-            return self.session.reject_play(request, code, d).map_err(Close::Protocol);
+            return self.session.reject_play(now(), request, code, d).map_err(Close::Protocol);
         };
         tracing::Span::current().record("stream", key.name.as_str());
         match self.players.start(&key, stream_id) {
             Ok(()) => {
                 self.take_role("player", &key);
                 self.played.push((key.name.clone(), std::time::Instant::now()));
-                self.session.accept_play(request).map_err(Close::Protocol)
+                self.session.accept_play(now(), request).map_err(Close::Protocol)
             }
             Err(openrtmp_hub::SubscribeError::NotFound { .. }) => {
                 tracing::info!(stream = %key, "play rejected: stream not found");
                 let d = format!("no stream named {} is being published", key.name);
                 let code = StatusCode::PLAY_STREAM_NOT_FOUND;
-                self.session.reject_play(request, code, &d).map_err(Close::Protocol)
+                self.session.reject_play(now(), request, code, &d).map_err(Close::Protocol)
             }
         }
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::header::{self, MessageHeader, Reader, EXTENDED_TIMESTAMP};
-use super::{ChunkError, DecoderLimits, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
+use super::{ChunkError, DecoderLimits, INITIAL_CHUNK_SIZE, MAX_CHUNK_SIZE};
 use crate::control::{ControlError, ControlMessage};
 use crate::message::{Message, MessageType};
 
@@ -152,7 +152,7 @@ impl ChunkDecoder {
         Self {
             limits,
             input: BytesMut::new(),
-            chunk_size: DEFAULT_CHUNK_SIZE,
+            chunk_size: INITIAL_CHUNK_SIZE,
             streams: HashMap::new(),
             charged: 0,
             bytes_received: 0,

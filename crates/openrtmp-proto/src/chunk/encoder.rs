@@ -6,7 +6,7 @@ use bytes::BufMut;
 
 use super::header::{self, MessageHeader, EXTENDED_TIMESTAMP, MAX_HEADER_LEN};
 use super::output::ChunkOutput;
-use super::{ChunkError, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MAX_CSID, MAX_MESSAGE_LEN, MIN_CSID};
+use super::{ChunkError, INITIAL_CHUNK_SIZE, MAX_CHUNK_SIZE, MAX_CSID, MAX_MESSAGE_LEN, MIN_CSID};
 use crate::message::{Message, MessageType};
 
 /// Chunk payload pieces shorter than this are copied next to their header instead of being
@@ -59,7 +59,7 @@ impl Default for ChunkEncoder {
 impl ChunkEncoder {
     /// An encoder at the default chunk size of 128 bytes (§5.4.1).
     pub fn new() -> Self {
-        Self { chunk_size: DEFAULT_CHUNK_SIZE, streams: HashMap::new() }
+        Self { chunk_size: INITIAL_CHUNK_SIZE, streams: HashMap::new() }
     }
 
     /// The chunk size used for the next message.
@@ -68,7 +68,7 @@ impl ChunkEncoder {
     }
 
     /// Changes the outbound chunk size. Any size the spec allows (1..=0x7FFF_FFFF) is
-    /// accepted; callers restrict what they choose to 128..=65536.
+    /// accepted; callers restrict what they choose to [`OUTBOUND_CHUNK_SIZES`](super::OUTBOUND_CHUNK_SIZES).
     ///
     /// [`write_message`](Self::write_message) already applies a Set Chunk Size message it
     /// writes, right after writing it, so this is only needed to change the size without

@@ -503,3 +503,10 @@ proptest! {
         prop_assert_eq!(decode_pieces(&mut decoder, split_by(FFMPEG_PUBLISH, &splits)), whole);
     }
 }
+
+#[test]
+fn outbound_chunk_size_text_matches_the_range() {
+    assert_eq!(format!("{OUTBOUND_CHUNK_SIZES:?}"), OUTBOUND_CHUNK_SIZES_TEXT);
+    assert!(OUTBOUND_CHUNK_SIZES.contains(&INITIAL_CHUNK_SIZE));
+    assert!(*OUTBOUND_CHUNK_SIZES.end() <= MAX_CHUNK_SIZE);
+}

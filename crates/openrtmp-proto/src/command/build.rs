@@ -214,7 +214,7 @@ pub fn set_data_frame(metadata: AmfObject) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::{Command, DataMessage};
+    use crate::command::{decode_data, Command};
     use openrtmp_amf::Limits;
 
     #[test]
@@ -276,8 +276,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let m =
-            DataMessage::decode(MessageType::DATA_AMF0, &set_data_frame(AmfObject::new()), &limits);
+        let m = decode_data(MessageType::DATA_AMF0, &set_data_frame(AmfObject::new()), &limits);
         assert_eq!(m.map(|m| m.strip_set_data_frame().name), Ok("onMetaData".to_owned()));
     }
 }

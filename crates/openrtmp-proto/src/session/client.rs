@@ -4,12 +4,13 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use openrtmp_amf::{Amf0Value, AmfObject};
+use openrtmp_media::ScriptData;
 
 use super::wire::{Progress, Wire};
 use super::{SessionError, SessionLimits, DEFAULT_WINDOW_ACK_SIZE};
-use crate::chunk::ChunkOutput;
+use crate::chunk::{ChunkOutput, INITIAL_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 use crate::command::{
-    self, Command, ConnectParams, DataMessage, PublishType, RawCommand, StatusCode, StatusLevel,
+    self, Command, ConnectParams, PublishType, RawCommand, StatusCode, StatusLevel,
 };
 use crate::control::{ControlMessage, UserControl};
 use crate::handshake::{ClientHandshake, ClientMode, HandshakeScheme};
@@ -20,7 +21,8 @@ use crate::message::{csid, Message, MessageType};
 pub struct ClientConfig {
     /// What goes into `connect`.
     pub connect: ConnectParams,
-    /// Outbound chunk size, announced with Set Chunk Size after the handshake (default 4096).
+    /// Outbound chunk size, announced with Set Chunk Size after the handshake (default
+    /// [`DEFAULT_CHUNK_SIZE`](super::DEFAULT_CHUNK_SIZE)).
     pub chunk_size: u32,
     /// Digest (default, what Flash and FFmpeg do) or simple handshake.
     pub handshake: ClientMode,
@@ -49,7 +51,7 @@ impl ClientConfig {
                 player: true,
                 enhanced: None,
             },
-            chunk_size: 4096,
+            chunk_size: super::DEFAULT_CHUNK_SIZE,
             handshake: ClientMode::Digest,
             window_ack_size: DEFAULT_WINDOW_ACK_SIZE,
             buffer_ms: 3000,
@@ -139,7 +141,7 @@ pub enum ClientEvent {
         /// Message stream id.
         stream_id: u32,
         /// Decoded content.
-        data: DataMessage,
+        data: ScriptData,
         /// The original message.
         message: Message,
     },
@@ -234,7 +236,7 @@ impl ClientSession {
     fn start_connect(&mut self) {
         self.send_control(ControlMessage::WindowAckSize(self.config.window_ack_size));
         let size = self.config.chunk_size;
-        if size != 128 && (1..=0x7FFF_FFFF).contains(&size) {
+        if size != INITIAL_CHUNK_SIZE && (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&size) {
             // The encoder switches right after the Set Chunk Size message itself.
             self.send_control(ControlMessage::SetChunkSize(size));
         }
@@ -378,7 +380,8 @@ impl ClientSession {
                 }
             }
             MessageType::DATA_AMF0 | MessageType::DATA_AMF3 => {
-                let data = DataMessage::decode(msg.type_id, &msg.payload, &self.config.limits.amf)?;
+                let data =
+                    command::decode_data(msg.type_id, &msg.payload, &self.config.limits.amf)?;
                 self.events.push_back(ClientEvent::Data {
                     stream_id: msg.stream_id,
                     data,

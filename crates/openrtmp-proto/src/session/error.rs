@@ -1,5 +1,6 @@
 //! Session errors and what the driver does about them.
 
+use super::Timer;
 use crate::chunk::ChunkError;
 use crate::command::CommandError;
 use crate::control::ControlError;
@@ -38,12 +39,6 @@ pub enum SessionError {
     /// A second `connect` on the same connection.
     #[error("connect received twice")]
     DuplicateConnect,
-    /// Media or a stream command on a message stream that was never created.
-    #[error("message for unknown message stream {stream_id}")]
-    UnknownStream {
-        /// The message stream id.
-        stream_id: u32,
-    },
     /// More `createStream` calls than the limit.
     #[error("too many message streams (limit {limit})")]
     TooManyStreams {
@@ -65,19 +60,41 @@ pub enum SessionError {
         /// Bytes buffered.
         buffered: usize,
     },
+    /// A [`Timer`] expired: the handshake or connect took too long, the connection stayed
+    /// idle, or a publisher went silent.
+    #[error("timed out: {timer}")]
+    TimedOut {
+        /// The timer that expired.
+        timer: Timer,
+    },
     /// The session was closed and takes no more input.
     #[error("session closed")]
     Closed,
 }
 
 impl SessionError {
-    /// What the driver does with the connection.
+    /// What the driver does with the connection: the one table from protocol error to
+    /// consequence. Every variant is listed, so a new one needs a decision here.
+    ///
+    /// Errors the peer is told about (an `_error` was queued) flush first; the rest close at
+    /// once. Timeouts close without flushing, as the handshake and connect timeouts always
+    /// did: nothing explains them on the wire. Stream-level problems are not session errors at
+    /// all: they are answered with an onStatus or `_error` and the connection stays up (see
+    /// the [`server`](super::ServerSession) module docs on unknown message streams).
     pub fn disposition(&self) -> Disposition {
         match self {
             SessionError::TooManyStreams { .. } | SessionError::ConnectExpected { .. } => {
                 Disposition::FlushThenClose
             }
-            _ => Disposition::Close,
+            SessionError::Handshake(_)
+            | SessionError::Chunk(_)
+            | SessionError::Control(_)
+            | SessionError::Command(_)
+            | SessionError::DuplicateConnect
+            | SessionError::ConnectRejected { .. }
+            | SessionError::InputWhileWaiting { .. }
+            | SessionError::TimedOut { .. }
+            | SessionError::Closed => Disposition::Close,
         }
     }
 }

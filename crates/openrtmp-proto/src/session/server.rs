@@ -1,25 +1,58 @@
 //! The server side of an RTMP connection.
+//!
+//! # Commands on a message stream that was never created
+//!
+//! Message streams exist once `createStream` (§7.2.1.3) returned their id, until
+//! `deleteStream` (§7.2.2.3); stream 0 is the NetConnection itself. A NetStream command on
+//! any other id (0xFFFFFFFF, or 5 when only 1 was created) gets one answer, so no client
+//! waits for a reply that never comes, and the connection stays up:
+//!
+//! - `publish` (also on stream 0): onStatus `NetStream.Publish.BadName` (level error) on that
+//!   stream id, the code publishers already handle for "this publish cannot happen";
+//! - `play` (also on stream 0): onStatus `NetStream.Play.Failed` on that stream id (not
+//!   `StreamNotFound`: the name may well exist, the message stream does not);
+//! - any other command with a transaction id above 0: `_error` with
+//!   `NetConnection.Call.Failed`, on the stream id it arrived on;
+//! - commands with transaction id 0, which expect no answer (`closeStream`, `deleteStream`,
+//!   `pause`, `seek`, `receiveAudio`, ...): ignored, logged at debug.
+//!
+//! Each description names the stream id. Media and data messages on such ids are dropped.
+//!
+//! # Timers
+//!
+//! Time is passed in: [`ServerSession::new`], [`ServerSession::handle_input`] and the
+//! decisions take `now`, the session arms its [`Timer`]s from it, the driver sleeps until
+//! [`ServerSession::poll_timeout`] and then calls [`ServerSession::handle_timeout`]. An
+//! expired timer closes the session with [`SessionError::TimedOut`] (disposition
+//! [`Close`](super::Disposition::Close)).
+
+mod decision;
+mod event;
+mod output;
+
+pub use event::ServerEvent;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use openrtmp_amf::Amf0Value;
 
+use super::timer::{Timer, TimerTable};
 use super::wire::{Progress, Wire};
 use super::{
     aggregate::split_aggregate, RequestId, SessionError, SessionLimits, DEFAULT_WINDOW_ACK_SIZE,
 };
 use crate::chunk::ChunkOutput;
-use crate::command::{
-    self, Command, ConnectCommand, DataMessage, EnhancedCaps, PublishType, StatusCode,
-};
-use crate::control::{ControlMessage, LimitType, UserControl};
-use crate::handshake::{HandshakeScheme, ServerHandshake};
-use crate::message::{csid, Message, MessageType};
+use crate::command::{self, Command, EnhancedCaps, StatusCode};
+use crate::control::{ControlMessage, UserControl};
+use crate::handshake::ServerHandshake;
+use crate::message::{Message, MessageType};
 
 /// Settings of a [`ServerSession`].
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Outbound chunk size announced right after connect (128..=65536; default 4096).
+    /// Outbound chunk size announced right after connect; clamped to
+    /// [`OUTBOUND_CHUNK_SIZES`](crate::chunk::OUTBOUND_CHUNK_SIZES) (default [`DEFAULT_CHUNK_SIZE`](super::DEFAULT_CHUNK_SIZE)).
     pub chunk_size: u32,
     /// Window Acknowledgement Size we announce.
     pub window_ack_size: u32,
@@ -29,16 +62,41 @@ pub struct ServerConfig {
     pub limits: SessionLimits,
     /// What we answer to Enhanced RTMP clients.
     pub enhanced: EnhancedCaps,
+    /// [`Timer::Handshake`]: the handshake must complete this long after the session was
+    /// created. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// [`Timer::Connect`]: `connect` must be accepted this long after the handshake.
+    /// Default 10 s.
+    pub connect_timeout: Duration,
+    /// [`Timer::Idle`]: a connected client that neither publishes nor plays is closed after
+    /// this long. Default 30 s.
+    pub idle_timeout: Duration,
+    /// [`Timer::PublisherSilence`]: a publisher that completes no audio or video message for
+    /// this long has left. Default 5 s.
+    pub publisher_timeout: Duration,
 }
+
+/// Default for [`ServerConfig::handshake_timeout`].
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default for [`ServerConfig::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default for [`ServerConfig::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default for [`ServerConfig::publisher_timeout`].
+pub const DEFAULT_PUBLISHER_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            chunk_size: 4096,
+            chunk_size: super::DEFAULT_CHUNK_SIZE,
             window_ack_size: DEFAULT_WINDOW_ACK_SIZE,
             peer_bandwidth: DEFAULT_WINDOW_ACK_SIZE,
             limits: SessionLimits::default(),
             enhanced: EnhancedCaps::relay_server(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            publisher_timeout: DEFAULT_PUBLISHER_TIMEOUT,
         }
     }
 }
@@ -56,119 +114,6 @@ pub enum StreamRole {
     PlayPending(String),
     /// Playing the named stream.
     Playing(String),
-}
-
-/// What the server session reports to its driver.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ServerEvent {
-    /// The handshake completed.
-    HandshakeDone {
-        /// Simple or digest.
-        scheme: HandshakeScheme,
-        /// The client's version field of C1 (e.g. `9.0.124.2`), if non-zero.
-        client_version: Option<[u8; 4]>,
-    },
-    /// `connect` arrived: answer with [`ServerSession::accept_connect`] or `reject_connect`.
-    Connect {
-        /// The decision to make.
-        request: RequestId,
-        /// The decoded command.
-        command: Box<ConnectCommand>,
-    },
-    /// `publish` arrived: answer with `accept_publish` or `reject_publish`.
-    Publish {
-        /// The decision to make.
-        request: RequestId,
-        /// Message stream id.
-        stream_id: u32,
-        /// Publishing name as sent (may carry `?query`).
-        stream_name: String,
-        /// live/record/append.
-        publish_type: PublishType,
-    },
-    /// `play` arrived: answer with `accept_play` or `reject_play`.
-    Play {
-        /// The decision to make.
-        request: RequestId,
-        /// Message stream id.
-        stream_id: u32,
-        /// Stream name as sent (may carry `?query`).
-        stream_name: String,
-        /// -2, -1 or a position in seconds.
-        start: f64,
-        /// -1 or a duration.
-        duration: f64,
-        /// reset flag.
-        reset: bool,
-    },
-    /// The publisher stopped (FCUnpublish, closeStream, deleteStream).
-    Unpublished {
-        /// Message stream id.
-        stream_id: u32,
-        /// The stream name it was publishing.
-        stream_name: String,
-    },
-    /// The player stopped (closeStream, deleteStream).
-    PlayStopped {
-        /// Message stream id.
-        stream_id: u32,
-        /// The stream name it was playing.
-        stream_name: String,
-    },
-    /// Audio, video (and parts of aggregate messages) from a publishing stream.
-    Media {
-        /// Message stream id.
-        stream_id: u32,
-        /// The message; `payload` is shared, never copied.
-        message: Message,
-    },
-    /// A data message from a publishing stream (`@setDataFrame` already stripped, so
-    /// metadata arrives as `onMetaData`). `message` is the re-encoded payload to relay.
-    Data {
-        /// Message stream id.
-        stream_id: u32,
-        /// Decoded content.
-        data: DataMessage,
-        /// The message to relay to players (AMF0, `@setDataFrame` stripped).
-        message: Message,
-    },
-    /// `pause` (true) or unpause (false) on a playing stream. Already acknowledged.
-    Pause {
-        /// Message stream id.
-        stream_id: u32,
-        /// Paused?
-        paused: bool,
-    },
-    /// `receiveAudio` / `receiveVideo`.
-    ReceiveMedia {
-        /// Message stream id.
-        stream_id: u32,
-        /// true: audio, false: video.
-        audio: bool,
-        /// Wanted?
-        enabled: bool,
-    },
-    /// The player announced its buffer length (User Control SetBufferLength).
-    BufferLength {
-        /// Message stream id.
-        stream_id: u32,
-        /// Buffer in milliseconds.
-        millis: u32,
-    },
-    /// A ping response (User Control PingResponse) to our ping.
-    PingResponse {
-        /// The timestamp we sent.
-        timestamp: u32,
-    },
-    /// A command this session does not handle itself (seek, play2, application calls...).
-    Command {
-        /// Message stream id it arrived on.
-        stream_id: u32,
-        /// The command.
-        command: Command,
-    },
-    /// A message of a type the session does not handle (logged at debug by drivers).
-    UnknownMessage(Message),
 }
 
 #[derive(Debug)]
@@ -199,13 +144,20 @@ pub struct ServerSession {
     pending: BTreeMap<RequestId, Pending>,
     peer_caps: EnhancedCaps,
     app: Option<String>,
+    /// Deadlines; all disarmed once the session is closed.
+    timers: TimerTable,
+    /// The time of the input being handled (the `now` of the latest call that took one).
+    now: Instant,
 }
 
 impl ServerSession {
-    /// A session for a freshly accepted connection. `epoch` goes into S1's time field;
-    /// `random` (at least 1528 bytes from the driver's RNG) fills S1 and S2.
-    pub fn new(config: ServerConfig, epoch: u32, random: &[u8]) -> Self {
+    /// A session for a connection accepted at `now` (the handshake deadline starts then).
+    /// `epoch` goes into S1's time field; `random` (at least 1528 bytes from the driver's
+    /// RNG) fills S1 and S2.
+    pub fn new(config: ServerConfig, now: Instant, epoch: u32, random: &[u8]) -> Self {
         let wire = Wire::new(ServerHandshake::new(epoch, random), config.limits.chunk.clone());
+        let mut timers = TimerTable::default();
+        timers.set(Timer::Handshake, now + config.handshake_timeout);
         ServerSession {
             config,
             state: State::ExpectConnect,
@@ -217,12 +169,15 @@ impl ServerSession {
             pending: BTreeMap::new(),
             peer_caps: EnhancedCaps::default(),
             app: None,
+            timers,
+            now,
         }
     }
 
-    /// Feeds bytes read from the socket. On error the session is dead: the driver logs the
-    /// error and handles the connection per [`SessionError::disposition`].
-    pub fn handle_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
+    /// Feeds bytes read from the socket at `now`. On error the session is dead: the driver
+    /// logs the error and handles the connection per [`SessionError::disposition`].
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), SessionError> {
+        self.now = now;
         if self.is_waiting()
             && self.wire.decoder.buffered_bytes() > self.config.limits.chunk.reassembly_budget
         {
@@ -236,6 +191,8 @@ impl ServerSession {
                     let client_version = handshake.peer_version().filter(|v| *v != [0; 4]);
                     self.events.push_back(ServerEvent::HandshakeDone { scheme, client_version });
                 }
+                self.timers.stop(Timer::Handshake);
+                self.timers.set(Timer::Connect, now + self.config.connect_timeout);
                 self.resume()
             }
             Ok(Progress::Chunks) => self.resume(),
@@ -264,19 +221,71 @@ impl ServerSession {
         !self.pending.is_empty()
     }
 
-    /// Handles what arrived (or waited for a decision), keeping the first error.
+    /// Handles what arrived (or waited for a decision), keeping the first error, then
+    /// re-arms the timers for the state it left.
     fn resume(&mut self) -> Result<(), SessionError> {
         self.wire.check()?;
         let result = self.drain();
-        self.fail(result)
+        let result = self.fail(result);
+        self.update_timers();
+        result
     }
 
     /// Records an error: the session is closed for good.
     fn fail(&mut self, result: Result<(), SessionError>) -> Result<(), SessionError> {
         if result.is_err() {
             self.state = State::Closed;
+            self.timers.stop_all();
         }
         self.wire.record(result)
+    }
+
+    /// The earliest deadline of an armed [`Timer`]: the driver calls
+    /// [`handle_timeout`](Self::handle_timeout) once it has passed. `None` when nothing is
+    /// timed (a playing or closed connection). Changes after every call that takes `now`.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_timeout()
+    }
+
+    /// Tells the session the time is `now`. If a timer's deadline is at or before `now`, the
+    /// session closes and returns [`SessionError::TimedOut`] naming it (the earliest, if
+    /// several expired).
+    ///
+    /// The shape is [`handle_input`](Self::handle_input)'s: the error is returned and
+    /// recorded, later calls return it again and [`is_closed`](Self::is_closed) is true, so a
+    /// driver handles a timeout like any other session error (its
+    /// [`disposition`](SessionError::disposition) is to close without flushing). Calling it
+    /// early or repeatedly is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        self.wire.check()?;
+        self.now = now;
+        let Some(timer) = self.timers.expired(now) else {
+            return Ok(());
+        };
+        tracing::debug!(?timer, "session timer expired");
+        self.fail(Err(SessionError::TimedOut { timer }))
+    }
+
+    /// Arms or disarms [`Timer::Idle`] and [`Timer::PublisherSilence`] for the current state.
+    /// Handshake and Connect are set where their phase starts and ends.
+    fn update_timers(&mut self) {
+        if self.is_closed() {
+            self.timers.stop_all();
+            return;
+        }
+        let publishing = self.streams.values().any(|r| matches!(r, StreamRole::Publishing(_)));
+        let playing = self.streams.values().any(|r| matches!(r, StreamRole::Playing(_)));
+        if !publishing {
+            self.timers.stop(Timer::PublisherSilence);
+        }
+        let idle =
+            matches!(self.state, State::Connected) && !publishing && !playing && !self.is_waiting();
+        if !idle {
+            self.timers.stop(Timer::Idle);
+        } else if self.timers.get(Timer::Idle).is_none() {
+            // From the moment it became idle; later commands do not move it.
+            self.timers.set(Timer::Idle, self.now + self.config.idle_timeout);
+        }
     }
 
     /// The next event, if any.
@@ -394,6 +403,15 @@ impl ServerSession {
         if !matches!(self.state, State::Connected) {
             return Err(SessionError::ConnectExpected { command: command.name().to_owned() });
         }
+        let exists = self.streams.contains_key(&stream_id);
+        let known = match command {
+            Command::Publish { .. } | Command::Play { .. } => exists,
+            _ => stream_id == 0 || exists,
+        };
+        if !known {
+            self.refuse_unknown_stream(stream_id, &command);
+            return Ok(());
+        }
         match command {
             Command::CreateStream { transaction_id } => self.create_stream(transaction_id)?,
             Command::ReleaseStream { transaction_id, .. } => {
@@ -417,7 +435,6 @@ impl ServerSession {
                 self.send_command(0, command::result(transaction_id, Amf0Value::Undefined));
             }
             Command::Publish { stream_name, publish_type, .. } => {
-                self.ensure_stream(stream_id)?;
                 self.stop_stream(stream_id);
                 self.streams.insert(stream_id, StreamRole::PublishPending(stream_name.clone()));
                 let request =
@@ -430,7 +447,6 @@ impl ServerSession {
                 });
             }
             Command::Play { stream_name, start, duration, reset, .. } => {
-                self.ensure_stream(stream_id)?;
                 self.stop_stream(stream_id);
                 self.streams.insert(stream_id, StreamRole::PlayPending(stream_name.clone()));
                 let request =
@@ -513,20 +529,30 @@ impl ServerSession {
         id
     }
 
-    /// Clients (some hardware encoders) publish or play on stream ids they never created;
-    /// accept that while under the limit.
-    fn ensure_stream(&mut self, stream_id: u32) -> Result<(), SessionError> {
-        if stream_id == 0 {
-            return Err(SessionError::UnknownStream { stream_id });
-        }
-        if !self.streams.contains_key(&stream_id) {
-            let limit = self.config.limits.max_streams;
-            if self.streams.len() >= limit as usize {
-                return Err(SessionError::TooManyStreams { limit });
+    /// The answer to a command on a message stream that does not exist (see the module docs).
+    fn refuse_unknown_stream(&mut self, stream_id: u32, command: &Command) {
+        let description = format!(
+            "message stream {stream_id} does not exist (publish and play need a stream id \
+             returned by createStream)"
+        );
+        let transaction_id = command.transaction_id();
+        match command {
+            Command::Publish { .. } => {
+                self.send_status(stream_id, StatusCode::PUBLISH_BAD_NAME, Some(&description))
             }
-            self.streams.insert(stream_id, StreamRole::Idle);
+            Command::Play { .. } => {
+                self.send_status(stream_id, StatusCode::PLAY_FAILED, Some(&description))
+            }
+            _ if transaction_id > 0.0 => {
+                let info = command::status_info(StatusCode::CALL_FAILED, Some(&description));
+                self.send_command(stream_id, command::error_response(transaction_id, info));
+            }
+            _ => tracing::debug!(
+                stream_id,
+                command = command.name(),
+                "command on a message stream that does not exist ignored"
+            ),
         }
-        Ok(())
     }
 
     /// Ends whatever the stream does and reports it.
@@ -552,6 +578,7 @@ impl ServerSession {
     fn media(&mut self, message: Message) {
         let stream_id = message.stream_id;
         if matches!(self.streams.get(&stream_id), Some(StreamRole::Publishing(_))) {
+            self.timers.set(Timer::PublisherSilence, self.now + self.config.publisher_timeout);
             self.events.push_back(ServerEvent::Media { stream_id, message });
         }
         // Media on a stream that is not publishing (yet, or any more) is dropped: a publisher
@@ -563,181 +590,17 @@ impl ServerSession {
         if !matches!(self.streams.get(&stream_id), Some(StreamRole::Publishing(_))) {
             return Ok(());
         }
-        let data = DataMessage::decode(msg.type_id, &msg.payload, &self.config.limits.amf)?
+        let data = command::decode_data(msg.type_id, &msg.payload, &self.config.limits.amf)?
             .strip_set_data_frame();
-        let message = command::data_message(stream_id, msg.timestamp, data.encode());
+        let message = command::data_message(stream_id, msg.timestamp, data.to_bytes());
         self.events.push_back(ServerEvent::Data { stream_id, data, message });
         Ok(())
-    }
-
-    // ---- decisions ----
-
-    /// Accepts a connect: Window Ack Size, Set Peer Bandwidth, Set Chunk Size, `_result`
-    /// (NetConnection.Connect.Success, objectEncoding echoed, Enhanced RTMP answer), onBWDone.
-    pub fn accept_connect(&mut self, request: RequestId) -> Result<(), SessionError> {
-        let Some(Pending::Connect { transaction_id, object_encoding, caps }) = self.take(request)
-        else {
-            return self.resume();
-        };
-        self.send_control(ControlMessage::WindowAckSize(self.config.window_ack_size));
-        self.send_control(ControlMessage::SetPeerBandwidth {
-            size: self.config.peer_bandwidth,
-            limit: LimitType::Dynamic,
-        });
-        let size = self.config.chunk_size.clamp(128, 65536);
-        // The encoder switches right after the Set Chunk Size message itself.
-        self.send_control(ControlMessage::SetChunkSize(size));
-        let answer = caps.answer(&self.config.enhanced);
-        self.send_command(
-            0,
-            command::connect_result(transaction_id, object_encoding, answer.as_ref()),
-        );
-        self.send_command(0, command::on_bw_done());
-        self.state = State::Connected;
-        self.resume()
-    }
-
-    /// Rejects a connect with `_error` NetConnection.Connect.Rejected and the description;
-    /// the session is then closed (flush, then close the socket): nothing more is handled.
-    pub fn reject_connect(&mut self, request: RequestId, description: &str) {
-        if let Some(Pending::Connect { transaction_id, .. }) = self.take(request) {
-            let info = command::status_info(StatusCode::CONNECT_REJECTED, Some(description));
-            self.send_command(0, command::error_response(transaction_id, info));
-        }
-        self.state = State::Closed;
-    }
-
-    /// Records the `app` of the accepted connection (for [`ServerSession::app`]).
-    pub fn set_app(&mut self, app: impl Into<String>) {
-        self.app = Some(app.into());
-    }
-
-    /// Accepts a publish: StreamBegin, onStatus NetStream.Publish.Start. Media is relayed as
-    /// [`ServerEvent::Media`] from now on.
-    pub fn accept_publish(&mut self, request: RequestId) -> Result<(), SessionError> {
-        let Some(Pending::Publish { stream_id, name }) = self.take(request) else {
-            return self.resume();
-        };
-        self.send_control(ControlMessage::UserControl(UserControl::StreamBegin { stream_id }));
-        let description = format!("{name} is now published.");
-        self.send_status(stream_id, StatusCode::PUBLISH_START, Some(&description));
-        self.streams.insert(stream_id, StreamRole::Publishing(name));
-        self.resume()
-    }
-
-    /// Rejects a publish with an error onStatus (e.g. NetStream.Publish.BadName) and the
-    /// description; the connection stays up.
-    pub fn reject_publish(
-        &mut self,
-        request: RequestId,
-        code: StatusCode,
-        description: &str,
-    ) -> Result<(), SessionError> {
-        let Some(Pending::Publish { stream_id, .. }) = self.take(request) else {
-            return self.resume();
-        };
-        self.send_status(stream_id, code, Some(description));
-        self.streams.insert(stream_id, StreamRole::Idle);
-        self.resume()
-    }
-
-    /// Accepts a play: StreamIsRecorded is not sent (live), StreamBegin, Play.Reset (if asked),
-    /// Play.Start, `|RtmpSampleAccess`. The driver then sends metadata, sequence headers and
-    /// media with [`ServerSession::send_media`].
-    pub fn accept_play(&mut self, request: RequestId) -> Result<(), SessionError> {
-        let Some(Pending::Play { stream_id, name, reset }) = self.take(request) else {
-            return self.resume();
-        };
-        self.send_control(ControlMessage::UserControl(UserControl::StreamBegin { stream_id }));
-        if reset {
-            let d = format!("Playing and resetting {name}.");
-            self.send_status(stream_id, StatusCode::PLAY_RESET, Some(&d));
-        }
-        let d = format!("Started playing {name}.");
-        self.send_status(stream_id, StatusCode::PLAY_START, Some(&d));
-        let access = command::data_message(stream_id, 0, command::rtmp_sample_access());
-        self.wire.send(&access);
-        self.streams.insert(stream_id, StreamRole::Playing(name));
-        self.resume()
-    }
-
-    /// Rejects a play (e.g. NetStream.Play.StreamNotFound, NetStream.Play.Failed).
-    pub fn reject_play(
-        &mut self,
-        request: RequestId,
-        code: StatusCode,
-        description: &str,
-    ) -> Result<(), SessionError> {
-        let Some(Pending::Play { stream_id, .. }) = self.take(request) else {
-            return self.resume();
-        };
-        self.send_status(stream_id, code, Some(description));
-        self.streams.insert(stream_id, StreamRole::Idle);
-        self.resume()
-    }
-
-    fn take(&mut self, request: RequestId) -> Option<Pending> {
-        self.pending.remove(&request)
-    }
-
-    // ---- output ----
-
-    /// Sends an audio, video or data message to a playing stream. The payload is shared
-    /// (reference counted), only chunk headers are written.
-    pub fn send_media(&mut self, stream_id: u32, message: &Message) {
-        let csid = match message.type_id {
-            MessageType::AUDIO => csid::AUDIO,
-            MessageType::VIDEO => csid::VIDEO,
-            _ => csid::STREAM_COMMAND,
-        };
-        let msg = Message { csid, stream_id, ..message.clone() };
-        self.wire.send(&msg);
-    }
-
-    /// Sends onStatus on a message stream.
-    pub fn send_status(&mut self, stream_id: u32, code: StatusCode, description: Option<&str>) {
-        let mut info = command::status_info(code, description);
-        if stream_id != 0 {
-            info.insert("clientid", Amf0Value::Number(1.0));
-        }
-        self.send_command(stream_id, command::on_status(info));
-    }
-
-    /// Sends a user control event (StreamEOF, StreamDry, ...).
-    pub fn send_user_control(&mut self, event: UserControl) {
-        self.send_control(ControlMessage::UserControl(event));
-    }
-
-    /// Tells a player its stream ended: StreamEOF then NetStream.Play.UnpublishNotify.
-    pub fn notify_unpublished(&mut self, stream_id: u32) {
-        self.send_user_control(UserControl::StreamEof { stream_id });
-        self.send_status(stream_id, StatusCode::PLAY_UNPUBLISH_NOTIFY, None);
-    }
-
-    /// Tells a waiting player its stream is (again) published.
-    pub fn notify_published(&mut self, stream_id: u32) {
-        self.send_user_control(UserControl::StreamBegin { stream_id });
-        self.send_status(stream_id, StatusCode::PLAY_PUBLISH_NOTIFY, None);
-    }
-
-    /// Sends a ping request carrying `timestamp` (the driver's clock, ms).
-    pub fn send_ping(&mut self, timestamp: u32) {
-        self.send_user_control(UserControl::PingRequest { timestamp });
-    }
-
-    /// Enhanced RTMP v2: asks the client to reconnect (only meaningful if
-    /// `peer_caps().supports_reconnect()`); `tc_url` optionally redirects it.
-    pub fn send_reconnect_request(&mut self, tc_url: Option<&str>, description: Option<&str>) {
-        let mut info = command::status_info(StatusCode::CONNECT_RECONNECT_REQUEST, description);
-        if let Some(url) = tc_url {
-            info.insert("tcUrl", Amf0Value::string(url));
-        }
-        self.send_command(0, command::on_status(info));
     }
 
     /// Marks the session closed (the driver flushes and closes the socket).
     pub fn close(&mut self) {
         self.state = State::Closed;
+        self.timers.stop_all();
     }
 
     fn send_control(&mut self, control: ControlMessage) {

@@ -1,5 +1,7 @@
 //! In-memory client/server session pairs: no sockets, no sleeps.
 
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 use openrtmp_amf::{Amf0Value, AmfObject};
 
@@ -8,6 +10,12 @@ use crate::chunk::ChunkOutput;
 use crate::command::{EnhancedCaps, PublishType, StatusCode};
 use crate::handshake::{ClientMode, HandshakeScheme};
 use crate::message::{Message, MessageType};
+
+mod timer;
+mod unknown_stream;
+
+/// S0 + S1 + S2 (RTMP 1.0 §5.2.2, §5.2.3).
+const HANDSHAKE_LEN: usize = 1 + 1536 + 1536;
 
 fn drain(out: &mut ChunkOutput) -> Vec<u8> {
     let v = out.to_vec();
@@ -19,8 +27,14 @@ fn drain(out: &mut ChunkOutput) -> Vec<u8> {
 struct Pair {
     client: ClientSession,
     server: ServerSession,
+    /// The injected clock: the server's `now`, moved only by the test.
+    now: Instant,
     client_events: Vec<ClientEvent>,
     server_events: Vec<ServerEvent>,
+    /// Decodes what the server sent after the handshake, to inspect it message by message.
+    server_out: crate::chunk::ChunkDecoder,
+    /// Bytes the server sent so far (the first 3073 are the handshake).
+    server_sent: usize,
 }
 
 impl Pair {
@@ -29,11 +43,15 @@ impl Pair {
         config.handshake = mode;
         config.connect.enhanced = enhanced;
         let random: Vec<u8> = (0..3032u32).map(|i| (i * 7 + 3) as u8).collect();
+        let now = Instant::now();
         Pair {
             client: ClientSession::new(config, 0, &random),
-            server: ServerSession::new(ServerConfig::default(), 0, &random),
+            server: ServerSession::new(ServerConfig::default(), now, 0, &random),
+            now,
             client_events: Vec::new(),
             server_events: Vec::new(),
+            server_out: crate::chunk::ChunkDecoder::new(Default::default()),
+            server_sent: 0,
         }
     }
 
@@ -43,11 +61,18 @@ impl Pair {
             let c2s = drain(self.client.transmit());
             let s2c = drain(self.server.transmit());
             if c2s.is_empty() && s2c.is_empty() {
+                // Events of input fed around the pump (raw_to_server) too.
+                while let Some(e) = self.server.poll_event() {
+                    self.server_events.push(e);
+                }
                 return Ok(());
             }
             for piece in c2s.chunks(7) {
-                self.server.handle_input(piece)?;
+                self.server.handle_input(self.now, piece)?;
             }
+            let handshake_left = HANDSHAKE_LEN.saturating_sub(self.server_sent);
+            self.server_out.handle_input(s2c.get(handshake_left..).unwrap_or_default());
+            self.server_sent += s2c.len();
             for piece in s2c.chunks(7) {
                 self.client.handle_input(piece)?;
             }
@@ -58,6 +83,21 @@ impl Pair {
                 self.client_events.push(e);
             }
         }
+    }
+
+    /// Commands the server sent since the last call, with their message stream ids.
+    fn server_commands(&mut self) -> Vec<(u32, crate::command::Command)> {
+        let mut out = Vec::new();
+        while let Some(msg) = self.server_out.poll_message().unwrap() {
+            if msg.type_id == MessageType::COMMAND_AMF0 {
+                let limits = openrtmp_amf::Limits::default();
+                out.push((
+                    msg.stream_id,
+                    crate::command::Command::from_message(&msg, &limits).unwrap(),
+                ));
+            }
+        }
+        out
     }
 
     fn take_server(&mut self) -> Vec<ServerEvent> {
@@ -81,7 +121,7 @@ impl Pair {
                 _ => None,
             })
             .expect("connect event");
-        self.server.accept_connect(request).unwrap();
+        self.server.accept_connect(self.now, request).unwrap();
         self.pump().unwrap();
         assert!(self.client.is_connected());
     }
@@ -163,7 +203,7 @@ fn publish_flow_relays_media_and_metadata() {
         })
         .expect("publish event");
     assert_eq!(name, "key?token=abc");
-    p.server.accept_publish(request).unwrap();
+    p.server.accept_publish(p.now, request).unwrap();
     p.pump().unwrap();
     assert!(p.take_client().iter().any(|e| matches!(e, ClientEvent::PublishStarted { .. })));
 
@@ -218,7 +258,12 @@ fn rejected_publish_reports_bad_name_and_drops_media() {
         })
         .unwrap();
     p.server
-        .reject_publish(request, StatusCode::PUBLISH_BAD_NAME, "stream key busy is already in use")
+        .reject_publish(
+            p.now,
+            request,
+            StatusCode::PUBLISH_BAD_NAME,
+            "stream key busy is already in use",
+        )
         .unwrap();
     p.pump().unwrap();
     let status = p.take_client().into_iter().find_map(|e| match e {
@@ -253,7 +298,7 @@ fn play_flow_receives_media_and_eof() {
             _ => None,
         })
         .unwrap();
-    p.server.accept_play(request).unwrap();
+    p.server.accept_play(p.now, request).unwrap();
     let shared = Bytes::from(vec![0x27u8; 50_000]);
     let frame = Message {
         csid: 9,
@@ -312,6 +357,19 @@ fn rejected_connect_is_reported_with_description() {
     );
 }
 
+/// Feeds `msg` straight to the server as the client would send it after connect (chunk size
+/// 4096), on a chunk stream of its own so the client's header compression is not disturbed.
+/// `cut` keeps only the first bytes of the encoded message (a message declared, not completed).
+fn raw_to_server(p: &mut Pair, msg: Message, cut: Option<usize>) -> Result<(), SessionError> {
+    let mut enc = crate::chunk::ChunkEncoder::new();
+    enc.set_chunk_size(crate::session::DEFAULT_CHUNK_SIZE).unwrap();
+    let mut out = ChunkOutput::new();
+    enc.write_message(&Message { csid: 40, ..msg }, &mut out);
+    let bytes = out.to_vec();
+    let bytes = &bytes[..cut.unwrap_or(bytes.len()).min(bytes.len())];
+    p.server.handle_input(p.now, bytes)
+}
+
 /// Sends one AMF0 command message on csid 3 using a fresh encoder with the server's state.
 fn raw_command_bytes(payload: Bytes) -> Vec<u8> {
     let mut enc = crate::chunk::ChunkEncoder::new();
@@ -324,11 +382,11 @@ fn handshaken_server() -> ServerSession {
     let mut p = Pair::new(ClientMode::Simple, None);
     // Complete only the handshake: pump until the client queued connect, drop it.
     let c0c1 = drain(p.client.transmit());
-    p.server.handle_input(&c0c1).unwrap();
+    p.server.handle_input(p.now, &c0c1).unwrap();
     let s = drain(p.server.transmit());
     p.client.handle_input(&s).unwrap();
     let c2_and_connect = drain(p.client.transmit());
-    p.server.handle_input(&c2_and_connect[..1536]).unwrap();
+    p.server.handle_input(p.now, &c2_and_connect[..1536]).unwrap();
     p.server
 }
 
@@ -337,7 +395,7 @@ fn command_before_connect_is_refused() {
     let mut server = handshaken_server();
     let bytes = raw_command_bytes(crate::command::call("createStream", 2.0, &[]));
     assert_eq!(
-        server.handle_input(&bytes),
+        server.handle_input(Instant::now(), &bytes),
         Err(SessionError::ConnectExpected { command: "createStream".into() })
     );
     assert!(server.is_closed());
@@ -353,7 +411,7 @@ fn nan_transaction_id_is_a_precise_error() {
     );
     let bytes = raw_command_bytes(payload.freeze());
     assert_eq!(
-        server.handle_input(&bytes),
+        server.handle_input(Instant::now(), &bytes),
         Err(SessionError::Command(crate::command::CommandError::InvalidTransactionId {
             name: "connect".into()
         }))
@@ -371,7 +429,7 @@ fn too_many_streams_is_refused() {
             ServerEvent::Play { request, .. } => Some(request),
             _ => None,
         });
-        p.server.accept_play(request.expect("play event")).unwrap();
+        p.server.accept_play(p.now, request.expect("play event")).unwrap();
     }
     p.client.play("x", -2.0, -1.0, true).unwrap();
     assert_eq!(p.pump(), Err(SessionError::TooManyStreams { limit: DEFAULT_MAX_STREAMS }));
@@ -403,7 +461,7 @@ fn amf3_command_message_is_understood() {
     let mut enc = crate::chunk::ChunkEncoder::new();
     let mut out = ChunkOutput::new();
     enc.write_message(&msg, &mut out);
-    server.handle_input(&out.to_vec()).unwrap();
+    server.handle_input(Instant::now(), &out.to_vec()).unwrap();
     let app = std::iter::from_fn(|| server.poll_event()).find_map(|e| match e {
         ServerEvent::Connect { command, .. } => Some(command.app),
         _ => None,
@@ -415,16 +473,17 @@ fn amf3_command_message_is_understood() {
 fn garbage_after_handshake_closes_with_error() {
     let mut server = handshaken_server();
     // fmt 3 on a chunk stream never seen.
-    let err = server.handle_input(&[0xC7, 1, 2, 3, 4, 5]).unwrap_err();
+    let err = server.handle_input(Instant::now(), &[0xC7, 1, 2, 3, 4, 5]).unwrap_err();
     assert!(matches!(err, SessionError::Chunk(_)), "{err:?}");
-    assert_eq!(server.handle_input(&[0]), Err(err));
+    assert_eq!(server.handle_input(Instant::now(), &[0]), Err(err));
 }
 
 /// Feeds a real client's capture to a server session in the given pieces, accepting every
 /// request; returns a summary of what the session reported.
 fn replay(capture: &[u8], pieces: &[usize]) -> Result<Vec<String>, SessionError> {
     let random: Vec<u8> = (0..3032u32).map(|i| (i * 13 + 1) as u8).collect();
-    let mut server = ServerSession::new(ServerConfig::default(), 0, &random);
+    let t0 = Instant::now();
+    let mut server = ServerSession::new(ServerConfig::default(), t0, 0, &random);
     let mut summary = Vec::new();
     let mut rest = capture;
     let mut sizes = pieces.iter().copied().cycle();
@@ -432,19 +491,19 @@ fn replay(capture: &[u8], pieces: &[usize]) -> Result<Vec<String>, SessionError>
         let n = sizes.next().unwrap_or(rest.len()).clamp(1, rest.len());
         let (piece, tail) = rest.split_at(n);
         rest = tail;
-        server.handle_input(piece)?;
+        server.handle_input(t0, piece)?;
         while let Some(event) = server.poll_event() {
             summary.push(match event {
                 ServerEvent::HandshakeDone { scheme, .. } => format!("handshake {scheme:?}"),
                 ServerEvent::Connect { request, command } => {
-                    server.accept_connect(request).unwrap();
+                    server.accept_connect(t0, request).unwrap();
                     format!(
                         "connect app={} fourcc={:?} flashVer={:?}",
                         command.app, command.enhanced.fourcc_list, command.flash_ver
                     )
                 }
                 ServerEvent::Publish { request, stream_name, .. } => {
-                    server.accept_publish(request).unwrap();
+                    server.accept_publish(t0, request).unwrap();
                     format!("publish {stream_name}")
                 }
                 ServerEvent::Data { data, .. } => format!("data {}", data.name),

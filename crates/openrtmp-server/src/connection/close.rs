@@ -7,7 +7,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use openrtmp_proto::session::{Disposition as SessionDisposition, SessionError};
+use openrtmp_proto::session::{Disposition as SessionDisposition, SessionError, Timer};
 use tokio::time::Instant;
 
 use crate::auth::Notification;
@@ -101,6 +101,20 @@ pub(crate) struct Disposition {
     /// The `kind` label of the connection-error metric, if this close is an error.
     pub(crate) metric: Option<&'static str>,
     pub(crate) told: Told,
+}
+
+impl From<SessionError> for Close {
+    /// A protocol timer that expired is its own reason (its own metric and message); any
+    /// other session error is a protocol error.
+    fn from(e: SessionError) -> Close {
+        match e {
+            SessionError::TimedOut { timer: Timer::Handshake } => Close::HandshakeTimeout,
+            SessionError::TimedOut { timer: Timer::Connect } => Close::ConnectTimeout,
+            SessionError::TimedOut { timer: Timer::Idle } => Close::Idle,
+            SessionError::TimedOut { timer: Timer::PublisherSilence } => Close::PublisherSilent,
+            e => Close::Protocol(e),
+        }
+    }
 }
 
 impl Close {
