@@ -57,6 +57,7 @@ mod frame;
 mod hub;
 mod key;
 mod publisher;
+mod registry;
 mod ring;
 mod stream;
 mod subscriber;

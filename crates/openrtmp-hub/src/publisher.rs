@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::hub::HubInner;
+use crate::registry::Registry;
 use crate::stream::Stream;
 use crate::{Frame, StreamKey};
 
@@ -13,7 +13,7 @@ use crate::{Frame, StreamKey};
 /// Every method is O(1) apart from waking waiting subscribers, and none blocks on a
 /// viewer: the only lock taken is the stream's, held for a few field updates.
 pub struct Publisher {
-    hub: Arc<HubInner>,
+    hub: Arc<Registry>,
     stream: Arc<Stream>,
     /// The generation this publisher started; a newer one on the stream means it was
     /// displaced.
@@ -33,7 +33,7 @@ impl fmt::Debug for Publisher {
 
 impl Publisher {
     pub(crate) fn new(
-        hub: Arc<HubInner>,
+        hub: Arc<Registry>,
         stream: Arc<Stream>,
         generation: u64,
         owner: u64,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::hub::HubInner;
+use crate::registry::Registry;
 use crate::ring::Position;
 use crate::stream::{clamp_ms, Stream, StreamState};
 use crate::{Frame, FrameKind, StreamKey};
@@ -84,7 +84,7 @@ impl Owed {
 /// Drive it with `loop { sub.ready().await; sub.poll(&mut events, budget); send(events) }`.
 /// `poll` does O(1) work plus O(frames returned); a subscriber holds no frames itself.
 pub struct Subscriber {
-    hub: Arc<HubInner>,
+    hub: Arc<Registry>,
     stream: Arc<Stream>,
     owner: u64,
     phase: Phase,
@@ -139,7 +139,7 @@ impl fmt::Debug for Subscriber {
 
 impl Subscriber {
     pub(crate) fn new(
-        hub: Arc<HubInner>,
+        hub: Arc<Registry>,
         stream: Arc<Stream>,
         owner: u64,
         live: bool,
