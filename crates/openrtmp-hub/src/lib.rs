@@ -27,6 +27,8 @@
 //!   [`SubscriberEvent::TooSlow`]. The publisher never waits for a viewer.
 //!
 //! ```
+//! use std::time::Instant;
+//!
 //! use bytes::Bytes;
 //! use openrtmp_hub::{Frame, FrameKind, Hub, HubConfig, StreamKey, SubscriberEvent};
 //!
@@ -39,7 +41,7 @@
 //!
 //! let mut player = hub.subscribe(key, 2).unwrap();
 //! let mut events = Vec::new();
-//! assert_eq!(player.poll(&mut events, 64 * 1024), 2);
+//! assert_eq!(player.poll(Instant::now(), &mut events, 64 * 1024), 2);
 //! assert!(matches!(&events[0], SubscriberEvent::Frame(f) if f.sequence_header));
 //! assert!(matches!(&events[1], SubscriberEvent::Frame(f) if f.keyframe));
 //! ```
@@ -75,4 +77,4 @@ pub use key::StreamKey;
 pub use publisher::Publisher;
 pub use ring::MAX_TIMESTAMP_STEP_MS;
 pub use stream::StreamInfo;
-pub use subscriber::{Subscriber, SubscriberEvent, SubscriberStats};
+pub use subscriber::{Subscriber, SubscriberEvent, SubscriberStats, TooSlow};

@@ -21,7 +21,7 @@ fn is_ready(sub: &Subscriber) -> bool {
 
 fn drain(sub: &mut Subscriber) -> usize {
     let mut events = Vec::new();
-    sub.poll(&mut events, usize::MAX)
+    sub.poll(t0(), &mut events, usize::MAX)
 }
 
 const AVC_KEY: &[u8] = b"\x17\x01\x00\x00\x00key";
@@ -84,4 +84,10 @@ fn unpublish_announces_batched_audio() {
     assert!(!is_ready(&sub));
     drop(publisher);
     assert!(is_ready(&sub), "the end of the stream wakes viewers for the last audio too");
+}
+
+/// A fixed wall time: nothing here depends on wall time passing.
+fn t0() -> std::time::Instant {
+    static T0: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *T0.get_or_init(std::time::Instant::now)
 }

@@ -45,7 +45,7 @@ fn video_metadata_packet_reaches_early_and_late_viewers() {
         publisher.push(frame);
     }
     let mut events = Vec::new();
-    early.poll(&mut events, usize::MAX);
+    early.poll(t0(), &mut events, usize::MAX);
     let got = payloads(&events);
     assert_eq!(
         got,
@@ -56,7 +56,7 @@ fn video_metadata_packet_reaches_early_and_late_viewers() {
     // A late joiner gets the cached sequence start, then the metadata packet, then the GOP.
     let mut late = hub.subscribe(key, 3).unwrap();
     let mut events = Vec::new();
-    late.poll(&mut events, usize::MAX);
+    late.poll(t0(), &mut events, usize::MAX);
     assert_eq!(payloads(&events), vec![start, meta, key_frame, inter]);
 }
 
@@ -80,7 +80,7 @@ fn a_waiting_player_gets_the_stream_from_its_first_frame() {
     publisher.push(Frame::classify(FrameKind::Video, 10, key0.clone()));
     publisher.push(Frame::classify(FrameKind::Video, 1010, key1.clone()));
     let mut events = Vec::new();
-    waiting.poll(&mut events, usize::MAX);
+    waiting.poll(t0(), &mut events, usize::MAX);
     assert_eq!(
         payloads(&events),
         vec![aac_seq.clone(), aac.clone(), avc_seq.clone(), key0, key1.clone()],
@@ -88,6 +88,12 @@ fn a_waiting_player_gets_the_stream_from_its_first_frame() {
     );
     let mut late = hub.subscribe(key, 3).unwrap();
     let mut events = Vec::new();
-    late.poll(&mut events, usize::MAX);
+    late.poll(t0(), &mut events, usize::MAX);
     assert_eq!(payloads(&events), vec![avc_seq, aac_seq, key1]);
+}
+
+/// A fixed wall time: nothing here depends on wall time passing.
+fn t0() -> std::time::Instant {
+    static T0: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *T0.get_or_init(std::time::Instant::now)
 }

@@ -1,5 +1,11 @@
 use std::time::Instant;
 
+/// A fixed wall time: nothing here depends on wall time passing.
+fn t0() -> Instant {
+    static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
+
 use crate::fixture::{aac, aac_sh, av, avc_sh, inter, key, meta};
 use crate::{
     Frame, Hub, HubConfig, PublishError, StreamKey, SubscribeError, Subscriber, SubscriberEvent,
@@ -11,7 +17,7 @@ fn k(name: &str) -> StreamKey {
 
 fn drain(sub: &mut Subscriber) -> Vec<SubscriberEvent> {
     let mut out = Vec::new();
-    sub.poll(&mut out, usize::MAX);
+    sub.poll(t0(), &mut out, usize::MAX);
     out
 }
 
@@ -218,7 +224,7 @@ fn bench_fan_out_1000_polling_viewers() {
     for f in media {
         p.push(f);
         for s in &mut subs {
-            delivered += s.poll(&mut out, 256 * 1024);
+            delivered += s.poll(t0(), &mut out, 256 * 1024);
             out.clear();
         }
     }
@@ -249,7 +255,7 @@ fn bench_fan_out_1000_waiting_tasks() {
                     loop {
                         sub.ready().await;
                         wakeups += 1;
-                        sub.poll(&mut out, 256 * 1024);
+                        sub.poll(t0(), &mut out, 256 * 1024);
                         for e in out.drain(..) {
                             match e {
                                 SubscriberEvent::Frame(_) => {

@@ -3,11 +3,23 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use crate::fixture::{aac, aac_sh, av, avc_sh, inter, key, meta};
 use crate::{Frame, FrameKind, Hub, HubConfig, Publisher, StreamKey, Subscriber, SubscriberEvent};
 
 const ALL: usize = usize::MAX;
+
+/// The wall time of polls that do not depend on wall time passing.
+fn t0() -> Instant {
+    static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
+
+/// `ms` of injected wall time after [`t0`].
+fn at(ms: u64) -> Instant {
+    t0() + Duration::from_millis(ms)
+}
 
 fn k() -> StreamKey {
     StreamKey::new("live", "s")
@@ -33,8 +45,12 @@ fn push_all(p: &Publisher, frames: Vec<Frame>) {
 }
 
 fn poll(sub: &mut Subscriber, max: usize) -> Vec<SubscriberEvent> {
+    poll_at(sub, t0(), max)
+}
+
+fn poll_at(sub: &mut Subscriber, now: Instant, max: usize) -> Vec<SubscriberEvent> {
     let mut out = Vec::new();
-    let n = sub.poll(&mut out, max);
+    let n = sub.poll(now, &mut out, max);
     assert_eq!(n, out.len());
     out
 }
@@ -173,7 +189,8 @@ fn slow_viewer_skips_to_newest_keyframe_then_too_slow() {
     assert_eq!(frames(&poll(&mut slow, ALL)).len(), 3 + 75);
     // 10 s of media while the viewer does not read.
     push_all(&p, av(1_000, 10_000, 1_000, 100, 10));
-    let d = describe(&poll(&mut slow, 1));
+    // A real-time publisher: the wall clock follows media time.
+    let d = describe(&poll_at(&mut slow, at(11_000), 1));
     assert_eq!(d, ["K10000"], "skipped to the newest keyframe, budget of one frame");
     let s = slow.stats();
     assert_eq!(s.skips, 1);
@@ -188,7 +205,7 @@ fn slow_viewer_skips_to_newest_keyframe_then_too_slow() {
     let mut t = 11_000;
     while t < 60_000 {
         push_all(&p, av(t, 40, 1_000, 100, 10));
-        for e in poll(&mut slow, 1) {
+        for e in poll_at(&mut slow, at(u64::from(t) + 40), 1) {
             if let SubscriberEvent::TooSlow { lag_ms } = e {
                 too_slow_at.push((t, lag_ms));
             }
@@ -505,7 +522,7 @@ async fn ready_wakes_a_waiting_task() {
             sub.ready().await;
             wakeups += 1;
             let mut out = Vec::new();
-            sub.poll(&mut out, ALL);
+            sub.poll(t0(), &mut out, ALL);
             got.extend(frames(&out));
         }
         (got.len(), wakeups)
@@ -578,3 +595,56 @@ fn resume_never_goes_backwards() {
 }
 
 mod property;
+
+/// Regression: with a publisher pushing as fast as it can (FFmpeg without `-re`), a player
+/// that joined was cut off 0.3 s later as "too slow (64717 ms behind for too long)": how
+/// long it had been lagging was counted in media time, which ran 50x faster than the wall
+/// clock. Skipping is right; the disconnect must wait for wall time.
+#[test]
+fn publisher_faster_than_real_time_costs_skips_not_the_player() {
+    let hub = hub(HubConfig::default());
+    let p = live(&hub);
+    let mut player = hub.subscribe(k(), 2).unwrap();
+    // 1.6 s of media per 33 ms of wall time (50x), for 10 s of wall time. The player takes
+    // every batch it is given, 16 KiB per tick: a third of what arrives.
+    for tick in 0..300u32 {
+        push_all(&p, av(tick * 1_600, 1_600, 1_000, 1_000, 100));
+        let events = poll_at(&mut player, at(u64::from(tick) * 33), 16 * 1024);
+        assert!(!describe(&events).contains(&"TooSlow".to_string()), "tick {tick}");
+        assert!(!frames(&events).is_empty(), "tick {tick}: it keeps playing");
+    }
+    let s = player.stats();
+    assert!(s.skips > 50, "it skips to keyframes instead: {s:?}");
+}
+
+/// The other half of the regression above: a player that stops reading is still told it
+/// is too slow once it has lagged for `viewer_disconnect_after_ms` of wall time.
+#[test]
+fn player_that_stops_polling_is_too_slow_after_the_wall_time_limit() {
+    let hub = hub(HubConfig { viewer_disconnect_after_ms: 3_000, ..HubConfig::default() });
+    let p = live(&hub);
+    let mut player = hub.subscribe(k(), 2).unwrap();
+    let tick_at = |tick: u32| at(u64::from(tick) * 33);
+    let mut told = Vec::new();
+    for tick in 0..200u32 {
+        push_all(&p, av(tick * 1_600, 1_600, 1_000, 1_000, 100));
+        // It keeps up for 30 ticks, then reads nothing until tick 118 (2.94 s after its
+        // last read, within the limit), then one frame per poll every 6th tick.
+        let polls = tick < 30 || (tick >= 118 && (tick - 118) % 6 == 0);
+        if !polls {
+            continue;
+        }
+        let budget = if tick < 30 { ALL } else { 1 };
+        let mut out = Vec::new();
+        player.poll(tick_at(tick), &mut out, budget);
+        for e in out {
+            if let SubscriberEvent::TooSlow { lag_ms } = e {
+                told.push((tick, lag_ms));
+            }
+        }
+    }
+    // Last read in time at tick 29; lagging from then on: told at the first poll more than
+    // 3 s later, tick 124 (95 ticks = 3135 ms), once.
+    assert_eq!(told, [(124, 3_135)]);
+    assert!(player.stats().skips >= 2);
+}

@@ -108,6 +108,8 @@ proptest! {
         let mut prev_video = std::collections::HashMap::new();
         let mut last_pushed_video: Option<u32> = None;
         let (mut ts, mut id) = (0u32, 0u32);
+        // Wall time follows media time (a real-time publisher).
+        let start = std::time::Instant::now();
         for op in ops {
             match op {
                 Op::Video { key, step, size } => {
@@ -128,7 +130,8 @@ proptest! {
                 }
                 Op::Poll { sub, budget } => {
                     let mut out = Vec::new();
-                    let n = subs[sub].poll(&mut out, budget);
+                    let now = start + std::time::Duration::from_millis(u64::from(ts));
+                    let n = subs[sub].poll(now, &mut out, budget);
                     prop_assert_eq!(n, out.len());
                     if viewers[sub].paused {
                         let lifecycle_only = out.iter().all(|e| {
