@@ -197,7 +197,12 @@ impl Subscriber {
     ///
     /// While paused only [`SubscriberEvent::Published`] and
     /// [`SubscriberEvent::Unpublished`] come out (the latter without draining first).
-    pub fn poll(&mut self, now: Instant, out: &mut Vec<SubscriberEvent>, max_bytes: usize) -> usize {
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<SubscriberEvent>,
+        max_bytes: usize,
+    ) -> usize {
         let before = out.len();
         self.poll_into(now, out, max_bytes);
         out.len() - before
