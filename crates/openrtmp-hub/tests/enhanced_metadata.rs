@@ -42,7 +42,7 @@ fn video_metadata_packet_reaches_early_and_late_viewers() {
     for frame in
         [video(0, start.clone()), classified, video(0, key_frame.clone()), video(33, inter.clone())]
     {
-        publisher.push(frame);
+        let _ = publisher.push(frame);
     }
     let mut events = Vec::new();
     early.poll(t0(), &mut events, usize::MAX);
@@ -74,11 +74,11 @@ fn a_waiting_player_gets_the_stream_from_its_first_frame() {
     let avc_seq = Bytes::from_static(b"\x17\x00\x00\x00\x00cfg");
     let key0 = Bytes::from_static(b"\x17\x01\x00\x00\x00k0");
     let key1 = Bytes::from_static(b"\x17\x01\x00\x00\x00k1");
-    publisher.push(Frame::classify(FrameKind::Audio, 0, aac_seq.clone()));
-    publisher.push(Frame::classify(FrameKind::Audio, 0, aac.clone()));
-    publisher.push(Frame::classify(FrameKind::Video, 0, avc_seq.clone()));
-    publisher.push(Frame::classify(FrameKind::Video, 10, key0.clone()));
-    publisher.push(Frame::classify(FrameKind::Video, 1010, key1.clone()));
+    let _ = publisher.push(Frame::classify(FrameKind::Audio, 0, aac_seq.clone()));
+    let _ = publisher.push(Frame::classify(FrameKind::Audio, 0, aac.clone()));
+    let _ = publisher.push(Frame::classify(FrameKind::Video, 0, avc_seq.clone()));
+    let _ = publisher.push(Frame::classify(FrameKind::Video, 10, key0.clone()));
+    let _ = publisher.push(Frame::classify(FrameKind::Video, 1010, key1.clone()));
     let mut events = Vec::new();
     waiting.poll(t0(), &mut events, usize::MAX);
     assert_eq!(

@@ -33,14 +33,14 @@ fn hub(config: HubConfig) -> Hub {
 fn live(hub: &Hub) -> Publisher {
     let p = hub.publish(k(), 1).unwrap();
     p.set_metadata(meta(1));
-    p.push(avc_sh(0, 1));
-    p.push(aac_sh(0, 1));
+    let _ = p.push(avc_sh(0, 1));
+    let _ = p.push(aac_sh(0, 1));
     p
 }
 
 fn push_all(p: &Publisher, frames: Vec<Frame>) {
     for f in frames {
-        p.push(f);
+        let _ = p.push(f);
     }
 }
 
@@ -100,7 +100,7 @@ fn new_viewer_gets_metadata_headers_then_newest_keyframe() {
     assert_eq!(d.last().unwrap(), "a5980");
     assert!(poll(&mut sub, ALL).is_empty());
     // Then live frames as they come.
-    p.push(key(6_000, 100));
+    let _ = p.push(key(6_000, 100));
     assert_eq!(describe(&poll(&mut sub, ALL)), ["K6000"]);
     let s = sub.stats();
     assert_eq!((s.delivered_frames, s.dropped_frames, s.skips, s.backlog_frames), (79, 0, 0, 0));
@@ -148,11 +148,11 @@ fn viewer_attached_before_first_keyframe_waits_for_it() {
 fn headers_arriving_after_start_are_not_lost() {
     let hub = hub(HubConfig::default());
     let p = hub.publish(k(), 1).unwrap();
-    p.push(avc_sh(0, 1));
+    let _ = p.push(avc_sh(0, 1));
     let mut sub = hub.subscribe(k(), 2).unwrap();
     assert_eq!(describe(&poll(&mut sub, ALL)), ["V1"]);
-    p.push(aac_sh(0, 1));
-    p.push(key(0, 10));
+    let _ = p.push(aac_sh(0, 1));
+    let _ = p.push(key(0, 10));
     // The audio header came in while the viewer waited for a keyframe: sent with it.
     assert_eq!(describe(&poll(&mut sub, ALL)), ["V1", "A1", "K0"]);
     // A changed header mid-stream reaches a playing viewer in order; a repeat does not.
@@ -166,16 +166,16 @@ fn audio_only_starts_at_head_or_within_gop_cache() {
     for (oldest, expect) in [(false, 0), (true, 101)] {
         let hub = hub(HubConfig { start_at_oldest_keyframe: oldest, ..HubConfig::default() });
         let p = hub.publish(k(), 1).unwrap();
-        p.push(aac_sh(0, 1));
+        let _ = p.push(aac_sh(0, 1));
         for i in 0..1_000 {
-            p.push(aac(i * 20, 10));
+            let _ = p.push(aac(i * 20, 10));
         }
         let mut sub = hub.subscribe(k(), 2).unwrap();
         let events = poll(&mut sub, ALL);
         assert_eq!(describe(&events[..1]), ["A1"]);
         // Oldest within 2 s: ts 17980..=19980.
         assert_eq!(events.len() - 1, expect, "oldest={oldest}");
-        p.push(aac(20_000, 10));
+        let _ = p.push(aac(20_000, 10));
         assert_eq!(describe(&poll(&mut sub, ALL)), ["a20000"]);
     }
 }
@@ -250,7 +250,7 @@ fn fast_viewer_unaffected_by_slow_one() {
     let n = media.len();
     let mut got = 0;
     for f in media {
-        p.push(f);
+        let _ = p.push(f);
         got += frames(&poll(&mut fast, ALL)).len();
     }
     assert_eq!(got, n);
@@ -293,8 +293,8 @@ fn unpublish_and_republish_between_polls() {
     poll(&mut sub, ALL);
     drop(p);
     let p2 = hub.publish(k(), 3).unwrap();
-    p2.push(avc_sh(0, 3));
-    p2.push(key(0, 10));
+    let _ = p2.push(avc_sh(0, 3));
+    let _ = p2.push(key(0, 10));
     assert_eq!(describe(&poll(&mut sub, ALL)), ["Unpublished", "Published", "V3", "K0"]);
 }
 
@@ -320,7 +320,7 @@ fn resume_resends_headers_only_if_changed() {
     let hub = hub(HubConfig::default());
     let p = live(&hub);
     let mut sub = hub.subscribe(k(), 2).unwrap();
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     poll(&mut sub, ALL);
     sub.set_paused(true);
     push_all(&p, vec![avc_sh(40, 9), key(40, 10)]);
@@ -334,7 +334,7 @@ fn audio_and_video_filters() {
     let p = live(&hub);
     let mut sub = hub.subscribe(k(), 2).unwrap();
     sub.set_video(false);
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     push_all(&p, vec![aac(0, 5), inter(40, 10), aac(20, 5)]);
     assert_eq!(describe(&poll(&mut sub, ALL)), ["M", "A1", "a0", "a20"]);
     sub.set_audio(false);
@@ -345,7 +345,7 @@ fn audio_and_video_filters() {
     push_all(&p, vec![inter(120, 10), key(160, 10), inter(200, 10), aac(60, 5)]);
     assert_eq!(describe(&poll(&mut sub, ALL)), ["V1", "K160", "I200"]);
     sub.set_audio(true);
-    p.push(aac(80, 5));
+    let _ = p.push(aac(80, 5));
     assert_eq!(describe(&poll(&mut sub, ALL)), ["A1", "a80"]);
     assert_eq!(sub.stats().dropped_frames, 0, "filtered frames are not drops");
 }
@@ -373,7 +373,7 @@ fn lag_math_across_timestamp_wrap() {
     poll(&mut slow, ALL);
     let start = u32::MAX - 3_000;
     for (i, f) in av(start, 10_000, 1_000, 100, 10).into_iter().enumerate() {
-        p.push(f);
+        let _ = p.push(f);
         poll(&mut fast, ALL);
         if i % 75 == 0 {
             // The slow one reads one frame every second: lag grows 1 s per s.
@@ -396,7 +396,7 @@ fn cursor_trimmed_by_caps_skips() {
     let hub = hub(cfg);
     let p = live(&hub);
     let mut sub = hub.subscribe(k(), 2).unwrap();
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     poll(&mut sub, ALL);
     // 33 frames in 330 ms (not a time lag): the cursor falls off the front of the ring.
     push_all(&p, (1..=30).map(|i| inter(i * 10, 10)).collect());
@@ -411,7 +411,7 @@ fn byte_backlog_over_limit_skips() {
     let hub = hub(HubConfig { viewer_max_bytes: 1_000, ..HubConfig::default() });
     let p = live(&hub);
     let mut sub = hub.subscribe(k(), 2).unwrap();
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     poll(&mut sub, ALL);
     push_all(&p, vec![inter(40, 500), inter(80, 500), key(120, 100), inter(160, 10)]);
     assert_eq!(describe(&poll(&mut sub, ALL)), ["K120", "I160"]);
@@ -424,7 +424,7 @@ fn metadata_stamped_zero_mid_stream_does_not_move_the_clock() {
     let hub = hub(HubConfig::default());
     let p = live(&hub);
     let mut sub = hub.subscribe(k(), 2).unwrap();
-    p.push(key(3_600_000, 10));
+    let _ = p.push(key(3_600_000, 10));
     poll(&mut sub, ALL);
     p.set_metadata(meta(2));
     push_all(&p, vec![inter(3_600_040, 10), inter(3_600_080, 10)]);
@@ -439,7 +439,7 @@ fn skip_without_a_newer_keyframe_waits_for_the_next() {
     let hub = hub(cfg);
     let p = live(&hub);
     let mut sub = hub.subscribe(k(), 2).unwrap();
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     poll(&mut sub, ALL);
     push_all(&p, (1..30).map(|i| inter(i * 40, 10)).collect());
     assert!(poll(&mut sub, ALL).is_empty());
@@ -473,12 +473,12 @@ fn ready_is_pending_when_drained_and_woken_by_push() {
         assert!(ready.as_mut().poll(&mut cx).is_pending());
         assert!(ready.as_mut().poll(&mut cx).is_pending(), "no spurious readiness");
         assert_eq!(counter.0.load(Ordering::SeqCst), 0);
-        p.push(key(0, 10));
+        let _ = p.push(key(0, 10));
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
         assert!(ready.as_mut().poll(&mut cx).is_ready());
     }
     // A push between the poll and the next ready() is not lost.
-    p.push(inter(40, 10));
+    let _ = p.push(inter(40, 10));
     assert!(pin!(sub.ready()).poll(&mut cx).is_ready());
     // Budget-limited poll: more is due, so ready at once.
     assert_eq!(poll(&mut sub, 1).len(), 1);
@@ -491,7 +491,7 @@ fn ready_is_pending_when_drained_and_woken_by_push() {
     {
         let mut ready = pin!(sub.ready());
         assert!(ready.as_mut().poll(&mut cx).is_pending());
-        p.push(inter(80, 10));
+        let _ = p.push(inter(80, 10));
         assert_eq!(counter.0.load(Ordering::SeqCst), before);
         assert!(ready.as_mut().poll(&mut cx).is_pending());
         drop(p);
@@ -506,7 +506,7 @@ fn ready_is_pending_when_drained_and_woken_by_push() {
     // Unpausing starts the new publisher's stream.
     sub.set_paused(false);
     assert!(pin!(sub.ready()).poll(&mut cx).is_ready());
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     assert_eq!(describe(&poll(&mut sub, ALL)), ["M", "V1", "A1", "K0"]);
 }
 
@@ -528,9 +528,9 @@ async fn ready_wakes_a_waiting_task() {
         (got.len(), wakeups)
     });
     tokio::task::yield_now().await;
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     tokio::task::yield_now().await;
-    p.push(inter(40, 10));
+    let _ = p.push(inter(40, 10));
     let (n, wakeups) = task.await.unwrap();
     assert!(n >= 3);
     assert!(wakeups <= 3, "{wakeups} wakeups for 3 changes");
@@ -573,7 +573,7 @@ fn video_appearing_after_an_audio_only_start_begins_at_a_keyframe() {
     let hub = hub(HubConfig::default());
     let p = hub.publish(k(), 1).unwrap();
     let mut sub = hub.subscribe(k(), 2).unwrap();
-    p.push(aac(0, 5));
+    let _ = p.push(aac(0, 5));
     assert!(poll(&mut sub, ALL).is_empty(), "audio-only start is at the head");
     push_all(&p, vec![aac(20, 5), inter(40, 10), aac(40, 5), key(80, 10), inter(120, 10)]);
     assert_eq!(describe(&poll(&mut sub, ALL)), ["a20", "a40", "K80", "I120"]);
@@ -589,7 +589,7 @@ fn resume_never_goes_backwards() {
     push_all(&p, vec![key(0, 10), inter(40, 10)]);
     poll(&mut sub, ALL);
     sub.set_paused(true);
-    p.push(inter(80, 10));
+    let _ = p.push(inter(80, 10));
     sub.set_paused(false);
     assert_eq!(describe(&poll(&mut sub, ALL)), ["I80"]);
 }

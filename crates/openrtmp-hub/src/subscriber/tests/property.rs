@@ -118,14 +118,14 @@ proptest! {
                     if let Some(p) = &publisher {
                         prev_video.insert(id, last_pushed_video);
                         last_pushed_video = Some(id);
-                        p.push(frame(FrameKind::Video, key, ts, id, size));
+                        let _ = p.push(frame(FrameKind::Video, key, ts, id, size));
                     }
                 }
                 Op::Audio { step } => {
                     ts = ts.wrapping_add(step);
                     id += 1;
                     if let Some(p) = &publisher {
-                        p.push(frame(FrameKind::Audio, false, ts, id, 20));
+                        let _ = p.push(frame(FrameKind::Audio, false, ts, id, 20));
                     }
                 }
                 Op::Poll { sub, budget } => {
@@ -152,8 +152,8 @@ proptest! {
                 Op::Republish => {
                     if publisher.take().is_none() {
                         let p = hub.publish(key.clone(), 1).unwrap();
-                        p.push(avc_sh(ts, 1));
-                        p.push(aac_sh(ts, 1));
+                        let _ = p.push(avc_sh(ts, 1));
+                        let _ = p.push(aac_sh(ts, 1));
                         publisher = Some(p);
                         last_pushed_video = None;
                     }
