@@ -623,7 +623,9 @@ impl Connection {
                             }
                         } else {
                             let kind = FrameKind::Data;
-                            p.publisher.push(Frame::classify(
+                            // A replaced publisher is stopped at its next audio/video
+                            // message (`media`).
+                            let _ = p.publisher.push(Frame::classify(
                                 kind,
                                 message.timestamp,
                                 message.payload,
@@ -850,14 +852,6 @@ impl Connection {
 
     fn media(&mut self, message: Message) -> Result<(), End> {
         let Some(p) = &mut self.publisher else { return Ok(()) };
-        if p.publisher.is_replaced() {
-            // `replace_publisher`: a newer publisher took the key over; this one is done.
-            let stream_id = p.stream_id;
-            self.stop_publish("replaced by a new publisher");
-            let d = "another publisher took over this stream key";
-            self.session.send_status(stream_id, StatusCode::UNPUBLISH_SUCCESS, Some(d));
-            return Err(End::Replaced);
-        }
         let kind =
             if message.type_id == MessageType::AUDIO { FrameKind::Audio } else { FrameKind::Video };
         let ts = message.timestamp;
@@ -905,7 +899,14 @@ impl Connection {
                 }
             }
         }
-        p.publisher.push(frame);
+        if p.publisher.push(frame).replaced {
+            // `replace_publisher`: a newer publisher took the key over; this one is done.
+            let stream_id = p.stream_id;
+            self.stop_publish("replaced by a new publisher");
+            let d = "another publisher took over this stream key";
+            self.session.send_status(stream_id, StatusCode::UNPUBLISH_SUCCESS, Some(d));
+            return Err(End::Replaced);
+        }
         Ok(())
     }
 
@@ -972,7 +973,7 @@ impl Connection {
         for i in 0..self.players.len() {
             let Some(player) = self.players.get_mut(i) else { break };
             self.events.clear();
-            player.subscriber.poll(&mut self.events, BATCH_BYTES);
+            player.subscriber.poll(now, &mut self.events, BATCH_BYTES);
             let polled: usize = self
                 .events
                 .iter()

@@ -20,7 +20,7 @@ fn at(ms: u64) -> Instant {
 
 fn live(hub: &Hub) -> Publisher {
     let p = hub.publish(k(), 1).unwrap();
-    let _ = p.set_metadata(meta(1));
+    p.set_metadata(meta(1));
     let _ = p.push(avc_sh(0, 1));
     let _ = p.push(aac_sh(0, 1));
     p
