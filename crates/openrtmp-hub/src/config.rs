@@ -10,7 +10,7 @@ pub const DEFAULT_GOP_MAX_FRAMES: usize = 4096;
 pub const DEFAULT_VIEWER_MAX_LAG_MS: u32 = 5_000;
 /// Default [`HubConfig::viewer_max_bytes`]: 32 MiB.
 pub const DEFAULT_VIEWER_MAX_BYTES: usize = 32 * 1024 * 1024;
-/// Default [`HubConfig::viewer_disconnect_after_ms`]: 30 s of media time.
+/// Default [`HubConfig::viewer_disconnect_after_ms`]: 30 s of wall time.
 pub const DEFAULT_VIEWER_DISCONNECT_AFTER_MS: u32 = 30_000;
 /// Default [`HubConfig::wait_for_publisher`]: players may attach before the publisher.
 pub const DEFAULT_WAIT_FOR_PUBLISHER: bool = true;
@@ -21,9 +21,12 @@ pub const DEFAULT_REPLACE_PUBLISHER: bool = false;
 pub const DEFAULT_START_AT_OLDEST_KEYFRAME: bool = false;
 /// Default for [`HubConfig::audio_batch_ms`]: a little over one frame interval at 30 fps.
 pub const DEFAULT_AUDIO_BATCH_MS: u32 = 40;
+/// Default [`HubConfig::server_name`]: `OpenRTMP <version>`.
+pub const DEFAULT_SERVER_NAME: &str = concat!("OpenRTMP ", env!("CARGO_PKG_VERSION"));
 
-/// Configuration of a [`crate::Hub`]. Every field is media time or a count; the hub never
-/// reads a clock.
+/// Configuration of a [`crate::Hub`]. Every duration is media time except
+/// `viewer_disconnect_after_ms`, which is wall time measured with the `now` the outputs
+/// pass in: the hub never reads a clock.
 ///
 /// Worst-case memory per stream is the ring, bounded by
 /// `min(gop_max_bytes, bitrate * 2 * max(gop_cache_ms, viewer_max_lag_ms))` plus the
@@ -49,7 +52,9 @@ pub struct HubConfig {
     /// Default [`DEFAULT_VIEWER_MAX_BYTES`].
     pub viewer_max_bytes: usize,
     /// A viewer that keeps lagging (skip after skip, never catching up) for longer than
-    /// this much media time gets [`crate::SubscriberEvent::TooSlow`] once.
+    /// this much wall time gets [`crate::SubscriberEvent::TooSlow`]
+    /// ([`crate::Batch::too_slow`]) once. Wall time, not media time: a publisher faster
+    /// than real time makes viewers skip, it does not get them disconnected.
     /// Default [`DEFAULT_VIEWER_DISCONNECT_AFTER_MS`].
     pub viewer_disconnect_after_ms: u32,
     /// Whether a player may attach to a key nobody publishes (it waits); otherwise
@@ -69,6 +74,10 @@ pub struct HubConfig {
     /// announces every frame at once (low-latency mode does). Default
     /// [`DEFAULT_AUDIO_BATCH_MS`].
     pub audio_batch_ms: u32,
+    /// The `server` property the hub writes into onMetaData given as a script
+    /// ([`crate::Publisher::set_metadata_script`]); empty writes none.
+    /// Default [`DEFAULT_SERVER_NAME`].
+    pub server_name: String,
 }
 
 impl Default for HubConfig {
@@ -84,6 +93,7 @@ impl Default for HubConfig {
             replace_publisher: DEFAULT_REPLACE_PUBLISHER,
             start_at_oldest_keyframe: DEFAULT_START_AT_OLDEST_KEYFRAME,
             audio_batch_ms: DEFAULT_AUDIO_BATCH_MS,
+            server_name: DEFAULT_SERVER_NAME.to_owned(),
         }
     }
 }

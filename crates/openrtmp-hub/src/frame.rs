@@ -1,7 +1,12 @@
 //! Media frames as the hub stores and delivers them.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use openrtmp_media::{parse_audio, parse_video};
+use openrtmp_media::{
+    audio_info, parse_audio, parse_video, video_info, AudioInfo, AudioTag, TagType, VideoInfo,
+    VideoTag,
+};
 
 /// The RTMP message type a frame came in as.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -15,8 +20,32 @@ pub enum FrameKind {
     Data,
 }
 
+/// FLV 10.1 §E.4.1: the tag type of a frame is its RTMP message type (8, 9, 18).
+impl From<FrameKind> for TagType {
+    fn from(kind: FrameKind) -> TagType {
+        match kind {
+            FrameKind::Audio => TagType::AUDIO,
+            FrameKind::Video => TagType::VIDEO,
+            FrameKind::Data => TagType::SCRIPT,
+        }
+    }
+}
+
+/// What a sequence header says about its stream (codec, size, sample rate), parsed once
+/// when the frame is classified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodecInfo {
+    /// From a video sequence header ([`openrtmp_media::video_info`]).
+    Video(VideoInfo),
+    /// From an audio sequence header ([`openrtmp_media::audio_info`]).
+    Audio(AudioInfo),
+}
+
 /// One media message, stored once in a stream's ring and shared by every viewer: cloning a
 /// `Frame` clones the `Bytes` handle (a refcount), never the payload.
+///
+/// Built with [`Frame::classify`], which parses the tag once for everything the hub and
+/// its outputs need to know.
 #[derive(Clone, Debug)]
 pub struct Frame {
     /// The message type.
@@ -40,40 +69,95 @@ pub struct Frame {
     /// When the server received it, if the driver set it (the hub reads no clock): players'
     /// connections measure the distribution delay against it.
     pub received: Option<std::time::Instant>,
+    /// For a sequence header whose codec configuration parses: what it says, shared by
+    /// every clone (`None` for every other frame, so clones of media frames stay cheap).
+    pub codec: Option<Arc<CodecInfo>>,
+    /// A `sequence_header` that is an E-RTMP `Metadata` packet (colorInfo,
+    /// MultichannelConfig) rather than codec configuration: cached in its own slot.
+    description: bool,
 }
 
 /// Whether a video message is an Enhanced RTMP `Metadata` packet (colorInfo and the like).
-pub(crate) fn is_video_metadata(tag: &openrtmp_media::VideoTag) -> bool {
+fn is_video_metadata(tag: &openrtmp_media::VideoTag) -> bool {
     tag.tracks.iter().any(|t| t.kind == openrtmp_media::FrameKind::Metadata)
+}
+
+/// What [`Frame::classify`] learns from one parse.
+#[derive(Default)]
+struct Class {
+    keyframe: bool,
+    sequence_header: bool,
+    description: bool,
+    track: u8,
+    codec: Option<Arc<CodecInfo>>,
+}
+
+impl Class {
+    fn video(tag: &VideoTag) -> Class {
+        let description = is_video_metadata(tag);
+        let codec = video_info(tag).and_then(Result::ok).map(CodecInfo::Video);
+        Class {
+            keyframe: tag.is_keyframe(),
+            sequence_header: tag.is_sequence_header() || description,
+            description,
+            track: tag.tracks.first().map_or(0, |t| t.track_id),
+            codec: codec.map(Arc::new),
+        }
+    }
+
+    fn audio(tag: &AudioTag) -> Class {
+        // MultichannelConfig (E-RTMP v2) is configuration too: cache it.
+        let description = tag.tracks.iter().any(|t| t.kind == openrtmp_media::FrameKind::Metadata);
+        let sequence_header = tag.is_sequence_header() || description;
+        // Legacy formats (MP3, PCM) describe themselves in every frame: only sequence
+        // headers are read, once each.
+        let codec = sequence_header
+            .then(|| audio_info(tag).and_then(Result::ok).map(CodecInfo::Audio))
+            .flatten();
+        Class {
+            keyframe: false,
+            sequence_header,
+            description,
+            track: tag.tracks.first().map_or(0, |t| t.track_id),
+            codec: codec.map(Arc::new),
+        }
+    }
 }
 
 impl Frame {
     /// Classifies a message with [`openrtmp_media::parse_video`] /
-    /// [`openrtmp_media::parse_audio`]. A payload that does not parse is relayed as a plain
-    /// frame (not a keyframe, not a sequence header, track 0): the hub never refuses media
-    /// it cannot read. Data frames are never sequence headers.
+    /// [`openrtmp_media::parse_audio`], once: keyframe, sequence header, track and, for a
+    /// sequence header, the codec information ([`Frame::codec`]). A payload that does not
+    /// parse is relayed as a plain frame (not a keyframe, not a sequence header, track 0):
+    /// the hub never refuses media it cannot read. Data frames are never sequence headers.
     pub fn classify(kind: FrameKind, timestamp: u32, payload: Bytes) -> Frame {
-        let (keyframe, sequence_header, track) = match kind {
-            FrameKind::Video => match parse_video(&payload) {
-                Ok(tag) => (
-                    tag.is_keyframe(),
-                    tag.is_sequence_header() || is_video_metadata(&tag),
-                    tag.tracks.first().map_or(0, |t| t.track_id),
-                ),
-                Err(_) => (false, false, 0),
-            },
-            FrameKind::Audio => match parse_audio(&payload) {
-                Ok(tag) => {
-                    // MultichannelConfig (E-RTMP v2) is configuration too: cache it.
-                    let config = tag.is_sequence_header()
-                        || tag.tracks.iter().any(|t| t.kind == openrtmp_media::FrameKind::Metadata);
-                    (false, config, tag.tracks.first().map_or(0, |t| t.track_id))
-                }
-                Err(_) => (false, false, 0),
-            },
-            FrameKind::Data => (false, false, 0),
+        let class = match kind {
+            FrameKind::Video => parse_video(&payload).map(|t| Class::video(&t)).unwrap_or_default(),
+            FrameKind::Audio => parse_audio(&payload).map(|t| Class::audio(&t)).unwrap_or_default(),
+            FrameKind::Data => Class::default(),
         };
-        Frame { kind, timestamp, payload, keyframe, sequence_header, track, received: None }
+        Frame {
+            kind,
+            timestamp,
+            payload,
+            keyframe: class.keyframe,
+            sequence_header: class.sequence_header,
+            track: class.track,
+            received: None,
+            codec: class.codec,
+            description: class.description,
+        }
+    }
+
+    /// Where a configuration frame is cached: kind (video first), track, then the
+    /// sequence header before a description of the same track.
+    pub(crate) fn header_rank(&self) -> (u8, u8, bool) {
+        let kind = match self.kind {
+            FrameKind::Video => 0,
+            FrameKind::Audio => 1,
+            FrameKind::Data => 2,
+        };
+        (kind, self.track, self.description)
     }
 
     /// Payload length in bytes (what memory accounting and byte budgets count).

@@ -1,11 +1,11 @@
 //! The registry of live streams.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use crate::stream::{Stream, StreamInfo, StreamState};
+use crate::registry::{lock, Registry};
+use crate::stream::{Stream, StreamInfo};
 use crate::subscriber::Subscriber;
 use crate::{HubConfig, PublishError, Publisher, StreamKey, SubscribeError};
 
@@ -17,20 +17,7 @@ use crate::{HubConfig, PublishError, Publisher, StreamKey, SubscribeError};
 /// is always taken before a stream's, never the other way round.
 #[derive(Clone)]
 pub struct Hub {
-    inner: Arc<HubInner>,
-}
-
-pub(crate) struct HubInner {
-    config: Mutex<HubConfig>,
-    streams: Mutex<HashMap<StreamKey, Arc<Stream>>>,
-    /// Sum of the payload bytes every stream holds, kept by the streams themselves.
-    memory: Arc<AtomicUsize>,
-}
-
-/// Locks ignoring poison: the guarded data is valid between statements (see
-/// [`Stream::lock`]).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    inner: Arc<Registry>,
 }
 
 impl fmt::Debug for Hub {
@@ -45,13 +32,7 @@ impl fmt::Debug for Hub {
 impl Hub {
     /// An empty hub.
     pub fn new(config: HubConfig) -> Hub {
-        Hub {
-            inner: Arc::new(HubInner {
-                config: Mutex::new(config),
-                streams: Mutex::new(HashMap::new()),
-                memory: Arc::new(AtomicUsize::new(0)),
-            }),
-        }
+        Hub { inner: Arc::new(Registry::new(config)) }
     }
 
     /// The current configuration.
@@ -152,30 +133,6 @@ impl Hub {
     /// are still writing out are not counted.
     pub fn memory_bytes(&self) -> usize {
         self.inner.memory.load(Ordering::Relaxed)
-    }
-}
-
-impl HubInner {
-    /// Detaches a publisher or subscriber: runs `f` on the stream's state under the
-    /// registry lock, then removes the stream if nobody publishes or plays it anymore.
-    /// `f` returns whether it was an unpublish, which subscribers must hear of; a viewer leaving
-    /// wakes nobody, so a thousand viewers leaving cost no wakeup storm.
-    pub(crate) fn detach(&self, stream: &Arc<Stream>, f: impl FnOnce(&mut StreamState) -> bool) {
-        let mut streams = lock(&self.streams);
-        let mut st = stream.lock();
-        let wake = f(&mut st);
-        if !st.publishing && st.viewers == 0 {
-            st.clear();
-            if streams.get(&stream.key).is_some_and(|s| Arc::ptr_eq(s, stream)) {
-                streams.remove(&stream.key);
-            }
-        }
-        drop(streams);
-        if wake {
-            stream.commit(st, true);
-        } else {
-            stream.account(&mut st);
-        }
     }
 }
 

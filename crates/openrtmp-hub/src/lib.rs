@@ -2,8 +2,9 @@
 //! publisher slot per stream, and the fan-out of its media to every player.
 //!
 //! The hub is a data structure plus `tokio::sync` wakeups: no timers, sockets or clocks.
-//! Every time rule uses media timestamps (RTMP ms, compared with `wrapping_sub`), so a
-//! stream costs no CPU while nothing is pushed.
+//! Every retention and lag rule uses media timestamps (RTMP ms, compared with
+//! `wrapping_sub`), so a stream costs no CPU while nothing is pushed; only the decision to
+//! disconnect a viewer that stays behind uses wall time, which the outputs pass in.
 //!
 //! # Model: one shared ring per stream
 //!
@@ -23,10 +24,19 @@
 //!   frames from the newest keyframe, timestamps unchanged.
 //! - **Slow viewers**: a viewer more than `viewer_max_lag_ms` (or `viewer_max_bytes`)
 //!   behind, or whose cursor was trimmed away, skips to the newest keyframe after its
-//!   cursor (drops counted); one lagging for `viewer_disconnect_after_ms` gets
-//!   [`SubscriberEvent::TooSlow`]. The publisher never waits for a viewer.
+//!   cursor (drops counted); one lagging for `viewer_disconnect_after_ms` of wall time
+//!   gets [`SubscriberEvent::TooSlow`]. The publisher never waits for a viewer.
+//! - **Outputs**: every output (RTMP player, HTTP-FLV viewer, relay, recorder) drives its
+//!   subscriber through a [`MediaPump`]: batches within a byte budget, live and catch-up
+//!   frames told apart, per-output statistics without locks (see [`pump`](MediaPump)).
+//! - **Parse once**: [`Frame::classify`] reads a tag once; a sequence header's codec
+//!   information ([`CodecInfo`]) is learnt by the stream at push time, shown in
+//!   [`StreamInfo`] and written into the onMetaData given as a script
+//!   ([`Publisher::set_metadata_script`]).
 //!
 //! ```
+//! use std::time::Instant;
+//!
 //! use bytes::Bytes;
 //! use openrtmp_hub::{Frame, FrameKind, Hub, HubConfig, StreamKey, SubscriberEvent};
 //!
@@ -34,12 +44,14 @@
 //! let key = StreamKey::new("live", "cam1");
 //! let publisher = hub.publish(key.clone(), 1).unwrap();
 //! // AVC sequence header, then a keyframe.
-//! publisher.push(Frame::classify(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0])));
-//! publisher.push(Frame::classify(FrameKind::Video, 0, Bytes::from_static(&[0x17, 1, 0, 0, 0])));
+//! let pushed =
+//!     publisher.push(Frame::classify(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0])));
+//! assert!(!pushed.replaced);
+//! let _ = publisher.push(Frame::classify(FrameKind::Video, 0, Bytes::from_static(&[0x17, 1, 0, 0, 0])));
 //!
 //! let mut player = hub.subscribe(key, 2).unwrap();
 //! let mut events = Vec::new();
-//! assert_eq!(player.poll(&mut events, 64 * 1024), 2);
+//! assert_eq!(player.poll(Instant::now(), &mut events, 64 * 1024), 2);
 //! assert!(matches!(&events[0], SubscriberEvent::Frame(f) if f.sequence_header));
 //! assert!(matches!(&events[1], SubscriberEvent::Frame(f) if f.keyframe));
 //! ```
@@ -57,21 +69,24 @@ mod frame;
 mod hub;
 mod key;
 mod publisher;
+mod pump;
+mod registry;
 mod ring;
 mod stream;
 mod subscriber;
 
 pub use config::{
     HubConfig, DEFAULT_AUDIO_BATCH_MS, DEFAULT_GOP_CACHE_MS, DEFAULT_GOP_MAX_BYTES,
-    DEFAULT_GOP_MAX_FRAMES, DEFAULT_REPLACE_PUBLISHER, DEFAULT_START_AT_OLDEST_KEYFRAME,
-    DEFAULT_VIEWER_DISCONNECT_AFTER_MS, DEFAULT_VIEWER_MAX_BYTES, DEFAULT_VIEWER_MAX_LAG_MS,
-    DEFAULT_WAIT_FOR_PUBLISHER,
+    DEFAULT_GOP_MAX_FRAMES, DEFAULT_REPLACE_PUBLISHER, DEFAULT_SERVER_NAME,
+    DEFAULT_START_AT_OLDEST_KEYFRAME, DEFAULT_VIEWER_DISCONNECT_AFTER_MS, DEFAULT_VIEWER_MAX_BYTES,
+    DEFAULT_VIEWER_MAX_LAG_MS, DEFAULT_WAIT_FOR_PUBLISHER,
 };
 pub use error::{PublishError, SubscribeError};
-pub use frame::{Frame, FrameKind};
+pub use frame::{CodecInfo, Frame, FrameKind};
 pub use hub::Hub;
 pub use key::StreamKey;
-pub use publisher::Publisher;
+pub use publisher::{Publisher, Pushed};
+pub use pump::{Batch, MediaPump, PumpConfig, PumpEvent, PumpStats, DEFAULT_BATCH_BYTES};
 pub use ring::MAX_TIMESTAMP_STEP_MS;
 pub use stream::StreamInfo;
-pub use subscriber::{Subscriber, SubscriberEvent, SubscriberStats};
+pub use subscriber::{Subscriber, SubscriberEvent, SubscriberStats, TooSlow};

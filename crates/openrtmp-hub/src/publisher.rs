@@ -3,9 +3,24 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::hub::HubInner;
+use openrtmp_media::ScriptData;
+
+use crate::registry::Registry;
 use crate::stream::Stream;
-use crate::{Frame, StreamKey};
+use crate::{CodecInfo, Frame, StreamKey};
+
+/// What became of a frame given to [`Publisher::push`] (or metadata to
+/// [`Publisher::set_metadata_script`]), learnt under the one lock the push takes.
+#[must_use = "a replaced publisher must stop publishing: check `replaced`"]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// A newer publisher displaced this one (`replace_publisher`): the frame was dropped,
+    /// and so will every later one be. The connection should stop publishing.
+    pub replaced: bool,
+    /// The frame was a new or changed track-0 sequence header, and this is what it says:
+    /// now in [`crate::StreamInfo`] and in the enriched onMetaData.
+    pub learnt: Option<Arc<CodecInfo>>,
+}
 
 /// The right to publish on one key, held by the publisher's connection task. Dropping it
 /// (or [`Publisher::unpublish`]) ends the publication.
@@ -13,7 +28,7 @@ use crate::{Frame, StreamKey};
 /// Every method is O(1) apart from waking waiting subscribers, and none blocks on a
 /// viewer: the only lock taken is the stream's, held for a few field updates.
 pub struct Publisher {
-    hub: Arc<HubInner>,
+    hub: Arc<Registry>,
     stream: Arc<Stream>,
     /// The generation this publisher started; a newer one on the stream means it was
     /// displaced.
@@ -33,7 +48,7 @@ impl fmt::Debug for Publisher {
 
 impl Publisher {
     pub(crate) fn new(
-        hub: Arc<HubInner>,
+        hub: Arc<Registry>,
         stream: Arc<Stream>,
         generation: u64,
         owner: u64,
@@ -53,19 +68,38 @@ impl Publisher {
 
     /// Adds an audio, video (or data, e.g. `onCuePoint`) frame. Sequence headers are
     /// cached for late joiners (and, when they change, also passed to current viewers in
-    /// order). Ignored once this publisher has been replaced.
-    pub fn push(&self, frame: Frame) {
-        self.stream.with_live(self.generation, |st| st.push(frame));
+    /// order); a track-0 sequence header's codec information ([`Frame::codec`]) is learnt
+    /// and reported. Ignored once this publisher has been replaced, which the outcome says.
+    pub fn push(&self, frame: Frame) -> Pushed {
+        let mut learnt = None;
+        let live = self.stream.with_live(self.generation, |st| learnt = st.push(frame));
+        if let Some(info) = &learnt {
+            tracing::info!(stream = %self.stream.key, ?info, "stream codec learnt");
+        }
+        Pushed { replaced: !live, learnt }
     }
 
-    /// Replaces the stream's onMetaData (a Data frame, `@setDataFrame` already stripped).
-    /// New viewers get it first; current viewers get it in order when it changes.
+    /// Replaces the stream's onMetaData with a ready Data frame (`@setDataFrame` already
+    /// stripped), sent as is. New viewers get it first; current viewers get it in order
+    /// when it changes. Ignored once this publisher has been replaced.
     pub fn set_metadata(&self, frame: Frame) {
-        self.stream.with_live(self.generation, |st| st.set_metadata(frame));
+        self.stream.with_live(self.generation, |st| st.set_metadata_frame(frame));
+    }
+
+    /// Replaces the stream's onMetaData with the publisher's `script` (`onMetaData`,
+    /// `@setDataFrame` stripped) stamped `timestamp`. The hub keeps it and sends it
+    /// enriched with what it learns from the sequence headers (the server name from
+    /// [`crate::HubConfig::server_name`], width, height, sample rate, channels: see
+    /// [`ScriptData::with_stream_info`]), now and again whenever that changes.
+    pub fn set_metadata_script(&self, timestamp: u32, script: ScriptData) -> Pushed {
+        let live =
+            self.stream.with_live(self.generation, |st| st.set_metadata_script(timestamp, script));
+        Pushed { replaced: !live, learnt: None }
     }
 
     /// Whether a newer publisher displaced this one (`replace_publisher`); its pushes are
-    /// ignored and the connection should be closed.
+    /// ignored and the connection should be closed. [`Publisher::push`] says so too,
+    /// without a second lock.
     pub fn is_replaced(&self) -> bool {
         self.stream.lock().generation != self.generation
     }
@@ -91,3 +125,6 @@ impl Drop for Publisher {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

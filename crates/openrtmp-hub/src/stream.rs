@@ -4,10 +4,11 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use openrtmp_media::{AudioInfo, ScriptData, VideoInfo};
 use tokio::sync::Notify;
 
 use crate::ring::Ring;
-use crate::{Frame, FrameKind, HubConfig, StreamKey};
+use crate::{CodecInfo, Frame, FrameKind, HubConfig, StreamKey};
 
 /// A stream as shared by the registry, its publisher and its subscribers.
 #[derive(Debug)]
@@ -47,8 +48,15 @@ pub(crate) struct StreamState {
     /// unpublish the ring is kept until they have drained it, then freed.
     pub(crate) followers: usize,
     pub(crate) ring: Ring,
-    /// The latest onMetaData.
+    /// The latest onMetaData, as delivered (enriched when it came as a script).
     pub(crate) metadata: Option<Frame>,
+    /// The publisher's onMetaData as sent, with its timestamp, when it came through
+    /// [`crate::Publisher::set_metadata_script`]: re-enriched when codec information is
+    /// learnt.
+    script: Option<(u32, ScriptData)>,
+    /// What the track-0 video and audio sequence headers said.
+    video: Option<VideoInfo>,
+    audio: Option<AudioInfo>,
     /// The latest sequence header per (kind, track): video before audio, by track id.
     pub(crate) headers: Vec<Frame>,
     /// Bumped when metadata or a sequence header changes; a viewer that jumps over
@@ -65,30 +73,6 @@ pub(crate) struct StreamState {
     quiet: bool,
 }
 
-/// Order of the sequence header cache: video first, then audio, each by track id.
-/// Order and identity of cached headers: kind (video first), track, then the sequence
-/// header before a video metadata packet of the same track (each kept separately).
-fn header_rank(frame: &Frame) -> (u8, u8, u8) {
-    let kind = match frame.kind {
-        FrameKind::Video => 0,
-        FrameKind::Audio => 1,
-        FrameKind::Data => 2,
-    };
-    let which = match frame.kind {
-        // Headers are rare: parsing again here is cheaper than widening every Frame.
-        FrameKind::Video => openrtmp_media::parse_video(&frame.payload)
-            .is_ok_and(|tag| crate::frame::is_video_metadata(&tag))
-            .into(),
-        FrameKind::Audio => openrtmp_media::parse_audio(&frame.payload)
-            .is_ok_and(|tag| {
-                tag.tracks.iter().any(|t| t.kind == openrtmp_media::FrameKind::Metadata)
-            })
-            .into(),
-        FrameKind::Data => 0,
-    };
-    (kind, frame.track, which)
-}
-
 impl Stream {
     pub(crate) fn new(key: StreamKey, config: HubConfig, memory: Arc<AtomicUsize>) -> Stream {
         let state = StreamState {
@@ -100,6 +84,9 @@ impl Stream {
             followers: 0,
             ring: Ring::default(),
             metadata: None,
+            script: None,
+            video: None,
+            audio: None,
             headers: Vec::new(),
             headers_version: 0,
             frames_in: 0,
@@ -196,6 +183,9 @@ impl StreamState {
     pub(crate) fn clear(&mut self) {
         self.ring = Ring::default();
         self.metadata = None;
+        self.script = None;
+        self.video = None;
+        self.audio = None;
         self.headers.clear();
     }
 
@@ -206,23 +196,65 @@ impl StreamState {
         }
     }
 
-    /// Takes a frame from the publisher.
-    pub(crate) fn push(&mut self, frame: Frame) {
+    /// Takes a frame from the publisher; returns the codec information it taught the
+    /// stream, if any (a new or changed track-0 sequence header that parses).
+    pub(crate) fn push(&mut self, frame: Frame) -> Option<Arc<CodecInfo>> {
         self.quiet = self.batch_quietly(&frame);
         self.frames_in += 1;
         self.bytes_in += frame.len() as u64;
-        if frame.sequence_header && frame.kind != FrameKind::Data {
-            if frame.kind == FrameKind::Video {
-                self.ring.note_video();
-            }
-            if self.cache_header(frame.clone()) {
-                // A new or changed configuration also goes into the ring, so viewers
-                // already playing receive it in order with the frames it applies to.
-                self.ring.push(frame, &self.config);
-            }
-        } else {
+        if !frame.sequence_header || frame.kind == FrameKind::Data {
             self.ring.push(frame, &self.config);
+            return None;
         }
+        if frame.kind == FrameKind::Video {
+            self.ring.note_video();
+        }
+        if !self.cache_header(frame.clone()) {
+            return None;
+        }
+        let learnt = frame.codec.clone().filter(|info| frame.track == 0 && self.learn(info));
+        if learnt.is_some() {
+            // The enriched metadata goes out before the header (as the server did).
+            self.enrich_metadata();
+        }
+        // A new or changed configuration also goes into the ring, so viewers already
+        // playing receive it in order with the frames it applies to.
+        self.ring.push(frame, &self.config);
+        learnt
+    }
+
+    /// Records codec information; whether it is new.
+    fn learn(&mut self, info: &CodecInfo) -> bool {
+        let changed = match info {
+            CodecInfo::Video(v) => self.video.as_ref() != Some(v),
+            CodecInfo::Audio(a) => self.audio.as_ref() != Some(a),
+        };
+        if changed {
+            match info {
+                CodecInfo::Video(v) => self.video = Some(v.clone()),
+                CodecInfo::Audio(a) => self.audio = Some(a.clone()),
+            }
+        }
+        changed
+    }
+
+    /// Keeps the publisher's onMetaData and publishes it enriched with what the stream's
+    /// sequence headers said ([`ScriptData::with_stream_info`]).
+    pub(crate) fn set_metadata_script(&mut self, timestamp: u32, script: ScriptData) {
+        self.script = Some((timestamp, script));
+        self.enrich_metadata();
+    }
+
+    /// Re-encodes the kept script with the current codec information, if there is one.
+    fn enrich_metadata(&mut self) {
+        let Some((timestamp, script)) = &self.script else { return };
+        let enriched = script.with_stream_info(
+            &self.config.server_name,
+            self.video.as_ref(),
+            self.audio.as_ref(),
+        );
+        let frame = Frame::classify(FrameKind::Data, *timestamp, enriched.to_bytes());
+        self.set_metadata(frame);
     }
 
     /// Whether `frame` may wait for the next wake ([`HubConfig::audio_batch_ms`]): plain
@@ -244,8 +276,14 @@ impl StreamState {
         true
     }
 
+    /// Replaces the onMetaData with a frame as is (it will not be enriched).
+    pub(crate) fn set_metadata_frame(&mut self, frame: Frame) {
+        self.script = None;
+        self.set_metadata(frame);
+    }
+
     /// Replaces the cached onMetaData; a change is also queued for current viewers.
-    pub(crate) fn set_metadata(&mut self, frame: Frame) {
+    fn set_metadata(&mut self, frame: Frame) {
         let changed = self.metadata.as_ref().is_none_or(|m| m.payload != frame.payload);
         self.metadata = Some(frame.clone());
         if changed {
@@ -256,10 +294,10 @@ impl StreamState {
 
     /// Caches a sequence header; returns whether it differs from the one it replaces.
     fn cache_header(&mut self, frame: Frame) -> bool {
-        let rank = header_rank(&frame);
-        let at = self.headers.partition_point(|h| header_rank(h) < rank);
+        let rank = frame.header_rank();
+        let at = self.headers.partition_point(|h| h.header_rank() < rank);
         match self.headers.get_mut(at) {
-            Some(old) if header_rank(old) == rank => {
+            Some(old) if old.header_rank() == rank => {
                 let changed = old.payload != frame.payload;
                 *old = frame;
                 if !changed {
@@ -289,6 +327,8 @@ impl StreamState {
             bytes_in: self.bytes_in,
             last_timestamp: self.ring.last_timestamp(),
             memory_bytes: self.held_bytes(),
+            video: self.video.clone(),
+            audio: self.audio.clone(),
         }
     }
 }
@@ -330,4 +370,8 @@ pub struct StreamInfo {
     /// Payload bytes this stream holds (ring and caches), its share of
     /// [`crate::Hub::memory_bytes`].
     pub memory_bytes: usize,
+    /// What the current publisher's track-0 video sequence header says (codec, size).
+    pub video: Option<VideoInfo>,
+    /// What the current publisher's track-0 audio sequence header says (codec, rate).
+    pub audio: Option<AudioInfo>,
 }

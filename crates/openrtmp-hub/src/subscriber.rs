@@ -1,54 +1,21 @@
-//! The playing side of a stream: a cursor into the shared ring plus the slow-viewer
-//! policy.
+//! The playing side of a stream: a cursor into the shared ring, plus the slow-viewer
+//! policy (in `subscriber/lag.rs`).
 
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
-use crate::hub::HubInner;
+use crate::registry::Registry;
 use crate::ring::Position;
 use crate::stream::{clamp_ms, Stream, StreamState};
 use crate::{Frame, FrameKind, StreamKey};
 
-/// What [`Subscriber::poll`] yields.
-#[derive(Clone, Debug)]
-pub enum SubscriberEvent {
-    /// A frame to send, with its original timestamp. The first ones after a start are
-    /// the cached metadata (kind Data) and sequence headers (`sequence_header`).
-    Frame(Frame),
-    /// The publisher went away (after the frames this viewer had not read yet); the
-    /// subscriber stays attached and waits (`NetStream.Play.UnpublishNotify`).
-    Unpublished,
-    /// A publisher (re)started on the key; its start sequence follows
-    /// (`NetStream.Play.PublishNotify`).
-    Published,
-    /// The viewer kept lagging, skip after skip, for longer than
-    /// `viewer_disconnect_after_ms`; `lag_ms` is for how long (media ms). Sent once; the
-    /// server should disconnect it.
-    TooSlow {
-        /// Media ms the viewer has been lagging.
-        lag_ms: u32,
-    },
-}
+mod lag;
+mod output;
 
-/// A viewer's counters, for the API and metrics.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SubscriberStats {
-    /// Frames delivered (metadata and sequence headers included).
-    pub delivered_frames: u64,
-    /// Payload bytes delivered.
-    pub delivered_bytes: u64,
-    /// Frames skipped because the viewer lagged (filtered-out kinds are not counted).
-    pub dropped_frames: u64,
-    /// Times the viewer skipped ahead.
-    pub skips: u64,
-    /// Frames waiting for this viewer.
-    pub backlog_frames: u64,
-    /// Payload bytes waiting for this viewer.
-    pub backlog_bytes: u64,
-    /// Media ms between the viewer's next frame and the newest one.
-    pub backlog_ms: u32,
-}
+pub(crate) use output::Sink;
+pub use output::{SubscriberEvent, SubscriberStats, TooSlow};
 
 /// Where the subscriber is with respect to the stream's publishers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,10 +48,10 @@ impl Owed {
 /// One player attached to a stream: a cursor into the stream's ring. Dropping it detaches
 /// the player.
 ///
-/// Drive it with `loop { sub.ready().await; sub.poll(&mut events, budget); send(events) }`.
+/// Drive it with `loop { sub.ready().await; sub.poll(now, &mut events, budget); send(events) }`.
 /// `poll` does O(1) work plus O(frames returned); a subscriber holds no frames itself.
 pub struct Subscriber {
-    hub: Arc<HubInner>,
+    hub: Arc<Registry>,
     stream: Arc<Stream>,
     owner: u64,
     phase: Phase,
@@ -109,8 +76,16 @@ pub struct Subscriber {
     paused: bool,
     audio: bool,
     video: bool,
-    /// Media clock at which the current run of lag began; cleared on catching up.
-    lagging_since: Option<u64>,
+    /// Wall time at which the current run of lag began; cleared on catching up.
+    lagging_since: Option<Instant>,
+    /// The latest wall time the viewer is known not to have been lagging (a poll that
+    /// found it within the limits, a start or resume): a run of lag cannot have begun
+    /// before it.
+    not_lagging_at: Option<Instant>,
+    /// Ring frames from this sequence number on arrived while the viewer was caught up
+    /// (live); earlier ones, and cached frames, are catch-up. Set when a poll leaves the
+    /// viewer drained, cleared when it starts, skips or resumes (see `crate::pump`).
+    live_from: Option<u64>,
     too_slow_sent: bool,
     /// It was waiting when this generation's publisher arrived: it starts at the
     /// generation's first frame (nothing the publisher sent is skipped), not at the newest
@@ -139,7 +114,7 @@ impl fmt::Debug for Subscriber {
 
 impl Subscriber {
     pub(crate) fn new(
-        hub: Arc<HubInner>,
+        hub: Arc<Registry>,
         stream: Arc<Stream>,
         owner: u64,
         live: bool,
@@ -163,6 +138,8 @@ impl Subscriber {
             audio: true,
             video: true,
             lagging_since: None,
+            not_lagging_at: None,
+            live_from: None,
             too_slow_sent: false,
             from_generation_start: false,
             seen: None,
@@ -210,33 +187,47 @@ impl Subscriber {
     /// once their payload bytes reach `max_bytes` (at least one frame is returned if any
     /// is due); the start sequence (metadata, sequence headers) is never split.
     ///
+    /// `now` is the wall time (the hub reads no clock): how long a viewer has been
+    /// lagging, and so [`SubscriberEvent::TooSlow`], is measured with it.
+    ///
     /// While paused only [`SubscriberEvent::Published`] and
     /// [`SubscriberEvent::Unpublished`] come out (the latter without draining first).
-    pub fn poll(&mut self, out: &mut Vec<SubscriberEvent>, max_bytes: usize) -> usize {
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<SubscriberEvent>,
+        max_bytes: usize,
+    ) -> usize {
+        let before = out.len();
+        self.poll_into(now, out, max_bytes);
+        out.len() - before
+    }
+
+    /// [`Subscriber::poll`] into any [`Sink`] (the media pump's).
+    pub(crate) fn poll_into(&mut self, now: Instant, out: &mut impl Sink, max_bytes: usize) {
         let stream = Arc::clone(&self.stream);
         let mut st = stream.lock();
-        let before = out.len();
         self.seen_lifecycle = stream.lifecycle_changes.load(Ordering::SeqCst);
         self.follow_publisher(&mut st, out);
         if self.paused {
             if self.phase != Phase::Waiting && !st.publishing {
-                out.push(SubscriberEvent::Unpublished);
+                out.unpublished();
                 self.stop_following(&mut st);
             }
             stream.account(&mut st);
-            return out.len() - before;
+            return;
         }
         if self.phase == Phase::Starting {
-            self.start(&st, out);
+            self.start(&st, now, out);
         }
         if self.phase == Phase::Playing {
             if self.reposition {
-                self.resume(&st);
+                self.resume(&st, now);
             }
-            self.check_lag(&st, out);
+            self.check_lag(&st, now, out);
             self.deliver(&st, out, max_bytes);
             if !st.publishing && self.cursor.seq >= st.ring.head().seq && !self.owed.any() {
-                out.push(SubscriberEvent::Unpublished);
+                out.unpublished();
                 self.stop_following(&mut st);
             }
         }
@@ -245,10 +236,16 @@ impl Subscriber {
             Phase::Starting => false,
             Phase::Playing => self.cursor.seq >= st.ring.head().seq && !self.owed.any(),
         };
+        if drained && self.phase == Phase::Playing && self.live_from.is_none() {
+            self.live_from = Some(st.ring.head().seq);
+        }
+        if self.lagging_since.is_none() {
+            self.not_lagging_at = Some(now);
+        }
+        self.note_backlog(&st);
         self.seen = drained.then(|| self.stream.changes.load(Ordering::SeqCst));
         // A freed ring changes memory accounting.
         self.stream.account(&mut st);
-        out.len() - before
     }
 
     /// Stops (`true`) or resumes delivery. While paused nothing is delivered and lag is
@@ -289,17 +286,46 @@ impl Subscriber {
         self.stream.lock().publishing
     }
 
-    /// Counters and the current backlog.
+    /// Counters and the current backlog (takes the stream's lock; see
+    /// [`Subscriber::last_stats`] for a lock-free copy).
     pub fn stats(&self) -> SubscriberStats {
         let st = self.stream.lock();
         let mut stats = self.stats.clone();
+        self.backlog(&st, &mut stats);
+        stats
+    }
+
+    /// Counters, with the backlog as it was at the end of the last poll: no lock, so an
+    /// output can read it after every batch.
+    pub fn last_stats(&self) -> &SubscriberStats {
+        &self.stats
+    }
+
+    /// Whether the last poll left this viewer caught up: playing (not paused) with its
+    /// cursor at the head of the ring and nothing owed. Frames pushed since are live for
+    /// it. Lock-free; what a fan-out that writes new frames straight to in-sync viewers
+    /// would test.
+    pub fn in_sync(&self) -> bool {
+        self.phase == Phase::Playing && !self.paused && self.seen.is_some()
+    }
+
+    /// Fills the backlog fields of `stats` (zero unless playing the current generation).
+    fn backlog(&self, st: &StreamState, stats: &mut SubscriberStats) {
+        (stats.backlog_frames, stats.backlog_bytes, stats.backlog_ms) = (0, 0, 0);
         if self.phase == Phase::Playing && self.gen == st.generation {
             let head = st.ring.head();
             stats.backlog_frames = self.cursor.frames_until(head, self.audio, self.video);
             stats.backlog_bytes = head.bytes.saturating_sub(self.cursor.bytes);
-            stats.backlog_ms = clamp_ms(self.lag_ms(&st));
+            stats.backlog_ms = clamp_ms(self.lag_ms(st));
         }
-        stats
+    }
+
+    /// Refreshes the stored backlog at the end of a poll: O(1), under the lock the poll
+    /// already holds.
+    fn note_backlog(&mut self, st: &StreamState) {
+        let mut stats = std::mem::take(&mut self.stats);
+        self.backlog(st, &mut stats);
+        self.stats = stats;
     }
 
     /// Whether this subscriber counts in `st.followers`.
@@ -316,7 +342,7 @@ impl Subscriber {
     }
 
     /// Reacts to publishers coming and going since the last poll.
-    fn follow_publisher(&mut self, st: &mut StreamState, out: &mut Vec<SubscriberEvent>) {
+    fn follow_publisher(&mut self, st: &mut StreamState, out: &mut impl Sink) {
         let ended = match self.phase {
             Phase::Waiting => false,
             // The ring it was reading has been replaced by a newer publisher's.
@@ -326,14 +352,17 @@ impl Subscriber {
             Phase::Starting | Phase::Playing => false,
         };
         if ended {
-            out.push(SubscriberEvent::Unpublished);
+            out.unpublished();
             self.stop_following(st);
         }
         if self.phase == Phase::Waiting && st.publishing && self.gen != st.generation {
-            out.push(SubscriberEvent::Published);
+            out.published();
             self.gen = st.generation;
             self.phase = Phase::Starting;
             self.from_generation_start = true;
+            // It was waiting for this publisher: everything the publisher sends arrives
+            // while it is caught up.
+            self.live_from = Some(0);
             st.followers += 1;
         }
     }
@@ -349,9 +378,10 @@ impl Subscriber {
     /// viewer_max_lag_ms)`, giving the player a buffer to prefill. A subscriber that was
     /// already waiting when the publisher arrived starts at the publisher's first frame
     /// instead (while that is within `viewer_max_lag_ms`): nothing is skipped for it.
-    fn start(&mut self, st: &StreamState, out: &mut Vec<SubscriberEvent>) {
+    fn start(&mut self, st: &StreamState, now: Instant, out: &mut impl Sink) {
         self.reposition = false;
         self.lagging_since = None;
+        self.not_lagging_at = Some(now);
         self.headers_seen = st.headers_version;
         let ring = &st.ring;
         let max_ms = u64::from(st.config.viewer_max_lag_ms);
@@ -369,6 +399,7 @@ impl Subscriber {
                 return;
             }
         }
+        self.live_from = None;
         self.owed = Owed::ALL;
         self.send_owed(st, out);
         let oldest = st.config.start_at_oldest_keyframe;
@@ -386,9 +417,12 @@ impl Subscriber {
 
     /// After unpausing: forward to the newest keyframe (the head of an audio-only
     /// stream). Never backwards: a viewer paused within the newest GOP just continues.
-    fn resume(&mut self, st: &StreamState) {
+    fn resume(&mut self, st: &StreamState, now: Instant) {
         self.reposition = false;
         self.lagging_since = None;
+        self.not_lagging_at = Some(now);
+        // What gathered while paused was not delivered live, moved over or not.
+        self.live_from = None;
         let ring = &st.ring;
         let trimmed = self.cursor.seq < ring.first_seq();
         let at = if ring.is_audio_only() { Some(ring.head().seq) } else { ring.newest_keyframe() };
@@ -435,66 +469,6 @@ impl Subscriber {
         }
     }
 
-    /// Media ms between the cursor and the newest frame.
-    fn lag_ms(&self, st: &StreamState) -> u64 {
-        let ring = &st.ring;
-        if self.cursor.seq >= ring.head().seq {
-            0
-        } else if self.cursor.seq < ring.first_seq() {
-            ring.now().saturating_sub(self.cursor_time)
-        } else {
-            ring.age_of(self.cursor.seq)
-        }
-    }
-
-    /// Applies the slow-viewer policy: skip when the backlog is over the limits or the
-    /// cursor was trimmed away; `TooSlow` once when lagging for too long.
-    fn check_lag(&mut self, st: &StreamState, out: &mut Vec<SubscriberEvent>) {
-        let ring = &st.ring;
-        let cfg = &st.config;
-        // While waiting for a sync point after a skip, the pending frames are already
-        // condemned: measuring them again would count one lag episode many times.
-        if self.await_sync.is_none() {
-            let trimmed = self.cursor.seq < ring.first_seq();
-            let lag_ms = self.lag_ms(st);
-            let lag_bytes = ring.head().bytes.saturating_sub(self.cursor.bytes);
-            if trimmed
-                || lag_ms > u64::from(cfg.viewer_max_lag_ms)
-                || lag_bytes > cfg.viewer_max_bytes as u64
-            {
-                self.skip(st, lag_ms);
-            }
-        }
-        if let Some(since) = self.lagging_since {
-            let lagging = ring.now().saturating_sub(since);
-            if lagging > u64::from(cfg.viewer_disconnect_after_ms) && !self.too_slow_sent {
-                self.too_slow_sent = true;
-                tracing::debug!(stream = %self.stream.key, owner = self.owner, lagging, "viewer too slow");
-                out.push(SubscriberEvent::TooSlow { lag_ms: clamp_ms(lagging) });
-            }
-        }
-    }
-
-    /// Jumps a lagging viewer forward: to the newest keyframe after its cursor, or to the
-    /// head (audio-only streams, or no such keyframe yet: then it waits for one).
-    fn skip(&mut self, st: &StreamState, lag_ms: u64) {
-        let ring = &st.ring;
-        self.stats.skips += 1;
-        if self.lagging_since.is_none() {
-            // It fell behind when its lag crossed the limit, not when it was noticed: a
-            // viewer stalled for a minute has been lagging for most of that minute.
-            let over = lag_ms.saturating_sub(u64::from(st.config.viewer_max_lag_ms));
-            self.lagging_since = Some(ring.now().saturating_sub(over));
-        }
-        let at = if ring.is_audio_only() {
-            Some(ring.head().seq)
-        } else {
-            ring.newest_keyframe().filter(|&k| k > self.cursor.seq)
-        };
-        self.jump(st, at, true);
-        self.owe_changed_headers(st);
-    }
-
     /// Whether a frame passes the viewer's filters.
     fn wants(&mut self, frame: &Frame) -> bool {
         match frame.kind {
@@ -509,7 +483,7 @@ impl Subscriber {
     }
 
     /// Emits owed cached frames (metadata, then video, then audio sequence headers).
-    fn send_owed(&mut self, st: &StreamState, out: &mut Vec<SubscriberEvent>) {
+    fn send_owed(&mut self, st: &StreamState, out: &mut impl Sink) {
         let owed = std::mem::replace(&mut self.owed, Owed::NONE);
         let meta = st.metadata.iter().filter(|_| owed.metadata);
         let headers = st.headers.iter().filter(|h| match h.kind {
@@ -520,12 +494,12 @@ impl Subscriber {
         for frame in meta.chain(headers) {
             self.stats.delivered_frames += 1;
             self.stats.delivered_bytes += frame.len() as u64;
-            out.push(SubscriberEvent::Frame(frame.clone()));
+            out.frame(frame.clone(), true);
         }
     }
 
     /// Emits ring frames from the cursor within the byte budget.
-    fn deliver(&mut self, st: &StreamState, out: &mut Vec<SubscriberEvent>, max_bytes: usize) {
+    fn deliver(&mut self, st: &StreamState, out: &mut impl Sink, max_bytes: usize) {
         let ring = &st.ring;
         if let Some(count) = self.await_sync {
             if ring.is_audio_only() {
@@ -554,7 +528,8 @@ impl Subscriber {
             bytes += entry.frame.len();
             self.stats.delivered_frames += 1;
             self.stats.delivered_bytes += entry.frame.len() as u64;
-            out.push(SubscriberEvent::Frame(entry.frame.clone()));
+            let live = self.live_from.is_some_and(|from| entry.pos.seq >= from);
+            out.frame(entry.frame.clone(), !live);
         }
         if self.cursor.seq >= head {
             self.lagging_since = None;

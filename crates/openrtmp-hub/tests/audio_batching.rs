@@ -21,7 +21,7 @@ fn is_ready(sub: &Subscriber) -> bool {
 
 fn drain(sub: &mut Subscriber) -> usize {
     let mut events = Vec::new();
-    sub.poll(&mut events, usize::MAX)
+    sub.poll(t0(), &mut events, usize::MAX)
 }
 
 const AVC_KEY: &[u8] = b"\x17\x01\x00\x00\x00key";
@@ -33,23 +33,23 @@ fn audio_waits_for_video_or_the_bound() {
     let hub = Hub::new(HubConfig { audio_batch_ms: 40, ..HubConfig::default() });
     let key = StreamKey::new("live", "av");
     let publisher = hub.publish(key.clone(), 1).unwrap();
-    publisher.push(frame(FrameKind::Video, 0, AVC_KEY));
+    let _ = publisher.push(frame(FrameKind::Video, 0, AVC_KEY));
     let mut sub = hub.subscribe(key, 2).unwrap();
     drain(&mut sub);
     assert!(!is_ready(&sub));
 
-    publisher.push(frame(FrameKind::Audio, 10, AAC));
-    publisher.push(frame(FrameKind::Audio, 31, AAC));
+    let _ = publisher.push(frame(FrameKind::Audio, 10, AAC));
+    let _ = publisher.push(frame(FrameKind::Audio, 31, AAC));
     assert!(!is_ready(&sub), "two audio frames 21 ms apart wait for the next video frame");
-    publisher.push(frame(FrameKind::Video, 33, AVC_INTER));
+    let _ = publisher.push(frame(FrameKind::Video, 33, AVC_INTER));
     assert!(is_ready(&sub), "video wakes");
     assert_eq!(drain(&mut sub), 3, "audio and video delivered together, in order");
 
-    publisher.push(frame(FrameKind::Audio, 52, AAC));
+    let _ = publisher.push(frame(FrameKind::Audio, 52, AAC));
     assert!(!is_ready(&sub));
-    publisher.push(frame(FrameKind::Audio, 73, AAC));
+    let _ = publisher.push(frame(FrameKind::Audio, 73, AAC));
     assert!(!is_ready(&sub));
-    publisher.push(frame(FrameKind::Audio, 94, AAC));
+    let _ = publisher.push(frame(FrameKind::Audio, 94, AAC));
     assert!(is_ready(&sub), "42 ms of unannounced audio reaches the 40 ms bound");
     assert_eq!(drain(&mut sub), 3);
 }
@@ -59,16 +59,16 @@ fn audio_only_and_zero_bound_announce_every_frame() {
     let hub = Hub::new(HubConfig { audio_batch_ms: 40, ..HubConfig::default() });
     let publisher = hub.publish(StreamKey::new("live", "radio"), 1).unwrap();
     let mut sub = hub.subscribe(StreamKey::new("live", "radio"), 2).unwrap();
-    publisher.push(frame(FrameKind::Audio, 0, AAC));
+    let _ = publisher.push(frame(FrameKind::Audio, 0, AAC));
     assert!(is_ready(&sub), "audio-only streams are never batched");
     drain(&mut sub);
 
     let hub = Hub::new(HubConfig { audio_batch_ms: 0, ..HubConfig::default() });
     let publisher = hub.publish(StreamKey::new("live", "av"), 1).unwrap();
-    publisher.push(frame(FrameKind::Video, 0, AVC_KEY));
+    let _ = publisher.push(frame(FrameKind::Video, 0, AVC_KEY));
     let mut sub = hub.subscribe(StreamKey::new("live", "av"), 2).unwrap();
     drain(&mut sub);
-    publisher.push(frame(FrameKind::Audio, 10, AAC));
+    let _ = publisher.push(frame(FrameKind::Audio, 10, AAC));
     assert!(is_ready(&sub), "a zero bound announces audio at once");
 }
 
@@ -77,11 +77,17 @@ fn unpublish_announces_batched_audio() {
     let hub = Hub::new(HubConfig::default());
     let key = StreamKey::new("live", "end");
     let publisher = hub.publish(key.clone(), 1).unwrap();
-    publisher.push(frame(FrameKind::Video, 0, AVC_KEY));
+    let _ = publisher.push(frame(FrameKind::Video, 0, AVC_KEY));
     let mut sub = hub.subscribe(key, 2).unwrap();
     drain(&mut sub);
-    publisher.push(frame(FrameKind::Audio, 10, AAC));
+    let _ = publisher.push(frame(FrameKind::Audio, 10, AAC));
     assert!(!is_ready(&sub));
     drop(publisher);
     assert!(is_ready(&sub), "the end of the stream wakes viewers for the last audio too");
+}
+
+/// A fixed wall time: nothing here depends on wall time passing.
+fn t0() -> std::time::Instant {
+    static T0: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *T0.get_or_init(std::time::Instant::now)
 }

@@ -42,10 +42,10 @@ fn video_metadata_packet_reaches_early_and_late_viewers() {
     for frame in
         [video(0, start.clone()), classified, video(0, key_frame.clone()), video(33, inter.clone())]
     {
-        publisher.push(frame);
+        let _ = publisher.push(frame);
     }
     let mut events = Vec::new();
-    early.poll(&mut events, usize::MAX);
+    early.poll(t0(), &mut events, usize::MAX);
     let got = payloads(&events);
     assert_eq!(
         got,
@@ -56,7 +56,7 @@ fn video_metadata_packet_reaches_early_and_late_viewers() {
     // A late joiner gets the cached sequence start, then the metadata packet, then the GOP.
     let mut late = hub.subscribe(key, 3).unwrap();
     let mut events = Vec::new();
-    late.poll(&mut events, usize::MAX);
+    late.poll(t0(), &mut events, usize::MAX);
     assert_eq!(payloads(&events), vec![start, meta, key_frame, inter]);
 }
 
@@ -74,13 +74,13 @@ fn a_waiting_player_gets_the_stream_from_its_first_frame() {
     let avc_seq = Bytes::from_static(b"\x17\x00\x00\x00\x00cfg");
     let key0 = Bytes::from_static(b"\x17\x01\x00\x00\x00k0");
     let key1 = Bytes::from_static(b"\x17\x01\x00\x00\x00k1");
-    publisher.push(Frame::classify(FrameKind::Audio, 0, aac_seq.clone()));
-    publisher.push(Frame::classify(FrameKind::Audio, 0, aac.clone()));
-    publisher.push(Frame::classify(FrameKind::Video, 0, avc_seq.clone()));
-    publisher.push(Frame::classify(FrameKind::Video, 10, key0.clone()));
-    publisher.push(Frame::classify(FrameKind::Video, 1010, key1.clone()));
+    let _ = publisher.push(Frame::classify(FrameKind::Audio, 0, aac_seq.clone()));
+    let _ = publisher.push(Frame::classify(FrameKind::Audio, 0, aac.clone()));
+    let _ = publisher.push(Frame::classify(FrameKind::Video, 0, avc_seq.clone()));
+    let _ = publisher.push(Frame::classify(FrameKind::Video, 10, key0.clone()));
+    let _ = publisher.push(Frame::classify(FrameKind::Video, 1010, key1.clone()));
     let mut events = Vec::new();
-    waiting.poll(&mut events, usize::MAX);
+    waiting.poll(t0(), &mut events, usize::MAX);
     assert_eq!(
         payloads(&events),
         vec![aac_seq.clone(), aac.clone(), avc_seq.clone(), key0, key1.clone()],
@@ -88,6 +88,12 @@ fn a_waiting_player_gets_the_stream_from_its_first_frame() {
     );
     let mut late = hub.subscribe(key, 3).unwrap();
     let mut events = Vec::new();
-    late.poll(&mut events, usize::MAX);
+    late.poll(t0(), &mut events, usize::MAX);
     assert_eq!(payloads(&events), vec![avc_seq, aac_seq, key1]);
+}
+
+/// A fixed wall time: nothing here depends on wall time passing.
+fn t0() -> std::time::Instant {
+    static T0: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *T0.get_or_init(std::time::Instant::now)
 }

@@ -8,7 +8,7 @@
 use bytes::{Bytes, BytesMut};
 use openrtmp_amf::{amf0, Amf0Value, AmfObject, Limits};
 
-use crate::MediaError;
+use crate::{AudioInfo, MediaError, VideoInfo};
 
 /// The handler name that asks the server to store a data frame for later subscribers.
 pub const SET_DATA_FRAME: &str = "@setDataFrame";
@@ -107,6 +107,52 @@ impl ScriptData {
         }
         self.values.iter().find_map(Amf0Value::as_object)
     }
+
+    /// The metadata with what a server learnt from the stream added (FLV 10.1 §E.5
+    /// onMetaData properties): `server` set to `server` (replacing any; nothing when
+    /// empty), and `width`, `height` (from `video`), `audiosamplerate` and
+    /// `audiochannels` (from `audio`) where the encoder left them out. An encoder's own
+    /// values win: it may scale or resample after the sequence header was written.
+    ///
+    /// The properties go into the first object or ECMA array among the values; a message
+    /// without one is returned unchanged. An ECMA array's declared count is kept in step
+    /// when it matched its entries.
+    pub fn with_stream_info(
+        &self,
+        server: &str,
+        video: Option<&VideoInfo>,
+        audio: Option<&AudioInfo>,
+    ) -> ScriptData {
+        let mut data = self.clone();
+        let Some((obj, count)) = data.values.iter_mut().find_map(|v| match v {
+            Amf0Value::Object(o) => Some((o, None)),
+            Amf0Value::EcmaArray { entries, count } => Some((entries, Some(count))),
+            _ => None,
+        }) else {
+            return data;
+        };
+        let honest = count.as_ref().is_some_and(|c| usize::try_from(**c).ok() == Some(obj.len()));
+        if !server.is_empty() {
+            obj.insert("server", Amf0Value::string(server));
+        }
+        let mut add = |key: &str, value: Option<f64>| {
+            if let (None, Some(v)) = (obj.get(key), value) {
+                obj.insert(key, Amf0Value::Number(v));
+            }
+        };
+        if let Some(v) = video {
+            add("width", v.width.map(f64::from));
+            add("height", v.height.map(f64::from));
+        }
+        if let Some(a) = audio {
+            add("audiosamplerate", Some(f64::from(a.sample_rate)));
+            add("audiochannels", (a.channels > 0).then_some(f64::from(a.channels)));
+        }
+        if let (true, Some(count)) = (honest, count) {
+            *count = u32::try_from(obj.len()).unwrap_or(u32::MAX);
+        }
+        data
+    }
 }
 
 /// Removes a leading AMF0 `"@setDataFrame"` string from a data message payload without
@@ -182,6 +228,77 @@ mod tests {
         assert!(wrapped.metadata().is_none());
         let odd = ScriptData::new(SET_DATA_FRAME, vec![Amf0Value::Null]);
         assert_eq!(odd.clone().strip_set_data_frame(), odd);
+    }
+
+    /// Moved from the server's connection driver (`PublishState::enriched_metadata`),
+    /// same assertions.
+    #[test]
+    fn metadata_is_enriched_with_what_the_server_parsed() {
+        let encoder_meta = AmfObject::from_pairs([("framerate", Amf0Value::Number(30.0))]);
+        let data = ScriptData::new(
+            ON_META_DATA,
+            vec![Amf0Value::EcmaArray { count: 1, entries: encoder_meta }],
+        );
+        // A real AVC sequence header (320x240, from an FFmpeg-made FLV).
+        let seq = Bytes::from_static(b"\x17\x00\x00\x00\x00\x01B\xc0\r\xff\xe1\x00\x16gB\xc0\r\xda\x05\x07\xec\x04@\x00\x00\x03\x00@\x00\x00\x0c\x83\xc5\n\xa8\x01\x00\x04h\xce\x0f\xc8");
+        let video = crate::video_info(&crate::parse_video(&seq).unwrap()).unwrap().unwrap();
+        let server = concat!("OpenRTMP ", env!("CARGO_PKG_VERSION"));
+        let enriched = data.with_stream_info(server, Some(&video), None);
+        let data = ScriptData::parse(&enriched.to_bytes()).unwrap();
+        let meta = data.metadata().unwrap();
+        assert_eq!(meta.get("width").and_then(Amf0Value::as_number), Some(320.0));
+        assert_eq!(meta.get("height").and_then(Amf0Value::as_number), Some(240.0));
+        assert_eq!(meta.get("framerate").and_then(Amf0Value::as_number), Some(30.0));
+        assert!(meta
+            .get("server")
+            .and_then(Amf0Value::as_str)
+            .is_some_and(|s| s.starts_with("OpenRTMP")));
+    }
+
+    #[test]
+    fn enrichment_keeps_what_the_encoder_said() {
+        let audio =
+            AudioInfo { codec: "AAC".into(), sample_rate: 44_100, channels: 0, profile: None };
+        let video = VideoInfo {
+            codec: "H.264".into(),
+            width: Some(1280),
+            height: None,
+            profile: None,
+            level: None,
+        };
+        let s = ScriptData::parse(&ffmpeg_metadata()).unwrap();
+        let before = s.metadata().unwrap().clone();
+        let e = s.with_stream_info("", Some(&video), Some(&audio));
+        let meta = e.metadata().unwrap();
+        // The encoder's width (320) and sample rate stay; no server name when empty.
+        for key in ["width", "height", "audiosamplerate", "audiochannels"] {
+            assert_eq!(meta.get(key), before.get(key), "{key}");
+        }
+        assert!(meta.get("server").is_none());
+        // An object without those keys: the learnt ones are added, unknown ones skipped
+        // (no height, channels 0), and a server name replaces the encoder's.
+        let bare = ScriptData::new(
+            ON_META_DATA,
+            vec![Amf0Value::Object(AmfObject::from_pairs([("server", Amf0Value::from("x"))]))],
+        );
+        let e = bare.with_stream_info("OpenRTMP", Some(&video), Some(&audio));
+        let keys: Vec<&str> = e.metadata().unwrap().iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["server", "width", "audiosamplerate"]);
+        assert_eq!(
+            e.metadata().unwrap().get("server").and_then(Amf0Value::as_str),
+            Some("OpenRTMP")
+        );
+        // The ECMA array count follows the entries it matched.
+        let Amf0Value::EcmaArray { count, entries } = &e_count().values[0] else { panic!() };
+        assert_eq!(*count as usize, entries.len());
+        // Nothing object-like: unchanged.
+        let odd = ScriptData::new(ON_META_DATA, vec![Amf0Value::Null]);
+        assert_eq!(odd.with_stream_info("OpenRTMP", Some(&video), None), odd);
+
+        fn e_count() -> ScriptData {
+            let arr = Amf0Value::EcmaArray { count: 0, entries: AmfObject::default() };
+            ScriptData::new(ON_META_DATA, vec![arr]).with_stream_info("s", None, None)
+        }
     }
 
     #[test]

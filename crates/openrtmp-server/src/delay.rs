@@ -83,11 +83,15 @@ impl Histogram {
     }
 }
 
-/// The two histograms of one stream.
+/// The delay histograms of one stream.
 #[derive(Debug, Default)]
 pub(crate) struct StreamDelays {
     pub(crate) ingest: Histogram,
+    /// Live relay delay: frames that arrived while the player was caught up.
     pub(crate) distribution: Histogram,
+    /// Frames a player received as catch-up (its join from the GOP cache, a skip or a
+    /// resume): their delay is the cache's age, not the relay's speed.
+    pub(crate) catch_up: Histogram,
 }
 
 /// Histograms by stream; entries of streams that are gone are pruned when listed.

@@ -22,6 +22,21 @@ pub(crate) struct MediaSummary {
     pub(crate) since: Option<Instant>,
 }
 
+impl MediaSummary {
+    /// What a sequence header said (the hub parsed it once, at push).
+    pub(crate) fn learn(&mut self, info: &openrtmp_hub::CodecInfo) {
+        match info {
+            openrtmp_hub::CodecInfo::Video(v) => {
+                (self.video_codec, self.width, self.height) = (Some(v.codec.clone()), v.width, v.height);
+            }
+            openrtmp_hub::CodecInfo::Audio(a) => {
+                self.audio_codec = Some(a.codec.clone());
+                (self.sample_rate, self.channels) = (Some(a.sample_rate), Some(a.channels));
+            }
+        }
+    }
+}
+
 /// The slowly changing part of a connection's state.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ConnDetail {

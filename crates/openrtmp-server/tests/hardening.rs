@@ -66,7 +66,7 @@ impl RawClient {
             self.flush();
             match self.socket.read(&mut buf) {
                 Ok(0) => return None,
-                Ok(n) => self.session.handle_input(std::time::Instant::now(), &buf[..n]).expect("input"),
+                Ok(n) => self.session.handle_input(&buf[..n]).expect("input"),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(_) => return None,
             }

@@ -1,5 +1,11 @@
 use std::time::Instant;
 
+/// A fixed wall time: nothing here depends on wall time passing.
+fn t0() -> Instant {
+    static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
+
 use crate::fixture::{aac, aac_sh, av, avc_sh, inter, key, meta};
 use crate::{
     Frame, Hub, HubConfig, PublishError, StreamKey, SubscribeError, Subscriber, SubscriberEvent,
@@ -11,7 +17,7 @@ fn k(name: &str) -> StreamKey {
 
 fn drain(sub: &mut Subscriber) -> Vec<SubscriberEvent> {
     let mut out = Vec::new();
-    sub.poll(&mut out, usize::MAX);
+    sub.poll(t0(), &mut out, usize::MAX);
     out
 }
 
@@ -34,16 +40,16 @@ fn second_publisher_is_refused_with_the_holder() {
 fn replace_publisher_displaces_the_live_one() {
     let hub = Hub::new(HubConfig { replace_publisher: true, ..HubConfig::default() });
     let old = hub.publish(k("a"), 1).unwrap();
-    old.push(avc_sh(0, 1));
-    old.push(key(0, 10));
+    let _ = old.push(avc_sh(0, 1));
+    let _ = old.push(key(0, 10));
     let mut sub = hub.subscribe(k("a"), 5).unwrap();
     assert_eq!(drain(&mut sub).len(), 2);
     let new = hub.publish(k("a"), 2).unwrap();
     assert!(old.is_replaced() && !new.is_replaced());
-    old.push(key(40, 10)); // ignored
+    let _ = old.push(key(40, 10)); // ignored
     old.set_metadata(meta(9)); // ignored
-    new.push(avc_sh(0, 2));
-    new.push(key(0, 20));
+    let _ = new.push(avc_sh(0, 2));
+    let _ = new.push(key(0, 20));
     let events = drain(&mut sub);
     assert!(matches!(events[0], SubscriberEvent::Unpublished));
     assert!(matches!(events[1], SubscriberEvent::Published));
@@ -96,13 +102,13 @@ fn memory_accounting_returns_to_zero() {
     let hub = Hub::new(HubConfig::default());
     let p = hub.publish(k("a"), 1).unwrap();
     p.set_metadata(meta(1));
-    p.push(avc_sh(0, 1));
-    p.push(aac_sh(0, 1));
+    let _ = p.push(avc_sh(0, 1));
+    let _ = p.push(aac_sh(0, 1));
     for f in av(0, 3_000, 1_000, 100, 10) {
-        p.push(f);
+        let _ = p.push(f);
     }
     let q = hub.publish(k("b"), 2).unwrap();
-    q.push(key(0, 1_000));
+    let _ = q.push(key(0, 1_000));
     let mut subs: Vec<Subscriber> =
         (0..3).map(|i| hub.subscribe(k("a"), 10 + i).unwrap()).collect();
     for s in &mut subs {
@@ -137,8 +143,8 @@ fn audio_only_and_keyframeless_publishers_stay_bounded() {
         let mut sub = hub.subscribe(k("audio"), 3).unwrap();
         let mut max = 0;
         for i in 0..100_000u32 {
-            audio.push(aac(i.wrapping_mul(21), 200));
-            video.push(inter(i.wrapping_mul(33), 300));
+            let _ = audio.push(aac(i.wrapping_mul(21), 200));
+            let _ = video.push(inter(i.wrapping_mul(33), 300));
             max = max.max(hub.memory_bytes());
             if i % 1_000 == 0 {
                 drain(&mut sub);
@@ -160,15 +166,15 @@ fn set_config_applies_to_later_pushes_and_polls() {
     let hub = Hub::new(HubConfig::default());
     let p = hub.publish(k("a"), 1).unwrap();
     let mut sub = hub.subscribe(k("a"), 2).unwrap();
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     drain(&mut sub);
     for i in 1..100 {
-        p.push(inter(i * 10, 10));
+        let _ = p.push(inter(i * 10, 10));
     }
     assert_eq!(hub.stream(&k("a")).unwrap().ring_frames, 100);
     hub.set_config(HubConfig { gop_max_frames: 10, viewer_max_lag_ms: 500, ..hub.config() });
     assert_eq!(hub.config().gop_max_frames, 10);
-    p.push(inter(1_000, 10));
+    let _ = p.push(inter(1_000, 10));
     assert_eq!(hub.stream(&k("a")).unwrap().ring_frames, 10);
     assert!(drain(&mut sub).is_empty(), "trimmed and no keyframe: waits");
     assert_eq!(sub.stats().skips, 1);
@@ -180,9 +186,9 @@ fn stream_info_snapshot() {
     let p = hub.publish(k("b"), 42).unwrap();
     let _w = hub.subscribe(k("a"), 1).unwrap();
     p.set_metadata(meta(1));
-    p.push(avc_sh(0, 1));
-    p.push(key(1_000, 100));
-    p.push(inter(1_040, 50));
+    let _ = p.push(avc_sh(0, 1));
+    let _ = p.push(key(1_000, 100));
+    let _ = p.push(inter(1_040, 50));
     let infos = hub.streams();
     assert_eq!(infos.iter().map(|i| i.key.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     let b = &infos[1];
@@ -216,9 +222,9 @@ fn bench_fan_out_1000_polling_viewers() {
     let started = Instant::now();
     let mut delivered = 0;
     for f in media {
-        p.push(f);
+        let _ = p.push(f);
         for s in &mut subs {
-            delivered += s.poll(&mut out, 256 * 1024);
+            delivered += s.poll(t0(), &mut out, 256 * 1024);
             out.clear();
         }
     }
@@ -249,7 +255,7 @@ fn bench_fan_out_1000_waiting_tasks() {
                     loop {
                         sub.ready().await;
                         wakeups += 1;
-                        sub.poll(&mut out, 256 * 1024);
+                        sub.poll(t0(), &mut out, 256 * 1024);
                         for e in out.drain(..) {
                             match e {
                                 SubscriberEvent::Frame(_) => {
@@ -267,7 +273,7 @@ fn bench_fan_out_1000_waiting_tasks() {
         tokio::task::yield_now().await;
         let started = Instant::now();
         for (i, f) in media.into_iter().enumerate() {
-            p.push(f);
+            let _ = p.push(f);
             // Every viewer reads every frame before the next one: one wakeup per frame
             // per viewer, the worst case (a live source spaces frames out).
             while seen.load(std::sync::atomic::Ordering::Relaxed) < (i + 1) * 1_000 {

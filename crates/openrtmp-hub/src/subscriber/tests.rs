@@ -3,11 +3,23 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use crate::fixture::{aac, aac_sh, av, avc_sh, inter, key, meta};
 use crate::{Frame, FrameKind, Hub, HubConfig, Publisher, StreamKey, Subscriber, SubscriberEvent};
 
 const ALL: usize = usize::MAX;
+
+/// The wall time of polls that do not depend on wall time passing.
+fn t0() -> Instant {
+    static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
+
+/// `ms` of injected wall time after [`t0`].
+fn at(ms: u64) -> Instant {
+    t0() + Duration::from_millis(ms)
+}
 
 fn k() -> StreamKey {
     StreamKey::new("live", "s")
@@ -21,20 +33,24 @@ fn hub(config: HubConfig) -> Hub {
 fn live(hub: &Hub) -> Publisher {
     let p = hub.publish(k(), 1).unwrap();
     p.set_metadata(meta(1));
-    p.push(avc_sh(0, 1));
-    p.push(aac_sh(0, 1));
+    let _ = p.push(avc_sh(0, 1));
+    let _ = p.push(aac_sh(0, 1));
     p
 }
 
 fn push_all(p: &Publisher, frames: Vec<Frame>) {
     for f in frames {
-        p.push(f);
+        let _ = p.push(f);
     }
 }
 
 fn poll(sub: &mut Subscriber, max: usize) -> Vec<SubscriberEvent> {
+    poll_at(sub, t0(), max)
+}
+
+fn poll_at(sub: &mut Subscriber, now: Instant, max: usize) -> Vec<SubscriberEvent> {
     let mut out = Vec::new();
-    let n = sub.poll(&mut out, max);
+    let n = sub.poll(now, &mut out, max);
     assert_eq!(n, out.len());
     out
 }
@@ -84,7 +100,7 @@ fn new_viewer_gets_metadata_headers_then_newest_keyframe() {
     assert_eq!(d.last().unwrap(), "a5980");
     assert!(poll(&mut sub, ALL).is_empty());
     // Then live frames as they come.
-    p.push(key(6_000, 100));
+    let _ = p.push(key(6_000, 100));
     assert_eq!(describe(&poll(&mut sub, ALL)), ["K6000"]);
     let s = sub.stats();
     assert_eq!((s.delivered_frames, s.dropped_frames, s.skips, s.backlog_frames), (79, 0, 0, 0));
@@ -132,11 +148,11 @@ fn viewer_attached_before_first_keyframe_waits_for_it() {
 fn headers_arriving_after_start_are_not_lost() {
     let hub = hub(HubConfig::default());
     let p = hub.publish(k(), 1).unwrap();
-    p.push(avc_sh(0, 1));
+    let _ = p.push(avc_sh(0, 1));
     let mut sub = hub.subscribe(k(), 2).unwrap();
     assert_eq!(describe(&poll(&mut sub, ALL)), ["V1"]);
-    p.push(aac_sh(0, 1));
-    p.push(key(0, 10));
+    let _ = p.push(aac_sh(0, 1));
+    let _ = p.push(key(0, 10));
     // The audio header came in while the viewer waited for a keyframe: sent with it.
     assert_eq!(describe(&poll(&mut sub, ALL)), ["V1", "A1", "K0"]);
     // A changed header mid-stream reaches a playing viewer in order; a repeat does not.
@@ -150,16 +166,16 @@ fn audio_only_starts_at_head_or_within_gop_cache() {
     for (oldest, expect) in [(false, 0), (true, 101)] {
         let hub = hub(HubConfig { start_at_oldest_keyframe: oldest, ..HubConfig::default() });
         let p = hub.publish(k(), 1).unwrap();
-        p.push(aac_sh(0, 1));
+        let _ = p.push(aac_sh(0, 1));
         for i in 0..1_000 {
-            p.push(aac(i * 20, 10));
+            let _ = p.push(aac(i * 20, 10));
         }
         let mut sub = hub.subscribe(k(), 2).unwrap();
         let events = poll(&mut sub, ALL);
         assert_eq!(describe(&events[..1]), ["A1"]);
         // Oldest within 2 s: ts 17980..=19980.
         assert_eq!(events.len() - 1, expect, "oldest={oldest}");
-        p.push(aac(20_000, 10));
+        let _ = p.push(aac(20_000, 10));
         assert_eq!(describe(&poll(&mut sub, ALL)), ["a20000"]);
     }
 }
@@ -173,7 +189,8 @@ fn slow_viewer_skips_to_newest_keyframe_then_too_slow() {
     assert_eq!(frames(&poll(&mut slow, ALL)).len(), 3 + 75);
     // 10 s of media while the viewer does not read.
     push_all(&p, av(1_000, 10_000, 1_000, 100, 10));
-    let d = describe(&poll(&mut slow, 1));
+    // A real-time publisher: the wall clock follows media time.
+    let d = describe(&poll_at(&mut slow, at(11_000), 1));
     assert_eq!(d, ["K10000"], "skipped to the newest keyframe, budget of one frame");
     let s = slow.stats();
     assert_eq!(s.skips, 1);
@@ -188,7 +205,7 @@ fn slow_viewer_skips_to_newest_keyframe_then_too_slow() {
     let mut t = 11_000;
     while t < 60_000 {
         push_all(&p, av(t, 40, 1_000, 100, 10));
-        for e in poll(&mut slow, 1) {
+        for e in poll_at(&mut slow, at(u64::from(t) + 40), 1) {
             if let SubscriberEvent::TooSlow { lag_ms } = e {
                 too_slow_at.push((t, lag_ms));
             }
@@ -233,7 +250,7 @@ fn fast_viewer_unaffected_by_slow_one() {
     let n = media.len();
     let mut got = 0;
     for f in media {
-        p.push(f);
+        let _ = p.push(f);
         got += frames(&poll(&mut fast, ALL)).len();
     }
     assert_eq!(got, n);
@@ -276,8 +293,8 @@ fn unpublish_and_republish_between_polls() {
     poll(&mut sub, ALL);
     drop(p);
     let p2 = hub.publish(k(), 3).unwrap();
-    p2.push(avc_sh(0, 3));
-    p2.push(key(0, 10));
+    let _ = p2.push(avc_sh(0, 3));
+    let _ = p2.push(key(0, 10));
     assert_eq!(describe(&poll(&mut sub, ALL)), ["Unpublished", "Published", "V3", "K0"]);
 }
 
@@ -303,7 +320,7 @@ fn resume_resends_headers_only_if_changed() {
     let hub = hub(HubConfig::default());
     let p = live(&hub);
     let mut sub = hub.subscribe(k(), 2).unwrap();
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     poll(&mut sub, ALL);
     sub.set_paused(true);
     push_all(&p, vec![avc_sh(40, 9), key(40, 10)]);
@@ -317,7 +334,7 @@ fn audio_and_video_filters() {
     let p = live(&hub);
     let mut sub = hub.subscribe(k(), 2).unwrap();
     sub.set_video(false);
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     push_all(&p, vec![aac(0, 5), inter(40, 10), aac(20, 5)]);
     assert_eq!(describe(&poll(&mut sub, ALL)), ["M", "A1", "a0", "a20"]);
     sub.set_audio(false);
@@ -328,7 +345,7 @@ fn audio_and_video_filters() {
     push_all(&p, vec![inter(120, 10), key(160, 10), inter(200, 10), aac(60, 5)]);
     assert_eq!(describe(&poll(&mut sub, ALL)), ["V1", "K160", "I200"]);
     sub.set_audio(true);
-    p.push(aac(80, 5));
+    let _ = p.push(aac(80, 5));
     assert_eq!(describe(&poll(&mut sub, ALL)), ["A1", "a80"]);
     assert_eq!(sub.stats().dropped_frames, 0, "filtered frames are not drops");
 }
@@ -356,7 +373,7 @@ fn lag_math_across_timestamp_wrap() {
     poll(&mut slow, ALL);
     let start = u32::MAX - 3_000;
     for (i, f) in av(start, 10_000, 1_000, 100, 10).into_iter().enumerate() {
-        p.push(f);
+        let _ = p.push(f);
         poll(&mut fast, ALL);
         if i % 75 == 0 {
             // The slow one reads one frame every second: lag grows 1 s per s.
@@ -379,7 +396,7 @@ fn cursor_trimmed_by_caps_skips() {
     let hub = hub(cfg);
     let p = live(&hub);
     let mut sub = hub.subscribe(k(), 2).unwrap();
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     poll(&mut sub, ALL);
     // 33 frames in 330 ms (not a time lag): the cursor falls off the front of the ring.
     push_all(&p, (1..=30).map(|i| inter(i * 10, 10)).collect());
@@ -394,7 +411,7 @@ fn byte_backlog_over_limit_skips() {
     let hub = hub(HubConfig { viewer_max_bytes: 1_000, ..HubConfig::default() });
     let p = live(&hub);
     let mut sub = hub.subscribe(k(), 2).unwrap();
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     poll(&mut sub, ALL);
     push_all(&p, vec![inter(40, 500), inter(80, 500), key(120, 100), inter(160, 10)]);
     assert_eq!(describe(&poll(&mut sub, ALL)), ["K120", "I160"]);
@@ -407,7 +424,7 @@ fn metadata_stamped_zero_mid_stream_does_not_move_the_clock() {
     let hub = hub(HubConfig::default());
     let p = live(&hub);
     let mut sub = hub.subscribe(k(), 2).unwrap();
-    p.push(key(3_600_000, 10));
+    let _ = p.push(key(3_600_000, 10));
     poll(&mut sub, ALL);
     p.set_metadata(meta(2));
     push_all(&p, vec![inter(3_600_040, 10), inter(3_600_080, 10)]);
@@ -422,7 +439,7 @@ fn skip_without_a_newer_keyframe_waits_for_the_next() {
     let hub = hub(cfg);
     let p = live(&hub);
     let mut sub = hub.subscribe(k(), 2).unwrap();
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     poll(&mut sub, ALL);
     push_all(&p, (1..30).map(|i| inter(i * 40, 10)).collect());
     assert!(poll(&mut sub, ALL).is_empty());
@@ -456,12 +473,12 @@ fn ready_is_pending_when_drained_and_woken_by_push() {
         assert!(ready.as_mut().poll(&mut cx).is_pending());
         assert!(ready.as_mut().poll(&mut cx).is_pending(), "no spurious readiness");
         assert_eq!(counter.0.load(Ordering::SeqCst), 0);
-        p.push(key(0, 10));
+        let _ = p.push(key(0, 10));
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
         assert!(ready.as_mut().poll(&mut cx).is_ready());
     }
     // A push between the poll and the next ready() is not lost.
-    p.push(inter(40, 10));
+    let _ = p.push(inter(40, 10));
     assert!(pin!(sub.ready()).poll(&mut cx).is_ready());
     // Budget-limited poll: more is due, so ready at once.
     assert_eq!(poll(&mut sub, 1).len(), 1);
@@ -474,7 +491,7 @@ fn ready_is_pending_when_drained_and_woken_by_push() {
     {
         let mut ready = pin!(sub.ready());
         assert!(ready.as_mut().poll(&mut cx).is_pending());
-        p.push(inter(80, 10));
+        let _ = p.push(inter(80, 10));
         assert_eq!(counter.0.load(Ordering::SeqCst), before);
         assert!(ready.as_mut().poll(&mut cx).is_pending());
         drop(p);
@@ -489,7 +506,7 @@ fn ready_is_pending_when_drained_and_woken_by_push() {
     // Unpausing starts the new publisher's stream.
     sub.set_paused(false);
     assert!(pin!(sub.ready()).poll(&mut cx).is_ready());
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     assert_eq!(describe(&poll(&mut sub, ALL)), ["M", "V1", "A1", "K0"]);
 }
 
@@ -505,15 +522,15 @@ async fn ready_wakes_a_waiting_task() {
             sub.ready().await;
             wakeups += 1;
             let mut out = Vec::new();
-            sub.poll(&mut out, ALL);
+            sub.poll(t0(), &mut out, ALL);
             got.extend(frames(&out));
         }
         (got.len(), wakeups)
     });
     tokio::task::yield_now().await;
-    p.push(key(0, 10));
+    let _ = p.push(key(0, 10));
     tokio::task::yield_now().await;
-    p.push(inter(40, 10));
+    let _ = p.push(inter(40, 10));
     let (n, wakeups) = task.await.unwrap();
     assert!(n >= 3);
     assert!(wakeups <= 3, "{wakeups} wakeups for 3 changes");
@@ -556,7 +573,7 @@ fn video_appearing_after_an_audio_only_start_begins_at_a_keyframe() {
     let hub = hub(HubConfig::default());
     let p = hub.publish(k(), 1).unwrap();
     let mut sub = hub.subscribe(k(), 2).unwrap();
-    p.push(aac(0, 5));
+    let _ = p.push(aac(0, 5));
     assert!(poll(&mut sub, ALL).is_empty(), "audio-only start is at the head");
     push_all(&p, vec![aac(20, 5), inter(40, 10), aac(40, 5), key(80, 10), inter(120, 10)]);
     assert_eq!(describe(&poll(&mut sub, ALL)), ["a20", "a40", "K80", "I120"]);
@@ -572,9 +589,62 @@ fn resume_never_goes_backwards() {
     push_all(&p, vec![key(0, 10), inter(40, 10)]);
     poll(&mut sub, ALL);
     sub.set_paused(true);
-    p.push(inter(80, 10));
+    let _ = p.push(inter(80, 10));
     sub.set_paused(false);
     assert_eq!(describe(&poll(&mut sub, ALL)), ["I80"]);
 }
 
 mod property;
+
+/// Regression: with a publisher pushing as fast as it can (FFmpeg without `-re`), a player
+/// that joined was cut off 0.3 s later as "too slow (64717 ms behind for too long)": how
+/// long it had been lagging was counted in media time, which ran 50x faster than the wall
+/// clock. Skipping is right; the disconnect must wait for wall time.
+#[test]
+fn publisher_faster_than_real_time_costs_skips_not_the_player() {
+    let hub = hub(HubConfig::default());
+    let p = live(&hub);
+    let mut player = hub.subscribe(k(), 2).unwrap();
+    // 1.6 s of media per 33 ms of wall time (50x), for 10 s of wall time. The player takes
+    // every batch it is given, 16 KiB per tick: a third of what arrives.
+    for tick in 0..300u32 {
+        push_all(&p, av(tick * 1_600, 1_600, 1_000, 1_000, 100));
+        let events = poll_at(&mut player, at(u64::from(tick) * 33), 16 * 1024);
+        assert!(!describe(&events).contains(&"TooSlow".to_string()), "tick {tick}");
+        assert!(!frames(&events).is_empty(), "tick {tick}: it keeps playing");
+    }
+    let s = player.stats();
+    assert!(s.skips > 50, "it skips to keyframes instead: {s:?}");
+}
+
+/// The other half of the regression above: a player that stops reading is still told it
+/// is too slow once it has lagged for `viewer_disconnect_after_ms` of wall time.
+#[test]
+fn player_that_stops_polling_is_too_slow_after_the_wall_time_limit() {
+    let hub = hub(HubConfig { viewer_disconnect_after_ms: 3_000, ..HubConfig::default() });
+    let p = live(&hub);
+    let mut player = hub.subscribe(k(), 2).unwrap();
+    let tick_at = |tick: u32| at(u64::from(tick) * 33);
+    let mut told = Vec::new();
+    for tick in 0..200u32 {
+        push_all(&p, av(tick * 1_600, 1_600, 1_000, 1_000, 100));
+        // It keeps up for 30 ticks, then reads nothing until tick 118 (2.94 s after its
+        // last read, within the limit), then one frame per poll every 6th tick.
+        let polls = tick < 30 || (tick >= 118 && (tick - 118) % 6 == 0);
+        if !polls {
+            continue;
+        }
+        let budget = if tick < 30 { ALL } else { 1 };
+        let mut out = Vec::new();
+        player.poll(tick_at(tick), &mut out, budget);
+        for e in out {
+            if let SubscriberEvent::TooSlow { lag_ms } = e {
+                told.push((tick, lag_ms));
+            }
+        }
+    }
+    // Last read in time at tick 29; lagging from then on: told at the first poll more than
+    // 3 s later, tick 124 (95 ticks = 3135 ms), once.
+    assert_eq!(told, [(124, 3_135)]);
+    assert!(player.stats().skips >= 2);
+}

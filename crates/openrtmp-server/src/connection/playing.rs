@@ -35,7 +35,6 @@ struct Player {
     pump: MediaPump,
     /// When the stream's publisher left (`unpublished_wait` runs from here).
     unpublished_since: Option<Instant>,
-    batches: u64,
     /// The stream's delay histograms (live relay delay and join catch-up).
     delays: Arc<StreamDelays>,
 }
@@ -73,15 +72,7 @@ impl Players {
         let subscriber = self.shared.hub.subscribe(key.clone(), self.entry.id)?;
         let publishing = subscriber.is_publishing();
         tracing::info!(stream = %key, publishing, "play start");
-        let config = self.shared.hub.config();
-        let pump = MediaPump::new(
-            subscriber,
-            PumpConfig {
-                batch_bytes: BATCH_BYTES,
-                too_slow_after: Duration::from_millis(config.viewer_disconnect_after_ms),
-            },
-            std::time::Instant::now(),
-        );
+        let pump = MediaPump::new(subscriber, PumpConfig { batch_bytes: BATCH_BYTES });
         self.list.retain(|p| p.stream_id != stream_id);
         // A player that arrives before any publisher waits for one as long as it likes;
         // `unpublished_wait` only runs once a publisher has come and gone.
@@ -89,7 +80,6 @@ impl Players {
             stream_id,
             pump,
             unpublished_since: None,
-            batches: 0,
             delays: self.shared.delays.for_stream(key),
         });
         Ok(())
@@ -123,14 +113,15 @@ impl Players {
     /// Moves the media that is due from the hub into the session's output, one batch per
     /// player.
     pub(crate) fn pump(&mut self, session: &mut ServerSession) -> Result<(), Close> {
-        let now = std::time::Instant::now();
-        self.budget_hit = false;
-        for player in &mut self.list {
-            self.events.clear();
-            let batch = player.pump.poll_batch(now, &mut self.events);
-            self.budget_hit |= batch.budget_hit;
+        let now = Instant::now().into_std();
+        let Players { list, events, last_drop_warning, budget_hit, shared, entry } = self;
+        *budget_hit = false;
+        for player in list {
+            events.clear();
+            let batch = player.pump.poll_batch(now, events);
+            *budget_hit |= batch.budget_hit;
             let stream_id = player.stream_id;
-            for event in self.events.drain(..) {
+            for event in events.drain(..) {
                 match event {
                     PumpEvent::Frame { frame, catch_up } => {
                         if let Some(arrived) = frame.received {
@@ -167,36 +158,32 @@ impl Players {
                 let stats = player.pump.stats();
                 tracing::warn!(
                     behind_ms = slow.behind_ms,
-                    lagging_ms = slow.for_ms,
+                    lagging_ms = slow.lagging_ms,
                     dropped = stats.dropped_frames,
                     "player too slow: disconnecting"
                 );
-                return Err(Close::TooSlow { behind_ms: slow.behind_ms, for_ms: slow.for_ms });
+                let (behind_ms, for_ms) = (slow.behind_ms, u64::from(slow.lagging_ms));
+                return Err(Close::TooSlow { behind_ms, for_ms });
             }
-            player.batches = player.batches.wrapping_add(1);
-            if player.batches % STATS_EVERY == 0 {
-                self.refresh(player_index_stats(player));
+            if player.pump.stats().batches % STATS_EVERY == 0 {
+                let new_drops = player.pump.take_new_drops();
+                shared.stats.dropped_frames.fetch_add(new_drops, Ordering::Relaxed);
+                let stats = player.pump.stats();
+                let quiet = last_drop_warning.is_none_or(|t| t.elapsed() > DROP_WARNING_EVERY);
+                if new_drops > 0 && quiet {
+                    *last_drop_warning = Some(Instant::now());
+                    tracing::warn!(
+                        dropped = stats.dropped_frames,
+                        skips = stats.skips,
+                        backlog_ms = stats.backlog_ms,
+                        "player falling behind: frames dropped up to the next keyframe"
+                    );
+                }
+                entry.dropped_frames.store(stats.dropped_frames, Ordering::Relaxed);
+                entry.lag_ms.store(stats.backlog_ms, Ordering::Relaxed);
             }
         }
         Ok(())
-    }
-
-    /// Adds new drops to the server-wide count, mirrors lag and drops into the API, and
-    /// warns (rate-limited) when a player is falling behind.
-    fn refresh(&mut self, (new_drops, stats): (u64, openrtmp_hub::PumpStats)) {
-        self.shared.stats.dropped_frames.fetch_add(new_drops, Ordering::Relaxed);
-        let quiet = self.last_drop_warning.is_none_or(|t| t.elapsed() > DROP_WARNING_EVERY);
-        if new_drops > 0 && quiet {
-            self.last_drop_warning = Some(Instant::now());
-            tracing::warn!(
-                dropped = stats.dropped_frames,
-                skips = stats.skips,
-                backlog_ms = stats.backlog_ms,
-                "player falling behind: frames dropped up to the next keyframe"
-            );
-        }
-        self.entry.dropped_frames.store(stats.dropped_frames, Ordering::Relaxed);
-        self.entry.lag_ms.store(stats.backlog_ms, Ordering::Relaxed);
     }
 
     /// Drops not yet counted server-wide (at a play stop and at the end).
@@ -219,8 +206,4 @@ impl Players {
             _ => Ok(()),
         }
     }
-}
-
-fn player_index_stats(player: &mut Player) -> (u64, openrtmp_hub::PumpStats) {
-    (player.pump.take_new_drops(), player.pump.stats())
 }

@@ -102,7 +102,7 @@ impl Publishing {
         if pushed.replaced {
             return Err(Close::Replaced);
         }
-        if let Some(info) = pushed.learned {
+        if let Some(info) = pushed.learnt {
             self.entry.detail().media.learn(&info);
         }
         Ok(())
@@ -116,7 +116,8 @@ impl Publishing {
     /// The publisher's `onMetaData` (`@setDataFrame` stripped): the hub keeps it for new
     /// players, enriched with what it learns from the sequence headers.
     pub(crate) fn metadata(&mut self, timestamp: u32, data: openrtmp_media::ScriptData) {
-        self.publisher.set_metadata_script(timestamp, data);
+        // A replaced publisher learns it from its next media message.
+        let _ = self.publisher.set_metadata_script(timestamp, data);
     }
 
     /// Frame rate over the last keyframe interval, published at each keyframe.

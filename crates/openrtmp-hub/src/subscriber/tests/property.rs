@@ -108,6 +108,8 @@ proptest! {
         let mut prev_video = std::collections::HashMap::new();
         let mut last_pushed_video: Option<u32> = None;
         let (mut ts, mut id) = (0u32, 0u32);
+        // Wall time follows media time (a real-time publisher).
+        let start = std::time::Instant::now();
         for op in ops {
             match op {
                 Op::Video { key, step, size } => {
@@ -116,19 +118,20 @@ proptest! {
                     if let Some(p) = &publisher {
                         prev_video.insert(id, last_pushed_video);
                         last_pushed_video = Some(id);
-                        p.push(frame(FrameKind::Video, key, ts, id, size));
+                        let _ = p.push(frame(FrameKind::Video, key, ts, id, size));
                     }
                 }
                 Op::Audio { step } => {
                     ts = ts.wrapping_add(step);
                     id += 1;
                     if let Some(p) = &publisher {
-                        p.push(frame(FrameKind::Audio, false, ts, id, 20));
+                        let _ = p.push(frame(FrameKind::Audio, false, ts, id, 20));
                     }
                 }
                 Op::Poll { sub, budget } => {
                     let mut out = Vec::new();
-                    let n = subs[sub].poll(&mut out, budget);
+                    let now = start + std::time::Duration::from_millis(u64::from(ts));
+                    let n = subs[sub].poll(now, &mut out, budget);
                     prop_assert_eq!(n, out.len());
                     if viewers[sub].paused {
                         let lifecycle_only = out.iter().all(|e| {
@@ -149,8 +152,8 @@ proptest! {
                 Op::Republish => {
                     if publisher.take().is_none() {
                         let p = hub.publish(key.clone(), 1).unwrap();
-                        p.push(avc_sh(ts, 1));
-                        p.push(aac_sh(ts, 1));
+                        let _ = p.push(avc_sh(ts, 1));
+                        let _ = p.push(aac_sh(ts, 1));
                         publisher = Some(p);
                         last_pushed_video = None;
                     }
