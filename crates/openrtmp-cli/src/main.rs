@@ -165,6 +165,7 @@ pub(crate) enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) if args.service => return service_main(),
         Command::Serve(args) => return serve::main(args, cli.log),
         Command::Config(command) => return config_command(command),
         Command::Cert(command) => return cert_command(command),
@@ -202,6 +203,50 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("openrtmp: {}", explain(&e));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `serve --service`: hands the process to the Windows Service Control Manager, which calls
+/// back [`serve_from_command_line`].
+fn service_main() -> ExitCode {
+    #[cfg(windows)]
+    {
+        let service = winservice::Service {
+            serve: serve_from_command_line,
+            stop: || {
+                if let Some(handle) = serve::running() {
+                    handle.shutdown(false);
+                }
+            },
+        };
+        match winservice::run(service) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("openrtmp: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    {
+        eprintln!("openrtmp: --service is for the Windows Service Control Manager; use systemd or launchd here (docs/service.md)");
+        ExitCode::from(2)
+    }
+}
+
+/// Parses this process's command line again and serves (the Windows service entry point).
+#[cfg(windows)]
+fn serve_from_command_line() -> ExitCode {
+    match Cli::try_parse() {
+        Ok(Cli { command: Command::Serve(mut args), log }) => {
+            args.service = false;
+            serve::main(args, log)
+        }
+        Ok(_) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
         }
     }
 }

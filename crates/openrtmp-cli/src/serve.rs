@@ -91,23 +91,6 @@ pub fn running() -> Option<ServerHandle> {
     RUNNING.get().cloned()
 }
 
-/// Parses this process's command line again and serves (the Windows service entry point).
-#[cfg_attr(not(windows), allow(dead_code))]
-pub fn main_from_command_line() -> std::process::ExitCode {
-    use clap::Parser;
-    match crate::Cli::try_parse() {
-        Ok(crate::Cli { command: crate::Command::Serve(mut args), log, .. }) => {
-            args.service = false;
-            main(args, log)
-        }
-        Ok(_) => std::process::ExitCode::from(2),
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::ExitCode::from(2)
-        }
-    }
-}
-
 fn secs(s: f64, flag: &str) -> anyhow::Result<HumanDuration> {
     Duration::try_from_secs_f64(s)
         .map(HumanDuration)
@@ -229,15 +212,6 @@ pub fn main(args: ServeArgs, log_level: Option<String>) -> std::process::ExitCod
         eprintln!("openrtmp: {msg}");
         std::process::ExitCode::from(code)
     };
-    if args.service {
-        #[cfg(windows)]
-        return match crate::winservice::run() {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => fail(e, 1),
-        };
-        #[cfg(not(windows))]
-        return fail("--service is for the Windows Service Control Manager; use systemd or launchd here (docs/service.md)".into(), 2);
-    }
     let flags =
         match overrides(&args, log_level.as_deref()).and_then(|f| Ok(serde_json::to_value(f)?)) {
             Ok(v) => v,
