@@ -59,7 +59,7 @@ impl Checker {
 
     /// Whole milliseconds that fit the hub's `u32` fields.
     fn millis(&mut self, path: &str, d: HumanDuration) -> u32 {
-        if d.0.subsec_nanos() % 1_000_000 != 0 {
+        if !d.0.subsec_nanos().is_multiple_of(1_000_000) {
             self.fail(path, format!("{:?} must be a whole number of milliseconds", d.0));
         }
         u32::try_from(d.0.as_millis()).unwrap_or_else(|_| {
