@@ -293,6 +293,7 @@ fn config_command(command: ConfigCommand) -> ExitCode {
                 &openrtmp_config::FileConfig::default(),
             ) {
                 Ok(loaded) => {
+                    print_env_warnings(&loaded.warnings);
                     let format = if format == "json" {
                         openrtmp_config::Format::Json
                     } else {
@@ -307,16 +308,32 @@ fn config_command(command: ConfigCommand) -> ExitCode {
                 }
             }
         }
-        ConfigCommand::Check { file } => match openrtmp_config::check_file(&file) {
-            Ok(_) => {
-                println!("{}: ok", file.display());
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                eprintln!("{}: invalid configuration:\n{errors}", file.display());
-                ExitCode::from(2)
-            }
-        },
+        ConfigCommand::Check { file } => {
+            // The file alone is checked; say what `serve` will skip from the environment.
+            let env: Vec<(String, String)> = std::env::vars().collect();
+            print_env_warnings(&openrtmp_config::env_warnings(&env));
+            check_command(&file)
+        }
+    }
+}
+
+fn check_command(file: &std::path::Path) -> ExitCode {
+    match openrtmp_config::check_file(file) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{}: invalid configuration:\n{errors}", file.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The `OPENRTMP_*` variables that are not configuration keys, on stderr (names only).
+fn print_env_warnings(warnings: &[openrtmp_config::ConfigIssue]) {
+    for warning in warnings {
+        eprintln!("openrtmp: warning: environment variable {warning}");
     }
 }
 
