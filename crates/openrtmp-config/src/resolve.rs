@@ -164,7 +164,8 @@ pub(crate) fn to_config(file: &FileConfig) -> (Config, Vec<ConfigIssue>) {
 /// The file path of a [`Config::validate`] field name.
 fn server_field_path(field: &str) -> String {
     let section = match field {
-        "chunk_size" | "window_ack_size" | "handshake_timeout" | "connect_timeout" => "rtmp.",
+        "chunk_size" | "window_ack_size" | "handshake_timeout" | "connect_timeout"
+        | "idle_timeout" => "rtmp.",
         "max_connections" | "max_connections_per_ip" | "memory_budget" | "reassembly_budget" => {
             "limits."
         }
@@ -189,6 +190,9 @@ fn rtmp(s: &RtmpSection, c: &mut Config, k: &mut Checker) {
     }
     if let Some(v) = s.connect_timeout {
         c.connect_timeout = k.nonzero("rtmp.connect_timeout", v.0);
+    }
+    if let Some(v) = s.idle_timeout {
+        c.idle_timeout = k.nonzero("rtmp.idle_timeout", v.0);
     }
 }
 
@@ -384,6 +388,7 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
             window_ack_size: Some(c.window_ack_size),
             handshake_timeout: d(c.handshake_timeout),
             connect_timeout: d(c.connect_timeout),
+            idle_timeout: d(c.idle_timeout),
         },
         limits: LimitsSection {
             max_connections: Some(c.max_connections),

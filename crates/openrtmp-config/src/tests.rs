@@ -494,3 +494,18 @@ fn platform_unknown_key() {
         "{got:?}"
     );
 }
+
+#[test]
+fn idle_timeout_from_file_env_and_dump() {
+    assert_eq!(check_str("{}", Format::Json).unwrap().idle_timeout, Duration::from_secs(30));
+    let c = check_str("rtmp: { idle_timeout: 45s }\n", Format::Yaml).unwrap();
+    assert_eq!(c.idle_timeout, Duration::from_secs(45));
+    assert!(dump(&c, Format::Yaml).contains("idle_timeout: 45s"), "{}", dump(&c, Format::Yaml));
+    let vars = env(&[("OPENRTMP_RTMP__IDLE_TIMEOUT", "2m")]);
+    let c = load(None, &vars, &FileConfig::default()).unwrap().config;
+    assert_eq!(c.idle_timeout, Duration::from_secs(120));
+    assert_eq!(
+        messages(check_str("rtmp: { idle_timeout: 0s }\n", Format::Yaml)),
+        ["rtmp.idle_timeout: 0s must be longer than zero"]
+    );
+}

@@ -340,6 +340,7 @@ impl ServerHandle {
                 "timeouts",
                 new.handshake_timeout != old.handshake_timeout
                     || new.connect_timeout != old.connect_timeout
+                    || new.idle_timeout != old.idle_timeout
                     || new.publisher_timeout != old.publisher_timeout
                     || new.unpublished_wait != old.unpublished_wait
                     || new.write_timeout != old.write_timeout,
