@@ -276,7 +276,7 @@ async fn serve(
         wait_for_publisher = config.hub.wait_for_publisher,
         shutdown_grace_secs = config.shutdown_grace.as_secs_f64(),
         config_file = ?layers.file,
-        auth = "none (any app, any stream)",
+        auth = %config.auth.summary(),
         "starting with these settings"
     );
     let effective: Value =

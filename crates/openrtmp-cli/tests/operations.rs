@@ -545,3 +545,36 @@ fn kubernetes_service_variables_are_skipped_with_one_warning_each() {
         assert!(!err.contains("10.96.0.12"), "config {what}:\n{err}");
     }
 }
+
+/// Regression (issue 10): the start-up line said `auth="none (any app, any stream)"` whatever
+/// was configured. It now names what is enforced, and no secret.
+#[test]
+fn the_start_up_log_says_which_auth_is_enforced() {
+    let dir = TempDir::new("ops-auth");
+    let config = dir.path("openrtmp.yaml");
+    std::fs::write(
+        &config,
+        "auth:\n  publish_keys:\n    live: [{ key: pub-s3cret }]\n    cam: [{ key: cam-s3cret }]\n  \
+         play_tokens: { secret: tok-s3cret }\n  \
+         acl: { publish: { allow: [127.0.0.1/32], deny: [10.0.0.0/8] }, play: { deny: [192.0.2.0/24] } }\n",
+    )
+    .unwrap();
+    let server = Serve::start(&["--config", config.to_str().unwrap()]);
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("starting with these settings"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains(
+            "auth=publish keys for 2 apps (cam, live); play tokens (every app); \
+             ACL: 1 allow, 2 deny; brute-force limit: 5 failures per 60s"
+        ),
+        "{line}"
+    );
+    assert!(!log.contains("s3cret"), "{log}");
+
+    let open = Serve::start(&[]);
+    let log = open.log();
+    assert!(log.contains("auth=none (any app, any stream)"), "{log}");
+}
