@@ -578,3 +578,37 @@ fn the_start_up_log_says_which_auth_is_enforced() {
     let log = open.log();
     assert!(log.contains("auth=none (any app, any stream)"), "{log}");
 }
+
+/// Regression (issue 10): a reload reported the whole `log` section as applied, but only the
+/// level changes in a running server. Now the level is applied and the outputs (format,
+/// file, rotation, stderr) are reported as needing a restart, and the running
+/// configuration keeps the outputs in use.
+#[test]
+fn a_log_reload_reports_what_needs_a_restart() {
+    let server = Serve::start(&[]);
+    let (status, body) = http(
+        "PATCH",
+        &server.api,
+        "/api/v1/config",
+        None,
+        Some(r#"{"log":{"level":"debug","format":"json","rotate_daily":true}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["applied"], serde_json::json!(["log.level"]), "{reply}");
+    assert_eq!(
+        reply["needs_restart"],
+        serde_json::json!(["log.format", "log.rotate_daily"]),
+        "{reply}"
+    );
+    let log = &server.get("/api/v1/config")["log"];
+    assert_eq!((log["level"].as_str(), log["format"].as_str()), (Some("debug"), Some("text")));
+    assert_eq!(log["rotate_daily"], false);
+    // True to the reply: the level changed (a new connection logs at debug), and the lines
+    // are still text.
+    drop(std::net::TcpStream::connect(&server.rtmp).unwrap());
+    assert!(wait_for(PATIENCE, || server
+        .log()
+        .lines()
+        .any(|l| l.contains("DEBUG") && l.contains("accepted") && !l.starts_with('{'))));
+}
