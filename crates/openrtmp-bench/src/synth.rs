@@ -177,7 +177,7 @@ impl SyntheticStream {
         let audio_ns = self.audio_index.saturating_mul(AUDIO_FRAME_SAMPLES * 1_000_000_000)
             / AUDIO_SAMPLE_RATE;
         let frame = if video_ns <= audio_ns {
-            let key = self.video_index % self.sizes.frames_per_gop == 0;
+            let key = self.video_index.is_multiple_of(self.sizes.frames_per_gop);
             self.video_index += 1;
             let (kind, size) = if key {
                 (FrameKind::Keyframe, self.sizes.keyframe)

@@ -165,6 +165,7 @@ pub(crate) enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) if args.service => return service_main(),
         Command::Serve(args) => return serve::main(args, cli.log),
         Command::Config(command) => return config_command(command),
         Command::Cert(command) => return cert_command(command),
@@ -202,6 +203,50 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("openrtmp: {}", explain(&e));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `serve --service`: hands the process to the Windows Service Control Manager, which calls
+/// back [`serve_from_command_line`].
+fn service_main() -> ExitCode {
+    #[cfg(windows)]
+    {
+        let service = winservice::Service {
+            serve: serve_from_command_line,
+            stop: || {
+                if let Some(handle) = serve::running() {
+                    handle.shutdown(false);
+                }
+            },
+        };
+        match winservice::run(service) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("openrtmp: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    {
+        eprintln!("openrtmp: --service is for the Windows Service Control Manager; use systemd or launchd here (docs/service.md)");
+        ExitCode::from(2)
+    }
+}
+
+/// Parses this process's command line again and serves (the Windows service entry point).
+#[cfg(windows)]
+fn serve_from_command_line() -> ExitCode {
+    match Cli::try_parse() {
+        Ok(Cli { command: Command::Serve(mut args), log }) => {
+            args.service = false;
+            serve::main(args, log)
+        }
+        Ok(_) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
         }
     }
 }
@@ -248,6 +293,7 @@ fn config_command(command: ConfigCommand) -> ExitCode {
                 &openrtmp_config::FileConfig::default(),
             ) {
                 Ok(loaded) => {
+                    print_env_warnings(&loaded.warnings);
                     let format = if format == "json" {
                         openrtmp_config::Format::Json
                     } else {
@@ -262,16 +308,32 @@ fn config_command(command: ConfigCommand) -> ExitCode {
                 }
             }
         }
-        ConfigCommand::Check { file } => match openrtmp_config::check_file(&file) {
-            Ok(_) => {
-                println!("{}: ok", file.display());
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                eprintln!("{}: invalid configuration:\n{errors}", file.display());
-                ExitCode::from(2)
-            }
-        },
+        ConfigCommand::Check { file } => {
+            // The file alone is checked; say what `serve` will skip from the environment.
+            let env: Vec<(String, String)> = std::env::vars().collect();
+            print_env_warnings(&openrtmp_config::env_warnings(&env));
+            check_command(&file)
+        }
+    }
+}
+
+fn check_command(file: &std::path::Path) -> ExitCode {
+    match openrtmp_config::check_file(file) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{}: invalid configuration:\n{errors}", file.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The `OPENRTMP_*` variables that are not configuration keys, on stderr (names only).
+fn print_env_warnings(warnings: &[openrtmp_config::ConfigIssue]) {
+    for warning in warnings {
+        eprintln!("openrtmp: warning: environment variable {warning}");
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openrtmp_config::unit::{Addr, HumanDuration};
-use openrtmp_config::{FileConfig, Format, Toggle};
+use openrtmp_config::{ConfigIssue, FileConfig, Format, Toggle};
 use openrtmp_server::{Config, ServerHandle};
 use serde_json::{json, Value};
 
@@ -91,23 +91,6 @@ pub fn running() -> Option<ServerHandle> {
     RUNNING.get().cloned()
 }
 
-/// Parses this process's command line again and serves (the Windows service entry point).
-#[cfg_attr(not(windows), allow(dead_code))]
-pub fn main_from_command_line() -> std::process::ExitCode {
-    use clap::Parser;
-    match crate::Cli::try_parse() {
-        Ok(crate::Cli { command: crate::Command::Serve(mut args), log, .. }) => {
-            args.service = false;
-            main(args, log)
-        }
-        Ok(_) => std::process::ExitCode::from(2),
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::ExitCode::from(2)
-        }
-    }
-}
-
 fn secs(s: f64, flag: &str) -> anyhow::Result<HumanDuration> {
     Duration::try_from_secs_f64(s)
         .map(HumanDuration)
@@ -172,15 +155,16 @@ struct Layers {
 }
 
 impl Layers {
-    /// Loads file + environment + flags + the changes made through the API.
-    fn load(&self) -> Result<Config, Vec<String>> {
+    /// Loads file + environment + flags + the changes made through the API; the warnings are
+    /// the skipped environment variables ([`openrtmp_config::Loaded::warnings`]).
+    fn load(&self) -> Result<(Config, Vec<ConfigIssue>), Vec<String>> {
         let mut overrides = self.flags.clone();
         merge(&mut overrides, &self.api_patches.lock().unwrap_or_else(|e| e.into_inner()));
         let overrides: FileConfig =
             serde_json::from_value(overrides).map_err(|e| vec![e.to_string()])?;
         let env: Vec<(String, String)> = std::env::vars().collect();
         openrtmp_config::load(self.file.as_deref(), &env, &overrides)
-            .map(|loaded| loaded.config)
+            .map(|loaded| (loaded.config, loaded.warnings))
             .map_err(|errors| errors.0.iter().map(ToString::to_string).collect())
     }
 }
@@ -229,15 +213,6 @@ pub fn main(args: ServeArgs, log_level: Option<String>) -> std::process::ExitCod
         eprintln!("openrtmp: {msg}");
         std::process::ExitCode::from(code)
     };
-    if args.service {
-        #[cfg(windows)]
-        return match crate::winservice::run() {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => fail(e, 1),
-        };
-        #[cfg(not(windows))]
-        return fail("--service is for the Windows Service Control Manager; use systemd or launchd here (docs/service.md)".into(), 2);
-    }
     let flags =
         match overrides(&args, log_level.as_deref()).and_then(|f| Ok(serde_json::to_value(f)?)) {
             Ok(v) => v,
@@ -245,8 +220,8 @@ pub fn main(args: ServeArgs, log_level: Option<String>) -> std::process::ExitCod
         };
     let layers =
         Arc::new(Layers { file: args.config.clone(), flags, api_patches: Mutex::new(json!({})) });
-    let config = match layers.load() {
-        Ok(config) => config,
+    let (config, warnings) = match layers.load() {
+        Ok(loaded) => loaded,
         Err(errors) => {
             return fail(format!("invalid configuration:\n  {}", errors.join("\n  ")), 2)
         }
@@ -265,6 +240,11 @@ pub fn main(args: ServeArgs, log_level: Option<String>) -> std::process::ExitCod
         Ok(handle) => handle,
         Err(e) => return fail(format!("logging: {e}"), 2),
     };
+    // Found before logging existed (it is configured from this load); logged once, here: a
+    // reload re-reads the same process environment and stays quiet about it.
+    for warning in &warnings {
+        tracing::warn!(variable = %warning.path, "environment variable {warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the async runtime: {e}"), 1),
@@ -296,7 +276,7 @@ async fn serve(
         wait_for_publisher = config.hub.wait_for_publisher,
         shutdown_grace_secs = config.shutdown_grace.as_secs_f64(),
         config_file = ?layers.file,
-        auth = "none (any app, any stream)",
+        auth = %config.auth.summary(),
         "starting with these settings"
     );
     let effective: Value =
@@ -362,7 +342,7 @@ fn api_options(
 /// Re-reads file, environment, flags (and API changes) and applies them.
 fn reload(why: &str, handle: &ServerHandle, layers: &Layers, logs: &LogHandle) {
     tracing::info!(trigger = why, "reloading the configuration");
-    match layers.load().and_then(|new| apply(handle, logs, new)) {
+    match layers.load().and_then(|(new, _warned_at_start)| apply(handle, logs, new)) {
         Ok(result) => tracing::info!(%result, "configuration reloaded"),
         Err(errors) => {
             tracing::error!(errors = ?errors, "reload refused: the running configuration stays")
@@ -413,6 +393,7 @@ fn watch_file(
         tracing::warn!(error = %e, dir = %dir.display(), "cannot watch the configuration file's directory");
         return None;
     }
+    tracing::info!(file = %path.display(), "watching the configuration file for changes");
     tokio::spawn(async move {
         while rx.recv().await.is_some() {
             // Let the writer finish (several events per save), then reload once.

@@ -2,8 +2,13 @@
 //! service's command line (see docs/service.md). Stop and system shutdown requests start a
 //! graceful shutdown; the service reports Running once the listeners are bound and Stopped
 //! when the server has ended.
+//!
+//! This module knows nothing of `serve`: `main` hands it the two things the service needs
+//! (run the server, ask it to stop), so the dependency runs one way.
 
 use std::ffi::OsString;
+use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use windows_service::service::{
@@ -17,8 +22,21 @@ pub const SERVICE_NAME: &str = "openrtmp";
 
 define_windows_service!(ffi_service_main, service_main);
 
+/// What the service runs: the server to its end, and a graceful stop request.
+#[derive(Debug, Clone, Copy)]
+pub struct Service {
+    /// Serves until the server has ended (the service's own command line holds the options).
+    pub serve: fn() -> ExitCode,
+    /// Starts a graceful shutdown of the running server, if any.
+    pub stop: fn(),
+}
+
+/// Set once by [`run`]; `service_main` is called by the SCM with no way to pass it along.
+static SERVICE: OnceLock<Service> = OnceLock::new();
+
 /// Hands the process to the Service Control Manager; returns when the service stopped.
-pub fn run() -> Result<(), String> {
+pub fn run(service: Service) -> Result<(), String> {
+    let _ = SERVICE.set(service);
     service_dispatcher::start(SERVICE_NAME, ffi_service_main).map_err(|e| {
         format!("not started by the Service Control Manager ({e}); run without --service")
     })
@@ -48,11 +66,13 @@ fn status(
 }
 
 fn run_service() -> windows_service::Result<()> {
+    let Some(service) = SERVICE.get().copied() else {
+        // Only `run` starts the dispatcher, after setting SERVICE.
+        return Ok(());
+    };
     let handler = move |control| match control {
         ServiceControl::Stop | ServiceControl::Shutdown | ServiceControl::Preshutdown => {
-            if let Some(handle) = crate::serve::running() {
-                handle.shutdown(false);
-            }
+            (service.stop)();
             ServiceControlHandlerResult::NoError
         }
         ServiceControl::Interrogate => ServiceControlHandlerResult::NoError,
@@ -62,8 +82,8 @@ fn run_service() -> windows_service::Result<()> {
     let accept = ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN;
     status_handle.set_service_status(status(ServiceState::Running, accept, 0, Duration::ZERO))?;
     // The service's own command line (ImagePath) holds the serve options.
-    let code = crate::serve::main_from_command_line();
-    let exit = u32::from(code != std::process::ExitCode::SUCCESS);
+    let code = (service.serve)();
+    let exit = u32::from(code != ExitCode::SUCCESS);
     status_handle.set_service_status(status(
         ServiceState::Stopped,
         ServiceControlAccept::empty(),

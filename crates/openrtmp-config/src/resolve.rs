@@ -60,7 +60,7 @@ impl Checker {
 
     /// Whole milliseconds that fit the hub's `u32` fields.
     fn millis(&mut self, path: &str, d: HumanDuration) -> u32 {
-        if d.0.subsec_nanos() % 1_000_000 != 0 {
+        if !d.0.subsec_nanos().is_multiple_of(1_000_000) {
             self.fail(path, format!("{:?} must be a whole number of milliseconds", d.0));
         }
         u32::try_from(d.0.as_millis()).unwrap_or_else(|_| {
@@ -165,7 +165,8 @@ pub(crate) fn to_config(file: &FileConfig) -> (Config, Vec<ConfigIssue>) {
 /// The file path of a [`Config::validate`] field name.
 fn server_field_path(field: &str) -> String {
     let section = match field {
-        "chunk_size" | "window_ack_size" | "handshake_timeout" | "connect_timeout" => "rtmp.",
+        "chunk_size" | "window_ack_size" | "handshake_timeout" | "connect_timeout"
+        | "idle_timeout" => "rtmp.",
         "max_connections" | "max_connections_per_ip" | "memory_budget" | "reassembly_budget" => {
             "limits."
         }
@@ -190,6 +191,9 @@ fn rtmp(s: &RtmpSection, c: &mut Config, k: &mut Checker) {
     }
     if let Some(v) = s.connect_timeout {
         c.connect_timeout = k.nonzero("rtmp.connect_timeout", v.0);
+    }
+    if let Some(v) = s.idle_timeout {
+        c.idle_timeout = k.nonzero("rtmp.idle_timeout", v.0);
     }
 }
 
@@ -385,6 +389,7 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
             window_ack_size: Some(c.window_ack_size),
             handshake_timeout: d(c.handshake_timeout),
             connect_timeout: d(c.connect_timeout),
+            idle_timeout: d(c.idle_timeout),
         },
         limits: LimitsSection {
             max_connections: Some(c.max_connections),

@@ -208,15 +208,61 @@ pub(crate) fn env_node(name: &str, key: &str, value: &str) -> Node {
     node
 }
 
-/// "unknown key", with the nearest accepted key when one is close.
-fn unknown(path: String, key: &str, accepted: &[&str], origin: &Origin) -> ConfigIssue {
-    let near = accepted
+/// Why the key an environment variable names (`STREAMS__GOP_CACHE`, the name without the
+/// prefix) is not a configuration key; `None` when it is one. Only the name is looked at:
+/// a known key with a bad value is the walker's business, and stays an error.
+///
+/// Platforms put their own `OPENRTMP_*` variables in the environment (Kubernetes, for a
+/// Service named `openrtmp`: `OPENRTMP_SERVICE_HOST`, `OPENRTMP_PORT`,
+/// `OPENRTMP_PORT_1935_TCP_ADDR`, ...); those are skipped with a warning, never fatal.
+pub(crate) fn env_key_problem(key: &str) -> Option<String> {
+    let key = key.to_ascii_lowercase();
+    let segments: Vec<&str> = key.split("__").collect();
+    let mut spec = &ROOT;
+    let mut path = String::new();
+    let mut rest = segments.as_slice();
+    while let [segment, tail @ ..] = rest {
+        path = join(&path, segment);
+        if !spec.keys.contains(segment) {
+            let hint = match nearest(segment, spec.keys) {
+                Some(near) => format!("; did you mean {}?", join(parent(&path), near)),
+                None => String::new(),
+            };
+            return Some(format!("{path}: unknown key{hint}"));
+        }
+        match (spec.shape(segment), tail) {
+            (_, []) => return None,
+            (Shape::Section(inner, _), _) => spec = inner,
+            // An app name, then nothing: the name's list is the value.
+            (Shape::Names(_), [_name]) => return None,
+            (Shape::Value | Shape::List(_) | Shape::Names(_), _) => {
+                return Some(format!("{path} has no key {}", tail.join("__")));
+            }
+        }
+        rest = tail;
+    }
+    Some("no key after the prefix".into())
+}
+
+/// `a.b` for `a.b.c`; empty at the top.
+fn parent(path: &str) -> &str {
+    path.rsplit_once('.').map_or("", |(parent, _)| parent)
+}
+
+/// The accepted key nearest to `key`, when one is close enough to be a typo.
+fn nearest<'a>(key: &str, accepted: &[&'a str]) -> Option<&'a str> {
+    accepted
         .iter()
         .map(|k| (edit_distance(key, k), *k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 4))
-        .min();
-    let hint = match near {
-        Some((_, k)) => format!(" (did you mean {k}?)"),
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// "unknown key", with the nearest accepted key when one is close.
+fn unknown(path: String, key: &str, accepted: &[&str], origin: &Origin) -> ConfigIssue {
+    let hint = match nearest(key, accepted) {
+        Some(k) => format!(" (did you mean {k}?)"),
         None => String::new(),
     };
     ConfigIssue::new(path, format!("unknown key{hint}{origin}"))

@@ -201,6 +201,7 @@ fn env_problems_name_the_variable() {
         ("OPENRTMP_LIMITS__MEMORY_BUDGET", "lots"),
         ("OPENRTMP_NOPE", "x"),
         ("OPENRTMP_LISTEN", "0.0.0.0:99999"),
+        ("OPENRTMP_STREAMS", r#"{"gop_cach": "1s"}"#),
     ]);
     let got: Vec<String> = load(None, &vars, &FileConfig::default())
         .unwrap_err()
@@ -208,17 +209,76 @@ fn env_problems_name_the_variable() {
         .iter()
         .map(ToString::to_string)
         .collect();
+    // A known key with a bad value stays an error (a section's JSON included); names that are
+    // not keys are warnings (`env_names_that_are_not_keys_are_skipped_with_a_warning`).
     assert_eq!(
         got,
         [
             "limits.memory_budget: \"lots\" is not a size (expected e.g. \"32MiB\", \"4KiB\", or bytes) (from OPENRTMP_LIMITS__MEMORY_BUDGET)",
             "listen: \"0.0.0.0:99999\" is not a valid address: port 99999 is out of range (from OPENRTMP_LISTEN)",
-            "nope: unknown key (from OPENRTMP_NOPE)",
             "rtmp.chunk_size: invalid type: string \"abc\", expected u32 (from OPENRTMP_RTMP__CHUNK_SIZE)",
-            "streams.gop_cach: unknown key (did you mean gop_cache?) (from OPENRTMP_STREAMS__GOP_CACH)",
-            "streams.nope: unknown key (from OPENRTMP_STREAMS__NOPE)",
+            "streams.gop_cach: unknown key (did you mean gop_cache?) (from OPENRTMP_STREAMS)",
         ]
     );
+    let warned: Vec<String> = env_warnings(&vars).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warned,
+        [
+            "OPENRTMP_NOPE: not a configuration key (nope: unknown key); ignored",
+            "OPENRTMP_STREAMS__GOP_CACH: not a configuration key (streams.gop_cach: unknown key; did you mean streams.gop_cache?); ignored",
+            "OPENRTMP_STREAMS__NOPE: not a configuration key (streams.nope: unknown key); ignored",
+        ]
+    );
+}
+
+/// Regression (issue 10): Kubernetes injects these for a Service named `openrtmp` into every
+/// pod; the server refused to start (`port: unknown key (from OPENRTMP_PORT)`).
+#[test]
+fn env_names_that_are_not_keys_are_skipped_with_a_warning() {
+    let vars = env(&[
+        ("OPENRTMP_SERVICE_HOST", "10.96.0.12"),
+        ("OPENRTMP_SERVICE_PORT", "1935"),
+        ("OPENRTMP_PORT", "tcp://10.96.0.12:1935"),
+        ("OPENRTMP_PORT_1935_TCP", "tcp://10.96.0.12:1935"),
+        ("OPENRTMP_PORT_1935_TCP_PROTO", "tcp"),
+        ("OPENRTMP_PORT_1935_TCP_PORT", "1935"),
+        ("OPENRTMP_PORT_1935_TCP_ADDR", "10.96.0.12"),
+        ("OPENRTMP_STREAMS__GOP_CACHE", "3s"),
+        ("OPENRTMP_AUTH__PUBLISH_KEYS__LIVE", r#"[{"key": "k1"}]"#),
+        ("OPENRTMP_RTMP__CHUNK_SIZE__X", "1"),
+        ("OPENRTMP_AUTH__PUBLISH_KEYS__LIVE__KEY", "k2"),
+        ("OPENRTMP_CONFIG", "/etc/openrtmp.yaml"),
+        ("KUBERNETES_SERVICE_HOST", "10.96.0.1"),
+    ]);
+    let loaded = load(None, &vars, &FileConfig::default()).unwrap();
+    assert_eq!(loaded.config.hub.gop_cache_ms, 3000, "real keys still apply");
+    let names: Vec<&str> = loaded.warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "OPENRTMP_AUTH__PUBLISH_KEYS__LIVE__KEY",
+            "OPENRTMP_PORT",
+            "OPENRTMP_PORT_1935_TCP",
+            "OPENRTMP_PORT_1935_TCP_ADDR",
+            "OPENRTMP_PORT_1935_TCP_PORT",
+            "OPENRTMP_PORT_1935_TCP_PROTO",
+            "OPENRTMP_RTMP__CHUNK_SIZE__X",
+            "OPENRTMP_SERVICE_HOST",
+            "OPENRTMP_SERVICE_PORT",
+        ],
+        "one warning per variable, OPENRTMP_CONFIG and other prefixes silent"
+    );
+    let text: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(text[1], "OPENRTMP_PORT: not a configuration key (port: unknown key); ignored");
+    assert_eq!(
+        text[6],
+        "OPENRTMP_RTMP__CHUNK_SIZE__X: not a configuration key (rtmp.chunk_size has no key x); ignored"
+    );
+    for warning in &loaded.warnings {
+        assert!(!warning.message.contains("10.96.0.12"), "values stay out: {warning}");
+    }
+    assert!(!loaded.sources.iter().any(|s| s.contains("OPENRTMP_PORT")), "{:?}", loaded.sources);
+    assert_eq!(env_warnings(&vars), loaded.warnings);
 }
 
 #[test]
@@ -432,5 +492,20 @@ fn platform_unknown_key() {
     assert!(
         got[0].starts_with("platform.network_polcy: unknown key (did you mean network_policy?)"),
         "{got:?}"
+    );
+}
+
+#[test]
+fn idle_timeout_from_file_env_and_dump() {
+    assert_eq!(check_str("{}", Format::Json).unwrap().idle_timeout, Duration::from_secs(30));
+    let c = check_str("rtmp: { idle_timeout: 45s }\n", Format::Yaml).unwrap();
+    assert_eq!(c.idle_timeout, Duration::from_secs(45));
+    assert!(dump(&c, Format::Yaml).contains("idle_timeout: 45s"), "{}", dump(&c, Format::Yaml));
+    let vars = env(&[("OPENRTMP_RTMP__IDLE_TIMEOUT", "2m")]);
+    let c = load(None, &vars, &FileConfig::default()).unwrap().config;
+    assert_eq!(c.idle_timeout, Duration::from_secs(120));
+    assert_eq!(
+        messages(check_str("rtmp: { idle_timeout: 0s }\n", Format::Yaml)),
+        ["rtmp.idle_timeout: 0s must be longer than zero"]
     );
 }

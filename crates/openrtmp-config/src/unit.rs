@@ -118,7 +118,7 @@ pub fn format_duration(duration: Duration) -> String {
         .iter()
         .rev()
         .filter(|(name, _)| *name != "µs")
-        .find(|(_, scale)| nanos % scale == 0)
+        .find(|(_, scale)| nanos.is_multiple_of(*scale))
         .copied()
         .unwrap_or(("ns", 1));
     format!("{}{name}", nanos / scale)
@@ -146,7 +146,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 pub fn format_size(bytes: u64) -> String {
     for (name, scale) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
     {
-        if bytes != 0 && bytes % scale == 0 {
+        if bytes != 0 && bytes.is_multiple_of(scale) {
             return format!("{}{name}", bytes / scale);
         }
     }

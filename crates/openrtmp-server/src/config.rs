@@ -18,6 +18,9 @@ pub const DEFAULT_CHUNK_SIZE: u32 = openrtmp_proto::session::DEFAULT_CHUNK_SIZE;
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `connect` must arrive within this after the handshake.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection that has connected but neither publishes nor plays, or stops in the middle
+/// of a message, is closed after this long.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A publisher that sends no media for this long has left.
 pub const DEFAULT_PUBLISHER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Players of an unpublished stream stay attached this long, waiting for a publisher.
@@ -90,6 +93,10 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Time allowed between the handshake and `connect`.
     pub connect_timeout: Duration,
+    /// A connection that has connected but neither publishes nor plays, or stops in the
+    /// middle of a message, is closed after this long; more than zero. Applies to new
+    /// connections on reload.
+    pub idle_timeout: Duration,
     /// Publisher silence after which it is considered gone.
     pub publisher_timeout: Duration,
     /// How long players of an unpublished stream wait for a new publisher before they are
@@ -158,6 +165,7 @@ impl Default for Config {
             window_ack_size: DEFAULT_WINDOW_ACK_SIZE,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             publisher_timeout: DEFAULT_PUBLISHER_TIMEOUT,
             unpublished_wait: DEFAULT_UNPUBLISHED_WAIT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
@@ -231,6 +239,13 @@ impl Config {
                 range: OUTBOUND_CHUNK_SIZES_TEXT,
             });
         }
+        if self.idle_timeout.is_zero() {
+            errors.push(ConfigError::OutOfRange {
+                field: "idle_timeout",
+                value: "0s".into(),
+                range: "more than 0s",
+            });
+        }
         if self.window_ack_size == 0 {
             errors.push(ConfigError::OutOfRange {
                 field: "window_ack_size",
@@ -275,5 +290,21 @@ impl Config {
         let mut limits = SessionLimits::default();
         limits.chunk.reassembly_budget = self.reassembly_budget;
         limits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_timeout_defaults_to_30s_and_must_be_positive() {
+        let config = Config::default();
+        assert_eq!(config.idle_timeout, Duration::from_secs(30));
+        assert_eq!(config.validate(), Ok(()));
+        let zero = Config { idle_timeout: Duration::ZERO, ..Config::default() };
+        let errors: Vec<String> =
+            zero.validate().unwrap_err().iter().map(ToString::to_string).collect();
+        assert_eq!(errors, ["idle_timeout: 0s is out of range (more than 0s)"]);
     }
 }

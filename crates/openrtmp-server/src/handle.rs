@@ -327,6 +327,22 @@ impl ServerHandle {
             effective.mdns = old.mdns;
             effective.mdns_name = old.mdns_name.clone();
         }
+        // Logging is set up once by the host (the CLI, an app); only its level changes live.
+        let (new_log, old_log) = (&new.log, &old.log);
+        for (key, differs) in [
+            ("log.format", new_log.json != old_log.json),
+            ("log.file", new_log.file != old_log.file),
+            ("log.rotate_size", new_log.rotate_size_bytes != old_log.rotate_size_bytes),
+            ("log.rotate_daily", new_log.rotate_daily != old_log.rotate_daily),
+            ("log.keep", new_log.keep_files != old_log.keep_files),
+            ("log.stderr", new_log.stderr != old_log.stderr),
+        ] {
+            if differs {
+                change.needs_restart.push(key.into());
+            }
+        }
+        effective.log = old.log.clone();
+        effective.log.level = new.log.level.clone();
         if new.api_listen != old.api_listen {
             change.needs_restart.push("api.listen".into());
             effective.api_listen = old.api_listen;
@@ -340,6 +356,7 @@ impl ServerHandle {
                 "timeouts",
                 new.handshake_timeout != old.handshake_timeout
                     || new.connect_timeout != old.connect_timeout
+                    || new.idle_timeout != old.idle_timeout
                     || new.publisher_timeout != old.publisher_timeout
                     || new.unpublished_wait != old.unpublished_wait
                     || new.write_timeout != old.write_timeout,
@@ -354,7 +371,7 @@ impl ServerHandle {
             ("streams", new.hub != old.hub || new.low_latency != old.low_latency),
             ("api.token", new.api_token != old.api_token),
             ("shutdown.grace", new.shutdown_grace != old.shutdown_grace),
-            ("log", new.log != old.log),
+            ("log.level", new.log.level != old.log.level),
             (
                 "platform",
                 new.network_policy != old.network_policy

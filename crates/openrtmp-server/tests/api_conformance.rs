@@ -55,6 +55,7 @@ fn constants() {
     let _: u32 = openrtmp_server::DEFAULT_CHUNK_SIZE;
     let _: Duration = openrtmp_server::DEFAULT_HANDSHAKE_TIMEOUT;
     let _: Duration = openrtmp_server::DEFAULT_CONNECT_TIMEOUT;
+    let _: Duration = openrtmp_server::DEFAULT_IDLE_TIMEOUT;
     let _: Duration = openrtmp_server::DEFAULT_PUBLISHER_TIMEOUT;
     let _: Duration = openrtmp_server::DEFAULT_UNPUBLISHED_WAIT;
     let _: Duration = openrtmp_server::DEFAULT_WRITE_TIMEOUT;
@@ -85,6 +86,7 @@ fn full_config() -> Config {
         window_ack_size,
         handshake_timeout,
         connect_timeout,
+        idle_timeout,
         publisher_timeout,
         unpublished_wait,
         write_timeout,
@@ -117,6 +119,7 @@ fn full_config() -> Config {
         window_ack_size: typed_val::<u32>(window_ack_size),
         handshake_timeout: typed_val::<Duration>(handshake_timeout),
         connect_timeout: typed_val::<Duration>(connect_timeout),
+        idle_timeout: typed_val::<Duration>(idle_timeout),
         publisher_timeout: typed_val::<Duration>(publisher_timeout),
         unpublished_wait: typed_val::<Duration>(unpublished_wait),
         write_timeout: typed_val::<Duration>(write_timeout),
@@ -309,6 +312,7 @@ fn auth_types() {
         brute_force: typed_val::<BruteForceSettings>(brute_force),
         names: typed_val::<NameRules>(names),
     };
+    let _: fn(&AuthSettings) -> String = AuthSettings::summary;
 
     // Re-exported from openrtmp-tls.
     let _: Option<Fingerprint> = None;

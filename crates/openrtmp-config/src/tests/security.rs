@@ -373,12 +373,16 @@ fn env_covers_the_new_keys() {
         [
             "auth.acl.publish.allow: \"10.0.0.300/8\" is not an IP network (CIDR) (from OPENRTMP_AUTH__ACL__PUBLISH__ALLOW)",
             "auth.callback.actions[1]: \"record\" is not a callback action (connect, publish or play) (from OPENRTMP_AUTH__CALLBACK__ACTIONS)",
-            "tls.crt: unknown key (did you mean cert?) (from OPENRTMP_TLS__CRT)",
             "tls.min_version: \"1.0\" is not a TLS version (1.2 or 1.3) (from OPENRTMP_TLS__MIN_VERSION)",
             "tls.self_signed: invalid type: string \"yes\", expected a boolean (from OPENRTMP_TLS__SELF_SIGNED)",
             "tls: no certificate source: set cert and key, self_signed: true, or acme (tls: null for no TLS)",
             "auth.callback.url: is required (callback: null for no callback)",
         ]
+    );
+    // Issue 10: a name that is not a key is skipped with a warning, not refused.
+    assert_eq!(
+        env_warnings(&vars)[0].to_string(),
+        "OPENRTMP_TLS__CRT: not a configuration key (tls.crt: unknown key; did you mean tls.cert?); ignored"
     );
 }
 

@@ -326,7 +326,7 @@ mod tests {
         bits += "0000001100101"; // left 100
         bits += "111"; // right, top, bottom 0
         bits += "1"; // bit depth 8
-        while bits.len() % 8 != 0 {
+        while !bits.len().is_multiple_of(8) {
             bits.push('0');
         }
         let bytes: Vec<u8> = bits

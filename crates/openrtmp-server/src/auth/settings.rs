@@ -227,3 +227,152 @@ pub struct AuthSettings {
     /// Name rules.
     pub names: NameRules,
 }
+
+impl AuthSettings {
+    /// What is enforced, in one line for the start-up log, without a secret (no key, token
+    /// secret, signing secret or callback URL, which may carry credentials):
+    /// `publish keys for 2 apps (live, cam); play tokens (every app); callbacks: connect,
+    /// publish; ACL: 1 allow, 2 deny; brute-force limit: 5 failures per 60s`, or
+    /// `none (any app, any stream)` when nothing is.
+    ///
+    /// The brute-force limit is named only next to something that authenticates: without
+    /// keys, tokens or callbacks no attempt can fail.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.publish_keys.is_empty() {
+            let apps: Vec<&str> = self.publish_keys.iter().map(|a| a.app.as_str()).collect();
+            let n = apps.len();
+            let s = if n == 1 { "" } else { "s" };
+            parts.push(format!("publish keys for {n} app{s} ({})", apps.join(", ")));
+        }
+        if let Some(tokens) = &self.play_tokens {
+            let apps =
+                if tokens.apps.is_empty() { "every app".into() } else { tokens.apps.join(", ") };
+            parts.push(format!("play tokens ({apps})"));
+        }
+        if let Some(callback) = &self.callback {
+            parts.push(callback_summary(callback));
+        }
+        let authenticates = !parts.is_empty();
+        let rules = [&self.acl.connect, &self.acl.publish, &self.acl.play];
+        let allow: usize = rules.iter().map(|r| r.allow.len()).sum();
+        let deny: usize = rules.iter().map(|r| r.deny.len()).sum();
+        if allow + deny > 0 {
+            parts.push(format!("ACL: {allow} allow, {deny} deny"));
+        }
+        if authenticates {
+            let b = &self.brute_force;
+            parts.push(match b.max_failures {
+                0 => "brute-force limit: off".into(),
+                n => format!("brute-force limit: {n} failures per {:?}", b.window),
+            });
+        }
+        if parts.is_empty() {
+            "none (any app, any stream)".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+/// `callbacks: connect, publish (fail open); notifications`.
+fn callback_summary(callback: &CallbackSettings) -> String {
+    let actions: Vec<&str> = callback.actions.iter().map(|a| a.as_str()).collect();
+    let mut text = if actions.is_empty() {
+        "callbacks: no decisions".to_string()
+    } else {
+        format!("callbacks: {}", actions.join(", "))
+    };
+    if callback.fail_open && !actions.is_empty() {
+        text.push_str(" (fail open)");
+    }
+    if callback.notify_url.is_some() {
+        text.push_str("; notifications");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(secret: &str) -> PublishKey {
+        PublishKey { secret: KeySecret::Plain(secret.into()), stream: None }
+    }
+
+    #[test]
+    fn summary_of_the_defaults_is_none() {
+        assert_eq!(AuthSettings::default().summary(), "none (any app, any stream)");
+    }
+
+    #[test]
+    fn summary_names_what_is_enforced_without_secrets() {
+        let mut callback = CallbackSettings::new("http://user:pw@auth.example/decide");
+        callback.actions = vec![AuthAction::Connect, AuthAction::Publish];
+        callback.signing_secret = Some("sign-s3cret".into());
+        let settings = AuthSettings {
+            publish_keys: vec![
+                AppKeys { app: "live".into(), keys: vec![key("key-s3cret")] },
+                AppKeys { app: "cam".into(), keys: vec![key("other-s3cret"), key("third")] },
+            ],
+            play_tokens: Some(PlayTokenSettings { secret: "tok-s3cret".into(), apps: vec![] }),
+            callback: Some(callback),
+            acl: AclSettings {
+                connect: AclRules { allow: vec![], deny: vec!["10.0.0.0/8".parse().unwrap()] },
+                publish: AclRules {
+                    allow: vec!["127.0.0.1/32".parse().unwrap()],
+                    deny: vec!["192.0.2.0/24".parse().unwrap()],
+                },
+                play: AclRules::default(),
+            },
+            ..AuthSettings::default()
+        };
+        let summary = settings.summary();
+        assert_eq!(
+            summary,
+            "publish keys for 2 apps (live, cam); play tokens (every app); \
+             callbacks: connect, publish; ACL: 1 allow, 2 deny; \
+             brute-force limit: 5 failures per 60s"
+        );
+        for secret in ["s3cret", "pw", "auth.example", "third"] {
+            assert!(!summary.contains(secret), "{secret} in {summary}");
+        }
+    }
+
+    #[test]
+    fn summary_parts_alone() {
+        let only_acl = AuthSettings {
+            acl: AclSettings {
+                play: AclRules { allow: vec!["::1/128".parse().unwrap()], deny: vec![] },
+                ..AclSettings::default()
+            },
+            ..AuthSettings::default()
+        };
+        assert_eq!(only_acl.summary(), "ACL: 1 allow, 0 deny");
+        let mut callback = CallbackSettings::new("http://127.0.0.1:9000/auth");
+        callback.fail_open = true;
+        callback.notify_url = Some("http://127.0.0.1:9000/notify".into());
+        let tokens_and_callback = AuthSettings {
+            play_tokens: Some(PlayTokenSettings {
+                secret: "x".into(),
+                apps: vec!["vip".into(), "paid".into()],
+            }),
+            callback: Some(callback),
+            brute_force: BruteForceSettings { max_failures: 0, ..BruteForceSettings::default() },
+            ..AuthSettings::default()
+        };
+        assert_eq!(
+            tokens_and_callback.summary(),
+            "play tokens (vip, paid); callbacks: connect, publish, play (fail open); \
+             notifications; brute-force limit: off"
+        );
+        let one_app = AuthSettings {
+            publish_keys: vec![AppKeys { app: "*".into(), keys: vec![key("k")] }],
+            ..AuthSettings::default()
+        };
+        assert_eq!(
+            one_app.summary(),
+            "publish keys for 1 app (*); brute-force limit: 5 failures per 60s"
+        );
+    }
+}

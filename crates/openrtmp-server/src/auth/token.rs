@@ -87,7 +87,7 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 
 /// Lower- or upper-case hex; `None` for anything else.
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     s.as_bytes()
