@@ -37,7 +37,7 @@ use rand::RngCore;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-pub(crate) use close::Close;
+pub(crate) use close::{report, Close};
 use decision::{Asked, Asker, Decisions};
 use io::{linger, write_some, Output, ReadBuf, Traffic};
 use playing::Players;
@@ -297,7 +297,7 @@ impl Connection {
                 }
                 ServerEvent::Data { data, message, .. } => {
                     let Some(p) = &mut self.publishing else { continue };
-                    if data.name == openrtmp_media::ON_META_DATA {
+                    if data.is_on_meta_data() {
                         p.metadata(message.timestamp, data);
                     } else {
                         p.data(message.timestamp, message.payload);

@@ -145,26 +145,27 @@ fn a_client_stalled_mid_message_is_closed() {
     assert!(client.closed_within(Duration::from_secs(30)), "a stalled connection stayed open");
 }
 
-/// `play` and other commands on a message stream that was never created are answered
-/// (they used to get nothing, and the client hung).
+/// Commands on a message stream that was never created are answered (a call got nothing,
+/// and the client hung; `publish` on stream 0 closed the connection).
 #[test]
 fn commands_on_a_stream_that_was_never_created_are_answered() {
     let server = TestServer::start(support::test_config());
     let mut client = RawClient::connect(server.addr);
-    let play = command_message(8, 0xFFFF_FFFF, "play", 0.0, &[Amf0Value::string("x")]);
-    client.send(&play);
+    let publish = command_message(8, 0, "publish", 0.0, &[Amf0Value::string("x")]);
+    client.send(&publish);
     let answer = client.wait_event(Duration::from_secs(10), |e| {
         matches!(e, ClientEvent::Status { level, .. } if level == "error")
     });
-    assert!(answer.is_some(), "play on stream 0xFFFFFFFF got no answer");
-    let call = command_message(8, 5, "getStreamLength", 7.0, &[Amf0Value::string("x")]);
+    assert!(answer.is_some(), "publish on stream 0 got no answer");
+    let call =
+        command_message(8, 0xFFFF_FFFF, "getStreamLength", 7.0, &[Amf0Value::string("x")]);
     client.send(&call);
     let answer = client.wait_event(Duration::from_secs(10), |e| match e {
         ClientEvent::CallFailed { .. } => true,
         ClientEvent::Command { command, .. } => command.name() == "_error",
         _ => false,
     });
-    assert!(answer.is_some(), "a call on stream 5 (never created) got no _error");
+    assert!(answer.is_some(), "a call on stream 0xFFFFFFFF (never created) got no _error");
 }
 
 /// A peer that sends pings as fast as it can but never reads the responses: the server

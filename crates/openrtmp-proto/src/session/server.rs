@@ -3,14 +3,18 @@
 //! # Commands on a message stream that was never created
 //!
 //! Message streams exist once `createStream` (§7.2.1.3) returned their id, until
-//! `deleteStream` (§7.2.2.3); stream 0 is the NetConnection itself. A NetStream command on
-//! any other id (0xFFFFFFFF, or 5 when only 1 was created) gets one answer, so no client
-//! waits for a reply that never comes, and the connection stays up:
+//! `deleteStream` (§7.2.2.3); stream 0 is the NetConnection itself. Some encoders (hardware
+//! ones among them) `publish` or `play` on an id they never created: that id is taken as
+//! created while the connection is under its stream limit (`SessionLimits::max_streams`).
+//! Every other NetStream command on an id that does not exist (0xFFFFFFFF, or 5 when only 1
+//! was created) gets one answer, so no client waits for a reply that never comes, and the
+//! connection stays up:
 //!
-//! - `publish` (also on stream 0): onStatus `NetStream.Publish.BadName` (level error) on that
-//!   stream id, the code publishers already handle for "this publish cannot happen";
-//! - `play` (also on stream 0): onStatus `NetStream.Play.Failed` on that stream id (not
-//!   `StreamNotFound`: the name may well exist, the message stream does not);
+//! - `publish` on stream 0, or on a new id past the stream limit: onStatus
+//!   `NetStream.Publish.BadName` (level error) on that stream id, the code publishers
+//!   already handle for "this publish cannot happen";
+//! - `play` on stream 0 or past the limit: onStatus `NetStream.Play.Failed` on that stream id
+//!   (not `StreamNotFound`: the name may well exist, the message stream does not);
 //! - any other command with a transaction id above 0: `_error` with
 //!   `NetConnection.Call.Failed`, on the stream id it arrived on;
 //! - commands with transaction id 0, which expect no answer (`closeStream`, `deleteStream`,
@@ -405,7 +409,7 @@ impl ServerSession {
         }
         let exists = self.streams.contains_key(&stream_id);
         let known = match command {
-            Command::Publish { .. } | Command::Play { .. } => exists,
+            Command::Publish { .. } | Command::Play { .. } => exists || self.adopt_stream(stream_id),
             _ => stream_id == 0 || exists,
         };
         if !known {
@@ -529,11 +533,23 @@ impl ServerSession {
         id
     }
 
+    /// Some encoders (hardware ones among them) publish or play on a stream id they never
+    /// created: such an id is taken as created, while the connection is under its stream
+    /// limit. Stream 0 is the NetConnection and never becomes a NetStream.
+    fn adopt_stream(&mut self, stream_id: u32) -> bool {
+        let room = self.streams.len() < self.config.limits.max_streams as usize;
+        if stream_id == 0 || !room {
+            return false;
+        }
+        self.streams.insert(stream_id, StreamRole::Idle);
+        true
+    }
+
     /// The answer to a command on a message stream that does not exist (see the module docs).
     fn refuse_unknown_stream(&mut self, stream_id: u32, command: &Command) {
         let description = format!(
-            "message stream {stream_id} does not exist (publish and play need a stream id \
-             returned by createStream)"
+            "message stream {stream_id} does not exist (stream 0 is the connection; \
+             createStream returns stream ids)"
         );
         let transaction_id = command.transaction_id();
         match command {

@@ -4,6 +4,7 @@
 //! other streams, until the verdict arrives.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
@@ -62,7 +63,12 @@ impl std::fmt::Debug for Decisions {
 
 impl Decisions {
     /// Asks `auth`; returns the verdict when it is ready now, else keeps it in flight.
-    pub(crate) fn ask(&mut self, auth: &Auth, asked: Asked, req: AuthRequest) -> Option<(Asked, Verdict)> {
+    pub(crate) fn ask(
+        &mut self,
+        auth: &Arc<Auth>,
+        asked: Asked,
+        req: AuthRequest,
+    ) -> Option<(Asked, Verdict)> {
         let mut verdict = auth.authorize(req).boxed();
         match (&mut verdict).now_or_never() {
             Some(v) => Some((asked, v)),

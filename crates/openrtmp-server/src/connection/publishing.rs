@@ -63,11 +63,6 @@ impl Publishing {
         })
     }
 
-    /// The stream's key.
-    pub(crate) fn key(&self) -> &StreamKey {
-        self.publisher.key()
-    }
-
     /// Ends the publication (players are told, after what they have not read yet).
     pub(crate) fn stop(self, why: &str) {
         tracing::info!(stream = %self.publisher.key(), reason = why, "publish stop");

@@ -25,27 +25,44 @@ fn connected_with_one_stream() -> Pair {
     p
 }
 
-/// Regression: `publish` on stream 5 when only 1 was created used to be taken as a publish
-/// on a new stream 5, so the limit on message streams could be dodged without createStream,
-/// and on stream 0 it closed the connection. Now: NetStream.Publish.BadName on stream 5.
+/// Encoders that publish on a stream id they never created (hardware ones do) are served:
+/// the id is taken as created.
 #[test]
-fn publish_on_a_stream_never_created_gets_bad_name() {
+fn publish_on_a_stream_never_created_adopts_it() {
     let mut p = connected_with_one_stream();
     send_command(&mut p, 5, command::publish(0.0, "key", PublishType::Live));
-    assert!(p.take_server().is_empty(), "no publish request reaches the driver");
-    assert_eq!(p.server.stream_role(5), None);
-    let sent = p.server_commands();
-    let [(5, Command::OnStatus { info })] = &sent[..] else { panic!("{sent:?}") };
-    let (code, description) = status(info);
-    assert_eq!(code, "NetStream.Publish.BadName");
-    assert!(description.contains("message stream 5 does not exist"), "{description}");
-    assert!(!p.server.is_closed());
+    let events = p.take_server();
+    assert!(events.iter().any(|e| matches!(e, ServerEvent::Publish { stream_id: 5, .. })));
+}
+
+/// Regression: `publish` on stream 0 closed the connection; past the stream limit it did
+/// too. Now: NetStream.Publish.BadName on that stream id, and the connection stays up.
+#[test]
+fn publish_on_stream_0_or_past_the_limit_gets_bad_name() {
+    let mut p = connected_with_one_stream();
+    for stream_id in 2..=DEFAULT_MAX_STREAMS {
+        send_command(&mut p, 0, command::call("createStream", 10.0, &[]));
+        assert_eq!(p.server.stream_role(stream_id), Some(&StreamRole::Idle));
+    }
+    p.server_commands();
+    for stream_id in [0, 0xFFFF_FFFF] {
+        send_command(&mut p, stream_id, command::publish(0.0, "key", PublishType::Live));
+        assert!(p.take_server().is_empty(), "no publish request reaches the driver");
+        let sent = p.server_commands();
+        let [(sid, Command::OnStatus { info })] = &sent[..] else { panic!("{sent:?}") };
+        assert_eq!(*sid, stream_id);
+        let (code, description) = status(info);
+        assert_eq!(code, "NetStream.Publish.BadName");
+        assert!(description.contains(&format!("message stream {stream_id} ")), "{description}");
+        assert!(!p.server.is_closed());
+    }
 }
 
 #[test]
-fn play_on_a_stream_never_created_or_on_stream_0_gets_play_failed() {
+fn play_on_stream_0_gets_play_failed() {
     let mut p = connected_with_one_stream();
-    for stream_id in [0xFFFF_FFFF, 0] {
+    {
+        let stream_id = 0;
         send_command(&mut p, stream_id, command::play(4.0, "cam", -2.0, -1.0, true));
         assert!(p.take_server().is_empty());
         let sent = p.server_commands();
@@ -103,8 +120,9 @@ fn commands_without_a_transaction_id_are_ignored() {
 fn a_deleted_stream_is_unknown() {
     let mut p = connected_with_one_stream();
     send_command(&mut p, 0, command::call("deleteStream", 0.0, &[Amf0Value::Number(1.0)]));
-    send_command(&mut p, 1, command::publish(3.0, "key", PublishType::Live));
+    assert_eq!(p.server.stream_role(1), None);
+    send_command(&mut p, 1, command::call("getStreamLength", 3.0, &[]));
     let sent = p.server_commands();
-    let [(1, Command::OnStatus { info })] = &sent[..] else { panic!("{sent:?}") };
-    assert_eq!(status(info).0, "NetStream.Publish.BadName");
+    let [(1, Command::Error(raw))] = &sent[..] else { panic!("{sent:?}") };
+    assert_eq!(raw.transaction_id, 3.0);
 }
