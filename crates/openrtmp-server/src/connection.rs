@@ -228,7 +228,10 @@ impl Connection {
                 let grace = self.config.shutdown_grace.as_secs();
                 let d = format!("The server is shutting down; streams end within {grace} s.");
                 if self.announce_closing(&d, "The server is restarting.") {
-                    tracing::info!(grace_secs = grace, "told the client the server is shutting down");
+                    tracing::info!(
+                        grace_secs = grace,
+                        "told the client the server is shutting down"
+                    );
                 }
                 Ok(())
             }
@@ -394,18 +397,29 @@ impl Connection {
         self.shared.platform.stats_changed();
     }
 
-    fn start_publish(&mut self, request: RequestId, stream_id: u32, name: &str) -> Result<(), Close> {
+    fn start_publish(
+        &mut self,
+        request: RequestId,
+        stream_id: u32,
+        name: &str,
+    ) -> Result<(), Close> {
         let bad_name = StatusCode::PUBLISH_BAD_NAME;
         let Some(key) = self.stream_key(name) else {
             tracing::warn!("publish rejected: empty stream name");
             let d = "stream name is empty";
-            return self.session.reject_publish(now(), request, bad_name, d).map_err(Close::Protocol);
+            return self
+                .session
+                .reject_publish(now(), request, bad_name, d)
+                .map_err(Close::Protocol);
         };
         tracing::Span::current().record("stream", key.name.as_str());
         if self.publishing.is_some() {
             tracing::warn!(stream = %key, "publish rejected: connection already publishes");
             let d = "this connection is already publishing a stream";
-            return self.session.reject_publish(now(), request, bad_name, d).map_err(Close::Protocol);
+            return self
+                .session
+                .reject_publish(now(), request, bad_name, d)
+                .map_err(Close::Protocol);
         }
         match Publishing::start(&self.shared, &self.entry, &key, stream_id) {
             Ok(publishing) => {
@@ -479,7 +493,10 @@ impl Connection {
                 let secs = remaining.as_secs();
                 let d = format!("The app is going to sleep; the server closes in {secs} s.");
                 if self.announce_closing(&d, "The app is going to sleep.") {
-                    tracing::info!(remaining_secs = secs, "told the client the app is going to sleep");
+                    tracing::info!(
+                        remaining_secs = secs,
+                        "told the client the app is going to sleep"
+                    );
                 }
                 Err(Close::BackgroundExpired)
             }
@@ -528,7 +545,14 @@ impl Connection {
         let (bytes_in, bytes_out) = (self.traffic.bytes_in, self.traffic.bytes_out);
         if let Some((stream, since)) = self.published.take() {
             let (app, duration) = (self.app.clone(), since.elapsed());
-            auth.notify(Notification::PublishDone { app, stream, peer, conn_id, duration, bytes_in });
+            auth.notify(Notification::PublishDone {
+                app,
+                stream,
+                peer,
+                conn_id,
+                duration,
+                bytes_in,
+            });
         }
         for (stream, since) in self.played.drain(..) {
             let (app, duration) = (self.app.clone(), since.elapsed());

@@ -27,7 +27,8 @@ impl MediaSummary {
     pub(crate) fn learn(&mut self, info: &openrtmp_hub::CodecInfo) {
         match info {
             openrtmp_hub::CodecInfo::Video(v) => {
-                (self.video_codec, self.width, self.height) = (Some(v.codec.clone()), v.width, v.height);
+                (self.video_codec, self.width, self.height) =
+                    (Some(v.codec.clone()), v.width, v.height);
             }
             openrtmp_hub::CodecInfo::Audio(a) => {
                 self.audio_codec = Some(a.codec.clone());

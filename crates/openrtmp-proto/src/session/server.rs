@@ -409,7 +409,9 @@ impl ServerSession {
         }
         let exists = self.streams.contains_key(&stream_id);
         let known = match command {
-            Command::Publish { .. } | Command::Play { .. } => exists || self.adopt_stream(stream_id),
+            Command::Publish { .. } | Command::Play { .. } => {
+                exists || self.adopt_stream(stream_id)
+            }
             _ => stream_id == 0 || exists,
         };
         if !known {

@@ -156,7 +156,11 @@ pub(crate) struct Traffic {
 }
 
 impl Traffic {
-    pub(crate) fn new(shared: Arc<Shared>, entry: Arc<ConnEntry>, cellular: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        entry: Arc<ConnEntry>,
+        cellular: Arc<AtomicBool>,
+    ) -> Self {
         Traffic { bytes_in: 0, bytes_out: 0, shared, entry, cellular }
     }
 

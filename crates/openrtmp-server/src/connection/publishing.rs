@@ -78,7 +78,8 @@ impl Publishing {
         let now = Instant::now();
         if let Some(last) = self.last_ts {
             let delta = ts.wrapping_sub(last) as i32;
-            let quiet = self.last_ts_warning.is_none_or(|t| now.duration_since(t) > TS_WARNING_EVERY);
+            let quiet =
+                self.last_ts_warning.is_none_or(|t| now.duration_since(t) > TS_WARNING_EVERY);
             if !(-1000..=1000).contains(&delta) && quiet {
                 self.last_ts_warning = Some(now);
                 tracing::warn!(from = last, to = ts, "timestamp jump in published media");

@@ -156,7 +156,8 @@ async fn next_value<T: Copy>(mut rx: watch::Receiver<T>) -> (Option<T>, watch::R
 mod tests {
     use super::*;
 
-    fn signals() -> (Signals, [CancellationToken; 3], watch::Sender<Directive>, watch::Sender<bool>) {
+    fn signals() -> (Signals, [CancellationToken; 3], watch::Sender<Directive>, watch::Sender<bool>)
+    {
         let tokens = [CancellationToken::new(), CancellationToken::new(), CancellationToken::new()];
         let (dtx, drx) = watch::channel(Directive::Carry);
         let (stx, srx) = watch::channel(false);

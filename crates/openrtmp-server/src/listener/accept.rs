@@ -155,7 +155,12 @@ async fn first_bytes(
 }
 
 /// The TLS handshake (RTMPS) if any, then the connection's loop, then its end.
-async fn serve(mut conn: Connection, socket: TcpStream, tls: Option<TlsAcceptor>, deadline: Instant) {
+async fn serve(
+    mut conn: Connection,
+    socket: TcpStream,
+    tls: Option<TlsAcceptor>,
+    deadline: Instant,
+) {
     let close = match tls {
         None => {
             let (rd, wr) = socket.into_split();
@@ -180,7 +185,9 @@ async fn tls_accept(
     deadline: Instant,
 ) -> Result<tokio_rustls::server::TlsStream<TcpStream>, Close> {
     match tokio::time::timeout_at(deadline, acceptor.accept(socket)).await {
-        Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(openrtmp_tls::ACME_TLS_ALPN) => {
+        Ok(Ok(stream))
+            if stream.get_ref().1.alpn_protocol() == Some(openrtmp_tls::ACME_TLS_ALPN) =>
+        {
             tracing::debug!("ACME TLS-ALPN-01 validation handshake answered");
             Err(Close::AcmeValidation)
         }
