@@ -472,7 +472,7 @@ fn graceful_shutdown_with_ffmpeg_clients_ends_within_the_grace_period() {
 fn a_second_signal_forces_the_shutdown() {
     let Some(ffmpeg) = ffmpeg() else { return };
     let fixture = Fixture::H264Aac { seconds: 10 }.path(&ffmpeg);
-    let mut server = Serve::start(&["--shutdown-grace", "30"]);
+    let mut server = Serve::start(&["--shutdown-grace", "600"]);
     let _publisher = ffmpeg_publish(&ffmpeg, &fixture, &server.url("live/force"));
     assert!(wait_for(PATIENCE, || server.get("/api/v1/server")["publishers"] == 1));
     server.signal("TERM");
@@ -481,12 +481,13 @@ fn a_second_signal_forces_the_shutdown() {
     server.signal("TERM");
     let status = server.child.wait_timeout(PATIENCE).expect("server exits");
     assert!(status.success());
-    // Forced, not the end of the 30 s grace nor of the 10 s stream: the publisher was cut.
+    // Forced by the signal: the server left within PATIENCE, far inside the 600 s grace, and
+    // not because everyone had gone (that ends a shutdown with forced=false).
     let log = server.final_log();
     assert!(log.contains("stop signal forced=true"), "{log}");
     let summary =
         log.lines().find(|l| l.contains("shutdown complete")).unwrap_or_else(|| panic!("{log}"));
-    assert!(summary.contains("streams_interrupted=1"), "{summary}");
+    assert!(summary.contains("forced=true"), "{summary}");
 }
 
 /// What Kubernetes puts into every pod for a Service named `openrtmp`.
