@@ -560,9 +560,11 @@ fn cellular_warning_fires_once_and_energy_is_reported() {
     assert!(energy.bytes_out >= energy.cellular_bytes_out, "{energy:?}");
     assert!(energy.bytes_in > 100_000, "{energy:?}");
     assert!(got_stream_bytes, "per-stream bytes in were never reported");
-    if cfg!(target_os = "linux") {
-        assert!(energy.cpu_time > Duration::ZERO, "{energy:?}");
-        assert!(energy.wakeups > 0, "{energy:?}");
+    assert!(energy.cpu_time.is_some_and(|t| t > Duration::ZERO), "{energy:?}");
+    if cfg!(windows) {
+        assert_eq!(energy.wakeups, None, "{energy:?}");
+    } else {
+        assert!(energy.wakeups.is_some_and(|n| n > 0), "{energy:?}");
     }
 }
 
