@@ -82,11 +82,11 @@ const IDLE_SECS_DEFAULT: u64 = 30;
 /// threads are counted (its runtime has a thread name of its own), so neither the
 /// measuring thread nor the other tests of this binary count.
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "the server's own threads' wake-ups are counted from /proc/self/task (Linux only)"
+)]
 fn idle_server_wakes_up_less_than_once_per_second() {
-    if !cfg!(target_os = "linux") {
-        eprintln!("SKIP: wake-ups are counted from /proc/self/task (Linux only)");
-        return;
-    }
     let secs = std::env::var("IDLE_TEST_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -209,11 +209,11 @@ fn background_closes_a_connection_once_it_becomes_idle() {
 /// Low-power mode: the server writes to a player in batches (far fewer TCP segments, so the
 /// radio can sleep longer), and the player still gets every frame. Wake-ups are reported.
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "the server's own threads' wake-ups are counted from /proc/self/task (Linux only)"
+)]
 fn low_power_mode_sends_a_player_fewer_segments() {
-    if !cfg!(target_os = "linux") {
-        eprintln!("SKIP: wake-ups are counted from /proc/self/task (Linux only)");
-        return;
-    }
     let Some(ffmpeg) = support::ffmpeg() else { return };
     let input = Fixture::H264Aac { seconds: 2 }.path(&ffmpeg);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -574,13 +574,10 @@ const NETNS_CHILD: &str = "OPENRTMP_NETNS_CHILD";
 /// Inside a rootless network namespace, adding an address is seen by the netlink watcher in
 /// under 2 s, and listeners follow the policy (re-exec of this test under `unshare -rn`).
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "network namespaces are Linux only")]
 fn network_change_is_detected_in_a_namespace() {
     if std::env::var_os(NETNS_CHILD).is_some() {
         return namespace_child();
-    }
-    if !cfg!(target_os = "linux") {
-        eprintln!("SKIP: network namespaces are Linux only");
-        return;
     }
     let exe = std::env::current_exe().expect("test binary");
     let out = std::process::Command::new("unshare")
