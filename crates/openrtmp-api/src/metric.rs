@@ -132,10 +132,15 @@ fn encode_server(
             .encode_family(&[("kind", escape(kind))])?
             .encode_counter::<NoLabelSet, _, u64>(count, None)?;
     }
-    let cpu = info.process_cpu.as_secs_f64();
-    counter(enc, "openrtmp_process_cpu_seconds", "CPU time used by the process.", cpu)?;
-    let rss = "Resident memory of the process.";
-    gauge(enc, "openrtmp_process_resident_memory_bytes", rss, info.rss_bytes)?;
+    // Absent, not zero, when the OS did not give the figure (ServerInfo docs).
+    if let Some(cpu) = info.process_cpu {
+        let help = "CPU time used by the process.";
+        counter(enc, "openrtmp_process_cpu_seconds", help, cpu.as_secs_f64())?;
+    }
+    if let Some(rss) = info.rss_bytes {
+        let help = "Resident memory of the process.";
+        gauge(enc, "openrtmp_process_resident_memory_bytes", help, rss)?;
+    }
     let held = "Bytes held in GOP caches, queues and reassembly buffers.";
     gauge(enc, "openrtmp_memory_bytes", held, info.memory_bytes as u64)?;
     let budget = "Memory budget past which new connections are refused.";

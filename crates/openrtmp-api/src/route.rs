@@ -114,8 +114,10 @@ struct ServerView {
     bytes_in: u64,
     bytes_out: u64,
     dropped_frames: u64,
-    process_cpu_secs: f64,
-    rss_bytes: u64,
+    /// `null` when the OS did not give the figure.
+    process_cpu_secs: Option<f64>,
+    /// `null` when the OS did not give the figure.
+    rss_bytes: Option<u64>,
     memory_bytes: usize,
     memory_budget: usize,
     listeners: Vec<String>,
@@ -142,7 +144,7 @@ async fn server(State(state): State<AppState>) -> Json<ServerView> {
         bytes_in: info.bytes_in,
         bytes_out: info.bytes_out,
         dropped_frames: info.dropped_frames,
-        process_cpu_secs: secs(info.process_cpu),
+        process_cpu_secs: info.process_cpu.map(secs),
         rss_bytes: info.rss_bytes,
         memory_bytes: info.memory_bytes,
         memory_budget: info.memory_budget,

@@ -15,7 +15,9 @@
 //!   shutdown grace period when graceful): call them off the UI thread.
 //! * [`EventListener::on_event`] runs on a dedicated Rust thread (`openrtmp-events`), never
 //!   on the runtime's workers, so a slow host callback cannot stall the server. The host
-//!   must hop to its main thread itself.
+//!   must hop to its main thread itself. While a call has not returned, at most
+//!   [`EVENT_QUEUE_CAPACITY`] events wait; later ones are dropped and counted in
+//!   [`FfiStats::events_dropped`] (a warning is logged at most every 5 s).
 //!
 //! # Bindings
 //!
@@ -34,21 +36,22 @@
 #![warn(missing_docs)]
 
 use std::net::SocketAddr;
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use openrtmp_server::auth::{AppKeys, KeySecret, PublishKey};
-use openrtmp_server::platform::PlatformEvent;
 use openrtmp_server::{Config, Server, ServerError, ServerHandle};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 uniffi::setup_scaffolding!();
 
+mod event;
 mod logging;
 mod seam;
 
+pub use event::{EventListener, FfiEvent, EVENT_QUEUE_CAPACITY};
+use event::{EventQueue, SharedListener};
 pub use logging::{init_logging, init_logging_with_subsystem};
 pub use seam::*;
 
@@ -249,12 +252,18 @@ pub struct FfiStats {
     pub bytes_in: u64,
     /// Bytes sent to clients since start.
     pub bytes_out: u64,
-    /// CPU time of the process, user + system, ms (Linux and Android; else 0).
-    pub cpu_time_ms: u64,
+    /// CPU time of the process, user + system, ms (every target; `None` if the OS call
+    /// failed, or when not running).
+    pub cpu_time_ms: Option<u64>,
     /// Time since start, ms.
     pub uptime_ms: u64,
     /// The bound RTMP addresses.
     pub listeners: Vec<String>,
+    /// Events dropped because the host's [`EventListener`] did not keep up (more than
+    /// [`EVENT_QUEUE_CAPACITY`] waiting), since this object was made; reported when not
+    /// running too.
+    #[uniffi(default = 0)]
+    pub events_dropped: u64,
 }
 
 /// One stream.
@@ -286,68 +295,6 @@ pub struct FfiStream {
     pub publishing_for_ms: Option<u64>,
 }
 
-/// What the server tells the host.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
-pub enum FfiEvent {
-    /// Streams or connections changed (at most every 250 ms; also sent once at start).
-    StatsChanged {
-        /// Streams.
-        streams: u64,
-        /// Open connections.
-        connections: u64,
-    },
-    /// Bytes sent over cellular passed the warning threshold.
-    CellularDataWarning {
-        /// Bytes sent over cellular since start.
-        bytes: u64,
-        /// The threshold.
-        threshold: u64,
-    },
-    /// The background time is nearly over: clients were told, connections are closing.
-    BackgroundExpiring {
-        /// Time left, ms.
-        remaining_ms: u64,
-    },
-    /// Listeners were re-bound (network or policy change).
-    Rebound {
-        /// The addresses now listened on.
-        addrs: Vec<String>,
-    },
-    /// A new network snapshot was applied (pushed by the host, or seen by the desktop
-    /// watcher).
-    NetworkChanged,
-}
-
-impl From<PlatformEvent> for FfiEvent {
-    fn from(e: PlatformEvent) -> Self {
-        match e {
-            PlatformEvent::StatsChanged { streams, connections } => {
-                FfiEvent::StatsChanged { streams: streams as u64, connections: connections as u64 }
-            }
-            PlatformEvent::CellularDataWarning { bytes, threshold } => {
-                FfiEvent::CellularDataWarning { bytes, threshold }
-            }
-            PlatformEvent::BackgroundExpiring { remaining } => {
-                FfiEvent::BackgroundExpiring { remaining_ms: remaining.as_millis() as u64 }
-            }
-            PlatformEvent::Rebound { addrs } => {
-                FfiEvent::Rebound { addrs: addrs.iter().map(ToString::to_string).collect() }
-            }
-            PlatformEvent::NetworkChanged { .. } => FfiEvent::NetworkChanged,
-        }
-    }
-}
-
-/// Implemented by the host (Kotlin/Swift) to receive [`FfiEvent`]s. Called on a Rust
-/// thread (`openrtmp-events`), one event at a time, in order.
-#[uniffi::export(with_foreign)]
-pub trait EventListener: Send + Sync {
-    /// One event.
-    fn on_event(&self, event: FfiEvent);
-}
-
-type SharedListener = Arc<RwLock<Option<Arc<dyn EventListener>>>>;
-
 /// A running server and the tasks around it.
 struct Running {
     handle: ServerHandle,
@@ -366,7 +313,7 @@ pub struct OpenRtmpServer {
     /// What the host pushed through the platform seam, re-applied on every start.
     host_state: Mutex<seam::HostState>,
     listener: SharedListener,
-    events: mpsc::Sender<FfiEvent>,
+    events: EventQueue,
 }
 
 impl std::fmt::Debug for OpenRtmpServer {
@@ -414,7 +361,7 @@ impl OpenRtmpServer {
         let platform_events = handle.events();
         self.host_state.lock().unwrap_or_else(PoisonError::into_inner).apply(&handle);
         let server_task = self.runtime.spawn(server.run(std::future::pending()));
-        let watcher_task = self.runtime.spawn(forward_events(
+        let watcher_task = self.runtime.spawn(event::forward(
             handle.clone(),
             platform_events,
             self.events.clone(),
@@ -462,9 +409,13 @@ impl OpenRtmpServer {
             .unwrap_or_default()
     }
 
-    /// Server-wide figures (zeros, `running == false`, when not running).
+    /// Server-wide figures (zeros, `running == false`, when not running; `events_dropped`
+    /// always).
     pub fn stats(&self) -> FfiStats {
-        let Some(handle) = self.handle() else { return FfiStats::default() };
+        let events_dropped = self.events.dropped();
+        let Some(handle) = self.handle() else {
+            return FfiStats { events_dropped, ..FfiStats::default() };
+        };
         let info = handle.info();
         FfiStats {
             running: true,
@@ -474,9 +425,10 @@ impl OpenRtmpServer {
             streams: info.streams as u64,
             bytes_in: info.bytes_in,
             bytes_out: info.bytes_out,
-            cpu_time_ms: info.process_cpu.as_millis() as u64,
+            cpu_time_ms: info.process_cpu.map(|d| d.as_millis() as u64),
             uptime_ms: info.uptime.as_millis() as u64,
             listeners: info.listeners.iter().map(ToString::to_string).collect(),
+            events_dropped,
         }
     }
 
@@ -528,11 +480,7 @@ impl OpenRtmpServer {
             .build()
             .map_err(|e| FfiError::Start { reason: format!("tokio runtime: {e}") })?;
         let listener: SharedListener = Arc::new(RwLock::new(None));
-        let (events, rx) = mpsc::channel();
-        let dispatch = Arc::clone(&listener);
-        std::thread::Builder::new()
-            .name("openrtmp-events".into())
-            .spawn(move || dispatch_events(rx, dispatch))
+        let events = EventQueue::spawn(Arc::clone(&listener))
             .map_err(|e| FfiError::Start { reason: format!("event thread: {e}") })?;
         Ok(Arc::new(OpenRtmpServer {
             config,
@@ -561,51 +509,6 @@ impl Drop for OpenRtmpServer {
         }
         // Dropping the runtime cancels what is left; the event thread ends when the last
         // sender (ours and the tasks') is gone.
-    }
-}
-
-/// Calls the host's listener for each event, on this thread, until every sender is gone.
-fn dispatch_events(rx: mpsc::Receiver<FfiEvent>, listener: SharedListener) {
-    while let Ok(event) = rx.recv() {
-        let current = listener.read().unwrap_or_else(PoisonError::into_inner).clone();
-        if let Some(l) = current {
-            l.on_event(event);
-        }
-    }
-}
-
-/// Sends the current counts once (so the host starts from the truth), then forwards every
-/// [`PlatformEvent`] of the server (`StatsChanged` is coalesced by the server: at most every
-/// 250 ms, only on change; no timer runs while nothing changes). A lagging receiver skips
-/// to newer events and re-sends the current counts.
-async fn forward_events(
-    handle: ServerHandle,
-    mut rx: tokio::sync::broadcast::Receiver<PlatformEvent>,
-    events: mpsc::Sender<FfiEvent>,
-) {
-    use tokio::sync::broadcast::error::RecvError;
-    let counts = |h: &ServerHandle| {
-        let info = h.info();
-        FfiEvent::StatsChanged {
-            streams: info.streams as u64,
-            connections: info.connections as u64,
-        }
-    };
-    if events.send(counts(&handle)).is_err() {
-        return;
-    }
-    loop {
-        let event = match rx.recv().await {
-            Ok(e) => FfiEvent::from(e),
-            Err(RecvError::Lagged(n)) => {
-                tracing::debug!(skipped = n, "openrtmp-ffi: event listener lagged");
-                counts(&handle)
-            }
-            Err(RecvError::Closed) => return,
-        };
-        if events.send(event).is_err() {
-            return;
-        }
     }
 }
 

@@ -214,16 +214,19 @@ pub struct FfiStreamBytes {
 /// Energy-relevant figures for the host's battery statistics.
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct FfiEnergyStats {
-    /// CPU time of the process, user + system, ms (Linux and Android; else 0).
-    pub cpu_time_ms: u64,
+    /// CPU time of the process, user + system, ms (every target; `None` if the OS call
+    /// failed, or when not running).
+    pub cpu_time_ms: Option<u64>,
     /// Bytes received from clients.
     pub bytes_in: u64,
     /// Bytes sent to clients.
     pub bytes_out: u64,
     /// Bytes sent over cellular networks (per the last snapshot).
     pub cellular_bytes_out: u64,
-    /// Thread wake-ups (context switches; Linux and Android, else 0).
-    pub wakeups: u64,
+    /// Thread wake-ups: context switches of every thread since start (Linux, Android,
+    /// macOS, iOS; `None` on Windows, which counts them per thread only, if the OS call
+    /// failed, or when not running).
+    pub wakeups: Option<u64>,
     /// Payload bytes received per stream.
     pub stream_bytes_in: Vec<FfiStreamBytes>,
 }
@@ -231,7 +234,7 @@ pub struct FfiEnergyStats {
 impl From<EnergyStats> for FfiEnergyStats {
     fn from(e: EnergyStats) -> Self {
         FfiEnergyStats {
-            cpu_time_ms: e.cpu_time.as_millis() as u64,
+            cpu_time_ms: e.cpu_time.map(|d| d.as_millis() as u64),
             bytes_in: e.bytes_in,
             bytes_out: e.bytes_out,
             cellular_bytes_out: e.cellular_bytes_out,

@@ -219,3 +219,57 @@ fn platform_seam_before_and_after_start() {
     assert!(energy.stream_bytes_in.is_empty());
     server.stop(true);
 }
+
+/// Regression (with `event::tests::a_stuck_listener_keeps_the_queue_bounded_and_drops_are_counted`):
+/// a host listener that blocks no longer queues every later event; the drops show in
+/// `stats()`, and once the listener returns the host is sent the current counts.
+#[test]
+fn a_stuck_listener_drops_events_and_then_gets_the_current_counts() {
+    let server =
+        OpenRtmpServer::new(FfiConfig { watch_network: false, ..loopback_config() }).unwrap();
+    let (listener, barrier, got) = crate::event::tests::stuck_listener();
+    server.set_listener(listener);
+    server.start().unwrap();
+    barrier.wait(); // the listener is inside its call for the start-up counts
+    let lo = FfiNetworkSnapshot {
+        networks: vec![FfiNetworkInfo {
+            id: 1,
+            name: "lo".into(),
+            kind: FfiNetKind::Loopback,
+            addrs: vec!["127.0.0.1".into()],
+            expensive: false,
+        }],
+        default_id: Some(1),
+    };
+    // Each snapshot is one NetworkChanged event; more than the queue holds must drop.
+    let mut changes = 0;
+    while server.stats().events_dropped == 0 {
+        assert!(changes < 100_000, "nothing dropped after {changes} events to a stuck listener");
+        server.network_changed(lo.clone()).unwrap();
+        changes += 1;
+    }
+    assert!(changes > EVENT_QUEUE_CAPACITY, "dropped after {changes} events");
+    barrier.wait(); // let it go
+
+    // It catches up: after the drops it is told the current counts (paced by events it
+    // receives, not by a clock).
+    assert_eq!(
+        got.recv_timeout(Duration::from_secs(30)).unwrap(),
+        FfiEvent::StatsChanged { streams: 0, connections: 0 },
+        "the start-up counts come first"
+    );
+    let mut caught_up = false;
+    for _ in 0..10_000 {
+        server.network_changed(lo.clone()).unwrap();
+        while let Ok(event) = got.recv_timeout(Duration::from_millis(50)) {
+            caught_up |= matches!(event, FfiEvent::StatsChanged { .. });
+        }
+        if caught_up {
+            break;
+        }
+    }
+    assert!(caught_up, "no StatsChanged after the listener caught up");
+    assert!(server.stats().events_dropped > 0);
+    server.stop(true);
+    assert!(server.stats().events_dropped > 0, "the count outlives the run");
+}

@@ -114,11 +114,14 @@ fn types_and_signatures() {
         cpu_time_ms,
         uptime_ms,
         listeners,
+        events_dropped,
     } = FfiStats::default();
     typed::<bool>(&running);
     let _: [u64; 8] =
-        [connections, publishers, players, streams, bytes_in, bytes_out, cpu_time_ms, uptime_ms];
+        [connections, publishers, players, streams, bytes_in, bytes_out, uptime_ms, events_dropped];
+    typed::<Option<u64>>(&cpu_time_ms);
     typed::<Vec<String>>(&listeners);
+    let _: usize = openrtmp_ffi::EVENT_QUEUE_CAPACITY;
 
     let _ = |s: FfiStream| {
         let FfiStream {
@@ -231,7 +234,8 @@ fn types_and_signatures() {
         wakeups,
         stream_bytes_in,
     } = FfiEnergyStats::default();
-    let _: [u64; 5] = [cpu_time_ms, bytes_in, bytes_out, cellular_bytes_out, wakeups];
+    let _: [u64; 3] = [bytes_in, bytes_out, cellular_bytes_out];
+    let _: [Option<u64>; 2] = [cpu_time_ms, wakeups];
     typed::<Vec<FfiStreamBytes>>(&stream_bytes_in);
 
     // OpenRtmpServer: constructors and methods.

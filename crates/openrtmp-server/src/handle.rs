@@ -38,10 +38,13 @@ pub struct ServerInfo {
     pub bytes_in: u64,
     /// Bytes sent to clients.
     pub bytes_out: u64,
-    /// CPU time of the process (user + system; Linux, else zero).
-    pub process_cpu: Duration,
-    /// Resident memory of the process (Linux, else zero).
-    pub rss_bytes: u64,
+    /// CPU time of the process, user + system (every target; `None` only if the OS call
+    /// failed). `getrusage` on Linux, Android, macOS and iOS, `GetProcessTimes` on Windows.
+    pub process_cpu: Option<Duration>,
+    /// Resident memory of the process now (not its peak), bytes (every target; `None` only
+    /// if the OS call failed). `VmRSS` on Linux and Android, the Mach task's
+    /// `resident_size` on macOS and iOS, the working set on Windows.
+    pub rss_bytes: Option<u64>,
     /// Bytes held in GOP caches and queues.
     pub memory_bytes: usize,
     /// The memory budget.
@@ -155,7 +158,7 @@ impl ServerHandle {
         let s = &self.shared;
         let conns = s.registry.all();
         let role_count = |r: &str| conns.iter().filter(|c| c.detail().role == r).count();
-        let (cpu, rss) = process_usage();
+        let process = crate::platform::process::usage();
         ServerInfo {
             version: env!("CARGO_PKG_VERSION"),
             uptime: s.started.elapsed(),
@@ -168,8 +171,8 @@ impl ServerHandle {
             panics: s.stats.panics.load(Ordering::Relaxed),
             bytes_in: s.stats.bytes_in.load(Ordering::Relaxed),
             bytes_out: s.stats.bytes_out.load(Ordering::Relaxed),
-            process_cpu: cpu,
-            rss_bytes: rss,
+            process_cpu: process.cpu,
+            rss_bytes: process.rss,
             memory_bytes: s.hub.memory_bytes(),
             memory_budget: s.config().memory_budget,
             listeners: s.current_listeners(),
@@ -564,19 +567,19 @@ impl ServerHandle {
         crate::platform::announce::follow(&self.shared);
     }
 
-    /// Energy figures for the host's battery statistics (all platforms): process CPU time
-    /// (Linux; zero elsewhere for now), bytes in and out since start, bytes sent by
-    /// connections whose local address is on a cellular network of the last snapshot,
-    /// thread wake-ups (context switches; Linux and Android, zero elsewhere), and payload
-    /// bytes received per stream from its current publisher.
+    /// Energy figures for the host's battery statistics (all platforms): process CPU time,
+    /// bytes in and out since start, bytes sent by connections whose local address is on a
+    /// cellular network of the last snapshot, thread wake-ups (context switches; not on
+    /// Windows), and payload bytes received per stream from its current publisher.
     pub fn energy(&self) -> EnergyStats {
         let s = &self.shared;
+        let process = crate::platform::process::usage();
         EnergyStats {
-            cpu_time: process_usage().0,
+            cpu_time: process.cpu,
             bytes_in: s.stats.bytes_in.load(Ordering::Relaxed),
             bytes_out: s.stats.bytes_out.load(Ordering::Relaxed),
             cellular_bytes_out: s.platform.cellular_out(),
-            wakeups: crate::platform::energy::wakeups(),
+            wakeups: process.wakeups,
             stream_bytes_in: s
                 .hub
                 .streams()
@@ -584,31 +587,5 @@ impl ServerHandle {
                 .map(|i| (format!("{}/{}", i.key.app, i.key.name), i.bytes_in))
                 .collect(),
         }
-    }
-}
-
-/// CPU time and resident memory of this process (from /proc on Linux; zero elsewhere).
-fn process_usage() -> (Duration, u64) {
-    #[cfg(target_os = "linux")]
-    {
-        let cpu = std::fs::read_to_string("/proc/self/stat").ok().and_then(|stat| {
-            // Fields after the command name (which is in parentheses and may hold spaces).
-            let rest = stat.rsplit_once(')')?.1;
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let utime: u64 = fields.get(11)?.parse().ok()?;
-            let stime: u64 = fields.get(12)?.parse().ok()?;
-            // USER_HZ is 100 on every Linux we ship to.
-            Some(Duration::from_millis((utime + stime) * 10))
-        });
-        let rss = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kb * 1024)
-        });
-        (cpu.unwrap_or_default(), rss.unwrap_or_default())
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        (Duration::ZERO, 0)
     }
 }

@@ -452,8 +452,9 @@ fn platform_types() {
 
     let EnergyStats { cpu_time, bytes_in, bytes_out, cellular_bytes_out, wakeups, stream_bytes_in } =
         EnergyStats::default();
-    typed::<Duration>(&cpu_time);
-    let _: [u64; 4] = [bytes_in, bytes_out, cellular_bytes_out, wakeups];
+    typed::<Option<Duration>>(&cpu_time);
+    let _: [u64; 3] = [bytes_in, bytes_out, cellular_bytes_out];
+    typed::<Option<u64>>(&wakeups);
     let _: Vec<(String, u64)> = stream_bytes_in;
 
     // The module paths themselves.
@@ -491,9 +492,11 @@ fn server_info(i: &ServerInfo) {
         auth_circuit,
     } = i;
     typed::<&'static str>(version);
-    let _: [&Duration; 2] = [uptime, process_cpu];
+    typed::<Duration>(uptime);
+    typed::<Option<Duration>>(process_cpu);
     let _: [&usize; 6] = [connections, publishers, players, streams, memory_bytes, memory_budget];
-    let _: [&u64; 7] = [accepted, refused, panics, bytes_in, bytes_out, rss_bytes, dropped_frames];
+    let _: [&u64; 6] = [accepted, refused, panics, bytes_in, bytes_out, dropped_frames];
+    typed::<Option<u64>>(rss_bytes);
     let _: [&Vec<SocketAddr>; 2] = [listeners, rtmps_listeners];
     typed::<Vec<(String, u64)>>(errors);
     typed::<Option<openrtmp_tls::CertificateInfo>>(tls_certificate);

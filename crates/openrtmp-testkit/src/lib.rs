@@ -3,7 +3,10 @@
 //! the RTMP module), cached fixtures, FLV frame comparison, process guards.
 //!
 //! A missing external program fails the test loudly in CI (`CI` set) and skips it with a
-//! printed reason locally.
+//! printed reason locally. Every test in the workspace that can skip does so through
+//! [`skip_or_fail`], so no skip goes unnoticed in CI. What CI cannot have is not a skip: a
+//! test for another OS is `#[cfg_attr(not(target_os = ...), ignore = "why")]`, which the
+//! test runner reports as ignored, with the reason.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod pebble;
@@ -25,12 +28,19 @@ use openrtmp_media::{FrameKind, TagType};
 /// Where the current FFmpeg (with Enhanced RTMP) is when `FFMPEG_CURRENT` is unset.
 pub const FFMPEG_CURRENT_FALLBACK: &str = "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v9.0.2";
 
-/// Skips (locally) or fails (in CI, `CI` set) with `msg`.
+/// Skips (locally: prints `SKIP: msg`) or fails (in CI, `CI` set, with `msg`): the one
+/// way a test of this workspace skips. The caller returns after it.
+#[track_caller]
 pub fn skip_or_fail(msg: &str) {
-    if std::env::var_os("CI").is_some() {
+    if in_ci() {
         panic!("{msg}: CI must provide it (see .ci/run)");
     }
     eprintln!("SKIP: {msg}");
+}
+
+/// Whether this is a CI run (`CI` set, to anything).
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some()
 }
 
 /// Returns `Some(path)` when `tool` runs. When it cannot: in CI (`CI` set) the test fails

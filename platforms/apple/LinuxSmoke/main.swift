@@ -130,7 +130,7 @@ if let ffmpeg = ProcessInfo.processInfo.environment["FFMPEG"], !ffmpeg.isEmpty {
 host.server.setAppState(state: .background(remainingMs: nil))
 host.server.setAppState(state: .foreground)
 let energy = host.server.energy()
-print("energy: cpu=\(energy.cpuTimeMs) ms in=\(energy.bytesIn) out=\(energy.bytesOut) wakeups=\(energy.wakeups)")
+print("energy: cpu=\(energy.cpuTimeMs.map(String.init) ?? "n/a") ms in=\(energy.bytesIn) out=\(energy.bytesOut) wakeups=\(energy.wakeups.map(String.init) ?? "n/a")")
 print("stats: \(host.server.stats())")
 
 host.stop()

@@ -16,6 +16,7 @@ use std::time::Instant;
 use reqwest::Url;
 
 use super::breaker::{Admit, Breaker, Transition};
+use super::clock::Clock;
 use super::http::{self, Http, PostError};
 use super::stats::{bump, Counters};
 use super::{AuthAction, AuthError, CallbackSettings};
@@ -84,18 +85,20 @@ impl Callback {
         request: &DecisionRequest<'_>,
         breaker: &Mutex<Breaker>,
         counters: &Counters,
+        clock: &Clock,
     ) -> Outcome {
         let body = match serde_json::to_vec(request) {
             Ok(body) => body,
             Err(e) => return Outcome::Unavailable(format!("cannot encode the request: {e}")),
         };
-        let admit = lock(breaker).admit(Instant::now());
+        let admit = lock(breaker).admit(clock.now());
         if admit == Admit::No {
             return Outcome::Unavailable("circuit open (the service failed repeatedly)".into());
         }
         // If this future is dropped mid-request, a probe must not hold the circuit half-open.
-        let mut probe = ProbeGuard { breaker, armed: admit == Admit::Probe };
+        let mut probe = ProbeGuard { breaker, clock, armed: admit == Admit::Probe };
         bump(&counters.callback_calls);
+        // The latency logged is real time, whatever clock the breaker reads.
         let started = Instant::now();
         let result = self.http.post(&self.url, body).await;
         probe.armed = false;
@@ -118,17 +121,17 @@ impl Callback {
             }
         };
         tracing::debug!(action = request.action, latency_ms, ?outcome, "authorisation service");
-        self.report(breaker, counters, healthy);
+        self.report(breaker, counters, clock, healthy);
         outcome
     }
 
-    fn report(&self, breaker: &Mutex<Breaker>, counters: &Counters, healthy: bool) {
+    fn report(&self, breaker: &Mutex<Breaker>, counters: &Counters, clock: &Clock, healthy: bool) {
         let transition = {
             let mut breaker = lock(breaker);
             if healthy {
                 breaker.on_success()
             } else {
-                breaker.on_failure(Instant::now())
+                breaker.on_failure(clock.now())
             }
         };
         let url = http::redact(&self.url);
@@ -169,13 +172,14 @@ fn refusal(status: u16, body: &str) -> String {
 
 struct ProbeGuard<'a> {
     breaker: &'a Mutex<Breaker>,
+    clock: &'a Clock,
     armed: bool,
 }
 
 impl Drop for ProbeGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
-            lock(self.breaker).on_probe_abandoned(Instant::now());
+            lock(self.breaker).on_probe_abandoned(self.clock.now());
         }
     }
 }

@@ -24,6 +24,7 @@ mod acl;
 mod breaker;
 mod brute;
 mod callback;
+mod clock;
 mod http;
 mod keys;
 mod names;
@@ -36,7 +37,7 @@ mod token;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Semaphore;
 
@@ -44,6 +45,7 @@ use acl::Acl;
 use breaker::Breaker;
 use brute::{BruteForce, IpKey};
 use callback::{Callback, DecisionRequest, Outcome};
+use clock::Clock;
 use keys::PublishKeys;
 use names::NameKind;
 use notify::Notifier;
@@ -222,6 +224,8 @@ pub(crate) struct Auth {
     breaker: Mutex<Breaker>,
     notify_slots: Arc<Semaphore>,
     counters: Arc<Counters>,
+    /// `now` for the breaker and the brute-force blocks.
+    clock: Clock,
 }
 
 /// What evaluation refused, with what only the log should see.
@@ -239,6 +243,11 @@ impl From<Denial> for Refusal {
 
 impl Auth {
     pub(crate) fn new(settings: &AuthSettings) -> Result<Auth, AuthError> {
+        Auth::with_clock(settings, Clock::System)
+    }
+
+    /// [`Auth::new`] reading the time from `clock`.
+    pub(crate) fn with_clock(settings: &AuthSettings, clock: Clock) -> Result<Auth, AuthError> {
         let (failures, cooldown) = match &settings.callback {
             Some(cb) => (cb.breaker_failures, cb.breaker_cooldown),
             None => (DEFAULT_BREAKER_FAILURES, DEFAULT_BREAKER_COOLDOWN),
@@ -249,6 +258,7 @@ impl Auth {
             breaker: Mutex::new(Breaker::new(failures, cooldown)),
             notify_slots: Arc::new(Semaphore::new(notify::MAX_IN_FLIGHT)),
             counters: Arc::new(Counters::default()),
+            clock,
         })
     }
 
@@ -289,13 +299,13 @@ impl Auth {
     }
 
     pub(crate) fn stats(&self) -> AuthStats {
-        self.counters.snapshot(self.brute.blocked_count(Instant::now()))
+        self.counters.snapshot(self.brute.blocked_count(self.clock.now()))
     }
 
     /// The callback circuit (`None` without a callback).
     pub(crate) fn circuit(&self) -> Option<CircuitState> {
         self.policy().callback.as_ref()?;
-        Some(callback::lock(&self.breaker).state(Instant::now()))
+        Some(callback::lock(&self.breaker).state(self.clock.now()))
     }
 
     fn policy(&self) -> Arc<Policy> {
@@ -340,7 +350,7 @@ impl Auth {
         policy.acl.check(req.action, ip).map_err(|r| Denial::new(DenyKind::Acl, r))?;
         // 3. Brute force.
         let client = IpKey::of(ip);
-        if let Some(left) = self.brute.blocked(client, Instant::now()) {
+        if let Some(left) = self.brute.blocked(client, self.clock.now()) {
             let secs = left.as_millis().div_ceil(1000).max(1);
             let reason = format!("too many failed attempts from {client}; try again in {secs} s");
             return Err(Denial::new(DenyKind::BruteForce, reason).into());
@@ -399,7 +409,7 @@ impl Auth {
         request: &DecisionRequest<'_>,
         client: IpKey,
     ) -> Result<(), Refusal> {
-        match cb.decide(request, &self.breaker, &self.counters).await {
+        match cb.decide(request, &self.breaker, &self.counters, &self.clock).await {
             Outcome::Allow => Ok(()),
             Outcome::Deny(reason) => {
                 Err(self.failed(client, DenyKind::CallbackDenied, reason).into())
@@ -423,7 +433,7 @@ impl Auth {
 
     /// A failed attempt: counted for brute force.
     fn failed(&self, client: IpKey, kind: DenyKind, reason: String) -> Denial {
-        if let Some(window) = self.brute.record_failure(client, Instant::now()) {
+        if let Some(window) = self.brute.record_failure(client, self.clock.now()) {
             tracing::warn!(
                 client = %client,
                 block_secs = window.as_secs_f32(),

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex as StdMutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,10 +12,14 @@ use axum::routing::post;
 use ring::hmac;
 use serde_json::Value;
 
+use super::clock::Clock;
 use super::*;
 
 const SECRET: &str = "signing-secret";
 const PEER: &str = "127.0.0.1:40000";
+/// The breaker's cooldown. Tests move a manual clock past it; the real clock never ends
+/// it during a test.
+const COOLDOWN: Duration = Duration::from_secs(200);
 
 /// How the test service answers decisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +123,7 @@ fn callback(addr: SocketAddr) -> CallbackSettings {
     cb.notify_url = Some(format!("http://{addr}/notify"));
     cb.timeout = Duration::from_millis(200);
     cb.breaker_failures = 3;
-    cb.breaker_cooldown = Duration::from_millis(200);
+    cb.breaker_cooldown = COOLDOWN;
     cb.signing_secret = Some(SECRET.into());
     cb
 }
@@ -249,12 +253,15 @@ async fn keys_tokens_and_acl_in_order() {
 #[tokio::test]
 async fn brute_force_blocks_before_the_callback_and_recovers() {
     let (svc, addr) = start_service("127.0.0.1:0".parse().unwrap()).await;
+    // The block ends when the test moves the clock. (The limiter's budget refills in real
+    // time, one failure every window / 5 = 12 s: far longer than five local requests.)
+    let window = Duration::from_secs(60);
     let settings = AuthSettings {
-        // One failure refills every 200 ms: the five must come quicker than that.
-        brute_force: BruteForceSettings { max_failures: 5, window: Duration::from_secs(1) },
+        brute_force: BruteForceSettings { max_failures: 5, window },
         ..with_callback(callback(addr))
     };
-    let auth = Arc::new(Auth::new(&settings).unwrap());
+    let clock = Clock::manual();
+    let auth = Arc::new(Auth::with_clock(&settings, clock.clone()).unwrap());
 
     for _ in 0..5 {
         let v = decide(&auth, request(AuthAction::Publish, "live", Some("bad"))).await;
@@ -281,7 +288,9 @@ async fn brute_force_blocks_before_the_callback_and_recovers() {
     let v = decide(&auth, request(AuthAction::Publish, "live", Some("good"))).await;
     assert_eq!(denied(&v).0, DenyKind::BruteForce);
 
-    tokio::time::sleep(Duration::from_millis(1020)).await;
+    clock.advance(window - Duration::from_millis(1));
+    assert_eq!(auth.stats().brute_force_blocked_ips, 1, "blocked for the whole window");
+    clock.advance(Duration::from_millis(1));
     let v = decide(&auth, request(AuthAction::Publish, "live", Some("good"))).await;
     assert_eq!(v, allowed("live", Some("good")));
     let stats = auth.stats();
@@ -359,13 +368,16 @@ async fn unsigned_requests_are_refused_by_the_service() {
 #[tokio::test]
 async fn timeout_fails_closed_or_open() {
     let (svc, addr) = start_service("127.0.0.1:0".parse().unwrap()).await;
-    *svc.mode.lock().unwrap() = Mode::Slow(Duration::from_millis(600));
+    // The service answers after a minute: a verdict well before that came from the 200 ms
+    // timeout (bounds that a slow machine cannot miss).
+    let answers_after = Duration::from_secs(60);
+    *svc.mode.lock().unwrap() = Mode::Slow(answers_after);
     let mut settings = with_callback(callback(addr));
     let auth = Arc::new(Auth::new(&settings).unwrap());
     let started = Instant::now();
     let v = decide(&auth, request(AuthAction::Connect, "live", None)).await;
     assert_eq!(denied(&v), (DenyKind::CallbackUnavailable, "authorisation service unavailable"));
-    assert!(started.elapsed() < Duration::from_millis(450), "took {:?}", started.elapsed());
+    assert!(started.elapsed() < answers_after / 2, "took {:?}", started.elapsed());
 
     if let Some(cb) = settings.callback.as_mut() {
         cb.fail_open = true;
@@ -386,7 +398,8 @@ async fn service_errors_open_the_circuit_and_a_probe_closes_it() {
     let (svc, addr) = start_service("127.0.0.1:0".parse().unwrap()).await;
     *svc.mode.lock().unwrap() = Mode::Broken;
     let settings = with_callback(callback(addr));
-    let auth = Arc::new(Auth::new(&settings).unwrap());
+    let clock = Clock::manual();
+    let auth = Arc::new(Auth::with_clock(&settings, clock.clone()).unwrap());
     for _ in 0..3 {
         let v = decide(&auth, request(AuthAction::Connect, "live", None)).await;
         assert_eq!(denied(&v).0, DenyKind::CallbackUnavailable);
@@ -396,7 +409,9 @@ async fn service_errors_open_the_circuit_and_a_probe_closes_it() {
     assert_eq!(denied(&v).0, DenyKind::CallbackUnavailable);
     assert_eq!(svc.decisions().len(), 3, "asked while the circuit was open");
     *svc.mode.lock().unwrap() = Mode::Normal;
-    tokio::time::sleep(Duration::from_millis(220)).await;
+    clock.advance(COOLDOWN - Duration::from_millis(1));
+    assert_eq!(auth.circuit(), Some(CircuitState::Open), "open for the whole cooldown");
+    clock.advance(Duration::from_millis(1));
     assert_eq!(auth.circuit(), Some(CircuitState::HalfOpen));
     assert_eq!(
         decide(&auth, request(AuthAction::Connect, "live", None)).await,
@@ -415,7 +430,8 @@ async fn service_down_opens_the_circuit_until_it_is_back() {
         listener.local_addr().unwrap()
     };
     let settings = with_callback(callback(addr));
-    let auth = Arc::new(Auth::new(&settings).unwrap());
+    let clock = Clock::manual();
+    let auth = Arc::new(Auth::with_clock(&settings, clock.clone()).unwrap());
     for _ in 0..3 {
         let v = decide(&auth, request(AuthAction::Play, "live", Some("x"))).await;
         assert_eq!(denied(&v).0, DenyKind::CallbackUnavailable);
@@ -429,7 +445,7 @@ async fn service_down_opens_the_circuit_until_it_is_back() {
     assert_eq!(denied(&v).0, DenyKind::CallbackUnavailable);
     assert!(svc.decisions().is_empty());
     assert_eq!(auth.stats().callback_calls, 3);
-    tokio::time::sleep(Duration::from_millis(220)).await;
+    clock.advance(COOLDOWN);
     assert_eq!(
         decide(&auth, request(AuthAction::Play, "live", Some("x"))).await,
         allowed("live", Some("x"))
@@ -465,7 +481,8 @@ async fn notifications_are_signed_and_retried() {
         duration: Duration::from_secs(3),
         bytes_in: 1000,
     });
-    let deadline = Instant::now() + Duration::from_secs(2);
+    // Waits for a background task; the bound only limits a failure.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while auth.stats().notifications_sent == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -504,7 +521,8 @@ async fn notifications_give_up_and_are_bounded() {
     auth.notify(disconnect(3));
     assert_eq!(auth.stats().notifications_dropped, 2);
     drop(held);
-    let deadline = Instant::now() + Duration::from_secs(2);
+    // Waits for a background task; the bound only limits a failure.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while auth.stats().notifications_failed == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

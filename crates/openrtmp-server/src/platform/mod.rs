@@ -20,8 +20,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 pub(crate) mod announce;
-pub(crate) mod energy;
 mod mdns;
+pub(crate) mod process;
 pub(crate) mod state;
 mod watch;
 
@@ -158,17 +158,19 @@ pub enum PlatformEvent {
 /// Energy-relevant figures for the host (battery statistics).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnergyStats {
-    /// CPU time used by the process (user + system).
-    pub cpu_time: Duration,
+    /// CPU time used by the process (user + system) since it started (every target;
+    /// `None` only if the OS call failed).
+    pub cpu_time: Option<Duration>,
     /// Bytes received from clients.
     pub bytes_in: u64,
     /// Bytes sent to clients.
     pub bytes_out: u64,
     /// Bytes sent over cellular networks.
     pub cellular_bytes_out: u64,
-    /// Thread wake-ups of the process since start (context switches; Linux and Android,
-    /// else 0).
-    pub wakeups: u64,
+    /// Thread wake-ups of the process since start: context switches, voluntary and
+    /// involuntary, of every thread. `None` on Windows, which counts them per thread only
+    /// (and if the OS call failed); Linux, Android, macOS and iOS report them.
+    pub wakeups: Option<u64>,
     /// Payload bytes received per stream (`app/name`).
     pub stream_bytes_in: Vec<(String, u64)>,
 }
