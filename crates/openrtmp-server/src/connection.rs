@@ -37,16 +37,16 @@ use rand::RngCore;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-pub(crate) use close::{report, Close};
+use close::Record;
+pub(crate) use close::{Close, Ended};
 use decision::{Asked, Asker, Decisions};
 use io::{linger, write_some, Output, ReadBuf, Traffic};
 use playing::Players;
 use publishing::Publishing;
-use signals::{Signal, Signals};
+use signals::Signals;
 
-use crate::auth::{AuthAction, Notification, Verdict};
+use crate::auth::{AuthAction, Verdict};
 use crate::config::Config;
-use crate::platform::state::Directive;
 use crate::registry::ConnEntry;
 use crate::shared::Shared;
 
@@ -81,10 +81,8 @@ pub(crate) struct Connection {
     signals: Signals,
     /// Why connect must be refused (over a limit), decided at accept.
     refuse: Option<String>,
-    /// The stream this connection published and when (for the notification).
-    published: Option<(String, std::time::Instant)>,
-    /// Streams played and when (for the notifications).
-    played: Vec<(String, std::time::Instant)>,
+    /// What it published and played, for the notifications at the end.
+    record: Record,
 }
 
 impl Connection {
@@ -136,8 +134,7 @@ impl Connection {
             decisions: Decisions::default(),
             publishing: None,
             refuse,
-            published: None,
-            played: Vec::new(),
+            record: Record::default(),
         }
     }
 
@@ -178,7 +175,11 @@ impl Connection {
             let deciding = self.decisions.is_pending();
             let result: Result<(), Close> = tokio::select! {
                 biased;
-                signal = self.signals.next() => self.on_signal(signal),
+                signal = self.signals.next() => {
+                    let idle = self.is_idle();
+                    let (connected, grace) = (self.connected, self.config.shutdown_grace);
+                    signal.follow(&mut self.session, connected, idle, grace)
+                }
                 written = write_some(&mut wr, &out.pending), if out.is_writing() => match written {
                     Ok(0) => Err(Close::PeerClosed),
                     Ok(n) => {
@@ -218,26 +219,6 @@ impl Connection {
             linger(&mut rd).await;
         }
         close
-    }
-
-    fn on_signal(&mut self, signal: Signal) -> Result<(), Close> {
-        match signal {
-            Signal::Shutdown => Err(Close::Shutdown),
-            Signal::Kicked => Err(Close::Kicked),
-            Signal::Draining => {
-                let grace = self.config.shutdown_grace.as_secs();
-                let d = format!("The server is shutting down; streams end within {grace} s.");
-                if self.announce_closing(&d, "The server is restarting.") {
-                    tracing::info!(
-                        grace_secs = grace,
-                        "told the client the server is shutting down"
-                    );
-                }
-                Ok(())
-            }
-            Signal::Directive(directive) => self.follow(directive),
-            Signal::Changed => Ok(()),
-        }
     }
 
     /// Bytes from the socket: into the session, then act on its events.
@@ -424,7 +405,7 @@ impl Connection {
         match Publishing::start(&self.shared, &self.entry, &key, stream_id) {
             Ok(publishing) => {
                 self.take_role("publisher", &key);
-                self.published = Some((key.name.clone(), std::time::Instant::now()));
+                self.record.published(&key.name);
                 self.publishing = Some(publishing);
                 self.session.accept_publish(now(), request).map_err(Close::Protocol)
             }
@@ -445,7 +426,7 @@ impl Connection {
         match self.players.start(&key, stream_id) {
             Ok(()) => {
                 self.take_role("player", &key);
-                self.played.push((key.name.clone(), std::time::Instant::now()));
+                self.record.played(&key.name);
                 self.session.accept_play(now(), request).map_err(Close::Protocol)
             }
             Err(openrtmp_hub::SubscribeError::NotFound { .. }) => {
@@ -464,44 +445,9 @@ impl Connection {
         }
     }
 
-    /// Sends onStatus `NetConnection.Connect.AppShutdown` with `description`, and the
-    /// Enhanced RTMP reconnect request to clients that support it; false if the client is
-    /// not connected yet.
-    fn announce_closing(&mut self, description: &str, reconnect: &str) -> bool {
-        if !self.connected {
-            return false;
-        }
-        self.session.send_status(0, StatusCode::CONNECT_APP_SHUTDOWN, Some(description));
-        if self.session.peer_caps().supports_reconnect() {
-            self.session.send_reconnect_request(None, Some(reconnect));
-        }
-        true
-    }
-
     /// Neither publishing nor playing nor waiting for an authorisation decision.
     fn is_idle(&self) -> bool {
         self.publishing.is_none() && self.players.is_empty() && !self.decisions.is_pending()
-    }
-
-    /// Acts on an app state change (see [`Directive`]).
-    fn follow(&mut self, directive: Directive) -> Result<(), Close> {
-        match directive {
-            Directive::Carry => Ok(()),
-            Directive::CloseIdle if self.is_idle() => Err(Close::Background),
-            Directive::CloseIdle => Ok(()),
-            Directive::Expire(remaining) => {
-                let secs = remaining.as_secs();
-                let d = format!("The app is going to sleep; the server closes in {secs} s.");
-                if self.announce_closing(&d, "The app is going to sleep.") {
-                    tracing::info!(
-                        remaining_secs = secs,
-                        "told the client the app is going to sleep"
-                    );
-                }
-                Err(Close::BackgroundExpired)
-            }
-            Directive::Suspend => Err(Close::Suspended),
-        }
     }
 
     /// The earliest deadline: the session's protocol timers, the write stall and the
@@ -540,24 +486,14 @@ impl Connection {
         self.stop_publish(why);
         self.players.report_drops();
         let app = self.connected.then(|| self.app.clone());
-        let auth = &self.shared.auth;
-        let (peer, conn_id) = (self.asker.peer, self.entry.id);
-        let (bytes_in, bytes_out) = (self.traffic.bytes_in, self.traffic.bytes_out);
-        if let Some((stream, since)) = self.published.take() {
-            let (app, duration) = (self.app.clone(), since.elapsed());
-            auth.notify(Notification::PublishDone {
-                app,
-                stream,
-                peer,
-                conn_id,
-                duration,
-                bytes_in,
-            });
-        }
-        for (stream, since) in self.played.drain(..) {
-            let (app, duration) = (self.app.clone(), since.elapsed());
-            auth.notify(Notification::PlayDone { app, stream, peer, conn_id, duration, bytes_out });
-        }
-        close::report(&self.shared, close, peer, conn_id, app, self.opened, (bytes_in, bytes_out));
+        let ended = Ended {
+            peer: self.asker.peer,
+            conn_id: self.entry.id,
+            app,
+            opened: self.opened,
+            bytes: (self.traffic.bytes_in, self.traffic.bytes_out),
+        };
+        self.record.notify(&self.shared, &self.app, &ended);
+        ended.report(&self.shared, close);
     }
 }

@@ -167,36 +167,75 @@ impl Close {
     }
 }
 
-/// Counts, logs and notifies the end of a connection: the error metric and log level from
-/// the close table, then the `disconnect` notification (sent only when a notification URL
-/// is configured; asynchronous, never delays the close).
-pub(crate) fn report(
-    shared: &Shared,
-    close: &Close,
-    peer: SocketAddr,
-    conn_id: u64,
-    app: Option<String>,
-    opened: Instant,
-    (bytes_in, bytes_out): (u64, u64),
-) {
-    if matches!(close, Close::AcmeValidation) {
-        close.log(0, 0, 0);
-        return;
+/// Who ended, for the log, the metrics and the `disconnect` notification.
+#[derive(Debug)]
+pub(crate) struct Ended {
+    pub(crate) peer: SocketAddr,
+    pub(crate) conn_id: u64,
+    /// The app, once connected.
+    pub(crate) app: Option<String>,
+    pub(crate) opened: Instant,
+    /// Bytes in and out.
+    pub(crate) bytes: (u64, u64),
+}
+
+impl Ended {
+    /// Counts (the error metric), logs (at the disposition's level) and notifies
+    /// (`disconnect`, only when a notification URL is configured; asynchronous, never
+    /// delays the close) the end of a connection.
+    pub(crate) fn report(self, shared: &Shared, close: &Close) {
+        if matches!(close, Close::AcmeValidation) {
+            close.log(0, 0, 0);
+            return;
+        }
+        if let Some(kind) = close.disposition().metric {
+            shared.count_error(kind);
+        }
+        let ((bytes_in, bytes_out), duration) = (self.bytes, self.opened.elapsed());
+        close.log(duration.as_millis() as u64, bytes_in, bytes_out);
+        shared.auth.notify(Notification::Disconnect {
+            app: self.app,
+            peer: self.peer,
+            conn_id: self.conn_id,
+            duration,
+            bytes_in,
+            bytes_out,
+            reason: close.to_string(),
+        });
     }
-    if let Some(kind) = close.disposition().metric {
-        shared.count_error(kind);
+}
+
+/// What a connection published and played, and since when: the `publish_done` and
+/// `play_done` notifications at its end.
+#[derive(Debug, Default)]
+pub(crate) struct Record {
+    published: Option<(String, std::time::Instant)>,
+    played: Vec<(String, std::time::Instant)>,
+}
+
+impl Record {
+    pub(crate) fn published(&mut self, stream: &str) {
+        self.published = Some((stream.to_owned(), std::time::Instant::now()));
     }
-    let duration = opened.elapsed();
-    close.log(duration.as_millis() as u64, bytes_in, bytes_out);
-    shared.auth.notify(Notification::Disconnect {
-        app,
-        peer,
-        conn_id,
-        duration,
-        bytes_in,
-        bytes_out,
-        reason: close.to_string(),
-    });
+
+    pub(crate) fn played(&mut self, stream: &str) {
+        self.played.push((stream.to_owned(), std::time::Instant::now()));
+    }
+
+    /// Sends the notifications (only when a notification URL is configured).
+    pub(crate) fn notify(&mut self, shared: &Shared, app: &str, ended: &Ended) {
+        let (peer, conn_id, (bytes_in, bytes_out)) = (ended.peer, ended.conn_id, ended.bytes);
+        if let Some((stream, since)) = self.published.take() {
+            let (app, duration) = (app.to_owned(), since.elapsed());
+            let done = Notification::PublishDone { app, stream, peer, conn_id, duration, bytes_in };
+            shared.auth.notify(done);
+        }
+        for (stream, since) in self.played.drain(..) {
+            let (app, duration) = (app.to_owned(), since.elapsed());
+            let done = Notification::PlayDone { app, stream, peer, conn_id, duration, bytes_out };
+            shared.auth.notify(done);
+        }
+    }
 }
 
 impl fmt::Display for Close {

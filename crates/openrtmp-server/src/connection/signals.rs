@@ -10,10 +10,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
+use openrtmp_proto::command::StatusCode;
+use openrtmp_proto::session::ServerSession;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use super::close::Close;
 use crate::platform::state::{Directive, SAVING_NAP};
 
 /// One thing that happened.
@@ -32,6 +37,67 @@ pub(crate) enum Signal {
 }
 
 type Next<T> = Pin<Box<dyn Future<Output = (Option<T>, watch::Receiver<T>)> + Send>>;
+
+impl Signal {
+    /// What the signal means for a connection: closed, or told and carrying on. `idle`:
+    /// neither publishing nor playing nor waiting for a decision.
+    pub(crate) fn follow(
+        self,
+        session: &mut ServerSession,
+        connected: bool,
+        idle: bool,
+        grace: Duration,
+    ) -> Result<(), Close> {
+        match self {
+            Signal::Shutdown => Err(Close::Shutdown),
+            Signal::Kicked => Err(Close::Kicked),
+            Signal::Draining => {
+                let grace = grace.as_secs();
+                let d = format!("The server is shutting down; streams end within {grace} s.");
+                if announce_closing(session, connected, &d, "The server is restarting.") {
+                    tracing::info!(
+                        grace_secs = grace,
+                        "told the client the server is shutting down"
+                    );
+                }
+                Ok(())
+            }
+            Signal::Directive(Directive::CloseIdle) if idle => Err(Close::Background),
+            Signal::Directive(Directive::Carry | Directive::CloseIdle) | Signal::Changed => Ok(()),
+            Signal::Directive(Directive::Expire(remaining)) => {
+                let secs = remaining.as_secs();
+                let d = format!("The app is going to sleep; the server closes in {secs} s.");
+                if announce_closing(session, connected, &d, "The app is going to sleep.") {
+                    tracing::info!(
+                        remaining_secs = secs,
+                        "told the client the app is going to sleep"
+                    );
+                }
+                Err(Close::BackgroundExpired)
+            }
+            Signal::Directive(Directive::Suspend) => Err(Close::Suspended),
+        }
+    }
+}
+
+/// Sends onStatus `NetConnection.Connect.AppShutdown` with `description`, and the Enhanced
+/// RTMP reconnect request to clients that support it; false if the client is not connected
+/// yet (it has nothing to be told about).
+fn announce_closing(
+    session: &mut ServerSession,
+    connected: bool,
+    description: &str,
+    reconnect: &str,
+) -> bool {
+    if !connected {
+        return false;
+    }
+    session.send_status(0, StatusCode::CONNECT_APP_SHUTDOWN, Some(description));
+    if session.peer_caps().supports_reconnect() {
+        session.send_reconnect_request(None, Some(reconnect));
+    }
+    true
+}
 
 /// The signals of one connection.
 pub(crate) struct Signals {

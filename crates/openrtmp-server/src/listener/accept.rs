@@ -13,7 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{field, Instrument};
 
 use crate::config::Config;
-use crate::connection::{report, Close, Connection};
+use crate::connection::{Close, Connection, Ended};
 use crate::platform::state::Directive;
 use crate::shared::Shared;
 
@@ -100,7 +100,10 @@ pub(crate) async fn connection_task(
         let entry = &registered.entry;
         let deadline = opened + shared.config_arc().handshake_timeout;
         match first_bytes(&socket, deadline, &shared, &entry.kick).await {
-            Err(close) => report(&shared, &close, peer, conn_id, None, opened, (0, 0)),
+            Err(close) => {
+                let ended = Ended { peer, conn_id, app: None, opened, bytes: (0, 0) };
+                ended.report(&shared, &close);
+            }
             Ok(()) => {
                 // Allocated only now: the session, buffers and the loop's state.
                 let conn = Connection::new(
