@@ -272,7 +272,9 @@ fn bench_fan_out_1000_pumps_with_stats() {
 fn bench_fan_out_1000_waiting_tasks() {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     rt.block_on(async {
-        let hub = Hub::new(HubConfig::default());
+        // Every frame announced at once: with batched audio the loop below would wait
+        // forever for viewers to read an audio frame nobody was woken for.
+        let hub = Hub::new(HubConfig { audio_batch_ms: 0, ..HubConfig::default() });
         let p = hub.publish(k("bench"), 1).unwrap();
         let media = bench_media();
         let n = media.len();
