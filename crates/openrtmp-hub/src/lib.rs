@@ -28,7 +28,7 @@
 //!   gets [`SubscriberEvent::TooSlow`]. The publisher never waits for a viewer.
 //! - **Outputs**: every output (RTMP player, HTTP-FLV viewer, relay, recorder) drives its
 //!   subscriber through a [`MediaPump`]: batches within a byte budget, live and catch-up
-//!   frames told apart, per-output statistics without locks (see [`pump`](MediaPump)).
+//!   frames told apart, per-output statistics without locks (see [`MediaPump`]).
 //! - **Parse once**: [`Frame::classify`] reads a tag once; a sequence header's codec
 //!   information ([`CodecInfo`]) is learnt by the stream at push time, shown in
 //!   [`StreamInfo`] and written into the onMetaData given as a script

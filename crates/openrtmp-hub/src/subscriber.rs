@@ -48,7 +48,8 @@ impl Owed {
 /// One player attached to a stream: a cursor into the stream's ring. Dropping it detaches
 /// the player.
 ///
-/// Drive it with `loop { sub.ready().await; sub.poll(now, &mut events, budget); send(events) }`.
+/// Drive it through a [`crate::MediaPump`], or with
+/// `loop { sub.ready().await; sub.poll(now, &mut events, budget); send(events) }`.
 /// `poll` does O(1) work plus O(frames returned); a subscriber holds no frames itself.
 pub struct Subscriber {
     hub: Arc<Registry>,
@@ -242,7 +243,7 @@ impl Subscriber {
         if self.lagging_since.is_none() {
             self.not_lagging_at = Some(now);
         }
-        self.note_backlog(&st);
+        self.note_backlog(&st, drained);
         self.seen = drained.then(|| self.stream.changes.load(Ordering::SeqCst));
         // A freed ring changes memory accounting.
         self.stream.account(&mut st);
@@ -291,7 +292,7 @@ impl Subscriber {
     pub fn stats(&self) -> SubscriberStats {
         let st = self.stream.lock();
         let mut stats = self.stats.clone();
-        self.backlog(&st, &mut stats);
+        (stats.backlog_frames, stats.backlog_bytes, stats.backlog_ms) = self.backlog(&st);
         stats
     }
 
@@ -309,23 +310,25 @@ impl Subscriber {
         self.phase == Phase::Playing && !self.paused && self.seen.is_some()
     }
 
-    /// Fills the backlog fields of `stats` (zero unless playing the current generation).
-    fn backlog(&self, st: &StreamState, stats: &mut SubscriberStats) {
-        (stats.backlog_frames, stats.backlog_bytes, stats.backlog_ms) = (0, 0, 0);
-        if self.phase == Phase::Playing && self.gen == st.generation {
-            let head = st.ring.head();
-            stats.backlog_frames = self.cursor.frames_until(head, self.audio, self.video);
-            stats.backlog_bytes = head.bytes.saturating_sub(self.cursor.bytes);
-            stats.backlog_ms = clamp_ms(self.lag_ms(st));
+    /// The backlog in frames, bytes and media ms (zero unless playing the current
+    /// generation).
+    fn backlog(&self, st: &StreamState) -> (u64, u64, u32) {
+        if self.phase != Phase::Playing || self.gen != st.generation {
+            return (0, 0, 0);
         }
+        let head = st.ring.head();
+        (
+            self.cursor.frames_until(head, self.audio, self.video),
+            head.bytes.saturating_sub(self.cursor.bytes),
+            clamp_ms(self.lag_ms(st)),
+        )
     }
 
     /// Refreshes the stored backlog at the end of a poll: O(1), under the lock the poll
-    /// already holds.
-    fn note_backlog(&mut self, st: &StreamState) {
-        let mut stats = std::mem::take(&mut self.stats);
-        self.backlog(st, &mut stats);
-        self.stats = stats;
+    /// already holds, and nothing to compute for a drained viewer (the common case).
+    fn note_backlog(&mut self, st: &StreamState, drained: bool) {
+        let backlog = if drained { (0, 0, 0) } else { self.backlog(st) };
+        (self.stats.backlog_frames, self.stats.backlog_bytes, self.stats.backlog_ms) = backlog;
     }
 
     /// Whether this subscriber counts in `st.followers`.
