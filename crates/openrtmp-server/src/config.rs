@@ -285,6 +285,35 @@ impl Config {
         hub
     }
 
+    /// A new sans-IO session for a connection accepted at `now` (`epoch`: the server's
+    /// uptime in ms, its RTMP timestamp origin), with a fresh handshake random.
+    pub(crate) fn new_session(
+        &self,
+        now: std::time::Instant,
+        epoch: u32,
+    ) -> openrtmp_proto::session::ServerSession {
+        use rand::RngCore;
+        let mut random = vec![0u8; openrtmp_proto::handshake::RANDOM_LEN];
+        rand::thread_rng().fill_bytes(&mut random);
+        openrtmp_proto::session::ServerSession::new(self.session_config(), now, epoch, &random)
+    }
+
+    /// The sans-IO session's settings for one connection: chunk size, windows, limits and
+    /// the protocol timers.
+    pub(crate) fn session_config(&self) -> openrtmp_proto::session::ServerConfig {
+        openrtmp_proto::session::ServerConfig {
+            chunk_size: self.chunk_size,
+            window_ack_size: self.window_ack_size,
+            peer_bandwidth: self.window_ack_size,
+            limits: self.session_limits(),
+            handshake_timeout: self.handshake_timeout,
+            connect_timeout: self.connect_timeout,
+            idle_timeout: self.idle_timeout,
+            publisher_timeout: self.publisher_timeout,
+            ..Default::default()
+        }
+    }
+
     /// Protocol limits for one connection.
     pub fn session_limits(&self) -> SessionLimits {
         let mut limits = SessionLimits::default();

@@ -1,15 +1,9 @@
 //! One connection: a task that owns the socket and a sans-IO [`ServerSession`], and
 //! connects the session's publish/play decisions to the hub. This file holds the struct and
-//! its select loop; the parts own their state in `connection/`:
-//!
-//! | module | owns |
-//! | --- | --- |
-//! | `close` | why a connection ends, and the one table of what follows (flush, log, metric, peer) |
-//! | `io` | reads, vectored writes, byte counters, final flush, linger |
-//! | `publishing` | a publisher's state and ingest statistics |
-//! | `playing` | the players, each a media pump over a hub subscriber |
-//! | `decision` | authorisation decisions in flight |
-//! | `signals` | shutdown, drain, kick, app-state directives, power saving |
+//! its select loop; the parts own their state in `connection/` (`close`: why a connection
+//! ends and the one table of what follows; `io`: reads, writes, final flush; `publishing`;
+//! `playing`: media pumps; `decision`: authorisation in flight; `signals`: shutdown, drain,
+//! kick, app state, power saving). See docs/architecture.md.
 //!
 //! Protocol timers (handshake, connect, idle, publisher silence) live in the session
 //! (`poll_timeout`/`handle_timeout`); the loop adds the two that depend on the socket and
@@ -32,8 +26,7 @@ use std::sync::Arc;
 
 use openrtmp_hub::StreamKey;
 use openrtmp_proto::command::StatusCode;
-use openrtmp_proto::session::{RequestId, ServerConfig, ServerEvent, ServerSession};
-use rand::RngCore;
+use openrtmp_proto::session::{RequestId, ServerEvent, ServerSession};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
@@ -96,29 +89,9 @@ impl Connection {
         refuse: Option<String>,
     ) -> Connection {
         let config = shared.config_arc();
-        let mut random = vec![0u8; openrtmp_proto::handshake::RANDOM_LEN];
-        rand::thread_rng().fill_bytes(&mut random);
-        let session_config = ServerConfig {
-            chunk_size: config.chunk_size,
-            window_ack_size: config.window_ack_size,
-            peer_bandwidth: config.window_ack_size,
-            limits: config.session_limits(),
-            handshake_timeout: config.handshake_timeout,
-            connect_timeout: config.connect_timeout,
-            idle_timeout: config.idle_timeout,
-            publisher_timeout: config.publisher_timeout,
-            ..ServerConfig::default()
-        };
         let epoch = shared.started.elapsed().as_millis() as u32;
-        let session = ServerSession::new(session_config, opened.into_std(), epoch, &random);
-        let platform = &shared.platform;
-        let signals = Signals::new(
-            &shared.shutdown,
-            &entry.kick,
-            &shared.draining,
-            platform.directives(),
-            platform.saving(),
-        );
+        let session = config.new_session(opened.into_std(), epoch);
+        let signals = Signals::new(&shared, &entry.kick);
         Connection {
             asker: Asker::new(peer, entry.id),
             players: Players::new(Arc::clone(&shared), Arc::clone(&entry)),
@@ -180,16 +153,9 @@ impl Connection {
                     let (connected, grace) = (self.connected, self.config.shutdown_grace);
                     signal.follow(&mut self.session, connected, idle, grace)
                 }
-                written = write_some(&mut wr, &out.pending), if out.is_writing() => match written {
-                    Ok(0) => Err(Close::PeerClosed),
-                    Ok(n) => {
-                        out.pending.advance(n);
-                        out.last_write = Instant::now();
-                        self.traffic.sent(n);
-                        Ok(())
-                    }
-                    Err(e) => Err(Close::Io(e)),
-                },
+                written = write_some(&mut wr, &out.pending), if out.is_writing() => {
+                    out.wrote(written, &mut self.traffic)
+                }
                 read = buf.read(&mut rd), if want_read => match read {
                     Ok(Some(data)) => self.input(data),
                     Ok(None) => Err(Close::PeerClosed),
@@ -246,12 +212,8 @@ impl Connection {
                         self.session.reject_connect(request, reason);
                         continue;
                     }
-                    let flash_ver = command.flash_ver.clone().unwrap_or_default();
-                    let enhanced = command.enhanced.is_enhanced();
-                    self.asker.connect_app = command.app;
-                    self.asker.tc_url = command.tc_url;
-                    let req = self.asker.request(AuthAction::Connect, None);
-                    self.ask(Asked::Connect { request, flash_ver, enhanced }, req)?;
+                    let (asked, req) = self.asker.connect(request, command);
+                    self.ask(asked, req)?;
                 }
                 ServerEvent::Publish { request, stream_id, stream_name, .. } => {
                     // A second publish on this connection is refused in `start_publish`,
@@ -287,19 +249,9 @@ impl Connection {
                         p.data(message.timestamp, message.payload);
                     }
                 }
-                ServerEvent::Pause { stream_id, paused } => {
-                    if let Some(s) = self.players.subscriber(stream_id) {
-                        s.set_paused(paused);
-                    }
-                }
+                ServerEvent::Pause { stream_id, paused } => self.players.pause(stream_id, paused),
                 ServerEvent::ReceiveMedia { stream_id, audio, enabled } => {
-                    if let Some(s) = self.players.subscriber(stream_id) {
-                        if audio {
-                            s.set_audio(enabled);
-                        } else {
-                            s.set_video(enabled);
-                        }
-                    }
+                    self.players.receive(stream_id, audio, enabled)
                 }
                 ServerEvent::BufferLength { .. } | ServerEvent::PingResponse { .. } => {}
                 ServerEvent::Command { stream_id, command } => {
@@ -369,70 +321,39 @@ impl Connection {
         (!name.is_empty()).then(|| StreamKey::new(self.app.clone(), name))
     }
 
-    /// Records what this connection now does, in its log span and for the API.
-    fn take_role(&self, role: &'static str, key: &StreamKey) {
-        tracing::Span::current().record("role", role);
-        let mut d = self.entry.detail();
-        d.role = role;
-        d.stream = key.name.clone();
-        self.shared.platform.stats_changed();
-    }
-
     fn start_publish(
         &mut self,
         request: RequestId,
         stream_id: u32,
         name: &str,
     ) -> Result<(), Close> {
-        let bad_name = StatusCode::PUBLISH_BAD_NAME;
-        let Some(key) = self.stream_key(name) else {
-            tracing::warn!("publish rejected: empty stream name");
-            let d = "stream name is empty";
-            return self
-                .session
-                .reject_publish(now(), request, bad_name, d)
-                .map_err(Close::Protocol);
-        };
-        tracing::Span::current().record("stream", key.name.as_str());
-        if self.publishing.is_some() {
-            tracing::warn!(stream = %key, "publish rejected: connection already publishes");
-            let d = "this connection is already publishing a stream";
-            return self
-                .session
-                .reject_publish(now(), request, bad_name, d)
-                .map_err(Close::Protocol);
-        }
-        match Publishing::start(&self.shared, &self.entry, &key, stream_id) {
+        let key = self.stream_key(name);
+        let again = self.publishing.is_some();
+        match Publishing::start(&self.shared, &self.entry, key.as_ref(), stream_id, again) {
             Ok(publishing) => {
-                self.take_role("publisher", &key);
-                self.record.published(&key.name);
+                self.entry.take_role("publisher", publishing.key());
+                self.shared.platform.stats_changed();
+                self.record.published(&publishing.key().name);
                 self.publishing = Some(publishing);
                 self.session.accept_publish(now(), request).map_err(Close::Protocol)
             }
-            Err(openrtmp_hub::PublishError::InUse { owner, .. }) => {
-                tracing::warn!(stream = %key, owner, "publish rejected: stream key in use");
-                let d = format!("stream key {} is already in use by another publisher", key.name);
-                self.session.reject_publish(now(), request, bad_name, &d).map_err(Close::Protocol)
+            Err(d) => {
+                let code = StatusCode::PUBLISH_BAD_NAME;
+                self.session.reject_publish(now(), request, code, &d).map_err(Close::Protocol)
             }
         }
     }
 
     fn start_play(&mut self, request: RequestId, stream_id: u32, name: &str) -> Result<(), Close> {
-        let Some(key) = self.stream_key(name) else {
-            let (code, d) = (StatusCode::PLAY_FAILED, "stream name is empty");
-            return self.session.reject_play(now(), request, code, d).map_err(Close::Protocol);
-        };
-        tracing::Span::current().record("stream", key.name.as_str());
-        match self.players.start(&key, stream_id) {
-            Ok(()) => {
-                self.take_role("player", &key);
+        let key = self.stream_key(name);
+        match self.players.start(key.as_ref(), stream_id) {
+            Ok(key) => {
+                self.entry.take_role("player", &key);
+                self.shared.platform.stats_changed();
                 self.record.played(&key.name);
                 self.session.accept_play(now(), request).map_err(Close::Protocol)
             }
-            Err(openrtmp_hub::SubscribeError::NotFound { .. }) => {
-                tracing::info!(stream = %key, "play rejected: stream not found");
-                let d = format!("no stream named {} is being published", key.name);
-                let code = StatusCode::PLAY_STREAM_NOT_FOUND;
+            Err((code, d)) => {
                 self.session.reject_play(now(), request, code, &d).map_err(Close::Protocol)
             }
         }
@@ -460,8 +381,8 @@ impl Connection {
         if let Some(t) = self.players.deadline(self.config.unpublished_wait) {
             deadline = deadline.min(t);
         }
-        if out.is_writing() {
-            deadline = deadline.min(out.last_write + self.config.write_timeout);
+        if let Some(t) = out.deadline(self.config.write_timeout) {
+            deadline = deadline.min(t);
         }
         deadline
     }
@@ -470,10 +391,10 @@ impl Connection {
         let now = Instant::now();
         self.session.handle_timeout(now.into_std()).map_err(Close::from)?;
         self.players.check(now, self.config.unpublished_wait)?;
-        if out.is_writing() && now >= out.last_write + self.config.write_timeout {
-            return Err(Close::WriteStalled);
+        match out.deadline(self.config.write_timeout) {
+            Some(t) if now >= t => Err(Close::WriteStalled),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// After the loop: the publication ends, drops are counted, the end is logged and

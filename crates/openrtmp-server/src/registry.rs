@@ -68,6 +68,15 @@ impl ConnEntry {
         self.detail.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Records what this connection now does, in its log span and for the API.
+    pub(crate) fn take_role(&self, role: &'static str, key: &openrtmp_hub::StreamKey) {
+        tracing::Span::current().record("role", role);
+        tracing::Span::current().record("stream", key.name.as_str());
+        let mut d = self.detail();
+        d.role = role;
+        d.stream = key.name.clone();
+    }
+
     pub(crate) fn add_in(&self, n: usize) {
         self.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
     }

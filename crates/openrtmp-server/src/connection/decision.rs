@@ -35,6 +35,20 @@ impl Asker {
         Asker { connect_app: String::new(), tc_url: None, peer, conn_id }
     }
 
+    /// A `connect`: remembers its app and tcUrl (later requests are authorised against
+    /// them too) and asks about the connection.
+    pub(crate) fn connect(
+        &mut self,
+        request: RequestId,
+        command: Box<openrtmp_proto::command::ConnectCommand>,
+    ) -> (Asked, AuthRequest) {
+        let flash_ver = command.flash_ver.unwrap_or_default();
+        let enhanced = command.enhanced.is_enhanced();
+        self.connect_app = command.app;
+        self.tc_url = command.tc_url;
+        (Asked::Connect { request, flash_ver, enhanced }, self.request(AuthAction::Connect, None))
+    }
+
     /// A request about this connection, with `stream` for publish and play.
     pub(crate) fn request(&self, action: AuthAction, stream: Option<String>) -> AuthRequest {
         AuthRequest {

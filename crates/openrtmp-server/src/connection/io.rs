@@ -16,6 +16,7 @@ use openrtmp_proto::session::ServerSession;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
+use super::close::Close;
 use crate::registry::ConnEntry;
 use crate::shared::Shared;
 
@@ -88,6 +89,30 @@ impl Output {
 
     pub(crate) fn is_writing(&self) -> bool {
         !self.pending.is_empty()
+    }
+
+    /// The outcome of a write: bytes counted, or why the connection ends.
+    pub(crate) fn wrote(
+        &mut self,
+        written: std::io::Result<usize>,
+        traffic: &mut Traffic,
+    ) -> Result<(), Close> {
+        match written {
+            Ok(0) => Err(Close::PeerClosed),
+            Ok(n) => {
+                self.pending.advance(n);
+                self.last_write = Instant::now();
+                traffic.sent(n);
+                Ok(())
+            }
+            Err(e) => Err(Close::Io(e)),
+        }
+    }
+
+    /// When a write in flight counts as stalled (the peer accepted nothing since the last
+    /// write); `None` when nothing is being written.
+    pub(crate) fn deadline(&self, write_timeout: Duration) -> Option<Instant> {
+        self.is_writing().then(|| self.last_write + write_timeout)
     }
 
     /// Sends what is queued (an `_error` or onStatus explaining a close) for at most

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use openrtmp_hub::{MediaPump, PumpConfig, PumpEvent, StreamKey, SubscribeError, Subscriber};
 use openrtmp_media::TagType;
+use openrtmp_proto::command::StatusCode;
 use openrtmp_proto::message::{Message, MessageType};
 use openrtmp_proto::session::ServerSession;
 use tokio::time::Instant;
@@ -67,9 +68,24 @@ impl Players {
         self.list.is_empty()
     }
 
-    /// Subscribes to `key` on `stream_id` (replacing what that stream id played).
-    pub(crate) fn start(&mut self, key: &StreamKey, stream_id: u32) -> Result<(), SubscribeError> {
-        let subscriber = self.shared.hub.subscribe(key.clone(), self.entry.id)?;
+    /// Subscribes to `key` on `stream_id` (replacing what that stream id played). `Err`
+    /// carries the onStatus code and description of the refusal.
+    pub(crate) fn start(
+        &mut self,
+        key: Option<&StreamKey>,
+        stream_id: u32,
+    ) -> Result<StreamKey, (StatusCode, String)> {
+        let Some(key) = key else {
+            return Err((StatusCode::PLAY_FAILED, "stream name is empty".into()));
+        };
+        let subscriber = match self.shared.hub.subscribe(key.clone(), self.entry.id) {
+            Ok(subscriber) => subscriber,
+            Err(SubscribeError::NotFound { .. }) => {
+                tracing::info!(stream = %key, "play rejected: stream not found");
+                let d = format!("no stream named {} is being published", key.name);
+                return Err((StatusCode::PLAY_STREAM_NOT_FOUND, d));
+            }
+        };
         let publishing = subscriber.is_publishing();
         tracing::info!(stream = %key, publishing, "play start");
         let pump = MediaPump::new(subscriber, PumpConfig { batch_bytes: BATCH_BYTES });
@@ -82,7 +98,7 @@ impl Players {
             unpublished_since: None,
             delays: self.shared.delays.for_stream(key),
         });
-        Ok(())
+        Ok(key.clone())
     }
 
     /// `closeStream`/`deleteStream`: stops playing on `stream_id`.
@@ -92,10 +108,25 @@ impl Players {
         tracing::info!(stream_id, "play stop");
     }
 
-    /// The subscriber playing on `stream_id` (pause, receiveAudio/receiveVideo).
-    pub(crate) fn subscriber(&mut self, stream_id: u32) -> Option<&mut Subscriber> {
+    fn subscriber(&mut self, stream_id: u32) -> Option<&mut Subscriber> {
         let p = self.list.iter_mut().find(|p| p.stream_id == stream_id)?;
         Some(p.pump.subscriber_mut())
+    }
+
+    /// `pause` on `stream_id`.
+    pub(crate) fn pause(&mut self, stream_id: u32, paused: bool) {
+        if let Some(s) = self.subscriber(stream_id) {
+            s.set_paused(paused);
+        }
+    }
+
+    /// `receiveAudio` / `receiveVideo` on `stream_id`.
+    pub(crate) fn receive(&mut self, stream_id: u32, audio: bool, enabled: bool) {
+        match self.subscriber(stream_id) {
+            Some(s) if audio => s.set_audio(enabled),
+            Some(s) => s.set_video(enabled),
+            None => {}
+        }
     }
 
     /// Resolves when any player may have something to send.

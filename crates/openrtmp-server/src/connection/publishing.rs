@@ -38,14 +38,31 @@ pub(crate) struct Publishing {
 }
 
 impl Publishing {
-    /// Claims `key` in the hub for this connection.
+    /// Claims `key` in the hub for this connection (`again`: it already publishes one).
+    /// `Err` carries the description for `NetStream.Publish.BadName`.
     pub(crate) fn start(
         shared: &Shared,
         entry: &Arc<ConnEntry>,
-        key: &StreamKey,
+        key: Option<&StreamKey>,
         stream_id: u32,
-    ) -> Result<Publishing, PublishError> {
-        let publisher = shared.hub.publish(key.clone(), entry.id)?;
+        again: bool,
+    ) -> Result<Publishing, String> {
+        let Some(key) = key else {
+            tracing::warn!("publish rejected: empty stream name");
+            return Err("stream name is empty".into());
+        };
+        if again {
+            tracing::warn!(stream = %key, "publish rejected: connection already publishes");
+            return Err("this connection is already publishing a stream".into());
+        }
+        let publisher = match shared.hub.publish(key.clone(), entry.id) {
+            Ok(publisher) => publisher,
+            Err(PublishError::InUse { owner, .. }) => {
+                tracing::warn!(stream = %key, owner, "publish rejected: stream key in use");
+                let name = &key.name;
+                return Err(format!("stream key {name} is already in use by another publisher"));
+            }
+        };
         entry.detail().media =
             MediaSummary { since: Some(std::time::Instant::now()), ..MediaSummary::default() };
         tracing::info!(stream = %key, "publish start");
@@ -61,6 +78,11 @@ impl Publishing {
             ingest: IngestClock::default(),
             entry: Arc::clone(entry),
         })
+    }
+
+    /// The stream's key.
+    pub(crate) fn key(&self) -> &StreamKey {
+        self.publisher.key()
     }
 
     /// Ends the publication (players are told, after what they have not read yet).

@@ -20,6 +20,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::close::Close;
 use crate::platform::state::{Directive, SAVING_NAP};
+use crate::shared::Shared;
 
 /// One thing that happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,10 +131,18 @@ impl std::fmt::Debug for Signals {
 }
 
 impl Signals {
-    pub(crate) fn new(
-        shutdown: &CancellationToken,
-        kick: &CancellationToken,
-        draining: &CancellationToken,
+    /// The server's signals and this connection's `kick`.
+    pub(crate) fn new(shared: &Shared, kick: &CancellationToken) -> Signals {
+        let platform = &shared.platform;
+        Signals::from_parts(
+            [&shared.shutdown, kick, &shared.draining],
+            platform.directives(),
+            platform.saving(),
+        )
+    }
+
+    fn from_parts(
+        [shutdown, kick, draining]: [&CancellationToken; 3],
         directives: watch::Receiver<Directive>,
         mut saving: watch::Receiver<bool>,
     ) -> Signals {
@@ -227,7 +236,7 @@ mod tests {
         let tokens = [CancellationToken::new(), CancellationToken::new(), CancellationToken::new()];
         let (dtx, drx) = watch::channel(Directive::Carry);
         let (stx, srx) = watch::channel(false);
-        let s = Signals::new(&tokens[0], &tokens[1], &tokens[2], drx, srx);
+        let s = Signals::from_parts([&tokens[0], &tokens[1], &tokens[2]], drx, srx);
         (s, tokens, dtx, stx)
     }
 
