@@ -45,6 +45,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "openrtmp_stream_gop_cache_bytes",
     "openrtmp_stream_ingest_delay_seconds",
     "openrtmp_stream_distribution_delay_seconds",
+    "openrtmp_stream_catch_up_delay_seconds",
 ];
 
 /// The registry `/metrics` encodes; it holds one collector reading the server handle.
@@ -263,12 +264,21 @@ fn encode_streams(
         help,
         streams.iter().map(|s| (labels(s), &s.ingest_delay)),
     )?;
-    let help = "Time from a frame's arrival to its hand-over to a player's socket.";
+    let help = "Live relay delay: from a frame's arrival to its hand-over to a player's \
+                socket, for frames that arrived while the player was caught up.";
     labelled_histogram(
         enc,
         "openrtmp_stream_distribution_delay_seconds",
         help,
         streams.iter().map(|s| (labels(s), &s.distribution_delay)),
+    )?;
+    let help = "Age of the frames players received as catch-up (join from the GOP cache, \
+                skip, resume) when handed to their sockets.";
+    labelled_histogram(
+        enc,
+        "openrtmp_stream_catch_up_delay_seconds",
+        help,
+        streams.iter().map(|s| (labels(s), &s.catch_up_delay)),
     )
 }
 
@@ -389,6 +399,7 @@ mod tests {
                 count: 6,
                 sum: std::time::Duration::from_micros(4500),
             },
+            catch_up_delay: openrtmp_server::DelayHistogram::default(),
         }
     }
 

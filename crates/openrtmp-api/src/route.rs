@@ -182,8 +182,10 @@ struct StreamView {
     gop_cache_ms: u32,
     /// How far behind real time the publisher's media arrives.
     ingest_delay_ms: DelayView,
-    /// From a frame's arrival to its hand-over to a player's socket.
+    /// Live relay delay: from a frame's arrival to its hand-over to a player's socket.
     distribution_delay_ms: DelayView,
+    /// The same for frames received as catch-up (join from the GOP cache, skip, resume).
+    catch_up_delay_ms: DelayView,
 }
 
 /// A delay histogram in short: observations, mean, and the bucket bounds holding the median
@@ -236,6 +238,7 @@ fn stream_view(
         gop_cache_ms: s.gop_cache_ms,
         ingest_delay_ms: delay_view(&s.ingest_delay),
         distribution_delay_ms: delay_view(&s.distribution_delay),
+        catch_up_delay_ms: delay_view(&s.catch_up_delay),
     }
 }
 

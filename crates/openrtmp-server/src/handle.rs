@@ -133,8 +133,12 @@ pub struct StreamStatus {
     pub publishing_for: Option<Duration>,
     /// How far behind real time the publisher's media arrives.
     pub ingest_delay: DelayHistogram,
-    /// From a frame's arrival to its hand-over to a player's socket.
+    /// Live relay delay: from a frame's arrival to its hand-over to a player's socket, for
+    /// frames that arrived while the player was caught up.
     pub distribution_delay: DelayHistogram,
+    /// The same for the frames a player received as catch-up (its join from the GOP cache,
+    /// or after a skip or a resume): how old the cache was, not how fast the relay is.
+    pub catch_up_delay: DelayHistogram,
 }
 
 /// What a configuration change did.
@@ -263,6 +267,7 @@ impl ServerHandle {
                     publishing_for: media.since.filter(|_| info.publishing).map(|t| t.elapsed()),
                     ingest_delay: snapshot(|d| &d.ingest),
                     distribution_delay: snapshot(|d| &d.distribution),
+                    catch_up_delay: snapshot(|d| &d.catch_up),
                 }
             })
             .collect()

@@ -549,6 +549,7 @@ fn stream_status(s: &StreamStatus) {
         publishing_for,
         ingest_delay,
         distribution_delay,
+        catch_up_delay,
     } = s;
     let _: [&String; 2] = [app, name];
     typed::<bool>(publishing);
@@ -561,7 +562,7 @@ fn stream_status(s: &StreamStatus) {
     typed::<u32>(gop_cache_ms);
     let _: [&u64; 2] = [frames_in, bytes_in];
     typed::<Option<Duration>>(publishing_for);
-    let _: [&DelayHistogram; 2] = [ingest_delay, distribution_delay];
+    let _: [&DelayHistogram; 3] = [ingest_delay, distribution_delay, catch_up_delay];
 }
 
 fn server_stats(s: &ServerStats) -> u64 {

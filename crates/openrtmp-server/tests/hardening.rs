@@ -244,3 +244,76 @@ fn sockets_over_the_per_address_cap_are_closed_at_accept() {
     assert!(held <= 8 + 16, "{held} connections held for one address (cap 8)");
     drop(sockets);
 }
+
+/// A publisher pushing as fast as it can (FFmpeg without `-re`, an encoder flushing a
+/// backlog): a player that joins skips to newer keyframes as it must, but is not cut off as
+/// "too slow" because media time ran ahead of the wall clock (it used to be, 0.3 s after
+/// joining: "for too long" was counted in media time).
+#[test]
+fn a_publisher_faster_than_real_time_does_not_cut_its_players_off() {
+    let Some(ffmpeg) = support::ffmpeg() else { return };
+    let input = support::Fixture::H264Aac { seconds: 4 }.path(&ffmpeg);
+    let mut config = support::test_config();
+    config.hub.viewer_disconnect_after_ms = 10_000;
+    let server = TestServer::start(config);
+    let url = server.rtmp_url("live/fast");
+    let rt = support::client_runtime();
+    let fast = openrtmp_client::PublishOptions { realtime: false, repeat: 60 };
+    let publisher = {
+        let (input, url) = (input.clone(), url.clone());
+        rt.spawn(async move {
+            openrtmp_client::publish_file(&input, &url, support::quick_options(), fast).await
+        })
+    };
+    let publishing = support::wait_until(Duration::from_secs(20), || {
+        server.hub.streams().iter().any(|s| s.publishing && s.frames_in > 0)
+    });
+    assert!(publishing, "the publisher did not start");
+    let played =
+        rt.block_on(support::play_all(url, support::quick_options(), Duration::from_secs(120)));
+    let stats = rt.block_on(publisher).expect("publisher task").expect("publish");
+    let frames = played.tags.iter().filter(|(_, t)| support::is_frame(t)).count();
+    eprintln!(
+        "published {} tags as fast as possible; the player got {frames} frames, end: {}",
+        stats.tags, played.end
+    );
+    assert_eq!(error_count(&server, "too_slow"), 0, "a player was cut off as too slow");
+    assert_eq!(played.end, openrtmp_client::PlayEnd::Eof, "the player did not play to the end");
+    assert!(frames > 0);
+}
+
+/// The live relay delay is reported apart from the join catch-up: a player that joins a
+/// running stream gets the GOP cache (seconds old) as catch-up, then live frames; only the
+/// live ones count in `distribution_delay`.
+#[test]
+fn join_catch_up_is_reported_apart_from_the_live_relay_delay() {
+    let Some(ffmpeg) = support::ffmpeg() else { return };
+    let input = support::Fixture::H264Aac { seconds: 12 }.path(&ffmpeg);
+    let server = TestServer::start(support::test_config());
+    let url = server.rtmp_url("live/delay");
+    let rt = support::client_runtime();
+    let publisher = {
+        let (input, url) = (input.clone(), url.clone());
+        rt.spawn(async move {
+            let options = openrtmp_client::PublishOptions::default();
+            openrtmp_client::publish_file(&input, &url, support::quick_options(), options).await
+        })
+    };
+    // Join once the cache holds about two seconds of media.
+    let cached = support::wait_until(Duration::from_secs(20), || {
+        server.handle.streams().iter().any(|s| s.publishing && s.gop_cache_ms >= 1500)
+    });
+    assert!(cached, "the stream did not fill its cache");
+    // Two seconds of play; the histograms are read while the stream is still live.
+    let played =
+        rt.block_on(support::play_all(url, support::quick_options(), Duration::from_secs(2)));
+    let status = server.handle.streams();
+    let stream = status.iter().find(|s| s.name == "delay").expect("the stream is listed");
+    let (live, catch_up) = (&stream.distribution_delay, &stream.catch_up_delay);
+    let frames = played.tags.iter().filter(|(_, t)| support::is_frame(t)).count() as u64;
+    eprintln!("{frames} frames: {} live, {} catch-up", live.count, catch_up.count);
+    assert!(catch_up.count > 0, "the join catch-up was not counted apart");
+    assert!(live.count > 0, "no live frame counted");
+    assert!(live.count + catch_up.count >= frames, "frames missing from the histograms");
+    rt.block_on(publisher).expect("publisher task").expect("publish");
+}

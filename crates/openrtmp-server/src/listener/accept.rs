@@ -225,3 +225,29 @@ fn describe_tls_error(e: &std::io::Error) -> String {
         _ => e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::state::PlatformState;
+
+    /// A socket that has sent nothing costs its task's future, a registry entry and the
+    /// kernel's buffers: the session, the read buffer and the loop's state are allocated
+    /// only when bytes arrive (boxed), so the future stays small.
+    #[tokio::test]
+    async fn a_connection_waiting_for_its_first_bytes_is_small() {
+        let config = Config::default();
+        let auth = Arc::new(crate::auth::Auth::new(&config.auth).expect("auth"));
+        let hub = openrtmp_hub::Hub::new(config.effective_hub());
+        let platform = PlatformState::new(None, config.network_policy);
+        let shared = Arc::new(Shared::new(config, hub, auth, None, platform, vec![], vec![]));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (socket, peer) = listener.accept().await.expect("accept");
+        let task = connection_task(socket, None, peer, 1, shared, None);
+        let size = std::mem::size_of_val(&task);
+        eprintln!("a connection task before its first bytes: {size} bytes");
+        assert!(size <= 2048, "the task of a silent connection holds {size} bytes");
+    }
+}
