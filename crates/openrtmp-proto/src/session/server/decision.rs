@@ -82,13 +82,7 @@ impl ServerSession {
         code: StatusCode,
         description: &str,
     ) -> Result<(), SessionError> {
-        self.now = now;
-        let Some(Pending::Publish { stream_id, .. }) = self.take(request) else {
-            return self.resume();
-        };
-        self.send_status(stream_id, code, Some(description));
-        self.streams.insert(stream_id, StreamRole::Idle);
-        self.resume()
+        self.reject_stream(now, request, code, description)
     }
 
     /// Accepts a play: StreamIsRecorded is not sent (live), StreamBegin, Play.Reset (if asked),
@@ -120,9 +114,21 @@ impl ServerSession {
         code: StatusCode,
         description: &str,
     ) -> Result<(), SessionError> {
+        self.reject_stream(now, request, code, description)
+    }
+
+    /// A refused publish or play: the error onStatus on its stream, which stays (idle).
+    fn reject_stream(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        code: StatusCode,
+        description: &str,
+    ) -> Result<(), SessionError> {
         self.now = now;
-        let Some(Pending::Play { stream_id, .. }) = self.take(request) else {
-            return self.resume();
+        let stream_id = match self.take(request) {
+            Some(Pending::Publish { stream_id, .. } | Pending::Play { stream_id, .. }) => stream_id,
+            _ => return self.resume(),
         };
         self.send_status(stream_id, code, Some(description));
         self.streams.insert(stream_id, StreamRole::Idle);
