@@ -121,7 +121,8 @@ EOF
 }
 
 start_openrtmp() { # dir port
-    taskset -c "$SERVER_CPU" "$OPENRTMP_BIN" serve --log warn --listen "127.0.0.1:$2" >"$1/stdout.log" 2>"$1/stderr.log" &
+    # The script's own settings are not the server's configuration (OPENRTMP_* is read as such).
+    env -u OPENRTMP_BIN taskset -c "$SERVER_CPU" "$OPENRTMP_BIN" serve --log warn --listen "127.0.0.1:$2" >"$1/stdout.log" 2>"$1/stderr.log" &
     SERVER_PID=$!
 }
 

@@ -124,9 +124,12 @@ pub(crate) async fn connection_task(
     .await;
 }
 
-/// Waits until the socket is readable (bytes or EOF), at most until the handshake
-/// deadline, and not past a shutdown, a kick or an app-state change that closes idle
-/// connections.
+/// Waits until the first bytes (or EOF) arrive, at most until the handshake deadline, and
+/// not past a shutdown, a kick or an app-state change that closes idle connections.
+///
+/// A peek, not `readable()`: a freshly registered socket reports readiness at once (tokio's
+/// readiness may be a false positive until a read returns `WouldBlock`), which would
+/// allocate the whole connection for a socket that has sent nothing.
 async fn first_bytes(
     socket: &TcpStream,
     deadline: Instant,
@@ -148,8 +151,9 @@ async fn first_bytes(
             }
         }
     };
+    let mut first = [0u8; 1];
     tokio::select! {
-        readable = socket.readable() => readable.map_err(Close::Io),
+        peeked = socket.peek(&mut first) => peeked.map(drop).map_err(Close::Io),
         _ = tokio::time::sleep_until(deadline) => Err(Close::HandshakeTimeout),
         _ = shared.shutdown.cancelled() => Err(Close::Shutdown),
         _ = kick.cancelled() => Err(Close::Kicked),
@@ -245,9 +249,32 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let (socket, peer) = listener.accept().await.expect("accept");
-        let task = connection_task(socket, None, peer, 1, shared, None);
+        let task = connection_task(socket, None, peer, 1, Arc::clone(&shared), None);
         let size = std::mem::size_of_val(&task);
         eprintln!("a connection task before its first bytes: {size} bytes");
         assert!(size <= 2048, "the task of a silent connection holds {size} bytes");
+    }
+
+    /// Regression: `readable()` reported a socket that had sent nothing as readable at once,
+    /// so every silent socket got its session and buffers. The wait ends only with bytes.
+    #[tokio::test]
+    async fn a_silent_socket_is_not_taken_for_one_with_bytes() {
+        let config = Config::default();
+        let auth = Arc::new(crate::auth::Auth::new(&config.auth).expect("auth"));
+        let hub = openrtmp_hub::Hub::new(config.effective_hub());
+        let platform = PlatformState::new(None, config.network_policy);
+        let shared = Shared::new(config, hub, auth, None, platform, vec![], vec![]);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (socket, _) = listener.accept().await.expect("accept");
+        let kick = tokio_util::sync::CancellationToken::new();
+        let soon = Instant::now() + Duration::from_millis(300);
+        let waited = first_bytes(&socket, soon, &shared, &kick).await;
+        assert!(matches!(waited, Err(Close::HandshakeTimeout)), "{waited:?}");
+        tokio::io::AsyncWriteExt::write_all(&mut client, &[3]).await.expect("write");
+        let later = Instant::now() + Duration::from_secs(30);
+        let waited = first_bytes(&socket, later, &shared, &kick).await;
+        assert!(waited.is_ok(), "{waited:?}");
     }
 }
