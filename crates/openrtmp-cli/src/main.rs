@@ -208,7 +208,7 @@ fn main() -> ExitCode {
 }
 
 /// `serve --service`: hands the process to the Windows Service Control Manager, which calls
-/// back [`serve_from_command_line`].
+/// back `serve_from_command_line`.
 fn service_main() -> ExitCode {
     #[cfg(windows)]
     {
