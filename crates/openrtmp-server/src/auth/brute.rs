@@ -21,9 +21,12 @@ use std::num::NonZeroU32;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use governor::clock::DefaultClock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DefaultKeyedStateStore;
+use governor::nanos::Nanos;
+use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter};
 
 use super::BruteForceSettings;
@@ -37,7 +40,37 @@ pub(crate) const MAX_TRACKED: usize = 262_144;
 pub(crate) const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 type Limiter =
-    RateLimiter<IpKey, DefaultKeyedStateStore<IpKey>, DefaultClock, StateInformationMiddleware>;
+    RateLimiter<IpKey, HashMapStateStore<IpKey>, PassedClock, StateInformationMiddleware>;
+
+/// The limiter's clock: the `now` the last call passed in (the counts are sans-IO, so a
+/// test moves time by hand and a busy machine never refills a budget early). Never moves
+/// backwards.
+#[derive(Debug, Clone)]
+struct PassedClock {
+    origin: Instant,
+    nanos: Arc<AtomicU64>,
+}
+
+impl PassedClock {
+    fn new(now: Instant) -> PassedClock {
+        // An origin well before any `now` a caller passes (clocks made a little earlier).
+        let origin = now.checked_sub(Duration::from_secs(3600)).unwrap_or(now);
+        PassedClock { origin, nanos: Arc::new(AtomicU64::new(0)) }
+    }
+
+    fn set(&self, now: Instant) {
+        let nanos = now.saturating_duration_since(self.origin).as_nanos();
+        self.nanos.fetch_max(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+}
+
+impl governor::clock::Clock for PassedClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        Nanos::from(self.nanos.load(Ordering::Relaxed))
+    }
+}
 
 /// The unit counted: an IPv4 address or an IPv6 /64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,6 +110,7 @@ struct Inner {
     /// Addresses refused until the instant.
     blocked: HashMap<IpKey, Instant>,
     last_prune: Instant,
+    clock: PassedClock,
 }
 
 impl fmt::Debug for Inner {
@@ -90,11 +124,14 @@ impl fmt::Debug for Inner {
 
 impl BruteForce {
     pub(crate) fn new(settings: &BruteForceSettings) -> BruteForce {
+        let now = Instant::now();
+        let clock = PassedClock::new(now);
         let inner = Inner {
             settings: settings.clone(),
-            limiter: limiter(settings),
+            limiter: limiter(settings, &clock),
             blocked: HashMap::new(),
-            last_prune: Instant::now(),
+            last_prune: now,
+            clock,
         };
         BruteForce { inner: Mutex::new(inner) }
     }
@@ -107,7 +144,7 @@ impl BruteForce {
             return;
         }
         inner.settings = settings.clone();
-        inner.limiter = limiter(settings);
+        inner.limiter = limiter(settings, &inner.clock);
         if inner.limiter.is_none() {
             inner.blocked.clear();
         }
@@ -128,6 +165,7 @@ impl BruteForce {
     /// its budget.
     pub(crate) fn record_failure(&self, key: IpKey, now: Instant) -> Option<Duration> {
         let mut inner = self.lock();
+        inner.clock.set(now);
         inner.prune(now);
         let window = inner.settings.window;
         let exhausted = match inner.limiter.as_ref()?.check_key(&key) {
@@ -172,17 +210,18 @@ impl Inner {
                     tracked = limiter.len(),
                     "too many addresses with failed attempts; brute-force counts reset"
                 );
-                self.limiter = self::limiter(&self.settings);
+                self.limiter = self::limiter(&self.settings, &self.clock);
             }
         }
     }
 }
 
 /// `max_failures` at once, refilling at `max_failures` per `window`; `None` when off.
-fn limiter(settings: &BruteForceSettings) -> Option<Limiter> {
+fn limiter(settings: &BruteForceSettings, clock: &PassedClock) -> Option<Limiter> {
     let burst = NonZeroU32::new(settings.max_failures)?;
     let quota = Quota::with_period(settings.window / burst.get())?.allow_burst(burst);
-    Some(RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>())
+    let limiter = RateLimiter::hashmap_with_clock(quota, clock.clone());
+    Some(limiter.with_middleware::<StateInformationMiddleware>())
 }
 
 #[cfg(test)]
@@ -209,8 +248,8 @@ mod tests {
         assert!(bf.blocked(ip, now).is_some());
         assert_eq!(bf.blocked(key("192.0.2.2"), now), None, "other addresses unaffected");
         assert_eq!(bf.blocked_count(now), 1);
-        std::thread::sleep(Duration::from_millis(210));
-        let later = Instant::now();
+        // Time is what the caller says: no sleep, nothing a busy machine can stretch.
+        let later = now + Duration::from_millis(210);
         assert_eq!(bf.blocked(ip, later), None);
         assert_eq!(bf.blocked_count(later), 0);
         // The budget is full again.

@@ -3,8 +3,8 @@
 //! the monotonic clock in the server, a clock the tests move by hand, so that a cooldown or
 //! a block ends when a test says so and never because a busy machine was slow.
 //!
-//! (Two things still read the real clock: the governor limiter inside the brute-force
-//! counts, whose budget refills at `max_failures` per window, and the HTTP timeout.)
+//! (The HTTP timeout still reads the real clock; the governor limiter inside the
+//! brute-force counts runs on the `now` passed in.)
 
 #[cfg(test)]
 use std::sync::{Arc, Mutex};
