@@ -44,8 +44,9 @@ use crate::registry::ConnEntry;
 use crate::shared::Shared;
 
 /// Output queued for the socket (ours plus the session's) above which the loop neither
-/// pulls media nor reads: a player that stops reading, or a peer that sends pings and
-/// commands without reading the replies, holds at most this plus one batch.
+/// pulls media nor reads (a publishing connection reads up to four times this): a player
+/// that stops reading, or a peer that sends pings and commands without reading the replies,
+/// holds at most this (or four times it) plus one read's or one batch's worth.
 pub(crate) const HIGH_WATER: usize = 256 * 1024;
 /// The session's clock: `std` time, as tokio's (paused in tests) sees it.
 fn now() -> std::time::Instant {
@@ -141,8 +142,11 @@ impl Connection {
             if self.signals.close_when_idle && self.is_idle() {
                 break Close::Background;
             }
+            // A publisher that also plays must not stall its ingest behind its own slow
+            // player (media stops at HIGH_WATER, so its queue stays below the larger mark).
+            let read_mark = if self.publishing.is_some() { 4 * HIGH_WATER } else { HIGH_WATER };
             let want_read =
-                !self.session.is_waiting() && !self.session.is_closed() && queued < HIGH_WATER;
+                !self.session.is_waiting() && !self.session.is_closed() && queued < read_mark;
             let want_media =
                 !self.players.is_empty() && queued < HIGH_WATER && !self.signals.napping();
             let deciding = self.decisions.is_pending();
