@@ -242,10 +242,7 @@ impl RawCommand {
         limits: &Limits,
     ) -> Result<Self, CommandError> {
         let mut values = decode_values(type_id, payload, limits)?.into_iter();
-        let name = match values.next() {
-            Some(Amf0Value::String(s)) | Some(Amf0Value::LongString(s)) => s,
-            _ => return Err(CommandError::MissingName),
-        };
+        let name = take_name(&mut values)?;
         let transaction_id = match values.next() {
             Some(Amf0Value::Number(n)) if n.is_finite() => n,
             // Some clients omit everything after the name for notifications.
@@ -450,11 +447,16 @@ pub fn decode_data(
     limits: &Limits,
 ) -> Result<ScriptData, CommandError> {
     let mut values = decode_values(type_id, payload, limits)?.into_iter();
-    let name = match values.next() {
-        Some(Amf0Value::String(s)) | Some(Amf0Value::LongString(s)) => s,
-        _ => return Err(CommandError::MissingName),
-    };
+    let name = take_name(&mut values)?;
     Ok(ScriptData::new(name, values.collect()))
+}
+
+/// The first value of a command or data message: its name, a string (§7.1.1, §7.1.2).
+fn take_name(values: &mut impl Iterator<Item = Amf0Value>) -> Result<String, CommandError> {
+    match values.next() {
+        Some(Amf0Value::String(s)) | Some(Amf0Value::LongString(s)) => Ok(s),
+        _ => Err(CommandError::MissingName),
+    }
 }
 
 #[cfg(test)]

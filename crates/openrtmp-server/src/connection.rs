@@ -36,6 +36,7 @@ use decision::{Asked, Asker, Decisions};
 use io::{linger, write_some, Output, ReadBuf, Traffic};
 use playing::Players;
 use publishing::Publishing;
+pub(crate) use signals::directive_close;
 use signals::Signals;
 
 use crate::auth::{AuthAction, Verdict};

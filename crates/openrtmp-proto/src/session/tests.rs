@@ -108,10 +108,10 @@ impl Pair {
         std::mem::take(&mut self.client_events)
     }
 
-    fn connect(&mut self) {
+    /// Runs the handshake and `connect`; returns the connect request the server asks about.
+    fn connect_request(&mut self) -> RequestId {
         self.pump().unwrap();
-        let request = self
-            .take_server()
+        self.take_server()
             .into_iter()
             .find_map(|e| match e {
                 ServerEvent::Connect { request, command } => {
@@ -120,7 +120,11 @@ impl Pair {
                 }
                 _ => None,
             })
-            .expect("connect event");
+            .expect("connect event")
+    }
+
+    fn connect(&mut self) {
+        let request = self.connect_request();
         self.server.accept_connect(self.now, request).unwrap();
         self.pump().unwrap();
         assert!(self.client.is_connected());
@@ -336,15 +340,7 @@ fn play_flow_receives_media_and_eof() {
 #[test]
 fn rejected_connect_is_reported_with_description() {
     let mut p = Pair::new(ClientMode::Digest, None);
-    p.pump().unwrap();
-    let request = p
-        .take_server()
-        .into_iter()
-        .find_map(|e| match e {
-            ServerEvent::Connect { request, .. } => Some(request),
-            _ => None,
-        })
-        .unwrap();
+    let request = p.connect_request();
     p.server.reject_connect(request, "connection limit reached");
     assert!(p.server.is_closed());
     let err = p.pump().unwrap_err();

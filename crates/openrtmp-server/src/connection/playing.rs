@@ -27,8 +27,6 @@ use crate::shared::Shared;
 pub(crate) const BATCH_BYTES: usize = 128 * 1024;
 /// Drop warnings are logged at most this often per connection.
 const DROP_WARNING_EVERY: Duration = Duration::from_secs(10);
-/// The API's lag and drop figures are refreshed every this many batches.
-const STATS_EVERY: u64 = 64;
 
 #[derive(Debug)]
 struct Player {
@@ -196,23 +194,23 @@ impl Players {
                 let (behind_ms, for_ms) = (slow.behind_ms, u64::from(slow.lagging_ms));
                 return Err(Close::TooSlow { behind_ms, for_ms });
             }
-            if player.pump.stats().batches % STATS_EVERY == 0 {
-                let new_drops = player.pump.take_new_drops();
-                shared.stats.dropped_frames.fetch_add(new_drops, Ordering::Relaxed);
-                let stats = player.pump.stats();
-                let quiet = last_drop_warning.is_none_or(|t| t.elapsed() > DROP_WARNING_EVERY);
-                if new_drops > 0 && quiet {
-                    *last_drop_warning = Some(Instant::now());
-                    tracing::warn!(
-                        dropped = stats.dropped_frames,
-                        skips = stats.skips,
-                        backlog_ms = stats.backlog_ms,
-                        "player falling behind: frames dropped up to the next keyframe"
-                    );
-                }
-                entry.dropped_frames.store(stats.dropped_frames, Ordering::Relaxed);
-                entry.lag_ms.store(stats.backlog_ms, Ordering::Relaxed);
+            // Lock-free after every batch: drops into the server-wide count, lag and
+            // drops into the API, and a rate-limited warning while a player falls behind.
+            let new_drops = player.pump.take_new_drops();
+            let stats = player.pump.stats();
+            shared.stats.dropped_frames.fetch_add(new_drops, Ordering::Relaxed);
+            let quiet = last_drop_warning.is_none_or(|t| t.elapsed() > DROP_WARNING_EVERY);
+            if new_drops > 0 && quiet {
+                *last_drop_warning = Some(Instant::now());
+                tracing::warn!(
+                    dropped = stats.dropped_frames,
+                    skips = stats.skips,
+                    backlog_ms = stats.backlog_ms,
+                    "player falling behind: frames dropped up to the next keyframe"
+                );
             }
+            entry.dropped_frames.store(stats.dropped_frames, Ordering::Relaxed);
+            entry.lag_ms.store(stats.backlog_ms, Ordering::Relaxed);
         }
         Ok(())
     }

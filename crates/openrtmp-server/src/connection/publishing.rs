@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use openrtmp_hub::{Frame, FrameKind, PublishError, Publisher, StreamKey};
 use openrtmp_proto::message::{Message, MessageType};
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::close::Close;
 use crate::delay::{IngestClock, StreamDelays};
@@ -23,8 +23,6 @@ pub(crate) struct Publishing {
     /// The RTMP message stream it publishes on.
     pub(crate) stream_id: u32,
     publisher: Publisher,
-    /// When the last audio/video message arrived (publisher silence).
-    pub(crate) last_media: Instant,
     last_ts: Option<u32>,
     last_ts_warning: Option<Instant>,
     /// Video frames received and (timestamp, count) at the last keyframe: the frame rate
@@ -69,7 +67,6 @@ impl Publishing {
         Ok(Publishing {
             stream_id,
             publisher,
-            last_media: Instant::now(),
             last_ts: None,
             last_ts_warning: None,
             video_frames: 0,
@@ -97,20 +94,19 @@ impl Publishing {
         let kind =
             if message.type_id == MessageType::AUDIO { FrameKind::Audio } else { FrameKind::Video };
         let ts = message.timestamp;
-        let now = Instant::now();
+        // One clock read per frame: ingest delay, the frame's arrival, warning rate.
+        let arrived = Instant::now();
         if let Some(last) = self.last_ts {
             let delta = ts.wrapping_sub(last) as i32;
             let quiet =
-                self.last_ts_warning.is_none_or(|t| now.duration_since(t) > TS_WARNING_EVERY);
+                self.last_ts_warning.is_none_or(|t| arrived.duration_since(t) > TS_WARNING_EVERY);
             if !(-1000..=1000).contains(&delta) && quiet {
-                self.last_ts_warning = Some(now);
+                self.last_ts_warning = Some(arrived);
                 tracing::warn!(from = last, to = ts, "timestamp jump in published media");
             }
         }
         self.last_ts = Some(ts);
-        self.last_media = now;
         let mut frame = Frame::classify(kind, ts, message.payload);
-        let arrived = std::time::Instant::now();
         frame.received = Some(arrived);
         self.delays.ingest.record(self.ingest.observe(arrived, ts));
         if kind == FrameKind::Video && !frame.sequence_header {

@@ -63,21 +63,33 @@ impl Signal {
                 }
                 Ok(())
             }
-            Signal::Directive(Directive::CloseIdle) if idle => Err(Close::Background),
-            Signal::Directive(Directive::Carry | Directive::CloseIdle) | Signal::Changed => Ok(()),
-            Signal::Directive(Directive::Expire(remaining)) => {
-                let secs = remaining.as_secs();
-                let d = format!("The app is going to sleep; the server closes in {secs} s.");
-                if announce_closing(session, connected, &d, "The app is going to sleep.") {
-                    tracing::info!(
-                        remaining_secs = secs,
-                        "told the client the app is going to sleep"
-                    );
+            Signal::Directive(directive) => {
+                if let Directive::Expire(remaining) = directive {
+                    let secs = remaining.as_secs();
+                    let d = format!("The app is going to sleep; the server closes in {secs} s.");
+                    if announce_closing(session, connected, &d, "The app is going to sleep.") {
+                        tracing::info!(
+                            remaining_secs = secs,
+                            "told the client the app is going to sleep"
+                        );
+                    }
                 }
-                Err(Close::BackgroundExpired)
+                directive_close(directive, idle).map_or(Ok(()), Err)
             }
-            Signal::Directive(Directive::Suspend) => Err(Close::Suspended),
+            Signal::Changed => Ok(()),
         }
+    }
+}
+
+/// The close an app-state change means for a connection (`idle`: neither publishing nor
+/// playing nor waiting for a decision), if it means one: the one mapping, for connections
+/// running and for sockets still waiting for their first bytes.
+pub(crate) fn directive_close(directive: Directive, idle: bool) -> Option<Close> {
+    match directive {
+        Directive::Carry => None,
+        Directive::CloseIdle => idle.then_some(Close::Background),
+        Directive::Expire(_) => Some(Close::BackgroundExpired),
+        Directive::Suspend => Some(Close::Suspended),
     }
 }
 
@@ -114,7 +126,10 @@ pub(crate) struct Signals {
     /// sleep longer). Reads are not delayed: the OS wakes the runtime for every arriving
     /// segment anyway (edge-triggered readiness), so holding them back saves nothing.
     saving: bool,
+    /// The nap's timer, allocated at the first nap and reset for later ones (no allocation
+    /// per pump); `napping` says whether it is running.
     nap: Option<Pin<Box<Sleep>>>,
+    napping: bool,
     /// Background: a connection that becomes idle later (its player or publisher ends)
     /// closes then, not only those idle at the switch.
     pub(crate) close_when_idle: bool,
@@ -124,7 +139,7 @@ impl std::fmt::Debug for Signals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Signals")
             .field("saving", &self.saving)
-            .field("napping", &self.nap.is_some())
+            .field("napping", &self.napping)
             .field("close_when_idle", &self.close_when_idle)
             .finish()
     }
@@ -155,20 +170,26 @@ impl Signals {
             saving_next: Box::pin(next_value(saving)),
             saving: now_saving,
             nap: None,
+            napping: false,
             close_when_idle: false,
         }
     }
 
     /// Whether media must wait (a nap of power saving is running).
     pub(crate) fn napping(&self) -> bool {
-        self.nap.as_ref().is_some_and(|nap| Instant::now() < nap.deadline())
+        self.napping && self.nap.as_ref().is_some_and(|nap| Instant::now() < nap.deadline())
     }
 
     /// After a media pump: while saving, nap unless the pump stopped at its byte budget
     /// (more is due at once).
     pub(crate) fn pumped(&mut self, budget_hit: bool) {
         if self.saving && !budget_hit {
-            self.nap = Some(Box::pin(tokio::time::sleep(SAVING_NAP)));
+            let until = Instant::now() + SAVING_NAP;
+            match &mut self.nap {
+                Some(nap) => nap.as_mut().reset(until),
+                None => self.nap = Some(Box::pin(tokio::time::sleep_until(until))),
+            }
+            self.napping = true;
         }
     }
 
@@ -191,9 +212,9 @@ impl Signals {
                 return Poll::Ready(Signal::Draining);
             }
         }
-        if let Some(nap) = &mut self.nap {
+        if let Some(nap) = self.nap.as_mut().filter(|_| self.napping) {
             if nap.as_mut().poll(cx).is_ready() {
-                self.nap = None;
+                self.napping = false;
                 return Poll::Ready(Signal::Changed);
             }
         }
@@ -203,7 +224,7 @@ impl Signals {
             self.saving_next = Box::pin(next_value(rx));
             self.saving = saving;
             if !saving {
-                self.nap = None;
+                self.napping = false;
             }
             return Poll::Ready(Signal::Changed);
         }

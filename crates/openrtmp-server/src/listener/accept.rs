@@ -13,8 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{field, Instrument};
 
 use crate::config::Config;
-use crate::connection::{Close, Connection, Ended};
-use crate::platform::state::Directive;
+use crate::connection::{directive_close, Close, Connection, Ended};
 use crate::shared::Shared;
 
 /// Connections over a limit that are still accepted, so that the RTMP `_error` explaining
@@ -142,12 +141,9 @@ async fn first_bytes(
             if directives.changed().await.is_err() {
                 return Close::Shutdown;
             }
-            let directive = *directives.borrow_and_update();
-            match directive {
-                Directive::Carry => {}
-                Directive::CloseIdle => return Close::Background,
-                Directive::Expire(_) => return Close::BackgroundExpired,
-                Directive::Suspend => return Close::Suspended,
+            // Nothing is published or played yet: idle.
+            if let Some(close) = directive_close(*directives.borrow_and_update(), true) {
+                return close;
             }
         }
     };

@@ -202,15 +202,7 @@ fn configured_timeouts_are_used() {
 #[test]
 fn closed_sessions_time_nothing() {
     let mut p = Pair::new(ClientMode::Digest, None);
-    p.pump().unwrap();
-    let request = p
-        .take_server()
-        .into_iter()
-        .find_map(|e| match e {
-            ServerEvent::Connect { request, .. } => Some(request),
-            _ => None,
-        })
-        .unwrap();
+    let request = p.connect_request();
     p.server.reject_connect(request, "no");
     assert_eq!(p.server.poll_timeout(), None);
     assert_eq!(p.server.handle_timeout(p.now + Duration::from_secs(3600)), Ok(()));
