@@ -198,7 +198,11 @@ impl Players {
             // drops into the API, and a rate-limited warning while a player falls behind.
             let new_drops = player.pump.take_new_drops();
             let stats = player.pump.stats();
-            shared.stats.dropped_frames.fetch_add(new_drops, Ordering::Relaxed);
+            if new_drops > 0 {
+                // The server-wide counter is shared by every connection: touched only when
+                // there is something to add.
+                shared.stats.dropped_frames.fetch_add(new_drops, Ordering::Relaxed);
+            }
             let quiet = last_drop_warning.is_none_or(|t| t.elapsed() > DROP_WARNING_EVERY);
             if new_drops > 0 && quiet {
                 *last_drop_warning = Some(Instant::now());

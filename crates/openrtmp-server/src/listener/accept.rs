@@ -231,11 +231,8 @@ mod tests {
     use super::*;
     use crate::platform::state::PlatformState;
 
-    /// A socket that has sent nothing costs its task's future, a registry entry and the
-    /// kernel's buffers: the session, the read buffer and the loop's state are allocated
-    /// only when bytes arrive (boxed), so the future stays small.
-    #[tokio::test]
-    async fn a_connection_waiting_for_its_first_bytes_is_small() {
+    /// Default shared state, and one accepted loopback connection (client side, server side).
+    async fn accepted() -> (Arc<Shared>, TcpStream, TcpStream, SocketAddr) {
         let config = Config::default();
         let auth = Arc::new(crate::auth::Auth::new(&config.auth).expect("auth"));
         let hub = openrtmp_hub::Hub::new(config.effective_hub());
@@ -243,8 +240,17 @@ mod tests {
         let shared = Arc::new(Shared::new(config, hub, auth, None, platform, vec![], vec![]));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let client = TcpStream::connect(addr).await.expect("connect");
         let (socket, peer) = listener.accept().await.expect("accept");
+        (shared, client, socket, peer)
+    }
+
+    /// A socket that has sent nothing costs its task's future, a registry entry and the
+    /// kernel's buffers: the session, the read buffer and the loop's state are allocated
+    /// only when bytes arrive (boxed), so the future stays small.
+    #[tokio::test]
+    async fn a_connection_waiting_for_its_first_bytes_is_small() {
+        let (shared, _client, socket, peer) = accepted().await;
         let task = connection_task(socket, None, peer, 1, Arc::clone(&shared), None);
         let size = std::mem::size_of_val(&task);
         eprintln!("a connection task before its first bytes: {size} bytes");
@@ -255,15 +261,7 @@ mod tests {
     /// so every silent socket got its session and buffers. The wait ends only with bytes.
     #[tokio::test]
     async fn a_silent_socket_is_not_taken_for_one_with_bytes() {
-        let config = Config::default();
-        let auth = Arc::new(crate::auth::Auth::new(&config.auth).expect("auth"));
-        let hub = openrtmp_hub::Hub::new(config.effective_hub());
-        let platform = PlatformState::new(None, config.network_policy);
-        let shared = Shared::new(config, hub, auth, None, platform, vec![], vec![]);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let mut client = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let (socket, _) = listener.accept().await.expect("accept");
+        let (shared, mut client, socket, _) = accepted().await;
         let kick = tokio_util::sync::CancellationToken::new();
         let soon = Instant::now() + Duration::from_millis(300);
         let waited = first_bytes(&socket, soon, &shared, &kick).await;
