@@ -74,6 +74,11 @@ pub struct HubConfig {
     /// announces every frame at once (low-latency mode does). Default
     /// [`DEFAULT_AUDIO_BATCH_MS`].
     pub audio_batch_ms: u32,
+    /// Write batching for every frame, for operators who prefer CPU to latency: a frame does
+    /// not wake the viewers (nor go to the direct outputs) until this much media time has
+    /// gathered since the oldest frame not yet announced; then every viewer gets the whole
+    /// batch in one write. 0 (the default) announces every video frame at once.
+    pub max_batch_ms: u32,
     /// The `server` property the hub writes into onMetaData given as a script
     /// ([`crate::Publisher::set_metadata_script`]); empty writes none.
     /// Default [`DEFAULT_SERVER_NAME`].
@@ -93,6 +98,7 @@ impl Default for HubConfig {
             replace_publisher: DEFAULT_REPLACE_PUBLISHER,
             start_at_oldest_keyframe: DEFAULT_START_AT_OLDEST_KEYFRAME,
             audio_batch_ms: DEFAULT_AUDIO_BATCH_MS,
+            max_batch_ms: 0,
             server_name: DEFAULT_SERVER_NAME.to_owned(),
         }
     }

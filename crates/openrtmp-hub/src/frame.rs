@@ -1,6 +1,6 @@
 //! Media frames as the hub stores and delivers them.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use openrtmp_media::{
@@ -75,6 +75,16 @@ pub struct Frame {
     /// A `sequence_header` that is an E-RTMP `Metadata` packet (colorInfo,
     /// MultichannelConfig) rather than codec configuration: cached in its own slot.
     description: bool,
+    /// The frame as outputs write it ([`Frame::encoded`]), shared by every clone.
+    encoded: Arc<OnceLock<Encoded>>,
+}
+
+/// A frame's bytes as an output writes them (for RTMP: chunk headers and payload pieces),
+/// for one output `key` (for RTMP: chunk size and message stream id).
+#[derive(Debug)]
+struct Encoded {
+    key: u64,
+    parts: Vec<Bytes>,
 }
 
 /// Whether a video message is an Enhanced RTMP `Metadata` packet (colorInfo and the like).
@@ -146,6 +156,7 @@ impl Frame {
             received: None,
             codec: class.codec,
             description: class.description,
+            encoded: Arc::default(),
         }
     }
 
@@ -163,6 +174,16 @@ impl Frame {
     /// Payload length in bytes (what memory accounting and byte budgets count).
     pub fn len(&self) -> usize {
         self.payload.len()
+    }
+
+    /// The frame encoded for outputs of kind `key` (for RTMP players: chunk size and message
+    /// stream id), encoded by the first output that asks and shared by every later one and
+    /// every clone of the frame: the encoding of a stream's frames is paid once, not once per
+    /// viewer. One key is kept per frame (the one most outputs use); an output with another
+    /// key gets `None` and encodes for itself.
+    pub fn encoded(&self, key: u64, encode: impl FnOnce(&Frame) -> Vec<Bytes>) -> Option<&[Bytes]> {
+        let cached = self.encoded.get_or_init(|| Encoded { key, parts: encode(self) });
+        (cached.key == key).then_some(cached.parts.as_slice())
     }
 
     /// Whether the payload is empty (E-RTMP audio silence, for instance).
@@ -192,6 +213,21 @@ mod tests {
         assert!(aac_sh.sequence_header && !aac_sh.keyframe);
         let aac = classify(FrameKind::Audio, &[0xAF, 0x01, 0x21]);
         assert!(!aac.sequence_header && !aac.keyframe);
+    }
+
+    #[test]
+    fn encoded_once_for_one_key_and_shared_by_clones() {
+        let f = classify(FrameKind::Audio, &[0xAF, 0x01, 0x21]);
+        let clone = f.clone();
+        let mut calls = 0;
+        let mut encode = |f: &Frame| {
+            calls += 1;
+            vec![f.payload.clone()]
+        };
+        assert_eq!(f.encoded(7, &mut encode).map(<[Bytes]>::len), Some(1));
+        assert_eq!(clone.encoded(7, &mut encode).map(<[Bytes]>::len), Some(1));
+        assert!(clone.encoded(8, &mut encode).is_none(), "another key encodes for itself");
+        assert_eq!(calls, 1);
     }
 
     #[test]

@@ -75,6 +75,8 @@ impl Hub {
         let generation = st.generation;
         drop(streams);
         stream.commit(st, true);
+        // Outputs fed by a displaced publisher go back to their tasks, which see the new one.
+        stream.direct.release_all();
         Ok(Publisher::new(Arc::clone(&self.inner), stream, generation, owner))
     }
 
@@ -116,7 +118,7 @@ impl Hub {
         // Clone the handles out so stream locks are not taken under the registry lock
         // for longer than the copy.
         let streams: Vec<Arc<Stream>> = lock(&self.inner.streams).values().cloned().collect();
-        let mut infos: Vec<StreamInfo> = streams.iter().map(|s| s.lock().info(&s.key)).collect();
+        let mut infos: Vec<StreamInfo> = streams.iter().map(|s| s.info()).collect();
         infos.sort_by(|a, b| a.key.cmp(&b.key));
         infos
     }
@@ -124,8 +126,7 @@ impl Hub {
     /// A snapshot of one stream.
     pub fn stream(&self, key: &StreamKey) -> Option<StreamInfo> {
         let stream = lock(&self.inner.streams).get(key).cloned()?;
-        let info = stream.lock().info(key);
-        Some(info)
+        Some(stream.info())
     }
 
     /// Payload bytes held by all rings and caches. A payload shared by the ring and a

@@ -97,6 +97,13 @@ impl Publisher {
         Pushed { replaced: !live, learnt: None }
     }
 
+    /// Whether pushing writes to viewers from this task (run-to-completion fan-out to
+    /// [`crate::DirectOutput`]s): a driver that pushes many frames in a row should then
+    /// yield now and then, so other tasks on its thread are not starved.
+    pub fn fans_out(&self) -> bool {
+        self.stream.direct.len() > 0
+    }
+
     /// Whether a newer publisher displaced this one (`replace_publisher`); its pushes are
     /// ignored and the connection should be closed. [`Publisher::push`] says so too,
     /// without a second lock.
@@ -123,6 +130,9 @@ impl Drop for Publisher {
             }
             live
         });
+        if !self.stream.lock().publishing {
+            self.stream.direct.release_all();
+        }
     }
 }
 

@@ -275,6 +275,19 @@ impl MediaPump {
         new
     }
 
+    /// [`Subscriber::go_direct`]: hands the output to the publisher's task while it keeps up.
+    pub fn go_direct(&mut self, output: std::sync::Arc<dyn crate::DirectOutput>) -> bool {
+        self.subscriber.go_direct(output)
+    }
+
+    /// [`Subscriber::back_from_direct`]: the publisher's task wrote `frames` live frames
+    /// (`bytes` payload bytes) and `next_seq` is the first one it did not.
+    pub fn back_from_direct(&mut self, next_seq: u64, frames: u64, bytes: u64) {
+        self.counters.live_frames += frames;
+        self.counters.live_bytes += bytes;
+        self.subscriber.back_from_direct(next_seq, frames, bytes);
+    }
+
     /// Whether the last batch left the output caught up (cursor at the head of the ring,
     /// not paused): frames pushed since then are live for it. No lock.
     pub fn in_sync(&self) -> bool {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use openrtmp_media::{AudioInfo, ScriptData, VideoInfo};
 use tokio::sync::Notify;
 
+use crate::direct::DirectList;
 use crate::ring::Ring;
 use crate::{CodecInfo, Frame, FrameKind, HubConfig, StreamKey};
 
@@ -26,6 +27,8 @@ pub(crate) struct Stream {
     /// Like `changes`, for publish and unpublish only: what a paused subscriber waits
     /// for, so paused viewers are not woken by every frame.
     pub(crate) lifecycle_changes: AtomicU64,
+    /// Outputs fed straight from the publisher's task (run-to-completion fan-out).
+    pub(crate) direct: DirectList,
     /// The hub-wide payload byte count this stream contributes to.
     memory: Arc<AtomicUsize>,
 }
@@ -71,6 +74,10 @@ pub(crate) struct StreamState {
     unannounced_since: Option<u32>,
     /// Set by a push that should not wake the viewers; read and cleared by `commit`.
     quiet: bool,
+    /// Frames pushed but not yet offered to the direct outputs (a batch being gathered),
+    /// from sequence number `direct_from`.
+    direct_pending: Vec<Frame>,
+    direct_from: u64,
 }
 
 impl Stream {
@@ -94,6 +101,8 @@ impl Stream {
             held: 0,
             unannounced_since: None,
             quiet: false,
+            direct_pending: Vec::new(),
+            direct_from: 0,
         };
         Stream {
             key,
@@ -102,6 +111,7 @@ impl Stream {
             changes: AtomicU64::new(0),
             lifecycle: Notify::new(),
             lifecycle_changes: AtomicU64::new(0),
+            direct: DirectList::default(),
             memory,
         }
     }
@@ -147,6 +157,13 @@ impl Stream {
         st.held = held;
     }
 
+    /// What the API shows of this stream.
+    pub(crate) fn info(&self) -> StreamInfo {
+        let mut info = self.lock().info(&self.key);
+        info.direct_viewers = self.direct.len();
+        info
+    }
+
     /// Runs `f` if the publisher of `generation` is still the live one, then commits.
     /// Returns false (doing nothing) for a displaced or finished publisher.
     pub(crate) fn with_live(&self, generation: u64, f: impl FnOnce(&mut StreamState)) -> bool {
@@ -154,8 +171,13 @@ impl Stream {
         if st.generation != generation || !st.publishing {
             return false;
         }
+        let head = st.ring.head().seq;
         f(&mut st);
+        let batch = st.direct_batch(head, self.direct.len() > 0);
         self.commit(st, false);
+        if let Some((first_seq, frames)) = batch {
+            self.direct.offer(generation, first_seq, &frames);
+        }
         true
     }
 }
@@ -187,6 +209,7 @@ impl StreamState {
         self.video = None;
         self.audio = None;
         self.headers.clear();
+        self.direct_pending.clear();
     }
 
     /// Frees the ring of a finished generation once no subscriber is still draining it.
@@ -224,6 +247,28 @@ impl StreamState {
     }
 
     /// Records codec information; whether it is new.
+    /// Gathers the frames the ring gained since sequence number `from` for the direct
+    /// outputs, and hands over the batch unless it is to wait ([`Self::batch_quietly`]: the
+    /// direct outputs batch exactly as the woken ones do).
+    fn direct_batch(&mut self, from: u64, wanted: bool) -> Option<(u64, Vec<Frame>)> {
+        let head = self.ring.head().seq;
+        if !wanted && self.direct_pending.is_empty() {
+            return None;
+        }
+        if self.direct_pending.is_empty() {
+            self.direct_from = from;
+        }
+        for seq in from..head {
+            if let Some(entry) = self.ring.get(seq) {
+                self.direct_pending.push(entry.frame.clone());
+            }
+        }
+        if self.quiet || self.direct_pending.is_empty() {
+            return None;
+        }
+        Some((self.direct_from, std::mem::take(&mut self.direct_pending)))
+    }
+
     fn learn(&mut self, info: &CodecInfo) -> bool {
         let changed = match info {
             CodecInfo::Video(v) => self.video.as_ref() != Some(v),
@@ -257,12 +302,20 @@ impl StreamState {
         self.set_metadata(frame);
     }
 
-    /// Whether `frame` may wait for the next wake ([`HubConfig::audio_batch_ms`]): plain
-    /// audio in a stream that has video, while the unannounced media stays under the bound.
+    /// Whether `frame` may wait for the next wake: with [`HubConfig::max_batch_ms`], any
+    /// frame while the unannounced media spans less than that; otherwise
+    /// ([`HubConfig::audio_batch_ms`]) plain audio in a stream that has video, while the
+    /// unannounced media stays under that bound (the next video frame announces it all).
     fn batch_quietly(&mut self, frame: &Frame) -> bool {
-        let bound = self.config.audio_batch_ms;
         let audio = frame.kind == FrameKind::Audio && !frame.sequence_header;
-        if bound == 0 || !audio || self.ring.is_audio_only() {
+        let bound = if self.config.max_batch_ms > 0 {
+            self.config.max_batch_ms
+        } else if audio && !self.ring.is_audio_only() {
+            self.config.audio_batch_ms
+        } else {
+            0
+        };
+        if bound == 0 {
             self.unannounced_since = None;
             return false;
         }
@@ -318,6 +371,7 @@ impl StreamState {
             publisher_owner: self.owner,
             generation: self.generation,
             viewers: self.viewers,
+            direct_viewers: 0,
             ring_frames: self.ring.len(),
             ring_bytes: usize::try_from(self.ring.bytes()).unwrap_or(usize::MAX),
             ring_ms: clamp_ms(self.ring.span_ms()),
@@ -351,6 +405,8 @@ pub struct StreamInfo {
     pub generation: u64,
     /// Attached subscribers (including those waiting for a publisher).
     pub viewers: usize,
+    /// Viewers fed straight from the publisher's task ([`crate::DirectOutput`]).
+    pub direct_viewers: usize,
     /// Frames in the ring.
     pub ring_frames: usize,
     /// Payload bytes in the ring.

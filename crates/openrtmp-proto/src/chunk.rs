@@ -20,7 +20,7 @@ mod output;
 mod tests;
 
 pub use decoder::ChunkDecoder;
-pub use encoder::ChunkEncoder;
+pub use encoder::{encode_standalone, ChunkEncoder};
 pub use output::ChunkOutput;
 
 use std::ops::RangeInclusive;

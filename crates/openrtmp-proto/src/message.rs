@@ -86,6 +86,10 @@ pub mod csid {
     pub const AUDIO: u32 = 4;
     /// Video.
     pub const VIDEO: u32 = 6;
+    /// Data messages sent to players with their media (onMetaData): a chunk stream of
+    /// their own, apart from the session's commands, so media written past the session
+    /// (run-to-completion fan-out) never shares header state with them.
+    pub const MEDIA_DATA: u32 = 7;
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 
 mod close;
 mod decision;
+mod direct;
 mod io;
 mod playing;
 mod publishing;
@@ -96,7 +97,7 @@ impl Connection {
         let signals = Signals::new(&shared, &entry.kick);
         Connection {
             asker: Asker::new(peer, entry.id),
-            players: Players::new(Arc::clone(&shared), Arc::clone(&entry)),
+            players: Players::new(Arc::clone(&shared), Arc::clone(&entry), Arc::clone(&cellular)),
             traffic: Traffic::new(Arc::clone(&shared), Arc::clone(&entry), cellular),
             signals,
             session,
@@ -111,6 +112,12 @@ impl Connection {
             refuse,
             record: Record::default(),
         }
+    }
+
+    /// Lets the publisher of a stream this connection plays write to `socket` while the
+    /// player keeps up (run-to-completion fan-out; plain TCP only).
+    pub(crate) fn share_socket(&mut self, socket: Arc<tokio::net::TcpStream>) {
+        self.players.share_socket(socket);
     }
 
     /// Serves the connection until it ends; returns why.
@@ -128,6 +135,20 @@ impl Connection {
         let timer = tokio::time::sleep_until(armed);
         tokio::pin!(timer);
         let close = loop {
+            // A publisher that wrote its frames to viewers' sockets lets the other tasks on
+            // its thread run before it reads more (reads alone would let it run on for up to
+            // tokio's budget of 128 reads: new viewers and handed-back ones would starve).
+            if let Some(p) = self.publishing.as_mut().filter(|p| p.fanned_out) {
+                p.fanned_out = false;
+                tokio::task::yield_now().await;
+            }
+            // The player's lane: back from the publisher's task, or handed to it.
+            let allowed = !self.signals.saving();
+            let idle = !out.is_writing();
+            let traffic = &mut self.traffic;
+            if let Some(first) = self.players.settle(&mut self.session, traffic, idle, allowed) {
+                out.put_first(first);
+            }
             out.refill(&mut self.session);
             if self.session.is_closed() && !out.is_writing() {
                 // Everything (the `_error` of a refused connect) is written.
@@ -148,8 +169,11 @@ impl Connection {
             let read_mark = if self.publishing.is_some() { 4 * HIGH_WATER } else { HIGH_WATER };
             let want_read =
                 !self.session.is_waiting() && !self.session.is_closed() && queued < read_mark;
-            let want_media =
-                !self.players.is_empty() && queued < HIGH_WATER && !self.signals.napping();
+            let want_media = !self.players.is_empty()
+                && !self.players.direct
+                && queued < HIGH_WATER
+                && !self.signals.napping();
+            let direct = self.players.direct;
             let deciding = self.decisions.is_pending();
             let result: Result<(), Close> = tokio::select! {
                 biased;
@@ -171,6 +195,7 @@ impl Connection {
                     self.signals.pumped(self.players.budget_hit);
                     result
                 }
+                () = self.players.returned(), if direct => Ok(()),
                 (asked, verdict) = self.decisions.decided(), if deciding => {
                     self.decide(asked, verdict).and_then(|()| self.handle_events())
                 }
@@ -185,6 +210,10 @@ impl Connection {
                 break close;
             }
         };
+        // From here on only this task writes the socket.
+        if let Some(first) = self.players.close_lane(&mut self.traffic) {
+            out.put_first(first);
+        }
         if close.disposition().flush {
             out.flush_final(&mut self.session, &mut wr).await;
             linger(&mut rd).await;

@@ -119,6 +119,9 @@ pub struct StreamStatus {
     pub channels: Option<u8>,
     /// Players attached.
     pub viewers: usize,
+    /// Players fed straight from the publisher's task (run-to-completion fan-out): those
+    /// keeping up on plain TCP. The others are served by their own tasks.
+    pub direct_viewers: usize,
     /// GOP cache payload bytes.
     pub gop_cache_bytes: usize,
     /// GOP cache frames.
@@ -259,6 +262,7 @@ impl ServerHandle {
                     sample_rate: media.sample_rate,
                     channels: media.channels,
                     viewers: info.viewers,
+                    direct_viewers: info.direct_viewers,
                     gop_cache_bytes: info.ring_bytes,
                     gop_cache_frames: info.ring_frames,
                     gop_cache_ms: info.ring_ms,

@@ -24,6 +24,7 @@ pub mod platform;
 mod registry;
 mod server;
 mod shared;
+mod socket;
 
 pub use config::*;
 pub use delay::{DelayHistogram, DELAY_BUCKETS_MS};

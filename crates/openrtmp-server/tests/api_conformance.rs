@@ -541,6 +541,7 @@ fn stream_status(s: &StreamStatus) {
         sample_rate,
         channels,
         viewers,
+        direct_viewers,
         gop_cache_bytes,
         gop_cache_frames,
         gop_cache_ms,
@@ -558,7 +559,7 @@ fn stream_status(s: &StreamStatus) {
     let _: [&Option<u32>; 3] = [width, height, sample_rate];
     typed::<Option<f64>>(fps);
     typed::<Option<u8>>(channels);
-    let _: [&usize; 3] = [viewers, gop_cache_bytes, gop_cache_frames];
+    let _: [&usize; 4] = [viewers, direct_viewers, gop_cache_bytes, gop_cache_frames];
     typed::<u32>(gop_cache_ms);
     let _: [&u64; 2] = [frames_in, bytes_in];
     typed::<Option<Duration>>(publishing_for);

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use bytes::BufMut;
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::header::{self, MessageHeader, EXTENDED_TIMESTAMP, MAX_HEADER_LEN};
 use super::output::ChunkOutput;
@@ -135,6 +135,78 @@ impl ChunkEncoder {
             }
         }
     }
+    /// Records that `msg` went out on its chunk stream encoded by [`encode_standalone`] (by
+    /// this encoder's output or straight to the socket): later messages on that chunk
+    /// stream are compressed against its type 0 header.
+    pub fn note_standalone(&mut self, msg: &Message) {
+        let csid = msg.csid.clamp(MIN_CSID, MAX_CSID);
+        let length = msg.payload.len().min(MAX_MESSAGE_LEN as usize) as u32;
+        let (_, sent) = choose_header(None, msg, length);
+        self.streams.insert(csid, sent);
+    }
+
+    /// Forgets what was last sent on chunk stream `csid`: its next message starts with a
+    /// type 0 header. For messages that reached the peer without this encoder (the
+    /// publisher's task wrote them straight to the socket).
+    pub fn forget(&mut self, csid: u32) {
+        self.streams.remove(&csid);
+    }
+}
+
+/// `msg` encoded on its own (RTMP 1.0 §5.3.1): a type 0 header, which depends on no earlier
+/// header, then type 3 headers between `chunk_size` pieces (each repeating the extended
+/// timestamp, §5.3.1.3). The same bytes serve every peer that has this chunk size, whatever
+/// it was sent before, so a frame is chunked once per stream, not once per viewer.
+///
+/// The result is the slices to write in order: headers (all in one allocation) and the
+/// payload's own pieces, shared by reference count (pieces under a few hundred bytes are
+/// copied next to their header). With a chunk size at least the message's length, a
+/// message is two slices.
+pub fn encode_standalone(msg: &Message, chunk_size: u32) -> Vec<Bytes> {
+    let csid = msg.csid.clamp(MIN_CSID, MAX_CSID);
+    let len = msg.payload.len().min(MAX_MESSAGE_LEN as usize);
+    let (first, sent) = choose_header(None, msg, len as u32);
+    let chunk_size = chunk_size.clamp(1, MAX_CHUNK_SIZE) as usize;
+    let pieces = len.div_ceil(chunk_size).max(1);
+    let mut headers = BytesMut::with_capacity(MAX_HEADER_LEN + (pieces - 1) * 8 + COPY_THRESHOLD);
+    // (end of this header in `headers`, payload piece to write after it)
+    let mut layout: Vec<(usize, Option<Bytes>)> = Vec::with_capacity(pieces);
+    let mut offset: usize = 0;
+    let mut header = first;
+    loop {
+        let end = offset.saturating_add(chunk_size).min(len);
+        header::put_basic_header(&mut headers, header.fmt(), csid);
+        header::put_message_header(&mut headers, &header);
+        if let Some(extended) = sent.extended {
+            headers.put_u32(extended);
+        }
+        if end - offset < COPY_THRESHOLD {
+            headers.put_slice(msg.payload.get(offset..end).unwrap_or_default());
+            layout.push((headers.len(), None));
+        } else {
+            layout.push((headers.len(), Some(msg.payload.slice(offset..end))));
+        }
+        offset = end;
+        if offset >= len {
+            break;
+        }
+        header = MessageHeader::Type3;
+    }
+    let headers = headers.freeze();
+    let mut parts = Vec::with_capacity(layout.len() * 2);
+    let mut start = 0;
+    for (end, piece) in layout {
+        // A copied piece sits right after its header: it joins the next header's slice.
+        if let Some(piece) = piece {
+            parts.push(headers.slice(start..end));
+            parts.push(piece);
+            start = end;
+        }
+    }
+    if start < headers.len() {
+        parts.push(headers.slice(start..));
+    }
+    parts
 }
 
 /// Picks the first chunk's header for `msg` given what was last sent on its chunk stream,
@@ -298,6 +370,38 @@ mod tests {
         m.payload = Bytes::from_static(&[0, 0, 0, 0]);
         encode(&mut enc, &m);
         assert_eq!(enc.chunk_size(), 4096);
+    }
+
+    #[test]
+    fn standalone_is_what_a_fresh_encoder_sends() {
+        for (ts, len, size) in [
+            (0, 0, 128),
+            (40, 10, 128),
+            (33, 10_000, 4096),
+            (0x0100_0000, 300, 128),
+            (7, 70_000, 65_536),
+        ] {
+            let m = msg(6, ts, 9, 1, len);
+            let mut fresh = ChunkEncoder::new();
+            fresh.set_chunk_size(size).unwrap();
+            let parts = encode_standalone(&m, size);
+            assert_eq!(parts.concat(), encode(&mut fresh, &m), "{ts} {len} {size}");
+            // Headers and copied pieces merge: one header slice per shared payload piece.
+            let shared = len / size as usize + usize::from(len % size as usize >= 256);
+            assert!(parts.len() <= 2 * shared + 1, "{ts} {len} {size}: {} parts", parts.len());
+        }
+    }
+
+    #[test]
+    fn after_a_standalone_message_headers_compress_against_it() {
+        let mut enc = ChunkEncoder::new();
+        encode(&mut enc, &msg(6, 0, 9, 1, 10));
+        // Sent elsewhere: the encoder did not see it, and must not compress against stale state.
+        enc.forget(6);
+        assert_eq!(encode(&mut enc, &msg(6, 100, 9, 1, 10))[0], 0x06);
+        // Noted: the next message is a type 1/2 relative to it.
+        enc.note_standalone(&msg(6, 200, 9, 1, 10));
+        assert_eq!(encode(&mut enc, &msg(6, 233, 9, 1, 10))[..4], [0x86, 0, 0, 33]);
     }
 
     #[test]

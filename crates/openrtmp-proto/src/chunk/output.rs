@@ -54,6 +54,14 @@ impl ChunkOutput {
         self.segments.push_back(b);
     }
 
+    /// Appends everything queued in `other`, after what is queued here.
+    pub fn append(&mut self, mut other: ChunkOutput) {
+        other.seal_scratch();
+        self.seal_scratch();
+        self.sealed_len += other.sealed_len;
+        self.segments.append(&mut other.segments);
+    }
+
     /// Queues a copy of `b` (handshake packets, headers).
     pub fn push_slice(&mut self, b: &[u8]) {
         self.scratch_for(b.len()).put_slice(b);

@@ -116,6 +116,26 @@ impl<H: Handshake> Wire<H> {
         self.encoder.write_message(message, &mut self.out);
     }
 
+    /// Queues `encoded`, which is `message` as [`crate::chunk::encode_standalone`] encodes it
+    /// with this wire's outbound chunk size.
+    pub(super) fn send_standalone(&mut self, message: &Message, encoded: &[Bytes]) {
+        debug_assert_eq!(encoded, crate::chunk::encode_standalone(message, self.chunk_size()));
+        self.encoder.note_standalone(message);
+        for part in encoded {
+            self.out.push_bytes(part.clone());
+        }
+    }
+
+    /// Forgets the last header sent on chunk stream `csid` (it went out without us).
+    pub(super) fn forget(&mut self, csid: u32) {
+        self.encoder.forget(csid);
+    }
+
+    /// The outbound chunk size.
+    pub(super) fn chunk_size(&self) -> u32 {
+        self.encoder.chunk_size()
+    }
+
     /// Sends a protocol control message. A Set Chunk Size switches the encoder right after it.
     pub(super) fn send_control(&mut self, control: ControlMessage) {
         self.send(&control.to_message());

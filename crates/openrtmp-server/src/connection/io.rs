@@ -82,6 +82,14 @@ impl Output {
         }
     }
 
+    /// Puts `first` before what is being written (the rest of a frame the publisher's task
+    /// could not write).
+    pub(crate) fn put_first(&mut self, mut first: ChunkOutput) {
+        first.append(std::mem::take(&mut self.pending));
+        self.pending = first;
+        self.last_write = Instant::now();
+    }
+
     /// Bytes queued here and in the session.
     pub(crate) fn queued(&self, session: &mut ServerSession) -> usize {
         self.pending.len() + session.transmit().len()
@@ -193,6 +201,12 @@ impl Traffic {
         self.bytes_in += n as u64;
         self.entry.add_in(n);
         self.shared.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes the stream's publisher task wrote to this socket (run-to-completion fan-out):
+    /// the shared counters have them already.
+    pub(crate) fn sent_directly(&mut self, n: u64) {
+        self.bytes_out += n;
     }
 
     pub(crate) fn sent(&mut self, n: usize) {

@@ -6,19 +6,29 @@
 //! queue is below its high-water mark, so a player that stops reading holds at most one
 //! batch of frames beyond that mark; the ring's lag policy (in the hub) decides when it
 //! skips to a keyframe and, in wall time, when it is too slow to keep.
+//!
+//! Run-to-completion fan-out: a connection's only player, on a plain TCP socket, that is in
+//! sync with nothing queued is handed to its stream's publisher task ([`Players::settle`],
+//! `direct.rs`), which then writes each frame straight to the socket; the player comes back
+//! to this task (and its pump) when a write would block or this task needs the socket.
+//! Frames are chunked once per stream either way ([`openrtmp_hub::Frame::encoded`]).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openrtmp_hub::{MediaPump, PumpConfig, PumpEvent, StreamKey, SubscribeError, Subscriber};
-use openrtmp_media::TagType;
+use openrtmp_hub::{
+    DirectOutput, MediaPump, PumpConfig, PumpEvent, StreamKey, SubscribeError, Subscriber,
+};
+use openrtmp_proto::chunk::ChunkOutput;
 use openrtmp_proto::command::StatusCode;
-use openrtmp_proto::message::{Message, MessageType};
 use openrtmp_proto::session::ServerSession;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::close::Close;
+use super::direct::{media_message, Lane};
+use super::io::Traffic;
 use crate::delay::StreamDelays;
 use crate::registry::ConnEntry;
 use crate::shared::Shared;
@@ -48,10 +58,26 @@ pub(crate) struct Players {
     pub(crate) budget_hit: bool,
     shared: Arc<Shared>,
     entry: Arc<ConnEntry>,
+    /// The socket, when the publisher's task may write it (plain TCP, not TLS).
+    socket: Option<Arc<TcpStream>>,
+    cellular: Arc<AtomicBool>,
+    /// The only player's lane, once it had one.
+    lane: Option<Arc<Lane>>,
+    /// Whether the publisher's task had the lane at the loop's last turn.
+    pub(crate) direct: bool,
+    /// Taken back from the lane, not yet settled: the rest of a frame to write first,
+    /// socket bytes it wrote, and whether the session must forget its media headers.
+    leftover: Option<ChunkOutput>,
+    sent_directly: u64,
+    forget_media: bool,
 }
 
 impl Players {
-    pub(crate) fn new(shared: Arc<Shared>, entry: Arc<ConnEntry>) -> Players {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        entry: Arc<ConnEntry>,
+        cellular: Arc<AtomicBool>,
+    ) -> Players {
         Players {
             list: Vec::new(),
             events: Vec::new(),
@@ -59,7 +85,106 @@ impl Players {
             budget_hit: false,
             shared,
             entry,
+            socket: None,
+            cellular,
+            lane: None,
+            direct: false,
+            leftover: None,
+            sent_directly: 0,
+            forget_media: false,
         }
+    }
+
+    /// Lets the stream's publisher task write `socket` while the player keeps up.
+    pub(crate) fn share_socket(&mut self, socket: Arc<TcpStream>) {
+        self.socket = Some(socket);
+    }
+
+    /// Takes the lane back from the publisher's task, if it has it (`closing`: for good):
+    /// the player's pump continues where the lane stopped.
+    fn take_lane(&mut self, closing: bool) {
+        let Some(taken) = self.lane.as_ref().and_then(|lane| lane.take(closing)) else { return };
+        if let Some(player) = self.list.first_mut() {
+            player.pump.back_from_direct(taken.next_seq, taken.frames, taken.payload);
+        }
+        self.direct = false;
+        self.sent_directly += taken.sent;
+        self.forget_media = true;
+        if !taken.leftover.is_empty() {
+            self.leftover.get_or_insert_with(ChunkOutput::new).append(taken.leftover);
+        }
+    }
+
+    /// At the top of each turn of the connection's loop: takes the lane back when the
+    /// publisher's task returned it, when the session has output to write or when
+    /// `allowed` (not power saving) no longer holds; hands the player to the publisher's
+    /// task when it is in sync and nothing is queued (`idle`). Returns bytes to write
+    /// before anything else (the rest of a frame the socket did not take).
+    pub(crate) fn settle(
+        &mut self,
+        session: &mut ServerSession,
+        traffic: &mut Traffic,
+        idle: bool,
+        allowed: bool,
+    ) -> Option<ChunkOutput> {
+        if self.direct {
+            let keep = allowed
+                && session.transmit().is_empty()
+                && self.lane.as_ref().is_some_and(|lane| lane.is_direct());
+            if !keep {
+                self.take_lane(false);
+            }
+        }
+        if std::mem::take(&mut self.forget_media) {
+            session.media_sent_elsewhere();
+        }
+        traffic.sent_directly(std::mem::take(&mut self.sent_directly));
+        let leftover = self.leftover.take();
+        let idle = idle && leftover.is_none() && session.transmit().is_empty();
+        if !self.direct && allowed && idle {
+            self.go_direct(session);
+        }
+        leftover
+    }
+
+    fn go_direct(&mut self, session: &ServerSession) {
+        let (Some(socket), [player]) = (&self.socket, self.list.as_mut_slice()) else { return };
+        if !player.pump.in_sync() {
+            return;
+        }
+        let lane = match &self.lane {
+            Some(lane) if lane.serves(player.stream_id, session) => Arc::clone(lane),
+            _ => {
+                let lane = Arc::new(Lane::new(
+                    Arc::clone(socket),
+                    session,
+                    player.stream_id,
+                    Arc::clone(&self.entry),
+                    Arc::clone(&self.shared),
+                    Arc::clone(&player.delays),
+                    Arc::clone(&self.cellular),
+                ));
+                self.lane = Some(Arc::clone(&lane));
+                lane
+            }
+        };
+        self.direct = player.pump.go_direct(lane as Arc<dyn DirectOutput>);
+    }
+
+    /// Resolves when the publisher's task hands the lane back.
+    pub(crate) async fn returned(&self) {
+        match &self.lane {
+            Some(lane) => lane.wait_returned().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The connection ends: the publisher's task writes no more. Returns the rest of a
+    /// frame to flush first.
+    pub(crate) fn close_lane(&mut self, traffic: &mut Traffic) -> Option<ChunkOutput> {
+        self.take_lane(true);
+        traffic.sent_directly(std::mem::take(&mut self.sent_directly));
+        self.leftover.take()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -87,6 +212,7 @@ impl Players {
         let publishing = subscriber.is_publishing();
         tracing::info!(stream = %key, publishing, "play start");
         let pump = MediaPump::new(subscriber, PumpConfig { batch_bytes: BATCH_BYTES });
+        self.take_lane(false);
         self.list.retain(|p| p.stream_id != stream_id);
         // A player that arrives before any publisher waits for one as long as it likes;
         // `unpublished_wait` only runs once a publisher has come and gone.
@@ -101,12 +227,14 @@ impl Players {
 
     /// `closeStream`/`deleteStream`: stops playing on `stream_id`.
     pub(crate) fn stop(&mut self, stream_id: u32) {
+        self.take_lane(false);
         self.report_drops();
         self.list.retain(|p| p.stream_id != stream_id);
         tracing::info!(stream_id, "play stop");
     }
 
     fn subscriber(&mut self, stream_id: u32) -> Option<&mut Subscriber> {
+        self.take_lane(false);
         let p = self.list.iter_mut().find(|p| p.stream_id == stream_id)?;
         Some(p.pump.subscriber_mut())
     }
@@ -143,7 +271,8 @@ impl Players {
     /// player.
     pub(crate) fn pump(&mut self, session: &mut ServerSession) -> Result<(), Close> {
         let now = Instant::now().into_std();
-        let Players { list, events, last_drop_warning, budget_hit, shared, entry } = self;
+        let chunk_size = session.outbound_chunk_size();
+        let Players { list, events, last_drop_warning, budget_hit, shared, entry, .. } = self;
         *budget_hit = false;
         for player in list {
             events.clear();
@@ -161,15 +290,16 @@ impl Players {
                                 player.delays.distribution.record(delay);
                             }
                         }
-                        let type_id = MessageType::from(TagType::from(frame.kind));
-                        let msg = Message {
-                            csid: 0,
-                            timestamp: frame.timestamp,
-                            type_id,
-                            stream_id,
-                            payload: frame.payload,
+                        // Chunked once per stream, shared by every player like this one.
+                        let msg = media_message(&frame);
+                        let key = (u64::from(chunk_size) << 32) | u64::from(stream_id);
+                        let encode = |f: &openrtmp_hub::Frame| {
+                            ServerSession::prepare_media(stream_id, &media_message(f), chunk_size)
                         };
-                        session.send_media(stream_id, &msg);
+                        match frame.encoded(key, encode) {
+                            Some(parts) => session.send_prepared_media(stream_id, &msg, parts),
+                            None => session.send_media(stream_id, &msg),
+                        }
                     }
                     PumpEvent::Unpublished => {
                         tracing::info!(stream_id, "publisher left: end of stream sent to player");
@@ -237,6 +367,15 @@ impl Players {
         match self.deadline(unpublished_wait) {
             Some(deadline) if now >= deadline => Err(Close::UnpublishedWaitOver),
             _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for Players {
+    fn drop(&mut self) {
+        // However the connection ends, the publisher's task stops writing its socket.
+        if let Some(lane) = &self.lane {
+            lane.take(true);
         }
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct Publishing {
     delays: Arc<StreamDelays>,
     ingest: IngestClock,
     entry: Arc<ConnEntry>,
+    /// Frames went to viewers' sockets from this task since the loop last yielded.
+    pub(crate) fanned_out: bool,
 }
 
 impl Publishing {
@@ -74,6 +76,7 @@ impl Publishing {
             delays: shared.delays.for_stream(key),
             ingest: IngestClock::default(),
             entry: Arc::clone(entry),
+            fanned_out: false,
         })
     }
 
@@ -113,6 +116,7 @@ impl Publishing {
             self.count_video(ts, frame.keyframe);
         }
         let pushed = self.publisher.push(frame);
+        self.fanned_out |= self.publisher.fans_out();
         if pushed.replaced {
             return Err(Close::Replaced);
         }

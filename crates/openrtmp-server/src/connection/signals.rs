@@ -175,6 +175,11 @@ impl Signals {
         }
     }
 
+    /// Whether power saving is on (a player's writes are batched by naps).
+    pub(crate) fn saving(&self) -> bool {
+        self.saving
+    }
+
     /// Whether media must wait (a nap of power saving is running).
     pub(crate) fn napping(&self) -> bool {
         self.napping && self.nap.as_ref().is_some_and(|nap| Instant::now() < nap.deadline())

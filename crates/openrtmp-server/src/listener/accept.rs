@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
+
+use crate::socket::{SharedRead, SharedWrite};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::{field, Instrument};
@@ -166,8 +168,10 @@ async fn serve(
 ) {
     let close = match tls {
         None => {
-            let (rd, wr) = socket.into_split();
-            conn.run(rd, wr).await
+            // Shared with the publisher's task of a stream this connection plays in sync.
+            let socket = Arc::new(socket);
+            conn.share_socket(Arc::clone(&socket));
+            conn.run(SharedRead(Arc::clone(&socket)), SharedWrite(socket)).await
         }
         Some(acceptor) => match tls_accept(acceptor, socket, deadline).await {
             Ok(stream) => {

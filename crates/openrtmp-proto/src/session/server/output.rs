@@ -1,6 +1,7 @@
 //! What the driver sends through the session: media to players, status and user control
 //! messages, pings.
 
+use bytes::Bytes;
 use openrtmp_amf::Amf0Value;
 
 use super::ServerSession;
@@ -12,13 +13,41 @@ impl ServerSession {
     /// Sends an audio, video or data message to a playing stream. The payload is shared
     /// (reference counted), only chunk headers are written.
     pub fn send_media(&mut self, stream_id: u32, message: &Message) {
-        let csid = match message.type_id {
-            MessageType::AUDIO => csid::AUDIO,
-            MessageType::VIDEO => csid::VIDEO,
-            _ => csid::STREAM_COMMAND,
-        };
-        let msg = Message { csid, stream_id, ..message.clone() };
+        let msg = media_message(stream_id, message);
         self.wire.send(&msg);
+    }
+
+    /// How [`send_media`](Self::send_media) would chunk `message` on `stream_id`, encoded on
+    /// its own ([`crate::chunk::encode_standalone`]) with `chunk_size`: bytes that serve every
+    /// player of a stream with the same chunk size and stream id, whatever each was sent
+    /// before. Shared by reference count; give them to
+    /// [`send_prepared_media`](Self::send_prepared_media) or write them straight to the
+    /// socket (then call [`media_sent_elsewhere`](Self::media_sent_elsewhere)).
+    pub fn prepare_media(stream_id: u32, message: &Message, chunk_size: u32) -> Vec<Bytes> {
+        crate::chunk::encode_standalone(&media_message(stream_id, message), chunk_size)
+    }
+
+    /// Sends a media message already encoded by [`prepare_media`](Self::prepare_media) with
+    /// this session's [`outbound_chunk_size`](Self::outbound_chunk_size): no per-player
+    /// encoding, the same slices for every player.
+    pub fn send_prepared_media(&mut self, stream_id: u32, message: &Message, encoded: &[Bytes]) {
+        let msg = media_message(stream_id, message);
+        self.wire.send_standalone(&msg, encoded);
+    }
+
+    /// Media (and data) messages reached the peer without the session, written straight to
+    /// the socket from prepared bytes: the next message on their chunk streams starts with a
+    /// full (type 0) header. The session's own messages (control, commands, onStatus) use
+    /// other chunk streams, so they may be queued meanwhile.
+    pub fn media_sent_elsewhere(&mut self) {
+        for csid in [csid::AUDIO, csid::VIDEO, csid::MEDIA_DATA] {
+            self.wire.forget(csid);
+        }
+    }
+
+    /// The chunk size of what the session sends (after its Set Chunk Size).
+    pub fn outbound_chunk_size(&self) -> u32 {
+        self.wire.chunk_size()
     }
 
     /// Sends onStatus on a message stream.
@@ -61,4 +90,15 @@ impl ServerSession {
         }
         self.send_command(0, command::on_status(info));
     }
+}
+
+/// `message` as a player receives it on `stream_id`: audio, video and data on their chunk
+/// streams.
+fn media_message(stream_id: u32, message: &Message) -> Message {
+    let csid = match message.type_id {
+        MessageType::AUDIO => csid::AUDIO,
+        MessageType::VIDEO => csid::VIDEO,
+        _ => csid::MEDIA_DATA,
+    };
+    Message { csid, stream_id, ..message.clone() }
 }

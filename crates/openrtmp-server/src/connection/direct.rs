@@ -1,0 +1,284 @@
+//! A player's lane: its socket as its stream's publisher task writes it while the player
+//! keeps up (run-to-completion fan-out, `openrtmp_hub::DirectOutput`).
+//!
+//! The connection's task hands its player to the publisher's task when it is in sync and
+//! has nothing queued ([`Lane::arm`]); the publisher's task then writes each frame (or
+//! batch) with one non-blocking vectored write of bytes chunked once per stream. When a
+//! write would block, what it did not take is kept ([`Taken::leftover`]) and the lane goes
+//! back to the connection's task, which writes it first and continues from the media pump
+//! (lag policy included). The connection's task also takes the lane back whenever it needs
+//! the socket (a reply, a pause, the end). The mode is switched under the lane's lock, and
+//! only the side that owns the mode writes, so the two never interleave bytes.
+
+use std::io::IoSlice;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use openrtmp_hub::{DirectOutput, Frame};
+use openrtmp_media::TagType;
+use openrtmp_proto::chunk::ChunkOutput;
+use openrtmp_proto::message::{Message, MessageType};
+use openrtmp_proto::session::ServerSession;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use crate::delay::StreamDelays;
+use crate::registry::ConnEntry;
+use crate::shared::Shared;
+
+/// Slices per direct write: a batch of a few frames at any chunk size.
+const MAX_SLICES: usize = 256;
+
+/// Who writes the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The connection's task (pump, replies, anything).
+    Task,
+    /// The publisher's task: frames from `next_seq` of publishing `generation`.
+    Direct { generation: u64, next_seq: u64 },
+    /// Handed back by the publisher's task (a write would block, a gap, the publisher
+    /// left): the connection's task takes over at its next turn.
+    Returned { next_seq: u64 },
+    /// The connection is ending: nobody else writes.
+    Closed,
+}
+
+#[derive(Debug)]
+struct State {
+    mode: Mode,
+    /// The unwritten rest of the last batch (a write that would block).
+    leftover: Vec<Bytes>,
+    /// Frames and payload bytes written since the lane was armed.
+    frames: u64,
+    payload: u64,
+    /// Socket bytes written since the lane was armed.
+    sent: u64,
+}
+
+/// What the connection's task gets back with the lane.
+#[derive(Debug)]
+pub(crate) struct Taken {
+    /// The first frame the lane did not write.
+    pub(crate) next_seq: u64,
+    pub(crate) frames: u64,
+    pub(crate) payload: u64,
+    pub(crate) sent: u64,
+    /// Bytes of a frame the socket did not take: to write before anything else.
+    pub(crate) leftover: ChunkOutput,
+}
+
+/// One player's lane (see the module docs).
+pub(crate) struct Lane {
+    socket: Arc<TcpStream>,
+    stream_id: u32,
+    chunk_size: u32,
+    state: Mutex<State>,
+    /// Wakes the connection's task when the lane comes back.
+    returned: Notify,
+    entry: Arc<ConnEntry>,
+    shared: Arc<Shared>,
+    delays: Arc<StreamDelays>,
+    /// True while the connection's local address is on a cellular network.
+    cellular: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane")
+            .field("stream_id", &self.stream_id)
+            .field("mode", &self.lock().mode)
+            .finish()
+    }
+}
+
+impl Lane {
+    pub(crate) fn new(
+        socket: Arc<TcpStream>,
+        session: &ServerSession,
+        stream_id: u32,
+        entry: Arc<ConnEntry>,
+        shared: Arc<Shared>,
+        delays: Arc<StreamDelays>,
+        cellular: Arc<AtomicBool>,
+    ) -> Lane {
+        let state =
+            State { mode: Mode::Task, leftover: Vec::new(), frames: 0, payload: 0, sent: 0 };
+        Lane {
+            socket,
+            stream_id,
+            chunk_size: session.outbound_chunk_size(),
+            state: Mutex::new(state),
+            returned: Notify::new(),
+            entry,
+            shared,
+            delays,
+            cellular,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether this lane serves a player on `stream_id` of `session` (a lane is made per
+    /// message stream and chunk size; the session's chunk size is set once, at connect).
+    pub(crate) fn serves(&self, stream_id: u32, session: &ServerSession) -> bool {
+        self.stream_id == stream_id && self.chunk_size == session.outbound_chunk_size()
+    }
+
+    /// Whether the publisher's task writes this socket now.
+    pub(crate) fn is_direct(&self) -> bool {
+        matches!(self.lock().mode, Mode::Direct { .. })
+    }
+
+    /// Resolves when the publisher's task hands the lane back.
+    pub(crate) async fn wait_returned(&self) {
+        self.returned.notified().await;
+    }
+
+    /// Takes the socket back for the connection's task (`closing`: for good). `None` if the
+    /// task had it already.
+    pub(crate) fn take(&self, closing: bool) -> Option<Taken> {
+        let mut st = self.lock();
+        let next_seq = match st.mode {
+            Mode::Direct { next_seq, .. } | Mode::Returned { next_seq } => next_seq,
+            Mode::Task | Mode::Closed => {
+                if closing {
+                    st.mode = Mode::Closed;
+                }
+                return None;
+            }
+        };
+        st.mode = if closing { Mode::Closed } else { Mode::Task };
+        let mut leftover = ChunkOutput::new();
+        for part in st.leftover.drain(..) {
+            leftover.push_bytes(part);
+        }
+        Some(Taken { next_seq, frames: st.frames, payload: st.payload, sent: st.sent, leftover })
+    }
+
+    /// Hands the lane back to the connection's task (called with the lock held).
+    fn give_back(&self, st: &mut State, next_seq: u64) {
+        st.mode = Mode::Returned { next_seq };
+        self.returned.notify_one();
+    }
+
+    /// The key of this lane's encoding of frames ([`Frame::encoded`]).
+    fn key(&self) -> u64 {
+        (u64::from(self.chunk_size) << 32) | u64::from(self.stream_id)
+    }
+
+    /// `frame` chunked for this lane, on its own.
+    fn encode(&self, frame: &Frame) -> Vec<Bytes> {
+        ServerSession::prepare_media(self.stream_id, &media_message(frame), self.chunk_size)
+    }
+}
+
+/// The message a player gets for `frame` (the chunk stream and message stream are the
+/// session's to set).
+pub(crate) fn media_message(frame: &Frame) -> Message {
+    Message {
+        csid: 0,
+        timestamp: frame.timestamp,
+        type_id: MessageType::from(TagType::from(frame.kind)),
+        stream_id: 0,
+        payload: frame.payload.clone(),
+    }
+}
+
+impl DirectOutput for Lane {
+    fn start(&self, generation: u64, next_seq: u64) {
+        let mut st = self.lock();
+        let mode = Mode::Direct { generation, next_seq };
+        *st = State { mode, leftover: Vec::new(), frames: 0, payload: 0, sent: 0 };
+    }
+
+    fn offer(&self, generation: u64, first_seq: u64, frames: &[Frame]) -> bool {
+        let mut st = self.lock();
+        let Mode::Direct { generation: ours, next_seq } = st.mode else { return false };
+        if ours != generation || first_seq > next_seq {
+            // Another publisher, or frames this lane never saw: the task catches up.
+            self.give_back(&mut st, next_seq);
+            return false;
+        }
+        let skip = usize::try_from(next_seq - first_seq).unwrap_or(usize::MAX);
+        let Some(frames) = frames.get(skip..).filter(|f| !f.is_empty()) else { return true };
+        // Frames whose shared encoding is for another chunk size or stream id (rare).
+        let key = self.key();
+        let own: Vec<Vec<Bytes>> = frames
+            .iter()
+            .filter(|f| f.encoded(key, |f| self.encode(f)).is_none())
+            .map(|f| self.encode(f))
+            .collect();
+        let mut own_parts = own.iter();
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let (mut n, mut total, mut payload) = (0, 0, 0u64);
+        let mut batch: Vec<&[Bytes]> = Vec::with_capacity(frames.len());
+        for frame in frames {
+            let parts = match frame.encoded(key, |f| self.encode(f)) {
+                Some(parts) => parts,
+                None => own_parts.next().map(Vec::as_slice).unwrap_or_default(),
+            };
+            for part in parts {
+                let Some(slot) = slices.get_mut(n) else {
+                    // A batch this large is the pump's to write.
+                    self.give_back(&mut st, next_seq);
+                    return false;
+                };
+                *slot = IoSlice::new(part);
+                n += 1;
+                total += part.len();
+            }
+            payload += frame.len() as u64;
+            batch.push(parts);
+        }
+        let written = match self.socket.try_write_vectored(slices.get(..n).unwrap_or_default()) {
+            Ok(written) if written > 0 => written,
+            // Would block (or failed: the task's next write meets the error).
+            Ok(_) | Err(_) => {
+                self.give_back(&mut st, next_seq);
+                return false;
+            }
+        };
+        let now = Instant::now();
+        for frame in frames {
+            if let Some(arrived) = frame.received {
+                self.delays.distribution.record(now.saturating_duration_since(arrived));
+            }
+        }
+        st.frames += frames.len() as u64;
+        st.payload += payload;
+        st.sent += written as u64;
+        self.entry.add_out(written);
+        self.shared.stats.bytes_out.fetch_add(written as u64, Ordering::Relaxed);
+        if self.cellular.load(Ordering::Relaxed) {
+            self.shared.platform.add_cellular_out(written as u64);
+        }
+        let next_seq = next_seq + frames.len() as u64;
+        if written == total {
+            st.mode = Mode::Direct { generation, next_seq };
+            return true;
+        }
+        // The socket took part of the batch: its rest goes first when the task takes over.
+        let mut skip = written;
+        for part in batch.into_iter().flatten() {
+            if skip >= part.len() {
+                skip -= part.len();
+                continue;
+            }
+            st.leftover.push(part.slice(skip..));
+            skip = 0;
+        }
+        self.give_back(&mut st, next_seq);
+        false
+    }
+
+    fn release(&self) {
+        let mut st = self.lock();
+        if let Mode::Direct { next_seq, .. } = st.mode {
+            self.give_back(&mut st, next_seq);
+        }
+    }
+}
