@@ -76,6 +76,7 @@ impl Hub {
         drop(streams);
         stream.commit(st, true);
         // Outputs fed by a displaced publisher go back to their tasks, which see the new one.
+        stream.holding.store(false, Ordering::Relaxed);
         stream.direct.release_all();
         Ok(Publisher::new(Arc::clone(&self.inner), stream, generation, owner))
     }

@@ -97,6 +97,21 @@ impl Publisher {
         Pushed { replaced: !live, learnt: None }
     }
 
+    /// Opportunistic batching for the direct outputs: until [`Publisher::release`], pushed
+    /// frames are gathered, not written; `release` writes them to every direct output at
+    /// once. A driver holds while it handles one read of its socket: when it falls behind,
+    /// a read holds several frames and each viewer gets them in one write, so the cost per
+    /// frame falls as the load rises instead of the backlog growing.
+    pub fn hold(&self) {
+        self.stream.holding.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Ends [`Publisher::hold`]: what was gathered goes to the direct outputs now.
+    pub fn release(&self) {
+        self.stream.holding.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.stream.fan_out(self.generation);
+    }
+
     /// Whether pushing writes to viewers from this task (run-to-completion fan-out to
     /// [`crate::DirectOutput`]s): a driver that pushes many frames in a row should then
     /// yield now and then, so other tasks on its thread are not starved.
@@ -131,6 +146,7 @@ impl Drop for Publisher {
             live
         });
         if !self.stream.lock().publishing {
+            self.stream.holding.store(false, std::sync::atomic::Ordering::Relaxed);
             self.stream.direct.release_all();
         }
     }

@@ -1,7 +1,7 @@
 //! One live stream: the publisher slot, the shared ring, the caches for late joiners and
 //! the wakeup that viewers wait on.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openrtmp_media::{AudioInfo, ScriptData, VideoInfo};
@@ -29,6 +29,9 @@ pub(crate) struct Stream {
     pub(crate) lifecycle_changes: AtomicU64,
     /// Outputs fed straight from the publisher's task (run-to-completion fan-out).
     pub(crate) direct: DirectList,
+    /// While set, pushes gather frames for the direct outputs without offering them; the
+    /// publisher's driver offers once per read ([`crate::Publisher::hold`]).
+    pub(crate) holding: AtomicBool,
     /// The hub-wide payload byte count this stream contributes to.
     memory: Arc<AtomicUsize>,
 }
@@ -78,6 +81,8 @@ pub(crate) struct StreamState {
     /// from sequence number `direct_from`.
     direct_pending: Vec<Frame>,
     direct_from: u64,
+    /// A frame that is not to wait was gathered: the batch goes at the next chance.
+    direct_due: bool,
 }
 
 impl Stream {
@@ -103,6 +108,7 @@ impl Stream {
             quiet: false,
             direct_pending: Vec::new(),
             direct_from: 0,
+            direct_due: false,
         };
         Stream {
             key,
@@ -112,6 +118,7 @@ impl Stream {
             lifecycle: Notify::new(),
             lifecycle_changes: AtomicU64::new(0),
             direct: DirectList::default(),
+            holding: AtomicBool::new(false),
             memory,
         }
     }
@@ -173,12 +180,26 @@ impl Stream {
         }
         let head = st.ring.head().seq;
         f(&mut st);
-        let batch = st.direct_batch(head, self.direct.len() > 0);
+        st.gather_direct(head, self.direct.len() > 0);
+        let batch = if self.holding.load(Ordering::Relaxed) { None } else { st.take_direct() };
         self.commit(st, false);
         if let Some((first_seq, frames)) = batch {
             self.direct.offer(generation, first_seq, &frames);
         }
         true
+    }
+
+    /// Offers the frames gathered while [`Stream::holding`] to the direct outputs.
+    pub(crate) fn fan_out(&self, generation: u64) {
+        let mut st = self.lock();
+        if st.generation != generation {
+            return;
+        }
+        let batch = st.take_direct();
+        drop(st);
+        if let Some((first_seq, frames)) = batch {
+            self.direct.offer(generation, first_seq, &frames);
+        }
     }
 }
 
@@ -210,6 +231,7 @@ impl StreamState {
         self.audio = None;
         self.headers.clear();
         self.direct_pending.clear();
+        self.direct_due = false;
     }
 
     /// Frees the ring of a finished generation once no subscriber is still draining it.
@@ -248,12 +270,12 @@ impl StreamState {
 
     /// Records codec information; whether it is new.
     /// Gathers the frames the ring gained since sequence number `from` for the direct
-    /// outputs, and hands over the batch unless it is to wait ([`Self::batch_quietly`]: the
-    /// direct outputs batch exactly as the woken ones do).
-    fn direct_batch(&mut self, from: u64, wanted: bool) -> Option<(u64, Vec<Frame>)> {
+    /// outputs; the batch is due unless it is to wait ([`Self::batch_quietly`]: the direct
+    /// outputs batch exactly as the woken ones do).
+    fn gather_direct(&mut self, from: u64, wanted: bool) {
         let head = self.ring.head().seq;
         if !wanted && self.direct_pending.is_empty() {
-            return None;
+            return;
         }
         if self.direct_pending.is_empty() {
             self.direct_from = from;
@@ -263,7 +285,12 @@ impl StreamState {
                 self.direct_pending.push(entry.frame.clone());
             }
         }
-        if self.quiet || self.direct_pending.is_empty() {
+        self.direct_due |= !self.quiet && head > from;
+    }
+
+    /// The gathered batch, if it is due.
+    fn take_direct(&mut self) -> Option<(u64, Vec<Frame>)> {
+        if !std::mem::take(&mut self.direct_due) || self.direct_pending.is_empty() {
             return None;
         }
         Some((self.direct_from, std::mem::take(&mut self.direct_pending)))

@@ -224,8 +224,16 @@ impl Connection {
     /// Bytes from the socket: into the session, then act on its events.
     fn input(&mut self, data: &[u8]) -> Result<(), Close> {
         self.traffic.received(data.len());
-        self.session.handle_input(now(), data).map_err(Close::from)?;
-        self.handle_events()
+        // The frames of one read go to the direct viewers in one write each.
+        if let Some(p) = &self.publishing {
+            p.hold();
+        }
+        let result = self.session.handle_input(now(), data).map_err(Close::from);
+        let result = result.and_then(|()| self.handle_events());
+        if let Some(p) = &mut self.publishing {
+            p.release();
+        }
+        result
     }
 
     fn handle_events(&mut self) -> Result<(), Close> {

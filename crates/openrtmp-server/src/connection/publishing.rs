@@ -91,6 +91,17 @@ impl Publishing {
         self.publisher.unpublish();
     }
 
+    /// Gathers the frames pushed until [`Publishing::release`] for the direct viewers.
+    pub(crate) fn hold(&self) {
+        self.publisher.hold();
+    }
+
+    /// Writes what was gathered since [`Publishing::hold`] to the direct viewers.
+    pub(crate) fn release(&mut self) {
+        self.publisher.release();
+        self.fanned_out |= self.publisher.fans_out();
+    }
+
     /// An audio or video message from the publisher, into the hub. `Err(Replaced)` when a
     /// newer publisher took the key over (`replace_publisher`): this one is done.
     pub(crate) fn media(&mut self, message: Message) -> Result<(), Close> {
@@ -116,7 +127,6 @@ impl Publishing {
             self.count_video(ts, frame.keyframe);
         }
         let pushed = self.publisher.push(frame);
-        self.fanned_out |= self.publisher.fans_out();
         if pushed.replaced {
             return Err(Close::Replaced);
         }
