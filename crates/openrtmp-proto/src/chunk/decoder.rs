@@ -171,6 +171,28 @@ impl ChunkDecoder {
         }
     }
 
+    /// The undecoded input, for a driver that reads from its socket straight into the
+    /// decoder instead of copying each read in with [`handle_input`](Self::handle_input):
+    /// it appends the bytes it reads (e.g. tokio's `read_buf`), then calls
+    /// [`handle_appended`](Self::handle_appended) with their count. Messages that arrive in
+    /// one chunk then become slices of the very buffer the socket was read into.
+    ///
+    /// The driver may reserve or reallocate (its read size is its policy) but must only
+    /// append: the bytes already held start at a chunk boundary and are not decoded yet.
+    pub fn input_mut(&mut self) -> &mut BytesMut {
+        &mut self.input
+    }
+
+    /// Accounts for `n` bytes the driver appended to [`input_mut`](Self::input_mut), as
+    /// [`handle_input`](Self::handle_input) does for the bytes it copies (a poisoned decoder
+    /// drops them).
+    pub fn handle_appended(&mut self, n: usize) {
+        self.bytes_received += n as u64;
+        if self.poisoned.is_some() {
+            self.input = BytesMut::new();
+        }
+    }
+
     /// Decodes the next whole message. `Ok(None)` means more bytes are needed.
     pub fn poll_message(&mut self) -> Result<Option<Message>, ChunkError> {
         if let Some(err) = &self.poisoned {
@@ -332,7 +354,20 @@ impl ChunkDecoder {
         self.input.advance(plan.header_len);
 
         let message_len = plan.fields.length as usize;
+        let gathered = match stream.partial {
+            None if plan.data_len < message_len && message_len >= ZERO_COPY_MIN_LEN => {
+                gather_in_place(&mut self.input, &plan, self.chunk_size)
+            }
+            _ => None,
+        };
         let payload = match stream.partial.take() {
+            // A large message whose chunks all arrived, gathered in place: no copy elsewhere.
+            None if gathered.is_some() => {
+                let payload = self.input.split_to(message_len).freeze();
+                let end = gathered.unwrap_or(message_len);
+                self.input.advance(end.saturating_sub(message_len));
+                payload
+            }
             // Whole message in one chunk. A large one is taken without a copy; a small one is
             // copied, because a zero-copy slice keeps the whole input allocation alive, and a
             // GOP cache holding hundreds of small audio frames would pin that many read buffers.
@@ -347,8 +382,11 @@ impl ChunkDecoder {
             }
             partial => {
                 let mut buf = partial.unwrap_or_default();
+                // What follows this chunk's data in the input may be the rest of the message.
+                let arrived = buf.len() + self.input.len();
                 let data = self.input.get(..plan.data_len).unwrap_or_default();
-                grow_partial(&mut buf, data, message_len, &mut self.charged, &self.limits)?;
+                let size = Sizing { message_len, arrived };
+                grow_partial(&mut buf, data, size, &mut self.charged, &self.limits)?;
                 self.input.advance(plan.data_len);
                 if buf.len() < message_len {
                     stream.partial = Some(buf);
@@ -392,6 +430,49 @@ impl ChunkDecoder {
     }
 }
 
+/// For a message longer than one chunk whose chunks all follow in `input`, one after the
+/// other on its chunk stream (what encoders send), moves each chunk's data back over the
+/// headers before it, so that the message becomes a slice of the input without an
+/// allocation or a copy elsewhere. `input` starts at the first chunk's data. Returns where
+/// the message's last chunk ended, or `None` (nothing moved) when the chunks are not all
+/// there or are interleaved with another chunk stream's: the message is then reassembled.
+fn gather_in_place(input: &mut [u8], plan: &ChunkPlan, chunk_size: u32) -> Option<usize> {
+    let end = walk_chunks(input, plan, chunk_size, |_, _, _| {})?;
+    walk_chunks(input, plan, chunk_size, |input, data, to| input.copy_within(data, to))?;
+    Some(end)
+}
+
+/// Walks the continuation chunks of the message `plan` starts, in `input` (which starts at
+/// the first chunk's data), calling `gather(input, data, to)` for each chunk's data range and
+/// where the message's bytes so far end. Returns where the last chunk ends, or `None` if a
+/// chunk is missing, is not type 3, or is on another chunk stream.
+fn walk_chunks(
+    input: &mut [u8],
+    plan: &ChunkPlan,
+    chunk_size: u32,
+    mut gather: impl FnMut(&mut [u8], std::ops::Range<usize>, usize),
+) -> Option<usize> {
+    let (message_len, fields) = (plan.fields.length as usize, plan.fields);
+    let (mut pos, mut got) = (plan.data_len, plan.data_len);
+    while got < message_len {
+        let at = input.get(pos..)?;
+        let parsed = header::parse_header(at)?;
+        if parsed.csid != plan.csid || !matches!(parsed.header, MessageHeader::Type3) {
+            return None;
+        }
+        let repeat = peek_repeat(at.get(parsed.len..)?, fields.extended, fields.timestamp)?;
+        let start = pos + parsed.len + repeat;
+        let len = (chunk_size as usize).min(message_len - got);
+        if input.len() < start + len {
+            return None;
+        }
+        gather(input, start..start + len, got);
+        pos = start + len;
+        got += len;
+    }
+    Some(pos)
+}
+
 /// With a message in progress on the chunk stream, only a type 3 chunk may follow
 /// (§5.3.1.2.4).
 fn check_continuation(
@@ -426,20 +507,37 @@ fn peek_repeat(after_basic: &[u8], extended: Option<u32>, timestamp: u32) -> Opt
     Some(if next == stored || next == timestamp { 4 } else { 0 })
 }
 
-/// Appends `data` to a partial message buffer, growing its capacity geometrically but never
-/// beyond `message_len`, and charging capacity growth to the budget.
+/// How large a reassembly buffer may grow: never beyond the message's declared length, and
+/// never (but geometrically) beyond what has arrived.
+#[derive(Debug, Clone, Copy)]
+struct Sizing {
+    /// Declared length of the message.
+    message_len: usize,
+    /// Bytes of the message received plus all undecoded input: an upper bound of what of
+    /// it has arrived. Sizing for it up front saves the copies of doubling when a large
+    /// message arrives in one read; it is no more than the input buffer already holds.
+    arrived: usize,
+}
+
+/// Appends `data` to a partial message buffer, growing its capacity geometrically (or at
+/// once to what has arrived) but never beyond the message length, and charging capacity
+/// growth to the budget.
 fn grow_partial(
     buf: &mut BytesMut,
     data: &[u8],
-    message_len: usize,
+    size: Sizing,
     charged: &mut usize,
     limits: &DecoderLimits,
 ) -> Result<(), ChunkError> {
     let needed = buf.len() + data.len();
     let capacity = buf.capacity();
     if needed > capacity {
-        let wanted =
-            capacity.saturating_mul(2).max(MIN_REASSEMBLY_CAPACITY).min(message_len).max(needed);
+        let wanted = capacity
+            .saturating_mul(2)
+            .max(MIN_REASSEMBLY_CAPACITY)
+            .max(size.arrived)
+            .min(size.message_len)
+            .max(needed);
         let budget = limits.reassembly_budget;
         let others = charged.saturating_sub(capacity);
         // Prefer the geometric size; fall back to the exact size near the budget.

@@ -40,6 +40,7 @@ pub use event::ServerEvent;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use openrtmp_amf::Amf0Value;
 
 use super::timer::{Timer, TimerTable};
@@ -183,13 +184,46 @@ impl ServerSession {
     /// logs the error and handles the connection per [`SessionError::disposition`].
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), SessionError> {
         self.now = now;
-        if self.is_waiting()
-            && self.wire.decoder.buffered_bytes() > self.config.limits.chunk.reassembly_budget
-        {
-            let buffered = self.wire.decoder.buffered_bytes();
+        self.check_waiting(0)?;
+        let progress = self.wire.handle_input(data);
+        self.progress(now, progress)
+    }
+
+    /// The buffer the driver may read the socket straight into, saving the copy of
+    /// [`handle_input`](Self::handle_input): append (never remove) up to as many bytes as
+    /// the driver likes to read at once, then call [`handle_read`](Self::handle_read) with
+    /// their count. Media messages that arrive in one chunk become slices of this buffer.
+    pub fn input_buffer(&mut self) -> &mut BytesMut {
+        self.wire.input_buffer()
+    }
+
+    /// Handles `n` bytes read at `now` into [`input_buffer`](Self::input_buffer); otherwise
+    /// the same as [`handle_input`](Self::handle_input).
+    pub fn handle_read(&mut self, now: Instant, n: usize) -> Result<(), SessionError> {
+        self.now = now;
+        self.check_waiting(n)?;
+        let progress = self.wire.handle_appended(n);
+        self.progress(now, progress)
+    }
+
+    /// A peer that keeps sending while a decision is pending is an error once more than the
+    /// reassembly budget waits (the driver stops reading then; this bounds other drivers).
+    /// `fresh`: bytes just appended to the input, not counted as waiting.
+    fn check_waiting(&mut self, fresh: usize) -> Result<(), SessionError> {
+        let buffered = self.wire.decoder.buffered_bytes().saturating_sub(fresh);
+        if self.is_waiting() && buffered > self.config.limits.chunk.reassembly_budget {
             return self.fail(Err(SessionError::InputWhileWaiting { buffered }));
         }
-        match self.wire.handle_input(data) {
+        Ok(())
+    }
+
+    /// Acts on what the wire made of new input.
+    fn progress(
+        &mut self,
+        now: Instant,
+        progress: Result<Progress<ServerHandshake>, SessionError>,
+    ) -> Result<(), SessionError> {
+        match progress {
             Ok(Progress::Handshaking) => Ok(()),
             Ok(Progress::HandshakeDone(handshake)) => {
                 if let Some(scheme) = handshake.scheme() {
