@@ -9,9 +9,16 @@ use super::{ChunkError, DecoderLimits, INITIAL_CHUNK_SIZE, MAX_CHUNK_SIZE};
 use crate::control::{ControlError, ControlMessage};
 use crate::message::{Message, MessageType};
 
-/// Single-chunk messages at least this long are split off the input without a copy; shorter
-/// ones are copied (see `consume_chunk`). With 64 KiB reads a kept slice pins at most 4x its size.
-const ZERO_COPY_MIN_LEN: usize = 16 * 1024;
+/// Messages at least this long are slices of the input (split off whole, or gathered in
+/// place when their chunks follow one another); shorter ones are copied (see
+/// `consume_chunk`). A slice pins the allocation it lies in; a driver that appends each read
+/// where the last one ended (`openrtmp-server`'s read buffer does, up to 256 KiB per
+/// allocation) fills an allocation with neighbouring frames, which a GOP cache or a player
+/// queue keeps and drops together, so they pin about what they hold. Small messages (audio,
+/// sequence headers, commands) are copied so that one long-kept small frame cannot pin a
+/// whole allocation. One default chunk (4 KiB, `session::DEFAULT_CHUNK_SIZE`): video
+/// frames of a few Mbit/s (10-12 KB at 30-60 fps) are slices.
+const ZERO_COPY_MIN_LEN: usize = 4 * 1024;
 
 /// Smallest capacity given to a reassembly buffer (capped by the declared length), so that a
 /// message arriving in 128-byte chunks is not copied through ten doublings.
@@ -105,10 +112,13 @@ struct ChunkPlan {
 /// [`poll_message`](Self::poll_message) until it returns `Ok(None)`.
 ///
 /// - A chunk is consumed only once all of it has arrived; until then it stays in the input
-///   buffer. A message that fits in one chunk is handed out as a slice of the input buffer,
-///   without a copy; longer messages are copied into a per-chunk-stream reassembly buffer that
-///   grows as chunks arrive (never to the declared length up front) and is charged to
-///   [`DecoderLimits::reassembly_budget`].
+///   buffer. A large message that fits in one chunk, or whose chunks have all arrived one
+///   after the other on its chunk stream (moved together in place), is handed out as a slice
+///   of the input buffer, without a copy; other messages are copied into a per-chunk-stream
+///   reassembly buffer that grows as chunks arrive (never to the declared length before its
+///   bytes are in the input) and is charged to [`DecoderLimits::reassembly_budget`].
+/// - Bytes come in copied ([`handle_input`](Self::handle_input)) or read by the driver
+///   straight into the input buffer ([`input_mut`](Self::input_mut)), which saves a copy.
 /// - A type 1 header on a chunk stream never seen before is accepted, inheriting message
 ///   stream id 0 and timestamp 0: librtmp sends its first User Control message that way.
 ///   Types 2 and 3 there are errors.
