@@ -183,16 +183,12 @@ impl ServerSession {
     /// Feeds bytes read from the socket at `now`. On error the session is dead: the driver
     /// logs the error and handles the connection per [`SessionError::disposition`].
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), SessionError> {
-        self.now = now;
-        self.check_waiting(0)?;
-        let progress = self.wire.handle_input(data);
-        self.progress(now, progress)
+        self.feed(now, 0, |wire| wire.handle_input(data))
     }
 
     /// The buffer the driver may read the socket straight into, saving the copy of
-    /// [`handle_input`](Self::handle_input): append (never remove) up to as many bytes as
-    /// the driver likes to read at once, then call [`handle_read`](Self::handle_read) with
-    /// their count. Media messages that arrive in one chunk become slices of this buffer.
+    /// [`handle_input`](Self::handle_input): append (never remove), then call
+    /// [`handle_read`](Self::handle_read). Large media messages become slices of it.
     pub fn input_buffer(&mut self) -> &mut BytesMut {
         self.wire.input_buffer()
     }
@@ -200,30 +196,26 @@ impl ServerSession {
     /// Handles `n` bytes read at `now` into [`input_buffer`](Self::input_buffer); otherwise
     /// the same as [`handle_input`](Self::handle_input).
     pub fn handle_read(&mut self, now: Instant, n: usize) -> Result<(), SessionError> {
-        self.now = now;
-        self.check_waiting(n)?;
-        let progress = self.wire.handle_appended(n);
-        self.progress(now, progress)
+        self.feed(now, n, |wire| wire.handle_appended(n))
     }
 
-    /// A peer that keeps sending while a decision is pending is an error once more than the
-    /// reassembly budget waits (the driver stops reading then; this bounds other drivers).
-    /// `fresh`: bytes just appended to the input, not counted as waiting.
-    fn check_waiting(&mut self, fresh: usize) -> Result<(), SessionError> {
+    /// Hands new input to the wire (`fresh` bytes of it already appended to the buffer)
+    /// and acts on the outcome. Input while a decision is pending is an error once more
+    /// than the reassembly budget waits (the driver stops reading then).
+    fn feed(
+        &mut self,
+        now: Instant,
+        fresh: usize,
+        input: impl FnOnce(
+            &mut Wire<ServerHandshake>,
+        ) -> Result<Progress<ServerHandshake>, SessionError>,
+    ) -> Result<(), SessionError> {
+        self.now = now;
         let buffered = self.wire.decoder.buffered_bytes().saturating_sub(fresh);
         if self.is_waiting() && buffered > self.config.limits.chunk.reassembly_budget {
             return self.fail(Err(SessionError::InputWhileWaiting { buffered }));
         }
-        Ok(())
-    }
-
-    /// Acts on what the wire made of new input.
-    fn progress(
-        &mut self,
-        now: Instant,
-        progress: Result<Progress<ServerHandshake>, SessionError>,
-    ) -> Result<(), SessionError> {
-        match progress {
+        match input(&mut self.wire) {
             Ok(Progress::Handshaking) => Ok(()),
             Ok(Progress::HandshakeDone(handshake)) => {
                 if let Some(scheme) = handshake.scheme() {
