@@ -1,5 +1,6 @@
 //! Fuzzes the chunk stream decoder (RTMP 1.0 §5.3) and the control message parser (§5.4, §6.2)
-//! with arbitrary bytes in arbitrary splits, under small limits so that the memory bounds are
+//! with arbitrary bytes in arbitrary splits (copied in or appended to its input buffer, as
+//! the server reads), under small limits so that the memory bounds are
 //! reached. The decoder must not panic, must stay within its limits, and once it reports an
 //! error must keep reporting that same error.
 #![no_main]
@@ -37,7 +38,13 @@ fuzz_target!(|data: &[u8]| {
         let (piece, tail) = rest.split_at(step.min(rest.len()));
         rest = tail;
         step = usize::from(piece.first().copied().unwrap_or(0)) * 3 + 1 + (step % 53);
-        decoder.handle_input(piece);
+        // Copied in, or read straight into the decoder's input (the server's way).
+        if step % 2 == 0 {
+            decoder.handle_input(piece);
+        } else {
+            decoder.input_mut().extend_from_slice(piece);
+            decoder.handle_appended(piece.len());
+        }
         fed += piece.len();
         assert_eq!(decoder.bytes_received(), fed as u64);
         loop {

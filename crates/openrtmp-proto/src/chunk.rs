@@ -71,7 +71,8 @@ pub const DEFAULT_REASSEMBLY_BUDGET: usize = 4 << 20;
 ///
 /// Worst case held by a decoder: `reassembly_budget` bytes of partial messages, plus the
 /// unparsed input, which holds at most one chunk (at most `max_message_len` bytes of data and
-/// 18 of header) beyond what the caller hands over in one [`ChunkDecoder::handle_input`] call,
+/// 18 of header) beyond what the caller hands over in one [`ChunkDecoder::handle_input`] call
+/// (or appends to [`ChunkDecoder::input_mut`] at once, plus the room it reserves there),
 /// plus about 100 bytes of state per chunk stream, at most `max_chunk_streams` of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecoderLimits {

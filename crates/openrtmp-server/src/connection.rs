@@ -185,8 +185,8 @@ impl Connection {
                 written = write_some(&mut wr, &out.pending), if out.is_writing() => {
                     out.wrote(written, &mut self.traffic)
                 }
-                read = buf.read(&mut rd), if want_read => match read {
-                    Ok(Some(data)) => self.input(data),
+                read = buf.read(&mut rd, self.session.input_buffer()), if want_read => match read {
+                    Ok(Some(n)) => self.input(n),
                     Ok(None) => Err(Close::PeerClosed),
                     Err(e) => Err(Close::Io(e)),
                 },
@@ -221,14 +221,14 @@ impl Connection {
         close
     }
 
-    /// Bytes from the socket: into the session, then act on its events.
-    fn input(&mut self, data: &[u8]) -> Result<(), Close> {
-        self.traffic.received(data.len());
+    /// `n` bytes read into the session's input buffer: handled, then act on its events.
+    fn input(&mut self, n: usize) -> Result<(), Close> {
+        self.traffic.received(n);
         // The frames of one read go to the direct viewers in one write each.
         if let Some(p) = &self.publishing {
             p.hold();
         }
-        let result = self.session.handle_input(now(), data).map_err(Close::from);
+        let result = self.session.handle_read(now(), n).map_err(Close::from);
         let result = result.and_then(|()| self.handle_events());
         if let Some(p) = &mut self.publishing {
             p.release();

@@ -9,9 +9,16 @@ use super::{ChunkError, DecoderLimits, INITIAL_CHUNK_SIZE, MAX_CHUNK_SIZE};
 use crate::control::{ControlError, ControlMessage};
 use crate::message::{Message, MessageType};
 
-/// Single-chunk messages at least this long are split off the input without a copy; shorter
-/// ones are copied (see `consume_chunk`). With 64 KiB reads a kept slice pins at most 4x its size.
-const ZERO_COPY_MIN_LEN: usize = 16 * 1024;
+/// Messages at least this long are slices of the input (split off whole, or gathered in
+/// place when their chunks follow one another); shorter ones are copied (see
+/// `consume_chunk`). A slice pins the allocation it lies in; a driver that appends each read
+/// where the last one ended (`openrtmp-server`'s read buffer does, up to 256 KiB per
+/// allocation) fills an allocation with neighbouring frames, which a GOP cache or a player
+/// queue keeps and drops together, so they pin about what they hold. Small messages (audio,
+/// sequence headers, commands) are copied so that one long-kept small frame cannot pin a
+/// whole allocation. One default chunk (4 KiB, `session::DEFAULT_CHUNK_SIZE`): video
+/// frames of a few Mbit/s (10-12 KB at 30-60 fps) are slices.
+const ZERO_COPY_MIN_LEN: usize = 4 * 1024;
 
 /// Smallest capacity given to a reassembly buffer (capped by the declared length), so that a
 /// message arriving in 128-byte chunks is not copied through ten doublings.
@@ -105,10 +112,13 @@ struct ChunkPlan {
 /// [`poll_message`](Self::poll_message) until it returns `Ok(None)`.
 ///
 /// - A chunk is consumed only once all of it has arrived; until then it stays in the input
-///   buffer. A message that fits in one chunk is handed out as a slice of the input buffer,
-///   without a copy; longer messages are copied into a per-chunk-stream reassembly buffer that
-///   grows as chunks arrive (never to the declared length up front) and is charged to
-///   [`DecoderLimits::reassembly_budget`].
+///   buffer. A large message that fits in one chunk, or whose chunks have all arrived one
+///   after the other on its chunk stream (moved together in place), is handed out as a slice
+///   of the input buffer, without a copy; other messages are copied into a per-chunk-stream
+///   reassembly buffer that grows as chunks arrive (never to the declared length before its
+///   bytes are in the input) and is charged to [`DecoderLimits::reassembly_budget`].
+/// - Bytes come in copied ([`handle_input`](Self::handle_input)) or read by the driver
+///   straight into the input buffer ([`input_mut`](Self::input_mut)), which saves a copy.
 /// - A type 1 header on a chunk stream never seen before is accepted, inheriting message
 ///   stream id 0 and timestamp 0: librtmp sends its first User Control message that way.
 ///   Types 2 and 3 there are errors.
@@ -168,6 +178,28 @@ impl ChunkDecoder {
         self.bytes_received += data.len() as u64;
         if self.poisoned.is_none() {
             self.input.extend_from_slice(data);
+        }
+    }
+
+    /// The undecoded input, for a driver that reads from its socket straight into the
+    /// decoder instead of copying each read in with [`handle_input`](Self::handle_input):
+    /// it appends the bytes it reads (e.g. tokio's `read_buf`), then calls
+    /// [`handle_appended`](Self::handle_appended) with their count. Messages that arrive in
+    /// one chunk then become slices of the very buffer the socket was read into.
+    ///
+    /// The driver may reserve or reallocate (its read size is its policy) but must only
+    /// append: the bytes already held start at a chunk boundary and are not decoded yet.
+    pub fn input_mut(&mut self) -> &mut BytesMut {
+        &mut self.input
+    }
+
+    /// Accounts for `n` bytes the driver appended to [`input_mut`](Self::input_mut), as
+    /// [`handle_input`](Self::handle_input) does for the bytes it copies (a poisoned decoder
+    /// drops them).
+    pub fn handle_appended(&mut self, n: usize) {
+        self.bytes_received += n as u64;
+        if self.poisoned.is_some() {
+            self.input = BytesMut::new();
         }
     }
 
@@ -332,7 +364,20 @@ impl ChunkDecoder {
         self.input.advance(plan.header_len);
 
         let message_len = plan.fields.length as usize;
+        let gathered = match stream.partial {
+            None if plan.data_len < message_len && message_len >= ZERO_COPY_MIN_LEN => {
+                gather_in_place(&mut self.input, &plan, self.chunk_size)
+            }
+            _ => None,
+        };
         let payload = match stream.partial.take() {
+            // A large message whose chunks all arrived, gathered in place: no copy elsewhere.
+            None if gathered.is_some() => {
+                let payload = self.input.split_to(message_len).freeze();
+                let end = gathered.unwrap_or(message_len);
+                self.input.advance(end.saturating_sub(message_len));
+                payload
+            }
             // Whole message in one chunk. A large one is taken without a copy; a small one is
             // copied, because a zero-copy slice keeps the whole input allocation alive, and a
             // GOP cache holding hundreds of small audio frames would pin that many read buffers.
@@ -347,8 +392,11 @@ impl ChunkDecoder {
             }
             partial => {
                 let mut buf = partial.unwrap_or_default();
+                // What follows this chunk's data in the input may be the rest of the message.
+                let arrived = buf.len() + self.input.len();
                 let data = self.input.get(..plan.data_len).unwrap_or_default();
-                grow_partial(&mut buf, data, message_len, &mut self.charged, &self.limits)?;
+                let size = Sizing { message_len, arrived };
+                grow_partial(&mut buf, data, size, &mut self.charged, &self.limits)?;
                 self.input.advance(plan.data_len);
                 if buf.len() < message_len {
                     stream.partial = Some(buf);
@@ -392,6 +440,49 @@ impl ChunkDecoder {
     }
 }
 
+/// For a message longer than one chunk whose chunks all follow in `input`, one after the
+/// other on its chunk stream (what encoders send), moves each chunk's data back over the
+/// headers before it, so that the message becomes a slice of the input without an
+/// allocation or a copy elsewhere. `input` starts at the first chunk's data. Returns where
+/// the message's last chunk ended, or `None` (nothing moved) when the chunks are not all
+/// there or are interleaved with another chunk stream's: the message is then reassembled.
+fn gather_in_place(input: &mut [u8], plan: &ChunkPlan, chunk_size: u32) -> Option<usize> {
+    let end = walk_chunks(input, plan, chunk_size, |_, _, _| {})?;
+    walk_chunks(input, plan, chunk_size, |input, data, to| input.copy_within(data, to))?;
+    Some(end)
+}
+
+/// Walks the continuation chunks of the message `plan` starts, in `input` (which starts at
+/// the first chunk's data), calling `gather(input, data, to)` for each chunk's data range and
+/// where the message's bytes so far end. Returns where the last chunk ends, or `None` if a
+/// chunk is missing, is not type 3, or is on another chunk stream.
+fn walk_chunks(
+    input: &mut [u8],
+    plan: &ChunkPlan,
+    chunk_size: u32,
+    mut gather: impl FnMut(&mut [u8], std::ops::Range<usize>, usize),
+) -> Option<usize> {
+    let (message_len, fields) = (plan.fields.length as usize, plan.fields);
+    let (mut pos, mut got) = (plan.data_len, plan.data_len);
+    while got < message_len {
+        let at = input.get(pos..)?;
+        let parsed = header::parse_header(at)?;
+        if parsed.csid != plan.csid || !matches!(parsed.header, MessageHeader::Type3) {
+            return None;
+        }
+        let repeat = peek_repeat(at.get(parsed.len..)?, fields.extended, fields.timestamp)?;
+        let start = pos + parsed.len + repeat;
+        let len = (chunk_size as usize).min(message_len - got);
+        if input.len() < start + len {
+            return None;
+        }
+        gather(input, start..start + len, got);
+        pos = start + len;
+        got += len;
+    }
+    Some(pos)
+}
+
 /// With a message in progress on the chunk stream, only a type 3 chunk may follow
 /// (§5.3.1.2.4).
 fn check_continuation(
@@ -426,20 +517,37 @@ fn peek_repeat(after_basic: &[u8], extended: Option<u32>, timestamp: u32) -> Opt
     Some(if next == stored || next == timestamp { 4 } else { 0 })
 }
 
-/// Appends `data` to a partial message buffer, growing its capacity geometrically but never
-/// beyond `message_len`, and charging capacity growth to the budget.
+/// How large a reassembly buffer may grow: never beyond the message's declared length, and
+/// never (but geometrically) beyond what has arrived.
+#[derive(Debug, Clone, Copy)]
+struct Sizing {
+    /// Declared length of the message.
+    message_len: usize,
+    /// Bytes of the message received plus all undecoded input: an upper bound of what of
+    /// it has arrived. Sizing for it up front saves the copies of doubling when a large
+    /// message arrives in one read; it is no more than the input buffer already holds.
+    arrived: usize,
+}
+
+/// Appends `data` to a partial message buffer, growing its capacity geometrically (or at
+/// once to what has arrived) but never beyond the message length, and charging capacity
+/// growth to the budget.
 fn grow_partial(
     buf: &mut BytesMut,
     data: &[u8],
-    message_len: usize,
+    size: Sizing,
     charged: &mut usize,
     limits: &DecoderLimits,
 ) -> Result<(), ChunkError> {
     let needed = buf.len() + data.len();
     let capacity = buf.capacity();
     if needed > capacity {
-        let wanted =
-            capacity.saturating_mul(2).max(MIN_REASSEMBLY_CAPACITY).min(message_len).max(needed);
+        let wanted = capacity
+            .saturating_mul(2)
+            .max(MIN_REASSEMBLY_CAPACITY)
+            .max(size.arrived)
+            .min(size.message_len)
+            .max(needed);
         let budget = limits.reassembly_budget;
         let others = charged.saturating_sub(capacity);
         // Prefer the geometric size; fall back to the exact size near the budget.

@@ -46,6 +46,27 @@ pub(super) fn decode_pieces<'a>(
     Ok(out)
 }
 
+/// As [`decode_pieces`], but each piece is "read" straight into the decoder's input, as a
+/// zero-copy driver does: reserve room (at least `room` bytes, as a driver's read size),
+/// append, [`ChunkDecoder::handle_appended`].
+fn decode_reads<'a>(
+    decoder: &mut ChunkDecoder,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+    room: usize,
+) -> Result<Vec<Message>, ChunkError> {
+    let mut out = Vec::new();
+    for piece in pieces {
+        let input = decoder.input_mut();
+        input.reserve(room.max(piece.len()));
+        input.extend_from_slice(piece);
+        decoder.handle_appended(piece.len());
+        while let Some(m) = decoder.poll_message()? {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn decode(data: &[u8]) -> Result<Vec<Message>, ChunkError> {
     decode_pieces(&mut ChunkDecoder::new(DecoderLimits::default()), [data])
 }
@@ -184,6 +205,97 @@ fn zero_copy_single_chunk_messages() {
     assert_eq!((&first.payload, &second.payload), (&big[0].payload, &big[1].payload));
     let gap = second.payload.as_ptr() as usize - first.payload.as_ptr() as usize;
     assert_eq!(gap, 20_000 + 4, "type-2 header: 1 + 3 bytes");
+}
+
+/// A publisher's traffic as a zero-copy driver meets it: Set Chunk Size 65536, then large
+/// single-chunk video (zero-copy slices), small audio (copied), a multi-chunk message after
+/// a drop back to 4096, and an extended timestamp.
+fn zero_copy_mix() -> (Vec<Message>, Vec<u8>) {
+    let messages = vec![
+        msg(2, 0, 1, 0, vec![0, 1, 0, 0]),
+        msg(6, 0, 9, 1, pattern(20_000, 1)),
+        msg(4, 10, 8, 1, pattern(300, 2)),
+        msg(6, 40, 9, 1, pattern(30_000, 3)),
+        msg(2, 0, 1, 0, vec![0, 0, 0x10, 0]),
+        msg(6, 80, 9, 1, pattern(10_000, 4)),
+        msg(6, 0x100_0000, 9, 1, pattern(17_000, 5)),
+    ];
+    let wire = encode_all(&mut ChunkEncoder::new(), &messages);
+    (messages, wire)
+}
+
+/// Reads straight into the decoder's input decode exactly as copied input does, cut at
+/// every byte boundary, with small and large read sizes.
+#[test]
+fn reads_into_input_decode_like_copies_at_every_boundary() {
+    let (messages, wire) = zero_copy_mix();
+    assert_eq!(decode(&wire).as_ref(), Ok(&messages));
+    for room in [0, 4096, 256 * 1024] {
+        for cut in 0..=wire.len() {
+            let (a, b) = wire.split_at(cut);
+            let mut dec = ChunkDecoder::new(DecoderLimits::default());
+            let decoded = decode_reads(&mut dec, [a, b], room);
+            assert_eq!(decoded.as_ref(), Ok(&messages), "cut {cut}, room {room}");
+            assert_eq!(dec.buffered_bytes(), 0);
+            assert_eq!(dec.bytes_received(), wire.len() as u64);
+        }
+    }
+}
+
+/// A large message read into the input, in one chunk or in chunks that follow one another,
+/// is a slice of that very buffer.
+#[test]
+fn large_message_is_a_slice_of_the_read_buffer() {
+    let (messages, wire) = zero_copy_mix();
+    let mut dec = ChunkDecoder::new(DecoderLimits::default());
+    let input = dec.input_mut();
+    input.reserve(wire.len());
+    input.extend_from_slice(&wire);
+    let read = input.as_ptr_range();
+    dec.handle_appended(wire.len());
+    let mut decoded = Vec::new();
+    while let Some(m) = dec.poll_message().unwrap() {
+        decoded.push(m);
+    }
+    assert!(decoded == messages, "decoded as copied input is");
+    let inside = |m: &Message| read.contains(&m.payload.as_ptr());
+    assert!(inside(&decoded[1]) && inside(&decoded[3]), "20 000 and 30 000 bytes: shared");
+    assert!(!inside(&decoded[2]), "300 bytes of audio: copied");
+    assert!(inside(&decoded[6]), "17 000 bytes in 5 chunks: gathered in place");
+}
+
+/// A message of which several chunks are in the input (not all, else it is gathered in
+/// place) is reassembled into one buffer for what arrived, not grown by doubling (4096,
+/// 8192, 16384) with a copy each time.
+#[test]
+fn reassembly_is_sized_by_what_arrived() {
+    let mut enc = ChunkEncoder::new();
+    let mut out = ChunkOutput::new();
+    enc.set_chunk_size(4096).unwrap();
+    enc.write_message(&msg(6, 0, 9, 1, pattern(8 * 4096, 1)), &mut out);
+    let wire = out.to_vec();
+    let mut dec = ChunkDecoder::new(DecoderLimits::default());
+    dec.set_chunk_size(4096).unwrap();
+    // Three of the eight chunks (a type 0 header, then two type 3 chunks).
+    let three = 12 + 4096 + 2 * (1 + 4096);
+    dec.handle_input(&wire[..three]);
+    assert_eq!(dec.poll_message(), Ok(None));
+    assert_eq!(dec.buffered_bytes(), 3 * 4096 + 2, "sized at the first chunk: all input");
+    dec.handle_input(&wire[three..]);
+    assert_eq!(dec.poll_message().unwrap().map(|m| m.payload.len()), Some(8 * 4096));
+    assert_eq!(dec.buffered_bytes(), 0);
+}
+
+/// A poisoned decoder keeps nothing a driver reads into it.
+#[test]
+fn poisoned_decoder_drops_appended_bytes() {
+    let mut dec = ChunkDecoder::new(DecoderLimits::default());
+    assert!(decode_reads(&mut dec, [&[0xC7u8][..]], 0).is_err());
+    let input = dec.input_mut();
+    input.extend_from_slice(&[0u8; 1000]);
+    dec.handle_appended(1000);
+    assert_eq!(dec.buffered_bytes(), 0);
+    assert_eq!(dec.bytes_received(), 1001);
 }
 
 #[test]
@@ -442,14 +554,66 @@ proptest! {
         csids in prop::collection::vec(csid_strategy(), 1..6),
         ops in prop::collection::vec(op_strategy(), 1..40),
         splits in prop::collection::vec(1usize..3000, 1..20),
+        room in prop_oneof![Just(0usize), 1usize..70_000],
     ) {
         let messages = build_messages(&csids, &ops);
         let mut encoder = ChunkEncoder::new();
         let wire = encode_all(&mut encoder, &messages);
         let mut decoder = ChunkDecoder::new(DecoderLimits::default());
         let decoded = decode_pieces(&mut decoder, split_by(&wire, &splits));
-        prop_assert_eq!(decoded, Ok(messages));
+        prop_assert_eq!(decoded, Ok(messages.clone()));
         prop_assert_eq!(decoder.chunk_size(), encoder.chunk_size());
+        prop_assert_eq!(decoder.buffered_bytes(), 0);
+        // The same pieces read straight into the decoder's input (zero-copy driver).
+        let mut decoder = ChunkDecoder::new(DecoderLimits::default());
+        let decoded = decode_reads(&mut decoder, split_by(&wire, &splits), room);
+        prop_assert_eq!(decoded, Ok(messages));
+        prop_assert_eq!(decoder.buffered_bytes(), 0);
+    }
+
+    /// Large messages (gathered in place when their chunks follow one another) on
+    /// interleaved chunk streams, with and without repeated extended timestamps, read straight
+    /// into the decoder's input in random reads: the same messages as copied input gives.
+    #[test]
+    fn large_interleaved_messages_read_into_input(
+        specs in prop::collection::vec((any::<u32>(), 15_000usize..40_000, any::<u8>()), 1..5),
+        schedule in prop::collection::vec(prop_oneof![Just(0usize), any::<usize>()], 1..30),
+        repeat_extended in any::<bool>(),
+        splits in prop::collection::vec(1usize..50_000, 1..10),
+        room in prop_oneof![Just(0usize), 1usize..300_000],
+    ) {
+        let messages: Vec<Message> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, &(ts, len, seed))| {
+                let ts = if ts >= 0xFF_FFFF { ts | 0xFF } else { ts };
+                msg([3u32, 64, 320, 6][i % 4], ts, 9, 1, pattern(len, seed))
+            })
+            .collect();
+        let (wire, expected) = interleave(&messages, 4096, &schedule, repeat_extended);
+        let mut copied = ChunkDecoder::new(DecoderLimits::default());
+        copied.set_chunk_size(4096).unwrap();
+        let mut decoder = ChunkDecoder::new(DecoderLimits::default());
+        decoder.set_chunk_size(4096).unwrap();
+        let by_copy = decode_pieces(&mut copied, split_by(&wire, &splits)).unwrap();
+        let by_read = decode_reads(&mut decoder, split_by(&wire, &splits), room).unwrap();
+        prop_assert!(by_read == by_copy, "same messages");
+        // Without the trailing chunk a non-repeating writer's last type 3 chunk may wait for.
+        prop_assert!(expected.starts_with(&by_read), "a prefix of what was sent");
+        prop_assert!(by_read.len() + 1 >= expected.len());
+    }
+
+    /// Large single-chunk and multi-chunk messages read straight into the decoder's input
+    /// in random reads: the same messages as one big read.
+    #[test]
+    fn reads_into_input_in_random_pieces(
+        splits in prop::collection::vec(1usize..40_000, 1..12),
+        room in prop_oneof![Just(0usize), 1usize..70_000],
+    ) {
+        let (messages, wire) = zero_copy_mix();
+        let mut decoder = ChunkDecoder::new(DecoderLimits::default());
+        let decoded = decode_reads(&mut decoder, split_by(&wire, &splits), room);
+        prop_assert_eq!(decoded, Ok(messages));
         prop_assert_eq!(decoder.buffered_bytes(), 0);
     }
 

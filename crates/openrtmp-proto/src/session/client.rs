@@ -209,15 +209,37 @@ impl ClientSession {
 
     /// Feeds bytes read from the socket.
     pub fn handle_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
-        let result = self.process(data);
+        let progress = self.wire.handle_input(data);
+        let result = self.process(progress);
         if result.is_err() {
             self.state = State::Closed;
         }
         self.wire.record(result)
     }
 
-    fn process(&mut self, data: &[u8]) -> Result<(), SessionError> {
-        match self.wire.handle_input(data)? {
+    /// The buffer the driver may read the socket straight into, saving the copy of
+    /// [`handle_input`](Self::handle_input): append (never remove), then call
+    /// [`handle_read`](Self::handle_read) with the count.
+    pub fn input_buffer(&mut self) -> &mut bytes::BytesMut {
+        self.wire.input_buffer()
+    }
+
+    /// Handles `n` bytes read into [`input_buffer`](Self::input_buffer); otherwise the same
+    /// as [`handle_input`](Self::handle_input).
+    pub fn handle_read(&mut self, n: usize) -> Result<(), SessionError> {
+        let progress = self.wire.handle_appended(n);
+        let result = self.process(progress);
+        if result.is_err() {
+            self.state = State::Closed;
+        }
+        self.wire.record(result)
+    }
+
+    fn process(
+        &mut self,
+        progress: Result<Progress<ClientHandshake>, SessionError>,
+    ) -> Result<(), SessionError> {
+        match progress? {
             Progress::Handshaking => return Ok(()),
             Progress::HandshakeDone(handshake) => {
                 let scheme = handshake.scheme().unwrap_or(HandshakeScheme::Simple);

@@ -40,6 +40,7 @@ pub use event::ServerEvent;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use openrtmp_amf::Amf0Value;
 
 use super::timer::{Timer, TimerTable};
@@ -182,14 +183,39 @@ impl ServerSession {
     /// Feeds bytes read from the socket at `now`. On error the session is dead: the driver
     /// logs the error and handles the connection per [`SessionError::disposition`].
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), SessionError> {
+        self.feed(now, 0, |wire| wire.handle_input(data))
+    }
+
+    /// The buffer the driver may read the socket straight into, saving the copy of
+    /// [`handle_input`](Self::handle_input): append (never remove), then call
+    /// [`handle_read`](Self::handle_read). Large media messages become slices of it.
+    pub fn input_buffer(&mut self) -> &mut BytesMut {
+        self.wire.input_buffer()
+    }
+
+    /// Handles `n` bytes read at `now` into [`input_buffer`](Self::input_buffer); otherwise
+    /// the same as [`handle_input`](Self::handle_input).
+    pub fn handle_read(&mut self, now: Instant, n: usize) -> Result<(), SessionError> {
+        self.feed(now, n, |wire| wire.handle_appended(n))
+    }
+
+    /// Hands new input to the wire (`fresh` bytes of it already appended to the buffer)
+    /// and acts on the outcome. Input while a decision is pending is an error once more
+    /// than the reassembly budget waits (the driver stops reading then).
+    fn feed(
+        &mut self,
+        now: Instant,
+        fresh: usize,
+        input: impl FnOnce(
+            &mut Wire<ServerHandshake>,
+        ) -> Result<Progress<ServerHandshake>, SessionError>,
+    ) -> Result<(), SessionError> {
         self.now = now;
-        if self.is_waiting()
-            && self.wire.decoder.buffered_bytes() > self.config.limits.chunk.reassembly_budget
-        {
-            let buffered = self.wire.decoder.buffered_bytes();
+        let buffered = self.wire.decoder.buffered_bytes().saturating_sub(fresh);
+        if self.is_waiting() && buffered > self.config.limits.chunk.reassembly_budget {
             return self.fail(Err(SessionError::InputWhileWaiting { buffered }));
         }
-        match self.wire.handle_input(data) {
+        match input(&mut self.wire) {
             Ok(Progress::Handshaking) => Ok(()),
             Ok(Progress::HandshakeDone(handshake)) => {
                 if let Some(scheme) = handshake.scheme() {

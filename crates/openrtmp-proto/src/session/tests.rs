@@ -477,6 +477,16 @@ fn garbage_after_handshake_closes_with_error() {
 /// Feeds a real client's capture to a server session in the given pieces, accepting every
 /// request; returns a summary of what the session reported.
 fn replay(capture: &[u8], pieces: &[usize]) -> Result<Vec<String>, SessionError> {
+    replay_with(capture, pieces, false)
+}
+
+/// [`replay`], the pieces copied in with `handle_input`, or (`read_into`) appended to the
+/// session's input buffer and handed over with `handle_read`, as the server's driver does.
+fn replay_with(
+    capture: &[u8],
+    pieces: &[usize],
+    read_into: bool,
+) -> Result<Vec<String>, SessionError> {
     let random: Vec<u8> = (0..3032u32).map(|i| (i * 13 + 1) as u8).collect();
     let t0 = Instant::now();
     let mut server = ServerSession::new(ServerConfig::default(), t0, 0, &random);
@@ -487,7 +497,12 @@ fn replay(capture: &[u8], pieces: &[usize]) -> Result<Vec<String>, SessionError>
         let n = sizes.next().unwrap_or(rest.len()).clamp(1, rest.len());
         let (piece, tail) = rest.split_at(n);
         rest = tail;
-        server.handle_input(t0, piece)?;
+        if read_into {
+            server.input_buffer().extend_from_slice(piece);
+            server.handle_read(t0, piece.len())?;
+        } else {
+            server.handle_input(t0, piece)?;
+        }
         while let Some(event) = server.poll_event() {
             summary.push(match event {
                 ServerEvent::HandshakeDone { scheme, .. } => format!("handshake {scheme:?}"),
@@ -565,12 +580,28 @@ fn captures_split_at_every_byte_boundary_of_the_command_phase() {
     }
 }
 
+/// Reads straight into the session's buffer (handshake, then chunks) report what copied
+/// input reports, split anywhere in the handshake and command phase.
+#[test]
+fn captures_read_into_the_session_buffer_split_at_every_byte_of_the_command_phase() {
+    for capture in [FFMPEG5, FFMPEG9] {
+        let whole = replay(capture, &[usize::MAX]).unwrap();
+        assert_eq!(replay_with(capture, &[usize::MAX], true).unwrap(), whole, "one read");
+        for split in 1..4200 {
+            let read = replay_with(capture, &[split, usize::MAX], true).unwrap();
+            assert_eq!(read, whole, "split at {split}");
+        }
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
     #[test]
     fn captures_in_random_pieces(pieces in proptest::collection::vec(1usize..3000, 1..40)) {
         for capture in [FFMPEG5, FFMPEG9] {
-            proptest::prop_assert_eq!(replay(capture, &pieces).unwrap(), replay(capture, &[usize::MAX]).unwrap());
+            let whole = replay(capture, &[usize::MAX]).unwrap();
+            proptest::prop_assert_eq!(replay(capture, &pieces).unwrap(), whole.clone());
+            proptest::prop_assert_eq!(replay_with(capture, &pieces, true).unwrap(), whole);
         }
     }
 }

@@ -78,11 +78,40 @@ impl<H: Handshake> Wire<H> {
     /// Feeds received bytes: to the handshake until it completes, then to the decoder.
     pub(super) fn handle_input(&mut self, data: &[u8]) -> Result<Progress<H>, SessionError> {
         self.check()?;
-        let Some(handshake) = self.handshake.as_mut() else {
+        if self.handshake.is_none() {
             self.decoder.handle_input(data);
             return Ok(Progress::Chunks);
-        };
+        }
         self.input.extend_from_slice(data);
+        self.handshake_input()
+    }
+
+    /// Where the driver may read the next bytes straight into (see
+    /// [`ChunkDecoder::input_mut`]): the handshake's input until it completes, then the
+    /// decoder's.
+    pub(super) fn input_buffer(&mut self) -> &mut BytesMut {
+        match self.handshake {
+            Some(_) => &mut self.input,
+            None => self.decoder.input_mut(),
+        }
+    }
+
+    /// Handles `n` bytes the driver appended to [`input_buffer`](Self::input_buffer), as
+    /// [`handle_input`](Self::handle_input) handles bytes it copies.
+    pub(super) fn handle_appended(&mut self, n: usize) -> Result<Progress<H>, SessionError> {
+        self.check()?;
+        if self.handshake.is_none() {
+            self.decoder.handle_appended(n);
+            return Ok(Progress::Chunks);
+        }
+        self.handshake_input()
+    }
+
+    /// Runs the handshake on what `input` holds; on completion the rest goes to the decoder.
+    fn handshake_input(&mut self) -> Result<Progress<H>, SessionError> {
+        let Some(handshake) = self.handshake.as_mut() else {
+            return Ok(Progress::Chunks);
+        };
         let result = handshake.handle_input(&mut self.input);
         while let Some(bytes) = handshake.poll_transmit() {
             self.out.push_bytes(bytes);
