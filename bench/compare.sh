@@ -70,16 +70,19 @@ scenario_args() {
 }
 
 # ---- binaries ---------------------------------------------------------------------------
+# Cargo without this script's OUT_DIR: build scripts read OUT_DIR (ring's tracks it), so an
+# OUT_DIR from the caller's environment would make every run rebuild half the tree.
+build() { (cd "$ROOT" && env -u OUT_DIR cargo build --release -q "$@"); }
 if [[ -z ${LOADGEN_BIN:-} ]]; then
     say "building the load generator (cargo build --release -p openrtmp-bench --example loadgen)"
-    (cd "$ROOT" && cargo build --release -q -p openrtmp-bench --example loadgen) || die "load generator build failed"
+    build -p openrtmp-bench --example loadgen || die "load generator build failed"
     LOADGEN_BIN=$TARGET/release/examples/loadgen
 fi
 
 OPENRTMP_REASON=""
 if [[ " $SERVERS " == *" openrtmp "* && -z ${OPENRTMP_BIN:-} ]]; then
     say "building openrtmp (cargo build --release -p openrtmp-cli)"
-    if (cd "$ROOT" && cargo build --release -q -p openrtmp-cli); then
+    if build -p openrtmp-cli; then
         OPENRTMP_BIN=$TARGET/release/openrtmp
     else
         OPENRTMP_REASON="openrtmp-cli does not build right now"
