@@ -251,7 +251,8 @@ impl Summary {
         let delivered_mbps = mbps(players.iter().map(|p| p.window_bytes).sum(), secs);
         let carried_mbps = if players.is_empty() { publish_mbps } else { delivered_mbps };
         let gbit = carried_mbps * secs / 1000.0;
-        let server = info.server.map(|s| server_usage(&s, info.server_cpu.as_ref(), gbit, connected));
+        let server =
+            info.server.map(|s| server_usage(&s, info.server_cpu.as_ref(), gbit, connected));
         Summary {
             publishers: publishers.len() as u64,
             publishers_ok: publishers.iter().filter(|p| p.publishing).count() as u64,
@@ -461,8 +462,12 @@ mod tests {
         use crate::procstat::CpuSample;
         let at = |cpu_ticks| ProcSample { cpu_ticks, rss_kb: 1, hwm_kb: 1 };
         let mut i = info(Mode::Ingest);
-        i.server =
-            Some(ServerSamples { pid: 42, before: at(0), window_start: at(0), window_end: at(400) });
+        i.server = Some(ServerSamples {
+            pid: 42,
+            before: at(0),
+            window_start: at(0),
+            window_end: at(400),
+        });
         let publisher = PublisherStats {
             connected: true,
             publishing: true,

@@ -80,7 +80,10 @@ impl CpuSamples {
         let (a, b) = (self.window_start, self.window_end);
         SoftirqUsage {
             softirq_secs: secs(b.irq_softirq_ticks.saturating_sub(a.irq_softirq_ticks)),
-            ksoftirqd_secs: a.ksoftirqd_ticks.zip(b.ksoftirqd_ticks).map(|(a, b)| secs(b.saturating_sub(a))),
+            ksoftirqd_secs: a
+                .ksoftirqd_ticks
+                .zip(b.ksoftirqd_ticks)
+                .map(|(a, b)| secs(b.saturating_sub(a))),
         }
     }
 
