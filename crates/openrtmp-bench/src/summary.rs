@@ -474,7 +474,8 @@ mod tests {
             window_bytes: 1_000_000_000, // 8 Gbit in the window
             ..PublisherStats::default()
         };
-        let build = |i: RunInfo| Summary::build(i, &[publisher.clone()], &[], &[]).to_json();
+        let build =
+            |i: RunInfo| Summary::build(i, std::slice::from_ref(&publisher), &[], &[]).to_json();
         let j = build(i.clone());
         for key in ["server_cpu", "irq_accounting", "softirq_secs", "ksoftirqd_secs"] {
             assert!(j["server"][key].is_null(), "{key} without --server-cpu");
