@@ -91,6 +91,12 @@ pub struct BenchArgs {
     /// and its memory are read from /proc and added to the summary.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// CPU the server is pinned to (Linux, with --server-pid): the kernel's interrupt work
+    /// on it in the measured window (`cpuN` irq + softirq of /proc/stat, the `ksoftirqd/N`
+    /// thread) is reported, and added to the server's CPU where the kernel did not already
+    /// charge it to the server (`cpu_secs_per_gbit_with_softirq`).
+    #[arg(long, value_name = "N")]
+    pub server_cpu: Option<u32>,
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -115,6 +121,7 @@ impl Default for BenchArgs {
             stream_prefix: "bench".into(),
             source_ips: 1,
             server_pid: None,
+            server_cpu: None,
             quiet: false,
         }
     }

@@ -1,7 +1,12 @@
 //! CPU time and memory of the server under test, read from Linux's `/proc/PID/stat` and
-//! `/proc/PID/status` (`--server-pid`), so CPU is charged to exactly the measured window.
+//! `/proc/PID/status` (`--server-pid`), so CPU is charged to exactly the measured window;
+//! and the kernel's interrupt work on the server's CPU (`--server-cpu`, [`CpuSamples`]).
 
 use std::time::Duration;
+
+mod softirq;
+
+pub use softirq::{CpuProbe, CpuSample, CpuSamples, IrqAccounting, SoftirqUsage};
 
 /// Clock ticks per second of `/proc/PID/stat` times. `USER_HZ` is 100 on every Linux
 /// architecture we run on (it is part of the kernel ABI, independent of `CONFIG_HZ`);
@@ -49,6 +54,12 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
         rss_kb: status_kb(&status, "VmRSS")?,
         hwm_kb: status_kb(&status, "VmHWM")?,
     })
+}
+
+/// utime + stime of process or thread `pid`, in clock ticks (kernel threads have no memory
+/// figures, so [`sample`] does not fit them).
+fn sample_cpu_ticks(pid: u32) -> Option<u64> {
+    cpu_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// utime + stime (fields 14 and 15 of proc(5) `stat`). The command name (field 2) is in

@@ -14,7 +14,7 @@ use crate::context::{ReadyGuard, RunContext, Window};
 use crate::error::BenchError;
 use crate::marker;
 use crate::player::{self, IdleStats, PlayerStats};
-use crate::procstat::{self, ProcSample, ServerSamples};
+use crate::procstat::{self, CpuProbe, CpuSamples, ProcSample, ServerSamples};
 use crate::publisher::{self, PublisherStats};
 use crate::summary::{RunInfo, Summary};
 
@@ -50,6 +50,7 @@ struct Tasks {
 /// Process readings at the edges of the measured window.
 struct Readings {
     server: Option<ServerSamples>,
+    cpu: Option<CpuSamples>,
     own: Option<(ProcSample, ProcSample)>,
 }
 
@@ -61,6 +62,15 @@ pub async fn execute(args: &BenchArgs) -> Result<Summary, BenchError> {
     let server_before = args.server_pid.and_then(procstat::sample);
     if let (Some(pid), None) = (args.server_pid, server_before) {
         progress.say(format_args!("cannot read /proc/{pid}: no server figures"));
+    }
+    let cpu_probe = args.server_cpu.map(CpuProbe::new);
+    if let Some(probe) = cpu_probe {
+        progress.say(format_args!(
+            "server CPU {}: ksoftirqd pid {:?}, interrupt time accounting {}",
+            probe.cpu,
+            probe.ksoftirqd,
+            probe.accounting.map_or("unknown", |a| a.as_str())
+        ));
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let ctx = Arc::new(RunContext {
@@ -85,7 +95,7 @@ pub async fn execute(args: &BenchArgs) -> Result<Summary, BenchError> {
         plan.duration.as_secs_f64(),
         plan.warmup.as_secs_f64()
     ));
-    let readings = measure(window, args.server_pid, server_before).await;
+    let readings = measure(window, args.server_pid, server_before, cpu_probe).await;
     if !tasks.players.is_empty() {
         // Frames sent just before the end are still on their way to the players.
         tokio::time::sleep(DRAIN).await;
@@ -110,6 +120,7 @@ pub async fn execute(args: &BenchArgs) -> Result<Summary, BenchError> {
         hung,
         panicked,
         server: readings.server,
+        server_cpu: readings.cpu,
         own: readings.own,
     };
     Ok(Summary::build(info, &publishers, &players, &idle))
@@ -153,23 +164,35 @@ async fn start(ctx: &Arc<RunContext>, plan: &Plan, progress: Progress) -> Tasks 
     tasks
 }
 
-/// Waits for the window to pass, reading the server and this process at both ends.
-async fn measure(window: Window, server_pid: Option<u32>, before: Option<ProcSample>) -> Readings {
-    let read_both = || {
+/// Waits for the window to pass, reading the server, its CPU and this process at both ends.
+async fn measure(
+    window: Window,
+    server_pid: Option<u32>,
+    before: Option<ProcSample>,
+    cpu_probe: Option<CpuProbe>,
+) -> Readings {
+    let read_all = || {
         let server = server_pid.and_then(procstat::sample);
-        (server, procstat::sample(std::process::id()))
+        let cpu = cpu_probe.and_then(|p| p.sample());
+        (server, cpu, procstat::sample(std::process::id()))
     };
     tokio::time::sleep_until(window.start.into()).await;
-    let (server_start, own_start) = read_both();
+    let (server_start, cpu_start, own_start) = read_all();
     tokio::time::sleep_until(window.end.into()).await;
-    let (server_end, own_end) = read_both();
+    let (server_end, cpu_end, own_end) = read_all();
+    let cpu = match (cpu_probe, cpu_start, cpu_end) {
+        (Some(p), Some(window_start), Some(window_end)) => {
+            Some(CpuSamples { cpu: p.cpu, accounting: p.accounting, window_start, window_end })
+        }
+        _ => None,
+    };
     let server = match (server_pid, before, server_start, server_end) {
         (Some(pid), Some(before), Some(window_start), Some(window_end)) => {
             Some(ServerSamples { pid, before, window_start, window_end })
         }
         _ => None,
     };
-    Readings { server, own: own_start.zip(own_end) }
+    Readings { server, cpu, own: own_start.zip(own_end) }
 }
 
 /// Waits until `expected` connections reported set up, or `deadline` plus some slack for

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::args::Mode;
 use crate::histogram::Histogram;
 use crate::player::{IdleStats, PlayerStats};
-use crate::procstat::{ProcSample, ServerSamples};
+use crate::procstat::{CpuSamples, IrqAccounting, ProcSample, ServerSamples};
 use crate::publisher::PublisherStats;
 
 /// A player keeps up when it received at least this share of what its publisher sent in
@@ -36,6 +36,8 @@ pub struct RunInfo {
     pub panicked: u64,
     /// Readings of the server process (`--server-pid`).
     pub server: Option<ServerSamples>,
+    /// Readings of the server's CPU (`--server-cpu`): interrupt work done there.
+    pub server_cpu: Option<CpuSamples>,
     /// Readings of the load generator's own process at the start and end of the window
     /// (to tell when the generator, not the server, is the bottleneck).
     pub own: Option<(ProcSample, ProcSample)>,
@@ -61,6 +63,19 @@ pub struct ServerUsage {
     pub hwm_kb: u64,
     /// (loaded - before) / connections established, KiB.
     pub rss_kb_per_connection: Option<f64>,
+    /// The CPU the server is pinned to (`--server-cpu`).
+    pub server_cpu: Option<u32>,
+    /// How the kernel charges interrupt time; decides what `cpu_secs_with_softirq` adds.
+    pub irq_accounting: Option<IrqAccounting>,
+    /// irq + softirq time of the server's CPU in the window, whichever task it interrupted.
+    pub softirq_secs: Option<f64>,
+    /// CPU time of `ksoftirqd/N` on the server's CPU in the window.
+    pub ksoftirqd_secs: Option<f64>,
+    /// `cpu_secs` plus the interrupt work on the server's CPU the process was not charged
+    /// for (see [`IrqAccounting`]); `None` when that cannot be told.
+    pub cpu_secs_with_softirq: Option<f64>,
+    /// `cpu_secs_with_softirq` per Gbit, like `cpu_secs_per_gbit`.
+    pub cpu_secs_per_gbit_with_softirq: Option<f64>,
 }
 
 /// min / p50 / max.
@@ -144,18 +159,32 @@ fn percentiles_ms(h: &Histogram) -> Option<Percentiles> {
     })
 }
 
-fn server_usage(s: &ServerSamples, gbit: f64, connections: usize) -> ServerUsage {
+fn server_usage(
+    s: &ServerSamples,
+    cpu: Option<&CpuSamples>,
+    gbit: f64,
+    connections: usize,
+) -> ServerUsage {
     let cpu_secs = s.window_end.cpu_since(&s.window_start).as_secs_f64();
     let grown = s.window_start.rss_kb.saturating_sub(s.before.rss_kb);
+    let usage = cpu.map(CpuSamples::usage);
+    let with_softirq = cpu.and_then(|c| c.with_softirq(cpu_secs));
+    let per_gbit = |secs: f64| (gbit > 0.0).then(|| secs / gbit);
     ServerUsage {
         pid: s.pid,
         cpu_secs,
-        cpu_secs_per_gbit: (gbit > 0.0).then(|| cpu_secs / gbit),
+        cpu_secs_per_gbit: per_gbit(cpu_secs),
         rss_kb_before: s.before.rss_kb,
         rss_kb_loaded: s.window_start.rss_kb,
         rss_kb_end: s.window_end.rss_kb,
         hwm_kb: s.window_end.hwm_kb,
         rss_kb_per_connection: (connections > 0).then(|| grown as f64 / connections as f64),
+        server_cpu: cpu.map(|c| c.cpu),
+        irq_accounting: cpu.and_then(|c| c.accounting),
+        softirq_secs: usage.map(|u| u.softirq_secs),
+        ksoftirqd_secs: usage.and_then(|u| u.ksoftirqd_secs),
+        cpu_secs_with_softirq: with_softirq,
+        cpu_secs_per_gbit_with_softirq: with_softirq.and_then(per_gbit),
     }
 }
 
@@ -221,7 +250,9 @@ impl Summary {
         let publish_mbps = mbps(publishers.iter().map(|p| p.window_bytes).sum(), secs);
         let delivered_mbps = mbps(players.iter().map(|p| p.window_bytes).sum(), secs);
         let carried_mbps = if players.is_empty() { publish_mbps } else { delivered_mbps };
-        let server = info.server.map(|s| server_usage(&s, carried_mbps * secs / 1000.0, connected));
+        let gbit = carried_mbps * secs / 1000.0;
+        let server =
+            info.server.map(|s| server_usage(&s, info.server_cpu.as_ref(), gbit, connected));
         Summary {
             publishers: publishers.len() as u64,
             publishers_ok: publishers.iter().filter(|p| p.publishing).count() as u64,
@@ -290,6 +321,12 @@ impl Summary {
                 "rss_kb_end": s.rss_kb_end,
                 "hwm_kb": s.hwm_kb,
                 "rss_kb_per_connection": s.rss_kb_per_connection.map(r3),
+                "server_cpu": s.server_cpu,
+                "irq_accounting": s.irq_accounting.map(IrqAccounting::as_str),
+                "softirq_secs": s.softirq_secs.map(r3),
+                "ksoftirqd_secs": s.ksoftirqd_secs.map(r3),
+                "cpu_secs_with_softirq": s.cpu_secs_with_softirq.map(r3),
+                "cpu_secs_per_gbit_with_softirq": s.cpu_secs_per_gbit_with_softirq.map(r3),
             })),
         })
     }
@@ -312,6 +349,7 @@ mod tests {
             hung: 0,
             panicked: 0,
             server: None,
+            server_cpu: None,
             own: None,
         }
     }
@@ -417,6 +455,47 @@ mod tests {
         assert_eq!(j["server"]["rss_kb_per_connection"], 10_000.0);
         assert_eq!(j["server"]["hwm_kb"], 50_000);
         assert!(j["loadgen"].is_null());
+    }
+
+    #[test]
+    fn server_usage_with_the_softirq_of_its_cpu() {
+        use crate::procstat::CpuSample;
+        let at = |cpu_ticks| ProcSample { cpu_ticks, rss_kb: 1, hwm_kb: 1 };
+        let mut i = info(Mode::Ingest);
+        i.server = Some(ServerSamples {
+            pid: 42,
+            before: at(0),
+            window_start: at(0),
+            window_end: at(400),
+        });
+        let publisher = PublisherStats {
+            connected: true,
+            publishing: true,
+            window_bytes: 1_000_000_000, // 8 Gbit in the window
+            ..PublisherStats::default()
+        };
+        let build =
+            |i: RunInfo| Summary::build(i, std::slice::from_ref(&publisher), &[], &[]).to_json();
+        let j = build(i.clone());
+        for key in ["server_cpu", "irq_accounting", "softirq_secs", "ksoftirqd_secs"] {
+            assert!(j["server"][key].is_null(), "{key} without --server-cpu");
+        }
+        assert!(j["server"]["cpu_secs_per_gbit_with_softirq"].is_null());
+        let cpu = |irq_softirq_ticks, k| CpuSample { irq_softirq_ticks, ksoftirqd_ticks: Some(k) };
+        i.server_cpu = Some(CpuSamples {
+            cpu: 0,
+            accounting: Some(IrqAccounting::Tick),
+            window_start: cpu(100, 10),
+            window_end: cpu(260, 90),
+        });
+        let j = build(i);
+        assert_eq!(j["server"]["server_cpu"], 0);
+        assert_eq!(j["server"]["irq_accounting"], "tick");
+        assert_eq!(j["server"]["softirq_secs"], 1.6);
+        assert_eq!(j["server"]["ksoftirqd_secs"], 0.8);
+        assert_eq!(j["server"]["cpu_secs"], 4.0);
+        assert_eq!(j["server"]["cpu_secs_with_softirq"], 4.8);
+        assert_eq!(j["server"]["cpu_secs_per_gbit_with_softirq"], 0.6);
     }
 
     #[test]

@@ -49,6 +49,11 @@ pub struct ServeArgs {
     /// Low-latency mode: players lagging more than 500 ms skip to the next keyframe.
     #[arg(long)]
     pub low_latency: bool,
+    /// The longest a frame may wait so that several frames go out in one write per viewer
+    /// (`streams.max_batch`): 0 (default) sends every video frame at once (lowest latency);
+    /// 50ms-350ms trade latency for CPU. Whole milliseconds, e.g. 100ms.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub max_batch: Option<HumanDuration>,
     /// Refuse to play streams nobody publishes (NetStream.Play.StreamNotFound).
     #[arg(long)]
     pub no_wait_for_publisher: bool,
@@ -97,6 +102,11 @@ fn secs(s: f64, flag: &str) -> anyhow::Result<HumanDuration> {
         .map_err(|_| anyhow::anyhow!("{flag} must be a non-negative number of seconds"))
 }
 
+/// A duration flag in the configuration's units (`100ms`, `0.1s`, `0`).
+fn duration(text: &str) -> Result<HumanDuration, String> {
+    openrtmp_config::unit::parse_duration(text).map(HumanDuration)
+}
+
 /// The flags as a partial configuration (only what was given).
 pub fn overrides(args: &ServeArgs, log_level: Option<&str>) -> anyhow::Result<FileConfig> {
     let mut f = FileConfig::default();
@@ -125,6 +135,7 @@ pub fn overrides(args: &ServeArgs, log_level: Option<&str>) -> anyhow::Result<Fi
     if args.low_latency {
         f.streams.low_latency = Some(true);
     }
+    f.streams.max_batch = args.max_batch;
     if args.no_wait_for_publisher {
         f.streams.wait_for_publisher = Some(false);
     }
@@ -269,6 +280,7 @@ async fn serve(
         api = ?config.api_listen,
         chunk_size = config.chunk_size,
         gop_cache_ms = config.hub.gop_cache_ms,
+        max_batch_ms = config.effective_hub().max_batch_ms,
         viewer_max_lag_ms = config.effective_hub().viewer_max_lag_ms,
         max_connections = config.max_connections,
         max_connections_per_ip = config.max_connections_per_ip,
@@ -464,4 +476,34 @@ fn systemd_notify(state: &str) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = state;
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    /// The flags as `serve` hands them to the configuration loader (through JSON).
+    fn resolved(argv: &[&str]) -> Config {
+        let args = Cli::try_parse_from(argv).unwrap().args;
+        let flags = serde_json::to_value(overrides(&args, None).unwrap()).unwrap();
+        let flags: FileConfig = serde_json::from_value(flags).unwrap();
+        openrtmp_config::load(None, &[], &flags).unwrap().config
+    }
+
+    #[test]
+    fn max_batch_flag_sets_the_hub_setting() {
+        assert_eq!(resolved(&["serve"]).hub.max_batch_ms, 0);
+        assert_eq!(resolved(&["serve", "--max-batch", "100ms"]).hub.max_batch_ms, 100);
+        assert_eq!(resolved(&["serve", "--max-batch", "0.35s"]).hub.max_batch_ms, 350);
+        assert_eq!(resolved(&["serve", "--max-batch", "0"]).hub.max_batch_ms, 0);
+        assert!(Cli::try_parse_from(["serve", "--max-batch", "soon"]).is_err());
+    }
 }

@@ -182,6 +182,8 @@ section! {
         write_timeout: HumanDuration,
         /// Audio write batching in streams with video.
         audio_batch: HumanDuration,
+        /// Longest a frame may wait to share a write with later frames; default 0 (off).
+        max_batch: HumanDuration,
     }
 }
 

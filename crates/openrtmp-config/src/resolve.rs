@@ -245,6 +245,9 @@ fn streams(s: &StreamsSection, c: &mut Config, k: &mut Checker) {
     if let Some(v) = s.audio_batch {
         hub.audio_batch_ms = k.millis("streams.audio_batch", v);
     }
+    if let Some(v) = s.max_batch {
+        hub.max_batch_ms = k.millis("streams.max_batch", v);
+    }
     hub.wait_for_publisher = s.wait_for_publisher.unwrap_or(hub.wait_for_publisher);
     hub.replace_publisher = s.replace_publisher.unwrap_or(hub.replace_publisher);
     hub.start_at_oldest_keyframe =
@@ -412,6 +415,7 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
             unpublished_wait: d(c.unpublished_wait),
             write_timeout: d(c.write_timeout),
             audio_batch: ms(c.hub.audio_batch_ms),
+            max_batch: ms(c.hub.max_batch_ms),
         },
         auth: auth::to_file(&c.auth, &secret),
         api: ApiSection {

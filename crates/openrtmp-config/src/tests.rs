@@ -509,3 +509,27 @@ fn idle_timeout_from_file_env_and_dump() {
         ["rtmp.idle_timeout: 0s must be longer than zero"]
     );
 }
+
+#[test]
+fn max_batch_from_file_env_flags_and_dump() {
+    let c = check_str("{}", Format::Json).unwrap();
+    assert_eq!(c.hub.max_batch_ms, 0, "off by default");
+    assert!(dump(&c, Format::Yaml).contains("  max_batch: 0s\n"), "{}", dump(&c, Format::Yaml));
+    let path = file("b.yaml", "streams: { max_batch: 100ms }\n");
+    let c = check_file(&path).unwrap();
+    assert_eq!(c.hub.max_batch_ms, 100);
+    assert!(dump(&c, Format::Yaml).contains("  max_batch: 100ms\n"));
+    assert!(dump(&c, Format::Json).contains("\"max_batch\": \"100ms\""));
+    let vars = env(&[("OPENRTMP_STREAMS__MAX_BATCH", "0.35s")]);
+    let loaded = load(Some(&path), &vars, &FileConfig::default()).unwrap();
+    assert_eq!(loaded.config.hub.max_batch_ms, 350, "env overrides the file");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let mut flags = FileConfig::default();
+    flags.streams.max_batch = Some(HumanDuration(Duration::from_millis(50)));
+    let c = load(Some(&path), &vars, &flags).unwrap().config;
+    assert_eq!(c.hub.max_batch_ms, 50, "flags override the environment");
+    assert_eq!(
+        messages(check_str("streams: { max_batch: 2500us }\n", Format::Yaml)),
+        ["streams.max_batch: 2.5ms must be a whole number of milliseconds"]
+    );
+}

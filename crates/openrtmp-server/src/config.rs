@@ -281,6 +281,7 @@ impl Config {
             hub.viewer_max_lag_ms = hub.viewer_max_lag_ms.min(LOW_LATENCY_MAX_LAG_MS);
             // Every frame goes out as soon as it arrives.
             hub.audio_batch_ms = 0;
+            hub.max_batch_ms = 0;
         }
         hub
     }
@@ -335,5 +336,15 @@ mod tests {
         let errors: Vec<String> =
             zero.validate().unwrap_err().iter().map(ToString::to_string).collect();
         assert_eq!(errors, ["idle_timeout: 0s is out of range (more than 0s)"]);
+    }
+
+    #[test]
+    fn low_latency_switches_batching_off() {
+        let mut config = Config::default();
+        config.hub.max_batch_ms = 100;
+        assert_eq!(config.effective_hub().max_batch_ms, 100);
+        config.low_latency = true;
+        let hub = config.effective_hub();
+        assert_eq!((hub.max_batch_ms, hub.audio_batch_ms), (0, 0));
     }
 }
