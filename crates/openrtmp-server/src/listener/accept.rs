@@ -98,7 +98,9 @@ pub(crate) async fn connection_task(
         let opened = Instant::now();
         let entry = &registered.entry;
         let deadline = opened + shared.config_arc().handshake_timeout;
-        match first_bytes(&socket, deadline, &shared, &entry.kick).await {
+        // Boxed, and freed once bytes arrive: the wait (a timer, three channel waiters) is
+        // about half a KiB that the task would otherwise keep for the connection's life.
+        match Box::pin(first_bytes(&socket, deadline, &shared, &entry.kick)).await {
             Err(close) => {
                 let ended = Ended { peer, conn_id, app: None, opened, bytes: (0, 0) };
                 ended.report(&shared, &close);
@@ -158,26 +160,43 @@ async fn first_bytes(
 }
 
 /// The TLS handshake (RTMPS) if any, then the connection's loop, then its end.
-async fn serve(
+///
+/// Not an `async fn`: one moves its arguments into locals, so the future would hold the
+/// [`Connection`] (1.6 KiB) twice; the block below uses the captured one in place.
+fn serve(
     mut conn: Connection,
     socket: TcpStream,
     tls: Option<TlsAcceptor>,
     deadline: Instant,
-) {
-    let close = match tls {
-        None => {
-            let (rd, wr) = socket.into_split();
-            conn.run(rd, wr).await
-        }
-        Some(acceptor) => match tls_accept(acceptor, socket, deadline).await {
-            Ok(stream) => {
-                let (rd, wr) = tokio::io::split(stream);
+) -> impl std::future::Future<Output = ()> {
+    async move {
+        let close = match tls {
+            None => {
+                let (rd, wr) = socket.into_split();
                 conn.run(rd, wr).await
             }
-            Err(close) => close,
-        },
-    };
-    conn.finish(&close);
+            // Boxed on its own: the TLS handshake's and the TLS stream's loop state are
+            // several KiB, which every plain RTMP connection would otherwise carry.
+            Some(acceptor) => Box::pin(serve_tls(&mut conn, acceptor, socket, deadline)).await,
+        };
+        conn.finish(&close);
+    }
+}
+
+/// The TLS handshake, then the connection's loop over the TLS stream.
+async fn serve_tls(
+    conn: &mut Connection,
+    acceptor: TlsAcceptor,
+    socket: TcpStream,
+    deadline: Instant,
+) -> Close {
+    match tls_accept(acceptor, socket, deadline).await {
+        Ok(stream) => {
+            let (rd, wr) = tokio::io::split(stream);
+            conn.run(rd, wr).await
+        }
+        Err(close) => close,
+    }
 }
 
 /// The TLS handshake, by the handshake deadline. A TLS-ALPN-01 validation connection (an
