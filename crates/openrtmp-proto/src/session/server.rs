@@ -319,6 +319,12 @@ impl ServerSession {
         event
     }
 
+    /// Capacity of the event queue (tests pin what an idle session keeps).
+    #[cfg(test)]
+    pub(crate) fn event_capacity(&self) -> usize {
+        self.events.capacity()
+    }
+
     /// Whether a message stream is publishing.
     fn is_publishing(&self) -> bool {
         self.streams.values().any(|r| matches!(r, StreamRole::Publishing(_)))
