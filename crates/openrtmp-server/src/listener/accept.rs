@@ -276,6 +276,32 @@ mod tests {
         assert!(size <= 2048, "the task of a silent connection holds {size} bytes");
     }
 
+    /// Regression (issue 11): a connection's state after its first bytes was a 9 KiB box: the
+    /// `Connection` was held twice (an `async fn` moves its arguments into locals), the TLS
+    /// path's state was in every connection's box, and the write's 2 KiB of `IoSlice`s and
+    /// the linger's 4 KiB buffer sat in the loop's future. Now about 2.5 KiB.
+    #[tokio::test]
+    async fn a_running_connection_is_small() {
+        let (shared, _client, socket, peer) = accepted().await;
+        let registered = shared.registry.register(1, peer);
+        let entry = Arc::clone(&registered.entry);
+        let conn = Connection::new(shared, entry, peer, Instant::now(), Arc::default(), None);
+        let running = serve(conn, socket, None, Instant::now());
+        let size = std::mem::size_of_val(&running);
+        eprintln!("a running plain RTMP connection: {size} bytes");
+        assert!(size <= 3 * 1024, "a running connection holds {size} bytes");
+    }
+
+    /// Regression (issue 11): the wait for the first bytes stayed in the task for the
+    /// connection's life; it is boxed and freed when they arrive.
+    #[tokio::test]
+    async fn the_task_of_a_connection_is_small() {
+        let (shared, _client, socket, peer) = accepted().await;
+        let task = connection_task(socket, None, peer, 1, shared, None);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 768, "the task of a connection holds {size} bytes");
+    }
+
     /// Regression: `readable()` reported a socket that had sent nothing as readable at once,
     /// so every silent socket got its session and buffers. The wait ends only with bytes.
     #[tokio::test]
