@@ -163,6 +163,7 @@ async fn first_bytes(
 ///
 /// Not an `async fn`: one moves its arguments into locals, so the future would hold the
 /// [`Connection`] (1.6 KiB) twice; the block below uses the captured one in place.
+#[allow(clippy::manual_async_fn)] // on purpose, see above
 fn serve(
     mut conn: Connection,
     socket: TcpStream,
