@@ -87,12 +87,16 @@ pub(crate) async fn accept_loop(
         let _ = socket.set_nodelay(true);
         let refuse = admission(&config, &shared, peer, total, from_ip);
         let conn_id = shared.next_conn_id();
-        let task = connection_task(socket, tls.clone(), peer, conn_id, Arc::clone(&shared), refuse);
+        let (conn_tls, conn_shared) = (tls.clone(), Arc::clone(&shared));
         let stats = Arc::clone(&shared.stats);
         tracker.spawn(async move {
             let _guard = guard;
+            // The connection's future is made here, not captured: a captured future moved
+            // into `catch_unwind` would keep its slot too, doubling the task's size.
+            let task = connection_task(socket, conn_tls, peer, conn_id, conn_shared, refuse);
+            let task = AssertUnwindSafe(task);
             // A panic inside one connection must not take the server down: catch, log, go on.
-            if let Err(panic) = AssertUnwindSafe(task).catch_unwind().await {
+            if let Err(panic) = task.catch_unwind().await {
                 stats.panics.fetch_add(1, Ordering::Relaxed);
                 let what = panic
                     .downcast_ref::<&str>()

@@ -9,7 +9,13 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 /// Scratch space reserved at a time for headers and small payloads, so that steady-state
 /// encoding allocates once per this many bytes at most, and not at all once written segments
 /// have been dropped (the scratch allocation is then reclaimed).
-const SCRATCH_BLOCK: usize = 8 * 1024;
+///
+/// Sized for one batch of a player's headers (a video frame at chunk size 4096 needs about
+/// 12 bytes of header per 4 KiB chunk; payloads under 256 bytes are copied here too): every
+/// player holds a block from the moment media is queued until it is written, so 8 KiB
+/// blocks cost up to 16 KiB per player (queued and in flight) for a few hundred bytes used.
+/// Larger needs reserve more, one block at a time.
+const SCRATCH_BLOCK: usize = 1024;
 
 /// Bytes waiting to be written to the peer, in order: sealed segments (each either header
 /// bytes split off the scratch buffer or a slice of a shared payload), then the open scratch
@@ -205,6 +211,21 @@ mod tests {
             assert_eq!(o.len(), all.len().saturating_sub(n));
             assert_eq!(filled(&o).concat(), o.to_vec());
         }
+    }
+
+    /// Regression (issue 11): a few header bytes reserved an 8 KiB block, held by every
+    /// player with output queued or in flight.
+    #[test]
+    fn a_few_header_bytes_reserve_a_small_block() {
+        let mut out = ChunkOutput::new();
+        out.push_slice(&[0; 12]);
+        out.push_bytes(Bytes::from(vec![1u8; 4096]));
+        out.push_slice(&[0; 1]);
+        assert!(out.scratch.capacity() <= SCRATCH_BLOCK, "{}", out.scratch.capacity());
+        // A large copy still fits in one reservation.
+        out.push_slice(&[2; 5000]);
+        assert_eq!(out.len(), 12 + 4096 + 1 + 5000);
+        assert_eq!(out.segments().last().map(<[u8]>::len), Some(5001));
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod streams;
 pub use event::ServerEvent;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -66,8 +67,9 @@ pub struct ServerConfig {
     pub peer_bandwidth: u32,
     /// Parser limits.
     pub limits: SessionLimits,
-    /// What we answer to Enhanced RTMP clients.
-    pub enhanced: EnhancedCaps,
+    /// What we answer to Enhanced RTMP clients. Shared: every session of a server answers
+    /// the same, and a copy per connection cost a dozen small allocations (about 800 bytes).
+    pub enhanced: Arc<EnhancedCaps>,
     /// [`Timer::Handshake`]: the handshake must complete this long after the session was
     /// created. Default 10 s.
     pub handshake_timeout: Duration,
@@ -91,6 +93,12 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default for [`ServerConfig::publisher_timeout`].
 pub const DEFAULT_PUBLISHER_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// [`EnhancedCaps::relay_server`], built once and shared by every default [`ServerConfig`].
+fn relay_server_caps() -> Arc<EnhancedCaps> {
+    static CAPS: OnceLock<Arc<EnhancedCaps>> = OnceLock::new();
+    Arc::clone(CAPS.get_or_init(|| Arc::new(EnhancedCaps::relay_server())))
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -98,7 +106,7 @@ impl Default for ServerConfig {
             window_ack_size: DEFAULT_WINDOW_ACK_SIZE,
             peer_bandwidth: DEFAULT_WINDOW_ACK_SIZE,
             limits: SessionLimits::default(),
-            enhanced: EnhancedCaps::relay_server(),
+            enhanced: relay_server_caps(),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -147,7 +155,11 @@ pub struct ServerSession {
     streams: BTreeMap<u32, StreamRole>,
     next_stream_id: u32,
     next_request: u64,
-    pending: BTreeMap<RequestId, Pending>,
+    /// The decision asked for and not yet made. At most one: [`drain`](Self::drain) handles
+    /// no further message while one is pending, so no second request can be made. Inline
+    /// rather than a map: a map's first node (about 1 KiB) stayed allocated for the
+    /// connection's life after the connect decision.
+    pending: Option<(RequestId, Pending)>,
     peer_caps: EnhancedCaps,
     app: Option<String>,
     /// Deadlines; all disarmed once the session is closed.
@@ -172,7 +184,7 @@ impl ServerSession {
             streams: BTreeMap::new(),
             next_stream_id: 1,
             next_request: 1,
-            pending: BTreeMap::new(),
+            pending: None,
             peer_caps: EnhancedCaps::default(),
             app: None,
             timers,
@@ -249,7 +261,7 @@ impl ServerSession {
     /// handles no further messages; the driver should stop reading from the socket (TCP
     /// back-pressure) until it has called `accept_*`/`reject_*`.
     pub fn is_waiting(&self) -> bool {
-        !self.pending.is_empty()
+        self.pending.is_some()
     }
 
     /// Handles what arrived (or waited for a decision), keeping the first error, then
@@ -304,7 +316,7 @@ impl ServerSession {
             self.timers.stop_all();
             return;
         }
-        let publishing = self.streams.values().any(|r| matches!(r, StreamRole::Publishing(_)));
+        let publishing = self.is_publishing();
         let playing = self.streams.values().any(|r| matches!(r, StreamRole::Playing(_)));
         if !publishing {
             self.timers.stop(Timer::PublisherSilence);
@@ -320,8 +332,28 @@ impl ServerSession {
     }
 
     /// The next event, if any.
+    ///
+    /// Once the queue is drained its buffer (room for at least four events, about 600 bytes)
+    /// is released unless a stream is publishing: idle and playing connections get an event
+    /// now and then and should not hold it for their whole life; a publisher gets one per
+    /// media message and keeps it.
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 && !self.is_publishing() {
+            self.events = VecDeque::new();
+        }
+        event
+    }
+
+    /// Capacity of the event queue (tests pin what an idle session keeps).
+    #[cfg(test)]
+    pub(crate) fn event_capacity(&self) -> usize {
+        self.events.capacity()
+    }
+
+    /// Whether a message stream is publishing.
+    fn is_publishing(&self) -> bool {
+        self.streams.values().any(|r| matches!(r, StreamRole::Publishing(_)))
     }
 
     /// Bytes to write: header bytes and shared payload slices. Write with `write_vectored`
@@ -358,7 +390,7 @@ impl ServerSession {
     fn request(&mut self, pending: Pending) -> RequestId {
         let id = RequestId(self.next_request);
         self.next_request += 1;
-        self.pending.insert(id, pending);
+        self.pending = Some((id, pending));
         id
     }
 
@@ -576,7 +608,10 @@ impl ServerSession {
                 self.events.push_back(ServerEvent::PlayStopped { stream_id, stream_name });
             }
             StreamRole::PublishPending(_) | StreamRole::PlayPending(_) => {
-                self.pending.retain(|_, p| !matches!(p, Pending::Publish { stream_id: s, .. } | Pending::Play { stream_id: s, .. } if *s == stream_id));
+                let on_stream = |p: &Pending| matches!(p, Pending::Publish { stream_id: s, .. } | Pending::Play { stream_id: s, .. } if *s == stream_id);
+                if self.pending.as_ref().is_some_and(|(_, p)| on_stream(p)) {
+                    self.pending = None;
+                }
             }
             StreamRole::Idle => {}
         }

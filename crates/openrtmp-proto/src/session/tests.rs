@@ -11,6 +11,7 @@ use crate::command::{EnhancedCaps, PublishType, StatusCode};
 use crate::handshake::{ClientMode, HandshakeScheme};
 use crate::message::{Message, MessageType};
 
+mod memory;
 mod timer;
 mod unknown_stream;
 

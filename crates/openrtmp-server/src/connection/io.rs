@@ -199,13 +199,18 @@ impl Output {
 }
 
 /// One vectored write of as much of `out` as the socket takes.
-pub(crate) async fn write_some<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    out: &ChunkOutput,
-) -> std::io::Result<usize> {
-    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-    let n = out.io_slices(&mut slices);
-    wr.write_vectored(slices.get(..n).unwrap_or_default()).await
+///
+/// The slices are gathered on the stack at each poll, not kept in the future: 2 KiB of
+/// `IoSlice`s held across the await made every connection's state that much larger.
+pub(crate) fn write_some<'a, W: AsyncWrite + Unpin>(
+    wr: &'a mut W,
+    out: &'a ChunkOutput,
+) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a {
+    std::future::poll_fn(move |cx| {
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let n = out.io_slices(&mut slices);
+        std::pin::Pin::new(&mut *wr).poll_write_vectored(cx, slices.get(..n).unwrap_or_default())
+    })
 }
 
 /// After our FIN, reads and discards what the peer still sends until it closes too (at
@@ -213,7 +218,8 @@ pub(crate) async fn write_some<W: AsyncWrite + Unpin>(
 /// reset, which can destroy our last messages (an `_error`, an onStatus) in the peer's
 /// receive buffer before it reads them.
 pub(crate) async fn linger<R: AsyncRead + Unpin>(rd: &mut R) {
-    let mut sink = [0u8; 4096];
+    // On the heap, only now: an array here would sit in every connection's future.
+    let mut sink = vec![0u8; 4096];
     let drain = async {
         while let Ok(n) = rd.read(&mut sink).await {
             if n == 0 {

@@ -35,6 +35,9 @@ use crate::shared::Shared;
 
 /// Payload bytes pulled from the hub per batch and player.
 pub(crate) const BATCH_BYTES: usize = 128 * 1024;
+/// Pump events kept room for between batches: a steady batch holds a frame or two, a join
+/// or catch-up batch a hundred (about 9 KiB), which was kept for the player's life.
+const KEEP_EVENTS: usize = 8;
 /// Drop warnings are logged at most this often per connection.
 const DROP_WARNING_EVERY: Duration = Duration::from_secs(10);
 
@@ -346,6 +349,7 @@ impl Players {
             entry.dropped_frames.store(stats.dropped_frames, Ordering::Relaxed);
             entry.lag_ms.store(stats.backlog_ms, Ordering::Relaxed);
         }
+        events.shrink_to(KEEP_EVENTS);
         Ok(())
     }
 

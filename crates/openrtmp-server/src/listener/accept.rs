@@ -100,7 +100,9 @@ pub(crate) async fn connection_task(
         let opened = Instant::now();
         let entry = &registered.entry;
         let deadline = opened + shared.config_arc().handshake_timeout;
-        match first_bytes(&socket, deadline, &shared, &entry.kick).await {
+        // Boxed, and freed once bytes arrive: the wait (a timer, three channel waiters) is
+        // about half a KiB that the task would otherwise keep for the connection's life.
+        match Box::pin(first_bytes(&socket, deadline, &shared, &entry.kick)).await {
             Err(close) => {
                 let ended = Ended { peer, conn_id, app: None, opened, bytes: (0, 0) };
                 ended.report(&shared, &close);
@@ -160,28 +162,47 @@ async fn first_bytes(
 }
 
 /// The TLS handshake (RTMPS) if any, then the connection's loop, then its end.
-async fn serve(
+///
+/// Not an `async fn`: one moves its arguments into locals, so the future would hold the
+/// [`Connection`] (1.6 KiB) twice; the block below uses the captured one in place.
+#[allow(clippy::manual_async_fn)] // on purpose, see above
+fn serve(
     mut conn: Connection,
     socket: TcpStream,
     tls: Option<TlsAcceptor>,
     deadline: Instant,
-) {
-    let close = match tls {
-        None => {
-            // Shared with the publisher's task of a stream this connection plays in sync.
-            let socket = Arc::new(socket);
-            conn.share_socket(Arc::clone(&socket));
-            conn.run(SharedRead(Arc::clone(&socket)), SharedWrite(socket)).await
-        }
-        Some(acceptor) => match tls_accept(acceptor, socket, deadline).await {
-            Ok(stream) => {
-                let (rd, wr) = tokio::io::split(stream);
+) -> impl std::future::Future<Output = ()> {
+    async move {
+        let close = match tls {
+            None => {
+                // Shared with the publisher's task of a stream this connection plays in sync.
+                let socket = Arc::new(socket);
+                conn.share_socket(Arc::clone(&socket));
+                let (rd, wr) = (SharedRead(Arc::clone(&socket)), SharedWrite(socket));
                 conn.run(rd, wr).await
             }
-            Err(close) => close,
-        },
-    };
-    conn.finish(&close);
+            // Boxed on its own: the TLS handshake's and the TLS stream's loop state are
+            // several KiB, which every plain RTMP connection would otherwise carry.
+            Some(acceptor) => Box::pin(serve_tls(&mut conn, acceptor, socket, deadline)).await,
+        };
+        conn.finish(&close);
+    }
+}
+
+/// The TLS handshake, then the connection's loop over the TLS stream.
+async fn serve_tls(
+    conn: &mut Connection,
+    acceptor: TlsAcceptor,
+    socket: TcpStream,
+    deadline: Instant,
+) -> Close {
+    match tls_accept(acceptor, socket, deadline).await {
+        Ok(stream) => {
+            let (rd, wr) = tokio::io::split(stream);
+            conn.run(rd, wr).await
+        }
+        Err(close) => close,
+    }
 }
 
 /// The TLS handshake, by the handshake deadline. A TLS-ALPN-01 validation connection (an
@@ -259,6 +280,32 @@ mod tests {
         let size = std::mem::size_of_val(&task);
         eprintln!("a connection task before its first bytes: {size} bytes");
         assert!(size <= 2048, "the task of a silent connection holds {size} bytes");
+    }
+
+    /// Regression (issue 11): a connection's state after its first bytes was a 9 KiB box: the
+    /// `Connection` was held twice (an `async fn` moves its arguments into locals), the TLS
+    /// path's state was in every connection's box, and the write's 2 KiB of `IoSlice`s and
+    /// the linger's 4 KiB buffer sat in the loop's future. Now about 2.5 KiB.
+    #[tokio::test]
+    async fn a_running_connection_is_small() {
+        let (shared, _client, socket, peer) = accepted().await;
+        let registered = shared.registry.register(1, peer);
+        let entry = Arc::clone(&registered.entry);
+        let conn = Connection::new(shared, entry, peer, Instant::now(), Arc::default(), None);
+        let running = serve(conn, socket, None, Instant::now());
+        let size = std::mem::size_of_val(&running);
+        eprintln!("a running plain RTMP connection: {size} bytes");
+        assert!(size <= 3 * 1024, "a running connection holds {size} bytes");
+    }
+
+    /// Regression (issue 11): the wait for the first bytes stayed in the task for the
+    /// connection's life; it is boxed and freed when they arrive.
+    #[tokio::test]
+    async fn the_task_of_a_connection_is_small() {
+        let (shared, _client, socket, peer) = accepted().await;
+        let task = connection_task(socket, None, peer, 1, shared, None);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 768, "the task of a connection holds {size} bytes");
     }
 
     /// Regression: `readable()` reported a socket that had sent nothing as readable at once,

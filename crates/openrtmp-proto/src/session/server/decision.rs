@@ -136,6 +136,13 @@ impl ServerSession {
     }
 
     fn take(&mut self, request: RequestId) -> Option<Pending> {
-        self.pending.remove(&request)
+        match self.pending.take() {
+            Some((id, pending)) if id == request => Some(pending),
+            other => {
+                // Not the pending decision (already made, or unknown): leave it as it was.
+                self.pending = other;
+                None
+            }
+        }
     }
 }
