@@ -26,7 +26,7 @@ use crate::shared::Shared;
 const MAX_READ_SIZE: usize = 256 * 1024;
 /// The read size a connection starts with, and shrinks back to: most connections are
 /// players or idle and read a few bytes now and then.
-const MIN_READ_SIZE: usize = 4 * 1024;
+const MIN_READ_SIZE: usize = 1024;
 /// IoSlices per vectored write.
 const MAX_IOVECS: usize = 128;
 /// Time allowed to flush a final `_error`/onStatus before closing, and to linger after.
@@ -102,7 +102,7 @@ impl ReadBuf {
         } else if n < self.size / 4 {
             self.size = (self.size / 2).max(MIN_READ_SIZE);
         }
-        if self.size == MIN_READ_SIZE && buf.capacity() > 4 * MIN_READ_SIZE.max(buf.len()) {
+        if self.size == MIN_READ_SIZE && buf.capacity() > 2 * MIN_READ_SIZE.max(buf.len()) {
             *buf = BytesMut::from(&buf[..]);
             self.allocated = buf.capacity();
         }
@@ -292,23 +292,23 @@ mod tests {
     fn read_size_grows_while_reads_fill_it_and_shrinks_back() {
         let (mut rb, mut buf) = (ReadBuf::new(), BytesMut::new());
         let mut sizes = Vec::new();
-        for _ in 0..8 {
+        for _ in 0..9 {
             read(&mut rb, &mut buf, usize::MAX);
             buf.clear();
             sizes.push(rb.size / 1024);
         }
-        assert_eq!(sizes, [8, 16, 32, 64, 128, 256, 256, 256]);
+        assert_eq!(sizes, [2, 4, 8, 16, 32, 64, 128, 256, 256]);
         assert!(buf.capacity() >= MAX_READ_SIZE);
         // A publisher gone quiet (or a player): small reads halve the size down to the
         // minimum, and then the large buffer is let go.
         let mut sizes = Vec::new();
-        for _ in 0..7 {
+        for _ in 0..9 {
             read(&mut rb, &mut buf, 100);
             sizes.push(rb.size / 1024);
         }
-        assert_eq!(sizes, [128, 64, 32, 16, 8, 4, 4]);
+        assert_eq!(sizes, [128, 64, 32, 16, 8, 4, 2, 1, 1]);
         assert!(buf.capacity() <= 4 * MIN_READ_SIZE, "capacity {}", buf.capacity());
-        assert_eq!(buf.len(), 7 * 100, "unread bytes kept");
+        assert_eq!(buf.len(), 9 * 100, "unread bytes kept");
     }
 
     #[test]
