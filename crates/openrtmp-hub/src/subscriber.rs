@@ -349,6 +349,14 @@ impl Subscriber {
             return;
         }
         let ring = &st.ring;
+        // An audio-only stream went direct still awaiting a video keyframe (for video that
+        // might come): if one was written meanwhile, video is in sync now.
+        if self.video_await_keyframe {
+            let video_key = (self.cursor.seq..next_seq).filter_map(|seq| ring.get(seq)).any(|e| {
+                e.frame.kind == FrameKind::Video && e.frame.keyframe && !e.frame.sequence_header
+            });
+            self.video_await_keyframe = !video_key;
+        }
         match ring.position(next_seq) {
             Some(pos) => {
                 self.cursor = pos;

@@ -162,3 +162,28 @@ fn max_batch_gathers_frames_into_one_offer() {
     push(9, 9);
     assert_eq!(offers(), ["IIII", "IIIII"]);
 }
+
+/// Regression: a viewer that went direct while the stream was still audio-only (so it was
+/// awaiting a video keyframe) and was written the video's keyframe directly must not drop
+/// the inter frames its pump delivers after coming back.
+#[test]
+fn video_that_started_while_direct_is_in_sync_after_coming_back() {
+    let hub = Hub::new(HubConfig::default());
+    let p = hub.publish(k(), 1).unwrap();
+    let _ = p.push(aac_sh(0, 1));
+    let _ = p.push(aac(0, 10));
+    let mut pump = MediaPump::new(hub.subscribe(k(), 2).unwrap(), PumpConfig::default());
+    drain(&mut pump);
+    let out = Arc::new(Recorder::default());
+    assert!(pump.go_direct(out.clone()));
+    let _ = p.push(avc_sh(20, 1));
+    let _ = p.push(key(40, 100));
+    let _ = p.push(inter(80, 100));
+    assert_eq!(out.state.lock().unwrap().offers.concat(), "VKI");
+    let next = out.state.lock().unwrap().next_seq;
+    pump.back_from_direct(next, 3, 208);
+    let _ = p.push(inter(120, 100));
+    let mut events = Vec::new();
+    pump.poll_batch(Instant::now(), &mut events);
+    assert_eq!(events.len(), 1, "the inter frame after coming back is delivered");
+}

@@ -28,7 +28,7 @@ use crate::delay::StreamDelays;
 use crate::registry::ConnEntry;
 use crate::shared::Shared;
 
-/// Slices per direct write: a batch of a few frames at any chunk size.
+/// Slices per direct write: a batch of several frames at any chunk size.
 const MAX_SLICES: usize = 256;
 
 /// Who writes the socket.
@@ -165,6 +165,34 @@ impl Lane {
         self.returned.notify_one();
     }
 
+    /// Writes `parts` without blocking, in vectored writes of at most [`MAX_SLICES`]
+    /// slices (one, unless a publisher's read held a large backlog); returns how many bytes
+    /// the socket took. Stops at the first write that takes less than it was given.
+    fn write_parts<'a>(&self, parts: impl Iterator<Item = &'a Bytes>) -> usize {
+        let mut parts = parts.peekable();
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let mut written = 0;
+        while parts.peek().is_some() {
+            let (mut n, mut want) = (0, 0);
+            for slot in &mut slices {
+                let Some(part) = parts.next() else { break };
+                *slot = IoSlice::new(part);
+                n += 1;
+                want += part.len();
+            }
+            match self.socket.try_write_vectored(slices.get(..n).unwrap_or_default()) {
+                Ok(took) => {
+                    written += took;
+                    if took < want {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        written
+    }
+
     /// The key of this lane's encoding of frames ([`Frame::encoded`]).
     fn key(&self) -> u64 {
         (u64::from(self.chunk_size) << 32) | u64::from(self.stream_id)
@@ -213,35 +241,23 @@ impl DirectOutput for Lane {
             .map(|f| self.encode(f))
             .collect();
         let mut own_parts = own.iter();
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let (mut n, mut total, mut payload) = (0, 0, 0u64);
+        let mut payload = 0u64;
         let mut batch: Vec<&[Bytes]> = Vec::with_capacity(frames.len());
         for frame in frames {
             let parts = match frame.encoded(key, |f| self.encode(f)) {
                 Some(parts) => parts,
                 None => own_parts.next().map(Vec::as_slice).unwrap_or_default(),
             };
-            for part in parts {
-                let Some(slot) = slices.get_mut(n) else {
-                    // A batch this large is the pump's to write.
-                    self.give_back(&mut st, next_seq);
-                    return false;
-                };
-                *slot = IoSlice::new(part);
-                n += 1;
-                total += part.len();
-            }
             payload += frame.len() as u64;
             batch.push(parts);
         }
-        let written = match self.socket.try_write_vectored(slices.get(..n).unwrap_or_default()) {
-            Ok(written) if written > 0 => written,
+        let total: usize = batch.iter().flat_map(|parts| parts.iter()).map(Bytes::len).sum();
+        let written = self.write_parts(batch.iter().flat_map(|parts| parts.iter()));
+        if written == 0 {
             // Would block (or failed: the task's next write meets the error).
-            Ok(_) | Err(_) => {
-                self.give_back(&mut st, next_seq);
-                return false;
-            }
-        };
+            self.give_back(&mut st, next_seq);
+            return false;
+        }
         let now = Instant::now();
         for frame in frames {
             if let Some(arrived) = frame.received {
