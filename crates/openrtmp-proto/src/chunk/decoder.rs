@@ -472,7 +472,8 @@ fn walk_chunks(
         }
         let repeat = peek_repeat(at.get(parsed.len..)?, fields.extended, fields.timestamp)?;
         let start = pos + parsed.len + repeat;
-        let len = (chunk_size as usize).min(message_len - got);
+        // At least one byte per chunk: the walk always makes progress.
+        let len = (chunk_size as usize).max(1).min(message_len - got);
         if input.len() < start + len {
             return None;
         }

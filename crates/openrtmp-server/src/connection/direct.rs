@@ -72,8 +72,7 @@ pub(crate) struct Taken {
 /// One player's lane (see the module docs).
 pub(crate) struct Lane {
     socket: Arc<TcpStream>,
-    stream_id: u32,
-    chunk_size: u32,
+    chunking: Chunking,
     state: Mutex<State>,
     /// Wakes the connection's task when the lane comes back.
     returned: Notify,
@@ -87,7 +86,7 @@ pub(crate) struct Lane {
 impl std::fmt::Debug for Lane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lane")
-            .field("stream_id", &self.stream_id)
+            .field("chunking", &self.chunking)
             .field("mode", &self.lock().mode)
             .finish()
     }
@@ -107,8 +106,7 @@ impl Lane {
             State { mode: Mode::Task, leftover: Vec::new(), frames: 0, payload: 0, sent: 0 };
         Lane {
             socket,
-            stream_id,
-            chunk_size: session.outbound_chunk_size(),
+            chunking: Chunking { stream_id, chunk_size: session.outbound_chunk_size() },
             state: Mutex::new(state),
             returned: Notify::new(),
             entry,
@@ -125,7 +123,7 @@ impl Lane {
     /// Whether this lane serves a player on `stream_id` of `session` (a lane is made per
     /// message stream and chunk size; the session's chunk size is set once, at connect).
     pub(crate) fn serves(&self, stream_id: u32, session: &ServerSession) -> bool {
-        self.stream_id == stream_id && self.chunk_size == session.outbound_chunk_size()
+        self.chunking == Chunking { stream_id, chunk_size: session.outbound_chunk_size() }
     }
 
     /// Whether the publisher's task writes this socket now.
@@ -192,15 +190,27 @@ impl Lane {
         }
         written
     }
+}
 
-    /// The key of this lane's encoding of frames ([`Frame::encoded`]).
-    fn key(&self) -> u64 {
-        (u64::from(self.chunk_size) << 32) | u64::from(self.stream_id)
+/// How a player's frames are chunked: its message stream id and the session's outbound
+/// chunk size. Every player with the same chunking shares one encoding of each frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Chunking {
+    pub(crate) stream_id: u32,
+    pub(crate) chunk_size: u32,
+}
+
+impl Chunking {
+    /// `frame` chunked on its own for this chunking.
+    pub(crate) fn encode(self, frame: &Frame) -> Vec<Bytes> {
+        ServerSession::prepare_media(self.stream_id, &media_message(frame), self.chunk_size)
     }
 
-    /// `frame` chunked for this lane, on its own.
-    fn encode(&self, frame: &Frame) -> Vec<Bytes> {
-        ServerSession::prepare_media(self.stream_id, &media_message(frame), self.chunk_size)
+    /// The frame's shared encoding ([`Frame::encoded`]), made now if it has none yet;
+    /// `None` when it was made for another chunking (then [`Chunking::encode`]).
+    pub(crate) fn shared(self, frame: &Frame) -> Option<&[Bytes]> {
+        let key = (u64::from(self.chunk_size) << 32) | u64::from(self.stream_id);
+        frame.encoded(key, |f| self.encode(f))
     }
 }
 
@@ -233,26 +243,23 @@ impl DirectOutput for Lane {
         }
         let skip = usize::try_from(next_seq - first_seq).unwrap_or(usize::MAX);
         let Some(frames) = frames.get(skip..).filter(|f| !f.is_empty()) else { return true };
-        // Frames whose shared encoding is for another chunk size or stream id (rare).
-        let key = self.key();
+        // The batch's slices, in order, walked again as needed (no allocation per viewer):
+        // shared encodings, and this lane's own for frames encoded for another chunking.
+        let chunking = self.chunking;
         let own: Vec<Vec<Bytes>> = frames
             .iter()
-            .filter(|f| f.encoded(key, |f| self.encode(f)).is_none())
-            .map(|f| self.encode(f))
+            .filter(|f| chunking.shared(f).is_none())
+            .map(|f| chunking.encode(f))
             .collect();
-        let mut own_parts = own.iter();
-        let mut payload = 0u64;
-        let mut batch: Vec<&[Bytes]> = Vec::with_capacity(frames.len());
-        for frame in frames {
-            let parts = match frame.encoded(key, |f| self.encode(f)) {
-                Some(parts) => parts,
-                None => own_parts.next().map(Vec::as_slice).unwrap_or_default(),
-            };
-            payload += frame.len() as u64;
-            batch.push(parts);
-        }
-        let total: usize = batch.iter().flat_map(|parts| parts.iter()).map(Bytes::len).sum();
-        let written = self.write_parts(batch.iter().flat_map(|parts| parts.iter()));
+        let parts = || {
+            let mut own = own.iter();
+            frames.iter().flat_map(move |f| {
+                let parts = chunking.shared(f).or_else(|| own.next().map(Vec::as_slice));
+                parts.unwrap_or_default().iter()
+            })
+        };
+        let total: usize = parts().map(Bytes::len).sum();
+        let written = self.write_parts(parts());
         if written == 0 {
             // Would block (or failed: the task's next write meets the error).
             self.give_back(&mut st, next_seq);
@@ -265,7 +272,7 @@ impl DirectOutput for Lane {
             }
         }
         st.frames += frames.len() as u64;
-        st.payload += payload;
+        st.payload += frames.iter().map(|f| f.len() as u64).sum::<u64>();
         st.sent += written as u64;
         self.entry.add_out(written);
         self.shared.stats.bytes_out.fetch_add(written as u64, Ordering::Relaxed);
@@ -279,7 +286,7 @@ impl DirectOutput for Lane {
         }
         // The socket took part of the batch: its rest goes first when the task takes over.
         let mut skip = written;
-        for part in batch.into_iter().flatten() {
+        for part in parts() {
             if skip >= part.len() {
                 skip -= part.len();
                 continue;

@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::close::Close;
-use super::direct::{media_message, Lane};
+use super::direct::{media_message, Chunking, Lane};
 use super::io::Traffic;
 use crate::delay::StreamDelays;
 use crate::registry::ConnEntry;
@@ -295,11 +295,7 @@ impl Players {
                         }
                         // Chunked once per stream, shared by every player like this one.
                         let msg = media_message(&frame);
-                        let key = (u64::from(chunk_size) << 32) | u64::from(stream_id);
-                        let encode = |f: &openrtmp_hub::Frame| {
-                            ServerSession::prepare_media(stream_id, &media_message(f), chunk_size)
-                        };
-                        match frame.encoded(key, encode) {
+                        match (Chunking { stream_id, chunk_size }).shared(&frame) {
                             Some(parts) => session.send_prepared_media(stream_id, &msg, parts),
                             None => session.send_media(stream_id, &msg),
                         }
