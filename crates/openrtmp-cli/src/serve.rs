@@ -49,8 +49,8 @@ pub struct ServeArgs {
     /// Low-latency mode: players lagging more than 500 ms skip to the next keyframe.
     #[arg(long)]
     pub low_latency: bool,
-    /// How much media a batch gathers before it goes out in one write per viewer (its first
-    /// frame waits up to this plus one frame interval; `streams.max_batch`): 0 (default) sends every video frame at once (lowest latency);
+    /// How much media a batch gathers before it goes out in one write per viewer (no frame
+    /// waits longer than this for later ones; `streams.max_batch`): 0 (default) sends every video frame at once (lowest latency);
     /// 50ms-350ms trade latency for CPU. Whole milliseconds, e.g. 100ms.
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub max_batch: Option<HumanDuration>,

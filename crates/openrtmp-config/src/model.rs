@@ -184,6 +184,8 @@ section! {
         audio_batch: HumanDuration,
         /// Longest a frame may wait to share a write with later frames; default 0 (off).
         max_batch: HumanDuration,
+        /// Linux: submit viewers' writes to io_uring in rounds; default true.
+        io_uring: bool,
     }
 }
 

@@ -253,6 +253,7 @@ fn streams(s: &StreamsSection, c: &mut Config, k: &mut Checker) {
     hub.start_at_oldest_keyframe =
         s.start_at_oldest_keyframe.unwrap_or(hub.start_at_oldest_keyframe);
     c.low_latency = s.low_latency.unwrap_or(c.low_latency);
+    c.io_uring = s.io_uring.unwrap_or(c.io_uring);
     if let Some(v) = s.publisher_timeout {
         c.publisher_timeout = k.nonzero("streams.publisher_timeout", v.0);
     }
@@ -416,6 +417,7 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
             write_timeout: d(c.write_timeout),
             audio_batch: ms(c.hub.audio_batch_ms),
             max_batch: ms(c.hub.max_batch_ms),
+            io_uring: Some(c.io_uring),
         },
         auth: auth::to_file(&c.auth, &secret),
         api: ApiSection {

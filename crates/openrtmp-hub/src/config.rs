@@ -78,8 +78,9 @@ pub struct HubConfig {
     pub audio_batch_ms: u32,
     /// Write batching for every frame, for operators who prefer CPU to latency: a frame does
     /// not wake the viewers (nor go to the direct outputs) until this much media time has
-    /// gathered since the oldest frame not yet announced; then every viewer gets the whole
-    /// batch in one write. 0 (the default) announces every video frame at once (lowest
+    /// gathered since the oldest frame not yet announced, or (for frames carrying their
+    /// arrival, [`crate::Publisher::batch_deadline`]) this much wall time has passed since
+    /// it arrived; then every viewer gets the whole batch in one write. 0 (the default) announces every video frame at once (lowest
     /// latency); 50-350 ms trade latency for CPU: each write to a socket costs the kernel a
     /// fixed few microseconds whatever its size, so at 1000 viewers one write per 33 ms video
     /// frame dominates the CPU per delivered Gbit. Low-latency mode forces 0. Default

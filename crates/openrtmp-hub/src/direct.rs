@@ -33,6 +33,17 @@ pub trait DirectOutput: Send + Sync {
     /// `first_seq` must return `false` and let its task catch up from the ring.
     fn offer(&self, generation: u64, first_seq: u64, frames: &[Frame]) -> bool;
 
+    /// Completes an offer that returned `true`, with the same arguments. An output may
+    /// queue its write in [`DirectOutput::offer`] so that the writes of a round of up to
+    /// [`DIRECT_ROUND`] outputs reach the kernel together (one io_uring submission on
+    /// Linux); it performs it here. Called in the order of the offers, after the whole
+    /// round was offered, on the same thread and with no other offer in between. Returns
+    /// whether the output still takes frames this way. The default has nothing to complete.
+    fn finish(&self, generation: u64, first_seq: u64, frames: &[Frame]) -> bool {
+        let _ = (generation, first_seq, frames);
+        true
+    }
+
     /// The publisher left or was replaced: the output's task takes over again (and tells
     /// its viewer). Called once; the output is no longer in the list.
     fn release(&self);
@@ -42,6 +53,11 @@ pub trait DirectOutput: Send + Sync {
 /// frame to about 4000 sockets in a frame interval; past this, viewers are served by their
 /// own tasks, which the runtime spreads over its worker threads.
 pub const MAX_DIRECT_OUTPUTS: usize = 2000;
+
+/// Outputs offered a batch before the offers are completed ([`DirectOutput::finish`]): the
+/// writes a round submits together. Large enough to amortise a submission; small enough
+/// that a viewer's task waiting for its socket waits for one round, not the whole list.
+pub const DIRECT_ROUND: usize = 64;
 
 /// A stream's direct outputs.
 #[derive(Default)]
@@ -86,9 +102,21 @@ impl DirectList {
         if frames.is_empty() || self.len() == 0 {
             return;
         }
-        let mut taken = std::mem::take(&mut *lock(&self.outputs));
+        let taken = std::mem::take(&mut *lock(&self.outputs));
         let before = taken.len();
-        taken.retain(|output| output.offer(generation, first_seq, frames));
+        let mut kept = Vec::with_capacity(before);
+        let mut round = Vec::with_capacity(DIRECT_ROUND.min(before));
+        let mut outputs = taken.into_iter().peekable();
+        while outputs.peek().is_some() {
+            round.extend(
+                outputs
+                    .by_ref()
+                    .take(DIRECT_ROUND)
+                    .filter(|output| output.offer(generation, first_seq, frames)),
+            );
+            kept.extend(round.drain(..).filter(|o| o.finish(generation, first_seq, frames)));
+        }
+        let mut taken = kept;
         let left = before - taken.len();
         let mut outputs = lock(&self.outputs);
         if outputs.is_empty() {

@@ -82,7 +82,7 @@ pub use config::{
     DEFAULT_START_AT_OLDEST_KEYFRAME, DEFAULT_VIEWER_DISCONNECT_AFTER_MS, DEFAULT_VIEWER_MAX_BYTES,
     DEFAULT_VIEWER_MAX_LAG_MS, DEFAULT_WAIT_FOR_PUBLISHER,
 };
-pub use direct::{DirectOutput, MAX_DIRECT_OUTPUTS};
+pub use direct::{DirectOutput, DIRECT_ROUND, MAX_DIRECT_OUTPUTS};
 pub use error::{PublishError, SubscribeError};
 pub use frame::{CodecInfo, Frame, FrameKind};
 pub use hub::Hub;

@@ -112,6 +112,22 @@ impl Publisher {
         self.stream.fan_out(self.generation);
     }
 
+    /// When the frames gathered into a batch ([`crate::HubConfig::max_batch_ms`], or audio
+    /// waiting for video, [`crate::HubConfig::audio_batch_ms`]) must be announced at the
+    /// latest: the first one's arrival ([`Frame::received`]) plus the bound. The driver
+    /// calls [`Publisher::announce_due`] then, so a frame never waits past the bound for
+    /// a later frame to close its batch. `None` when no batch is open (or its frames carry
+    /// no arrival time).
+    pub fn batch_deadline(&self) -> Option<std::time::Instant> {
+        self.stream.lock().batch_deadline()
+    }
+
+    /// Announces the open batch if its deadline ([`Publisher::batch_deadline`]) is `now`
+    /// or past: viewers are woken and the direct outputs are written.
+    pub fn announce_due(&self, now: std::time::Instant) {
+        self.stream.announce_due(self.generation, now);
+    }
+
     /// Whether pushing writes to viewers from this task (run-to-completion fan-out to
     /// [`crate::DirectOutput`]s): a driver that pushes many frames in a row should then
     /// yield now and then, so other tasks on its thread are not starved.

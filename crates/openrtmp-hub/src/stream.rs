@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use openrtmp_media::{AudioInfo, ScriptData, VideoInfo};
 use tokio::sync::Notify;
@@ -75,6 +76,10 @@ pub(crate) struct StreamState {
     /// Media timestamp of the oldest frame pushed without waking the viewers
     /// ([`HubConfig::audio_batch_ms`]); `None` when every frame has been announced.
     unannounced_since: Option<u32>,
+    /// When the oldest unannounced frame must go out at the latest: its arrival plus the
+    /// bound it waits under (a driver that set [`Frame::received`] announces it then,
+    /// [`Stream::announce_due`], so no frame waits past the bound for a later one).
+    unannounced_deadline: Option<Instant>,
     /// Set by a push that should not wake the viewers; read and cleared by `commit`.
     quiet: bool,
     /// Frames pushed but not yet offered to the direct outputs (a batch being gathered),
@@ -105,6 +110,7 @@ impl Stream {
             bytes_in: 0,
             held: 0,
             unannounced_since: None,
+            unannounced_deadline: None,
             quiet: false,
             direct_pending: Vec::new(),
             direct_from: 0,
@@ -187,6 +193,23 @@ impl Stream {
             self.direct.offer(generation, first_seq, &frames);
         }
         true
+    }
+
+    /// Announces the open batch if its deadline is `now` or past: wakes the viewers and
+    /// offers the gathered frames to the direct outputs (unless [`Stream::holding`]).
+    pub(crate) fn announce_due(&self, generation: u64, now: Instant) {
+        let mut st = self.lock();
+        let due = st.unannounced_deadline.is_some_and(|deadline| deadline <= now);
+        if st.generation != generation || !due {
+            return;
+        }
+        st.announced();
+        st.direct_due |= !st.direct_pending.is_empty();
+        let batch = if self.holding.load(Ordering::Relaxed) { None } else { st.take_direct() };
+        self.commit(st, false);
+        if let Some((first_seq, frames)) = batch {
+            self.direct.offer(generation, first_seq, &frames);
+        }
     }
 
     /// Offers the frames gathered while [`Stream::holding`] to the direct outputs.
@@ -343,17 +366,33 @@ impl StreamState {
             0
         };
         if bound == 0 {
-            self.unannounced_since = None;
+            self.announced();
             return false;
+        }
+        if self.unannounced_since.is_none() {
+            self.unannounced_deadline =
+                frame.received.map(|at| at + Duration::from_millis(u64::from(bound)));
         }
         let since = *self.unannounced_since.get_or_insert(frame.timestamp);
         // Serial-number arithmetic: a backwards or wrapped timestamp wakes at once.
         let waited = frame.timestamp.wrapping_sub(since);
         if waited >= bound {
-            self.unannounced_since = None;
+            self.announced();
             return false;
         }
         true
+    }
+
+    /// Every frame pushed so far is (being) announced: no batch is open.
+    fn announced(&mut self) {
+        self.unannounced_since = None;
+        self.unannounced_deadline = None;
+    }
+
+    /// When the open batch must be announced at the latest, if one is open and its first
+    /// frame carried its arrival time.
+    pub(crate) fn batch_deadline(&self) -> Option<Instant> {
+        self.unannounced_deadline
     }
 
     /// Replaces the onMetaData with a frame as is (it will not be enriched).

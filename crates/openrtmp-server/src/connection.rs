@@ -426,6 +426,9 @@ impl Connection {
         if let Some(t) = out.deadline(self.config.write_timeout) {
             deadline = deadline.min(t);
         }
+        if let Some(t) = self.publishing.as_ref().and_then(Publishing::batch_deadline) {
+            deadline = deadline.min(Instant::from_std(t));
+        }
         deadline
     }
 
@@ -433,6 +436,9 @@ impl Connection {
         let now = Instant::now();
         self.session.handle_timeout(now.into_std()).map_err(Close::from)?;
         self.players.check(now, self.config.unpublished_wait)?;
+        if let Some(p) = &mut self.publishing {
+            p.announce_due(now.into_std());
+        }
         match out.deadline(self.config.write_timeout) {
             Some(t) if now >= t => Err(Close::WriteStalled),
             _ => Ok(()),

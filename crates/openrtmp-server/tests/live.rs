@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use openrtmp_client::{ClientError, ConnectOptions, Connection, PlayEnd, PublishOptions};
 use openrtmp_media::TagType;
 use openrtmp_proto::command::PublishType;
+use openrtmp_proto::message::{csid, Message, MessageType};
 use support::{Fixture, TestServer};
 
 /// A player joining a stream that has been running for 2.3 s gets, in this order: metadata
@@ -191,4 +192,68 @@ fn second_publisher_on_the_same_key_is_refused() {
     let played = rt.block_on(player).expect("player task");
     assert_eq!(played.end, PlayEnd::Eof);
     support::assert_same_frames(&sent, &played.tags(), "player of the first publisher");
+}
+
+/// Regression: with `streams.max_batch`, a frame waited for a later frame to close its
+/// batch, so a publisher that pauses (a slide show, a stalled encoder) held its last frame
+/// back until it sent again. The batch now goes out at its first frame's arrival plus
+/// `max_batch`, later frame or not.
+#[test]
+fn a_batched_frame_goes_out_at_its_deadline_without_a_later_frame() {
+    let Some(ffmpeg) = support::ffmpeg() else { return };
+    let input = Fixture::H264Aac { seconds: 1 }.path(&ffmpeg);
+    let tags = support::read_tags(&input);
+    let is_video = |t: &&openrtmp_media::flv_file::FlvTag| t.tag_type == TagType::VIDEO;
+    let key = tags.iter().position(support::is_keyframe).expect("a keyframe");
+    let next = tags.iter().skip(key + 1).find(is_video).expect("a video frame after it").clone();
+    let mut config = support::test_config();
+    config.hub.max_batch_ms = 300;
+    // Longer than the wait below: a silent publisher's end would flush the batch too.
+    config.publisher_timeout = Duration::from_secs(60);
+    let server = TestServer::start(config);
+    let url = server.rtmp_url("live/pause");
+    let rt = support::client_runtime();
+    rt.block_on(async {
+        let mut publisher =
+            Connection::connect(&url, support::quick_options()).await.expect("connect");
+        publisher.publish("pause", PublishType::Live).await.expect("publish");
+        let start = PublishOptions { realtime: false, repeat: 1 };
+        openrtmp_client::publish_tags(&mut publisher, &tags[..=key], &start)
+            .await
+            .expect("headers and a keyframe");
+        let limit = Duration::from_secs(10);
+        let options = openrtmp_client::PlayOptions { idle_timeout: limit, ..Default::default() };
+        let mut player = openrtmp_client::Player::open(&url, support::quick_options(), options)
+            .await
+            .expect("play");
+        // The cached keyframe first.
+        loop {
+            let tag = player.next_tag().await.expect("next tag").expect("a tag");
+            if support::is_keyframe(&tag) {
+                break;
+            }
+        }
+        // One more video frame, then the publisher pauses (its connection stays open).
+        let message = Message {
+            csid: csid::VIDEO,
+            timestamp: next.timestamp,
+            type_id: MessageType::VIDEO,
+            stream_id: 0,
+            payload: next.data.clone(),
+        };
+        publisher.session().send_media(&message).expect("send");
+        publisher.flush().await.expect("flush");
+        let got = tokio::time::timeout(limit, async {
+            loop {
+                let tag = player.next_tag().await.expect("next tag").expect("a tag");
+                if tag.tag_type == TagType::VIDEO {
+                    return tag;
+                }
+            }
+        })
+        .await
+        .expect("the frame never came while the publisher paused");
+        assert_eq!((got.timestamp, got.data), (next.timestamp, next.data));
+        drop(publisher);
+    });
 }

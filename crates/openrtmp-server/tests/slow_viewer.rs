@@ -75,14 +75,26 @@ fn pace(got: &[Digest]) -> (f64, i64) {
 /// The bitrate is high (~12 Mbit/s) on purpose: loopback TCP buffers up to ~4 MB for a
 /// reader that does not read (the sender's buffer autotunes to `tcp_wmem` max), so at
 /// 3 Mbit/s the server itself would never see the viewer stall within a few seconds.
+///
+/// Run twice: with the publisher's task writing through io_uring (Linux builds with the
+/// `io-uring` feature, where the kernel allows it; `writev` elsewhere) and with one
+/// `writev` per viewer (`streams.io_uring: false`).
 #[test]
 fn a_viewer_that_stops_reading_does_not_slow_the_others() {
     let Some(ffmpeg) = support::ffmpeg() else { return };
     let input = Fixture::H264AacCbr { seconds: 2, kbps: 10_000 }.path(&ffmpeg);
-    let sent = support::read_tags(&input);
+    for io_uring in [true, false] {
+        eprintln!("streams.io_uring: {io_uring}");
+        stalled_viewer_run(&input, io_uring);
+    }
+}
+
+fn stalled_viewer_run(input: &std::path::Path, io_uring: bool) {
+    let sent = support::read_tags(input);
     let repeat = 3;
     let mut config = support::test_config();
     config.write_timeout = Duration::from_secs(1);
+    config.io_uring = io_uring;
     let server = TestServer::start(config);
     let url = server.rtmp_url("live/fast");
     let rt = support::client_runtime();
@@ -125,7 +137,7 @@ fn a_viewer_that_stops_reading_does_not_slow_the_others() {
     };
     let publish = PublishOptions { realtime: true, repeat };
     let stats = rt
-        .block_on(openrtmp_client::publish_file(&input, &url, support::quick_options(), publish))
+        .block_on(openrtmp_client::publish_file(input, &url, support::quick_options(), publish))
         .expect("publish");
     done.store(true, Ordering::Relaxed);
     let (hub_max, rss_max, stalled_dropped_at, direct_max) = sampler.join().expect("sampler");

@@ -2,7 +2,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::fixture::{aac, aac_sh, avc_sh, inter, key, meta};
-use crate::{DirectOutput, Frame, FrameKind, Hub, HubConfig, MediaPump, PumpConfig, StreamKey};
+use crate::{
+    DirectOutput, Frame, FrameKind, Hub, HubConfig, MediaPump, PumpConfig, StreamKey, DIRECT_ROUND,
+};
 
 fn k() -> StreamKey {
     StreamKey::new("live", "direct")
@@ -186,4 +188,91 @@ fn video_that_started_while_direct_is_in_sync_after_coming_back() {
     let mut events = Vec::new();
     pump.poll_batch(Instant::now(), &mut events);
     assert_eq!(events.len(), 1, "the inter frame after coming back is delivered");
+}
+
+/// An output that queues its write in `offer` and completes it in `finish`, logging both;
+/// its finish may decline (a queued write the socket did not take).
+struct Deferring {
+    id: usize,
+    log: Arc<Mutex<Vec<(char, usize)>>>,
+    decline: bool,
+}
+
+impl DirectOutput for Deferring {
+    fn start(&self, _: u64, _: u64) {}
+
+    fn offer(&self, _: u64, _: u64, _: &[Frame]) -> bool {
+        self.log.lock().unwrap().push(('o', self.id));
+        true
+    }
+
+    fn finish(&self, _: u64, _: u64, _: &[Frame]) -> bool {
+        self.log.lock().unwrap().push(('f', self.id));
+        !self.decline
+    }
+
+    fn release(&self) {}
+}
+
+#[test]
+fn offers_are_completed_round_by_round_in_order_and_a_declined_finish_leaves() {
+    let (hub, p, _pump) = setup(HubConfig::default());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let count = DIRECT_ROUND + 3;
+    let mut pumps = Vec::new();
+    for id in 0..count {
+        let mut pump =
+            MediaPump::new(hub.subscribe(k(), 10 + id as u64).unwrap(), PumpConfig::default());
+        drain(&mut pump);
+        let out = Arc::new(Deferring { id, log: log.clone(), decline: id == 1 });
+        assert!(pump.go_direct(out));
+        pumps.push(pump);
+    }
+    let _ = p.push(inter(40, 100));
+    let first: Vec<(char, usize)> = std::mem::take(&mut *log.lock().unwrap());
+    // Each round: every offer, then every finish, in the same order.
+    let mut expected = Vec::new();
+    for round in (0..count).collect::<Vec<_>>().chunks(DIRECT_ROUND) {
+        expected.extend(round.iter().map(|&id| ('o', id)));
+        expected.extend(round.iter().map(|&id| ('f', id)));
+    }
+    assert_eq!(first, expected);
+    // The output whose finish declined is gone; the others stay.
+    let _ = p.push(inter(80, 100));
+    let second = std::mem::take(&mut *log.lock().unwrap());
+    assert_eq!(second.len(), 2 * (count - 1));
+    assert!(!second.contains(&('o', 1)));
+    assert_eq!(hub.stream(&k()).map(|i| i.direct_viewers), Some(count - 1));
+}
+
+/// `max_batch` is the longest a frame waits: at its deadline (its arrival plus the bound)
+/// the open batch goes out without waiting for a later frame to close it.
+#[test]
+fn a_batch_is_announced_at_its_first_frames_deadline() {
+    let config = HubConfig { max_batch_ms: 100, ..HubConfig::default() };
+    let (_hub, p, mut pump) = setup(config);
+    drain(&mut pump);
+    let out = Arc::new(Recorder::default());
+    assert!(pump.go_direct(out.clone()));
+    // Closes the batch the setup's keyframe opened (it carried no arrival time).
+    let _ = p.push(inter(100, 100));
+    out.state.lock().unwrap().offers.clear();
+    let t0 = Instant::now();
+    let arrived = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+    for i in 1..=3u32 {
+        let mut frame = inter(100 + i * 33, 100);
+        frame.received = Some(arrived(u64::from(i - 1) * 33));
+        let _ = p.push(frame);
+    }
+    assert_eq!(p.batch_deadline(), Some(arrived(100)));
+    p.announce_due(arrived(99));
+    assert!(out.state.lock().unwrap().offers.is_empty(), "not due yet");
+    p.announce_due(arrived(100));
+    assert_eq!(out.state.lock().unwrap().offers, ["III"]);
+    assert_eq!(p.batch_deadline(), None, "no batch open");
+    // The next frame opens a new batch with its own deadline.
+    let mut frame = inter(100 + 4 * 33, 100);
+    frame.received = Some(arrived(101));
+    let _ = p.push(frame);
+    assert_eq!(p.batch_deadline(), Some(arrived(201)));
 }

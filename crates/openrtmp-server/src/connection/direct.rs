@@ -12,7 +12,7 @@
 
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -21,12 +21,16 @@ use openrtmp_media::TagType;
 use openrtmp_proto::chunk::ChunkOutput;
 use openrtmp_proto::message::{Message, MessageType};
 use openrtmp_proto::session::ServerSession;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::delay::StreamDelays;
 use crate::registry::ConnEntry;
 use crate::shared::Shared;
+
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+mod uring;
 
 /// Slices per direct write: a batch of several frames at any chunk size.
 const MAX_SLICES: usize = 256;
@@ -46,7 +50,7 @@ enum Mode {
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     mode: Mode,
     /// The unwritten rest of the last batch (a write that would block).
     leftover: Vec<Bytes>,
@@ -55,6 +59,9 @@ struct State {
     payload: u64,
     /// Socket bytes written since the lane was armed.
     sent: u64,
+    /// The socket's descriptor (read here, with the lock, rather than from the socket).
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    fd: std::os::fd::RawFd,
 }
 
 /// What the connection's task gets back with the lane.
@@ -73,7 +80,11 @@ pub(crate) struct Taken {
 pub(crate) struct Lane {
     socket: Arc<TcpStream>,
     chunking: Chunking,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
+    /// Writes go through the thread's io_uring when it has one (Linux, `io-uring` feature,
+    /// `streams.io_uring`).
+    #[cfg_attr(not(all(target_os = "linux", feature = "io-uring")), allow(dead_code))]
+    uring: bool,
     /// Wakes the connection's task when the lane comes back.
     returned: Notify,
     entry: Arc<ConnEntry>,
@@ -102,12 +113,20 @@ impl Lane {
         delays: Arc<StreamDelays>,
         cellular: Arc<AtomicBool>,
     ) -> Lane {
-        let state =
-            State { mode: Mode::Task, leftover: Vec::new(), frames: 0, payload: 0, sent: 0 };
+        let state = State {
+            mode: Mode::Task,
+            leftover: Vec::new(),
+            frames: 0,
+            payload: 0,
+            sent: 0,
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            fd: std::os::fd::AsRawFd::as_raw_fd(&*socket),
+        };
         Lane {
             socket,
             chunking: Chunking { stream_id, chunk_size: session.outbound_chunk_size() },
-            state: Mutex::new(state),
+            state: Arc::new(Mutex::new(state)),
+            uring: shared.config_arc().io_uring,
             returned: Notify::new(),
             entry,
             shared,
@@ -117,7 +136,7 @@ impl Lane {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 
     /// Whether this lane serves a player on `stream_id` of `session` (a lane is made per
@@ -190,6 +209,136 @@ impl Lane {
         }
         written
     }
+
+    /// Where this lane stands in an offered batch: `Ok((next_seq, skip))`, the first
+    /// frame it has not written and its index in `frames`; `Err(answer)` when there is
+    /// nothing to write (`true`: it had them all; `false`: it left, handed back).
+    fn due(
+        &self,
+        st: &mut State,
+        generation: u64,
+        first_seq: u64,
+        frames: &[Frame],
+    ) -> Result<(u64, usize), bool> {
+        let Mode::Direct { generation: ours, next_seq } = st.mode else { return Err(false) };
+        if ours != generation || first_seq > next_seq {
+            // Another publisher, or frames this lane never saw: the task catches up.
+            self.give_back(st, next_seq);
+            return Err(false);
+        }
+        let skip = usize::try_from(next_seq - first_seq).unwrap_or(usize::MAX);
+        if skip >= frames.len() {
+            return Err(true);
+        }
+        Ok((next_seq, skip))
+    }
+
+    /// Accounts for a write of `frames` (from `next_seq`) that took `written` of the bytes
+    /// `parts` yields; keeps what it did not take and hands the lane back unless it took
+    /// everything. Returns whether the lane stays direct.
+    fn settle<'a, I: Iterator<Item = &'a Bytes>>(
+        &self,
+        st: &mut State,
+        generation: u64,
+        next_seq: u64,
+        frames: &[Frame],
+        parts: impl Fn() -> I,
+        written: usize,
+    ) -> bool {
+        if written == 0 {
+            // Would block (or failed: the task's next write meets the error).
+            self.give_back(st, next_seq);
+            return false;
+        }
+        let now = Instant::now();
+        for frame in frames {
+            if let Some(arrived) = frame.received {
+                self.delays.distribution.record(now.saturating_duration_since(arrived));
+            }
+        }
+        st.frames += frames.len() as u64;
+        st.payload += frames.iter().map(|f| f.len() as u64).sum::<u64>();
+        st.sent += written as u64;
+        self.entry.add_out(written);
+        self.shared.stats.bytes_out.fetch_add(written as u64, Ordering::Relaxed);
+        if self.cellular.load(Ordering::Relaxed) {
+            self.shared.platform.add_cellular_out(written as u64);
+        }
+        let next_seq = next_seq + frames.len() as u64;
+        let total: usize = parts().map(Bytes::len).sum();
+        if written >= total {
+            st.mode = Mode::Direct { generation, next_seq };
+            return true;
+        }
+        // The socket took part of the batch: its rest goes first when the task takes over.
+        let mut skip = written;
+        for part in parts() {
+            if skip >= part.len() {
+                skip -= part.len();
+                continue;
+            }
+            st.leftover.push(part.slice(skip..));
+            skip = 0;
+        }
+        self.give_back(st, next_seq);
+        false
+    }
+
+    /// Completes this lane's queued write of the round, if it queued one ([`Lane::queue`]).
+    /// (Not conditioned on `self.uring`: a lane that queued nothing is not in the batch.)
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    fn complete(&self, generation: u64, first_seq: u64, frames: &[Frame]) -> bool {
+        let Some(uring::Done { mut queued, written }) = uring::complete(&self.state) else {
+            return true;
+        };
+        let frames = frames.get(queued.skip..).unwrap_or_default();
+        let next_seq = first_seq + queued.skip as u64;
+        let parts = std::mem::take(&mut queued.parts);
+        let still =
+            self.settle(&mut queued.state, generation, next_seq, frames, || parts.iter(), written);
+        uring::recycle(parts);
+        still
+    }
+
+    /// Queues this lane's part of a round for the thread's io_uring submission
+    /// ([`DirectOutput::finish`] completes it); a batch too large for one submission is
+    /// written at once instead.
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    fn queue(&self, generation: u64, first_seq: u64, frames: &[Frame]) -> bool {
+        if uring::is_queued(&self.state) {
+            // Listed twice: the first entry writes the round.
+            return false;
+        }
+        let mut st = self.state.lock_arc();
+        let (next_seq, skip) = match self.due(&mut st, generation, first_seq, frames) {
+            Ok(due) => due,
+            Err(answer) => return answer,
+        };
+        let due = frames.get(skip..).unwrap_or_default();
+        let chunking = self.chunking;
+        let mut parts = uring::parts_vec();
+        for frame in due {
+            match chunking.shared(frame) {
+                Some(shared) => parts.extend(shared.iter().cloned()),
+                None => parts.extend(chunking.encode(frame)),
+            }
+        }
+        if parts.len() > MAX_SLICES {
+            let written = self.write_parts(parts.iter());
+            let still = self.settle(&mut st, generation, next_seq, due, || parts.iter(), written);
+            uring::recycle(parts);
+            return still;
+        }
+        let round = uring::Round {
+            generation,
+            first_seq,
+            frames: frames.as_ptr() as usize,
+            len: frames.len(),
+        };
+        let fd = st.fd;
+        uring::queue(uring::Queued { state: st, fd, parts, skip, round });
+        true
+    }
 }
 
 /// How a player's frames are chunked: its message stream id and the session's outbound
@@ -230,19 +379,22 @@ impl DirectOutput for Lane {
     fn start(&self, generation: u64, next_seq: u64) {
         let mut st = self.lock();
         let mode = Mode::Direct { generation, next_seq };
-        *st = State { mode, leftover: Vec::new(), frames: 0, payload: 0, sent: 0 };
+        st.mode = mode;
+        st.leftover.clear();
+        (st.frames, st.payload, st.sent) = (0, 0, 0);
     }
 
     fn offer(&self, generation: u64, first_seq: u64, frames: &[Frame]) -> bool {
-        let mut st = self.lock();
-        let Mode::Direct { generation: ours, next_seq } = st.mode else { return false };
-        if ours != generation || first_seq > next_seq {
-            // Another publisher, or frames this lane never saw: the task catches up.
-            self.give_back(&mut st, next_seq);
-            return false;
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        if self.uring && uring::available() {
+            return self.queue(generation, first_seq, frames);
         }
-        let skip = usize::try_from(next_seq - first_seq).unwrap_or(usize::MAX);
-        let Some(frames) = frames.get(skip..).filter(|f| !f.is_empty()) else { return true };
+        let mut st = self.lock();
+        let (next_seq, skip) = match self.due(&mut st, generation, first_seq, frames) {
+            Ok(due) => due,
+            Err(answer) => return answer,
+        };
+        let frames = frames.get(skip..).unwrap_or_default();
         // The batch's slices, in order, walked again as needed (no allocation per viewer):
         // shared encodings, and this lane's own for frames encoded for another chunking.
         let chunking = self.chunking;
@@ -258,44 +410,18 @@ impl DirectOutput for Lane {
                 parts.unwrap_or_default().iter()
             })
         };
-        let total: usize = parts().map(Bytes::len).sum();
         let written = self.write_parts(parts());
-        if written == 0 {
-            // Would block (or failed: the task's next write meets the error).
-            self.give_back(&mut st, next_seq);
-            return false;
+        self.settle(&mut st, generation, next_seq, frames, parts, written)
+    }
+
+    fn finish(&self, generation: u64, first_seq: u64, frames: &[Frame]) -> bool {
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        return self.complete(generation, first_seq, frames);
+        #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+        {
+            let _ = (generation, first_seq, frames);
+            true
         }
-        let now = Instant::now();
-        for frame in frames {
-            if let Some(arrived) = frame.received {
-                self.delays.distribution.record(now.saturating_duration_since(arrived));
-            }
-        }
-        st.frames += frames.len() as u64;
-        st.payload += frames.iter().map(|f| f.len() as u64).sum::<u64>();
-        st.sent += written as u64;
-        self.entry.add_out(written);
-        self.shared.stats.bytes_out.fetch_add(written as u64, Ordering::Relaxed);
-        if self.cellular.load(Ordering::Relaxed) {
-            self.shared.platform.add_cellular_out(written as u64);
-        }
-        let next_seq = next_seq + frames.len() as u64;
-        if written == total {
-            st.mode = Mode::Direct { generation, next_seq };
-            return true;
-        }
-        // The socket took part of the batch: its rest goes first when the task takes over.
-        let mut skip = written;
-        for part in parts() {
-            if skip >= part.len() {
-                skip -= part.len();
-                continue;
-            }
-            st.leftover.push(part.slice(skip..));
-            skip = 0;
-        }
-        self.give_back(&mut st, next_seq);
-        false
     }
 
     fn release(&self) {

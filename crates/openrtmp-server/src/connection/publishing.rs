@@ -102,6 +102,18 @@ impl Publishing {
         self.fanned_out |= self.publisher.fans_out();
     }
 
+    /// When the open batch (`streams.max_batch`, audio waiting for video) must go out at
+    /// the latest; [`Publishing::announce_due`] then.
+    pub(crate) fn batch_deadline(&self) -> Option<Instant> {
+        self.publisher.batch_deadline()
+    }
+
+    /// Sends the open batch if its deadline has come.
+    pub(crate) fn announce_due(&mut self, now: Instant) {
+        self.publisher.announce_due(now);
+        self.fanned_out |= self.publisher.fans_out();
+    }
+
     /// An audio or video message from the publisher, into the hub. `Err(Replaced)` when a
     /// newer publisher took the key over (`replace_publisher`): this one is done.
     pub(crate) fn media(&mut self, message: Message) -> Result<(), Close> {
