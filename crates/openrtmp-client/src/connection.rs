@@ -105,6 +105,11 @@ pub struct ConnectOptions {
     /// TLS for `rtmps://` URLs: extra trusted CAs, pinned server keys, or no verification
     /// (development). Default: the Mozilla roots.
     pub tls: openrtmp_tls::ClientTls,
+    /// Announce playback capabilities in `connect` (`fpad`, `audioCodecs`, `videoCodecs`,
+    /// ...) as players do (default true). Encoders leave them out (FMLE, OBS and FFmpeg
+    /// send `app`, `type`, `flashVer`, `tcUrl`): a connection that only publishes, such as
+    /// a relay push, looks like one to strict ingest servers with this off.
+    pub player: bool,
 }
 
 impl Default for ConnectOptions {
@@ -115,6 +120,7 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             command_timeout: Duration::from_secs(10),
             tls: openrtmp_tls::ClientTls::default(),
+            player: true,
         }
     }
 }
@@ -191,6 +197,7 @@ impl Connection {
         let mut config = ClientConfig::new(url.app.clone(), url.tc_url());
         config.chunk_size = options.chunk_size;
         config.handshake = options.handshake;
+        config.connect.player = options.player;
         let mut random = vec![0u8; 1536];
         rand::Rng::fill(&mut rand::thread_rng(), random.as_mut_slice());
         let session = ClientSession::new(config, 0, &random);

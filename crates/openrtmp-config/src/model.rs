@@ -93,6 +93,9 @@ pub struct FileConfig {
     /// Platform integration (mostly for embedded and mobile hosts).
     #[serde(default, skip_serializing_if = "PlatformSection::is_empty")]
     pub platform: PlatformSection,
+    /// Relay: streams pushed to other servers.
+    #[serde(default, skip_serializing_if = "RelaySection::is_empty")]
+    pub relay: RelaySection,
 }
 
 macro_rules! section {
@@ -246,6 +249,27 @@ section! {
     }
 }
 
+section! {
+    /// `relay:` streams pushed to other servers and platforms.
+    RelaySection {
+        /// Push targets, each started with every stream it matches; default none.
+        push: Vec<PushEntry>,
+    }
+}
+
+section! {
+    /// One push target of `relay.push`.
+    PushEntry {
+        /// The application whose streams are pushed; `*` (the default) for every one.
+        app: String,
+        /// The stream name; `*` (the default) for every stream of the app.
+        stream: String,
+        /// `rtmp://` or `rtmps://` URL (required; the stream key in it is a secret);
+        /// `{app}` and `{stream}` are replaced by the stream's app and name.
+        url: String,
+    }
+}
+
 /// Top-level keys, in file order.
 pub const ROOT_KEYS: &[&str] = &[
     "listen",
@@ -259,6 +283,7 @@ pub const ROOT_KEYS: &[&str] = &[
     "log",
     "shutdown",
     "platform",
+    "relay",
 ];
 
 /// Checks one `{key: value}` entry of a section (or one list element) against its type;
@@ -328,6 +353,13 @@ const API: Spec = plain("api", ApiSection::KEYS, check::<ApiSection>);
 const LOG: Spec = plain("log", LogSection::KEYS, check::<LogSection>);
 const SHUTDOWN: Spec = plain("shutdown", ShutdownSection::KEYS, check::<ShutdownSection>);
 const PLATFORM: Spec = plain("platform", PlatformSection::KEYS, check::<PlatformSection>);
+const PUSH_ENTRY: Spec = plain("push target", PushEntry::KEYS, check::<PushEntry>);
+const RELAY: Spec = Spec {
+    name: "relay",
+    keys: RelaySection::KEYS,
+    check: check::<RelaySection>,
+    nested: &[("push", Shape::List(Item::Section(&PUSH_ENTRY)))],
+};
 
 /// The whole document.
 pub(crate) const ROOT: Spec = Spec {
@@ -346,6 +378,7 @@ pub(crate) const ROOT: Spec = Spec {
         ("log", Shape::Section(&LOG, false)),
         ("shutdown", Shape::Section(&SHUTDOWN, false)),
         ("platform", Shape::Section(&PLATFORM, false)),
+        ("relay", Shape::Section(&RELAY, false)),
     ],
 };
 

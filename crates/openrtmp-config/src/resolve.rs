@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use openrtmp_proto::chunk::{OUTBOUND_CHUNK_SIZES, OUTBOUND_CHUNK_SIZES_TEXT};
 use openrtmp_server::platform::NetworkPolicy as Policy;
+use openrtmp_server::relay::{PushRule, ANY, REDACTED_KEY};
 use openrtmp_server::{Config, ConfigError, LogSettings};
 
 use crate::model::{
-    ApiSection, FileConfig, LimitsSection, LogSection, NetworkPolicy, PlatformSection, RtmpSection,
-    ShutdownSection, StreamsSection, Toggle,
+    ApiSection, FileConfig, LimitsSection, LogSection, NetworkPolicy, PlatformSection, PushEntry,
+    RelaySection, RtmpSection, ShutdownSection, StreamsSection, Toggle,
 };
 use crate::unit::{format_size, Addr, ByteSize, HumanDuration};
 use crate::ConfigIssue;
@@ -135,6 +136,7 @@ pub(crate) fn to_config(file: &FileConfig) -> (Config, Vec<ConfigIssue>) {
         c.shutdown_grace = grace.0;
     }
     platform(&file.platform, &mut c, &mut k);
+    relay(&file.relay, &mut c, &mut k);
     tls::tls(file, &mut c, &mut k);
     auth::auth(&file.auth, &mut c.auth, &mut k);
     if let Err(errors) = c.validate() {
@@ -350,6 +352,57 @@ fn platform(s: &PlatformSection, c: &mut Config, k: &mut Checker) {
     }
 }
 
+fn relay(s: &RelaySection, c: &mut Config, k: &mut Checker) {
+    let Some(push) = &s.push else { return };
+    c.relay.push = push
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| push_rule(entry, &format!("relay.push[{i}]"), k))
+        .collect();
+}
+
+/// One `relay.push` entry: a name or `*` for app and stream, an rtmp(s) URL with a host.
+fn push_rule(entry: &PushEntry, path: &str, k: &mut Checker) -> PushRule {
+    let name = |field: &str, value: &Option<String>, k: &mut Checker| {
+        let value = value.clone().unwrap_or_else(|| ANY.into());
+        if value.is_empty() || value.contains(['/', '?', '{', '}']) {
+            k.fail(
+                &format!("{path}.{field}"),
+                format!("{value:?} is not a name (\"*\" for every one)"),
+            );
+        }
+        value
+    };
+    let app = name("app", &entry.app, k);
+    let stream = name("stream", &entry.stream, k);
+    let url = entry.url.clone().unwrap_or_default();
+    let url_path = format!("{path}.url");
+    if entry.url.is_none() {
+        k.required(&url_path, " (rtmp://host/app/key or rtmps://...)");
+    } else if url.contains(REDACTED) {
+        k.secret(&url_path, REDACTED, "stream key");
+    } else {
+        check_push_url(&url_path, &url, k);
+    }
+    PushRule { app, stream, url }
+}
+
+/// An `rtmp://` or `rtmps://` URL with a host and an application.
+fn check_push_url(path: &str, url: &str, k: &mut Checker) {
+    let shown = openrtmp_server::relay::redact_url(url);
+    let lower = url.to_ascii_lowercase();
+    let rest = lower.strip_prefix("rtmp://").or_else(|| lower.strip_prefix("rtmps://"));
+    match rest.map(|r| r.split_once('/').unwrap_or((r, ""))) {
+        None => k.fail(path, format!("{shown:?} is not an rtmp:// or rtmps:// URL")),
+        Some(("", _)) => k.fail(path, format!("{shown:?} has no host")),
+        Some((_, "")) => k.fail(path, format!("{shown:?} has no application (rtmp://host/app/key)")),
+        Some(_) if url.contains(char::is_whitespace) => {
+            k.fail(path, format!("{shown:?} must not contain spaces"))
+        }
+        Some(_) => {}
+    }
+}
+
 fn check_level(filter: &str) -> Result<(), String> {
     let ok = !filter.trim().is_empty()
         && filter.split(',').all(|directive| {
@@ -445,6 +498,24 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
             background_notice: d(c.background_notice),
             mdns: Some(c.mdns),
             mdns_name: Some(Toggle::from_option(c.mdns_name.clone())),
+        },
+        relay: RelaySection {
+            push: Some(
+                c.relay
+                    .push
+                    .iter()
+                    .map(|rule| PushEntry {
+                        app: Some(rule.app.clone()),
+                        stream: Some(rule.stream.clone()),
+                        url: Some(if redact {
+                            openrtmp_server::relay::redact_url(&rule.url)
+                                .replace(REDACTED_KEY, REDACTED)
+                        } else {
+                            rule.url.clone()
+                        }),
+                    })
+                    .collect(),
+            ),
         },
     }
 }

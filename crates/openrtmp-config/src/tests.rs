@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::*;
 use crate::unit::HumanDuration;
 
+mod relay;
 mod security;
 
 /// Writes `text` to a fresh temporary file named `name` (its extension picks the format).

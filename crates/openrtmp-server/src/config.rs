@@ -157,6 +157,8 @@ pub struct Config {
     /// The instance name shown to browsers (one DNS label, 1 to 63 bytes); default: the
     /// host name, else "OpenRTMP".
     pub mdns_name: Option<String>,
+    /// Relay: push targets started with the streams they match (default none).
+    pub relay: crate::relay::RelaySettings,
 }
 
 impl Default for Config {
@@ -197,6 +199,7 @@ impl Default for Config {
             background_notice: DEFAULT_BACKGROUND_NOTICE,
             mdns: false,
             mdns_name: None,
+            relay: crate::relay::RelaySettings::default(),
         }
     }
 }

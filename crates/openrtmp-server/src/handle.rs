@@ -296,6 +296,11 @@ impl ServerHandle {
         }
     }
 
+    /// Every push target with its state and counters (stream keys redacted).
+    pub fn push_targets(&self) -> Vec<crate::relay::TargetStatus> {
+        self.shared.relay.list()
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> Config {
         self.shared.config()

@@ -22,6 +22,7 @@ mod limit;
 mod listener;
 pub mod platform;
 mod registry;
+pub mod relay;
 mod server;
 mod shared;
 mod socket;

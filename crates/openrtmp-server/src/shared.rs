@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     next_conn_id: AtomicU64,
     /// Network, app and power state; platform events.
     pub(crate) platform: PlatformState,
+    /// Push targets, started when their stream goes live.
+    pub(crate) relay: Arc<crate::relay::Relay>,
 }
 
 impl Shared {
@@ -70,6 +72,8 @@ impl Shared {
         listeners: Vec<SocketAddr>,
         rtmps_listeners: Vec<SocketAddr>,
     ) -> Shared {
+        let shutdown = CancellationToken::new();
+        let relay = Arc::new(crate::relay::Relay::new(hub.clone(), shutdown.clone()));
         Shared {
             config: RwLock::new(Arc::new(config)),
             hub,
@@ -83,10 +87,11 @@ impl Shared {
             auth,
             tls,
             draining: CancellationToken::new(),
-            shutdown: CancellationToken::new(),
+            shutdown,
             errors: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
             platform,
+            relay,
         }
     }
 

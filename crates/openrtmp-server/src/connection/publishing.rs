@@ -66,6 +66,7 @@ impl Publishing {
         entry.detail().media =
             MediaSummary { since: Some(std::time::Instant::now()), ..MediaSummary::default() };
         tracing::info!(stream = %key, "publish start");
+        shared.relay.published(key, &shared.config_arc().relay.push);
         Ok(Publishing {
             stream_id,
             publisher,

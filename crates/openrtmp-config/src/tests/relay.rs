@@ -1,0 +1,74 @@
+//! `relay.push`: parsing, defaults, `{app}`/`{stream}` substitution, the stream key kept
+//! out of dumps, and problems reported with their paths.
+
+use openrtmp_hub::StreamKey;
+use openrtmp_server::relay::{PushRule, ANY};
+
+use super::*;
+
+#[test]
+fn relay_push_loads_with_defaults_and_substitutes_app_and_stream() {
+    let text = r#"
+relay:
+  push:
+    - { app: live, stream: "*", url: "rtmp://backup.example/{app}/{stream}" }
+    - { stream: cam1, url: "rtmps://live.example:443/app/sk_live_secret" }
+"#;
+    let c = check_str(text, Format::Yaml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.relay.push,
+        [
+            PushRule {
+                app: "live".into(),
+                stream: ANY.into(),
+                url: "rtmp://backup.example/{app}/{stream}".into()
+            },
+            PushRule {
+                app: ANY.into(),
+                stream: "cam1".into(),
+                url: "rtmps://live.example:443/app/sk_live_secret".into()
+            },
+        ]
+    );
+    let key = StreamKey::new("live", "cam7");
+    assert!(c.relay.push[0].matches(&key));
+    assert_eq!(c.relay.push[0].url_for(&key), "rtmp://backup.example/live/cam7");
+    assert!(!c.relay.push[1].matches(&key));
+    assert!(c.relay.push[1].matches(&StreamKey::new("other", "cam1")));
+}
+
+#[test]
+fn relay_push_keys_stay_out_of_dumps() {
+    let text = r#"{"relay": {"push": [{"url": "rtmp://h/app/sk_live_secret"}]}}"#;
+    let c = check_str(text, Format::Json).unwrap_or_else(|e| panic!("{e}"));
+    let yaml = dump(&c, Format::Yaml);
+    assert!(!yaml.contains("sk_live_secret"), "{yaml}");
+    assert!(yaml.contains("rtmp://h/app/<redacted>"), "{yaml}");
+    assert_eq!(
+        messages(check_str(&yaml, Format::Yaml)),
+        ["relay.push[0].url: \"<redacted>\" is the placeholder written by config dump; set the real stream key"]
+    );
+}
+
+#[test]
+fn relay_push_problems_name_their_entry() {
+    let text = r#"
+relay:
+  push:
+    - { app: live }
+    - { url: "http://h/app/k" }
+    - { url: "rtmp:///app/k" }
+    - { app: "", url: "rtmp://h/app/k" }
+    - { url: "rtmp://h" }
+"#;
+    assert_eq!(
+        messages(check_str(text, Format::Yaml)),
+        [
+            "relay.push[0].url: is required (rtmp://host/app/key or rtmps://...)",
+            "relay.push[1].url: \"http://h/app/****\" is not an rtmp:// or rtmps:// URL",
+            "relay.push[2].url: \"rtmp:///app/****\" has no host",
+            "relay.push[3].app: \"\" is not a name (\"*\" for every one)",
+            "relay.push[4].url: \"rtmp://h\" has no application (rtmp://host/app/key)",
+        ]
+    );
+}
