@@ -85,6 +85,11 @@ pub struct ServeArgs {
     /// docs/service.md). Windows only.
     #[arg(long)]
     pub service: bool,
+    /// Push every published stream to URL (repeatable); `{app}` and `{stream}` in it are
+    /// replaced by the stream's app and name, e.g.
+    /// `rtmp://backup.example/{app}/{stream}`. Replaces `relay.push` of the file.
+    #[arg(long = "push", value_name = "URL")]
+    pub push: Vec<String>,
 }
 
 /// The running server, for the Windows service control handler.
@@ -153,6 +158,14 @@ pub fn overrides(args: &ServeArgs, log_level: Option<&str>) -> anyhow::Result<Fi
     }
     if let Some(file) = &args.log_file {
         f.log.file = Some(Toggle::On(file.clone()));
+    }
+    if !args.push.is_empty() {
+        let every = |url: &String| openrtmp_config::PushEntry {
+            app: Some(openrtmp_server::relay::ANY.into()),
+            stream: Some(openrtmp_server::relay::ANY.into()),
+            url: Some(url.clone()),
+        };
+        f.relay.push = Some(args.push.iter().map(every).collect());
     }
     Ok(f)
 }
@@ -505,5 +518,16 @@ mod tests {
         assert_eq!(resolved(&["serve", "--max-batch", "0.35s"]).hub.max_batch_ms, 350);
         assert_eq!(resolved(&["serve", "--max-batch", "0"]).hub.max_batch_ms, 0);
         assert!(Cli::try_parse_from(["serve", "--max-batch", "soon"]).is_err());
+    }
+
+    #[test]
+    fn push_flags_push_every_stream() {
+        use openrtmp_server::relay::PushRule;
+        assert!(resolved(&["serve"]).relay.push.is_empty());
+        let argv = ["serve", "--push", "rtmp://a/{app}/{stream}", "--push", "rtmps://b/live/k"];
+        assert_eq!(
+            resolved(&argv).relay.push,
+            [PushRule::everything("rtmp://a/{app}/{stream}"), PushRule::everything("rtmps://b/live/k")]
+        );
     }
 }
