@@ -527,7 +527,10 @@ mod tests {
         let argv = ["serve", "--push", "rtmp://a/{app}/{stream}", "--push", "rtmps://b/live/k"];
         assert_eq!(
             resolved(&argv).relay.push,
-            [PushRule::everything("rtmp://a/{app}/{stream}"), PushRule::everything("rtmps://b/live/k")]
+            [
+                PushRule::everything("rtmp://a/{app}/{stream}"),
+                PushRule::everything("rtmps://b/live/k")
+            ]
         );
     }
 }

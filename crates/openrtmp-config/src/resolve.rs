@@ -395,7 +395,9 @@ fn check_push_url(path: &str, url: &str, k: &mut Checker) {
     match rest.map(|r| r.split_once('/').unwrap_or((r, ""))) {
         None => k.fail(path, format!("{shown:?} is not an rtmp:// or rtmps:// URL")),
         Some(("", _)) => k.fail(path, format!("{shown:?} has no host")),
-        Some((_, "")) => k.fail(path, format!("{shown:?} has no application (rtmp://host/app/key)")),
+        Some((_, "")) => {
+            k.fail(path, format!("{shown:?} has no application (rtmp://host/app/key)"))
+        }
         Some(_) if url.contains(char::is_whitespace) => {
             k.fail(path, format!("{shown:?} must not contain spaces"))
         }

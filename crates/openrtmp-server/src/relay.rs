@@ -22,10 +22,8 @@ use tokio_util::sync::CancellationToken;
 mod push;
 mod target;
 
-pub use target::{
-    TargetState, TargetStatus, BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET_AFTER,
-};
 use target::Target;
+pub use target::{TargetState, TargetStatus, BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET_AFTER};
 
 /// What stands for the stream key in redacted URLs.
 pub const REDACTED_KEY: &str = "****";
@@ -189,7 +187,10 @@ mod tests {
     fn stream_keys_are_redacted() {
         let cases = [
             ("rtmp://live.twitch.tv/app/live_123_secret", "rtmp://live.twitch.tv/app/****"),
-            ("rtmps://a.rtmps.youtube.com:443/live2/abcd-efgh", "rtmps://a.rtmps.youtube.com:443/live2/****"),
+            (
+                "rtmps://a.rtmps.youtube.com:443/live2/abcd-efgh",
+                "rtmps://a.rtmps.youtube.com:443/live2/****",
+            ),
             ("rtmp://h/app/room/key?token=x", "rtmp://h/app/****"),
             ("rtmp://h/app?key=secret", "rtmp://h/app?****"),
             ("rtmp://user:pass@h:1935/app/k", "rtmp://****@h:1935/app/****"),

@@ -110,6 +110,7 @@ fn full_config() -> Config {
         background_notice,
         mdns,
         mdns_name,
+        relay,
     } = d;
     let _: Vec<SocketAddr> = listen;
     let _: Option<SocketAddr> = api_listen;
@@ -145,6 +146,7 @@ fn full_config() -> Config {
         background_notice: typed_val::<Duration>(background_notice),
         mdns: typed_val::<bool>(mdns),
         mdns_name: typed_val::<Option<String>>(mdns_name),
+        relay: typed_val::<openrtmp_server::relay::RelaySettings>(relay),
     }
 }
 
@@ -598,6 +600,8 @@ fn signatures() {
     let _: fn(&ServerHandle) -> ServerInfo = ServerHandle::info;
     let _: fn(&ServerHandle) -> ServerInfo = ServerHandle::metrics;
     let _: fn(&ServerHandle) -> Vec<ConnectionInfo> = ServerHandle::connections;
+    let _: fn(&ServerHandle) -> Vec<openrtmp_server::relay::TargetStatus> =
+        ServerHandle::push_targets;
     let _: fn(&ServerHandle, u64) -> bool = ServerHandle::kick;
     let _: fn(&ServerHandle) -> Vec<StreamStatus> = ServerHandle::streams;
     let _: fn(&ServerHandle, &str, &str) -> bool = ServerHandle::end_stream;

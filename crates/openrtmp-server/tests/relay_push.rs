@@ -28,8 +28,13 @@ fn publish(
 ) -> tokio::task::JoinHandle<Result<openrtmp_client::PublishStats, openrtmp_client::ClientError>> {
     let (input, url) = (input.to_path_buf(), url.clone());
     rt.spawn(async move {
-        openrtmp_client::publish_file(&input, &url, support::quick_options(), PublishOptions::default())
-            .await
+        openrtmp_client::publish_file(
+            &input,
+            &url,
+            support::quick_options(),
+            PublishOptions::default(),
+        )
+        .await
     })
 }
 
@@ -126,7 +131,8 @@ fn target_down_at_first_backs_off_then_goes_live() {
     assert_eq!(played.end, PlayEnd::Eof);
     let got = played.tags();
     // A (re)connection starts with the sequence headers and a keyframe.
-    let video: Vec<_> = got.iter().filter(|t| t.tag_type == openrtmp_media::TagType::VIDEO).collect();
+    let video: Vec<_> =
+        got.iter().filter(|t| t.tag_type == openrtmp_media::TagType::VIDEO).collect();
     assert!(video.len() >= 3, "too little video: {}", video.len());
     assert!(support::is_sequence_header(video[0]), "first video tag is not a sequence header");
     assert!(support::is_keyframe(video[1]), "second video tag is not a keyframe");

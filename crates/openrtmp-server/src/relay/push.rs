@@ -140,8 +140,7 @@ pub(super) async fn run(relay: Arc<Relay>, target: Arc<Target>) {
 /// A failed target stays listed with its reason until its stream ends (a paused
 /// subscriber wakes only when the publisher comes or goes: no cost per frame).
 async fn wait_for_end(relay: &Relay, target: &Target) {
-    let Ok(mut subscriber) = relay.hub.subscribe(target.key.clone(), OWNER_BASE + target.id)
-    else {
+    let Ok(mut subscriber) = relay.hub.subscribe(target.key.clone(), OWNER_BASE + target.id) else {
         relay.remove(target);
         return;
     };
@@ -336,13 +335,19 @@ mod tests {
             scrub(text, url),
             "server refused: NetStream.Publish.BadName: stream key **** is in use"
         );
-        assert_eq!(scrub(&format!("{url:?} is bad"), url), "\"rtmp://ingest.example/app/****\" is bad");
+        assert_eq!(
+            scrub(&format!("{url:?} is bad"), url),
+            "\"rtmp://ingest.example/app/****\" is bad"
+        );
     }
 
     #[test]
     fn final_answers_are_not_retried() {
         let refused = |code: &str| {
-            PushError::Client(ClientError::Refused { code: code.into(), description: String::new() })
+            PushError::Client(ClientError::Refused {
+                code: code.into(),
+                description: String::new(),
+            })
         };
         assert!(refused("NetStream.Publish.BadName").is_permanent());
         assert!(refused("NetStream.Publish.Unauthorized").is_permanent());
