@@ -8,8 +8,7 @@ use std::time::Duration;
 use crate::config::{Config, ConfigError};
 use crate::delay::DelayHistogram;
 use crate::platform::{
-    AppState, EnergyStats, LocalNetworkAccess, NetworkPolicy, NetworkSnapshot, PlatformEvent,
-    PowerState,
+    AppState, LocalNetworkAccess, NetworkPolicy, NetworkSnapshot, PlatformEvent, PowerState,
 };
 use crate::shared::Shared;
 
@@ -296,11 +295,6 @@ impl ServerHandle {
         }
     }
 
-    /// Every push target with its state and counters (stream keys redacted).
-    pub fn push_targets(&self) -> Vec<crate::relay::TargetStatus> {
-        self.shared.relay.list()
-    }
-
     /// The configuration in force.
     pub fn config(&self) -> Config {
         self.shared.config()
@@ -579,27 +573,5 @@ impl ServerHandle {
         tracing::info!(?access, "local network access");
         self.shared.platform.set_local_network_access(access);
         crate::platform::announce::follow(&self.shared);
-    }
-
-    /// Energy figures for the host's battery statistics (all platforms): process CPU time,
-    /// bytes in and out since start, bytes sent by connections whose local address is on a
-    /// cellular network of the last snapshot, thread wake-ups (context switches; not on
-    /// Windows), and payload bytes received per stream from its current publisher.
-    pub fn energy(&self) -> EnergyStats {
-        let s = &self.shared;
-        let process = crate::platform::process::usage();
-        EnergyStats {
-            cpu_time: process.cpu,
-            bytes_in: s.stats.bytes_in.load(Ordering::Relaxed),
-            bytes_out: s.stats.bytes_out.load(Ordering::Relaxed),
-            cellular_bytes_out: s.platform.cellular_out(),
-            wakeups: process.wakeups,
-            stream_bytes_in: s
-                .hub
-                .streams()
-                .into_iter()
-                .map(|i| (format!("{}/{}", i.key.app, i.key.name), i.bytes_in))
-                .collect(),
-        }
     }
 }

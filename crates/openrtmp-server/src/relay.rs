@@ -179,6 +179,13 @@ impl Relay {
     }
 }
 
+impl crate::ServerHandle {
+    /// Every push target with its state and counters (stream keys redacted).
+    pub fn push_targets(&self) -> Vec<TargetStatus> {
+        self.shared.relay.list()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

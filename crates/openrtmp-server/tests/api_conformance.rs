@@ -747,3 +747,70 @@ fn live_server() {
             .expect("run task");
     });
 }
+
+#[test]
+fn relay_types() {
+    use openrtmp_server::relay::{
+        redact_url, PushRule, RelaySettings, TargetState, TargetStatus, ANY, BACKOFF_INITIAL,
+        BACKOFF_MAX, BACKOFF_RESET_AFTER, REDACTED_KEY,
+    };
+    let _: (&str, &str) = (ANY, REDACTED_KEY);
+    let _: (Duration, Duration, Duration) = (BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET_AFTER);
+    let _: fn(&str) -> String = redact_url;
+    let rule: PushRule = PushRule::everything("rtmp://h/{app}/{stream}");
+    let PushRule { app, stream, url } = rule.clone();
+    let _: (String, String, String) = (app, stream, url);
+    let key = openrtmp_hub::StreamKey::new("live", "s");
+    let _: bool = PushRule::matches(&rule, &key);
+    let _: String = PushRule::url_for(&rule, &key);
+    let RelaySettings { push } = RelaySettings { push: vec![rule] };
+    let _: Vec<PushRule> = push;
+    for state in [
+        TargetState::Connecting,
+        TargetState::Live,
+        TargetState::Stalled,
+        TargetState::Backoff { retry_in: Duration::ZERO },
+        TargetState::Failed { reason: String::new() },
+    ] {
+        let _: &'static str = state.name();
+        match state {
+            TargetState::Connecting | TargetState::Live | TargetState::Stalled => {}
+            TargetState::Backoff { retry_in } => {
+                let _: Duration = retry_in;
+            }
+            TargetState::Failed { reason } => {
+                let _: String = reason;
+            }
+        }
+    }
+    let status = TargetStatus {
+        id: 1,
+        app: String::new(),
+        stream: String::new(),
+        url: String::new(),
+        state: TargetState::Live,
+        since: std::time::SystemTime::UNIX_EPOCH,
+        bytes_sent: 0,
+        frames_sent: 0,
+        dropped_frames: 0,
+        reconnects: 0,
+        last_error: None,
+    };
+    let TargetStatus {
+        id,
+        app,
+        stream,
+        url,
+        state,
+        since,
+        bytes_sent,
+        frames_sent,
+        dropped_frames,
+        reconnects,
+        last_error,
+    } = status;
+    let _: (u64, String, String, String, TargetState) = (id, app, stream, url, state);
+    let _: (std::time::SystemTime, u64, u64, u64, u64) =
+        (since, bytes_sent, frames_sent, dropped_frames, reconnects);
+    let _: Option<String> = last_error;
+}

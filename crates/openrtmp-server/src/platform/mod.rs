@@ -174,3 +174,27 @@ pub struct EnergyStats {
     /// Payload bytes received per stream (`app/name`).
     pub stream_bytes_in: Vec<(String, u64)>,
 }
+
+impl crate::ServerHandle {
+    /// Energy figures for the host's battery statistics (all platforms): process CPU time,
+    /// bytes in and out since start, bytes sent by connections whose local address is on a
+    /// cellular network of the last snapshot, thread wake-ups (context switches; not on
+    /// Windows), and payload bytes received per stream from its current publisher.
+    pub fn energy(&self) -> EnergyStats {
+        let s = &self.shared;
+        let process = process::usage();
+        EnergyStats {
+            cpu_time: process.cpu,
+            bytes_in: s.stats.bytes_in.load(std::sync::atomic::Ordering::Relaxed),
+            bytes_out: s.stats.bytes_out.load(std::sync::atomic::Ordering::Relaxed),
+            cellular_bytes_out: s.platform.cellular_out(),
+            wakeups: process.wakeups,
+            stream_bytes_in: s
+                .hub
+                .streams()
+                .into_iter()
+                .map(|i| (format!("{}/{}", i.key.app, i.key.name), i.bytes_in))
+                .collect(),
+        }
+    }
+}
