@@ -1,6 +1,6 @@
 //! Relay: live streams pushed to other servers and platforms (restream).
 //!
-//! This first slice pushes. Each push target is one tokio task ([`push`]) that reads its
+//! This first slice pushes. Each push target is one tokio task (`relay/push.rs`) that reads its
 //! stream through the hub like a player does (a [`openrtmp_hub::Subscriber`] driven by a
 //! [`openrtmp_hub::MediaPump`]), so a slow or dead target is handled by the pump's lag
 //! policy — it skips to the next keyframe, drops counted — and never slows the publisher,
@@ -8,7 +8,7 @@
 //! `openrtmp-client` (rtmp:// and rtmps://).
 //!
 //! Targets come from rules ([`PushRule`]: `relay.push` in the configuration, `--push` on
-//! the command line). When a publisher starts, the connection tells [`Relay::published`];
+//! the command line). When a publisher starts, the connection tells `Relay::published`;
 //! the matching targets start. When the stream ends their tasks see it through their pump
 //! and stop; there is no second hook on the way out, so no path that ends a publication
 //! (unpublish, socket loss, replacement) can leave a target running.
