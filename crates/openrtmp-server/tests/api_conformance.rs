@@ -820,6 +820,7 @@ fn relay_types() {
     let _: (std::time::SystemTime, u64, u64, u64, u64) =
         (since, bytes_sent, frames_sent, dropped_frames, reconnects);
     let _: Option<String> = last_error;
+    let _: TargetOrigin = origin;
     for origin in [TargetOrigin::Config, TargetOrigin::Api] {
         let _: &'static str = origin.name();
         match origin {
