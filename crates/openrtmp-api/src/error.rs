@@ -24,6 +24,22 @@ pub enum ApiError {
         /// Connection id.
         conn_id: u64,
     },
+    /// The stream has no push target with this id (`404`).
+    #[error("stream {app}/{stream} has no push target {id}")]
+    TargetNotFound {
+        /// Application name.
+        app: String,
+        /// Stream name.
+        stream: String,
+        /// Target id.
+        id: u64,
+    },
+    /// The request conflicts with what exists (`409`): a push target the stream already has.
+    #[error("conflict: {reason}")]
+    Conflict {
+        /// What it conflicts with.
+        reason: String,
+    },
     /// No such route (`404`).
     #[error("no such route: {path}")]
     RouteNotFound {
@@ -63,7 +79,9 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::StreamNotFound { .. }
             | ApiError::ConnectionNotFound { .. }
+            | ApiError::TargetNotFound { .. }
             | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::InvalidConfig { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,

@@ -13,6 +13,9 @@
 //! | GET | `/api/v1/server` | version, uptime, counts, traffic, CPU, memory |
 //! | GET | `/api/v1/streams` | `{"streams":[..]}` |
 //! | GET, DELETE | `/api/v1/streams/{app}/{stream}` | one stream / end it (`404` if unknown) |
+//! | GET | `/api/v1/streams/{app}/{stream}/targets` | the stream's push targets: a JSON list, keys redacted |
+//! | POST | `/api/v1/streams/{app}/{stream}/targets` | `{"url": "rtmp://..."}`: `201` and the target (`id`, ...); `400` bad URL or body, `409` duplicate |
+//! | DELETE | `/api/v1/streams/{app}/{stream}/targets/{id}` | stop and remove a push target: `204`, `404` if unknown |
 //! | GET | `/api/v1/connections` | `{"connections":[..]}` |
 //! | DELETE | `/api/v1/connections/{conn_id}` | kick (`404` if unknown) |
 //! | GET, PATCH | `/api/v1/config` | effective config / partial update (`422`, `501`) |
@@ -22,6 +25,14 @@
 //! `api_token`), every route but `/health` needs `Authorization: Bearer <token>` and answers
 //! `401` without it. Errors are
 //! `{"error": "<message>"}` with the matching status.
+//!
+//! A push target is listed as `{"id", "app", "stream", "url", "origin", "state", "bytes_sent",
+//! "frames_sent", "dropped_frames", "reconnects", "last_error", "since"}` plus `retry_in_ms`
+//! in `backoff` and `reason` in `failed`; `state` is `connecting` (also while an attached
+//! target waits for its stream to go live), `live`, `stalled`, `backoff` or `failed`;
+//! `origin` is `config` (`relay.push`, `--push`) or `api`; `since` is in milliseconds since
+//! the Unix epoch. API targets stay attached across publications until deleted; deleting a
+//! `config` target stops it for the current publication only.
 //!
 //! Bit rates (`bitrate_in_kbps`, `bitrate_out_kbps`) come from byte-count deltas between
 //! calls: the API keeps the previous sample per stream and per connection; the first call

@@ -18,6 +18,8 @@ use crate::metric::Metrics;
 use crate::rate::RateSampler;
 use crate::{auth, ApiOptions};
 
+mod target;
+
 /// Everything the handlers share.
 struct Shared {
     handle: ServerHandle,
@@ -49,6 +51,8 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
         .route("/api/v1/server", get(server))
         .route("/api/v1/streams", get(streams))
         .route("/api/v1/streams/{app}/{stream}", get(stream).delete(end_stream))
+        .route("/api/v1/streams/{app}/{stream}/targets", get(target::list).post(target::add))
+        .route("/api/v1/streams/{app}/{stream}/targets/{id}", delete(target::remove))
         .route("/api/v1/connections", get(connections))
         .route("/api/v1/connections/{conn_id}", delete(kick))
         .route("/api/v1/config", get(view_config).patch(patch_config))

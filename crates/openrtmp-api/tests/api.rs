@@ -119,6 +119,10 @@ impl Harness {
     async fn post(&self, path: &str) -> Reply {
         request("POST", format!("{}{path}", self.base), self.token.clone(), None).await
     }
+    async fn post_json(&self, path: &str, body: &str) -> Reply {
+        let body = Some(body.to_owned());
+        request("POST", format!("{}{path}", self.base), self.token.clone(), body).await
+    }
     async fn patch(&self, path: &str, body: &str) -> Reply {
         let body = Some(body.to_owned());
         request("PATCH", format!("{}{path}", self.base), self.token.clone(), body).await
@@ -550,5 +554,92 @@ fn exposition_parser_rejects_bad_lines() {
         "# HELP a Help.\n# TYPE a gauge\na two\n# EOF\n",
     ] {
         assert!(std::panic::catch_unwind(|| parse_exposition(bad)).is_err(), "accepted: {bad:?}");
+    }
+}
+
+/// Push targets through the API: attached before their stream exists (listed as
+/// `connecting`), listed with their fields, refused when the URL or body is bad or a
+/// duplicate, removed; the stream key never appears in an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_targets_are_attached_listed_and_removed() {
+    const KEY: &str = "sk_live_s3cret";
+    let h = start(ApiOptions { token: Some("tok".into()), ..Default::default() }).await;
+    let targets = "/api/v1/streams/live/cam/targets";
+    let mut bodies = Vec::new();
+
+    for bad in [
+        format!(r#"{{"url": "http://127.0.0.1:1/live/{KEY}"}}"#),
+        r#"{"url": "rtmp://127.0.0.1:1/live"}"#.to_owned(),
+        format!(r#"{{"url": "rtmp:///live/{KEY}"}}"#),
+        format!(r#"{{"url": "not a url {KEY}"}}"#),
+        format!(r#"{{"uri": "rtmp://127.0.0.1:1/live/{KEY}"}}"#),
+        r#"{"url": 5}"#.to_owned(),
+        "not json".to_owned(),
+    ] {
+        let reply = h.post_json(targets, &bad).await;
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
+        assert!(reply.json()["error"].is_string(), "{bad}: {}", reply.body);
+        bodies.push(reply.body);
+    }
+
+    // Attached while the stream does not exist: it waits, listed as `connecting`.
+    let url = format!("rtmp://127.0.0.1:1/live/{KEY}");
+    let reply = h.post_json(targets, &json!({ "url": url }).to_string()).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let created = reply.json();
+    let id = created["id"].as_u64().expect("an id");
+    assert_eq!(created["url"], "rtmp://127.0.0.1:1/live/****");
+    assert_eq!(created["state"], "connecting");
+    assert_eq!(created["origin"], "api");
+    bodies.push(reply.body);
+
+    let reply = h.post_json(targets, &json!({ "url": url }).to_string()).await;
+    assert_eq!(reply.status, 409, "a duplicate is refused: {}", reply.body);
+    bodies.push(reply.body);
+
+    let reply = h.get(targets).await;
+    assert_eq!(reply.status, 200);
+    let list = reply.json();
+    let list = list.as_array().expect("a JSON list");
+    assert_eq!(list.len(), 1, "{list:?}");
+    for field in [
+        "id",
+        "url",
+        "state",
+        "bytes_sent",
+        "frames_sent",
+        "dropped_frames",
+        "reconnects",
+        "last_error",
+        "since",
+    ] {
+        assert!(list[0].get(field).is_some(), "no {field} in {:?}", list[0]);
+    }
+    assert_eq!(list[0]["id"].as_u64(), Some(id));
+    bodies.push(reply.body);
+    assert_eq!(h.get("/api/v1/streams/live/other/targets").await.json(), json!([]));
+
+    // The same token as every other route.
+    let anonymous = |method| request(method, format!("{}{targets}", h.base), None, None);
+    assert_eq!(anonymous("GET").await.status, 401);
+    assert_eq!(anonymous("POST").await.status, 401);
+    let path = format!("{}{targets}/{id}", h.base);
+    assert_eq!(request("DELETE", path, None, None).await.status, 401);
+
+    // Unknown ids, and an id asked for under another stream, are 404.
+    for path in [format!("{targets}/999999"), format!("/api/v1/streams/live/other/targets/{id}")] {
+        let reply = h.delete(&path).await;
+        assert_eq!(reply.status, 404, "{path}: {}", reply.body);
+        bodies.push(reply.body);
+    }
+    assert_eq!(h.delete(&format!("{targets}/x")).await.status, 400);
+    let reply = h.delete(&format!("{targets}/{id}")).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert_eq!(h.get(targets).await.json(), json!([]));
+    assert_eq!(h.delete(&format!("{targets}/{id}")).await.status, 404);
+    assert!(h.handle.push_targets().is_empty());
+
+    for body in bodies {
+        assert!(!body.contains(KEY), "the stream key shows in {body}");
     }
 }

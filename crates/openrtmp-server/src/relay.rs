@@ -8,10 +8,16 @@
 //! `openrtmp-client` (rtmp:// and rtmps://).
 //!
 //! Targets come from rules ([`PushRule`]: `relay.push` in the configuration, `--push` on
-//! the command line). When a publisher starts, the connection tells `Relay::published`;
-//! the matching targets start. When the stream ends their tasks see it through their pump
-//! and stop; there is no second hook on the way out, so no path that ends a publication
-//! (unpublish, socket loss, replacement) can leave a target running.
+//! the command line) and from the API ([`crate::ServerHandle::add_push_target`]). When a
+//! publisher starts, the connection tells `Relay::published`; the matching rules make
+//! their targets and they start, with the API targets attached to the stream. When the
+//! stream ends their tasks see it through their pump and stop; there is no second hook on
+//! the way out, so no path that ends a publication (unpublish, socket loss, replacement)
+//! can leave a target running. API targets stay listed (as `connecting`) until removed,
+//! and start again with the next publication.
+//!
+//! Removing a target cancels its own token (a child of the server's shutdown token): its
+//! task ends the publication politely and stops.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,7 +29,9 @@ mod push;
 mod target;
 
 use target::Target;
-pub use target::{TargetState, TargetStatus, BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET_AFTER};
+pub use target::{
+    TargetOrigin, TargetState, TargetStatus, BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET_AFTER,
+};
 
 /// What stands for the stream key in redacted URLs.
 pub const REDACTED_KEY: &str = "****";
@@ -102,18 +110,73 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// Why a push target could not be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RelayError {
+    /// The URL is not a usable `rtmp://` or `rtmps://` publish URL. `url` is redacted.
+    #[error("invalid push target URL {url}: {reason}")]
+    InvalidUrl {
+        /// The URL as given, stream key redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The stream already pushes to this URL: a second connection with the same key
+    /// would be refused by the target (or replace the first). `url` is redacted.
+    #[error("{app}/{stream} already pushes to {url} (target {id})")]
+    Duplicate {
+        /// Application name.
+        app: String,
+        /// Stream name.
+        stream: String,
+        /// The URL, stream key redacted.
+        url: String,
+        /// The target that pushes there.
+        id: u64,
+    },
+}
+
+/// Checks that `url` can be published to: `rtmp`/`rtmps`, a host, an application and a
+/// stream key. The reason never quotes the URL (the client's errors do, key included).
+fn validate_url(url: &str) -> Result<(), RelayError> {
+    use openrtmp_client::{RtmpUrl, UrlError};
+    let invalid = |reason: String| RelayError::InvalidUrl { url: redact_url(url), reason };
+    let parsed = RtmpUrl::parse(url).map_err(|e| {
+        invalid(match e {
+            UrlError::Invalid { reason, .. } => format!("not a URL ({reason})"),
+            UrlError::Scheme { scheme } => {
+                format!("unsupported scheme {scheme:?} (expected rtmp:// or rtmps://)")
+            }
+            UrlError::NoHost { .. } => "no host".into(),
+            UrlError::NoApp { .. } => "no application (expected rtmp://host/app/key)".into(),
+            UrlError::NoStream { .. } => "no stream key (expected rtmp://host/app/key)".into(),
+        })
+    })?;
+    if parsed.require_stream().is_err() {
+        return Err(invalid("no stream key (expected rtmp://host/app/key)".into()));
+    }
+    Ok(())
+}
+
 /// Subscriber owner ids of push targets: apart from connection ids (which count up from 1).
 const OWNER_BASE: u64 = 1 << 62;
 
 /// The push targets of the server: started when their stream goes live, listed for
-/// operators, stopped at shutdown.
+/// operators, stopped at shutdown or on request.
+///
+/// Two kinds live in one list ([`TargetOrigin`]): configuration targets exist for one
+/// publication (made by [`Relay::published`], dropped when it ends); API targets are
+/// attached to a stream name and outlive publications — between them they stay listed as
+/// `connecting` with no task, and the next [`Relay::published`] starts their task again.
 #[derive(Debug)]
 pub(crate) struct Relay {
     hub: Hub,
-    /// Cancelled at shutdown: every target closes its connection and ends.
+    /// Cancelled at shutdown: every target closes its connection and ends. Each target's
+    /// own token is a child of it.
     shutdown: CancellationToken,
-    /// Targets whose task runs, `failed` ones included: they stay listed (with their
-    /// reason) until their stream ends, and are not started again meanwhile.
+    /// Targets whose task runs, `failed` ones included (they stay listed, with their
+    /// reason, until their stream ends, and are not started again meanwhile), and API
+    /// targets waiting for their stream.
     targets: Mutex<Vec<Arc<Target>>>,
     next_id: AtomicU64,
 }
@@ -127,53 +190,135 @@ impl Relay {
         self.targets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn is_live(&self, key: &StreamKey) -> bool {
+        self.hub.stream(key).is_some_and(|s| s.publishing)
+    }
+
+    fn new_target(&self, key: &StreamKey, url: String, origin: TargetOrigin) -> Arc<Target> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Target::new(id, key.clone(), url, origin, self.shutdown.child_token()))
+    }
+
     /// A publisher started on `key`: starts the targets of `rules` that match it and are
-    /// not running already (a publisher that replaced another keeps the targets going).
+    /// not running already (a publisher that replaced another keeps the targets going),
+    /// and the API targets attached to `key` that wait for it.
     pub(crate) fn published(self: &Arc<Self>, key: &StreamKey, rules: &[PushRule]) {
         let mut started = Vec::new();
         {
             let mut targets = self.targets();
+            for target in targets.iter().filter(|t| t.key == *key && !t.is_running()) {
+                target.set_running(true);
+                started.push(Arc::clone(target));
+            }
             for rule in rules.iter().filter(|r| r.matches(key)) {
                 let url = rule.url_for(key);
                 if targets.iter().any(|t| t.key == *key && t.url == url) {
                     continue;
                 }
-                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                let target = Arc::new(Target::new(id, key.clone(), url));
+                let target = self.new_target(key, url, TargetOrigin::Config);
+                target.set_running(true);
                 targets.push(Arc::clone(&target));
                 started.push(target);
             }
         }
         for target in started {
-            tracing::info!(
-                app = %key.app, stream = %key.name, target = target.id, url = %target.redacted,
-                "push target starts"
-            );
-            let relay = Arc::clone(self);
-            tokio::spawn(push::run(relay, target));
+            self.spawn(target);
         }
     }
 
-    /// Every push target with its state, in the order they started.
+    fn spawn(self: &Arc<Self>, target: Arc<Target>) {
+        tracing::info!(
+            app = %target.key.app, stream = %target.key.name, target = target.id,
+            url = %target.redacted, origin = target.origin.name(), "push target starts"
+        );
+        tokio::spawn(push::run(Arc::clone(self), target));
+    }
+
+    /// Attaches a push target to `key` (API): started now if the stream is live, else
+    /// listed as `connecting` until it is. `{app}` and `{stream}` in `url` are replaced.
+    pub(crate) fn add(self: &Arc<Self>, key: &StreamKey, url: &str) -> Result<u64, RelayError> {
+        let url = PushRule::everything(url).url_for(key);
+        validate_url(&url)?;
+        let (target, live) = {
+            let mut targets = self.targets();
+            if let Some(other) = targets.iter().find(|t| t.key == *key && t.url == url) {
+                return Err(RelayError::Duplicate {
+                    app: key.app.clone(),
+                    stream: key.name.clone(),
+                    url: other.redacted.clone(),
+                    id: other.id,
+                });
+            }
+            let target = self.new_target(key, url, TargetOrigin::Api);
+            targets.push(Arc::clone(&target));
+            // Under the lock: a publisher that starts now either is seen here, or runs
+            // `published` after us and finds the target not running.
+            let live = self.is_live(key);
+            target.set_running(live);
+            (target, live)
+        };
+        let id = target.id;
+        if live {
+            self.spawn(target);
+        } else {
+            tracing::info!(
+                app = %key.app, stream = %key.name, target = id, url = %target.redacted,
+                "push target attached; waits for its stream"
+            );
+        }
+        Ok(id)
+    }
+
+    /// Removes the target `id` of `key` (API); false if there is none. Its task, if any,
+    /// ends its publication politely (FCUnpublish, deleteStream) and stops. A
+    /// configuration target stops for the current publication only: the next
+    /// publication that matches its rule makes it again.
+    pub(crate) fn remove_target(&self, key: &StreamKey, id: u64) -> bool {
+        let removed = {
+            let mut targets = self.targets();
+            let Some(at) = targets.iter().position(|t| t.id == id && t.key == *key) else {
+                return false;
+            };
+            targets.remove(at)
+        };
+        tracing::info!(
+            app = %key.app, stream = %key.name, target = id, url = %removed.redacted,
+            origin = removed.origin.name(), "push target removed"
+        );
+        removed.cancel.cancel();
+        true
+    }
+
+    /// Every push target with its state, in the order they were made.
     pub(crate) fn list(&self) -> Vec<TargetStatus> {
         self.targets().iter().map(|t| t.snapshot()).collect()
     }
 
-    /// Removes `target` if its stream has no publisher now; true if it was removed (its
-    /// task then ends). Checked under the list's lock, so a publisher that starts at the
-    /// same moment either sees the target still listed (and the task carries on with the
-    /// new publisher) or not (and starts a new one).
+    /// The push targets of `key`, in the order they were made.
+    pub(crate) fn list_for(&self, key: &StreamKey) -> Vec<TargetStatus> {
+        self.targets().iter().filter(|t| t.key == *key).map(|t| t.snapshot()).collect()
+    }
+
+    /// Ends the task of `target` if its stream has no publisher now (or the target was
+    /// cancelled); true if the task must end. A configuration target is dropped from the
+    /// list; an API target stays, waiting for the next publication. Checked under the
+    /// list's lock, so a publisher that starts at the same moment either sees the task
+    /// still running (and it carries on with the new publisher) or not (and starts one).
     fn retire_if_ended(&self, target: &Target) -> bool {
         let mut targets = self.targets();
-        let live = self.hub.stream(&target.key).is_some_and(|s| s.publishing);
-        if live && !self.shutdown.is_cancelled() {
+        if self.is_live(&target.key) && !target.cancel.is_cancelled() {
             return false;
         }
-        targets.retain(|t| t.id != target.id);
+        target.set_running(false);
+        if target.origin == TargetOrigin::Api && !target.cancel.is_cancelled() {
+            target.waiting();
+        } else {
+            targets.retain(|t| t.id != target.id);
+        }
         true
     }
 
-    /// Removes `target` for good (shutdown).
+    /// Removes `target` for good (shutdown, removal).
     fn remove(&self, target: &Target) {
         self.targets().retain(|t| t.id != target.id);
     }
@@ -183,6 +328,28 @@ impl crate::ServerHandle {
     /// Every push target with its state and counters (stream keys redacted).
     pub fn push_targets(&self) -> Vec<TargetStatus> {
         self.shared.relay.list()
+    }
+
+    /// Attaches a push target to the stream `app`/`stream` and returns its id. It starts
+    /// at once if the stream is live, else with the stream's next publication (listed as
+    /// `connecting` meanwhile), and stays attached across publications until
+    /// [`ServerHandle::remove_push_target`](crate::ServerHandle::remove_push_target).
+    /// `{app}` and `{stream}` in `url` are replaced. Refused: a URL that is not
+    /// `rtmp(s)://host/app/key`, or one the stream already pushes to.
+    pub fn add_push_target(&self, app: &str, stream: &str, url: &str) -> Result<u64, RelayError> {
+        self.shared.relay.add(&StreamKey::new(app, stream), url)
+    }
+
+    /// Stops and removes the push target `id` of `app`/`stream`; false if it has none such.
+    /// A configuration target (`relay.push`, `--push`) stops for the current publication
+    /// only; the stream's next publication pushes to it again.
+    pub fn remove_push_target(&self, app: &str, stream: &str, id: u64) -> bool {
+        self.shared.relay.remove_target(&StreamKey::new(app, stream), id)
+    }
+
+    /// The push targets of `app`/`stream` (configuration and API), keys redacted.
+    pub fn push_targets_of(&self, app: &str, stream: &str) -> Vec<TargetStatus> {
+        self.shared.relay.list_for(&StreamKey::new(app, stream))
     }
 }
 
@@ -207,6 +374,24 @@ mod tests {
         ];
         for (url, want) in cases {
             assert_eq!(redact_url(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn target_urls_are_checked_without_showing_the_key() {
+        assert_eq!(validate_url("rtmp://h/app/sk_1"), Ok(()));
+        assert_eq!(validate_url("rtmps://h:443/app/sk_1?x=y"), Ok(()));
+        for (url, why) in [
+            ("http://h/app/sk_1", "unsupported scheme"),
+            ("rtmp:///app/sk_1", "no host"),
+            ("rtmp://h/app", "no stream key"),
+            ("rtmp://h/", "no application"),
+            ("not a url sk_1", "not a URL"),
+        ] {
+            let error = validate_url(url).expect_err(url);
+            let text = error.to_string();
+            assert!(text.contains(why), "{url}: {text}");
+            assert!(!text.contains("sk_1"), "{url}: the key shows in {text}");
         }
     }
 

@@ -602,6 +602,11 @@ fn signatures() {
     let _: fn(&ServerHandle) -> Vec<ConnectionInfo> = ServerHandle::connections;
     let _: fn(&ServerHandle) -> Vec<openrtmp_server::relay::TargetStatus> =
         ServerHandle::push_targets;
+    let _: fn(&ServerHandle, &str, &str, &str) -> Result<u64, openrtmp_server::relay::RelayError> =
+        ServerHandle::add_push_target;
+    let _: fn(&ServerHandle, &str, &str, u64) -> bool = ServerHandle::remove_push_target;
+    let _: fn(&ServerHandle, &str, &str) -> Vec<openrtmp_server::relay::TargetStatus> =
+        ServerHandle::push_targets_of;
     let _: fn(&ServerHandle, u64) -> bool = ServerHandle::kick;
     let _: fn(&ServerHandle) -> Vec<StreamStatus> = ServerHandle::streams;
     let _: fn(&ServerHandle, &str, &str) -> bool = ServerHandle::end_stream;
@@ -751,8 +756,8 @@ fn live_server() {
 #[test]
 fn relay_types() {
     use openrtmp_server::relay::{
-        redact_url, PushRule, RelaySettings, TargetState, TargetStatus, ANY, BACKOFF_INITIAL,
-        BACKOFF_MAX, BACKOFF_RESET_AFTER, REDACTED_KEY,
+        redact_url, PushRule, RelayError, RelaySettings, TargetOrigin, TargetState, TargetStatus,
+        ANY, BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET_AFTER, REDACTED_KEY,
     };
     let _: (&str, &str) = (ANY, REDACTED_KEY);
     let _: (Duration, Duration, Duration) = (BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET_AFTER);
@@ -788,6 +793,7 @@ fn relay_types() {
         app: String::new(),
         stream: String::new(),
         url: String::new(),
+        origin: TargetOrigin::Api,
         state: TargetState::Live,
         since: std::time::SystemTime::UNIX_EPOCH,
         bytes_sent: 0,
@@ -801,6 +807,7 @@ fn relay_types() {
         app,
         stream,
         url,
+        origin,
         state,
         since,
         bytes_sent,
@@ -813,4 +820,29 @@ fn relay_types() {
     let _: (std::time::SystemTime, u64, u64, u64, u64) =
         (since, bytes_sent, frames_sent, dropped_frames, reconnects);
     let _: Option<String> = last_error;
+    let _: TargetOrigin = origin;
+    for origin in [TargetOrigin::Config, TargetOrigin::Api] {
+        let _: &'static str = origin.name();
+        match origin {
+            TargetOrigin::Config | TargetOrigin::Api => {}
+        }
+    }
+    for error in [
+        RelayError::InvalidUrl { url: String::new(), reason: String::new() },
+        RelayError::Duplicate {
+            app: String::new(),
+            stream: String::new(),
+            url: String::new(),
+            id: 1,
+        },
+    ] {
+        match error {
+            RelayError::InvalidUrl { url, reason } => {
+                let _: (String, String) = (url, reason);
+            }
+            RelayError::Duplicate { app, stream, url, id } => {
+                let _: (String, String, String, u64) = (app, stream, url, id);
+            }
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! Relay push targets end to end: our client publishes to server A, which pushes the stream
 //! to server B (a second OpenRTMP in this process) or to nginx-rtmp; a player on the target
 //! gets every frame in order. A target that is down at first goes `backoff` and becomes
-//! `live` when it appears.
+//! `live` when it appears. A target attached through the server handle before its stream
+//! goes live starts with it, outlives the publication, and ends B's stream when removed.
 
 mod support;
 
@@ -9,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use openrtmp_client::{PlayEnd, PublishOptions, RtmpUrl};
-use openrtmp_server::relay::{PushRule, TargetState, TargetStatus};
+use openrtmp_server::relay::{PushRule, RelayError, TargetOrigin, TargetState, TargetStatus};
 use openrtmp_server::Config;
 use support::{Fixture, TestServer};
 
@@ -160,4 +161,88 @@ fn pushed_stream_reaches_nginx_rtmp() {
     let (v, _) = support::assert_suffix_frames(&sent, &got, "player on nginx-rtmp");
     let sent_video = video_frames(&sent);
     assert!(v * 10 >= sent_video * 9, "nginx player got {v} of {sent_video} video frames");
+}
+
+/// The frames B's stream `live/cam` has received.
+fn frames_in(server: &TestServer) -> u64 {
+    let streams = server.handle.streams();
+    streams.iter().find(|s| s.app == "live" && s.name == "cam").map_or(0, |s| s.frames_in)
+}
+
+#[test]
+fn target_attached_before_the_stream_starts_with_it_and_removal_ends_it() {
+    let Some(ffmpeg) = support::ffmpeg() else { return };
+    let short = Fixture::H264Aac { seconds: 3 }.path(&ffmpeg);
+    let long = Fixture::H264Aac { seconds: 12 }.path(&ffmpeg);
+    let sent = support::read_tags(&short);
+    let b = TestServer::start(support::test_config());
+    let a = TestServer::start(support::test_config());
+    let rt = support::client_runtime();
+
+    // Attached before anything is published on A: listed, waiting as `connecting`.
+    let url = format!("rtmp://{}/live/cam", b.addr);
+    let id = a.handle.add_push_target("live", "cam", &url).expect("attach");
+    let listed = a.handle.push_targets_of("live", "cam");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!((listed[0].id, &listed[0].state), (id, &TargetState::Connecting));
+    assert_eq!(listed[0].origin, TargetOrigin::Api);
+    assert_eq!(listed[0].url, format!("rtmp://{}/live/****", b.addr));
+    assert!(a.handle.push_targets_of("live", "other").is_empty());
+    assert!(matches!(
+        a.handle.add_push_target("live", "cam", &url),
+        Err(RelayError::Duplicate { id: dup, .. }) if dup == id
+    ));
+    assert!(matches!(
+        a.handle.add_push_target("live", "cam", "rtmp://h/live"),
+        Err(RelayError::InvalidUrl { .. })
+    ));
+
+    // First publication: the target starts with it; B's player gets the whole stream.
+    let player = rt.spawn(support::play_all(
+        b.rtmp_url("live/cam"),
+        support::quick_options(),
+        Duration::from_secs(30),
+    ));
+    b.wait_viewers(1);
+    rt.block_on(publish(&rt, &short, &a.rtmp_url("live/cam"))).expect("task").expect("publish");
+    let played = rt.block_on(player).expect("player task");
+    assert_eq!(played.end, PlayEnd::Eof, "the push ends with the publication");
+    let (v, _) = support::assert_suffix_frames(&sent, &played.tags(), "player on B");
+    assert_eq!(v, video_frames(&sent), "every video frame is pushed");
+
+    // The API target outlives the publication: listed again as waiting.
+    assert!(
+        wait_state(&a, Duration::from_secs(10), |s| *s == TargetState::Connecting),
+        "the target does not wait for the next publication: {:?}",
+        a.handle.push_targets()
+    );
+    let waiting = the_target(&a).expect("still attached");
+    assert_eq!(waiting.id, id);
+    assert!(waiting.frames_sent > 0, "{waiting:?}");
+
+    // Second publication: it starts again; removing it ends B's stream while A's goes on.
+    let player = rt.spawn(support::play_all(
+        b.rtmp_url("live/cam"),
+        support::quick_options(),
+        Duration::from_secs(30),
+    ));
+    b.wait_viewers(1);
+    let before = frames_in(&b);
+    let publisher = publish(&rt, &long, &a.rtmp_url("live/cam"));
+    assert!(
+        support::wait_until(Duration::from_secs(20), || frames_in(&b) > before + 10),
+        "the target did not start with the second publication: {:?}",
+        a.handle.push_targets()
+    );
+    assert!(!a.handle.remove_push_target("live", "other", id), "another stream's id");
+    assert!(a.handle.remove_push_target("live", "cam", id));
+    assert!(a.handle.push_targets_of("live", "cam").is_empty());
+    assert!(!a.handle.remove_push_target("live", "cam", id), "removed twice");
+    let played = rt.block_on(player).expect("player task");
+    assert_eq!(played.end, PlayEnd::Eof, "removal ends the publication on B");
+    assert!(!publisher.is_finished(), "B's stream ended only with A's publication");
+    let got = video_frames(&played.tags());
+    assert!(got > 0, "B's player got nothing of the second publication");
+    rt.block_on(publisher).expect("task").expect("A's publisher is not disturbed");
+    assert!(a.handle.push_targets().is_empty(), "{:?}", a.handle.push_targets());
 }

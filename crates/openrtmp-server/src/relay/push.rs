@@ -6,7 +6,7 @@
 //! frames that arrive meanwhile wait in the ring rather than being lost), connect with the
 //! encoder's command sequence (`connect` with FMLE properties, `releaseStream`,
 //! `FCPublish`, `createStream`, `publish`: `openrtmp-client`), then loop on three inputs:
-//! shutdown, what the target sends (acknowledgements, pings, a status that stops the
+//! cancellation (removal, shutdown), what the target sends (acknowledgements, pings, a status that stops the
 //! publication) and the pump. A write that the target does not take within
 //! [`STALL_AFTER`] makes the target `stalled`; within [`WRITE_TIMEOUT`], the connection is
 //! given up. Meanwhile the publisher and every other output go on: the pump's lag policy
@@ -86,12 +86,12 @@ impl PushError {
 enum End {
     /// The stream has no publisher any more: the target is retired.
     StreamEnded,
-    /// The server shuts down.
-    Shutdown,
+    /// The target was removed or the server shuts down (its token was cancelled).
+    Cancelled,
 }
 
 /// The task of `target`: connections with backoff between them, until its stream ends, the
-/// server shuts down, or the target answers something final.
+/// target is removed, the server shuts down, or the target answers something final.
 pub(super) async fn run(relay: Arc<Relay>, target: Arc<Target>) {
     let mut backoff = Backoff::default();
     let (app, stream, id) = (target.key.app.as_str(), target.key.name.as_str(), target.id);
@@ -103,12 +103,19 @@ pub(super) async fn run(relay: Arc<Relay>, target: Arc<Target>) {
         }
         target.connecting();
         let started = Instant::now();
-        let error = match session(&relay, &target).await {
+        let result = session(&relay, &target).await;
+        if target.cancel.is_cancelled() {
+            // Removed or shutting down: whatever the session ended with, this is why.
+            relay.remove(&target);
+            tracing::info!(app, stream, target = id, url, "push target stops: removed");
+            return;
+        }
+        let error = match result {
             Ok(End::StreamEnded) => {
                 tracing::info!(app, stream, target = id, url, "push target stops: stream ended");
                 return;
             }
-            Ok(End::Shutdown) => {
+            Ok(End::Cancelled) => {
                 relay.remove(&target);
                 return;
             }
@@ -128,7 +135,7 @@ pub(super) async fn run(relay: Arc<Relay>, target: Arc<Target>) {
         );
         target.backoff((Instant::now() + wait).into_std(), reason);
         tokio::select! {
-            _ = relay.shutdown.cancelled() => {
+            _ = target.cancel.cancelled() => {
                 relay.remove(&target);
                 return;
             }
@@ -138,10 +145,15 @@ pub(super) async fn run(relay: Arc<Relay>, target: Arc<Target>) {
 }
 
 /// A failed target stays listed with its reason until its stream ends (a paused
-/// subscriber wakes only when the publisher comes or goes: no cost per frame).
+/// subscriber wakes only when the publisher comes or goes: no cost per frame). An API
+/// target then waits for the next publication, which tries it once more: one attempt per
+/// publication, never a loop.
 async fn wait_for_end(relay: &Relay, target: &Target) {
     let Ok(mut subscriber) = relay.hub.subscribe(target.key.clone(), OWNER_BASE + target.id) else {
-        relay.remove(target);
+        // No stream any more: retire (an API target then waits for the next publication).
+        if !relay.retire_if_ended(target) {
+            relay.remove(target);
+        }
         return;
     };
     subscriber.set_paused(true);
@@ -151,7 +163,7 @@ async fn wait_for_end(relay: &Relay, target: &Target) {
             return;
         }
         tokio::select! {
-            _ = relay.shutdown.cancelled() => {
+            _ = target.cancel.cancelled() => {
                 relay.remove(target);
                 return;
             }
@@ -178,7 +190,7 @@ async fn session(relay: &Relay, target: &Target) -> Result<End, PushError> {
         Ok::<_, PushError>(conn)
     };
     let mut conn = tokio::select! {
-        _ = relay.shutdown.cancelled() => return Ok(End::Shutdown),
+        _ = target.cancel.cancelled() => return Ok(End::Cancelled),
         conn = connecting => conn?,
     };
     tracing::info!(
@@ -191,23 +203,23 @@ async fn session(relay: &Relay, target: &Target) -> Result<End, PushError> {
     loop {
         tokio::select! {
             biased;
-            _ = relay.shutdown.cancelled() => {
+            _ = target.cancel.cancelled() => {
                 close(conn).await;
-                return Ok(End::Shutdown);
+                return Ok(End::Cancelled);
             }
             read = conn.read_input() => {
                 if !read? {
                     return Err(PushError::Closed);
                 }
                 check_status(&mut conn)?;
-                drain(&mut conn, target, relay).await?;
+                drain(&mut conn, target).await?;
             }
             _ = pump.ready() => {
                 events.clear();
                 pump.poll_batch(std::time::Instant::now(), &mut events);
                 target.dropped(pump.take_new_drops());
                 let ended = send(&mut conn, target, &mut events)?;
-                drain(&mut conn, target, relay).await?;
+                drain(&mut conn, target).await?;
                 if ended && relay.retire_if_ended(target) {
                     close(conn).await;
                     return Ok(End::StreamEnded);
@@ -264,7 +276,7 @@ fn message(frame: &Frame) -> Message {
 
 /// Writes what the session queued. A write pending for [`STALL_AFTER`] marks the target
 /// `stalled`; for [`WRITE_TIMEOUT`], fails. A write that completes marks it `live`.
-async fn drain(conn: &mut Connection, target: &Target, relay: &Relay) -> Result<(), PushError> {
+async fn drain(conn: &mut Connection, target: &Target) -> Result<(), PushError> {
     let started = Instant::now();
     let mut stalled = false;
     let flush = conn.flush();
@@ -288,7 +300,7 @@ async fn drain(conn: &mut Connection, target: &Target, relay: &Relay) -> Result<
                     url = %target.redacted, "push target stalled: its socket takes nothing"
                 );
             }
-            _ = relay.shutdown.cancelled() => return Err(PushError::Closed),
+            _ = target.cancel.cancelled() => return Err(PushError::Closed),
         }
     }
 }

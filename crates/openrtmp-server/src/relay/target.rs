@@ -5,11 +5,13 @@
 //! API later): a small mutex, taken once per batch and per state change, never across an
 //! await.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use openrtmp_hub::StreamKey;
 use rand::Rng;
+use tokio_util::sync::CancellationToken;
 
 /// First wait after a failed connection: short, so a target that blinked (a restarted
 /// server) is back within a second or two.
@@ -57,6 +59,28 @@ impl TargetState {
     }
 }
 
+/// Where a push target comes from, which decides how long it lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetOrigin {
+    /// A rule of the configuration (`relay.push`) or `--push`: made for one publication,
+    /// gone when it ends, made again by the next one.
+    Config,
+    /// Added through the API (`ServerHandle::add_push_target`): stays attached to its
+    /// stream across publications (waiting, listed as `connecting`, while the stream is
+    /// not live) until it is removed.
+    Api,
+}
+
+impl TargetOrigin {
+    /// The origin's name as the API spells it: `config` or `api`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetOrigin::Config => "config",
+            TargetOrigin::Api => "api",
+        }
+    }
+}
+
 /// A snapshot of one push target, for listings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetStatus {
@@ -68,7 +92,10 @@ pub struct TargetStatus {
     pub stream: String,
     /// Where it pushes, with the stream key redacted ([`super::redact_url`]).
     pub url: String,
-    /// What it is doing now.
+    /// Configuration rule or API.
+    pub origin: TargetOrigin,
+    /// What it is doing now. An API target waiting for its stream to go live is
+    /// `Connecting`: it will connect as soon as a publisher starts.
     pub state: TargetState,
     /// When it entered that state.
     pub since: SystemTime,
@@ -78,7 +105,8 @@ pub struct TargetStatus {
     pub frames_sent: u64,
     /// Frames the media pump skipped because the target did not keep up.
     pub dropped_frames: u64,
-    /// Connections made after the first.
+    /// Connections made after the first (an API target's connection for a later
+    /// publication counts as one).
     pub reconnects: u64,
     /// The last error, if any.
     pub last_error: Option<String>,
@@ -116,11 +144,24 @@ pub(crate) struct Target {
     pub(crate) url: String,
     /// The URL with the key redacted: what logs and listings show.
     pub(crate) redacted: String,
+    pub(crate) origin: TargetOrigin,
+    /// Cancelled when the target is removed (API) or the server shuts down (a child of
+    /// the relay's shutdown token): its task ends its publication politely and stops.
+    pub(crate) cancel: CancellationToken,
+    /// Whether a task runs for it. Read and written only under the relay's list lock, so
+    /// that a publication that starts while the task retires starts exactly one task.
+    running: AtomicBool,
     status: Mutex<Status>,
 }
 
 impl Target {
-    pub(crate) fn new(id: u64, key: StreamKey, url: String) -> Target {
+    pub(crate) fn new(
+        id: u64,
+        key: StreamKey,
+        url: String,
+        origin: TargetOrigin,
+        cancel: CancellationToken,
+    ) -> Target {
         let redacted = super::redact_url(&url);
         let status = Status {
             phase: Phase::Connecting,
@@ -131,7 +172,31 @@ impl Target {
             connections: 0,
             last_error: None,
         };
-        Target { id, key, url, redacted, status: Mutex::new(status) }
+        Target {
+            id,
+            key,
+            url,
+            redacted,
+            origin,
+            cancel,
+            running: AtomicBool::new(false),
+            status: Mutex::new(status),
+        }
+    }
+
+    /// Whether a task runs for the target (call under the relay's list lock).
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Records that a task runs, or no longer does (call under the relay's list lock).
+    pub(crate) fn set_running(&self, running: bool) {
+        self.running.store(running, Ordering::Relaxed);
+    }
+
+    /// Waits for its stream's next publication: listed as `connecting`.
+    pub(crate) fn waiting(&self) {
+        self.set(Phase::Connecting);
     }
 
     fn status(&self) -> std::sync::MutexGuard<'_, Status> {
@@ -210,6 +275,7 @@ impl Target {
             app: self.key.app.clone(),
             stream: self.key.name.clone(),
             url: self.redacted.clone(),
+            origin: self.origin,
             state,
             since: s.since,
             bytes_sent: s.bytes_sent,
