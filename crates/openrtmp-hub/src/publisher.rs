@@ -106,10 +106,12 @@ impl Publisher {
         self.stream.holding.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Ends [`Publisher::hold`]: what was gathered goes to the direct outputs now.
-    pub fn release(&self) {
+    /// Ends [`Publisher::hold`]: what was gathered goes to the direct outputs now. Returns
+    /// the open batch's deadline ([`Publisher::batch_deadline`], read under the same lock),
+    /// so a driver that releases after each read need not ask again.
+    pub fn release(&self) -> Option<std::time::Instant> {
         self.stream.holding.store(false, std::sync::atomic::Ordering::Relaxed);
-        self.stream.fan_out(self.generation);
+        self.stream.fan_out(self.generation)
     }
 
     /// When the frames gathered into a batch ([`crate::HubConfig::max_batch_ms`], or audio
@@ -123,9 +125,10 @@ impl Publisher {
     }
 
     /// Announces the open batch if its deadline ([`Publisher::batch_deadline`]) is `now`
-    /// or past: viewers are woken and the direct outputs are written.
-    pub fn announce_due(&self, now: std::time::Instant) {
-        self.stream.announce_due(self.generation, now);
+    /// or past: viewers are woken and the direct outputs are written. Returns the deadline
+    /// still open afterwards.
+    pub fn announce_due(&self, now: std::time::Instant) -> Option<std::time::Instant> {
+        self.stream.announce_due(self.generation, now)
     }
 
     /// Whether pushing writes to viewers from this task (run-to-completion fan-out to

@@ -197,11 +197,12 @@ impl Stream {
 
     /// Announces the open batch if its deadline is `now` or past: wakes the viewers and
     /// offers the gathered frames to the direct outputs (unless [`Stream::holding`]).
-    pub(crate) fn announce_due(&self, generation: u64, now: Instant) {
+    /// Returns the deadline still open (none once announced).
+    pub(crate) fn announce_due(&self, generation: u64, now: Instant) -> Option<Instant> {
         let mut st = self.lock();
         let due = st.unannounced_deadline.is_some_and(|deadline| deadline <= now);
         if st.generation != generation || !due {
-            return;
+            return st.batch_deadline().filter(|_| st.generation == generation);
         }
         st.announced();
         st.direct_due |= !st.direct_pending.is_empty();
@@ -210,19 +211,23 @@ impl Stream {
         if let Some((first_seq, frames)) = batch {
             self.direct.offer(generation, first_seq, &frames);
         }
+        None
     }
 
-    /// Offers the frames gathered while [`Stream::holding`] to the direct outputs.
-    pub(crate) fn fan_out(&self, generation: u64) {
+    /// Offers the frames gathered while [`Stream::holding`] to the direct outputs; returns
+    /// the open batch's deadline (read under the same lock).
+    pub(crate) fn fan_out(&self, generation: u64) -> Option<Instant> {
         let mut st = self.lock();
         if st.generation != generation {
-            return;
+            return None;
         }
         let batch = st.take_direct();
+        let deadline = st.batch_deadline();
         drop(st);
         if let Some((first_seq, frames)) = batch {
             self.direct.offer(generation, first_seq, &frames);
         }
+        deadline
     }
 }
 

@@ -265,9 +265,9 @@ fn a_batch_is_announced_at_its_first_frames_deadline() {
         let _ = p.push(frame);
     }
     assert_eq!(p.batch_deadline(), Some(arrived(100)));
-    p.announce_due(arrived(99));
+    assert_eq!(p.announce_due(arrived(99)), Some(arrived(100)), "still open, same deadline");
     assert!(out.state.lock().unwrap().offers.is_empty(), "not due yet");
-    p.announce_due(arrived(100));
+    assert_eq!(p.announce_due(arrived(100)), None);
     assert_eq!(out.state.lock().unwrap().offers, ["III"]);
     assert_eq!(p.batch_deadline(), None, "no batch open");
     // The next frame opens a new batch with its own deadline.

@@ -35,6 +35,9 @@ pub(crate) struct Publishing {
     entry: Arc<ConnEntry>,
     /// Frames went to viewers' sockets from this task since the loop last yielded.
     pub(crate) fanned_out: bool,
+    /// The open batch's deadline as the hub said after the last read (or announcement):
+    /// asked once per read, not on every turn of the connection's loop.
+    batch_deadline: Option<Instant>,
 }
 
 impl Publishing {
@@ -78,6 +81,7 @@ impl Publishing {
             ingest: IngestClock::default(),
             entry: Arc::clone(entry),
             fanned_out: false,
+            batch_deadline: None,
         })
     }
 
@@ -99,19 +103,19 @@ impl Publishing {
 
     /// Writes what was gathered since [`Publishing::hold`] to the direct viewers.
     pub(crate) fn release(&mut self) {
-        self.publisher.release();
+        self.batch_deadline = self.publisher.release();
         self.fanned_out |= self.publisher.fans_out();
     }
 
     /// When the open batch (`streams.max_batch`, audio waiting for video) must go out at
     /// the latest; [`Publishing::announce_due`] then.
     pub(crate) fn batch_deadline(&self) -> Option<Instant> {
-        self.publisher.batch_deadline()
+        self.batch_deadline
     }
 
     /// Sends the open batch if its deadline has come.
     pub(crate) fn announce_due(&mut self, now: Instant) {
-        self.publisher.announce_due(now);
+        self.batch_deadline = self.publisher.announce_due(now);
         self.fanned_out |= self.publisher.fans_out();
     }
 
