@@ -203,52 +203,47 @@ impl Batch {
     /// pointers into it (no error of `io_uring_enter` but `EINTR`/`EBUSY`, retried, can
     /// happen once the ring is set up with valid entries).
     fn submit(&mut self) -> io::Result<()> {
-        let pending: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| self.slots.get(i).is_some_and(|s| s.result.is_none()))
-            .collect();
+        // A round is submitted once, by its first completion: every slot is pending.
+        let count = self.slots.len();
         self.iovecs.clear();
         self.headers.clear();
-        let iovec_count =
-            pending.iter().filter_map(|&i| self.slots.get(i)).map(|s| s.queued.parts.len()).sum();
         // Capacity reserved up front: no reallocation moves what the headers point at.
-        self.iovecs.reserve(iovec_count);
-        self.headers.reserve(pending.len());
-        for slot in pending.iter().filter_map(|&i| self.slots.get(i)) {
+        self.iovecs.reserve(self.slots.iter().map(|s| s.queued.parts.len()).sum());
+        self.headers.reserve(count);
+        for slot in &self.slots {
             self.iovecs.extend(slot.queued.parts.iter().map(|part| libc::iovec {
                 iov_base: part.as_ptr() as *mut libc::c_void,
                 iov_len: part.len(),
             }));
         }
         let mut start = 0;
-        for slot in pending.iter().filter_map(|&i| self.slots.get(i)) {
-            let count = slot.queued.parts.len();
+        for slot in &self.slots {
+            let parts = slot.queued.parts.len();
             // SAFETY: all-zero is a valid `msghdr` (no name, no control data).
             let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
             header.msg_iov =
                 self.iovecs.get_mut(start..).map_or(std::ptr::null_mut(), |s| s.as_mut_ptr());
-            header.msg_iovlen = count as _;
+            header.msg_iovlen = parts as _;
             self.headers.push(header);
-            start += count;
+            start += parts;
         }
         let mut submitted = 0;
         let mut reaped = 0;
-        while reaped < pending.len() {
+        while reaped < count {
             // Push what fits; the ring has room for a round, so normally all at once.
             {
                 let mut queue = self.ring.submission();
-                while submitted < pending.len() && !queue.is_full() {
-                    let (Some(&slot_at), Some(header), Some(slot)) = (
-                        pending.get(submitted),
-                        self.headers.get(submitted),
-                        pending.get(submitted).and_then(|&i| self.slots.get(i)),
-                    ) else {
+                while submitted < count && !queue.is_full() {
+                    let (Some(header), Some(slot)) =
+                        (self.headers.get(submitted), self.slots.get(submitted))
+                    else {
                         break;
                     };
                     let fd = types::Fd(slot.queued.fd);
                     let entry = opcode::SendMsg::new(fd, header)
                         .flags((libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as u32)
                         .build()
-                        .user_data(slot_at as u64);
+                        .user_data(submitted as u64);
                     // SAFETY: the header, its iovecs and the bytes they point at live in
                     // `self` (and the slots' `Bytes`) until every completion is reaped
                     // below, before this function returns; the descriptor is the open
