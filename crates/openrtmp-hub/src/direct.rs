@@ -102,21 +102,28 @@ impl DirectList {
         if frames.is_empty() || self.len() == 0 {
             return;
         }
-        let taken = std::mem::take(&mut *lock(&self.outputs));
+        let mut taken = std::mem::take(&mut *lock(&self.outputs));
         let before = taken.len();
-        let mut kept = Vec::with_capacity(before);
-        let mut round = Vec::with_capacity(DIRECT_ROUND.min(before));
-        let mut outputs = taken.into_iter().peekable();
-        while outputs.peek().is_some() {
-            round.extend(
-                outputs
-                    .by_ref()
-                    .take(DIRECT_ROUND)
-                    .filter(|output| output.offer(generation, first_seq, frames)),
-            );
-            kept.extend(round.drain(..).filter(|o| o.finish(generation, first_seq, frames)));
+        // Round by round: offer, then finish; the outputs that stay are moved to the front
+        // in order (no allocation per batch).
+        let mut kept = 0;
+        let mut offered = [false; DIRECT_ROUND];
+        for start in (0..before).step_by(DIRECT_ROUND) {
+            let end = (start + DIRECT_ROUND).min(before);
+            for (flag, output) in offered.iter_mut().zip(taken.get(start..end).unwrap_or_default())
+            {
+                *flag = output.offer(generation, first_seq, frames);
+            }
+            for (i, &was_offered) in (start..end).zip(&offered) {
+                let stays = was_offered
+                    && taken.get(i).is_some_and(|o| o.finish(generation, first_seq, frames));
+                if stays {
+                    taken.swap(kept, i);
+                    kept += 1;
+                }
+            }
         }
-        let mut taken = kept;
+        taken.truncate(kept);
         let left = before - taken.len();
         let mut outputs = lock(&self.outputs);
         if outputs.is_empty() {
