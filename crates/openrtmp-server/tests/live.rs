@@ -23,18 +23,7 @@ fn player_joining_mid_stream_starts_with_headers_and_a_keyframe() {
     let url = server.rtmp_url("live/late");
     let rt = support::client_runtime();
 
-    let publisher = rt.spawn({
-        let (input, url) = (input.clone(), url.clone());
-        async move {
-            openrtmp_client::publish_file(
-                &input,
-                &url,
-                support::quick_options(),
-                PublishOptions::default(),
-            )
-            .await
-        }
-    });
+    let publisher = support::publish_in_background(&rt, &input, &url);
     std::thread::sleep(Duration::from_millis(2300));
     assert!(!publisher.is_finished(), "the publisher finished early");
     let played =

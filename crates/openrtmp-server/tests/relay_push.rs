@@ -9,7 +9,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use openrtmp_client::{PlayEnd, PublishOptions, RtmpUrl};
+use openrtmp_client::{PlayEnd, RtmpUrl};
 use openrtmp_server::relay::{PushRule, RelayError, TargetOrigin, TargetState, TargetStatus};
 use openrtmp_server::Config;
 use support::{Fixture, TestServer};
@@ -19,24 +19,6 @@ fn pushing_to(url: String) -> Config {
     let mut config = support::test_config();
     config.relay.push = vec![PushRule { app: "live".into(), stream: "*".into(), url }];
     config
-}
-
-/// Publishes `input` to `url` in real time, in the background.
-fn publish(
-    rt: &tokio::runtime::Runtime,
-    input: &std::path::Path,
-    url: &RtmpUrl,
-) -> tokio::task::JoinHandle<Result<openrtmp_client::PublishStats, openrtmp_client::ClientError>> {
-    let (input, url) = (input.to_path_buf(), url.clone());
-    rt.spawn(async move {
-        openrtmp_client::publish_file(
-            &input,
-            &url,
-            support::quick_options(),
-            PublishOptions::default(),
-        )
-        .await
-    })
 }
 
 fn video_frames(tags: &[openrtmp_media::flv_file::FlvTag]) -> usize {
@@ -68,7 +50,9 @@ fn pushed_stream_reaches_a_player_on_the_second_server_intact() {
         Duration::from_secs(30),
     ));
     b.wait_viewers(1);
-    rt.block_on(publish(&rt, &input, &a.rtmp_url("live/cam"))).expect("task").expect("publish");
+    rt.block_on(support::publish_in_background(&rt, &input, &a.rtmp_url("live/cam")))
+        .expect("task")
+        .expect("publish");
     let played = rt.block_on(player).expect("player task");
     assert_eq!(played.end, PlayEnd::Eof, "the push ends with the stream");
     // Every video frame, in order, byte for byte; audio from the first keyframe on (the
@@ -97,7 +81,7 @@ fn target_down_at_first_backs_off_then_goes_live() {
     let a = TestServer::start(pushing_to(format!("rtmp://{b_addr}/{{app}}/{{stream}}")));
     let rt = support::client_runtime();
 
-    let publisher = publish(&rt, &input, &a.rtmp_url("live/cam"));
+    let publisher = support::publish_in_background(&rt, &input, &a.rtmp_url("live/cam"));
     assert!(
         wait_state(&a, Duration::from_secs(10), |s| matches!(s, TargetState::Backoff { .. })),
         "no backoff while the target is down: {:?}",
@@ -155,7 +139,9 @@ fn pushed_stream_reaches_nginx_rtmp() {
     let player =
         rt.spawn(support::play_all(target, support::quick_options(), Duration::from_secs(30)));
     std::thread::sleep(Duration::from_millis(300));
-    rt.block_on(publish(&rt, &input, &a.rtmp_url("live/cam"))).expect("task").expect("publish");
+    rt.block_on(support::publish_in_background(&rt, &input, &a.rtmp_url("live/cam")))
+        .expect("task")
+        .expect("publish");
     let played = rt.block_on(player).expect("player task");
     let got = played.tags();
     let (v, _) = support::assert_suffix_frames(&sent, &got, "player on nginx-rtmp");
@@ -204,7 +190,9 @@ fn target_attached_before_the_stream_starts_with_it_and_removal_ends_it() {
         Duration::from_secs(30),
     ));
     b.wait_viewers(1);
-    rt.block_on(publish(&rt, &short, &a.rtmp_url("live/cam"))).expect("task").expect("publish");
+    rt.block_on(support::publish_in_background(&rt, &short, &a.rtmp_url("live/cam")))
+        .expect("task")
+        .expect("publish");
     let played = rt.block_on(player).expect("player task");
     assert_eq!(played.end, PlayEnd::Eof, "the push ends with the publication");
     let (v, _) = support::assert_suffix_frames(&sent, &played.tags(), "player on B");
@@ -228,7 +216,7 @@ fn target_attached_before_the_stream_starts_with_it_and_removal_ends_it() {
     ));
     b.wait_viewers(1);
     let before = frames_in(&b);
-    let publisher = publish(&rt, &long, &a.rtmp_url("live/cam"));
+    let publisher = support::publish_in_background(&rt, &long, &a.rtmp_url("live/cam"));
     assert!(
         support::wait_until(Duration::from_secs(20), || frames_in(&b) > before + 10),
         "the target did not start with the second publication: {:?}",

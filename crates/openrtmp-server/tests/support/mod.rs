@@ -142,6 +142,19 @@ pub fn client_runtime() -> tokio::runtime::Runtime {
         .expect("client runtime")
 }
 
+/// Publishes `input` to `url` in real time (default publish options) on `rt`, in the
+/// background.
+pub fn publish_in_background(
+    rt: &tokio::runtime::Runtime,
+    input: &std::path::Path,
+    url: &RtmpUrl,
+) -> tokio::task::JoinHandle<Result<openrtmp_client::PublishStats, openrtmp_client::ClientError>> {
+    let (input, url) = (input.to_path_buf(), url.clone());
+    rt.spawn(async move {
+        openrtmp_client::publish_file(&input, &url, quick_options(), Default::default()).await
+    })
+}
+
 pub fn quick_options() -> ConnectOptions {
     ConnectOptions {
         connect_timeout: Duration::from_secs(5),
