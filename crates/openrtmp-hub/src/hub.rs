@@ -58,12 +58,30 @@ impl Hub {
     /// from now on, [`Publisher::is_replaced`] turns true). Either way a successful publish
     /// starts a new generation: the ring and caches are emptied, attached subscribers get
     /// [`crate::SubscriberEvent::Published`] and then the new publisher's start sequence.
+    ///
+    /// The exception is a stream whose publisher was lost abruptly and is within its
+    /// reconnect grace ([`Publisher::lose`]): the new publisher continues the SAME
+    /// publication, whatever `replace_publisher` says. Its subscribers get no event; its
+    /// frames are spliced in as by [`Publisher::splice`] (from its first keyframe, with
+    /// timestamps rebased to continue the stream's, changed sequence headers first), and
+    /// the lost publisher's [`crate::Orphan`] becomes inert.
     pub fn publish(&self, key: StreamKey, owner: u64) -> Result<Publisher, PublishError> {
         let mut streams = lock(&self.inner.streams);
         let stream = Arc::clone(streams.entry(key.clone()).or_insert_with(|| {
             Arc::new(Stream::new(key.clone(), self.config(), Arc::clone(&self.inner.memory)))
         }));
         let mut st = stream.lock();
+        if st.lost {
+            // Within a lost publisher's grace: this one continues the same publication.
+            st.continue_publication(owner);
+            let (generation, source) = (st.generation, st.source);
+            drop(streams);
+            stream.commit(st, false);
+            tracing::info!(stream = %key, owner, "publisher back within its grace: spliced in");
+            stream.holding.store(false, Ordering::Relaxed);
+            stream.direct.release_all();
+            return Ok(Publisher::new(Arc::clone(&self.inner), stream, generation, source, owner));
+        }
         if st.publishing {
             if !st.config.replace_publisher {
                 let holder = st.owner.unwrap_or_default();
@@ -72,13 +90,13 @@ impl Hub {
             tracing::info!(stream = %key, old_owner = ?st.owner, owner, "publisher replaced");
         }
         st.begin_generation(owner);
-        let generation = st.generation;
+        let (generation, source) = (st.generation, st.source);
         drop(streams);
         stream.commit(st, true);
         // Outputs fed by a displaced publisher go back to their tasks, which see the new one.
         stream.holding.store(false, Ordering::Relaxed);
         stream.direct.release_all();
-        Ok(Publisher::new(Arc::clone(&self.inner), stream, generation, owner))
+        Ok(Publisher::new(Arc::clone(&self.inner), stream, generation, source, owner))
     }
 
     /// Attaches a player identified by `owner` to `key`.

@@ -29,6 +29,12 @@
 //! - **Outputs**: every output (RTMP player, HTTP-FLV viewer, relay, recorder) drives its
 //!   subscriber through a [`MediaPump`]: batches within a byte budget, live and catch-up
 //!   frames told apart, per-output statistics without locks (see [`MediaPump`]).
+//! - **Change of source**: a publication outlives its source. A publisher lost abruptly
+//!   ([`Publisher::lose`]) leaves an [`Orphan`]: its viewers stay attached, hear nothing,
+//!   and a publisher on the same key before the orphan expires continues the publication.
+//!   That continuation, and a pull moving to another origin ([`Publisher::splice`]), is
+//!   spliced in at the new source's first keyframe, timestamps rebased so they never go
+//!   backwards, changed sequence headers first.
 //! - **Parse once**: [`Frame::classify`] reads a tag once; a sequence header's codec
 //!   information ([`CodecInfo`]) is learnt by the stream at push time, shown in
 //!   [`StreamInfo`] and written into the onMetaData given as a script
@@ -73,6 +79,7 @@ mod publisher;
 mod pump;
 mod registry;
 mod ring;
+mod splice;
 mod stream;
 mod subscriber;
 
@@ -87,7 +94,7 @@ pub use error::{PublishError, SubscribeError};
 pub use frame::{CodecInfo, Frame, FrameKind};
 pub use hub::Hub;
 pub use key::StreamKey;
-pub use publisher::{Publisher, Pushed};
+pub use publisher::{Orphan, Publisher, Pushed};
 pub use pump::{Batch, MediaPump, PumpConfig, PumpEvent, PumpStats, DEFAULT_BATCH_BYTES};
 pub use ring::MAX_TIMESTAMP_STEP_MS;
 pub use stream::StreamInfo;

@@ -6,8 +6,12 @@ use std::sync::Arc;
 use openrtmp_media::ScriptData;
 
 use crate::registry::Registry;
-use crate::stream::Stream;
+use crate::stream::{Stream, StreamState};
 use crate::{CodecInfo, Frame, StreamKey};
+
+mod orphan;
+
+pub use orphan::Orphan;
 
 /// What became of a frame given to [`Publisher::push`] (or metadata to
 /// [`Publisher::set_metadata_script`]), learnt under the one lock the push takes.
@@ -30,9 +34,12 @@ pub struct Pushed {
 pub struct Publisher {
     hub: Arc<Registry>,
     stream: Arc<Stream>,
-    /// The generation this publisher started; a newer one on the stream means it was
-    /// displaced.
+    /// The generation (publication) this publisher feeds; the one it started, or the lost
+    /// one it continued.
     generation: u64,
+    /// The stream's `source` when this publisher took it; a newer one means it was
+    /// displaced.
+    source: u64,
     owner: u64,
 }
 
@@ -51,9 +58,10 @@ impl Publisher {
         hub: Arc<Registry>,
         stream: Arc<Stream>,
         generation: u64,
+        source: u64,
         owner: u64,
     ) -> Publisher {
-        Publisher { hub, stream, generation, owner }
+        Publisher { hub, stream, generation, source, owner }
     }
 
     /// The stream's key.
@@ -72,7 +80,7 @@ impl Publisher {
     /// and reported. Ignored once this publisher has been replaced, which the outcome says.
     pub fn push(&self, frame: Frame) -> Pushed {
         let mut learnt = None;
-        let live = self.stream.with_live(self.generation, |st| learnt = st.push(frame));
+        let live = self.stream.with_live(self.source, |st| learnt = st.push(frame));
         if let Some(info) = &learnt {
             tracing::info!(stream = %self.stream.key, ?info, "stream codec learnt");
         }
@@ -83,7 +91,7 @@ impl Publisher {
     /// stripped), sent as is. New viewers get it first; current viewers get it in order
     /// when it changes. Ignored once this publisher has been replaced.
     pub fn set_metadata(&self, frame: Frame) {
-        self.stream.with_live(self.generation, |st| st.set_metadata_frame(frame));
+        self.stream.with_live(self.source, |st| st.set_metadata_frame(frame));
     }
 
     /// Replaces the stream's onMetaData with the publisher's `script` (`onMetaData`,
@@ -93,7 +101,7 @@ impl Publisher {
     /// [`ScriptData::with_stream_info`]), now and again whenever that changes.
     pub fn set_metadata_script(&self, timestamp: u32, script: ScriptData) -> Pushed {
         let live =
-            self.stream.with_live(self.generation, |st| st.set_metadata_script(timestamp, script));
+            self.stream.with_live(self.source, |st| st.set_metadata_script(timestamp, script));
         Pushed { replaced: !live, learnt: None }
     }
 
@@ -111,7 +119,7 @@ impl Publisher {
     /// so a driver that releases after each read need not ask again.
     pub fn release(&self) -> Option<std::time::Instant> {
         self.stream.holding.store(false, std::sync::atomic::Ordering::Relaxed);
-        self.stream.fan_out(self.generation)
+        self.stream.fan_out(self.source)
     }
 
     /// When the frames gathered into a batch ([`crate::HubConfig::max_batch_ms`], or audio
@@ -128,7 +136,7 @@ impl Publisher {
     /// or past: viewers are woken and the direct outputs are written. Returns the deadline
     /// still open afterwards.
     pub fn announce_due(&self, now: std::time::Instant) -> Option<std::time::Instant> {
-        self.stream.announce_due(self.generation, now)
+        self.stream.announce_due(self.source, now)
     }
 
     /// Whether pushing writes to viewers from this task (run-to-completion fan-out to
@@ -142,7 +150,7 @@ impl Publisher {
     /// ignored and the connection should be closed. [`Publisher::push`] says so too,
     /// without a second lock.
     pub fn is_replaced(&self) -> bool {
-        self.stream.lock().generation != self.generation
+        self.stream.lock().source != self.source
     }
 
     /// Ends the publication (same as dropping): subscribers get
@@ -150,17 +158,60 @@ impl Publisher {
     pub fn unpublish(self) {
         drop(self);
     }
+
+    /// The next frames come from a new source on this same publication (a pull that moved
+    /// to the next origin). Subscribers stay attached and notice nothing but a seamless
+    /// continuation: the new source's frames are dropped until its first video keyframe
+    /// (audio too, so both start together; the first audio frame in a stream without
+    /// video), its timestamps are rebased so the stream's continue 1 ms after the largest
+    /// one delivered so far (one offset for audio, video and data, wrapping at 2^32), and
+    /// its sequence headers and metadata, when they differ from the cached ones, reach
+    /// current viewers before its first frame (and are cached for late joiners). Call it
+    /// before pushing the new source's first frame (its sequence headers included).
+    /// Ignored once this publisher has been replaced, which the outcome says.
+    pub fn splice(&self) -> Pushed {
+        let live = self.stream.with_live(self.source, StreamState::splice);
+        if live {
+            tracing::info!(stream = %self.stream.key, owner = self.owner, "source spliced");
+        }
+        Pushed { replaced: !live, learnt: None }
+    }
+
+    /// Ends this publisher WITHOUT ending the publication: its source was lost abruptly (a
+    /// socket error, silence) and may come back. Subscribers stay attached, receive
+    /// nothing more and hear of nothing (no [`crate::SubscriberEvent::Unpublished`]); late
+    /// joiners are accepted and wait with them. A [`crate::Hub::publish`] on the key while
+    /// the returned [`Orphan`] is alive continues the publication (see there); otherwise
+    /// [`Orphan::expire`] (or dropping it) ends it as [`Publisher::unpublish`] would have.
+    /// The hub reads no clock: the caller holds the orphan for its grace period.
+    ///
+    /// A publisher already displaced returns an inert orphan.
+    pub fn lose(self) -> Orphan {
+        let mut st = self.stream.lock();
+        let live = st.is_live(self.source);
+        if live {
+            st.lose();
+            tracing::info!(stream = %self.stream.key, owner = self.owner, "publisher lost");
+        }
+        self.stream.commit(st, false);
+        // The direct outputs go back to their tasks, which wait on the stream.
+        self.stream.holding.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.stream.direct.release_all();
+        let orphan =
+            Orphan::new(Arc::clone(&self.hub), Arc::clone(&self.stream), self.source, live);
+        // Dropping `self` now finds the stream lost, not live: it ends nothing.
+        drop(self);
+        orphan
+    }
 }
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        let generation = self.generation;
+        let source = self.source;
         self.hub.detach(&self.stream, |st| {
-            let live = st.generation == generation && st.publishing;
+            let live = st.is_live(source);
             if live {
-                st.publishing = false;
-                st.owner = None;
-                st.release_if_drained();
+                st.end_publication();
             }
             live
         });

@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 
 use crate::direct::DirectList;
 use crate::ring::Ring;
+use crate::splice::Timeline;
 use crate::{CodecInfo, Frame, FrameKind, HubConfig, StreamKey};
 
 /// A stream as shared by the registry, its publisher and its subscribers.
@@ -45,8 +46,19 @@ pub(crate) struct StreamState {
     /// Incremented by each publish; subscribers compare it with theirs to notice a new
     /// publisher (and that the ring they had a cursor into is gone).
     pub(crate) generation: u64,
-    /// Whether the publisher of `generation` is live.
+    /// Whether the publication of `generation` is live (a publisher pushes, or it was
+    /// lost and is in its reconnect grace: `lost`). Subscribers follow it while it is.
     pub(crate) publishing: bool,
+    /// The publication's source was lost abruptly ([`crate::Publisher::lose`]): nobody
+    /// pushes, subscribers stay attached and hear nothing until a publisher continues it
+    /// ([`crate::Hub::publish`]) or its [`crate::Orphan`] expires.
+    pub(crate) lost: bool,
+    /// Incremented by each publisher that takes the stream (a new generation or the
+    /// continuation of a lost one): a [`crate::Publisher`] whose `source` differs was
+    /// displaced. Never shown to subscribers, which follow `generation`.
+    pub(crate) source: u64,
+    /// The delivered timeline across changes of source (see `crate::splice`).
+    pub(crate) timeline: Timeline,
     /// The owner id of the live publisher.
     pub(crate) owner: Option<u64>,
     /// Attached subscribers.
@@ -71,6 +83,8 @@ pub(crate) struct StreamState {
     pub(crate) headers_version: u64,
     pub(crate) frames_in: u64,
     pub(crate) bytes_in: u64,
+    /// Frames of new sources dropped before their sync point (see `crate::splice`).
+    pub(crate) dropped_at_splice: u64,
     /// Bytes this stream currently adds to the hub's memory count.
     held: usize,
     /// Media timestamp of the oldest frame pushed without waking the viewers
@@ -96,6 +110,9 @@ impl Stream {
             config,
             generation: 0,
             publishing: false,
+            lost: false,
+            source: 0,
+            timeline: Timeline::default(),
             owner: None,
             viewers: 0,
             followers: 0,
@@ -108,6 +125,7 @@ impl Stream {
             headers_version: 0,
             frames_in: 0,
             bytes_in: 0,
+            dropped_at_splice: 0,
             held: 0,
             unannounced_since: None,
             unannounced_deadline: None,
@@ -177,13 +195,14 @@ impl Stream {
         info
     }
 
-    /// Runs `f` if the publisher of `generation` is still the live one, then commits.
-    /// Returns false (doing nothing) for a displaced or finished publisher.
-    pub(crate) fn with_live(&self, generation: u64, f: impl FnOnce(&mut StreamState)) -> bool {
+    /// Runs `f` if the publisher of `source` is still the live one, then commits.
+    /// Returns false (doing nothing) for a displaced, lost or finished publisher.
+    pub(crate) fn with_live(&self, source: u64, f: impl FnOnce(&mut StreamState)) -> bool {
         let mut st = self.lock();
-        if st.generation != generation || !st.publishing {
+        if !st.is_live(source) {
             return false;
         }
+        let generation = st.generation;
         let head = st.ring.head().seq;
         f(&mut st);
         st.gather_direct(head, self.direct.len() > 0);
@@ -198,12 +217,13 @@ impl Stream {
     /// Announces the open batch if its deadline is `now` or past: wakes the viewers and
     /// offers the gathered frames to the direct outputs (unless [`Stream::holding`]).
     /// Returns the deadline still open (none once announced).
-    pub(crate) fn announce_due(&self, generation: u64, now: Instant) -> Option<Instant> {
+    pub(crate) fn announce_due(&self, source: u64, now: Instant) -> Option<Instant> {
         let mut st = self.lock();
         let due = st.unannounced_deadline.is_some_and(|deadline| deadline <= now);
-        if st.generation != generation || !due {
-            return st.batch_deadline().filter(|_| st.generation == generation);
+        if !st.is_live(source) || !due {
+            return st.batch_deadline().filter(|_| st.is_live(source));
         }
+        let generation = st.generation;
         st.announced();
         st.direct_due |= !st.direct_pending.is_empty();
         let batch = if self.holding.load(Ordering::Relaxed) { None } else { st.take_direct() };
@@ -216,11 +236,12 @@ impl Stream {
 
     /// Offers the frames gathered while [`Stream::holding`] to the direct outputs; returns
     /// the open batch's deadline (read under the same lock).
-    pub(crate) fn fan_out(&self, generation: u64) -> Option<Instant> {
+    pub(crate) fn fan_out(&self, source: u64) -> Option<Instant> {
         let mut st = self.lock();
-        if st.generation != generation {
+        if !st.is_live(source) {
             return None;
         }
+        let generation = st.generation;
         let batch = st.take_direct();
         let deadline = st.batch_deadline();
         drop(st);
@@ -238,16 +259,62 @@ impl StreamState {
         ring + meta + self.headers.iter().map(Frame::len).sum::<usize>()
     }
 
+    /// Whether the publisher that took the stream as `source` is the live one.
+    pub(crate) fn is_live(&self, source: u64) -> bool {
+        self.source == source && self.publishing && !self.lost
+    }
+
     /// Starts a new publisher generation: everything of the previous one is dropped.
     pub(crate) fn begin_generation(&mut self, owner: u64) {
         self.generation += 1;
+        self.source += 1;
         self.publishing = true;
+        self.lost = false;
+        self.timeline = Timeline::default();
         self.owner = Some(owner);
         self.followers = 0;
         self.clear();
         self.headers_version += 1;
         self.frames_in = 0;
         self.bytes_in = 0;
+    }
+
+    /// A publisher takes over a lost publication ([`crate::Hub::publish`] in its grace):
+    /// same generation, ring and caches, so its subscribers notice nothing but the splice.
+    /// Codec information is learnt again (and reported to the new publisher) from its own
+    /// sequence headers.
+    pub(crate) fn continue_publication(&mut self, owner: u64) {
+        self.source += 1;
+        self.lost = false;
+        self.owner = Some(owner);
+        self.frames_in = 0;
+        self.bytes_in = 0;
+        self.video = None;
+        self.audio = None;
+        self.splice();
+    }
+
+    /// The next frames come from a new source (see `crate::splice`).
+    pub(crate) fn splice(&mut self) {
+        self.timeline.splice(!self.ring.is_audio_only());
+        self.announced();
+    }
+
+    /// The publication's source is gone without an unpublish: subscribers stay attached
+    /// and what was gathered for a batch is announced now.
+    pub(crate) fn lose(&mut self) {
+        self.lost = true;
+        self.owner = None;
+        self.announced();
+        self.quiet = false;
+    }
+
+    /// Ends the publication: subscribers drain the ring, then hear of it.
+    pub(crate) fn end_publication(&mut self) {
+        self.publishing = false;
+        self.lost = false;
+        self.owner = None;
+        self.release_if_drained();
     }
 
     /// Frees the ring and caches.
@@ -272,9 +339,16 @@ impl StreamState {
     /// Takes a frame from the publisher; returns the codec information it taught the
     /// stream, if any (a new or changed track-0 sequence header that parses).
     pub(crate) fn push(&mut self, frame: Frame) -> Option<Arc<CodecInfo>> {
-        self.quiet = self.batch_quietly(&frame);
         self.frames_in += 1;
         self.bytes_in += frame.len() as u64;
+        let Some(frame) = self.timeline.admit(frame) else {
+            // Before a new source's sync point (see `crate::splice`).
+            self.dropped_at_splice += 1;
+            // Nothing changed for the viewers: no wake.
+            self.quiet = true;
+            return None;
+        };
+        self.quiet = self.batch_quietly(&frame);
         if !frame.sequence_header || frame.kind == FrameKind::Data {
             self.ring.push(frame, &self.config);
             return None;
@@ -341,6 +415,7 @@ impl StreamState {
     /// Keeps the publisher's onMetaData and publishes it enriched with what the stream's
     /// sequence headers said ([`ScriptData::with_stream_info`]).
     pub(crate) fn set_metadata_script(&mut self, timestamp: u32, script: ScriptData) {
+        let timestamp = self.timeline.stamp_config(timestamp);
         self.script = Some((timestamp, script));
         self.enrich_metadata();
     }
@@ -401,7 +476,8 @@ impl StreamState {
     }
 
     /// Replaces the onMetaData with a frame as is (it will not be enriched).
-    pub(crate) fn set_metadata_frame(&mut self, frame: Frame) {
+    pub(crate) fn set_metadata_frame(&mut self, mut frame: Frame) {
+        frame.timestamp = self.timeline.stamp_config(frame.timestamp);
         self.script = None;
         self.set_metadata(frame);
     }
@@ -439,6 +515,9 @@ impl StreamState {
         StreamInfo {
             key: key.clone(),
             publishing: self.publishing,
+            source_lost: self.lost,
+            splicing: self.timeline.is_waiting(),
+            dropped_at_splice: self.dropped_at_splice,
             publisher_owner: self.owner,
             generation: self.generation,
             viewers: self.viewers,
@@ -468,8 +547,17 @@ pub(crate) fn clamp_ms(ms: u64) -> u32 {
 pub struct StreamInfo {
     /// The stream's key.
     pub key: StreamKey,
-    /// Whether a publisher is live.
+    /// Whether a publication is live: a publisher pushes, or it was lost and is within its
+    /// reconnect grace (`source_lost`).
     pub publishing: bool,
+    /// The publisher was lost abruptly ([`crate::Publisher::lose`]) and the stream waits
+    /// for it to come back: subscribers stay attached and receive nothing meanwhile.
+    pub source_lost: bool,
+    /// A new source was spliced in ([`crate::Publisher::splice`], or a publisher back within
+    /// its grace) and its frames are dropped until its first sync point.
+    pub splicing: bool,
+    /// Frames of new sources dropped before their sync point, since the stream began.
+    pub dropped_at_splice: u64,
     /// The live publisher's owner id (the connection id the server passed in).
     pub publisher_owner: Option<u64>,
     /// Publisher generation: 1 for the first publisher on the key, +1 for each next one.
