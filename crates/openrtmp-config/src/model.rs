@@ -181,6 +181,9 @@ section! {
         publisher_timeout: HumanDuration,
         /// How long players of an ended stream wait for a new publisher; default 30s.
         unpublished_wait: HumanDuration,
+        /// How long the players of a publisher lost abruptly wait for it to come back
+        /// before they are told the stream ended; default 3s, 0s disables.
+        publisher_grace: HumanDuration,
         /// A player whose socket takes nothing this long is disconnected; default 10s.
         write_timeout: HumanDuration,
         /// Audio write batching in streams with video.

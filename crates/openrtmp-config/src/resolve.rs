@@ -172,7 +172,8 @@ fn server_field_path(field: &str) -> String {
         "max_connections" | "max_connections_per_ip" | "memory_budget" | "reassembly_budget" => {
             "limits."
         }
-        "publisher_timeout" | "unpublished_wait" | "write_timeout" | "low_latency" => "streams.",
+        "publisher_timeout" | "unpublished_wait" | "publisher_grace" | "write_timeout"
+        | "low_latency" => "streams.",
         _ => "",
     };
     format!("{section}{field}")
@@ -261,6 +262,9 @@ fn streams(s: &StreamsSection, c: &mut Config, k: &mut Checker) {
     }
     if let Some(v) = s.unpublished_wait {
         c.unpublished_wait = v.0;
+    }
+    if let Some(v) = s.publisher_grace {
+        c.publisher_grace = v.0;
     }
     if let Some(v) = s.write_timeout {
         c.write_timeout = k.nonzero("streams.write_timeout", v.0);
@@ -469,6 +473,7 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
             low_latency: Some(c.low_latency),
             publisher_timeout: d(c.publisher_timeout),
             unpublished_wait: d(c.unpublished_wait),
+            publisher_grace: d(c.publisher_grace),
             write_timeout: d(c.write_timeout),
             audio_batch: ms(c.hub.audio_batch_ms),
             max_batch: ms(c.hub.max_batch_ms),

@@ -36,7 +36,7 @@ rtmp: { chunk_size: 4096, handshake_timeout: 10s, connect_timeout: 10s, window_a
 limits: { max_connections: 10000, max_connections_per_ip: 1000, memory_budget: 1GiB, reassembly_budget: 4MiB }
 streams: { gop_cache: 2s, gop_max_bytes: 32MiB, gop_max_frames: 4096, viewer_max_lag: 5s, viewer_max_bytes: 32MiB,
            viewer_disconnect_after: 30s, wait_for_publisher: true, replace_publisher: false, low_latency: false,
-           publisher_timeout: 5s, unpublished_wait: 30s, write_timeout: 10s, audio_batch: 40ms }
+           publisher_timeout: 5s, unpublished_wait: 30s, publisher_grace: 4s, write_timeout: 10s, audio_batch: 40ms }
 api: { listen: "127.0.0.1:8080", token: "secret" }   # listen: null disables
 log: { level: info, format: json, file: /tmp/openrtmp.log, rotate_size: 100MiB, rotate_daily: true, keep: 7, stderr: true }
 shutdown: { grace: 45s }
@@ -54,6 +54,25 @@ fn example_file_loads() {
     assert_eq!(c.log.rotate_size_bytes, Some(100 << 20));
     assert_eq!(c.log.file, Some(PathBuf::from("/tmp/openrtmp.log")));
     assert_eq!(c.shutdown_grace, Duration::from_secs(45));
+    assert_eq!(c.publisher_grace, Duration::from_secs(4));
+}
+
+#[test]
+fn publisher_grace_defaults_disables_and_comes_from_the_environment() {
+    let c = load(None, &[], &FileConfig::default()).unwrap().config;
+    assert_eq!(c.publisher_grace, openrtmp_server::DEFAULT_PUBLISHER_GRACE);
+    let c = check_str("streams: { publisher_grace: 0s }", Format::Yaml).unwrap();
+    assert_eq!(c.publisher_grace, Duration::ZERO, "0s disables the grace");
+    let vars = env(&[("OPENRTMP_STREAMS__PUBLISHER_GRACE", "1500ms")]);
+    let c = load(None, &vars, &FileConfig::default()).unwrap().config;
+    assert_eq!(c.publisher_grace, Duration::from_millis(1500));
+    // The dump carries it and reads back.
+    let text = dump(&c, Format::Yaml);
+    assert!(text.contains("publisher_grace"), "{text}");
+    assert_eq!(
+        check_str(&text, Format::Yaml).unwrap().publisher_grace,
+        Duration::from_millis(1500)
+    );
 }
 
 #[test]

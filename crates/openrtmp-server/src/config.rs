@@ -25,6 +25,11 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_PUBLISHER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Players of an unpublished stream stay attached this long, waiting for a publisher.
 pub const DEFAULT_UNPUBLISHED_WAIT: Duration = Duration::from_secs(30);
+/// A publisher lost abruptly (socket error or silence, no unpublish) keeps its players,
+/// told nothing, this long for it to come back. Under the 5 s after which a stream must be
+/// shown unavailable, and enough for an encoder's immediate reconnect (OBS and FFmpeg
+/// wrappers retry within 1-2 s).
+pub const DEFAULT_PUBLISHER_GRACE: Duration = Duration::from_secs(3);
 /// A player whose socket accepts nothing for this long is disconnected.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most connections at once.
@@ -102,6 +107,13 @@ pub struct Config {
     /// How long players of an unpublished stream wait for a new publisher before they are
     /// closed (`Duration::ZERO`: closed right after the end-of-stream notice).
     pub unpublished_wait: Duration,
+    /// How long a publication whose publisher was lost abruptly (socket error or EOF
+    /// without unpublishing, `publisher_timeout` silence, protocol error) is held for it to
+    /// come back: players stay attached and are told nothing; a publisher on the same key
+    /// within it is spliced in (rebased timestamps, from its first keyframe). After it,
+    /// players get the end of stream. `Duration::ZERO` ends the stream at once, as a clean
+    /// unpublish does.
+    pub publisher_grace: Duration,
     /// A player whose socket takes nothing for this long is disconnected.
     pub write_timeout: Duration,
     /// Most simultaneous connections; more are refused with NetConnection.Connect.Rejected.
@@ -174,6 +186,7 @@ impl Default for Config {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             publisher_timeout: DEFAULT_PUBLISHER_TIMEOUT,
             unpublished_wait: DEFAULT_UNPUBLISHED_WAIT,
+            publisher_grace: DEFAULT_PUBLISHER_GRACE,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,

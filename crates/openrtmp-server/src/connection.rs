@@ -452,7 +452,15 @@ impl Connection {
             Close::PublisherSilent => "no media received in time",
             _ => "connection closed",
         };
-        self.stop_publish(why);
+        match close.disposition().publication {
+            close::Publication::Ends => self.stop_publish(why),
+            close::Publication::Held => {
+                if let Some(p) = self.publishing.take() {
+                    p.lose(&self.shared, why);
+                    self.shared.platform.stats_changed();
+                }
+            }
+        }
         self.players.report_drops();
         let app = self.connected.then(|| self.app.clone());
         let ended = Ended {

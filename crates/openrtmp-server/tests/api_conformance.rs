@@ -58,6 +58,7 @@ fn constants() {
     let _: Duration = openrtmp_server::DEFAULT_IDLE_TIMEOUT;
     let _: Duration = openrtmp_server::DEFAULT_PUBLISHER_TIMEOUT;
     let _: Duration = openrtmp_server::DEFAULT_UNPUBLISHED_WAIT;
+    let _: Duration = openrtmp_server::DEFAULT_PUBLISHER_GRACE;
     let _: Duration = openrtmp_server::DEFAULT_WRITE_TIMEOUT;
     let _: usize = openrtmp_server::DEFAULT_MAX_CONNECTIONS;
     let _: usize = openrtmp_server::DEFAULT_MAX_CONNECTIONS_PER_IP;
@@ -89,6 +90,7 @@ fn full_config() -> Config {
         idle_timeout,
         publisher_timeout,
         unpublished_wait,
+        publisher_grace,
         write_timeout,
         max_connections,
         max_connections_per_ip,
@@ -124,6 +126,7 @@ fn full_config() -> Config {
         idle_timeout: typed_val::<Duration>(idle_timeout),
         publisher_timeout: typed_val::<Duration>(publisher_timeout),
         unpublished_wait: typed_val::<Duration>(unpublished_wait),
+        publisher_grace: typed_val::<Duration>(publisher_grace),
         write_timeout: typed_val::<Duration>(write_timeout),
         max_connections: typed_val::<usize>(max_connections),
         max_connections_per_ip: typed_val::<usize>(max_connections_per_ip),

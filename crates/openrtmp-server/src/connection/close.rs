@@ -91,6 +91,19 @@ pub(crate) enum Told {
     TlsAlert,
 }
 
+/// What becomes of the stream a closing connection publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Publication {
+    /// A clean end: the client unpublished, or the server ended it on purpose. Players get
+    /// the end of stream once they have read what was pushed.
+    Ends,
+    /// An abrupt loss (the socket died, the publisher fell silent or broke the protocol):
+    /// the publisher may well be reconnecting, so its players are held, told nothing, for
+    /// `streams.publisher_grace` (a publisher back within it is spliced in), and only then
+    /// get the end of stream.
+    Held,
+}
+
 /// What follows from a [`Close`]: the one table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Disposition {
@@ -101,6 +114,9 @@ pub(crate) struct Disposition {
     /// The `kind` label of the connection-error metric, if this close is an error.
     pub(crate) metric: Option<&'static str>,
     pub(crate) told: Told,
+    /// What becomes of a stream the connection was still publishing (one that
+    /// unpublished first has ended already).
+    pub(crate) publication: Publication,
 }
 
 impl From<SessionError> for Close {
@@ -121,36 +137,52 @@ impl Close {
     /// The disposition of this reason. Errors of the peer or the network are warnings
     /// with a metric; ends that are someone's decision (the API, the operator, the app,
     /// authorisation, the publisher leaving) are informational.
+    ///
+    /// The publication column: a publisher's connection that ends without its client
+    /// unpublishing and without the server deciding it (EOF, socket error, silence, a
+    /// protocol error, a socket that takes nothing) was lost, and its stream is `Held` for
+    /// the reconnect grace; every decision (kick, replacement, shutdown, denial, the app's
+    /// lifecycle) `Ends` it at once, as do reasons that cannot befall a publisher (timeouts
+    /// before publishing, player-only reasons, TLS).
     pub(crate) fn disposition(&self) -> Disposition {
         use Level::{Debug, Info, Warn};
-        let (flush, level, metric, told) = match self {
-            Close::PeerClosed => (false, Info, None, Told::Nothing),
+        use Publication::{Ends, Held};
+        let (flush, level, metric, told, publication) = match self {
+            // An encoder that stops cleanly unpublishes first: EOF without that is a crash
+            // or a network cut.
+            Close::PeerClosed => (false, Info, None, Told::Nothing, Held),
             Close::Protocol(e) => {
                 let flush = e.disposition() == SessionDisposition::FlushThenClose;
                 let told = if flush { Told::Refusal } else { Told::Nothing };
-                (flush, Warn, Some("protocol"), told)
+                // A corrupted path or a confused encoder: it may reconnect and do better.
+                (flush, Warn, Some("protocol"), told, Held)
             }
-            Close::Io(_) => (false, Info, Some("io"), Told::Nothing),
-            Close::HandshakeTimeout => (false, Warn, Some("handshake_timeout"), Told::Nothing),
-            Close::ConnectTimeout => (false, Warn, Some("connect_timeout"), Told::Nothing),
-            Close::Idle => (true, Info, Some("idle_timeout"), Told::Nothing),
-            Close::PublisherSilent => (false, Info, Some("publisher_timeout"), Told::Nothing),
-            Close::UnpublishedWaitOver => (true, Info, None, Told::UnpublishNotify),
-            // Nothing can be flushed to a peer that does not read.
-            Close::WriteStalled => (false, Warn, Some("write_stalled"), Told::Nothing),
-            Close::TooSlow { .. } => (true, Warn, Some("too_slow"), Told::Nothing),
-            Close::Rejected => (true, Info, None, Told::Refusal),
-            Close::Denied => (true, Info, None, Told::Refusal),
-            Close::TlsHandshake(_) => (false, Warn, Some("tls_handshake"), Told::TlsAlert),
-            Close::AcmeValidation => (false, Debug, None, Told::Nothing),
-            Close::Replaced => (true, Info, None, Told::Unpublished),
-            Close::Kicked => (false, Info, None, Told::Nothing),
-            Close::Shutdown => (false, Info, None, Told::AppShutdown),
-            Close::Background => (true, Info, None, Told::Nothing),
-            Close::BackgroundExpired => (true, Info, None, Told::AppShutdown),
-            Close::Suspended => (false, Info, None, Told::Nothing),
+            Close::Io(_) => (false, Info, Some("io"), Told::Nothing, Held),
+            Close::HandshakeTimeout => {
+                (false, Warn, Some("handshake_timeout"), Told::Nothing, Ends)
+            }
+            Close::ConnectTimeout => (false, Warn, Some("connect_timeout"), Told::Nothing, Ends),
+            Close::Idle => (true, Info, Some("idle_timeout"), Told::Nothing, Ends),
+            // Silence is how a dead network looks to a receiver.
+            Close::PublisherSilent => (false, Info, Some("publisher_timeout"), Told::Nothing, Held),
+            Close::UnpublishedWaitOver => (true, Info, None, Told::UnpublishNotify, Ends),
+            // Nothing can be flushed to a peer that does not read. A publisher that takes
+            // none of our bytes is on a dead path as surely as a silent one.
+            Close::WriteStalled => (false, Warn, Some("write_stalled"), Told::Nothing, Held),
+            Close::TooSlow { .. } => (true, Warn, Some("too_slow"), Told::Nothing, Ends),
+            Close::Rejected => (true, Info, None, Told::Refusal, Ends),
+            Close::Denied => (true, Info, None, Told::Refusal, Ends),
+            Close::TlsHandshake(_) => (false, Warn, Some("tls_handshake"), Told::TlsAlert, Ends),
+            Close::AcmeValidation => (false, Debug, None, Told::Nothing, Ends),
+            Close::Replaced => (true, Info, None, Told::Unpublished, Ends),
+            Close::Kicked => (false, Info, None, Told::Nothing, Ends),
+            // No grace at shutdown: everything ends promptly.
+            Close::Shutdown => (false, Info, None, Told::AppShutdown, Ends),
+            Close::Background => (true, Info, None, Told::Nothing, Ends),
+            Close::BackgroundExpired => (true, Info, None, Told::AppShutdown, Ends),
+            Close::Suspended => (false, Info, None, Told::Nothing, Ends),
         };
-        Disposition { flush, level, metric, told }
+        Disposition { flush, level, metric, told, publication }
     }
 
     /// Logs the end of a connection at the level of its disposition.
@@ -296,6 +328,24 @@ mod tests {
         }
         for close in [Close::WriteStalled, Close::PeerClosed, Close::Kicked] {
             assert!(!close.disposition().flush, "{close}");
+        }
+    }
+
+    #[test]
+    fn lost_publishers_are_held_and_decisions_end_the_stream() {
+        let io = || std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        for close in [Close::PeerClosed, Close::Io(io()), Close::PublisherSilent] {
+            assert_eq!(close.disposition().publication, Publication::Held, "{close}");
+        }
+        for close in [
+            Close::Kicked,
+            Close::Replaced,
+            Close::Shutdown,
+            Close::Denied,
+            Close::Suspended,
+            Close::BackgroundExpired,
+        ] {
+            assert_eq!(close.disposition().publication, Publication::Ends, "{close}");
         }
     }
 }

@@ -96,6 +96,33 @@ impl Publishing {
         self.publisher.unpublish();
     }
 
+    /// The publisher was lost abruptly: its players are held, told nothing, for
+    /// `streams.publisher_grace` (read now, so a reload applies at once), and a publisher
+    /// on the same key within it continues the stream (the hub splices it in). The timer is
+    /// a task of its own, ended early when the server starts shutting down: no grace then,
+    /// nor when the grace is zero.
+    pub(crate) fn lose(self, shared: &Shared, why: &str) {
+        let grace = shared.config_arc().publisher_grace;
+        if grace.is_zero() || shared.draining.is_cancelled() {
+            return self.stop(why);
+        }
+        let key = self.publisher.key().clone();
+        let grace_ms = grace.as_millis() as u64;
+        tracing::info!(stream = %key, reason = why, grace_ms, "publisher lost: players held");
+        let orphan = self.publisher.lose();
+        let draining = shared.draining.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(grace) => {}
+                () = draining.cancelled() => {}
+            }
+            if orphan.is_pending() {
+                tracing::info!(stream = %key, grace_ms, "publisher not back in time: publish stop");
+            }
+            orphan.expire();
+        });
+    }
+
     /// Gathers the frames pushed until [`Publishing::release`] for the direct viewers.
     pub(crate) fn hold(&self) {
         self.publisher.hold();
