@@ -7,6 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use openrtmp_client::PlayEnd;
+use openrtmp_server::Config;
 use support::{Ffmpeg, Fixture, TempDir, TestServer};
 
 /// Three FFmpeg players wait for the stream, then FFmpeg publishes a 3 s fixture in real
@@ -69,13 +70,15 @@ fn debian_ffmpeg_publishes_and_three_ffmpeg_players_get_every_frame() {
     }
 }
 
-/// FFmpeg publishes (looping its input) and is killed with SIGKILL after 2 s: both of our
-/// players must get the end of the stream within 1 s of the kill.
+/// FFmpeg publishes (looping its input) and is killed with SIGKILL after 2 s: with the
+/// reconnect grace off (`streams.publisher_grace: 0s`), both of our players must get the end
+/// of the stream within 1 s of the kill. (With the grace on, tests/publisher_grace.rs.)
 #[test]
 fn publisher_killed_with_sigkill_ends_players_within_a_second() {
     let Some(ffmpeg) = support::ffmpeg() else { return };
     let input = Fixture::H264Aac { seconds: 3 }.path(&ffmpeg);
-    let server = TestServer::start(support::test_config());
+    let config = Config { publisher_grace: Duration::ZERO, ..support::test_config() };
+    let server = TestServer::start(config);
     let url = server.url("live/killed");
     let dir = TempDir::new("sigkill");
     let rt = support::client_runtime();
