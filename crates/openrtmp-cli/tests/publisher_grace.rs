@@ -25,7 +25,7 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// `openrtmp serve` on a free port, with the grace from the environment
 /// (`OPENRTMP_STREAMS__PUBLISHER_GRACE`) and players closed at the end of stream.
 fn serve() -> (ChildGuard, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_openrtmp"))
+    let child = Command::new(env!("CARGO_BIN_EXE_openrtmp"))
         .args(["serve", "--listen", "127.0.0.1:0", "--no-api"])
         .env_remove("OPENRTMP_CONFIG")
         .env("OPENRTMP_STREAMS__PUBLISHER_GRACE", format!("{}s", GRACE.as_secs()))
@@ -35,7 +35,8 @@ fn serve() -> (ChildGuard, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
+    let mut guard = ChildGuard(child);
+    let stderr = guard.0.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -54,7 +55,7 @@ fn serve() -> (ChildGuard, String) {
             let addr = rest.split('/').next().unwrap_or_default().to_owned();
             // Keep draining the log so the server never blocks on a full pipe.
             std::thread::spawn(move || while rx.recv().is_ok() {});
-            return (ChildGuard(child), addr);
+            return (guard, addr);
         }
     }
 }
@@ -76,9 +77,16 @@ fn publisher(ffmpeg: &Path, url: &str) -> ChildGuard {
 /// One decoded frame as the player's framecrc reports it: arrival, stream index, pts.
 type Decoded = (Instant, u32, i64);
 
+/// A running FFmpeg player: the process, its decoded frames so far, its log.
+struct Player {
+    child: ChildGuard,
+    frames: Arc<Mutex<Vec<Decoded>>>,
+    log: Arc<Mutex<String>>,
+}
+
 /// An FFmpeg player that decodes everything (timestamps passed through, never fixed up)
 /// into framecrc on its stdout, read line by line as it arrives.
-fn player(ffmpeg: &Path, url: &str) -> (ChildGuard, Arc<Mutex<Vec<Decoded>>>, Arc<Mutex<String>>) {
+fn player(ffmpeg: &Path, url: &str) -> Player {
     let mut child = Command::new(ffmpeg)
         .args(["-hide_banner", "-nostdin", "-loglevel", "warning", "-i", url])
         .args(["-map", "0:v", "-map", "0:a", "-fps_mode", "passthrough"])
@@ -109,7 +117,7 @@ fn player(ffmpeg: &Path, url: &str) -> (ChildGuard, Arc<Mutex<Vec<Decoded>>>, Ar
             log_sink.lock().unwrap().push_str(&(line + "\n"));
         }
     });
-    (ChildGuard(child), frames, log)
+    Player { child: ChildGuard(child), frames, log }
 }
 
 fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
@@ -135,7 +143,7 @@ fn an_ffmpeg_player_stays_through_a_publisher_restart_and_ends_after_the_grace()
     let url = format!("rtmp://{addr}/live/grace");
 
     let mut first = publisher(&ffmpeg, &url);
-    let (mut play, frames, log) = player(&ffmpeg, &url);
+    let Player { child: mut play, frames, log } = player(&ffmpeg, &url);
     let count = |stream: u32| frames.lock().unwrap().iter().filter(|f| f.1 == stream).count();
     assert!(
         wait_for(PATIENCE, || count(0) >= 50),

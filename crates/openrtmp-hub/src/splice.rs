@@ -147,8 +147,12 @@ impl Timeline {
 
     /// The timestamp of a configuration or data frame stamped `ts` by its source: at the
     /// splice point while waiting, else rebased, and never before the last delivered frame.
+    /// A stream never spliced keeps its publisher's stamps (onMetaData at 0, say).
     pub(crate) fn stamp_config(&self, ts: u32) -> u32 {
         let Some(last) = self.last else { return ts };
+        if self.wait.is_none() && self.floor.is_none() && self.offset == 0 {
+            return ts;
+        }
         if self.wait.is_some() {
             return last.wrapping_add(1);
         }

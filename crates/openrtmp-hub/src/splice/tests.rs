@@ -11,6 +11,7 @@ fn without_a_splice_timestamps_pass_unchanged() {
     let mut t = Timeline::default();
     let got = run(&mut t, vec![key(5, 10), aac(3, 4), inter(45, 10), meta(1)]);
     assert_eq!(got, [Some(5), Some(3), Some(45), Some(0)]);
+    assert_eq!(t.stamp_config(0), 0, "metadata keeps its stamp");
 }
 
 #[test]
