@@ -199,3 +199,41 @@ fn a_clean_unpublish_ends_the_stream_at_once() {
     assert!(after < Duration::from_secs(10), "a clean unpublish waited: {after:?}");
     assert!(watched.media.len() > 10);
 }
+
+#[test]
+fn a_silent_publisher_is_held_like_a_dropped_one() {
+    let (timeout, grace) = (Duration::from_secs(1), Duration::from_secs(1));
+    let server = TestServer::start(Config { publisher_timeout: timeout, ..config(grace) });
+    let rt = support::client_runtime();
+    let url = server.rtmp_url(&format!("live/{NAME}"));
+    let player = rt.spawn(watch(url.clone(), Duration::from_secs(20)));
+    server.wait_viewers(1);
+    // The publisher's socket stays open, but nothing more comes.
+    let _silent = rt.block_on(publish(&url, &source(1, 1, false, 500)));
+    let last_sent = Instant::now();
+    let watched = rt.block_on(player).expect("player task");
+    let ended = watched.ended_at.expect("no end of stream");
+    let after = ended.duration_since(last_sent);
+    eprintln!("end of stream {} ms after the last frame (timeout + grace)", after.as_millis());
+    assert!(after >= timeout + grace, "the silent publisher was not held: {after:?}");
+    assert!(after < timeout + grace + Duration::from_secs(10), "far too late: {after:?}");
+}
+
+#[test]
+fn shutdown_ends_a_held_stream_at_once() {
+    let server = TestServer::start(config(Duration::from_secs(60)));
+    let rt = support::client_runtime();
+    let url = server.rtmp_url(&format!("live/{NAME}"));
+    let key = openrtmp_hub::StreamKey::new("live", NAME);
+    drop(rt.block_on(publish(&url, &source(1, 1, false, 300))));
+    let held = support::wait_until(Duration::from_secs(10), || {
+        server.hub.stream(&key).is_some_and(|s| s.source_lost)
+    });
+    assert!(held, "the stream was not held");
+    server.handle.shutdown(false);
+    // Far less than the 60 s grace: the held publication ends when the shutdown starts.
+    let ended = support::wait_until(Duration::from_secs(10), || {
+        server.hub.stream(&key).is_none_or(|s| !s.publishing)
+    });
+    assert!(ended, "a shutdown left the stream held: {:?}", server.hub.stream(&key));
+}
