@@ -1,0 +1,349 @@
+//! The task of one pull: origins tried in turn, frames from the one that answers pushed
+//! into the stream's Publisher, the Publisher kept across origin changes (or dropped after
+//! [`SOURCE_GRACE`] without a source), and the pull retired when nobody watches.
+//!
+//! Three clocks run beside the connection and are waited on in the same `select!`: the
+//! grace (only while there is no source), the viewer check of an on-demand pull (every
+//! [`VIEWER_CHECK`], only for on-demand pulls) and the open batch's deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openrtmp_client::{ClientError, ConnectOptions, Connection, RtmpUrl};
+use openrtmp_hub::{Frame, FrameKind, Publisher};
+use openrtmp_proto::command::StatusLevel;
+use openrtmp_proto::message::MessageType;
+use openrtmp_proto::session::ClientEvent;
+use tokio::time::Instant;
+
+use super::{source_changed, Pull, PullMode, MEDIA_TIMEOUT, ORIGIN_TIMEOUT, SOURCE_GRACE};
+use crate::relay::target::Backoff;
+use crate::relay::{Relay, OWNER_BASE, REDACTED_KEY};
+
+/// How often an on-demand pull looks at its viewer count (the linger's resolution).
+const VIEWER_CHECK: Duration = Duration::from_millis(500);
+
+/// Why an origin was given up.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PullError {
+    /// Connecting or playing failed in the client (refused, unreachable, timed out).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The origin sent no media for [`MEDIA_TIMEOUT`].
+    #[error("no media for {} s", .0.as_secs())]
+    Silent(Duration),
+    /// The origin ended the stream (unpublished, error status).
+    #[error("the origin ended the stream: {0}")]
+    Ended(String),
+    /// The origin closed the connection.
+    #[error("the origin closed the connection")]
+    Closed,
+}
+
+/// Why the pull stops.
+enum Stop {
+    /// Cancelled: shutdown, or a local publisher took over.
+    Cancelled,
+    /// On demand, and nobody watched for the linger.
+    Idle,
+    /// A local publisher holds the key (the pull lost its Publisher and could not take
+    /// it back).
+    LocalPublisher,
+}
+
+/// The pull's state between origins.
+struct Run {
+    relay: Arc<Relay>,
+    pull: Arc<Pull>,
+    publisher: Option<Publisher>,
+    linger: Duration,
+    /// When the last source was lost (or the pull started): the grace runs from here.
+    lost_at: Option<Instant>,
+    /// Whether the Publisher held now has had a source (a next one is a change).
+    had_source: bool,
+    idle_since: Option<std::time::Instant>,
+}
+
+/// Runs the pull of `pull` until it stops; `publisher` was claimed when it started.
+pub(super) async fn run(
+    relay: Arc<Relay>,
+    pull: Arc<Pull>,
+    publisher: Publisher,
+    linger: std::time::Duration,
+) {
+    let mut run = Run {
+        relay,
+        pull,
+        publisher: Some(publisher),
+        linger,
+        lost_at: Some(Instant::now()),
+        had_source: false,
+        idle_since: None,
+    };
+    let why = run.rounds().await;
+    let (app, stream) = (&run.pull.key.app, &run.pull.key.name);
+    let why = match why {
+        Stop::Cancelled => "cancelled",
+        Stop::Idle => "no viewer for the linger",
+        Stop::LocalPublisher => "a local publisher holds the stream",
+    };
+    run.relay.pull_ended(&run.pull);
+    tracing::info!(app = %app, stream = %stream, reason = why, "pull stops");
+    // Dropping the Publisher ends the local stream.
+}
+
+impl Run {
+    async fn rounds(&mut self) -> Stop {
+        let mut backoff = Backoff::default();
+        loop {
+            let mut longest = Duration::ZERO;
+            for index in 0..self.pull.origins.len() {
+                let started = Instant::now();
+                match self.origin(index).await {
+                    Ok(stop) => return stop,
+                    Err(error) => {
+                        longest = longest.max(started.elapsed());
+                        self.lost(index, &error);
+                    }
+                }
+            }
+            let wait = backoff.next(longest);
+            self.pull.backoff((Instant::now() + wait).into_std());
+            let until = Instant::now() + wait;
+            let cancel = self.pull.cancel.clone();
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return Stop::Cancelled,
+                    _ = tokio::time::sleep_until(until) => break,
+                    stop = self.watch() => if let Some(stop) = stop { return stop },
+                }
+            }
+        }
+    }
+
+    /// Logs the loss of origin `index` once, with why.
+    fn lost(&mut self, index: usize, error: &PullError) {
+        let url = self.pull.redacted.get(index).map_or("", String::as_str);
+        let reason = scrub(&error.to_string(), self.pull.origins.get(index).map_or("", |s| s));
+        let next = if index + 1 < self.pull.origins.len() { "next origin" } else { "backoff" };
+        tracing::warn!(
+            app = %self.pull.key.app, stream = %self.pull.key.name, origin = index, url,
+            %reason, then = next, "pull origin lost"
+        );
+        self.pull.failed(reason);
+        self.lost_at.get_or_insert_with(Instant::now);
+    }
+
+    /// The clocks beside a connection attempt or a backoff: the grace and the viewers.
+    /// Resolves with `Some` when the pull must stop, `None` after dropping the Publisher
+    /// at the end of the grace (then it waits on the viewers only).
+    async fn watch(&mut self) -> Option<Stop> {
+        let grace = match (&self.publisher, self.lost_at) {
+            (Some(_), Some(at)) => Some(at + SOURCE_GRACE),
+            _ => None,
+        };
+        let on_demand = self.pull.mode == PullMode::OnDemand;
+        tokio::select! {
+            _ = sleep_until_opt(grace) => {
+                tracing::warn!(
+                    app = %self.pull.key.app, stream = %self.pull.key.name,
+                    grace_ms = SOURCE_GRACE.as_millis() as u64,
+                    "pull has no source: the local stream ends"
+                );
+                self.publisher = None;
+                self.had_source = false;
+                self.pull.publishing(false);
+                None
+            }
+            _ = tokio::time::sleep(VIEWER_CHECK), if on_demand => {
+                self.relay.retire_if_idle(&self.pull, &mut self.idle_since, self.linger).then_some(Stop::Idle)
+            }
+        }
+    }
+
+    /// One origin: connect and play, then relay its media until it fails (`Err`) or the
+    /// pull stops (`Ok`).
+    async fn origin(&mut self, index: usize) -> Result<Stop, PullError> {
+        self.pull.connecting(index);
+        let url = self.pull.origins.get(index).cloned().unwrap_or_default();
+        let via = self.pull.via.to_string();
+        let opening = open(&url, via);
+        tokio::pin!(opening);
+        let cancel = self.pull.cancel.clone();
+        let (mut conn, stream_id) = loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(Stop::Cancelled),
+                opened = &mut opening => break opened?,
+                stop = self.watch() => if let Some(stop) = stop { return Ok(stop) },
+            }
+        };
+        if self.publisher.is_none() {
+            let owner = OWNER_BASE + self.pull.id;
+            match self.relay.hub.publish(self.pull.key.clone(), owner) {
+                Ok(publisher) => self.publisher = Some(publisher),
+                Err(_) => return Ok(Stop::LocalPublisher),
+            }
+            self.pull.publishing(true);
+        }
+        let result = self.relay_media(index, &mut conn, stream_id).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
+        result
+    }
+
+    /// Pushes what origin `index` plays into the Publisher until it fails or the pull stops.
+    async fn relay_media(
+        &mut self,
+        index: usize,
+        conn: &mut Connection,
+        stream_id: u32,
+    ) -> Result<Stop, PullError> {
+        let mut last_media = Instant::now();
+        let mut batch: Option<std::time::Instant> = None;
+        let mut live = false;
+        loop {
+            let Some(publisher) = &self.publisher else { return Ok(Stop::LocalPublisher) };
+            publisher.hold();
+            let drained = drain(conn, stream_id, publisher);
+            batch = publisher.release();
+            let (frames, bytes) = drained?;
+            if frames > 0 {
+                if publisher.is_replaced() {
+                    return Ok(Stop::LocalPublisher);
+                }
+                last_media = Instant::now();
+                self.pull.received(frames, bytes);
+                if !live {
+                    live = true;
+                    self.source_up(index);
+                }
+            }
+            let Some(publisher) = &self.publisher else { return Ok(Stop::LocalPublisher) };
+            conn.flush().await?;
+            let on_demand = self.pull.mode == PullMode::OnDemand;
+            tokio::select! {
+                biased;
+                _ = self.pull.cancel.cancelled() => return Ok(Stop::Cancelled),
+                _ = sleep_until_opt(batch.map(Instant::from_std)) => {
+                    batch = publisher.announce_due(std::time::Instant::now());
+                }
+                read = tokio::time::timeout_at(last_media + MEDIA_TIMEOUT, conn.read_input()) => {
+                    match read {
+                        Err(_) => return Err(PullError::Silent(MEDIA_TIMEOUT)),
+                        Ok(read) => if !read? { return Err(PullError::Closed) },
+                    }
+                }
+                _ = tokio::time::sleep(VIEWER_CHECK), if on_demand => {
+                    if self.relay.retire_if_idle(&self.pull, &mut self.idle_since, self.linger) {
+                        return Ok(Stop::Idle);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Media flows from origin `index`: a change of source if the Publisher had one.
+    fn source_up(&mut self, index: usize) {
+        let url = self.pull.redacted.get(index).map_or("", String::as_str);
+        if let (true, Some(publisher)) = (self.had_source, &self.publisher) {
+            source_changed(publisher);
+            self.pull.switched();
+        }
+        self.had_source = true;
+        self.lost_at = None;
+        self.pull.live();
+        tracing::info!(
+            app = %self.pull.key.app, stream = %self.pull.key.name, origin = index, url,
+            "pull source live"
+        );
+    }
+}
+
+/// Connects to `url` announcing the relay chain `via` and plays its stream.
+async fn open(url: &str, via: String) -> Result<(Connection, u32), PullError> {
+    let url = RtmpUrl::parse(url).map_err(ClientError::from)?;
+    url.require_stream().map_err(ClientError::from)?;
+    let options = ConnectOptions {
+        player: true,
+        via: Some(via),
+        connect_timeout: ORIGIN_TIMEOUT,
+        command_timeout: ORIGIN_TIMEOUT,
+        ..ConnectOptions::default()
+    };
+    let mut conn = Connection::connect(&url, options).await?;
+    let stream_id = conn.play(&url.stream).await?;
+    Ok((conn, stream_id))
+}
+
+/// Hands the events the session has decoded to `publisher`: frames and metadata as
+/// received. Returns the frames and payload bytes pushed; `Err` when the origin ended the
+/// stream.
+fn drain(
+    conn: &mut Connection,
+    stream_id: u32,
+    publisher: &Publisher,
+) -> Result<(u64, u64), PullError> {
+    let (mut frames, mut bytes) = (0u64, 0u64);
+    let now = std::time::Instant::now();
+    while let Some(event) = conn.session().poll_event() {
+        match event {
+            ClientEvent::Media { stream_id: id, message } if id == stream_id => {
+                let kind = if message.type_id == MessageType::AUDIO {
+                    FrameKind::Audio
+                } else {
+                    FrameKind::Video
+                };
+                bytes += message.payload.len() as u64;
+                let mut frame = Frame::classify(kind, message.timestamp, message.payload);
+                frame.received = Some(now);
+                let _ = publisher.push(frame);
+                frames += 1;
+            }
+            ClientEvent::Data { stream_id: id, data, message } if id == stream_id => {
+                bytes += message.payload.len() as u64;
+                let mut frame =
+                    Frame::classify(FrameKind::Data, message.timestamp, message.payload);
+                frame.received = Some(now);
+                if data.is_on_meta_data() {
+                    publisher.set_metadata(frame);
+                } else {
+                    let _ = publisher.push(frame);
+                }
+                frames += 1;
+            }
+            ClientEvent::StreamEof { stream_id: id } if id == stream_id => {
+                return Err(PullError::Ended("StreamEOF".into()));
+            }
+            ClientEvent::Status { level, code, description, .. } => {
+                if level == StatusLevel::Error.as_str()
+                    || code.ends_with("UnpublishNotify")
+                    || code == "NetStream.Play.Stop"
+                {
+                    return Err(PullError::Ended(format!("{code}: {description}")));
+                }
+                tracing::debug!(%code, "pull status");
+            }
+            _ => {}
+        }
+    }
+    Ok((frames, bytes))
+}
+
+/// Sleeps until `at`, forever if `None`.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `text` with the origin's stream key (and the full URL) redacted: client errors quote
+/// URLs and stream names.
+fn scrub(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, &crate::relay::redact_url(url));
+    if let Ok(parsed) = RtmpUrl::parse(url) {
+        if !parsed.stream.is_empty() {
+            out = out.replace(&parsed.stream, REDACTED_KEY);
+        }
+    }
+    out
+}
