@@ -198,13 +198,12 @@ impl Run {
         stream_id: u32,
     ) -> Result<Stop, PullError> {
         let mut last_media = Instant::now();
-        let mut batch: Option<std::time::Instant> = None;
         let mut live = false;
         loop {
             let Some(publisher) = &self.publisher else { return Ok(Stop::LocalPublisher) };
             publisher.hold();
             let drained = drain(conn, stream_id, publisher);
-            batch = publisher.release();
+            let batch = publisher.release();
             let (frames, bytes) = drained?;
             if frames > 0 {
                 if publisher.is_replaced() {
@@ -224,7 +223,8 @@ impl Run {
                 biased;
                 _ = self.pull.cancel.cancelled() => return Ok(Stop::Cancelled),
                 _ = sleep_until_opt(batch.map(Instant::from_std)) => {
-                    batch = publisher.announce_due(std::time::Instant::now());
+                    // The next turn's release reads the deadline still open.
+                    let _ = publisher.announce_due(std::time::Instant::now());
                 }
                 read = tokio::time::timeout_at(last_media + MEDIA_TIMEOUT, conn.read_input()) => {
                     match read {
