@@ -145,14 +145,7 @@ impl Run {
         let on_demand = self.pull.mode == PullMode::OnDemand;
         tokio::select! {
             _ = sleep_until_opt(grace) => {
-                tracing::warn!(
-                    app = %self.pull.key.app, stream = %self.pull.key.name,
-                    grace_ms = SOURCE_GRACE.as_millis() as u64,
-                    "pull has no source: the local stream ends"
-                );
-                self.publisher = None;
-                self.had_source = false;
-                self.pull.publishing(false);
+                self.grace_over();
                 None
             }
             _ = tokio::time::sleep(VIEWER_CHECK), if on_demand => {
@@ -177,20 +170,13 @@ impl Run {
                 stop = self.watch() => if let Some(stop) = stop { return Ok(stop) },
             }
         };
-        if self.publisher.is_none() {
-            let owner = OWNER_BASE + self.pull.id;
-            match self.relay.hub.publish(self.pull.key.clone(), owner) {
-                Ok(publisher) => self.publisher = Some(publisher),
-                Err(_) => return Ok(Stop::LocalPublisher),
-            }
-            self.pull.publishing(true);
-        }
         let result = self.relay_media(index, &mut conn, stream_id).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
         result
     }
 
-    /// Pushes what origin `index` plays into the Publisher until it fails or the pull stops.
+    /// Pushes what origin `index` plays into the Publisher (claimed again if the grace
+    /// had dropped it) until it fails or the pull stops.
     async fn relay_media(
         &mut self,
         index: usize,
@@ -199,32 +185,42 @@ impl Run {
     ) -> Result<Stop, PullError> {
         let mut last_media = Instant::now();
         let mut live = false;
+        let mut items = Vec::new();
+        let mut batch = None;
+        let cancel = self.pull.cancel.clone();
         loop {
-            let Some(publisher) = &self.publisher else { return Ok(Stop::LocalPublisher) };
-            publisher.hold();
-            let drained = drain(conn, stream_id, publisher);
-            let batch = publisher.release();
-            let (frames, bytes) = drained?;
-            if frames > 0 {
+            let ended = collect(conn, stream_id, &mut items).err();
+            if !items.is_empty() {
+                let Some(publisher) = self.claim() else { return Ok(Stop::LocalPublisher) };
+                let (media, bytes, deadline) = push(publisher, &mut items);
+                batch = deadline;
                 if publisher.is_replaced() {
                     return Ok(Stop::LocalPublisher);
                 }
-                last_media = Instant::now();
-                self.pull.received(frames, bytes);
-                if !live {
-                    live = true;
-                    self.source_up(index);
+                self.pull.received(media, bytes);
+                if media > 0 {
+                    last_media = Instant::now();
+                    if !live {
+                        live = true;
+                        self.source_up(index);
+                    }
                 }
             }
-            let Some(publisher) = &self.publisher else { return Ok(Stop::LocalPublisher) };
+            if let Some(ended) = ended {
+                return Err(ended);
+            }
             conn.flush().await?;
+            let grace = match (&self.publisher, self.lost_at) {
+                (Some(_), Some(at)) => Some(at + SOURCE_GRACE),
+                _ => None,
+            };
             let on_demand = self.pull.mode == PullMode::OnDemand;
             tokio::select! {
                 biased;
-                _ = self.pull.cancel.cancelled() => return Ok(Stop::Cancelled),
+                _ = cancel.cancelled() => return Ok(Stop::Cancelled),
                 _ = sleep_until_opt(batch.map(Instant::from_std)) => {
-                    // The next turn's release reads the deadline still open.
-                    let _ = publisher.announce_due(std::time::Instant::now());
+                    let now = std::time::Instant::now();
+                    batch = self.publisher.as_ref().and_then(|p| p.announce_due(now));
                 }
                 read = tokio::time::timeout_at(last_media + MEDIA_TIMEOUT, conn.read_input()) => {
                     match read {
@@ -232,6 +228,7 @@ impl Run {
                         Ok(read) => if !read? { return Err(PullError::Closed) },
                     }
                 }
+                _ = sleep_until_opt(grace) => self.grace_over(),
                 _ = tokio::time::sleep(VIEWER_CHECK), if on_demand => {
                     if self.relay.retire_if_idle(&self.pull, &mut self.idle_since, self.linger) {
                         return Ok(Stop::Idle);
@@ -239,6 +236,29 @@ impl Run {
                 }
             }
         }
+    }
+
+    /// The Publisher, claimed again in the hub if the grace had dropped it; `None` if a
+    /// local publisher holds the key now.
+    fn claim(&mut self) -> Option<&Publisher> {
+        if self.publisher.is_none() {
+            let owner = OWNER_BASE + self.pull.id;
+            self.publisher = Some(self.relay.hub.publish(self.pull.key.clone(), owner).ok()?);
+            self.pull.publishing(true);
+        }
+        self.publisher.as_ref()
+    }
+
+    /// No source for [`SOURCE_GRACE`]: the Publisher goes, players get their end of stream.
+    fn grace_over(&mut self) {
+        tracing::warn!(
+            app = %self.pull.key.app, stream = %self.pull.key.name,
+            grace_ms = SOURCE_GRACE.as_millis() as u64,
+            "pull has no source: the local stream ends"
+        );
+        self.publisher = None;
+        self.had_source = false;
+        self.pull.publishing(false);
     }
 
     /// Media flows from origin `index`: a change of source if the Publisher had one.
@@ -274,16 +294,25 @@ async fn open(url: &str, via: String) -> Result<(Connection, u32), PullError> {
     Ok((conn, stream_id))
 }
 
-/// Hands the events the session has decoded to `publisher`: frames and metadata as
-/// received. Returns the frames and payload bytes pushed; `Err` when the origin ended the
-/// stream.
-fn drain(
-    conn: &mut Connection,
-    stream_id: u32,
-    publisher: &Publisher,
-) -> Result<(u64, u64), PullError> {
-    let (mut frames, mut bytes) = (0u64, 0u64);
+/// What an origin's play delivers for the local stream.
+enum Item {
+    /// Audio or video, pushed as received.
+    Media(Frame),
+    /// `onMetaData` (as players get it: `@setDataFrame` stripped), kept as received.
+    Metadata(Frame),
+    /// Other data (`onCuePoint`, `onTextData`), pushed as received.
+    Data(Frame),
+}
+
+/// Takes the events the session has decoded: frames into `items`; `Err` when the origin
+/// ended the stream (after the frames before it).
+fn collect(conn: &mut Connection, stream_id: u32, items: &mut Vec<Item>) -> Result<(), PullError> {
     let now = std::time::Instant::now();
+    let stamped = |kind, message: openrtmp_proto::message::Message| {
+        let mut frame = Frame::classify(kind, message.timestamp, message.payload);
+        frame.received = Some(now);
+        frame
+    };
     while let Some(event) = conn.session().poll_event() {
         match event {
             ClientEvent::Media { stream_id: id, message } if id == stream_id => {
@@ -292,23 +321,15 @@ fn drain(
                 } else {
                     FrameKind::Video
                 };
-                bytes += message.payload.len() as u64;
-                let mut frame = Frame::classify(kind, message.timestamp, message.payload);
-                frame.received = Some(now);
-                let _ = publisher.push(frame);
-                frames += 1;
+                items.push(Item::Media(stamped(kind, message)));
             }
             ClientEvent::Data { stream_id: id, data, message } if id == stream_id => {
-                bytes += message.payload.len() as u64;
-                let mut frame =
-                    Frame::classify(FrameKind::Data, message.timestamp, message.payload);
-                frame.received = Some(now);
                 if data.is_on_meta_data() {
-                    publisher.set_metadata(frame);
-                } else {
-                    let _ = publisher.push(frame);
+                    items.push(Item::Metadata(stamped(FrameKind::Data, message)));
+                } else if data.name != "|RtmpSampleAccess" {
+                    // (That one is the origin's note to Flash players, not stream data.)
+                    items.push(Item::Data(stamped(FrameKind::Data, message)));
                 }
-                frames += 1;
             }
             ClientEvent::StreamEof { stream_id: id } if id == stream_id => {
                 return Err(PullError::Ended("StreamEOF".into()));
@@ -325,7 +346,33 @@ fn drain(
             _ => {}
         }
     }
-    Ok((frames, bytes))
+    Ok(())
+}
+
+/// Pushes `items` into `publisher` in one batch; returns the audio/video frames and the
+/// payload bytes pushed, and the open batch's deadline.
+fn push(publisher: &Publisher, items: &mut Vec<Item>) -> (u64, u64, Option<std::time::Instant>) {
+    let (mut media, mut bytes) = (0u64, 0u64);
+    publisher.hold();
+    for item in items.drain(..) {
+        match item {
+            Item::Media(frame) => {
+                media += 1;
+                bytes += frame.payload.len() as u64;
+                let _ = publisher.push(frame);
+            }
+            Item::Metadata(frame) => {
+                bytes += frame.payload.len() as u64;
+                publisher.set_metadata(frame);
+            }
+            Item::Data(frame) => {
+                bytes += frame.payload.len() as u64;
+                let _ = publisher.push(frame);
+            }
+        }
+    }
+    let batch = publisher.release();
+    (media, bytes, batch)
 }
 
 /// Sleeps until `at`, forever if `None`.
