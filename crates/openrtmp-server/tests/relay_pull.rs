@@ -82,6 +82,35 @@ fn on_demand_pull_serves_a_player_intact_and_stops_after_the_linger() {
     eprintln!("pull stopped {:?} after the start", started.elapsed());
 }
 
+/// Regression: the viewer check of a pull used to be a timer made anew at every frame, so
+/// while the origin kept sending media it never fired and the pull never stopped.
+#[test]
+fn on_demand_pull_stops_after_the_linger_while_the_origin_still_publishes() {
+    let Some(ffmpeg) = support::ffmpeg() else { return };
+    let input = Fixture::H264Aac { seconds: 12 }.path(&ffmpeg);
+    let o = TestServer::start(support::test_config());
+    let e = TestServer::start(edge(vec![o.url("{app}/{stream}")], PullMode::OnDemand, "*"));
+    let rt = support::client_runtime();
+    let publisher = support::publish_in_background(&rt, &input, &o.rtmp_url("live/cam"));
+    assert!(support::wait_until(Duration::from_secs(10), || frames_in(&o, "cam") > 0));
+    let played = rt.block_on(support::play_all(
+        e.rtmp_url("live/cam"),
+        support::quick_options(),
+        Duration::from_millis(1500),
+    ));
+    assert_eq!(played.end, PlayEnd::Duration);
+    assert!(played.tags.len() > 10, "the edge player got {} tags", played.tags.len());
+    assert!(
+        support::wait_until(Duration::from_secs(8), || o.viewers() == 0
+            && e.handle.pulls().is_empty()),
+        "the pull did not stop after the linger: O has {} viewers, E pulls {:?}",
+        o.viewers(),
+        e.handle.pulls()
+    );
+    assert!(!publisher.is_finished(), "the origin's publisher still runs");
+    publisher.abort();
+}
+
 #[test]
 fn always_pull_starts_without_a_player() {
     let Some(ffmpeg) = support::ffmpeg() else { return };

@@ -62,6 +62,9 @@ struct Run {
     /// Whether the Publisher held now has had a source (a next one is a change).
     had_source: bool,
     idle_since: Option<std::time::Instant>,
+    /// When an on-demand pull next looks at its viewers: one deadline for the pull's
+    /// life, not a timer per wake-up (media wakes the task far more often than this).
+    next_check: Instant,
 }
 
 /// Runs the pull of `pull` until it stops; `publisher` was claimed when it started.
@@ -79,6 +82,7 @@ pub(super) async fn run(
         lost_at: Some(Instant::now()),
         had_source: false,
         idle_since: None,
+        next_check: Instant::now() + VIEWER_CHECK,
     };
     let why = run.rounds().await;
     let (app, stream) = (&run.pull.key.app, &run.pull.key.name);
@@ -148,8 +152,8 @@ impl Run {
                 self.grace_over();
                 None
             }
-            _ = tokio::time::sleep(VIEWER_CHECK), if on_demand => {
-                self.relay.retire_if_idle(&self.pull, &mut self.idle_since, self.linger).then_some(Stop::Idle)
+            _ = tokio::time::sleep_until(self.next_check), if on_demand => {
+                self.idle().then_some(Stop::Idle)
             }
         }
     }
@@ -229,13 +233,20 @@ impl Run {
                     }
                 }
                 _ = sleep_until_opt(grace) => self.grace_over(),
-                _ = tokio::time::sleep(VIEWER_CHECK), if on_demand => {
-                    if self.relay.retire_if_idle(&self.pull, &mut self.idle_since, self.linger) {
+                _ = tokio::time::sleep_until(self.next_check), if on_demand => {
+                    if self.idle() {
                         return Ok(Stop::Idle);
                     }
                 }
             }
         }
+    }
+
+    /// The viewer check (due at `next_check`): whether the pull has had no viewer for the
+    /// linger (it is then retired). Sets the next check.
+    fn idle(&mut self) -> bool {
+        self.next_check = Instant::now() + VIEWER_CHECK;
+        self.relay.retire_if_idle(&self.pull, &mut self.idle_since, self.linger)
     }
 
     /// The Publisher, claimed again in the hub if the grace had dropped it; `None` if a
