@@ -693,6 +693,14 @@ async fn pulled_stream_source_is_shown_with_its_origin_redacted() {
     );
     assert_eq!(source["via"].as_str().map(str::len), Some(16));
 
+    let metrics = h.get("/metrics").await.body;
+    let live = format!(
+        r#"openrtmp_pull_live{{app="live",stream="news",origin="rtmp://{closed}/live/****"}} 0"#
+    );
+    assert!(metrics.contains(&live), "{live} not in\n{metrics}");
+    assert!(metrics.contains(r#"openrtmp_pull_switches_total{app="live",stream="news"} 0"#));
+    assert!(!metrics.contains("secret_key"));
+
     let reply = h.get("/api/v1/streams/live/other/source").await;
     assert_eq!(reply.status, 404, "{}", reply.body);
     assert_eq!(reply.json()["error"], "stream live/other is not pulled from an origin");
