@@ -119,7 +119,15 @@ fn always_pull_starts_without_a_player() {
     let rt = support::client_runtime();
     let publisher = support::publish_in_background(&rt, &input, &o.rtmp_url("live/news"));
     assert!(support::wait_until(Duration::from_secs(10), || frames_in(&o, "news") > 0));
-    let e = TestServer::start(edge(vec![o.url("live/news")], PullMode::Always, "news"));
+    // E pulls always and pushes what it pulls on to P (`relay.push` applies to pulls too).
+    let p = TestServer::start(support::test_config());
+    let mut config = edge(vec![o.url("live/news")], PullMode::Always, "news");
+    config.relay.push = vec![openrtmp_server::relay::PushRule {
+        app: "live".into(),
+        stream: "*".into(),
+        url: p.url("live/{stream}"),
+    }];
+    let e = TestServer::start(config);
     assert!(
         support::wait_until(Duration::from_secs(15), || frames_in(&e, "news") > 25),
         "the always pull brought nothing: {:?}",
@@ -130,6 +138,11 @@ fn always_pull_starts_without_a_player() {
     assert_eq!(pull.origin, Some((0, format!("rtmp://{}/live/****", o.addr))));
     assert!(pull.frames_in > 25 && pull.publishing, "{pull:?}");
     assert_eq!(o.viewers(), 1, "one upstream connection");
+    assert!(
+        support::wait_until(Duration::from_secs(15), || frames_in(&p, "news") > 25),
+        "the pulled stream is not pushed on: {:?}",
+        e.handle.push_targets()
+    );
     drop(e);
     publisher.abort();
 }

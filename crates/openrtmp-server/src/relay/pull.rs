@@ -244,7 +244,7 @@ impl Relay {
             return Err(e.to_string());
         }
         let Some(rule) = settings.pull.iter().find(|r| r.matches(key)) else { return Ok(()) };
-        self.start_pull(key, rule, chain, settings.pull_linger);
+        self.start_pull(key, rule, chain, settings);
         Ok(())
     }
 
@@ -296,7 +296,7 @@ impl Relay {
                 continue;
             }
             let key = StreamKey::new(rule.app.clone(), rule.stream.clone());
-            self.start_pull(&key, rule, &Chain::default(), settings.pull_linger);
+            self.start_pull(&key, rule, &Chain::default(), settings);
         }
     }
 
@@ -308,7 +308,7 @@ impl Relay {
         key: &StreamKey,
         rule: &PullRule,
         chain: &Chain,
-        linger: Duration,
+        settings: &RelaySettings,
     ) {
         let mut pulls = self.pulls.list();
         if let Some(pull) = pulls.get(key) {
@@ -349,7 +349,11 @@ impl Relay {
             app = %key.app, stream = %key.name, mode = rule.mode.name(), via = %pull.via,
             origins = ?pull.redacted, "pull starts"
         );
-        tokio::spawn(task::run(Arc::clone(self), pull, publisher, linger));
+        // A pulled stream is pushed like a published one (`relay.push`); its pushes carry
+        // the pull's chain, so a push that comes back here is refused.
+        self.published(key, &settings.push);
+        let (linger, push) = (settings.pull_linger, settings.push.clone());
+        tokio::spawn(task::run(Arc::clone(self), pull, publisher, linger, push));
     }
 
     /// Whether an on-demand `pull` has had no viewer (players, push targets) and no demand

@@ -57,6 +57,9 @@ struct Run {
     pull: Arc<Pull>,
     publisher: Option<Publisher>,
     linger: Duration,
+    /// `relay.push` when the pull started: started again when the Publisher is claimed
+    /// again after the grace.
+    push: Vec<crate::relay::PushRule>,
     /// When the last source was lost (or the pull started): the grace runs from here.
     lost_at: Option<Instant>,
     /// Whether the Publisher held now has had a source (a next one is a change).
@@ -73,12 +76,14 @@ pub(super) async fn run(
     pull: Arc<Pull>,
     publisher: Publisher,
     linger: std::time::Duration,
+    push: Vec<crate::relay::PushRule>,
 ) {
     let mut run = Run {
         relay,
         pull,
         publisher: Some(publisher),
         linger,
+        push,
         lost_at: Some(Instant::now()),
         had_source: false,
         idle_since: None,
@@ -256,6 +261,7 @@ impl Run {
             let owner = OWNER_BASE + self.pull.id;
             self.publisher = Some(self.relay.hub.publish(self.pull.key.clone(), owner).ok()?);
             self.pull.publishing(true);
+            self.relay.published(&self.pull.key, &self.push);
         }
         self.publisher.as_ref()
     }
