@@ -138,6 +138,15 @@ fn always_pull_starts_without_a_player() {
     assert_eq!(pull.origin, Some((0, format!("rtmp://{}/live/****", o.addr))));
     assert!(pull.frames_in > 25 && pull.publishing, "{pull:?}");
     assert_eq!(o.viewers(), 1, "one upstream connection");
+    // A local publisher on the pulled key is refused: the stream comes from the origin.
+    let local = rt.block_on(support::publish_in_background(&rt, &input, &e.rtmp_url("live/news")));
+    match local.expect("task") {
+        Err(openrtmp_client::ClientError::Refused { code, description }) => {
+            assert_eq!(code, "NetStream.Publish.BadName");
+            assert!(description.contains("relayed from an origin"), "{description}");
+        }
+        other => panic!("a local publish on a pulled key was not refused: {other:?}"),
+    }
     assert!(
         support::wait_until(Duration::from_secs(15), || frames_in(&p, "news") > 25),
         "the pulled stream is not pushed on: {:?}",
@@ -260,4 +269,42 @@ fn edges_pulling_from_each_other_are_refused_as_a_relay_loop() {
         (e1.stats.accepted.load(Ordering::Relaxed), e2.stats.accepted.load(Ordering::Relaxed));
     eprintln!("relay loop: player ended with {:?}; connections accepted {accepted:?}", played.end);
     assert!(accepted.0 + accepted.1 <= 16, "a storm of connections: {accepted:?}");
+}
+
+/// A publish or play whose relay chain (`openrtmpVia`) already holds this server, or is
+/// longer than `relay.max_hops`, is refused with "relay loop"; a shorter foreign chain is
+/// accepted.
+#[test]
+fn chains_through_this_server_or_too_long_are_refused() {
+    use openrtmp_client::{ClientError, ConnectOptions, Connection};
+    use openrtmp_proto::command::PublishType;
+    let e =
+        TestServer::start(edge(vec!["rtmp://127.0.0.1:1/live/x".into()], PullMode::OnDemand, "*"));
+    let me = e.handle.node_id();
+    let rt = support::client_runtime();
+    let attempt = |via: String, publish: bool| {
+        let url = e.rtmp_url(if publish { "other/cam" } else { "live/cam" });
+        rt.block_on(async move {
+            let options = ConnectOptions { via: Some(via), ..support::quick_options() };
+            let mut conn = Connection::connect(&url, options).await.expect("connect");
+            let result = if publish {
+                conn.publish(&url.stream, PublishType::Live).await
+            } else {
+                conn.play(&url.stream).await
+            };
+            result.map(|_| ())
+        })
+    };
+    let refused = |result: Result<(), ClientError>, want: &str| match result {
+        Err(ClientError::Refused { code, description }) => {
+            assert_eq!(code, want);
+            assert!(description.starts_with("relay loop"), "{description}");
+        }
+        other => panic!("not refused as a loop: {other:?}"),
+    };
+    refused(attempt(format!("00000000000000aa,{me}"), true), "NetStream.Publish.BadName");
+    refused(attempt(format!("{me}"), false), "NetStream.Play.Failed");
+    refused(attempt("a,b,c,d,e".into(), false), "NetStream.Play.Failed");
+    attempt("a,b,c,d".into(), true).expect("a chain of max_hops is accepted");
+    assert!(e.handle.pulls().is_empty(), "a refused play starts no pull");
 }
