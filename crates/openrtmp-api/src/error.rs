@@ -34,6 +34,14 @@ pub enum ApiError {
         /// Target id.
         id: u64,
     },
+    /// The stream is not pulled from an origin (`404`).
+    #[error("stream {app}/{stream} is not pulled from an origin")]
+    NotPulled {
+        /// Application name.
+        app: String,
+        /// Stream name.
+        stream: String,
+    },
     /// The request conflicts with what exists (`409`): a push target the stream already has.
     #[error("conflict: {reason}")]
     Conflict {
@@ -80,6 +88,7 @@ impl ApiError {
             ApiError::StreamNotFound { .. }
             | ApiError::ConnectionNotFound { .. }
             | ApiError::TargetNotFound { .. }
+            | ApiError::NotPulled { .. }
             | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,

@@ -16,6 +16,7 @@
 //! | GET | `/api/v1/streams/{app}/{stream}/targets` | the stream's push targets: a JSON list, keys redacted |
 //! | POST | `/api/v1/streams/{app}/{stream}/targets` | `{"url": "rtmp://..."}`: `201` and the target (`id`, ...); `400` bad URL or body, `409` duplicate |
 //! | DELETE | `/api/v1/streams/{app}/{stream}/targets/{id}` | stop and remove a push target: `204`, `404` if unknown |
+//! | GET | `/api/v1/streams/{app}/{stream}/source` | the pull feeding the stream (`relay.pull`): state, origin in use (redacted), switches, last error; `404` if not pulled |
 //! | GET | `/api/v1/connections` | `{"connections":[..]}` |
 //! | DELETE | `/api/v1/connections/{conn_id}` | kick (`404` if unknown) |
 //! | GET, PATCH | `/api/v1/config` | effective config / partial update (`422`, `501`) |

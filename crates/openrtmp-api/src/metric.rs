@@ -46,6 +46,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "openrtmp_stream_ingest_delay_seconds",
     "openrtmp_stream_distribution_delay_seconds",
     "openrtmp_stream_catch_up_delay_seconds",
+    "openrtmp_pull_live",
+    "openrtmp_pull_switches",
 ];
 
 /// The registry `/metrics` encodes; it holds one collector reading the server handle.
@@ -82,7 +84,8 @@ impl fmt::Debug for ServerCollector {
 impl Collector for ServerCollector {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
         encode_server(&mut enc, &self.handle.info())?;
-        encode_streams(&mut enc, &self.handle.streams())
+        encode_streams(&mut enc, &self.handle.streams())?;
+        encode_pulls(&mut enc, &self.handle.pulls())
     }
 }
 
@@ -279,6 +282,37 @@ fn encode_streams(
         "openrtmp_stream_catch_up_delay_seconds",
         help,
         streams.iter().map(|s| (labels(s), &s.catch_up_delay)),
+    )
+}
+
+/// Pulls (`relay.pull`): whether media flows, from which origin (redacted), and how
+/// often the origin changed under the stream.
+fn encode_pulls(
+    enc: &mut DescriptorEncoder<'_>,
+    pulls: &[openrtmp_server::relay::PullStatus],
+) -> fmt::Result {
+    let labels = |p: &openrtmp_server::relay::PullStatus| {
+        [("app", escape(&p.app)), ("stream", escape(&p.stream))]
+    };
+    let help = "1 while media flows from an origin into the pulled stream; the origin label is \
+                the one in use or being tried (key redacted).";
+    labelled_gauge(
+        enc,
+        "openrtmp_pull_live",
+        help,
+        pulls.iter().map(|p| {
+            let origin = p.origin.as_ref().map_or(String::new(), |(_, url)| escape(url));
+            let [app, stream] = labels(p);
+            let live = p.state == openrtmp_server::relay::PullState::Live;
+            ([app, stream, ("origin", origin)], u64::from(live))
+        }),
+    )?;
+    let help = "Times a new origin took over a pulled stream while it stayed up.";
+    labelled_counter(
+        enc,
+        "openrtmp_pull_switches",
+        help,
+        pulls.iter().map(|p| (labels(p), p.switches)),
     )
 }
 

@@ -18,6 +18,7 @@ use crate::metric::Metrics;
 use crate::rate::RateSampler;
 use crate::{auth, ApiOptions};
 
+mod source;
 mod target;
 
 /// Everything the handlers share.
@@ -53,6 +54,7 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
         .route("/api/v1/streams/{app}/{stream}", get(stream).delete(end_stream))
         .route("/api/v1/streams/{app}/{stream}/targets", get(target::list).post(target::add))
         .route("/api/v1/streams/{app}/{stream}/targets/{id}", delete(target::remove))
+        .route("/api/v1/streams/{app}/{stream}/source", get(source::get))
         .route("/api/v1/connections", get(connections))
         .route("/api/v1/connections/{conn_id}", delete(kick))
         .route("/api/v1/config", get(view_config).patch(patch_config))

@@ -33,6 +33,10 @@ async fn start_with(options: ApiOptions, api_token: Option<&str>) -> Harness {
         api_token: api_token.map(str::to_owned),
         ..Default::default()
     };
+    start_config(config, options).await
+}
+
+async fn start_config(config: Config, options: ApiOptions) -> Harness {
     let server = Server::bind(config).await.unwrap();
     let rtmp = server.local_addrs()[0];
     let handle = server.handle();
@@ -642,4 +646,62 @@ async fn push_targets_are_attached_listed_and_removed() {
     for body in bodies {
         assert!(!body.contains(KEY), "the stream key shows in {body}");
     }
+}
+
+/// The source of a pulled stream (`relay.pull`): its state, the origin tried (key
+/// redacted) and the last error; `404` for a stream that is not pulled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulled_stream_source_is_shown_with_its_origin_redacted() {
+    use openrtmp_server::relay::{OriginSelect, PullMode, PullRule};
+    // An origin that refuses connections: the pull keeps trying.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut config = Config {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        api_listen: None,
+        ..Default::default()
+    };
+    config.relay.pull = vec![PullRule {
+        app: "live".into(),
+        stream: "news".into(),
+        origins: vec![format!("rtmp://{closed}/live/secret_key")],
+        mode: PullMode::Always,
+        select: OriginSelect::Order,
+    }];
+    let h = start_config(config, ApiOptions::default()).await;
+    let mut source = Value::Null;
+    for _ in 0..500 {
+        let reply = h.get("/api/v1/streams/live/news/source").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert!(!reply.body.contains("secret_key"), "{}", reply.body);
+        source = reply.json();
+        if source["last_error"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(source["kind"], "pull");
+    assert_eq!(source["mode"], "always");
+    assert_eq!(source["origin"], format!("rtmp://{closed}/live/****"));
+    assert_eq!(source["origin_index"], 0);
+    assert!(
+        source["last_error"].as_str().is_some_and(|e| e.contains("cannot connect")),
+        "{source}"
+    );
+    assert!(
+        ["connecting", "backoff"].contains(&source["state"].as_str().unwrap_or("")),
+        "{source}"
+    );
+    assert_eq!(source["via"].as_str().map(str::len), Some(16));
+
+    let metrics = h.get("/metrics").await.body;
+    let live = format!(
+        r#"openrtmp_pull_live{{app="live",stream="news",origin="rtmp://{closed}/live/****"}} 0"#
+    );
+    assert!(metrics.contains(&live), "{live} not in\n{metrics}");
+    assert!(metrics.contains(r#"openrtmp_pull_switches_total{app="live",stream="news"} 0"#));
+    assert!(!metrics.contains("secret_key"));
+
+    let reply = h.get("/api/v1/streams/live/other/source").await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    assert_eq!(reply.json()["error"], "stream live/other is not pulled from an origin");
 }

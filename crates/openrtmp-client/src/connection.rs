@@ -110,6 +110,10 @@ pub struct ConnectOptions {
     /// send `app`, `type`, `flashVer`, `tcUrl`): a connection that only publishes, such as
     /// a relay push, looks like one to strict ingest servers with this off.
     pub player: bool,
+    /// The relay chain to announce in `connect` as `openrtmpVia` (comma-separated node
+    /// ids, the sender's last): set by OpenRTMP's relay pulls and pushes so that servers
+    /// can refuse relay loops; `None` (the default) for every other client.
+    pub via: Option<String>,
 }
 
 impl Default for ConnectOptions {
@@ -121,6 +125,7 @@ impl Default for ConnectOptions {
             command_timeout: Duration::from_secs(10),
             tls: openrtmp_tls::ClientTls::default(),
             player: true,
+            via: None,
         }
     }
 }
@@ -198,6 +203,7 @@ impl Connection {
         config.chunk_size = options.chunk_size;
         config.handshake = options.handshake;
         config.connect.player = options.player;
+        config.connect.via = options.via.clone();
         let mut random = vec![0u8; 1536];
         rand::Rng::fill(&mut rand::thread_rng(), random.as_mut_slice());
         let session = ClientSession::new(config, 0, &random);

@@ -57,9 +57,10 @@ pub mod unit;
 pub use model::{
     AclRulesSection, AclSection, AcmeChallenge, AcmeSection, ApiSection, AuthSection,
     BruteForceSection, CallbackAction, CallbackSection, CallbackTlsSection, ClientAuthSection,
-    FileConfig, LimitsSection, LogSection, NamesSection, NetworkPolicy, PlatformSection,
-    PlayTokensSection, PublishKeyEntry, PushEntry, RelaySection, RtmpSection, ShutdownSection,
-    StreamsSection, TlsSection, TlsVersion, Toggle, ROOT_KEYS,
+    FileConfig, LimitsSection, LogSection, NamesSection, NetworkPolicy, OriginSelect,
+    PlatformSection, PlayTokensSection, PublishKeyEntry, PullEntry, PullMode, PushEntry,
+    RelaySection, RtmpSection, ShutdownSection, StreamsSection, TlsSection, TlsVersion, Toggle,
+    ROOT_KEYS,
 };
 pub use resolve::REDACTED;
 

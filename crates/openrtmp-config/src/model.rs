@@ -253,10 +253,34 @@ section! {
 }
 
 section! {
-    /// `relay:` streams pushed to other servers and platforms.
+    /// `relay:` streams pushed to other servers and platforms, and pulled from origins.
     RelaySection {
         /// Push targets, each started with every stream it matches; default none.
         push: Vec<PushEntry>,
+        /// Streams pulled from origin servers (edges); default none.
+        pull: Vec<PullEntry>,
+        /// How long an on-demand pull outlives its last viewer; default 10s.
+        pull_linger: HumanDuration,
+        /// Longest relay chain accepted before a play or publish is refused as a loop;
+        /// default 4.
+        max_hops: u32,
+    }
+}
+
+section! {
+    /// One rule of `relay.pull`.
+    PullEntry {
+        /// The application whose streams are pulled (required).
+        app: String,
+        /// The stream name; `*` (the default) for every stream of the app.
+        stream: String,
+        /// Origin play URLs, tried in turn (required, at least one); `{app}` and
+        /// `{stream}` are replaced by the stream's app and name.
+        origins: Vec<String>,
+        /// `on_demand` (the default) or `always`.
+        mode: PullMode,
+        /// The order origins are tried in: `order` (the default) or `hash`.
+        select: OriginSelect,
     }
 }
 
@@ -357,11 +381,20 @@ const LOG: Spec = plain("log", LogSection::KEYS, check::<LogSection>);
 const SHUTDOWN: Spec = plain("shutdown", ShutdownSection::KEYS, check::<ShutdownSection>);
 const PLATFORM: Spec = plain("platform", PlatformSection::KEYS, check::<PlatformSection>);
 const PUSH_ENTRY: Spec = plain("push target", PushEntry::KEYS, check::<PushEntry>);
+const PULL_ENTRY: Spec = Spec {
+    name: "pull rule",
+    keys: PullEntry::KEYS,
+    check: check::<PullEntry>,
+    nested: &[("origins", Shape::List(Item::Value(check::<String>)))],
+};
 const RELAY: Spec = Spec {
     name: "relay",
     keys: RelaySection::KEYS,
     check: check::<RelaySection>,
-    nested: &[("push", Shape::List(Item::Section(&PUSH_ENTRY)))],
+    nested: &[
+        ("push", Shape::List(Item::Section(&PUSH_ENTRY))),
+        ("pull", Shape::List(Item::Section(&PULL_ENTRY))),
+    ],
 };
 
 /// The whole document.
@@ -470,6 +503,27 @@ pub(crate) fn one_of(names: &[&str]) -> String {
         [] => String::new(),
         [one] => (*one).to_string(),
         [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+choice! {
+    /// `relay.pull[].mode`.
+    PullMode, "a pull mode" {
+        /// The first local player starts the pull; it stops after the last one left.
+        OnDemand = "on_demand",
+        /// The pull starts with the server (a concrete stream name only).
+        Always = "always",
+    }
+}
+
+choice! {
+    /// `relay.pull[].select`.
+    OriginSelect, "an origin order" {
+        /// As listed.
+        Order = "order",
+        /// Rendezvous hashing of the stream's app and name picks the first; the others
+        /// follow as listed.
+        Hash = "hash",
     }
 }
 

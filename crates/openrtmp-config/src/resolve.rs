@@ -17,6 +17,7 @@ use crate::unit::{format_size, Addr, ByteSize, HumanDuration};
 use crate::ConfigIssue;
 
 mod auth;
+mod relay;
 mod tls;
 
 /// What `dump` writes instead of a secret (the API token, publish keys, the play-token and
@@ -357,6 +358,7 @@ fn platform(s: &PlatformSection, c: &mut Config, k: &mut Checker) {
 }
 
 fn relay(s: &RelaySection, c: &mut Config, k: &mut Checker) {
+    relay::pull(s, &mut c.relay, k);
     let Some(push) = &s.push else { return };
     c.relay.push = push
         .iter()
@@ -506,23 +508,28 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
             mdns: Some(c.mdns),
             mdns_name: Some(Toggle::from_option(c.mdns_name.clone())),
         },
-        relay: RelaySection {
-            push: Some(
-                c.relay
-                    .push
-                    .iter()
-                    .map(|rule| PushEntry {
-                        app: Some(rule.app.clone()),
-                        stream: Some(rule.stream.clone()),
-                        url: Some(if redact {
-                            openrtmp_server::relay::redact_url(&rule.url)
-                                .replace(REDACTED_KEY, REDACTED)
-                        } else {
-                            rule.url.clone()
-                        }),
-                    })
-                    .collect(),
-            ),
+        relay: {
+            let mut relay = RelaySection {
+                push: Some(
+                    c.relay
+                        .push
+                        .iter()
+                        .map(|rule| PushEntry {
+                            app: Some(rule.app.clone()),
+                            stream: Some(rule.stream.clone()),
+                            url: Some(if redact {
+                                openrtmp_server::relay::redact_url(&rule.url)
+                                    .replace(REDACTED_KEY, REDACTED)
+                            } else {
+                                rule.url.clone()
+                            }),
+                        })
+                        .collect(),
+                ),
+                ..RelaySection::default()
+            };
+            relay::dump(&c.relay, &mut relay, redact);
+            relay
         },
     }
 }

@@ -370,9 +370,26 @@ impl Connection {
         name: &str,
     ) -> Result<(), Close> {
         let key = self.stream_key(name);
+        if let Some(key) = &key {
+            let (relay, via, peer) =
+                (&self.shared.config_arc().relay, &self.asker.via, self.asker.peer);
+            let replace = self.shared.hub.config().replace_publisher;
+            if let Err(d) = self.shared.relay.publishing(key, via, peer, relay, replace) {
+                let code = StatusCode::PUBLISH_BAD_NAME;
+                return self
+                    .session
+                    .reject_publish(now(), request, code, &d)
+                    .map_err(Close::Protocol);
+            }
+        }
         let again = self.publishing.is_some();
         match Publishing::start(&self.shared, &self.entry, key.as_ref(), stream_id, again) {
             Ok(publishing) => {
+                self.shared.relay.published_through(
+                    publishing.key(),
+                    self.entry.id,
+                    &self.asker.via,
+                );
                 self.entry.take_role("publisher", publishing.key());
                 self.shared.platform.stats_changed();
                 self.record.published(&publishing.key().name);
@@ -388,6 +405,14 @@ impl Connection {
 
     fn start_play(&mut self, request: RequestId, stream_id: u32, name: &str) -> Result<(), Close> {
         let key = self.stream_key(name);
+        if let Some(key) = &key {
+            let (relay, via, peer) =
+                (&self.shared.config_arc().relay, &self.asker.via, self.asker.peer);
+            if let Err(d) = self.shared.relay.playing(key, via, peer, relay) {
+                let code = StatusCode::PLAY_FAILED;
+                return self.session.reject_play(now(), request, code, &d).map_err(Close::Protocol);
+            }
+        }
         match self.players.start(key.as_ref(), stream_id) {
             Ok(key) => {
                 self.entry.take_role("player", &key);
@@ -403,6 +428,7 @@ impl Connection {
 
     fn stop_publish(&mut self, why: &str) {
         if let Some(p) = self.publishing.take() {
+            self.shared.relay.unpublished(p.key(), self.entry.id);
             p.stop(why);
             self.shared.platform.stats_changed();
         }

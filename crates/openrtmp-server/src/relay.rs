@@ -18,6 +18,11 @@
 //!
 //! Removing a target cancels its own token (a child of the server's shutdown token): its
 //! task ends the publication politely and stops.
+//!
+//! Pulls (`relay/pull.rs`, `relay.pull`) play streams from origin servers and publish
+//! them here, one upstream connection per stream, with fail-over between origins; every
+//! relay connection carries the chain of servers it passed through (`relay/via.rs`), so
+//! relay loops are refused.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,8 +30,17 @@ use std::sync::{Arc, Mutex};
 use openrtmp_hub::{Hub, StreamKey};
 use tokio_util::sync::CancellationToken;
 
+mod pull;
 mod push;
 mod target;
+mod via;
+
+pub(crate) use via::{Chain, VIA_PROPERTY};
+
+pub use pull::{
+    OriginSelect, PullMode, PullRule, PullState, PullStatus, MEDIA_TIMEOUT, ORIGIN_TIMEOUT,
+    SOURCE_GRACE,
+};
 
 use target::Target;
 pub use target::{
@@ -68,11 +82,35 @@ impl PushRule {
     }
 }
 
+/// Default [`RelaySettings::pull_linger`].
+pub const DEFAULT_PULL_LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+/// Default [`RelaySettings::max_hops`].
+pub const DEFAULT_MAX_HOPS: u32 = 4;
+
 /// Relay settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelaySettings {
     /// Static push targets, started with each stream they match.
     pub push: Vec<PushRule>,
+    /// Streams pulled from origins; the first rule that matches a stream applies.
+    pub pull: Vec<PullRule>,
+    /// How long an on-demand pull outlives its last viewer (a player that comes back
+    /// within it finds the stream running) ([`DEFAULT_PULL_LINGER`]).
+    pub pull_linger: std::time::Duration,
+    /// Longest relay chain accepted: a play or publish that passed through more servers
+    /// is refused as a loop ([`DEFAULT_MAX_HOPS`]).
+    pub max_hops: u32,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        RelaySettings {
+            push: Vec::new(),
+            pull: Vec::new(),
+            pull_linger: DEFAULT_PULL_LINGER,
+            max_hops: DEFAULT_MAX_HOPS,
+        }
+    }
 }
 
 /// `url` with what identifies the publisher hidden: the stream key (everything after the
@@ -178,12 +216,24 @@ pub(crate) struct Relay {
     /// reason, until their stream ends, and are not started again meanwhile), and API
     /// targets waiting for their stream.
     targets: Mutex<Vec<Arc<Target>>>,
+    /// Ids of targets and pulls (their hub owner ids are [`OWNER_BASE`] plus it).
     next_id: AtomicU64,
+    /// The running pulls.
+    pulls: pull::Pulls,
+    /// This server in relay chains.
+    pub(crate) node: via::NodeId,
 }
 
 impl Relay {
     pub(crate) fn new(hub: Hub, shutdown: CancellationToken) -> Relay {
-        Relay { hub, shutdown, targets: Mutex::new(Vec::new()), next_id: AtomicU64::new(1) }
+        Relay {
+            hub,
+            shutdown,
+            targets: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+            pulls: pull::Pulls::default(),
+            node: via::NodeId::random(),
+        }
     }
 
     fn targets(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Target>>> {
@@ -350,6 +400,21 @@ impl crate::ServerHandle {
     /// The push targets of `app`/`stream` (configuration and API), keys redacted.
     pub fn push_targets_of(&self, app: &str, stream: &str) -> Vec<TargetStatus> {
         self.shared.relay.list_for(&StreamKey::new(app, stream))
+    }
+
+    /// Every running pull (`relay.pull`) with its state, origin URLs redacted.
+    pub fn pulls(&self) -> Vec<PullStatus> {
+        self.shared.relay.pull_list()
+    }
+
+    /// The pull that feeds `app`/`stream`, if one runs.
+    pub fn pull_of(&self, app: &str, stream: &str) -> Option<PullStatus> {
+        self.shared.relay.pull_of(&StreamKey::new(app, stream))
+    }
+
+    /// This server's id in relay chains (`openrtmpVia`): 16 hex digits, random per process.
+    pub fn node_id(&self) -> String {
+        self.shared.relay.node.to_string()
     }
 }
 

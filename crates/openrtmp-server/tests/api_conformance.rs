@@ -610,6 +610,10 @@ fn signatures() {
     let _: fn(&ServerHandle, &str, &str, u64) -> bool = ServerHandle::remove_push_target;
     let _: fn(&ServerHandle, &str, &str) -> Vec<openrtmp_server::relay::TargetStatus> =
         ServerHandle::push_targets_of;
+    let _: fn(&ServerHandle) -> Vec<openrtmp_server::relay::PullStatus> = ServerHandle::pulls;
+    let _: fn(&ServerHandle, &str, &str) -> Option<openrtmp_server::relay::PullStatus> =
+        ServerHandle::pull_of;
+    let _: fn(&ServerHandle) -> String = ServerHandle::node_id;
     let _: fn(&ServerHandle, u64) -> bool = ServerHandle::kick;
     let _: fn(&ServerHandle) -> Vec<StreamStatus> = ServerHandle::streams;
     let _: fn(&ServerHandle, &str, &str) -> bool = ServerHandle::end_stream;
@@ -771,8 +775,10 @@ fn relay_types() {
     let key = openrtmp_hub::StreamKey::new("live", "s");
     let _: bool = PushRule::matches(&rule, &key);
     let _: String = PushRule::url_for(&rule, &key);
-    let RelaySettings { push } = RelaySettings { push: vec![rule] };
+    let RelaySettings { push, pull, pull_linger, max_hops } =
+        RelaySettings { push: vec![rule], ..RelaySettings::default() };
     let _: Vec<PushRule> = push;
+    let _: (Vec<openrtmp_server::relay::PullRule>, Duration, u32) = (pull, pull_linger, max_hops);
     for state in [
         TargetState::Connecting,
         TargetState::Live,
@@ -848,4 +854,84 @@ fn relay_types() {
             }
         }
     }
+}
+
+#[test]
+fn relay_pull_types() {
+    use openrtmp_server::relay::{
+        OriginSelect, PullMode, PullRule, PullState, PullStatus, DEFAULT_MAX_HOPS,
+        DEFAULT_PULL_LINGER, MEDIA_TIMEOUT, ORIGIN_TIMEOUT, SOURCE_GRACE,
+    };
+    let _: (Duration, u32) = (DEFAULT_PULL_LINGER, DEFAULT_MAX_HOPS);
+    let _: (Duration, Duration, Duration) = (SOURCE_GRACE, MEDIA_TIMEOUT, ORIGIN_TIMEOUT);
+    let rule = PullRule {
+        app: "live".into(),
+        stream: "*".into(),
+        origins: vec!["rtmp://o/{app}/{stream}".into()],
+        mode: PullMode::OnDemand,
+        select: OriginSelect::Order,
+    };
+    let key = openrtmp_hub::StreamKey::new("live", "s");
+    let _: bool = PullRule::matches(&rule, &key);
+    let _: Vec<String> = PullRule::origins_for(&rule, &key);
+    let PullRule { app, stream, origins, mode, select } = rule;
+    let _: (String, String, Vec<String>) = (app, stream, origins);
+    for mode in [mode, PullMode::Always, PullMode::default()] {
+        let _: &'static str = mode.name();
+        match mode {
+            PullMode::OnDemand | PullMode::Always => {}
+        }
+    }
+    for select in [select, OriginSelect::Hash, OriginSelect::default()] {
+        let _: &'static str = select.name();
+        match select {
+            OriginSelect::Order | OriginSelect::Hash => {}
+        }
+    }
+    for state in
+        [PullState::Connecting, PullState::Live, PullState::Backoff { retry_in: Duration::ZERO }]
+    {
+        let _: &'static str = state.name();
+        match state {
+            PullState::Connecting | PullState::Live => {}
+            PullState::Backoff { retry_in } => {
+                let _: Duration = retry_in;
+            }
+        }
+    }
+    let status = PullStatus {
+        app: String::new(),
+        stream: String::new(),
+        mode: PullMode::Always,
+        state: PullState::Live,
+        since: std::time::SystemTime::UNIX_EPOCH,
+        origin: Some((0, String::new())),
+        origins: Vec::new(),
+        switches: 0,
+        frames_in: 0,
+        bytes_in: 0,
+        publishing: true,
+        via: String::new(),
+        last_error: None,
+    };
+    let PullStatus {
+        app,
+        stream,
+        mode,
+        state,
+        since,
+        origin,
+        origins,
+        switches,
+        frames_in,
+        bytes_in,
+        publishing,
+        via,
+        last_error,
+    } = status;
+    let _: (String, String, PullMode, PullState, std::time::SystemTime) =
+        (app, stream, mode, state, since);
+    let _: (Option<(usize, String)>, Vec<String>, u64, u64, u64) =
+        (origin, origins, switches, frames_in, bytes_in);
+    let _: (bool, String, Option<String>) = (publishing, via, last_error);
 }

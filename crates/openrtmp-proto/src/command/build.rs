@@ -146,6 +146,9 @@ pub struct ConnectParams {
     pub player: bool,
     /// Enhanced RTMP capabilities to announce.
     pub enhanced: Option<EnhancedCaps>,
+    /// `openrtmpVia`: the relay chain (comma-separated node ids) of an OpenRTMP relay
+    /// connection, so the server can refuse relay loops; other servers ignore it.
+    pub via: Option<String>,
 }
 
 /// `connect(tid, {app, type, flashVer, tcUrl, ...})` (§7.2.1.1).
@@ -166,6 +169,9 @@ pub fn connect(transaction_id: f64, params: &ConnectParams) -> Bytes {
     }
     if let Some(caps) = &params.enhanced {
         caps.write_to(&mut obj);
+    }
+    if let Some(via) = &params.via {
+        obj.push("openrtmpVia", Amf0Value::string(via.clone()));
     }
     encode(&[name("connect"), Amf0Value::Number(transaction_id), Amf0Value::Object(obj)])
 }
@@ -267,13 +273,24 @@ mod tests {
             connect_type: Some("nonprivate".into()),
             player: true,
             enhanced: Some(EnhancedCaps::relay_server()),
+            via: None,
         };
         match Command::parse(MessageType::COMMAND_AMF0, &connect(1.0, &params), &limits) {
             Ok(Command::Connect(c)) => {
                 assert_eq!(c.app, "live");
                 assert_eq!(c.tc_url.as_deref(), Some("rtmp://h/live"));
                 assert_eq!(c.enhanced, EnhancedCaps::relay_server());
+                assert!(c.command_object.get("openrtmpVia").is_none());
             }
+            other => panic!("{other:?}"),
+        }
+        // A relay connection carries its chain.
+        let via = ConnectParams { via: Some("00000000000000ab".into()), ..params };
+        match Command::parse(MessageType::COMMAND_AMF0, &connect(1.0, &via), &limits) {
+            Ok(Command::Connect(c)) => assert_eq!(
+                c.command_object.get("openrtmpVia").and_then(|v| v.as_str()),
+                Some("00000000000000ab")
+            ),
             other => panic!("{other:?}"),
         }
         let m = decode_data(MessageType::DATA_AMF0, &set_data_frame(AmfObject::new()), &limits);

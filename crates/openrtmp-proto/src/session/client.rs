@@ -50,6 +50,7 @@ impl ClientConfig {
                 connect_type: Some("nonprivate".into()),
                 player: true,
                 enhanced: None,
+                via: None,
             },
             chunk_size: super::DEFAULT_CHUNK_SIZE,
             handshake: ClientMode::Digest,

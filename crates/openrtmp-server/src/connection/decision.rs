@@ -28,11 +28,19 @@ pub(crate) struct Asker {
     pub(crate) tc_url: Option<String>,
     pub(crate) peer: SocketAddr,
     pub(crate) conn_id: u64,
+    /// The relay chain its `connect` announced (`openrtmpVia`; empty for a direct client).
+    pub(crate) via: crate::relay::Chain,
 }
 
 impl Asker {
     pub(crate) fn new(peer: SocketAddr, conn_id: u64) -> Asker {
-        Asker { connect_app: String::new(), tc_url: None, peer, conn_id }
+        Asker {
+            connect_app: String::new(),
+            tc_url: None,
+            peer,
+            conn_id,
+            via: crate::relay::Chain::default(),
+        }
     }
 
     /// A `connect`: remembers its app and tcUrl (later requests are authorised against
@@ -44,6 +52,8 @@ impl Asker {
     ) -> (Asked, AuthRequest) {
         let flash_ver = command.flash_ver.unwrap_or_default();
         let enhanced = command.enhanced.is_enhanced();
+        let via = command.command_object.get(crate::relay::VIA_PROPERTY).and_then(|v| v.as_str());
+        self.via = crate::relay::Chain::parse(via);
         self.connect_app = command.app;
         self.tc_url = command.tc_url;
         (Asked::Connect { request, flash_ver, enhanced }, self.request(AuthAction::Connect, None))

@@ -184,7 +184,11 @@ async fn session(relay: &Relay, target: &Target) -> Result<End, PushError> {
     let connecting = async {
         let url = RtmpUrl::parse(&target.url).map_err(ClientError::from)?;
         url.require_stream().map_err(ClientError::from)?;
-        let options = ConnectOptions { player: false, ..ConnectOptions::default() };
+        let options = ConnectOptions {
+            player: false,
+            via: Some(relay.via_for(&target.key)),
+            ..ConnectOptions::default()
+        };
         let mut conn = Connection::connect(&url, options).await?;
         conn.publish(&url.stream, PublishType::Live).await?;
         Ok::<_, PushError>(conn)
