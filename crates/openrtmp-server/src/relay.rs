@@ -28,9 +28,11 @@ use tokio_util::sync::CancellationToken;
 mod push;
 mod target;
 
+pub use push::health::{ACK_TIMEOUT, PUSH_WINDOW_ACK_SIZE, STALL_AFTER};
 use target::Target;
 pub use target::{
     TargetOrigin, TargetState, TargetStatus, BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET_AFTER,
+    RATE_WINDOW,
 };
 
 /// What stands for the stream key in redacted URLs.
