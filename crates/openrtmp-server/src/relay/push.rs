@@ -29,8 +29,10 @@ use super::target::{Backoff, Target};
 use super::{Relay, OWNER_BASE, REDACTED_KEY};
 
 pub(crate) mod health;
+mod lead;
 
 use health::{Health, Verdict, PUSH_WINDOW_ACK_SIZE, STALL_AFTER};
+use lead::Lead;
 
 /// A write pending this long ends the connection (then backoff and reconnect).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -211,6 +213,7 @@ async fn session(relay: &Relay, target: &Target) -> Result<End, PushError> {
     judge(&mut conn, target, &mut health)?;
     let mut pump = MediaPump::new(subscriber, PumpConfig::default());
     let mut events = Vec::new();
+    let mut lead = Lead::default();
     loop {
         let deadline = health.next_check(std::time::Instant::now());
         tokio::select! {
@@ -232,7 +235,7 @@ async fn session(relay: &Relay, target: &Target) -> Result<End, PushError> {
                 target.dropped(pump.take_new_drops());
                 let stats = pump.stats();
                 target.queue(stats.backlog_frames, stats.backlog_ms);
-                let ended = send(&mut conn, target, &mut events)?;
+                let ended = send(&mut conn, target, &mut lead, &mut events)?;
                 drain(&mut conn, target).await?;
                 if ended && relay.retire_if_ended(target) {
                     close(conn).await;
@@ -273,11 +276,13 @@ fn judge(conn: &mut Connection, target: &Target, health: &mut Health) -> Result<
 fn send(
     conn: &mut Connection,
     target: &Target,
+    lead: &mut Lead,
     events: &mut Vec<PumpEvent>,
 ) -> Result<bool, PushError> {
     let (mut frames, mut ended) = (0u64, false);
     for event in events.drain(..) {
         match event {
+            PumpEvent::Frame { frame, .. } if !lead.admits(&frame) => {}
             PumpEvent::Frame { frame, .. } => {
                 conn.session().send_media(&message(&frame)).map_err(|_| PushError::Stopped {
                     code: "NetStream.Publish.Failed".into(),
@@ -286,7 +291,11 @@ fn send(
                 frames += 1;
             }
             PumpEvent::Unpublished => ended = true,
-            PumpEvent::Published => ended = false,
+            PumpEvent::Published => {
+                // A new publication starts over: its own metadata, headers, keyframe.
+                *lead = Lead::default();
+                ended = false;
+            }
         }
     }
     target.sent(frames);
