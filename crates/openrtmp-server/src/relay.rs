@@ -181,11 +181,20 @@ pub(crate) struct Relay {
     /// targets waiting for their stream.
     targets: Mutex<Vec<Arc<Target>>>,
     next_id: AtomicU64,
+    /// The server's runtime, where target tasks run: the API may be called from any thread
+    /// (an embedder's, through the FFI), not only from the runtime's.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Relay {
     pub(crate) fn new(hub: Hub, shutdown: CancellationToken) -> Relay {
-        Relay { hub, shutdown, targets: Mutex::new(Vec::new()), next_id: AtomicU64::new(1) }
+        Relay {
+            hub,
+            shutdown,
+            targets: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
     }
 
     fn targets(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Target>>> {
@@ -233,7 +242,12 @@ impl Relay {
             app = %target.key.app, stream = %target.key.name, target = target.id,
             url = %target.redacted, origin = target.origin.name(), "push target starts"
         );
-        tokio::spawn(push::run(Arc::clone(self), target));
+        let task = push::run(Arc::clone(self), target);
+        match (&self.runtime, tokio::runtime::Handle::try_current()) {
+            (_, Ok(current)) => drop(current.spawn(task)),
+            (Some(server), Err(_)) => drop(server.spawn(task)),
+            (None, Err(_)) => tracing::error!("push target not started: no tokio runtime"),
+        }
     }
 
     /// Attaches a push target to `key` (API): started now if the stream is live, else
