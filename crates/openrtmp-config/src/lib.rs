@@ -58,8 +58,8 @@ pub use model::{
     AclRulesSection, AclSection, AcmeChallenge, AcmeSection, ApiSection, AuthSection,
     BruteForceSection, CallbackAction, CallbackSection, CallbackTlsSection, ClientAuthSection,
     FileConfig, LimitsSection, LogSection, NamesSection, NetworkPolicy, PlatformSection,
-    PlayTokensSection, PublishKeyEntry, PushEntry, RelaySection, RtmpSection, ShutdownSection,
-    StreamsSection, TlsSection, TlsVersion, Toggle, ROOT_KEYS,
+    PlayTokensSection, PublishKeyEntry, PushEntry, RelaySection, RelayTlsSection, RtmpSection,
+    ShutdownSection, StreamsSection, TlsSection, TlsVersion, Toggle, ROOT_KEYS,
 };
 pub use resolve::REDACTED;
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::unit::{Addr, ByteSize, HumanDuration};
+use crate::unit::{Addr, ByteSize, HumanDuration, Pin};
 
 pub use auth::{
     AclRulesSection, AclSection, AuthSection, BruteForceSection, CallbackAction, CallbackSection,
@@ -254,6 +254,20 @@ section! {
     RelaySection {
         /// Push targets, each started with every stream it matches; default none.
         push: Vec<PushEntry>,
+        /// TLS for `rtmps://` push targets.
+        tls: RelayTlsSection,
+    }
+}
+
+section! {
+    /// `relay.tls:` TLS for `rtmps://` push targets (as `auth.callback.tls`).
+    RelayTlsSection {
+        /// Extra trusted roots (PEM files), besides the built-in Mozilla roots.
+        ca_files: Vec<PathBuf>,
+        /// SHA-256 fingerprints of the targets' public keys (SubjectPublicKeyInfo).
+        pinned_keys: Vec<Pin>,
+        /// Skip chain and name checks (development only; pins still apply); default false.
+        insecure: bool,
     }
 }
 
@@ -354,11 +368,23 @@ const LOG: Spec = plain("log", LogSection::KEYS, check::<LogSection>);
 const SHUTDOWN: Spec = plain("shutdown", ShutdownSection::KEYS, check::<ShutdownSection>);
 const PLATFORM: Spec = plain("platform", PlatformSection::KEYS, check::<PlatformSection>);
 const PUSH_ENTRY: Spec = plain("push target", PushEntry::KEYS, check::<PushEntry>);
+const RELAY_TLS: Spec = Spec {
+    name: "tls",
+    keys: RelayTlsSection::KEYS,
+    check: check::<RelayTlsSection>,
+    nested: &[
+        ("ca_files", Shape::List(Item::Value(check::<PathBuf>))),
+        ("pinned_keys", Shape::List(Item::Value(check::<Pin>))),
+    ],
+};
 const RELAY: Spec = Spec {
     name: "relay",
     keys: RelaySection::KEYS,
     check: check::<RelaySection>,
-    nested: &[("push", Shape::List(Item::Section(&PUSH_ENTRY)))],
+    nested: &[
+        ("push", Shape::List(Item::Section(&PUSH_ENTRY))),
+        ("tls", Shape::Section(&RELAY_TLS, false)),
+    ],
 };
 
 /// The whole document.

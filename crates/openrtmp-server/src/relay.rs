@@ -75,6 +75,9 @@ impl PushRule {
 pub struct RelaySettings {
     /// Static push targets, started with each stream they match.
     pub push: Vec<PushRule>,
+    /// TLS of `rtmps://` push targets: extra trusted CAs, pinned keys (the Mozilla roots
+    /// always apply). A change applies to each target's next connection.
+    pub tls: openrtmp_tls::ClientTls,
 }
 
 /// `url` with what identifies the publisher hidden: the stream key (everything after the
@@ -184,16 +187,37 @@ pub(crate) struct Relay {
     /// The server's runtime, where target tasks run: the API may be called from any thread
     /// (an embedder's, through the FFI), not only from the runtime's.
     runtime: Option<tokio::runtime::Handle>,
+    /// TLS of `rtmps://` targets (`relay.tls`), read at each connection.
+    tls: Mutex<openrtmp_tls::ClientTls>,
 }
 
 impl Relay {
-    pub(crate) fn new(hub: Hub, shutdown: CancellationToken) -> Relay {
+    pub(crate) fn new(
+        hub: Hub,
+        shutdown: CancellationToken,
+        tls: openrtmp_tls::ClientTls,
+    ) -> Relay {
         Relay {
             hub,
             shutdown,
+            tls: Mutex::new(tls),
             targets: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
             runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+
+    /// The TLS settings of `rtmps://` targets, for a new connection.
+    fn tls(&self) -> openrtmp_tls::ClientTls {
+        self.tls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the TLS settings (configuration reload): each target's next connection
+    /// uses them.
+    pub(crate) fn set_tls(&self, tls: &openrtmp_tls::ClientTls) {
+        let mut current = self.tls.lock().unwrap_or_else(|e| e.into_inner());
+        if *current != *tls {
+            *current = tls.clone();
         }
     }
 

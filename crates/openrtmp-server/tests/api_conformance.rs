@@ -771,8 +771,10 @@ fn relay_types() {
     let key = openrtmp_hub::StreamKey::new("live", "s");
     let _: bool = PushRule::matches(&rule, &key);
     let _: String = PushRule::url_for(&rule, &key);
-    let RelaySettings { push } = RelaySettings { push: vec![rule] };
+    let RelaySettings { push, tls } =
+        RelaySettings { push: vec![rule], tls: openrtmp_tls::ClientTls::default() };
     let _: Vec<PushRule> = push;
+    let _: openrtmp_tls::ClientTls = tls;
     for state in [
         TargetState::Connecting,
         TargetState::Live,

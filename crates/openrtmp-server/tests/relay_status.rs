@@ -3,7 +3,8 @@
 //! refuses the key ends `failed` with the server's reason and is not retried; a target
 //! added while the stream runs goes `connecting` then `live` (acknowledged bytes, bitrate,
 //! uptime) and is gone when removed; a target that connects while the publisher has sent
-//! only audio starts at the first video keyframe.
+//! only audio starts at the first video keyframe; an `rtmps://` target trusted through
+//! `relay.tls` gets every frame.
 
 mod support;
 
@@ -256,4 +257,42 @@ fn a_target_starts_at_the_first_keyframe_not_at_leading_audio() {
     let (v, a_frames) = support::assert_suffix_frames(&sent, &got, "player on B");
     assert_eq!(v, count(&sent, TagType::VIDEO), "every video frame is pushed");
     eprintln!("pushed {v} video and {a_frames} audio frames");
+}
+
+/// An `rtmps://` target (a second OpenRTMP listening RTMPS with a self-signed certificate),
+/// trusted through `relay.tls.ca_files`: every video frame arrives intact, in order.
+#[test]
+fn rtmps_target_trusted_by_relay_tls_gets_every_frame() {
+    let dir = support::TempDir::new("relay-rtmps");
+    let (cert, key, _) =
+        openrtmp_tls::dev::write(&dir.0, &["openrtmp.test".to_owned()]).expect("dev cert");
+    let b = TestServer::start(Config {
+        rtmps_listen: vec!["127.0.0.1:0".parse().expect("addr")],
+        tls: Some(openrtmp_tls::ServerTlsSettings {
+            source: openrtmp_tls::CertSource::Files { cert: cert.clone(), key },
+            min_version: openrtmp_tls::MinTlsVersion::Tls12,
+            client_auth: None,
+            reload_interval: Duration::from_secs(10),
+        }),
+        ..support::test_config()
+    });
+    let mut config = pushing_to(b.rtmps_url("{app}/{stream}"));
+    config.relay.tls.ca_files = vec![cert];
+    let a = TestServer::start(config);
+    let rt = support::client_runtime();
+    let sent = support::synthetic_av(0, 4);
+    let player = rt.spawn(support::play_all(
+        b.rtmp_url("live/cam"),
+        support::quick_options(),
+        Duration::from_secs(30),
+    ));
+    b.wait_viewers(1);
+    rt.block_on(publish(&rt, sent.clone(), a.rtmp_url("live/cam"))).expect("publisher");
+    let played = rt.block_on(player).expect("player");
+    assert_eq!(played.end, PlayEnd::Eof);
+    let got = played.tags();
+    let (v, a_frames) = support::assert_suffix_frames(&sent, &got, "player on the RTMPS target");
+    assert_eq!(v, count(&sent, TagType::VIDEO), "every video frame is pushed over RTMPS");
+    assert_eq!(support::sequence_headers(&got), support::sequence_headers(&sent));
+    eprintln!("rtmps push: {v} video and {a_frames} audio frames");
 }

@@ -195,6 +195,7 @@ async fn session(relay: &Relay, target: &Target) -> Result<End, PushError> {
         let options = ConnectOptions {
             player: false,
             window_ack_size: PUSH_WINDOW_ACK_SIZE,
+            tls: relay.tls(),
             ..ConnectOptions::default()
         };
         let mut conn = Connection::connect(&url, options).await?;
