@@ -9,7 +9,9 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{escape, labelled_counter, labelled_gauge};
 
-/// The target families, as named in `# TYPE` lines.
+/// The target families, as named in `# TYPE` lines (each is in `METRIC_NAMES` too: a test
+/// checks).
+#[cfg(test)]
 pub(super) const NAMES: &[&str] = &[
     "openrtmp_target_state",
     "openrtmp_target_bytes_sent",
