@@ -221,3 +221,90 @@ fn three_targets_one_killed_and_restarted() {
     let (v, a_frames) = assert_suffix_frames(&sent, &got, "player on the restarted target");
     eprintln!("restarted target's player: {v} of {} video, {a_frames} audio frames", video(&sent));
 }
+
+/// FFmpeg publishes to A, which pushes to a real nginx-rtmp and, over RTMPS (trusted
+/// through `relay.tls.ca_files`), to a second `openrtmp serve`; an FFmpeg player on each
+/// receives the frames in order: all of them from OpenRTMP, nearly all from nginx-rtmp
+/// (which may start its players a little late).
+#[test]
+fn ffmpeg_to_nginx_and_to_openrtmp_over_rtmps() {
+    let Some(ffmpeg) = ffmpeg() else { return };
+    let Some(nginx) = nginx() else { return };
+    let nginx = Nginx::start(&nginx);
+    let dir = TempDir::new("relay-faults-rtmps");
+    let (cert, key, _) =
+        openrtmp_tls::dev::write(&dir.0, &["openrtmp.test".to_owned()]).expect("dev cert");
+    let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
+    let rtmps_port = free_port();
+    let rtmps_listen = format!("127.0.0.1:{rtmps_port}");
+    let b = serve(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--rtmps-listen",
+            &rtmps_listen,
+            "--tls-cert",
+            &cert_s,
+            "--tls-key",
+            &key_s,
+        ],
+        false,
+    );
+    let config = dir.path("a.yaml");
+    std::fs::write(&config, format!("relay:\n  tls:\n    ca_files: [{cert_s:?}]\n"))
+        .expect("config");
+    let to_b = format!("rtmps://localhost:{rtmps_port}/{{app}}/{{stream}}");
+    let to_nginx = nginx.url("{app}/{stream}");
+    let config_s = config.display().to_string();
+    let a = serve(
+        &["--config", &config_s, "--listen", "127.0.0.1:0", "--push", &to_b, "--push", &to_nginx],
+        true,
+    );
+
+    let input = Fixture::H264Aac { seconds: 6 }.path(&ffmpeg);
+    let sent = read_tags(&input);
+    // `-rw_timeout`: nginx-rtmp keeps a player connected after the stream ends; FFmpeg ends
+    // (and finishes its file) after 3 s without data.
+    let player = |name: &str, url: String| {
+        let out = dir.path(&format!("{name}.flv"));
+        let out_s = out.to_str().expect("path");
+        let args = ["-rw_timeout", "3000000", "-i", url.as_str(), "-c", "copy", "-f", "flv", out_s];
+        (Ffmpeg::spawn(&ffmpeg, name, &args, dir.path(&format!("{name}.log"))), out)
+    };
+    let (mut on_b, b_out) = player("player-b", format!("rtmp://{}/live/cam", b.rtmp));
+    let (mut on_nginx, nginx_out) = player("player-nginx", nginx.url("live/cam"));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut publisher = Ffmpeg::spawn(
+        &ffmpeg,
+        "ffmpeg publisher",
+        &[
+            "-re",
+            "-i",
+            input.to_str().expect("path"),
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            &format!("rtmp://{}/live/cam", a.rtmp),
+        ],
+        dir.path("publisher.log"),
+    );
+    assert!(
+        wait_for(PATIENCE, || (0..2).all(|i| target_state(&a, i).0 == "live")),
+        "targets not live: {:?}",
+        (0..2).map(|i| target_state(&a, i).1).collect::<Vec<_>>()
+    );
+    publisher.wait_success(PATIENCE);
+    on_b.wait_success(PATIENCE);
+    let ended = on_nginx.child.wait_timeout(PATIENCE);
+    assert!(ended.is_some(), "FFmpeg on nginx-rtmp did not end: {}", on_nginx.log_text());
+
+    let got_b = read_tags(&b_out);
+    let (v, a_frames) =
+        assert_suffix_frames(&sent, &got_b, "FFmpeg player on OpenRTMP (RTMPS push)");
+    assert_eq!(v, video(&sent), "every video frame reaches the RTMPS target");
+    let got_nginx = read_tags(&nginx_out);
+    let (nv, na) = assert_suffix_frames(&sent, &got_nginx, "FFmpeg player on nginx-rtmp");
+    assert!(nv * 10 >= video(&sent) * 9, "nginx player got {nv} of {} video frames", video(&sent));
+    eprintln!("openrtmp over rtmps: {v} video {a_frames} audio; nginx: {nv} video {na} audio; sent {} video", video(&sent));
+}
