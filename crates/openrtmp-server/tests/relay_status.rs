@@ -242,7 +242,7 @@ fn a_target_starts_at_the_first_keyframe_not_at_leading_audio() {
     rt.block_on(publish(&rt, sent.clone(), a.rtmp_url("live/cam"))).expect("publisher");
     let played = rt.block_on(player).expect("player");
     let got = played.tags();
-    let first_frame = got.iter().position(|t| support::is_frame(t)).expect("frames");
+    let first_frame = got.iter().position(support::is_frame).expect("frames");
     let first = &got[first_frame];
     assert_eq!(
         first.tag_type,

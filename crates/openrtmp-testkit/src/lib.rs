@@ -629,7 +629,7 @@ pub fn synthetic_av(lead_audio_ms: u32, seconds: u32) -> Vec<FlvTag> {
                     data: Bytes::from_static(avcc),
                 });
             }
-            let key = (video_ts - lead_audio_ms) % 1000 == 0;
+            let key = (video_ts - lead_audio_ms).is_multiple_of(1000);
             let mut data = vec![if key { 0x17 } else { 0x27 }, 0x01, 0, 0, 0];
             data.extend_from_slice(&index.to_be_bytes());
             data.resize(if key { 4000 } else { 1500 }, 0x55);

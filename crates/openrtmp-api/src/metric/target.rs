@@ -27,6 +27,9 @@ pub(super) const NAMES: &[&str] = &[
 
 type Labels = [(&'static str, String); 4];
 
+/// A family: name, help, and the value it reads from a target.
+type Family = (&'static str, &'static str, fn(&TargetStatus) -> u64);
+
 fn labels(t: &TargetStatus) -> Labels {
     [
         ("app", escape(&t.app)),
@@ -48,7 +51,7 @@ pub(super) fn encode(enc: &mut DescriptorEncoder<'_>, targets: &[TargetStatus]) 
             ([app, stream, target, url, ("state", t.state.name().to_owned())], 1)
         }),
     )?;
-    let gauges: [(&str, &str, fn(&TargetStatus) -> u64); 4] = [
+    let gauges: [Family; 4] = [
         ("openrtmp_target_bitrate_bps", "Bits per second sent to the target (5 s window).", |t| {
             t.bitrate_bps
         }),
@@ -67,7 +70,7 @@ pub(super) fn encode(enc: &mut DescriptorEncoder<'_>, targets: &[TargetStatus]) 
     for (name, help, value) in gauges {
         labelled_gauge(enc, name, help, targets.iter().map(|t| (labels(t), value(t))))?;
     }
-    let counters: [(&str, &str, fn(&TargetStatus) -> u64); 5] = [
+    let counters: [Family; 5] = [
         (
             "openrtmp_target_bytes_sent",
             "Bytes written to the target (RTMP framing included).",

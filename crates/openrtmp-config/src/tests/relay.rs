@@ -84,7 +84,7 @@ fn relay_tls_loads_and_dumps() {
         "relay:\n  tls:\n    ca_files: [{ca:?}]\n    pinned_keys: [\"{pin}\"]\n    insecure: true\n"
     );
     let c = check_str(&text, Format::Yaml).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.relay.tls.ca_files, [ca.clone()]);
+    assert_eq!(c.relay.tls.ca_files, [ca]);
     assert_eq!(c.relay.tls.pinned_keys.len(), 1);
     assert!(c.relay.tls.insecure);
     let yaml = dump(&c, Format::Yaml);
