@@ -308,3 +308,80 @@ fn ffmpeg_to_nginx_and_to_openrtmp_over_rtmps() {
     assert!(nv * 10 >= video(&sent) * 9, "nginx player got {nv} of {} video frames", video(&sent));
     eprintln!("openrtmp over rtmps: {v} video {a_frames} audio; nginx: {nv} video {na} audio; sent {} video", video(&sent));
 }
+
+/// CPU time of process `pid` (user + system), from `/proc/PID/stat` (Linux).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    // utime and stime are fields 14 and 15 (1-based), 12 and 13 after the name.
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// Cost of pushing: one 6 Mbit/s stream pushed to 10 targets (all on one second `openrtmp
+/// serve`), CPU seconds of the pushing server per Gbit pushed. A figure, not a check:
+///
+/// `cargo test --release -p openrtmp-cli --test relay_faults -- --ignored push_cost --nocapture`
+#[test]
+#[ignore = "a measurement: run it on purpose, in release"]
+fn push_cost_ten_targets_of_a_6_mbit_stream() {
+    const TARGETS: usize = 10;
+    const SECONDS: u32 = 20;
+    let b = serve(&["--listen", "127.0.0.1:0"], false);
+    let push: Vec<String> =
+        (0..TARGETS).map(|i| format!("rtmp://{}/live/{{stream}}-{i}", b.rtmp)).collect();
+    let mut args = vec!["--listen", "127.0.0.1:0"];
+    for url in &push {
+        args.extend(["--push", url.as_str()]);
+    }
+    let a = serve(&args, true);
+    // The synthetic stream with 60 KB keyframes and 28 KB other frames: about 6 Mbit/s.
+    let sent: Vec<FlvTag> = synthetic_av(0, SECONDS)
+        .into_iter()
+        .map(|mut t| {
+            if t.tag_type == TagType::VIDEO && t.data.len() > 100 {
+                let mut data = t.data.to_vec();
+                data.resize(if data[0] == 0x17 { 60_000 } else { 28_000 }, 0x55);
+                t.data = data.into();
+            }
+            t
+        })
+        .collect();
+    let bits: usize = sent.iter().map(|t| t.data.len() * 8).sum();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    let rt = rt.expect("runtime");
+    let url = RtmpUrl::parse(&format!("rtmp://{}/live/cam", a.rtmp)).expect("url");
+    let publisher = rt.spawn(async move {
+        let mut conn = Connection::connect(&url, options()).await.expect("connect");
+        conn.publish(&url.stream, PublishType::Live).await.expect("publish");
+        publish_tags(&mut conn, &sent, &Default::default()).await.expect("send");
+        conn.close().await.expect("close");
+    });
+    assert!(
+        wait_for(PATIENCE, || (0..TARGETS).all(|i| target_state(&a, i).0 == "live")),
+        "not every target went live"
+    );
+    let pid = a.child.0.id();
+    let (cpu0, t0) = (cpu_seconds(pid).expect("/proc"), Instant::now());
+    let bytes0: u64 =
+        (0..TARGETS).map(|i| target_state(&a, i).1["bytes_sent"].as_u64().unwrap_or(0)).sum();
+    std::thread::sleep(Duration::from_secs(u64::from(SECONDS) - 6));
+    let bytes1: u64 =
+        (0..TARGETS).map(|i| target_state(&a, i).1["bytes_sent"].as_u64().unwrap_or(0)).sum();
+    let (cpu1, wall) = (cpu_seconds(pid).expect("/proc"), t0.elapsed().as_secs_f64());
+    let states: Vec<String> = (0..TARGETS).map(|i| target_state(&a, i).0).collect();
+    rt.block_on(publisher).expect("publisher");
+    let gbit = (bytes1 - bytes0) as f64 * 8.0 / 1e9;
+    let cpu = cpu1 - cpu0;
+    eprintln!(
+        "push cost: stream {:.2} Mbit/s, {TARGETS} targets, {wall:.1} s: {gbit:.3} Gbit pushed \
+         ({:.1} Mbit/s), server CPU {cpu:.2} s ({:.1} % of a core): {:.2} CPU s per pushed Gbit; \
+         states {states:?}",
+        bits as f64 / f64::from(SECONDS) / 1e6,
+        gbit * 1e3 / wall,
+        cpu / wall * 100.0,
+        cpu / gbit,
+    );
+    assert!(states.iter().all(|s| s == "live"), "{states:?}");
+}
