@@ -18,6 +18,11 @@
 //!
 //! Removing a target cancels its own token (a child of the server's shutdown token): its
 //! task ends the publication politely and stops.
+//!
+//! A target's state tells the truth: `live` only while the target acknowledges what it is
+//! sent (RTMP Acknowledgements; the rule and its thresholds are in `relay/push/health.rs`),
+//! with its counters (bytes sent and acknowledged, bitrate, queue, drops, reconnects,
+//! uptime) kept in `relay/target.rs`, which also logs each change of state once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
