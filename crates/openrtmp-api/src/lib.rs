@@ -28,9 +28,12 @@
 //! `{"error": "<message>"}` with the matching status.
 //!
 //! A push target is listed as `{"id", "app", "stream", "url", "origin", "state", "bytes_sent",
-//! "frames_sent", "dropped_frames", "reconnects", "last_error", "since"}` plus `retry_in_ms`
-//! in `backoff` and `reason` in `failed`; `state` is `connecting` (also while an attached
-//! target waits for its stream to go live), `live`, `stalled`, `backoff` or `failed`;
+//! "bytes_acked", "acknowledges", "bitrate_bps", "frames_sent", "queue_frames", "queue_ms",
+//! "dropped_frames", "reconnects", "last_error", "since"}` plus `retry_in_ms` in `backoff`,
+//! `reason` in `failed` and `uptime_ms` while `live` or `stalled`; `state` is `connecting`
+//! (also while an attached target waits for its stream to go live, and after publishing
+//! until the target first acknowledges), `live` (it acknowledges what it is sent),
+//! `stalled`, `backoff` or `failed`;
 //! `origin` is `config` (`relay.push`, `--push`) or `api`; `since` is in milliseconds since
 //! the Unix epoch. API targets stay attached across publications until deleted; deleting a
 //! `config` target stops it for the current publication only.

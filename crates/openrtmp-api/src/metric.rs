@@ -13,6 +13,8 @@ use prometheus_client::registry::Registry;
 
 use crate::error::ApiError;
 
+mod target;
+
 /// Every metric family `/metrics` exposes, as named in `# TYPE` lines. Counter samples carry
 /// the OpenMetrics `_total` suffix (`openrtmp_bytes_received_total`), the info metric `_info`.
 pub const METRIC_NAMES: &[&str] = &[
@@ -48,6 +50,16 @@ pub const METRIC_NAMES: &[&str] = &[
     "openrtmp_stream_catch_up_delay_seconds",
     "openrtmp_pull_live",
     "openrtmp_pull_switches",
+    "openrtmp_target_state",
+    "openrtmp_target_bytes_sent",
+    "openrtmp_target_bytes_acked",
+    "openrtmp_target_bitrate_bps",
+    "openrtmp_target_frames_sent",
+    "openrtmp_target_queue_frames",
+    "openrtmp_target_queue_ms",
+    "openrtmp_target_dropped_frames",
+    "openrtmp_target_reconnects",
+    "openrtmp_target_uptime_seconds",
 ];
 
 /// The registry `/metrics` encodes; it holds one collector reading the server handle.
@@ -85,7 +97,8 @@ impl Collector for ServerCollector {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
         encode_server(&mut enc, &self.handle.info())?;
         encode_streams(&mut enc, &self.handle.streams())?;
-        encode_pulls(&mut enc, &self.handle.pulls())
+        encode_pulls(&mut enc, &self.handle.pulls())?;
+        target::encode(&mut enc, &self.handle.push_targets())
     }
 }
 
@@ -456,6 +469,65 @@ mod tests {
             r#"openrtmp_stream_publishing{app="live",stream="cam1"} 1"#,
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+        }
+    }
+
+    #[test]
+    fn every_target_family_is_listed() {
+        for name in target::NAMES {
+            assert!(METRIC_NAMES.contains(name), "{name}");
+        }
+    }
+
+    #[derive(Debug)]
+    struct Targets(Vec<openrtmp_server::relay::TargetStatus>);
+
+    impl Collector for Targets {
+        fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
+            target::encode(&mut enc, &self.0)
+        }
+    }
+
+    #[test]
+    fn per_target_series_are_labelled_with_the_redacted_url() {
+        use openrtmp_server::relay::{TargetOrigin, TargetState, TargetStatus};
+        let t = TargetStatus {
+            id: 7,
+            app: "live".into(),
+            stream: "cam".into(),
+            url: "rtmp://h/app/****".into(),
+            origin: TargetOrigin::Api,
+            state: TargetState::Stalled,
+            since: std::time::SystemTime::UNIX_EPOCH,
+            bytes_sent: 5000,
+            bytes_acked: 4000,
+            acknowledges: true,
+            bitrate_bps: 800,
+            frames_sent: 9,
+            queue_frames: 3,
+            queue_ms: 120,
+            dropped_frames: 2,
+            reconnects: 1,
+            uptime: Some(std::time::Duration::from_secs(4)),
+            last_error: None,
+        };
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Targets(vec![t])));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let l = r#"app="live",stream="cam",target="7",url="rtmp://h/app/****""#;
+        for line in [
+            format!(r#"openrtmp_target_state{{{l},state="stalled"}} 1"#),
+            format!("openrtmp_target_bytes_sent_total{{{l}}} 5000"),
+            format!("openrtmp_target_bytes_acked_total{{{l}}} 4000"),
+            format!("openrtmp_target_bitrate_bps{{{l}}} 800"),
+            format!("openrtmp_target_queue_frames{{{l}}} 3"),
+            format!("openrtmp_target_queue_ms{{{l}}} 120"),
+            format!("openrtmp_target_dropped_frames_total{{{l}}} 2"),
+            format!("openrtmp_target_reconnects_total{{{l}}} 1"),
+            format!("openrtmp_target_uptime_seconds{{{l}}} 4"),
+        ] {
+            assert!(text.lines().any(|x| x == line), "{line} missing from\n{text}");
         }
     }
 

@@ -705,3 +705,111 @@ async fn pulled_stream_source_is_shown_with_its_origin_redacted() {
     assert_eq!(reply.status, 404, "{}", reply.body);
     assert_eq!(reply.json()["error"], "stream live/other is not pulled from an origin");
 }
+
+/// A push target through the HTTP API while its stream is live (server A pushing to a
+/// second server B, a synthetic stream published to A): `connecting`, then `live` once B
+/// acknowledges (acknowledged bytes, a bitrate); `/metrics` has its series, labelled with
+/// the redacted URL, never the stream key; deleted, it is gone from the list, from
+/// `/metrics` and from B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_target_status_and_metrics_while_live() {
+    use openrtmp_client::{publish_tags, Connection, PublishOptions, RtmpUrl};
+    const KEY: &str = "sk_live_s3cret";
+    let h = start(ApiOptions::default()).await;
+    let b = Server::bind(Config {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        api_listen: None,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let b_addr = b.local_addrs()[0];
+    let b_handle = b.handle();
+    tokio::spawn(b.run(std::future::pending()));
+
+    let url = RtmpUrl::parse(&format!("rtmp://{}/live/cam", h.rtmp)).unwrap();
+    let publisher = tokio::spawn(async move {
+        let mut conn = Connection::connect(&url, Default::default()).await.unwrap();
+        conn.publish(&url.stream, openrtmp_proto::command::PublishType::Live).await.unwrap();
+        let tags = openrtmp_testkit::synthetic_av(0, 12);
+        publish_tags(&mut conn, &tags, &PublishOptions::default()).await.unwrap();
+        conn.close().await.unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !h.handle.streams().iter().any(|s| s.publishing && s.frames_in > 5) {
+        assert!(Instant::now() < deadline, "A's stream did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let targets = "/api/v1/streams/live/cam/targets";
+    let mut bodies = Vec::new();
+    let body = json!({ "url": format!("rtmp://{b_addr}/live/{KEY}") }).to_string();
+    let reply = h.post_json(targets, &body).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = reply.json()["id"].as_u64().expect("id");
+    let first = reply.json()["state"].as_str().unwrap_or_default().to_owned();
+    assert!(first == "connecting" || first == "live", "{}", reply.body);
+    bodies.push(reply.body);
+
+    let mut seen = vec![first];
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let live = loop {
+        let reply = h.get(targets).await;
+        let list = reply.json();
+        let target = list[0].clone();
+        let state = target["state"].as_str().unwrap_or_default().to_owned();
+        if seen.last() != Some(&state) {
+            seen.push(state.clone());
+        }
+        bodies.push(reply.body);
+        if state == "live" && target["bitrate_bps"].as_u64().unwrap_or(0) > 0 {
+            break target;
+        }
+        assert!(Instant::now() < deadline, "not live: {seen:?} {target}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        seen.iter().map(String::as_str).filter(|s| *s != "connecting" && *s != "live").count(),
+        0,
+        "{seen:?}"
+    );
+    assert!(live["bytes_acked"].as_u64().unwrap_or(0) > 0, "{live}");
+    assert_eq!(live["acknowledges"], true, "{live}");
+    assert!(live["uptime_ms"].is_u64(), "{live}");
+    for field in ["bytes_sent", "queue_frames", "queue_ms", "dropped_frames", "reconnects"] {
+        assert!(live[field].is_u64(), "no {field} in {live}");
+    }
+
+    let metrics = h.get("/metrics").await;
+    let labels =
+        format!(r#"app="live",stream="cam",target="{id}",url="rtmp://{b_addr}/live/****""#);
+    for series in [
+        format!(r#"openrtmp_target_state{{{labels},state="live"}} 1"#),
+        format!("openrtmp_target_bytes_acked_total{{{labels}}} "),
+        format!("openrtmp_target_bitrate_bps{{{labels}}} "),
+        format!("openrtmp_target_reconnects_total{{{labels}}} 0"),
+    ] {
+        assert!(
+            metrics.body.lines().any(|l| l.starts_with(&series)),
+            "no {series} in\n{}",
+            metrics.body
+        );
+    }
+    bodies.push(metrics.body);
+
+    let reply = h.delete(&format!("{targets}/{id}")).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert_eq!(h.get(targets).await.json(), json!([]));
+    let metrics = h.get("/metrics").await;
+    assert!(!metrics.body.contains("openrtmp_target_state{"), "{}", metrics.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b_handle.streams().iter().any(|s| s.publishing) {
+        assert!(Instant::now() < deadline, "B's stream did not end with the removal");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!publisher.is_finished(), "A's publication goes on");
+    publisher.abort();
+    for body in bodies {
+        assert!(!body.contains(KEY), "the stream key shows in {body}");
+    }
+}

@@ -20,7 +20,6 @@ use support::*;
 /// How long a condition may take on a loaded machine before the test gives up.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-
 /// A running `openrtmp serve` with its RTMP and API addresses.
 struct Serve {
     child: ChildGuard,

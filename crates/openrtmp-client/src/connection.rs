@@ -114,6 +114,10 @@ pub struct ConnectOptions {
     /// ids, the sender's last): set by OpenRTMP's relay pulls and pushes so that servers
     /// can refuse relay loops; `None` (the default) for every other client.
     pub via: Option<String>,
+    /// The Window Acknowledgement Size we announce (RTMP 1.0 §5.4.4): the server
+    /// acknowledges every this many bytes it receives from us. A relay push announces a
+    /// small one, so the target's acknowledgements tell within a second whether it reads.
+    pub window_ack_size: u32,
 }
 
 impl Default for ConnectOptions {
@@ -126,6 +130,7 @@ impl Default for ConnectOptions {
             tls: openrtmp_tls::ClientTls::default(),
             player: true,
             via: None,
+            window_ack_size: openrtmp_proto::session::DEFAULT_WINDOW_ACK_SIZE,
         }
     }
 }
@@ -142,6 +147,9 @@ pub struct Connection {
     addr: String,
     read_buf: Vec<u8>,
     options: ConnectOptions,
+    /// Bytes written to the transport (handshake included), to compare with the
+    /// server's acknowledgements.
+    bytes_sent: u64,
 }
 
 impl std::fmt::Debug for Connection {
@@ -204,6 +212,7 @@ impl Connection {
         config.handshake = options.handshake;
         config.connect.player = options.player;
         config.connect.via = options.via.clone();
+        config.window_ack_size = options.window_ack_size.max(1);
         let mut random = vec![0u8; 1536];
         rand::Rng::fill(&mut rand::thread_rng(), random.as_mut_slice());
         let session = ClientSession::new(config, 0, &random);
@@ -214,6 +223,7 @@ impl Connection {
             addr: url.authority(),
             read_buf: vec![0; 64 * 1024],
             options,
+            bytes_sent: 0,
         };
         conn.flush().await?;
         loop {
@@ -228,6 +238,17 @@ impl Connection {
     /// The URL this connection was made for.
     pub fn url(&self) -> &RtmpUrl {
         &self.url
+    }
+
+    /// Bytes written to the server so far, handshake included (what its
+    /// acknowledgements, [`ClientSession::bytes_acknowledged`], are compared with).
+    pub fn bytes_sent(&self) -> u64 {
+        self.bytes_sent
+    }
+
+    /// Bytes queued in the session and not written yet.
+    pub fn pending_bytes(&mut self) -> usize {
+        self.session.transmit().len()
     }
 
     /// The protocol session (to send media, metadata, ...).
@@ -249,7 +270,10 @@ impl Connection {
             };
             match written {
                 Ok(0) => return Err(ClientError::Closed { addr: self.addr.clone() }),
-                Ok(n) => self.session.transmit().advance(n),
+                Ok(n) => {
+                    self.session.transmit().advance(n);
+                    self.bytes_sent += n as u64;
+                }
                 Err(source) => return Err(ClientError::Io { addr: self.addr.clone(), source }),
             }
         }

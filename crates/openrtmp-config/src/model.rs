@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::unit::{Addr, ByteSize, HumanDuration};
+use crate::unit::{Addr, ByteSize, HumanDuration, Pin};
 
 pub use auth::{
     AclRulesSection, AclSection, AuthSection, BruteForceSection, CallbackAction, CallbackSection,
@@ -264,6 +264,8 @@ section! {
         /// Longest relay chain accepted before a play or publish is refused as a loop;
         /// default 4.
         max_hops: u32,
+        /// TLS for `rtmps://` push targets.
+        tls: RelayTlsSection,
     }
 }
 
@@ -281,6 +283,18 @@ section! {
         mode: PullMode,
         /// The order origins are tried in: `order` (the default) or `hash`.
         select: OriginSelect,
+    }
+}
+
+section! {
+    /// `relay.tls:` TLS for `rtmps://` push targets (as `auth.callback.tls`).
+    RelayTlsSection {
+        /// Extra trusted roots (PEM files), besides the built-in Mozilla roots.
+        ca_files: Vec<PathBuf>,
+        /// SHA-256 fingerprints of the targets' public keys (SubjectPublicKeyInfo).
+        pinned_keys: Vec<Pin>,
+        /// Skip chain and name checks (development only; pins still apply); default false.
+        insecure: bool,
     }
 }
 
@@ -387,6 +401,15 @@ const PULL_ENTRY: Spec = Spec {
     check: check::<PullEntry>,
     nested: &[("origins", Shape::List(Item::Value(check::<String>)))],
 };
+const RELAY_TLS: Spec = Spec {
+    name: "tls",
+    keys: RelayTlsSection::KEYS,
+    check: check::<RelayTlsSection>,
+    nested: &[
+        ("ca_files", Shape::List(Item::Value(check::<PathBuf>))),
+        ("pinned_keys", Shape::List(Item::Value(check::<Pin>))),
+    ],
+};
 const RELAY: Spec = Spec {
     name: "relay",
     keys: RelaySection::KEYS,
@@ -394,6 +417,7 @@ const RELAY: Spec = Spec {
     nested: &[
         ("push", Shape::List(Item::Section(&PUSH_ENTRY))),
         ("pull", Shape::List(Item::Section(&PULL_ENTRY))),
+        ("tls", Shape::Section(&RELAY_TLS, false)),
     ],
 };
 

@@ -11,7 +11,7 @@ use openrtmp_server::{Config, ConfigError, LogSettings};
 
 use crate::model::{
     ApiSection, FileConfig, LimitsSection, LogSection, NetworkPolicy, PlatformSection, PushEntry,
-    RelaySection, RtmpSection, ShutdownSection, StreamsSection, Toggle,
+    RelaySection, RelayTlsSection, RtmpSection, ShutdownSection, StreamsSection, Toggle,
 };
 use crate::unit::{format_size, Addr, ByteSize, HumanDuration};
 use crate::ConfigIssue;
@@ -359,6 +359,18 @@ fn platform(s: &PlatformSection, c: &mut Config, k: &mut Checker) {
 
 fn relay(s: &RelaySection, c: &mut Config, k: &mut Checker) {
     relay::pull(s, &mut c.relay, k);
+    if let Some(tls) = &s.tls {
+        if let Some(files) = &tls.ca_files {
+            for (i, file) in files.iter().enumerate() {
+                k.readable_file(&format!("relay.tls.ca_files[{i}]"), file);
+            }
+            c.relay.tls.ca_files = files.clone();
+        }
+        if let Some(pins) = &tls.pinned_keys {
+            c.relay.tls.pinned_keys = pins.iter().map(|p| p.0).collect();
+        }
+        c.relay.tls.insecure = tls.insecure.unwrap_or(c.relay.tls.insecure);
+    }
     let Some(push) = &s.push else { return };
     c.relay.push = push
         .iter()
@@ -526,6 +538,13 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
                         })
                         .collect(),
                 ),
+                tls: Some(RelayTlsSection {
+                    ca_files: Some(c.relay.tls.ca_files.clone()),
+                    pinned_keys: Some(
+                        c.relay.tls.pinned_keys.iter().copied().map(crate::unit::Pin).collect(),
+                    ),
+                    insecure: Some(c.relay.tls.insecure),
+                }),
                 ..RelaySection::default()
             };
             relay::dump(&c.relay, &mut relay, redact);

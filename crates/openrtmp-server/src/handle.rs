@@ -329,6 +329,8 @@ impl ServerHandle {
             }
             change.applied.push("auth".into());
         }
+        // relay.push is read at each publication; relay.tls at each target's connection.
+        self.shared.relay.set_tls(&new.relay.tls);
         if new.watch_network != old.watch_network {
             change.needs_restart.push("watch_network".into());
             effective.watch_network = old.watch_network;

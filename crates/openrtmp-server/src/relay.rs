@@ -23,6 +23,11 @@
 //! them here, one upstream connection per stream, with fail-over between origins; every
 //! relay connection carries the chain of servers it passed through (`relay/via.rs`), so
 //! relay loops are refused.
+//!
+//! A target's state tells the truth: `live` only while the target acknowledges what it is
+//! sent (RTMP Acknowledgements; the rule and its thresholds are in `relay/push/health.rs`),
+//! with its counters (bytes sent and acknowledged, bitrate, queue, drops, reconnects,
+//! uptime) kept in `relay/target.rs`, which also logs each change of state once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,9 +47,11 @@ pub use pull::{
     SOURCE_GRACE,
 };
 
+pub use push::health::{ACK_TIMEOUT, PUSH_WINDOW_ACK_SIZE, STALL_AFTER};
 use target::Target;
 pub use target::{
     TargetOrigin, TargetState, TargetStatus, BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET_AFTER,
+    RATE_WINDOW,
 };
 
 /// What stands for the stream key in redacted URLs.
@@ -100,6 +107,9 @@ pub struct RelaySettings {
     /// Longest relay chain accepted: a play or publish that passed through more servers
     /// is refused as a loop ([`DEFAULT_MAX_HOPS`]).
     pub max_hops: u32,
+    /// TLS of `rtmps://` push targets: extra trusted CAs, pinned keys (the Mozilla roots
+    /// always apply). A change applies to each target's next connection.
+    pub tls: openrtmp_tls::ClientTls,
 }
 
 impl Default for RelaySettings {
@@ -109,6 +119,7 @@ impl Default for RelaySettings {
             pull: Vec::new(),
             pull_linger: DEFAULT_PULL_LINGER,
             max_hops: DEFAULT_MAX_HOPS,
+            tls: openrtmp_tls::ClientTls::default(),
         }
     }
 }
@@ -222,17 +233,43 @@ pub(crate) struct Relay {
     pulls: pull::Pulls,
     /// This server in relay chains.
     pub(crate) node: via::NodeId,
+    /// The server's runtime, where target tasks run: the API may be called from any thread
+    /// (an embedder's, through the FFI), not only from the runtime's.
+    runtime: Option<tokio::runtime::Handle>,
+    /// TLS of `rtmps://` targets (`relay.tls`), read at each connection.
+    tls: Mutex<openrtmp_tls::ClientTls>,
 }
 
 impl Relay {
-    pub(crate) fn new(hub: Hub, shutdown: CancellationToken) -> Relay {
+    pub(crate) fn new(
+        hub: Hub,
+        shutdown: CancellationToken,
+        tls: openrtmp_tls::ClientTls,
+    ) -> Relay {
         Relay {
             hub,
             shutdown,
+            tls: Mutex::new(tls),
             targets: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
+            runtime: tokio::runtime::Handle::try_current().ok(),
             pulls: pull::Pulls::default(),
             node: via::NodeId::random(),
+        }
+    }
+
+    /// The TLS settings of `rtmps://` targets and origins (`relay.tls`), for a new
+    /// connection.
+    pub(crate) fn tls(&self) -> openrtmp_tls::ClientTls {
+        self.tls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the TLS settings (configuration reload): each target's next connection
+    /// uses them.
+    pub(crate) fn set_tls(&self, tls: &openrtmp_tls::ClientTls) {
+        let mut current = self.tls.lock().unwrap_or_else(|e| e.into_inner());
+        if *current != *tls {
+            *current = tls.clone();
         }
     }
 
@@ -281,7 +318,12 @@ impl Relay {
             app = %target.key.app, stream = %target.key.name, target = target.id,
             url = %target.redacted, origin = target.origin.name(), "push target starts"
         );
-        tokio::spawn(push::run(Arc::clone(self), target));
+        let task = push::run(Arc::clone(self), target);
+        match (&self.runtime, tokio::runtime::Handle::try_current()) {
+            (_, Ok(current)) => drop(current.spawn(task)),
+            (Some(server), Err(_)) => drop(server.spawn(task)),
+            (None, Err(_)) => tracing::error!("push target not started: no tokio runtime"),
+        }
     }
 
     /// Attaches a push target to `key` (API): started now if the stream is live, else

@@ -73,7 +73,11 @@ impl Shared {
         rtmps_listeners: Vec<SocketAddr>,
     ) -> Shared {
         let shutdown = CancellationToken::new();
-        let relay = Arc::new(crate::relay::Relay::new(hub.clone(), shutdown.clone()));
+        let relay = Arc::new(crate::relay::Relay::new(
+            hub.clone(),
+            shutdown.clone(),
+            config.relay.tls.clone(),
+        ));
         Shared {
             config: RwLock::new(Arc::new(config)),
             hub,

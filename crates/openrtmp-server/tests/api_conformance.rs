@@ -764,8 +764,11 @@ fn live_server() {
 fn relay_types() {
     use openrtmp_server::relay::{
         redact_url, PushRule, RelayError, RelaySettings, TargetOrigin, TargetState, TargetStatus,
-        ANY, BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET_AFTER, REDACTED_KEY,
+        ACK_TIMEOUT, ANY, BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET_AFTER, PUSH_WINDOW_ACK_SIZE,
+        RATE_WINDOW, REDACTED_KEY, STALL_AFTER,
     };
+    let _: (Duration, Duration, Duration) = (ACK_TIMEOUT, RATE_WINDOW, STALL_AFTER);
+    let _: u32 = PUSH_WINDOW_ACK_SIZE;
     let _: (&str, &str) = (ANY, REDACTED_KEY);
     let _: (Duration, Duration, Duration) = (BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_RESET_AFTER);
     let _: fn(&str) -> String = redact_url;
@@ -775,10 +778,11 @@ fn relay_types() {
     let key = openrtmp_hub::StreamKey::new("live", "s");
     let _: bool = PushRule::matches(&rule, &key);
     let _: String = PushRule::url_for(&rule, &key);
-    let RelaySettings { push, pull, pull_linger, max_hops } =
+    let RelaySettings { push, pull, pull_linger, max_hops, tls } =
         RelaySettings { push: vec![rule], ..RelaySettings::default() };
     let _: Vec<PushRule> = push;
     let _: (Vec<openrtmp_server::relay::PullRule>, Duration, u32) = (pull, pull_linger, max_hops);
+    let _: openrtmp_tls::ClientTls = tls;
     for state in [
         TargetState::Connecting,
         TargetState::Live,
@@ -806,9 +810,15 @@ fn relay_types() {
         state: TargetState::Live,
         since: std::time::SystemTime::UNIX_EPOCH,
         bytes_sent: 0,
+        bytes_acked: 0,
+        acknowledges: true,
+        bitrate_bps: 0,
         frames_sent: 0,
+        queue_frames: 0,
+        queue_ms: 0,
         dropped_frames: 0,
         reconnects: 0,
+        uptime: None,
         last_error: None,
     };
     let TargetStatus {
@@ -820,11 +830,20 @@ fn relay_types() {
         state,
         since,
         bytes_sent,
+        bytes_acked,
+        acknowledges,
+        bitrate_bps,
         frames_sent,
+        queue_frames,
+        queue_ms,
         dropped_frames,
         reconnects,
+        uptime,
         last_error,
     } = status;
+    let _: (u64, bool, u64, u64, u32) =
+        (bytes_acked, acknowledges, bitrate_bps, queue_frames, queue_ms);
+    let _: Option<Duration> = uptime;
     let _: (u64, String, String, String, TargetState) = (id, app, stream, url, state);
     let _: (std::time::SystemTime, u64, u64, u64, u64) =
         (since, bytes_sent, frames_sent, dropped_frames, reconnects);

@@ -14,7 +14,6 @@ use openrtmp_server::relay::{OriginSelect, PullMode, PullRule, PullState};
 use openrtmp_server::Config;
 use support::{Fixture, TestServer};
 
-
 /// An edge that pulls every stream of app `live` from `origins` (`{stream}` substituted).
 fn edge(origins: Vec<String>, mode: PullMode, stream: &str) -> Config {
     let mut config = support::test_config();

@@ -44,10 +44,23 @@ pub(super) struct TargetView {
     /// Why it stopped; only in `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    /// Bytes written to the target (RTMP framing included), all connections.
     bytes_sent: u64,
+    /// Bytes the target acknowledged (RTMP Acknowledgements), all connections.
+    bytes_acked: u64,
+    /// Whether the target acknowledges (else it is judged by its socket draining).
+    acknowledges: bool,
+    /// Bits per second sent over the last 5 s.
+    bitrate_bps: u64,
     frames_sent: u64,
+    /// Frames, and media milliseconds, waiting in the stream's ring for the target.
+    queue_frames: u64,
+    queue_ms: u32,
     dropped_frames: u64,
     reconnects: u64,
+    /// Milliseconds since it went `live` (while `live` or `stalled`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uptime_ms: Option<u64>,
     last_error: Option<String>,
     /// When it entered its state, in milliseconds since the Unix epoch.
     since: u64,
@@ -74,9 +87,15 @@ fn view(t: TargetStatus) -> TargetView {
         retry_in_ms,
         reason,
         bytes_sent: t.bytes_sent,
+        bytes_acked: t.bytes_acked,
+        acknowledges: t.acknowledges,
+        bitrate_bps: t.bitrate_bps,
         frames_sent: t.frames_sent,
+        queue_frames: t.queue_frames,
+        queue_ms: t.queue_ms,
         dropped_frames: t.dropped_frames,
         reconnects: t.reconnects,
+        uptime_ms: t.uptime.map(millis),
         last_error: t.last_error,
         since: t.since.duration_since(UNIX_EPOCH).map(millis).unwrap_or(0),
     }

@@ -164,3 +164,27 @@ fn relay_pull_origin_keys_stay_out_of_dumps() {
         .iter()
         .any(|m| m.starts_with("relay.pull[0].origins[0]: \"<redacted>\" is the placeholder")));
 }
+
+#[test]
+fn relay_tls_loads_and_dumps() {
+    let dir = std::env::temp_dir().join(format!("openrtmp-relay-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, "not checked here").unwrap();
+    let pin = "ab".repeat(32);
+    let text = format!(
+        "relay:\n  tls:\n    ca_files: [{ca:?}]\n    pinned_keys: [\"{pin}\"]\n    insecure: true\n"
+    );
+    let c = check_str(&text, Format::Yaml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.relay.tls.ca_files, [ca]);
+    assert_eq!(c.relay.tls.pinned_keys.len(), 1);
+    assert!(c.relay.tls.insecure);
+    let yaml = dump(&c, Format::Yaml);
+    let again = check_str(&yaml, Format::Yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    assert_eq!(again.relay.tls, c.relay.tls);
+
+    let missing = "relay:\n  tls:\n    ca_files: [/nonexistent/ca.pem]\n";
+    let problems = messages(check_str(missing, Format::Yaml));
+    assert!(problems.iter().any(|m| m.starts_with("relay.tls.ca_files[0]")), "{problems:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

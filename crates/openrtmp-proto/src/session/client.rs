@@ -189,6 +189,10 @@ pub struct ClientSession {
     next_tid: u64,
     publish_stream: Option<(u32, String)>,
     play_stream: Option<u32>,
+    /// What the peer's Acknowledgements (§5.4.3) say it received, widened past the
+    /// 32-bit wrap of their sequence numbers: `None` until the first one. A relay judges
+    /// a target's health by it (a socket that takes bytes is not a peer that reads them).
+    acknowledged: Option<(u32, u64)>,
 }
 
 impl ClientSession {
@@ -205,6 +209,7 @@ impl ClientSession {
             next_tid: 2,
             publish_stream: None,
             play_stream: None,
+            acknowledged: None,
         }
     }
 
@@ -287,6 +292,13 @@ impl ClientSession {
     /// Total bytes received.
     pub fn bytes_received(&self) -> u64 {
         self.wire.decoder.bytes_received()
+    }
+
+    /// Bytes the peer says it received (its last Acknowledgement, §5.4.3, counted past
+    /// the 32-bit wrap), or `None` if it has sent none. The peer acknowledges every
+    /// window we announce ([`ClientConfig::window_ack_size`]); peers that never do exist.
+    pub fn bytes_acknowledged(&self) -> Option<u64> {
+        self.acknowledged.map(|(_, total)| total)
     }
 
     fn tid(&mut self, call: Call) -> f64 {
@@ -419,6 +431,14 @@ impl ClientSession {
     fn handle_control(&mut self, msg: &Message) -> Result<(), SessionError> {
         match ControlMessage::parse(msg.type_id, &msg.payload)? {
             ControlMessage::WindowAckSize(size) => self.wire.decoder.set_window_ack_size(size),
+            ControlMessage::Acknowledgement { sequence } => {
+                let total = match self.acknowledged {
+                    // The sequence wraps at 2^32 (§5.4.3): count the distance moved.
+                    Some((last, total)) => total + u64::from(sequence.wrapping_sub(last)),
+                    None => u64::from(sequence),
+                };
+                self.acknowledged = Some((sequence, total));
+            }
             ControlMessage::UserControl(UserControl::PingRequest { timestamp }) => self
                 .send_control(ControlMessage::UserControl(UserControl::PingResponse { timestamp })),
             ControlMessage::UserControl(UserControl::StreamBegin { stream_id }) => {

@@ -606,3 +606,47 @@ proptest::proptest! {
         }
     }
 }
+
+/// The client learns what the server received from its Acknowledgements (§5.4.3), sent
+/// for the window the client announced, and counts past the 32-bit wrap.
+#[test]
+fn client_counts_the_peers_acknowledgements_past_the_wrap() {
+    let mut config = ClientConfig::new("live", "rtmp://127.0.0.1:1935/live");
+    config.window_ack_size = 4096;
+    let random: Vec<u8> = (0..3032u32).map(|i| (i * 7 + 3) as u8).collect();
+    let now = Instant::now();
+    let mut p = Pair::new(ClientMode::Simple, None);
+    p.client = ClientSession::new(config, 0, &random);
+    p.server = ServerSession::new(ServerConfig::default(), now, 0, &random);
+    p.connect();
+    assert!(p.client.bytes_acknowledged().is_none_or(|n| n < 4096 * 2));
+    let before = p.client.bytes_acknowledged().unwrap_or(0);
+    let big: &'static [u8] = Box::leak(vec![0x17u8; 20_000].into_boxed_slice());
+    p.client.publish("key", PublishType::Live).unwrap();
+    p.pump().unwrap();
+    let request = p
+        .take_server()
+        .into_iter()
+        .find_map(|e| match e {
+            ServerEvent::Publish { request, .. } => Some(request),
+            _ => None,
+        })
+        .expect("publish event");
+    p.server.accept_publish(p.now, request).unwrap();
+    p.pump().unwrap();
+    p.client.send_media(&media(MessageType::VIDEO, 0, big)).unwrap();
+    p.pump().unwrap();
+    let acked = p.client.bytes_acknowledged().expect("acknowledged");
+    assert!(acked >= before + 16_384, "{before} -> {acked}");
+
+    // Sequence numbers wrap at 2^32: the count goes on.
+    let mut feed = |sequence: u32| {
+        let msg = crate::control::ControlMessage::Acknowledgement { sequence }.to_message();
+        for piece in crate::chunk::encode_standalone(&msg, 128) {
+            p.client.handle_input(&piece).unwrap();
+        }
+    };
+    feed(u32::MAX - 10);
+    feed(5);
+    assert_eq!(p.client.bytes_acknowledged(), Some(u64::from(u32::MAX) + 6));
+}

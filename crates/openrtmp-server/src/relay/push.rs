@@ -6,11 +6,13 @@
 //! frames that arrive meanwhile wait in the ring rather than being lost), connect with the
 //! encoder's command sequence (`connect` with FMLE properties, `releaseStream`,
 //! `FCPublish`, `createStream`, `publish`: `openrtmp-client`), then loop on three inputs:
-//! cancellation (removal, shutdown), what the target sends (acknowledgements, pings, a status that stops the
-//! publication) and the pump. A write that the target does not take within
-//! [`STALL_AFTER`] makes the target `stalled`; within [`WRITE_TIMEOUT`], the connection is
-//! given up. Meanwhile the publisher and every other output go on: the pump's lag policy
-//! skips this target to a newer keyframe when it polls again.
+//! cancellation (removal, shutdown), what the target sends (acknowledgements, pings, a
+//! status that stops the publication), the pump, and the health deadline. Whether the
+//! target is `live` or `stalled` is decided by its acknowledgements (`push/health.rs`);
+//! a write that the target does not take within [`STALL_AFTER`] makes it `stalled` too,
+//! and within [`WRITE_TIMEOUT`] (or acknowledgements stuck for [`health::ACK_TIMEOUT`])
+//! the connection is given up. Meanwhile the publisher and every other output go on: the
+//! pump's lag policy skips this target to a newer keyframe when it polls again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +28,12 @@ use tokio::time::Instant;
 use super::target::{Backoff, Target};
 use super::{Relay, OWNER_BASE, REDACTED_KEY};
 
-/// A write pending this long makes the target `stalled` (it stays connected).
-pub const STALL_AFTER: Duration = Duration::from_secs(3);
+pub(crate) mod health;
+mod lead;
+
+use health::{Health, Verdict, PUSH_WINDOW_ACK_SIZE, STALL_AFTER};
+use lead::Lead;
+
 /// A write pending this long ends the connection (then backoff and reconnect).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the goodbye (FCUnpublish, deleteStream) may take when a push ends.
@@ -43,6 +49,12 @@ pub(crate) enum PushError {
     #[error("the target took nothing for {} s", .waited.as_secs())]
     WriteTimeout {
         /// How long the write waited.
+        waited: Duration,
+    },
+    /// The target acknowledged nothing for [`health::ACK_TIMEOUT`] while we sent.
+    #[error("the target acknowledged nothing for {} s", .waited.as_secs())]
+    AckTimeout {
+        /// How long its acknowledgements stood still.
         waited: Duration,
     },
     /// The target closed the connection.
@@ -122,17 +134,13 @@ pub(super) async fn run(relay: Arc<Relay>, target: Arc<Target>) {
             Err(error) => error,
         };
         let reason = scrub(&error.to_string(), &target.url);
+        // The change of state is the log line (target.rs), with the reason.
         if error.is_permanent() {
-            tracing::warn!(app, stream, target = id, url, %reason, "push target failed for good");
             target.failed(reason);
             wait_for_end(&relay, &target).await;
             return;
         }
         let wait = backoff.next(started.elapsed());
-        tracing::warn!(
-            app, stream, target = id, url, %reason, retry_in_ms = wait.as_millis() as u64,
-            "push target lost; retrying"
-        );
         target.backoff((Instant::now() + wait).into_std(), reason);
         tokio::select! {
             _ = target.cancel.cancelled() => {
@@ -187,6 +195,8 @@ async fn session(relay: &Relay, target: &Target) -> Result<End, PushError> {
         let options = ConnectOptions {
             player: false,
             via: Some(relay.via_for(&target.key)),
+            window_ack_size: PUSH_WINDOW_ACK_SIZE,
+            tls: relay.tls(),
             ..ConnectOptions::default()
         };
         let mut conn = Connection::connect(&url, options).await?;
@@ -201,10 +211,13 @@ async fn session(relay: &Relay, target: &Target) -> Result<End, PushError> {
         app = %target.key.app, stream = %target.key.name, target = target.id,
         url = %target.redacted, "push target publishing"
     );
-    target.live();
+    let mut health = Health::new(PUSH_WINDOW_ACK_SIZE);
+    judge(&mut conn, target, &mut health)?;
     let mut pump = MediaPump::new(subscriber, PumpConfig::default());
     let mut events = Vec::new();
+    let mut lead = Lead::default();
     loop {
+        let deadline = health.next_check(std::time::Instant::now());
         tokio::select! {
             biased;
             _ = target.cancel.cancelled() => {
@@ -222,39 +235,72 @@ async fn session(relay: &Relay, target: &Target) -> Result<End, PushError> {
                 events.clear();
                 pump.poll_batch(std::time::Instant::now(), &mut events);
                 target.dropped(pump.take_new_drops());
-                let ended = send(&mut conn, target, &mut events)?;
+                let stats = pump.stats();
+                target.queue(stats.backlog_frames, stats.backlog_ms);
+                let ended = send(&mut conn, target, &mut lead, &mut events)?;
                 drain(&mut conn, target).await?;
                 if ended && relay.retire_if_ended(target) {
                     close(conn).await;
                     return Ok(End::StreamEnded);
                 }
             }
+            _ = sleep_until_some(deadline) => {}
         }
+        judge(&mut conn, target, &mut health)?;
     }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Applies the health rule to the connection's counts: the target's state follows it,
+/// and a target that has read nothing for [`health::ACK_TIMEOUT`] is given up.
+fn judge(conn: &mut Connection, target: &Target, health: &mut Health) -> Result<(), PushError> {
+    let sent = conn.bytes_sent();
+    let acked = conn.session().bytes_acknowledged();
+    let verdict = health.assess(std::time::Instant::now(), sent, acked);
+    target.progress(sent, acked.unwrap_or(0), health.acknowledges());
+    match verdict {
+        Verdict::Unproven => {}
+        Verdict::Live => target.live(),
+        Verdict::Stalled => target.stalled("the target acknowledges nothing of what it is sent"),
+        Verdict::Dead(waited) => return Err(PushError::AckTimeout { waited }),
+    }
+    Ok(())
 }
 
 /// Hands a batch to the session; true if it ended with the end of the publication.
 fn send(
     conn: &mut Connection,
     target: &Target,
+    lead: &mut Lead,
     events: &mut Vec<PumpEvent>,
 ) -> Result<bool, PushError> {
-    let (mut frames, mut bytes, mut ended) = (0u64, 0u64, false);
+    let (mut frames, mut ended) = (0u64, false);
     for event in events.drain(..) {
         match event {
+            PumpEvent::Frame { frame, .. } if !lead.admits(&frame) => {}
             PumpEvent::Frame { frame, .. } => {
                 conn.session().send_media(&message(&frame)).map_err(|_| PushError::Stopped {
                     code: "NetStream.Publish.Failed".into(),
                     description: "the publication ended".into(),
                 })?;
                 frames += 1;
-                bytes += frame.payload.len() as u64;
             }
             PumpEvent::Unpublished => ended = true,
-            PumpEvent::Published => ended = false,
+            PumpEvent::Published => {
+                // A new publication starts over: its own metadata, headers, keyframe.
+                *lead = Lead::default();
+                ended = false;
+            }
         }
     }
-    target.sent(frames, bytes);
+    target.sent(frames);
     Ok(ended)
 }
 
@@ -279,7 +325,8 @@ fn message(frame: &Frame) -> Message {
 }
 
 /// Writes what the session queued. A write pending for [`STALL_AFTER`] marks the target
-/// `stalled`; for [`WRITE_TIMEOUT`], fails. A write that completes marks it `live`.
+/// `stalled`; for [`WRITE_TIMEOUT`], fails. A write that completes proves nothing by
+/// itself (the kernel takes bytes nobody reads): the caller judges the target's health.
 async fn drain(conn: &mut Connection, target: &Target) -> Result<(), PushError> {
     let started = Instant::now();
     let mut stalled = false;
@@ -290,7 +337,6 @@ async fn drain(conn: &mut Connection, target: &Target) -> Result<(), PushError> 
         tokio::select! {
             done = &mut flush => {
                 done?;
-                target.live();
                 return Ok(());
             }
             _ = tokio::time::sleep_until(started + limit) => {
@@ -298,11 +344,7 @@ async fn drain(conn: &mut Connection, target: &Target) -> Result<(), PushError> 
                     return Err(PushError::WriteTimeout { waited: started.elapsed() });
                 }
                 stalled = true;
-                target.stalled();
-                tracing::warn!(
-                    app = %target.key.app, stream = %target.key.name, target = target.id,
-                    url = %target.redacted, "push target stalled: its socket takes nothing"
-                );
+                target.stalled("its socket takes nothing");
             }
             _ = target.cancel.cancelled() => return Err(PushError::Closed),
         }

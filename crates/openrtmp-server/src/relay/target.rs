@@ -2,8 +2,9 @@
 //! and its counters, and the reconnect backoff.
 //!
 //! The state is written by the target's own task and read by whoever lists targets (the
-//! API later): a small mutex, taken once per batch and per state change, never across an
-//! await.
+//! API, `/metrics`): a small mutex, taken once per batch and per state change, never
+//! across an await. Each change of state is logged here, once, with the target's fields
+//! (URL redacted) and the reason.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -12,6 +13,11 @@ use std::time::{Duration, Instant, SystemTime};
 use openrtmp_hub::StreamKey;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
+
+mod rate;
+
+use rate::Rate;
+pub use rate::RATE_WINDOW;
 
 /// First wait after a failed connection: short, so a target that blinked (a restarted
 /// server) is back within a second or two.
@@ -28,10 +34,13 @@ pub const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(30);
 pub enum TargetState {
     /// Connecting, handshaking, or waiting for `NetStream.Publish.Start`.
     Connecting,
-    /// Publishing, and its socket keeps taking what we send.
+    /// Publishing, and the target keeps acknowledging what we send (or, for a target that
+    /// never acknowledges, its socket keeps draining). See `relay/push/health.rs` for the
+    /// exact rule.
     Live,
-    /// Publishing, but a write has been waiting for the socket for longer than the stall
-    /// threshold: the target (or the path to it) does not keep up.
+    /// Publishing, but the target has not acknowledged (or its socket has not taken) what
+    /// we send for longer than the stall threshold: it (or the path to it) does not keep
+    /// up or does not read.
     Stalled,
     /// Waiting before the next attempt.
     Backoff {
@@ -99,15 +108,31 @@ pub struct TargetStatus {
     pub state: TargetState,
     /// When it entered that state.
     pub since: SystemTime,
-    /// Payload bytes handed to the target's socket (all connections).
+    /// Bytes written to the target's socket (all connections; RTMP framing and handshake
+    /// included, as the target's acknowledgements count them).
     pub bytes_sent: u64,
+    /// Bytes the target acknowledged receiving (RTMP Acknowledgements, all connections).
+    pub bytes_acked: u64,
+    /// Whether the target acknowledges on its current (or last) connection; a target that
+    /// never does is judged by its socket draining.
+    pub acknowledges: bool,
+    /// Bits per second written to the target over the last [`RATE_WINDOW`].
+    pub bitrate_bps: u64,
     /// Frames (audio, video, data) sent (all connections).
     pub frames_sent: u64,
+    /// Frames waiting in the stream's ring for this target (its queue), as of its last
+    /// batch.
+    pub queue_frames: u64,
+    /// Media time waiting for this target, as of its last batch.
+    pub queue_ms: u32,
     /// Frames the media pump skipped because the target did not keep up.
     pub dropped_frames: u64,
     /// Connections made after the first (an API target's connection for a later
     /// publication counts as one).
     pub reconnects: u64,
+    /// Time since the target went `live` (kept while `stalled`: the connection is the
+    /// same); `None` in other states.
+    pub uptime: Option<Duration>,
     /// The last error, if any.
     pub last_error: Option<String>,
 }
@@ -118,11 +143,22 @@ struct Status {
     /// The state, with a backoff's deadline as an instant (turned into seconds on read).
     phase: Phase,
     since: SystemTime,
-    bytes_sent: u64,
+    /// Bytes written and acknowledged by the connections before the current one.
+    sent_before: u64,
+    acked_before: u64,
+    /// The current connection's counts.
+    conn_sent: u64,
+    conn_acked: u64,
+    acknowledges: bool,
+    rate: Rate,
     frames_sent: u64,
+    queue_frames: u64,
+    queue_ms: u32,
     /// Drops of the connections before the current one plus the current pump's.
     dropped_frames: u64,
     connections: u64,
+    /// When the current connection went live.
+    live_since: Option<Instant>,
     last_error: Option<String>,
 }
 
@@ -133,6 +169,18 @@ enum Phase {
     Stalled,
     Backoff(Instant),
     Failed(String),
+}
+
+impl Phase {
+    fn name(&self) -> &'static str {
+        match self {
+            Phase::Connecting => "connecting",
+            Phase::Live => "live",
+            Phase::Stalled => "stalled",
+            Phase::Backoff(_) => "backoff",
+            Phase::Failed(_) => "failed",
+        }
+    }
 }
 
 /// One push target.
@@ -166,10 +214,18 @@ impl Target {
         let status = Status {
             phase: Phase::Connecting,
             since: SystemTime::now(),
-            bytes_sent: 0,
+            sent_before: 0,
+            acked_before: 0,
+            conn_sent: 0,
+            conn_acked: 0,
+            acknowledges: false,
+            rate: Rate::default(),
             frames_sent: 0,
+            queue_frames: 0,
+            queue_ms: 0,
             dropped_frames: 0,
             connections: 0,
+            live_since: None,
             last_error: None,
         };
         Target {
@@ -196,59 +252,103 @@ impl Target {
 
     /// Waits for its stream's next publication: listed as `connecting`.
     pub(crate) fn waiting(&self) {
-        self.set(Phase::Connecting);
+        self.set(Phase::Connecting, None);
     }
 
     fn status(&self) -> std::sync::MutexGuard<'_, Status> {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn set(&self, phase: Phase) {
+    /// Moves to `phase`; a change of state (not a repeat) moves `since` and is logged
+    /// once, with `reason` (already redacted).
+    fn set(&self, phase: Phase, reason: Option<&str>) {
         let mut s = self.status();
+        if std::mem::discriminant(&s.phase) == std::mem::discriminant(&phase) {
+            return;
+        }
+        let from = s.phase.name();
+        s.live_since = match phase {
+            Phase::Live => s.live_since.or(Some(Instant::now())),
+            Phase::Stalled => s.live_since,
+            _ => None,
+        };
         s.phase = phase;
         s.since = SystemTime::now();
-    }
-
-    /// A connection attempt starts.
-    pub(crate) fn connecting(&self) {
-        let mut s = self.status();
-        s.connections += 1;
-        s.phase = Phase::Connecting;
-        s.since = SystemTime::now();
-    }
-
-    /// Publishing and the socket drains. Only a change of state moves `since`.
-    pub(crate) fn live(&self) {
-        let mut s = self.status();
-        if !matches!(s.phase, Phase::Live) {
-            s.phase = Phase::Live;
-            s.since = SystemTime::now();
+        let (to, retry_in_ms) = match &s.phase {
+            Phase::Backoff(until) => {
+                let left = until.saturating_duration_since(Instant::now());
+                ("backoff", Some(u64::try_from(left.as_millis()).unwrap_or(u64::MAX)))
+            }
+            other => (other.name(), None),
+        };
+        let (bytes_sent, bytes_acked) =
+            (s.sent_before + s.conn_sent, s.acked_before + s.conn_acked);
+        drop(s);
+        let (app, stream, url) = (&self.key.app, &self.key.name, &self.redacted);
+        match to {
+            "stalled" | "backoff" | "failed" => tracing::warn!(
+                app = %app, stream = %stream, target = self.id, %url, from, to, reason,
+                retry_in_ms, bytes_sent, bytes_acked, "push target state"
+            ),
+            _ => tracing::info!(
+                app = %app, stream = %stream, target = self.id, %url, from, to, reason,
+                bytes_sent, bytes_acked, "push target state"
+            ),
         }
     }
 
-    pub(crate) fn stalled(&self) {
-        self.set(Phase::Stalled);
+    /// A connection attempt starts: the previous connection's counts are folded in.
+    pub(crate) fn connecting(&self) {
+        {
+            let mut s = self.status();
+            s.connections += 1;
+            s.sent_before += std::mem::take(&mut s.conn_sent);
+            s.acked_before += std::mem::take(&mut s.conn_acked);
+            s.acknowledges = false;
+        }
+        self.set(Phase::Connecting, None);
+    }
+
+    /// Published and proven to read what we send (see `relay/push/health.rs`).
+    pub(crate) fn live(&self) {
+        self.set(Phase::Live, None);
+    }
+
+    /// Published, but the target has not read for the stall threshold.
+    pub(crate) fn stalled(&self, reason: &str) {
+        self.set(Phase::Stalled, Some(reason));
     }
 
     pub(crate) fn backoff(&self, until: Instant, error: String) {
-        let mut s = self.status();
-        s.phase = Phase::Backoff(until);
-        s.since = SystemTime::now();
-        s.last_error = Some(error);
+        self.status().last_error = Some(error.clone());
+        self.set(Phase::Backoff(until), Some(&error));
     }
 
     pub(crate) fn failed(&self, reason: String) {
-        let mut s = self.status();
-        s.last_error = Some(reason.clone());
-        s.phase = Phase::Failed(reason);
-        s.since = SystemTime::now();
+        self.status().last_error = Some(reason.clone());
+        self.set(Phase::Failed(reason.clone()), Some(&reason));
     }
 
-    /// Counts what one batch sent.
-    pub(crate) fn sent(&self, frames: u64, bytes: u64) {
+    /// The current connection wrote `sent` bytes of which the target acknowledged `acked`
+    /// (`acknowledges`: whether it ever did on this connection).
+    pub(crate) fn progress(&self, sent: u64, acked: u64, acknowledges: bool) {
         let mut s = self.status();
-        s.frames_sent += frames;
-        s.bytes_sent += bytes;
+        s.conn_sent = sent;
+        s.conn_acked = acked.min(sent);
+        s.acknowledges = acknowledges;
+        let total = s.sent_before + sent;
+        s.rate.record(Instant::now(), total);
+    }
+
+    /// The target's queue in the stream's ring, after a batch.
+    pub(crate) fn queue(&self, frames: u64, ms: u32) {
+        let mut s = self.status();
+        (s.queue_frames, s.queue_ms) = (frames, ms);
+    }
+
+    /// Counts the frames one batch sent.
+    pub(crate) fn sent(&self, frames: u64) {
+        self.status().frames_sent += frames;
     }
 
     /// Counts frames the pump dropped (new since the last call).
@@ -278,10 +378,16 @@ impl Target {
             origin: self.origin,
             state,
             since: s.since,
-            bytes_sent: s.bytes_sent,
+            bytes_sent: s.sent_before + s.conn_sent,
+            bytes_acked: s.acked_before + s.conn_acked,
+            acknowledges: s.acknowledges,
+            bitrate_bps: s.rate.bits_per_second(Instant::now()),
             frames_sent: s.frames_sent,
+            queue_frames: s.queue_frames,
+            queue_ms: s.queue_ms,
             dropped_frames: s.dropped_frames,
             reconnects: s.connections.saturating_sub(1),
+            uptime: s.live_since.map(|t| t.elapsed()),
             last_error: s.last_error.clone(),
         }
     }

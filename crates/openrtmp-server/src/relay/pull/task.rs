@@ -169,7 +169,7 @@ impl Run {
         self.pull.connecting(index);
         let url = self.pull.origins.get(index).cloned().unwrap_or_default();
         let via = self.pull.via.to_string();
-        let opening = open(&url, via);
+        let opening = open(&url, via, self.relay.tls());
         tokio::pin!(opening);
         let cancel = self.pull.cancel.clone();
         let (mut conn, stream_id) = loop {
@@ -304,13 +304,19 @@ impl Run {
     }
 }
 
-/// Connects to `url` announcing the relay chain `via` and plays its stream.
-async fn open(url: &str, via: String) -> Result<(Connection, u32), PullError> {
+/// Connects to `url` announcing the relay chain `via` and plays its stream; `rtmps://`
+/// origins are checked with `relay.tls` like push targets.
+async fn open(
+    url: &str,
+    via: String,
+    tls: openrtmp_tls::ClientTls,
+) -> Result<(Connection, u32), PullError> {
     let url = RtmpUrl::parse(url).map_err(ClientError::from)?;
     url.require_stream().map_err(ClientError::from)?;
     let options = ConnectOptions {
         player: true,
         via: Some(via),
+        tls,
         connect_timeout: ORIGIN_TIMEOUT,
         command_timeout: ORIGIN_TIMEOUT,
         ..ConnectOptions::default()
