@@ -437,6 +437,7 @@ mod tests {
             gop_cache_bytes: 1000,
             gop_cache_frames: 60,
             direct_viewers: 0,
+            source_lost: false,
             gop_cache_ms: 2000,
             frames_in: 600,
             bytes_in: 123_456,

@@ -169,6 +169,8 @@ struct StreamView {
     app: String,
     stream: String,
     publishing: bool,
+    /// The publisher was lost abruptly; players are held for `streams.publisher_grace`.
+    source_lost: bool,
     /// `conn_id` of the publisher.
     publisher: Option<u64>,
     publishing_for_secs: Option<f64>,
@@ -227,6 +229,7 @@ fn stream_view(
         app: s.app,
         stream: s.name,
         publishing: s.publishing,
+        source_lost: s.source_lost,
         publisher: s.publisher,
         publishing_for_secs: s.publishing_for.map(secs),
         viewers: s.viewers,

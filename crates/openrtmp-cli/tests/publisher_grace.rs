@@ -2,7 +2,9 @@
 //! (lavfi testsrc + sine, libx264/aac) killed with SIGKILL and restarted 2 s later, and an
 //! FFmpeg player that decodes throughout. The player must keep its one connection across the
 //! kill (no reconnect), see timestamps that never go backwards, and, once the publisher is
-//! killed for good, get its end of stream after the grace.
+//! killed for good, get its end of stream after the grace. A second `openrtmp serve`, an
+//! edge pulling the stream on demand (`relay.pull`), has its own FFmpeg player, which must
+//! ride through the same restart and end at most about a second after the origin's.
 //!
 //! Behaviour, not speed: waits are for conditions with generous deadlines; the figures
 //! (longest gap, end-of-stream delay) are printed, and only bounded loosely.
@@ -23,10 +25,15 @@ const GRACE: Duration = Duration::from_secs(5);
 const PATIENCE: Duration = Duration::from_secs(60);
 
 /// `openrtmp serve` on a free port, with the grace from the environment
-/// (`OPENRTMP_STREAMS__PUBLISHER_GRACE`) and players closed at the end of stream.
-fn serve() -> (ChildGuard, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_openrtmp"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-api"])
+/// (`OPENRTMP_STREAMS__PUBLISHER_GRACE`) and players closed at the end of stream; `config`
+/// is a configuration file (the edge's `relay.pull`).
+fn serve(config: Option<&Path>) -> (ChildGuard, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_openrtmp"));
+    command.args(["serve", "--listen", "127.0.0.1:0", "--no-api"]);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let child = command
         .env_remove("OPENRTMP_CONFIG")
         .env("OPENRTMP_STREAMS__PUBLISHER_GRACE", format!("{}s", GRACE.as_secs()))
         .env("OPENRTMP_STREAMS__UNPUBLISHED_WAIT", "0s")
@@ -137,10 +144,22 @@ fn kill(child: &mut ChildGuard) {
 }
 
 #[test]
-fn an_ffmpeg_player_stays_through_a_publisher_restart_and_ends_after_the_grace() {
+fn ffmpeg_players_on_origin_and_edge_stay_through_a_publisher_restart_and_end_after_the_grace() {
     let Some(ffmpeg) = ffmpeg() else { return };
-    let (_server, addr) = serve();
+    let (_server, addr) = serve(None);
     let url = format!("rtmp://{addr}/live/grace");
+    let dir = std::env::temp_dir().join(format!("openrtmp-grace-edge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let edge_config = dir.join("edge.yaml");
+    std::fs::write(
+        &edge_config,
+        format!(
+            "relay:\n  pull:\n    - {{ app: live, stream: \"*\", origins: [\"rtmp://{addr}/live/{{stream}}\"] }}\n"
+        ),
+    )
+    .unwrap();
+    let (_edge, edge_addr) = serve(Some(&edge_config));
+    let edge_url = format!("rtmp://{edge_addr}/live/grace");
 
     let mut first = publisher(&ffmpeg, &url);
     let Player { child: mut play, frames, log } = player(&ffmpeg, &url);
@@ -150,23 +169,41 @@ fn an_ffmpeg_player_stays_through_a_publisher_restart_and_ends_after_the_grace()
         "the player decodes no video: {}",
         log.lock().unwrap()
     );
+    let edge_player = player(&ffmpeg, &edge_url);
+    let edge_count =
+        |stream: u32| edge_player.frames.lock().unwrap().iter().filter(|f| f.1 == stream).count();
+    assert!(
+        wait_for(PATIENCE, || edge_count(0) >= 25),
+        "the edge player decodes no video: {}",
+        edge_player.log.lock().unwrap()
+    );
+    let mut edge_play = edge_player.child;
 
     kill(&mut first);
     let killed = Instant::now();
     std::thread::sleep(Duration::from_secs(2));
     assert!(play.0.try_wait().unwrap().is_none(), "the player left while the publisher was away");
+    assert!(edge_play.0.try_wait().unwrap().is_none(), "the edge player left");
     let before = count(0);
+    let edge_before = edge_count(0);
     let mut second = publisher(&ffmpeg, &url);
     let restarted = Instant::now();
     let resumed = wait_for(PATIENCE, || count(0) >= before + 50);
     assert!(resumed, "no video from the restarted publisher:\n{}", log.lock().unwrap());
     assert!(play.0.try_wait().unwrap().is_none(), "the player reconnected or left");
+    let edge_log = &edge_player.log;
+    let resumed = wait_for(PATIENCE, || edge_count(0) >= edge_before + 50);
+    assert!(resumed, "no video at the edge after the restart:\n{}", edge_log.lock().unwrap());
+    assert!(edge_play.0.try_wait().unwrap().is_none(), "the edge player reconnected or left");
 
     kill(&mut second);
     let killed_again = Instant::now();
     let exited = play.wait_timeout(GRACE + PATIENCE);
     let ended_after = killed_again.elapsed();
     assert!(exited.is_some(), "the player never got its end of stream");
+    let edge_exited = edge_play.wait_timeout(PATIENCE);
+    let edge_ended_after = killed_again.elapsed();
+    assert!(edge_exited.is_some(), "the edge player never got its end of stream");
 
     let frames = frames.lock().unwrap().clone();
     let log = log.lock().unwrap().clone();
@@ -200,6 +237,32 @@ fn an_ffmpeg_player_stays_through_a_publisher_restart_and_ends_after_the_grace()
         GRACE.as_millis()
     );
     assert!(!log.contains("Non-monotonic") && !log.contains("non monotonically"), "{log}");
+    let edge_frames = edge_player.frames.lock().unwrap().clone();
+    let edge_log = edge_player.log.lock().unwrap().clone();
+    for stream in [0, 1] {
+        let pts: Vec<i64> = edge_frames.iter().filter(|f| f.1 == stream).map(|f| f.2).collect();
+        let back = pts.windows(2).position(|w| w[1] < w[0]);
+        assert_eq!(back, None, "edge stream {stream}: pts went backwards at {back:?}: {pts:?}");
+    }
+    let edge_arrivals: Vec<Instant> =
+        edge_frames.iter().filter(|f| f.0 <= killed_again).map(|f| f.0).collect();
+    let edge_longest =
+        edge_arrivals.windows(2).map(|w| w[1].duration_since(w[0])).max().unwrap_or_default();
+    eprintln!(
+        "edge player: {} frames decoded, longest gap across the restart {} ms; end of stream \
+         {} ms after the final kill ({} ms after the origin's player)",
+        edge_frames.len(),
+        edge_longest.as_millis(),
+        edge_ended_after.as_millis(),
+        edge_ended_after.saturating_sub(ended_after).as_millis()
+    );
+    assert!(!edge_log.contains("Non-monotonic"), "{edge_log}");
+    assert!(
+        edge_ended_after >= GRACE,
+        "the edge player ended before the grace: {edge_ended_after:?}"
+    );
+    assert!(edge_ended_after < GRACE + Duration::from_secs(15), "edge end of stream far too late");
+    let _ = std::fs::remove_dir_all(&dir);
     // The player was held through the grace, and not much longer.
     assert!(ended_after >= GRACE, "the player ended before the grace was over: {ended_after:?}");
     assert!(ended_after < GRACE + Duration::from_secs(15), "end of stream far too late");

@@ -98,8 +98,11 @@ pub struct StreamStatus {
     pub app: String,
     /// Stream name.
     pub name: String,
-    /// Whether a publisher is live.
+    /// Whether a publisher is live (or lost and within its reconnect grace: `source_lost`).
     pub publishing: bool,
+    /// The publisher was lost abruptly and the stream waits for it to come back
+    /// (`streams.publisher_grace`): players stay attached and receive nothing meanwhile.
+    pub source_lost: bool,
     /// Connection id of the publisher.
     pub publisher: Option<u64>,
     /// Video codec ("H.264", "HEVC", ...).
@@ -252,6 +255,7 @@ impl ServerHandle {
                     app: info.key.app.clone(),
                     name: info.key.name.clone(),
                     publishing: info.publishing,
+                    source_lost: info.source_lost,
                     publisher: info.publisher_owner,
                     video_codec: media.video_codec,
                     width: media.width,
@@ -277,8 +281,20 @@ impl ServerHandle {
     }
 
     /// Ends a stream: its publisher's connection is closed (players get the end-of-stream
-    /// notice). False if nobody publishes it.
+    /// notice); a stream whose publisher was lost and whose players are held for the
+    /// reconnect grace ends now. False if nobody publishes it.
     pub fn end_stream(&self, app: &str, name: &str) -> bool {
+        let key = openrtmp_hub::StreamKey::new(app, name);
+        // Only while the publisher is still away: one back within the grace is live again
+        // (its grace's timer runs on, inert) and is ended through its connection below.
+        if self.shared.hub.stream(&key).is_some_and(|s| s.source_lost) {
+            let held = self.shared.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+            if let Some((_, end)) = held {
+                tracing::info!(app, stream = name, "held stream ended by the API: grace cut short");
+                end.cancel();
+                return true;
+            }
+        }
         let owner = self
             .shared
             .hub

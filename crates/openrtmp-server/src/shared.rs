@@ -60,6 +60,10 @@ pub(crate) struct Shared {
     pub(crate) platform: PlatformState,
     /// Push targets, started when their stream goes live.
     pub(crate) relay: Arc<crate::relay::Relay>,
+    /// Streams whose publisher was lost and whose players are held for the reconnect
+    /// grace, each with the token that ends its grace early (the API ending the stream,
+    /// shutdown through `draining`) and the grace's id (a newer grace replaces the entry).
+    pub(crate) held: Mutex<HashMap<openrtmp_hub::StreamKey, (u64, CancellationToken)>>,
 }
 
 impl Shared {
@@ -96,6 +100,7 @@ impl Shared {
             next_conn_id: AtomicU64::new(1),
             platform,
             relay,
+            held: Mutex::new(HashMap::new()),
         }
     }
 

@@ -539,6 +539,7 @@ fn stream_status(s: &StreamStatus) {
         app,
         name,
         publishing,
+        source_lost,
         publisher,
         video_codec,
         width,
@@ -560,7 +561,7 @@ fn stream_status(s: &StreamStatus) {
         catch_up_delay,
     } = s;
     let _: [&String; 2] = [app, name];
-    typed::<bool>(publishing);
+    let _: [&bool; 2] = [publishing, source_lost];
     typed::<Option<u64>>(publisher);
     let _: [&Option<String>; 2] = [video_codec, audio_codec];
     let _: [&Option<u32>; 3] = [width, height, sample_rate];

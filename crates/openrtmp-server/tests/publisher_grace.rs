@@ -237,3 +237,26 @@ fn shutdown_ends_a_held_stream_at_once() {
     });
     assert!(ended, "a shutdown left the stream held: {:?}", server.hub.stream(&key));
 }
+
+/// Ending a stream through the API while its players are held for the grace ends it now:
+/// `end_stream` used to answer false (no publisher to kick) and leave it held.
+#[test]
+fn ending_a_held_stream_cuts_its_grace_short() {
+    let server = TestServer::start(config(Duration::from_secs(60)));
+    let rt = support::client_runtime();
+    let url = server.rtmp_url(&format!("live/{NAME}"));
+    let key = openrtmp_hub::StreamKey::new("live", NAME);
+    drop(rt.block_on(publish(&url, &source(1, 1, false, 300))));
+    let held = support::wait_until(Duration::from_secs(10), || {
+        server.hub.stream(&key).is_some_and(|s| s.source_lost)
+    });
+    assert!(held, "the stream was not held");
+    let listed = server.handle.streams().into_iter().find(|s| s.name == NAME);
+    assert!(listed.is_some_and(|s| s.source_lost && s.publishing), "not listed as held");
+    assert!(server.handle.end_stream("live", NAME), "end_stream refused a held stream");
+    let ended = support::wait_until(Duration::from_secs(10), || {
+        server.hub.stream(&key).is_none_or(|s| !s.publishing)
+    });
+    assert!(ended, "the held stream did not end: {:?}", server.hub.stream(&key));
+    assert!(!server.handle.end_stream("live", NAME), "an ended stream ended twice");
+}

@@ -101,7 +101,7 @@ impl Publishing {
     /// on the same key within it continues the stream (the hub splices it in). The timer is
     /// a task of its own, ended early when the server starts shutting down: no grace then,
     /// nor when the grace is zero.
-    pub(crate) fn lose(self, shared: &Shared, why: &str) {
+    pub(crate) fn lose(self, shared: &Arc<Shared>, why: &str) {
         let grace = shared.config_arc().publisher_grace;
         if grace.is_zero() || shared.draining.is_cancelled() {
             return self.stop(why);
@@ -110,16 +110,26 @@ impl Publishing {
         let grace_ms = grace.as_millis() as u64;
         tracing::info!(stream = %key, reason = why, grace_ms, "publisher lost: players held");
         let orphan = self.publisher.lose();
-        let draining = shared.draining.clone();
+        // Ended early by a shutdown (a child of `draining`) or by the API ending the stream
+        // (`ServerHandle::end_stream` cancels the token it finds in `held`).
+        let end = shared.draining.child_token();
+        static GRACES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = GRACES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let held = Arc::clone(shared);
+        held.held.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), (id, end.clone()));
         tokio::spawn(async move {
             tokio::select! {
                 () = tokio::time::sleep(grace) => {}
-                () = draining.cancelled() => {}
+                () = end.cancelled() => {}
             }
             if orphan.is_pending() {
                 tracing::info!(stream = %key, grace_ms, "publisher not back in time: publish stop");
             }
             orphan.expire();
+            let mut map = held.held.lock().unwrap_or_else(|e| e.into_inner());
+            if map.get(&key).is_some_and(|(held_id, _)| *held_id == id) {
+                map.remove(&key);
+            }
         });
     }
 

@@ -35,11 +35,17 @@ mod task;
 pub use rule::{OriginSelect, PullMode, PullRule};
 
 /// Without any origin answering for this long, the pull drops its Publisher: players get
-/// their end of stream instead of waiting on a stream that may not come back. (The hub's
-/// reconnect grace will replace this constant once it lands.)
+/// their end of stream instead of waiting on a stream that may not come back. The pull
+/// holds its Publisher itself (a new origin is spliced into it); after an origin said the
+/// stream ended, the grace is shorter (its players were already held by the origin's own
+/// reconnect grace).
 pub const SOURCE_GRACE: Duration = Duration::from_secs(5);
-/// An origin that sends no media for this long is given up for the next one.
-pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(5);
+/// An origin that sends no media for this long is given up for the next one. Longer than
+/// an origin's reconnect grace (`streams.publisher_grace`, 3 s by default) with room to
+/// spare: an origin holding its players for a publisher that comes back is silent for that
+/// long, and an edge must not leave it then (it ends the stream itself when the grace is
+/// over, and the edge follows within [`SOURCE_GRACE`]'s short form).
+pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(8);
 /// Time allowed for TCP connect, handshake, `connect` and `play` at an origin.
 pub const ORIGIN_TIMEOUT: Duration = Duration::from_secs(5);
 

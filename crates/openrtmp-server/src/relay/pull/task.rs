@@ -23,6 +23,13 @@ use crate::relay::{Relay, OWNER_BASE, REDACTED_KEY};
 /// How often an on-demand pull looks at its viewer count (the linger's resolution).
 const VIEWER_CHECK: Duration = Duration::from_millis(500);
 
+/// The grace after an origin said the stream ended (unpublished, `StreamEOF`, an error
+/// status such as `StreamNotFound`) rather than failing: the origin has already held its
+/// players through its own reconnect grace (`streams.publisher_grace`), so the edge's
+/// players get their end of stream at most this long after the origin's, unless another
+/// origin delivers media first.
+const ENDED_GRACE: Duration = Duration::from_millis(750);
+
 /// Why an origin was given up.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PullError {
@@ -62,6 +69,9 @@ struct Run {
     push: Vec<crate::relay::PushRule>,
     /// When the last source was lost (or the pull started): the grace runs from here.
     lost_at: Option<Instant>,
+    /// How long the grace from `lost_at` is: [`SOURCE_GRACE`], or [`ENDED_GRACE`] once an
+    /// origin said the stream ended.
+    grace: Duration,
     /// Whether the Publisher held now has had a source (a next one is a change).
     had_source: bool,
     idle_since: Option<std::time::Instant>,
@@ -85,6 +95,7 @@ pub(super) async fn run(
         linger,
         push,
         lost_at: Some(Instant::now()),
+        grace: SOURCE_GRACE,
         had_source: false,
         idle_since: None,
         next_check: Instant::now() + VIEWER_CHECK,
@@ -141,6 +152,9 @@ impl Run {
         );
         self.pull.failed(reason);
         self.lost_at.get_or_insert_with(Instant::now);
+        if matches!(error, PullError::Ended(_)) {
+            self.grace = self.grace.min(ENDED_GRACE);
+        }
     }
 
     /// The clocks beside a connection attempt or a backoff: the grace and the viewers.
@@ -148,7 +162,7 @@ impl Run {
     /// at the end of the grace (then it waits on the viewers only).
     async fn watch(&mut self) -> Option<Stop> {
         let grace = match (&self.publisher, self.lost_at) {
-            (Some(_), Some(at)) => Some(at + SOURCE_GRACE),
+            (Some(_), Some(at)) => Some(at + self.grace),
             _ => None,
         };
         let on_demand = self.pull.mode == PullMode::OnDemand;
@@ -230,7 +244,7 @@ impl Run {
             }
             conn.flush().await?;
             let grace = match (&self.publisher, self.lost_at) {
-                (Some(_), Some(at)) => Some(at + SOURCE_GRACE),
+                (Some(_), Some(at)) => Some(at + self.grace),
                 _ => None,
             };
             let on_demand = self.pull.mode == PullMode::OnDemand;
@@ -276,11 +290,12 @@ impl Run {
         self.publisher.as_ref()
     }
 
-    /// No source for [`SOURCE_GRACE`]: the Publisher goes, players get their end of stream.
+    /// No source for the grace ([`SOURCE_GRACE`], or [`ENDED_GRACE`] after an origin ended
+    /// the stream): the Publisher goes, players get their end of stream.
     fn grace_over(&mut self) {
         tracing::warn!(
             app = %self.pull.key.app, stream = %self.pull.key.name,
-            grace_ms = SOURCE_GRACE.as_millis() as u64,
+            grace_ms = self.grace.as_millis() as u64,
             "pull has no source: the local stream ends"
         );
         self.publisher = None;
@@ -296,6 +311,7 @@ impl Run {
         }
         self.had_source = true;
         self.lost_at = None;
+        self.grace = SOURCE_GRACE;
         self.pull.live();
         tracing::info!(
             app = %self.pull.key.app, stream = %self.pull.key.name, origin = index, url,
