@@ -127,6 +127,8 @@ fn a_target_that_never_reads_is_never_live() {
     eprintln!("states seen: {seen:?}; publisher sent {} tags", stats.tags);
     assert!(!seen.iter().any(|s| s == "live"), "reported live: {seen:?}");
     assert!(seen.iter().any(|s| s == "connecting"), "{seen:?}");
+    // Taking TCP but never answering is reported as what it is: stuck.
+    assert!(seen.iter().any(|s| s == "stalled"), "never reported stalled: {seen:?}");
 
     let played = rt.block_on(player).expect("player");
     assert_eq!(played.end, PlayEnd::Eof);

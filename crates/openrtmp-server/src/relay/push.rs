@@ -203,9 +203,31 @@ async fn session(relay: &Relay, target: &Target) -> Result<End, PushError> {
         conn.publish(&url.stream, PublishType::Live).await?;
         Ok::<_, PushError>(conn)
     };
-    let mut conn = tokio::select! {
-        _ = target.cancel.cancelled() => return Ok(End::Cancelled),
-        conn = connecting => conn?,
+    // A target that takes the TCP connection but never answers the handshake (or a
+    // publish that gets no answer) is `stalled` after STALL_AFTER, not left `connecting`
+    // until the connect timeout: it is stuck, and saying so is the truth.
+    tokio::pin!(connecting);
+    let stall = tokio::time::sleep(STALL_AFTER);
+    tokio::pin!(stall);
+    let mut stalled = false;
+    let mut conn = loop {
+        tokio::select! {
+            _ = target.cancel.cancelled() => return Ok(End::Cancelled),
+            conn = &mut connecting => {
+                let conn = conn?;
+                if stalled {
+                    target.answered();
+                }
+                break conn;
+            }
+            () = &mut stall, if !stalled => {
+                stalled = true;
+                target.stalled(&format!(
+                    "no answer for {} s while connecting and publishing",
+                    STALL_AFTER.as_secs()
+                ));
+            }
+        }
     };
     tracing::info!(
         app = %target.key.app, stream = %target.key.name, target = target.id,

@@ -315,6 +315,12 @@ impl Target {
     }
 
     /// Published, but the target has not read for the stall threshold.
+    /// Back to `connecting` after a stall while connecting: the target answered at last
+    /// (the same connection; nothing is counted).
+    pub(crate) fn answered(&self) {
+        self.set(Phase::Connecting, None);
+    }
+
     pub(crate) fn stalled(&self, reason: &str) {
         self.set(Phase::Stalled, Some(reason));
     }
