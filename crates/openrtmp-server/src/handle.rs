@@ -345,8 +345,14 @@ impl ServerHandle {
             }
             change.applied.push("auth".into());
         }
-        // relay.push is read at each publication; relay.tls at each target's connection.
+        // relay.push and relay.pull are read at each publication and play; relay.tls at
+        // each connection. An `always` pull added by the reload starts now (one that was
+        // removed runs on until the restart: it may be feeding players).
         self.shared.relay.set_tls(&new.relay.tls);
+        if new.relay.pull != old.relay.pull {
+            self.shared.relay.start_always(&new.relay);
+            change.applied.push("relay.pull".into());
+        }
         if new.watch_network != old.watch_network {
             change.needs_restart.push("watch_network".into());
             effective.watch_network = old.watch_network;

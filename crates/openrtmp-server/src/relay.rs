@@ -318,12 +318,20 @@ impl Relay {
             app = %target.key.app, stream = %target.key.name, target = target.id,
             url = %target.redacted, origin = target.origin.name(), "push target starts"
         );
-        let task = push::run(Arc::clone(self), target);
+        if !self.run_task(push::run(Arc::clone(self), target)) {
+            tracing::error!("push target not started: no tokio runtime");
+        }
+    }
+
+    /// Spawns a relay task on the current runtime, or on the server's when called from
+    /// another thread (the API through the FFI, a reload). False if there is neither.
+    fn run_task(&self, task: impl std::future::Future<Output = ()> + Send + 'static) -> bool {
         match (&self.runtime, tokio::runtime::Handle::try_current()) {
             (_, Ok(current)) => drop(current.spawn(task)),
             (Some(server), Err(_)) => drop(server.spawn(task)),
-            (None, Err(_)) => tracing::error!("push target not started: no tokio runtime"),
+            (None, Err(_)) => return false,
         }
+        true
     }
 
     /// Attaches a push target to `key` (API): started now if the stream is live, else

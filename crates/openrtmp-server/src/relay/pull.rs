@@ -359,7 +359,9 @@ impl Relay {
         // the pull's chain, so a push that comes back here is refused.
         self.published(key, &settings.push);
         let (linger, push) = (settings.pull_linger, settings.push.clone());
-        tokio::spawn(task::run(Arc::clone(self), pull, publisher, linger, push));
+        if !self.run_task(task::run(Arc::clone(self), pull, publisher, linger, push)) {
+            tracing::error!(app = %key.app, stream = %key.name, "pull not started: no tokio runtime");
+        }
     }
 
     /// Whether an on-demand `pull` has had no viewer (players, push targets) and no demand
