@@ -302,3 +302,26 @@ fn chains_through_this_server_or_too_long_are_refused() {
     attempt("a,b,c,d".into(), true).expect("a chain of max_hops is accepted");
     assert!(e.handle.pulls().is_empty(), "a refused play starts no pull");
 }
+
+/// An `always` pull added by a configuration reload starts at once (it used to wait for a
+/// restart), from a thread outside the server's runtime as an embedder's reload would be.
+#[test]
+fn an_always_pull_added_by_a_reload_starts_at_once() {
+    let Some(ffmpeg) = support::ffmpeg() else { return };
+    let input = Fixture::H264Aac { seconds: 8 }.path(&ffmpeg);
+    let o = TestServer::start(support::test_config());
+    let rt = support::client_runtime();
+    let _publisher = support::publish_in_background(&rt, &input, &o.rtmp_url("live/news"));
+    assert!(support::wait_until(Duration::from_secs(10), || frames_in(&o, "news") > 0));
+    let e = TestServer::start(support::test_config());
+    assert!(e.handle.pulls().is_empty());
+    let mut config = e.handle.config();
+    config.relay.pull = edge(vec![o.url("live/news")], PullMode::Always, "news").relay.pull;
+    let change = e.handle.apply_config(config).expect("reload");
+    assert!(change.applied.iter().any(|a| a == "relay.pull"), "{change:?}");
+    assert!(
+        support::wait_until(Duration::from_secs(15), || frames_in(&e, "news") > 25),
+        "the reloaded always pull brought nothing: {:?}",
+        e.handle.pulls()
+    );
+}
