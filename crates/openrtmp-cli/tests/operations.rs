@@ -141,29 +141,6 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
-}
-
-fn ffmpeg_publish(ffmpeg: &Path, file: &Path, url: &str) -> ChildGuard {
-    ChildGuard(
-        Command::new(ffmpeg)
-            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-i"])
-            .arg(file)
-            .args(["-c", "copy", "-f", "flv", url])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn ffmpeg publisher"),
-    )
-}
-
 #[test]
 fn invalid_configuration_lists_every_problem_and_binds_nothing() {
     let dir = TempDir::new("ops-config");

@@ -127,17 +127,6 @@ fn player(ffmpeg: &Path, url: &str) -> Player {
     Player { child: ChildGuard(child), frames, log }
 }
 
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
-}
-
 fn kill(child: &mut ChildGuard) {
     child.0.kill().expect("SIGKILL");
     let _ = child.0.wait();

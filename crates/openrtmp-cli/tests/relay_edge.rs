@@ -93,29 +93,6 @@ impl Serve {
     }
 }
 
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
-}
-
-fn ffmpeg_publish(ffmpeg: &Path, file: &Path, url: &str) -> ChildGuard {
-    ChildGuard(
-        Command::new(ffmpeg)
-            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-i"])
-            .arg(file)
-            .args(["-c", "copy", "-f", "flv", url])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn ffmpeg publisher"),
-    )
-}
-
 /// Decoded video frames of an FFmpeg player: arrival time and pts (ms), from `framemd5`.
 type Frames = Arc<Mutex<Vec<(Instant, i64)>>>;
 

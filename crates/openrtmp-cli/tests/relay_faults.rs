@@ -120,17 +120,6 @@ fn target_state(a: &Serve, index: usize) -> (String, serde_json::Value) {
     (entry["state"].as_str().unwrap_or("absent").to_owned(), entry)
 }
 
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
-}
-
 fn video(tags: &[FlvTag]) -> usize {
     frames(tags).iter().filter(|f| f.0 == TagType::VIDEO).count()
 }

@@ -9,22 +9,6 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{escape, labelled_counter, labelled_gauge};
 
-/// The target families, as named in `# TYPE` lines (each is in `METRIC_NAMES` too: a test
-/// checks).
-#[cfg(test)]
-pub(super) const NAMES: &[&str] = &[
-    "openrtmp_target_state",
-    "openrtmp_target_bytes_sent",
-    "openrtmp_target_bytes_acked",
-    "openrtmp_target_bitrate_bps",
-    "openrtmp_target_frames_sent",
-    "openrtmp_target_queue_frames",
-    "openrtmp_target_queue_ms",
-    "openrtmp_target_dropped_frames",
-    "openrtmp_target_reconnects",
-    "openrtmp_target_uptime_seconds",
-];
-
 type Labels = [(&'static str, String); 4];
 
 /// A family: name, help, and the value it reads from a target.
