@@ -55,6 +55,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod dashboard;
 mod error;
 mod metric;
 mod rate;

@@ -251,6 +251,15 @@ impl History {
         self.updates.subscribe()
     }
 
+    /// The byte counters now: the next sample's rates start here.
+    fn baseline(&self, shared: &Shared) {
+        let (i, o) = (
+            shared.stats.bytes_in.load(Ordering::Relaxed),
+            shared.stats.bytes_out.load(Ordering::Relaxed),
+        );
+        self.lock().last_bytes = Some((Instant::now(), i, o));
+    }
+
     /// Takes one sample; false when the server is idle (no connection, no stream).
     fn sample(&self, shared: &Shared, streams: Vec<StreamStatus>, now: Instant) -> bool {
         let at_ms = now_ms();
@@ -310,7 +319,12 @@ fn sample_stream(store: &mut Store, status: &StreamStatus, at_ms: u64) {
             let dt = Duration::from_millis(at_ms.saturating_sub(t));
             (kbps(bytes.0.saturating_sub(v), dt), kbps(bytes.1.saturating_sub(a), dt))
         }
-        _ => (0.0, 0.0),
+        // The series' first sample (taken within a period of the publish start): the
+        // average since the publisher started rather than a zero that reads as a stall.
+        _ => match status.publishing_for.filter(|d| *d >= Duration::from_millis(100)) {
+            Some(dt) => (kbps(bytes.0, dt), kbps(bytes.1, dt)),
+            None => (0.0, 0.0),
+        },
     };
     if status.audio_codec.is_some() {
         series.audio_codec.clone_from(&status.audio_codec);
@@ -337,6 +351,7 @@ fn sample_stream(store: &mut Store, status: &StreamStatus, at_ms: u64) {
 /// (no timer) while it is idle, until the connection or stream count changes.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let handle = crate::handle::ServerHandle { shared: Arc::clone(&shared) };
+    shared.history.baseline(&shared);
     let mut next = tokio::time::Instant::now() + HISTORY_PERIOD;
     loop {
         tokio::select! {
@@ -367,9 +382,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         {
             let mut store = shared.history.lock();
             store.parked = false;
-            store.last_bytes = None;
             push_bounded(&mut store.server, ServerSample { at_ms: now_ms(), ..Default::default() });
         }
+        shared.history.baseline(&shared);
         next = tokio::time::Instant::now() + HISTORY_PERIOD;
     }
 }
