@@ -17,7 +17,8 @@ export function Chart({ id, title, at, series, height = 150, integer = false }) 
       title,
       width: Math.max(el.clientWidth, 200),
       height,
-      scales: { x: { time: true } },
+      // Every figure is a count, rate or delay: the axis starts at zero.
+      scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? (integer ? Math.ceil(max * 1.1) : max * 1.1) : 1] } },
       axes: [{}, integer ? { size: 55, incrs: INTEGER_STEPS } : { size: 55 }],
       series: [{}, ...series.map((s, i) => ({
         label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: 1.5,

@@ -7,7 +7,9 @@
 //! kicking the player from the Connections page closes its connection (and FFmpeg exits),
 //! and the preview plays (first frame, `currentTime` advancing, buffer behind live) once
 //! the HTTP-FLV route is there: until then that part skips with the reason printed.
-//! Screenshots of the overview, the stream page and the connections page go to
+//! The API has a token: the test signs in through the page's form, and checks that no URL
+//! the page loaded carries it. Screenshots of the overview, the streams list, the stream
+//! page and the connections page go to
 //! `target/tmp/screenshots/` (the path is printed).
 //!
 //! Every wait polls a condition until a generous deadline: nothing judges the machine's
@@ -25,6 +27,8 @@ use serde_json::{json, Value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The API token: the page must ask for it, and never put it in a URL.
+const TOKEN: &str = "dash-secret-token";
 
 /// The server and API on a runtime of their own; the test thread drives the browser.
 struct Harness {
@@ -48,7 +52,7 @@ fn start_server() -> Harness {
         tokio::spawn(server.run(std::future::pending()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind API");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let options = openrtmp_api::ApiOptions::default();
+        let options = openrtmp_api::ApiOptions { token: Some(TOKEN.into()), ..Default::default() };
         tokio::spawn(openrtmp_api::serve(
             listener,
             handle.clone(),
@@ -154,18 +158,28 @@ impl Browser {
         })
     }
 
-    /// Clicks the element `css` selects, as a user would (WebDriver element click).
-    fn click(&self, css: &str) {
+    fn element(&self, css: &str) -> String {
         let v = post(
             &self.agent,
             &format!("{}/element", self.url),
             &json!({ "using": "css selector", "value": css }),
         );
-        let id = v["value"]["element-6066-11e4-a52e-4f735466cecf"]
+        v["value"]["element-6066-11e4-a52e-4f735466cecf"]
             .as_str()
             .unwrap_or_else(|| panic!("no element {css}: {v}"))
-            .to_owned();
+            .to_owned()
+    }
+
+    /// Clicks the element `css` selects, as a user would (WebDriver element click).
+    fn click(&self, css: &str) {
+        let id = self.element(css);
         post(&self.agent, &format!("{}/element/{id}/click", self.url), &json!({}));
+    }
+
+    /// Types `text` into the element `css` selects.
+    fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        post(&self.agent, &format!("{}/element/{id}/value", self.url), &json!({ "text": text }));
     }
 
     fn screenshot(&self, path: &Path) {
@@ -326,8 +340,17 @@ fn chromium_shows_the_live_stream_with_history_and_kicks_a_player() {
     let browser = Browser::start();
     let shots = screenshots_dir();
 
-    // Overview: health, readiness, counts and the throughput chart with history.
+    // Sign-in: the API has a token; the page asks for it.
     browser.go(&format!("{}/", h.base));
+    browser.wait_js(
+        "the sign-in form",
+        "return document.getElementById('token')",
+        Duration::from_secs(15),
+    );
+    browser.type_into("#token", TOKEN);
+    browser.click("form.signin button[type=submit]");
+
+    // Overview: health, readiness, counts and the throughput chart with history.
     let points = browser.wait_js(
         "overview throughput chart with history",
         "const c = document.querySelector('[data-chart=throughput]');
@@ -357,6 +380,7 @@ fn chromium_shows_the_live_stream_with_history_and_kicks_a_player() {
         Duration::from_secs(20),
     );
     println!("streams page: live/cam charts hold {charts} points");
+    browser.screenshot(&shots.join("dashboard-streams.png"));
     let text =
         browser.eval("return document.querySelector('[data-stream=\"live/cam\"]').innerText");
     let text = text.as_str().unwrap_or_default().to_owned();
@@ -405,6 +429,12 @@ fn chromium_shows_the_live_stream_with_history_and_kicks_a_player() {
         &format!("return !document.querySelector('tr[data-conn=\"{player_id}\"]')"),
         Duration::from_secs(10),
     );
+    // The token went in headers only: no URL the page loaded carries it.
+    let leaked = browser.eval(&format!(
+        "return performance.getEntriesByType('resource').map(e => e.name)
+           .concat([location.href]).filter(u => u.includes('{TOKEN}'))"
+    ));
+    assert_eq!(leaked, json!([]), "the token appeared in a URL");
     let csp: Vec<String> = browser
         .console()
         .into_iter()
@@ -412,7 +442,7 @@ fn chromium_shows_the_live_stream_with_history_and_kicks_a_player() {
         .collect();
     assert!(csp.is_empty(), "the page broke its policy or threw: {csp:#?}");
     println!(
-        "screenshots in {} (overview, stream, connections); test took {:.1} s",
+        "screenshots in {} (overview, streams, stream, connections); test took {:.1} s",
         shots.display(),
         started.elapsed().as_secs_f64()
     );

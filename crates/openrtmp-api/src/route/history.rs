@@ -53,7 +53,8 @@ pub(super) struct StreamColumns {
     at_ms: Vec<u64>,
     video_kbps: Vec<f32>,
     audio_kbps: Vec<f32>,
-    fps: Vec<f32>,
+    /// `null` until the frame rate is known (two keyframes).
+    fps: Vec<Option<f32>>,
     keyframe_interval_ms: Vec<u32>,
     viewers: Vec<u32>,
     ingest_delay_ms: Vec<Option<f32>>,
@@ -69,7 +70,7 @@ impl StreamColumns {
             c.at_ms.push(s.at_ms);
             c.video_kbps.push(tenth(s.video_kbps));
             c.audio_kbps.push(tenth(s.audio_kbps));
-            c.fps.push(tenth(s.fps));
+            c.fps.push((s.fps > 0.0).then(|| tenth(s.fps)));
             c.keyframe_interval_ms.push(s.keyframe_interval_ms);
             c.viewers.push(s.viewers);
             c.ingest_delay_ms.push(s.ingest_delay_ms.map(tenth));
