@@ -24,10 +24,11 @@ use tokio::sync::watch;
 
 use crate::delay::DelayHistogram;
 use crate::handle::StreamStatus;
-use crate::platform::PlatformEvent;
-use crate::shared::Shared;
 
+mod sampler;
 mod verdict;
+
+pub(crate) use sampler::run;
 
 pub use verdict::{verdicts, Verdict, VerdictLevel};
 
@@ -251,24 +252,27 @@ impl History {
         self.updates.subscribe()
     }
 
-    /// The byte counters now: the next sample's rates start here.
-    fn baseline(&self, shared: &Shared) {
-        let (i, o) = (
-            shared.stats.bytes_in.load(Ordering::Relaxed),
-            shared.stats.bytes_out.load(Ordering::Relaxed),
-        );
-        self.lock().last_bytes = Some((Instant::now(), i, o));
+    /// The byte counters now (`bytes_in`, `bytes_out`): the next sample's rates start here.
+    fn baseline(&self, bytes_in: u64, bytes_out: u64) {
+        self.lock().last_bytes = Some((Instant::now(), bytes_in, bytes_out));
+    }
+
+    /// The sampler sleeps (idle server): readers see zeros up to the time they read.
+    fn park(&self) {
+        self.lock().parked = true;
+    }
+
+    /// The sampler wakes: the idle stretch is closed with a zero sample for now.
+    fn resume(&self) {
+        let mut store = self.lock();
+        store.parked = false;
+        push_bounded(&mut store.server, ServerSample { at_ms: now_ms(), ..Default::default() });
     }
 
     /// Takes one sample; false when the server is idle (no connection, no stream).
-    fn sample(&self, shared: &Shared, streams: Vec<StreamStatus>, now: Instant) -> bool {
+    fn sample(&self, totals: Totals, streams: Vec<StreamStatus>, now: Instant) -> bool {
         let at_ms = now_ms();
-        let conns = shared.registry.all();
-        let role = |r: &str| conns.iter().filter(|c| c.detail().role == r).count() as u32;
-        let (bytes_in, bytes_out) = (
-            shared.stats.bytes_in.load(Ordering::Relaxed),
-            shared.stats.bytes_out.load(Ordering::Relaxed),
-        );
+        let Totals { connections, publishers, players, bytes_in, bytes_out } = totals;
         let mut store = self.lock();
         store.parked = false;
         let (rate_in, rate_out) = match store.last_bytes.replace((now, bytes_in, bytes_out)) {
@@ -280,9 +284,9 @@ impl History {
         };
         let server = ServerSample {
             at_ms,
-            connections: conns.len() as u32,
-            publishers: role("publisher"),
-            players: role("player"),
+            connections,
+            publishers,
+            players,
             streams: streams.iter().filter(|s| s.publishing).count() as u32,
             bitrate_in_kbps: rate_in,
             bitrate_out_kbps: rate_out,
@@ -293,11 +297,21 @@ impl History {
         for status in &streams {
             sample_stream(&mut store, status, at_ms);
         }
-        let idle = conns.is_empty() && streams.is_empty();
+        let idle = connections == 0 && streams.is_empty();
         drop(store);
         self.updates.send_modify(|n| *n += 1);
         !idle
     }
+}
+
+/// Server-wide counts and byte counters at the time of a sample.
+#[derive(Debug, Clone, Copy)]
+struct Totals {
+    connections: u32,
+    publishers: u32,
+    players: u32,
+    bytes_in: u64,
+    bytes_out: u64,
 }
 
 /// Adds `status` to its series (created for a publishing stream while there is room).
@@ -345,48 +359,6 @@ fn sample_stream(store: &mut Store, status: &StreamStatus, at_ms: u64) {
         publishing: status.publishing && !status.source_lost,
     };
     push_bounded(&mut series.samples, sample);
-}
-
-/// The sampler task: a sample every [`HISTORY_PERIOD`] while the server is busy; parked
-/// (no timer) while it is idle, until the connection or stream count changes.
-pub(crate) async fn run(shared: Arc<Shared>) {
-    let handle = crate::handle::ServerHandle { shared: Arc::clone(&shared) };
-    shared.history.baseline(&shared);
-    let mut next = tokio::time::Instant::now() + HISTORY_PERIOD;
-    loop {
-        tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
-            _ = tokio::time::sleep_until(next) => {}
-        }
-        next += HISTORY_PERIOD;
-        // Subscribed before looking, so a connection arriving right after is not missed.
-        let mut events = shared.platform.subscribe();
-        if shared.history.sample(&shared, handle.streams(), Instant::now()) {
-            continue;
-        }
-        shared.history.lock().parked = true;
-        tracing::debug!("history sampler parked: server idle");
-        loop {
-            tokio::select! {
-                _ = shared.shutdown.cancelled() => return,
-                event = events.recv() => match event {
-                    Ok(PlatformEvent::StatsChanged { streams, connections })
-                        if streams > 0 || connections > 0 => break,
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                },
-            }
-        }
-        // The idle stretch reads as zeros up to now; the next sample comes a period later.
-        {
-            let mut store = shared.history.lock();
-            store.parked = false;
-            push_bounded(&mut store.server, ServerSample { at_ms: now_ms(), ..Default::default() });
-        }
-        shared.history.baseline(&shared);
-        next = tokio::time::Instant::now() + HISTORY_PERIOD;
-    }
 }
 
 /// The history (see [`crate::history`]).
