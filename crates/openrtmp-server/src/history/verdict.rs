@@ -84,7 +84,7 @@ pub fn verdicts(samples: &[StreamSample], audio_codec: Option<&str>) -> Vec<Verd
     if out.is_empty() {
         out.push(verdict(VerdictLevel::Ok, "healthy", "Healthy".to_owned()));
     }
-    out.sort_by(|a, b| b.level.cmp(&a.level));
+    out.sort_by_key(|v| std::cmp::Reverse(v.level));
     out
 }
 

@@ -102,7 +102,9 @@ fn stalled_and_no_publisher_are_problems_first() {
     assert_eq!(v[0].code, "stalled");
     assert_eq!(v[0].level, VerdictLevel::Problem);
     assert!(v[0].message.starts_with("No media received for 6 s"), "{}", v[0].message);
-    s.last_mut().map(|x| x.publishing = false);
+    if let Some(x) = s.last_mut() {
+        x.publishing = false;
+    }
     assert_eq!(codes(&verdicts(&s, Some("AAC"))), ["no_publisher"]);
 }
 
