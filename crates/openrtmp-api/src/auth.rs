@@ -1,4 +1,5 @@
-//! Bearer-token check for every route but `/health`.
+//! Bearer-token check for every route but `/health` and the dashboard's files (`/`,
+//! `/assets/...`: they hold no secret; the data behind them is under `/api/v1/`).
 
 use std::sync::Arc;
 

@@ -7,6 +7,8 @@
 //!
 //! | method | path | answer |
 //! | --- | --- | --- |
+//! | GET | `/` | the dashboard (docs/web.md), never needs the token |
+//! | GET | `/assets/{path}` | the dashboard's embedded files (`ETag`, CSP), never need the token |
 //! | GET | `/health` | `200 {"status":"ok"}`, never needs the token |
 //! | GET | `/ready` | `200 {"status":"ready"}` or `503 {"status":"degraded","reasons":[..]}` |
 //! | GET | `/metrics` | OpenMetrics text, built from the handle at scrape time |
@@ -17,14 +19,17 @@
 //! | POST | `/api/v1/streams/{app}/{stream}/targets` | `{"url": "rtmp://..."}`: `201` and the target (`id`, ...); `400` bad URL or body, `409` duplicate |
 //! | DELETE | `/api/v1/streams/{app}/{stream}/targets/{id}` | stop and remove a push target: `204`, `404` if unknown |
 //! | GET | `/api/v1/streams/{app}/{stream}/source` | the pull feeding the stream (`relay.pull`): state, origin in use (redacted), switches, last error; `404` if not pulled |
+//! | GET | `/api/v1/streams/{app}/{stream}/history` | the stream's last 15 minutes (columns, one sample a second) and health verdicts; `404` without history |
+//! | GET | `/api/v1/history` | server-wide figures of the last 15 minutes, in columns |
+//! | GET | `/api/v1/events` | server-sent events: a `sample` event after each history sample |
 //! | GET | `/api/v1/connections` | `{"connections":[..]}` |
 //! | DELETE | `/api/v1/connections/{conn_id}` | kick (`404` if unknown) |
 //! | GET, PATCH | `/api/v1/config` | effective config / partial update (`422`, `501`) |
 //! | POST | `/api/v1/shutdown?force=true\|false` | `202`, the server shuts down |
 //!
 //! When a token is in force ([`ApiOptions::token`], else the server configuration's
-//! `api_token`), every route but `/health` needs `Authorization: Bearer <token>` and answers
-//! `401` without it. Errors are
+//! `api_token`), every route but `/health`, `/` and `/assets/...` needs
+//! `Authorization: Bearer <token>` and answers `401` without it. Errors are
 //! `{"error": "<message>"}` with the matching status.
 //!
 //! A push target is listed as `{"id", "app", "stream", "url", "origin", "state", "bytes_sent",
@@ -55,6 +60,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod dashboard;
 mod error;
 mod metric;
 mod rate;
@@ -83,7 +89,8 @@ pub type ConfigViewer = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 /// What the API needs besides the server handle.
 #[derive(Clone, Default)]
 pub struct ApiOptions {
-    /// Bearer token required on every route but `/health`. `None`: the server
+    /// Bearer token required on every route but `/health` and the dashboard's files
+    /// (`/`, `/assets/...`). `None`: the server
     /// configuration's `api_token` is used, read per request so that a configuration change
     /// applies at once; when that is `None` too the API is open.
     pub token: Option<String>,

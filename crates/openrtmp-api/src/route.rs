@@ -18,6 +18,8 @@ use crate::metric::Metrics;
 use crate::rate::RateSampler;
 use crate::{auth, ApiOptions};
 
+mod events;
+mod history;
 mod source;
 mod target;
 
@@ -55,6 +57,9 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
         .route("/api/v1/streams/{app}/{stream}/targets", get(target::list).post(target::add))
         .route("/api/v1/streams/{app}/{stream}/targets/{id}", delete(target::remove))
         .route("/api/v1/streams/{app}/{stream}/source", get(source::get))
+        .route("/api/v1/streams/{app}/{stream}/history", get(history::stream))
+        .route("/api/v1/history", get(history::server))
+        .route("/api/v1/events", get(events::events))
         .route("/api/v1/connections", get(connections))
         .route("/api/v1/connections/{conn_id}", delete(kick))
         .route("/api/v1/config", get(view_config).patch(patch_config))
@@ -62,6 +67,7 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(token, auth::require_token));
     Router::new()
         .route("/health", get(health))
+        .merge(crate::dashboard::router())
         .merge(protected)
         .fallback(not_found)
         .with_state(state)

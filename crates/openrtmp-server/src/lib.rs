@@ -18,6 +18,7 @@ mod config;
 mod connection;
 mod delay;
 mod handle;
+pub mod history;
 mod limit;
 mod listener;
 pub mod platform;

@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) counter: Arc<ConnectionCounter>,
     pub(crate) registry: Arc<Registry>,
     pub(crate) delays: crate::delay::Delays,
+    /// The last 15 minutes of figures, for the dashboard.
+    pub(crate) history: crate::history::History,
     pub(crate) stats: Arc<ServerStats>,
     pub(crate) started: Instant,
     pub(crate) listeners: Vec<SocketAddr>,
@@ -88,6 +90,7 @@ impl Shared {
             counter: Arc::new(ConnectionCounter::default()),
             registry: Arc::new(Registry::default()),
             delays: crate::delay::Delays::default(),
+            history: crate::history::History::default(),
             stats: Arc::new(ServerStats::default()),
             started: Instant::now(),
             listeners,

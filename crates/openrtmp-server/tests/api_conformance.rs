@@ -955,3 +955,63 @@ fn relay_pull_types() {
         (origin, origins, switches, frames_in, bytes_in);
     let _: (bool, String, Option<String>) = (publishing, via, last_error);
 }
+
+/// The history the dashboard charts (`openrtmp_server::history`) and its `ServerHandle`
+/// methods.
+#[test]
+fn history_types() {
+    use openrtmp_server::history::{
+        self, ServerSample, StreamHistory, StreamSample, Verdict, VerdictLevel,
+    };
+    let _: Duration = history::HISTORY_PERIOD;
+    let _: usize = history::HISTORY_SAMPLES;
+    let _: usize = history::MAX_HISTORY_STREAMS;
+    let _: fn(&[StreamSample], Option<&str>) -> Vec<Verdict> = history::verdicts;
+    let _: fn(&ServerHandle) -> Vec<ServerSample> = ServerHandle::history;
+    let _: fn(&ServerHandle, &str, &str) -> Option<StreamHistory> = ServerHandle::stream_history;
+    let _: fn(&ServerHandle, usize) -> Vec<StreamHistory> = ServerHandle::stream_histories;
+    let _: fn(&ServerHandle) -> tokio::sync::watch::Receiver<u64> = ServerHandle::history_updates;
+    let _: fn(VerdictLevel) -> &'static str = VerdictLevel::as_str;
+
+    let ServerSample {
+        at_ms,
+        connections,
+        publishers,
+        players,
+        streams,
+        bitrate_in_kbps,
+        bitrate_out_kbps,
+    } = ServerSample::default();
+    let _: (u64, u32, u32, u32, u32, f32, f32) =
+        (at_ms, connections, publishers, players, streams, bitrate_in_kbps, bitrate_out_kbps);
+    let StreamSample {
+        at_ms,
+        video_kbps,
+        audio_kbps,
+        fps,
+        keyframe_interval_ms,
+        viewers,
+        ingest_delay_ms,
+        distribution_delay_ms,
+        timestamp_jumps,
+        publishing,
+    } = StreamSample::default();
+    let _: (u64, f32, f32, f32, u32, u32) =
+        (at_ms, video_kbps, audio_kbps, fps, keyframe_interval_ms, viewers);
+    let _: (Option<f32>, Option<f32>, u32, bool) =
+        (ingest_delay_ms, distribution_delay_ms, timestamp_jumps, publishing);
+    let h = StreamHistory {
+        app: String::new(),
+        stream: String::new(),
+        samples: vec![],
+        verdicts: vec![],
+    };
+    let StreamHistory { app, stream, samples, verdicts } = h;
+    let _: (String, String, Vec<StreamSample>, Vec<Verdict>) = (app, stream, samples, verdicts);
+    let v = Verdict { level: VerdictLevel::Ok, code: "healthy", message: String::new() };
+    let Verdict { level, code, message } = v;
+    let _: (&'static str, String) = (code, message);
+    match level {
+        VerdictLevel::Ok | VerdictLevel::Warning | VerdictLevel::Problem => {}
+    }
+}

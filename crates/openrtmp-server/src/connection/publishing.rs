@@ -32,6 +32,8 @@ pub(crate) struct Publishing {
     /// This stream's delay histograms, and the publisher's lateness against real time.
     delays: Arc<StreamDelays>,
     ingest: IngestClock,
+    /// This stream's byte, keyframe and jump counters for the history.
+    counters: Arc<crate::history::StreamCounters>,
     entry: Arc<ConnEntry>,
     /// Frames went to viewers' sockets from this task since the loop last yielded.
     pub(crate) fanned_out: bool,
@@ -69,6 +71,8 @@ impl Publishing {
         entry.detail().media =
             MediaSummary { since: Some(std::time::Instant::now()), ..MediaSummary::default() };
         tracing::info!(stream = %key, "publish start");
+        let counters = shared.history.counters(key);
+        counters.restart();
         shared.relay.published(key, &shared.config_arc().relay.push);
         Ok(Publishing {
             stream_id,
@@ -79,6 +83,7 @@ impl Publishing {
             fps_window: None,
             delays: shared.delays.for_stream(key),
             ingest: IngestClock::default(),
+            counters,
             entry: Arc::clone(entry),
             fanned_out: false,
             batch_deadline: None,
@@ -168,12 +173,16 @@ impl Publishing {
             let delta = ts.wrapping_sub(last) as i32;
             let quiet =
                 self.last_ts_warning.is_none_or(|t| arrived.duration_since(t) > TS_WARNING_EVERY);
+            if !(-1000..=1000).contains(&delta) {
+                self.counters.timestamp_jump();
+            }
             if !(-1000..=1000).contains(&delta) && quiet {
                 self.last_ts_warning = Some(arrived);
                 tracing::warn!(from = last, to = ts, "timestamp jump in published media");
             }
         }
         self.last_ts = Some(ts);
+        self.counters.frame(kind, message.payload.len());
         let mut frame = Frame::classify(kind, ts, message.payload);
         frame.received = Some(arrived);
         self.delays.ingest.record(self.ingest.observe(arrived, ts));
@@ -210,6 +219,9 @@ impl Publishing {
         }
         if let Some((first_ts, frames)) = self.fps_window.replace((ts, self.video_frames)) {
             let span = ts.wrapping_sub(first_ts);
+            if span < 600_000 {
+                self.counters.keyframe_interval(span);
+            }
             if span > 0 && span < 60_000 {
                 let fps = (self.video_frames - frames) as f64 * 1000.0 / f64::from(span);
                 self.entry.detail().media.fps = Some((fps * 100.0).round() / 100.0);
