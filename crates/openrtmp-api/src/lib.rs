@@ -56,9 +56,12 @@
 
 mod auth;
 mod error;
+mod guard;
 mod metric;
+mod play;
 mod rate;
 mod route;
+mod stat;
 
 use std::fmt;
 use std::future::Future;
@@ -91,6 +94,9 @@ pub struct ApiOptions {
     pub patch_config: Option<ConfigPatcher>,
     /// Handles `GET /api/v1/config`; `None` answers `501`.
     pub view_config: Option<ConfigViewer>,
+    /// Serves `GET /stat` without the token (config `api.stat_public`), for tools written
+    /// for nginx-rtmp that cannot send one (NOALBS). Default: `/stat` takes the token.
+    pub stat_public: bool,
 }
 
 impl fmt::Debug for ApiOptions {
@@ -99,6 +105,7 @@ impl fmt::Debug for ApiOptions {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("patch_config", &self.patch_config.is_some())
             .field("view_config", &self.view_config.is_some())
+            .field("stat_public", &self.stat_public)
             .finish()
     }
 }
@@ -109,7 +116,9 @@ pub fn router(handle: ServerHandle, options: ApiOptions) -> axum::Router {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
-/// flight and returns.
+/// flight and returns. Each connection's writes are bounded by the server's
+/// `write_timeout` (a client that takes nothing is closed), and the handlers learn the
+/// client's address (play ACLs). Playback responses end when the server starts draining.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     handle: ServerHandle,
@@ -119,5 +128,8 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, auth = options.token.is_some(), "HTTP API listening");
     }
-    axum::serve(listener, router(handle, options)).with_graceful_shutdown(shutdown).await
+    let app = router(handle.clone(), options).into_make_service_with_connect_info::<guard::Peer>();
+    axum::serve(guard::GuardedListener::new(listener, handle), app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

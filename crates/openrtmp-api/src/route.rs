@@ -22,17 +22,19 @@ mod source;
 mod target;
 
 /// Everything the handlers share.
-struct Shared {
-    handle: ServerHandle,
+pub(crate) struct Shared {
+    pub(crate) handle: ServerHandle,
     options: ApiOptions,
     metrics: Metrics,
     /// Keyed by (app, stream).
     stream_rates: Mutex<RateSampler<(String, String)>>,
     /// Keyed by (conn_id, outbound?).
     conn_rates: Mutex<RateSampler<(u64, bool)>>,
+    /// `/stat`'s bit rates, keyed by (app, stream, counter).
+    pub(crate) stat_rates: Mutex<RateSampler<crate::stat::StatKey>>,
 }
 
-type AppState = Arc<Shared>;
+pub(crate) type AppState = Arc<Shared>;
 
 pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
     let token = match options.token.as_deref() {
@@ -45,7 +47,9 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
         options,
         stream_rates: Mutex::default(),
         conn_rates: Mutex::default(),
+        stat_rates: Mutex::default(),
     });
+    let stat_public = state.options.stat_public;
     let protected = Router::new()
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -58,16 +62,27 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
         .route("/api/v1/connections", get(connections))
         .route("/api/v1/connections/{conn_id}", delete(kick))
         .route("/api/v1/config", get(view_config).patch(patch_config))
-        .route("/api/v1/shutdown", post(shutdown))
-        .route_layer(axum::middleware::from_fn_with_state(token, auth::require_token));
+        .route("/api/v1/shutdown", post(shutdown));
+    // nginx-rtmp's /stat is usually read by tools that send no token (NOALBS):
+    // `api.stat_public` opens it; otherwise it takes the API token as the rest.
+    let (protected, open) = if stat_public {
+        (protected, Router::new().route("/stat", get(crate::stat::stat)))
+    } else {
+        (protected.route("/stat", get(crate::stat::stat)), Router::new())
+    };
+    let protected =
+        protected.route_layer(axum::middleware::from_fn_with_state(token, auth::require_token));
     Router::new()
         .route("/health", get(health))
+        // Playback is authorised as RTMP play is (tokens in the query), not by the API token.
+        .route("/live/{app}/{file}", get(crate::play::play).options(crate::play::preflight))
+        .merge(open)
         .merge(protected)
         .fallback(not_found)
         .with_state(state)
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a sampler leaves at worst a stale rate: keep going.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -301,6 +316,8 @@ struct ConnectionView {
     conn_id: u64,
     peer: String,
     role: &'static str,
+    /// `rtmp` (RTMP or RTMPS), `http-flv` or `ws-flv`.
+    protocol: &'static str,
     app: Option<String>,
     stream: Option<String>,
     connected_for_secs: f64,
@@ -326,6 +343,7 @@ async fn connections(State(state): State<AppState>) -> Json<serde_json::Value> {
             conn_id: c.id,
             peer: c.peer.to_string(),
             role: c.role,
+            protocol: c.protocol,
             app: non_empty(c.app),
             stream: non_empty(c.stream),
             connected_for_secs: secs(c.connected_for),
