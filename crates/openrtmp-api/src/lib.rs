@@ -21,9 +21,11 @@
 //! | DELETE | `/api/v1/connections/{conn_id}` | kick (`404` if unknown) |
 //! | GET, PATCH | `/api/v1/config` | effective config / partial update (`422`, `501`) |
 //! | POST | `/api/v1/shutdown?force=true\|false` | `202`, the server shuts down |
+//! | GET | `/live/{app}/{stream}.flv` | HTTP-FLV (`video/x-flv`, chunked); with a WebSocket Upgrade, WebSocket-FLV. Play authorisation as RTMP (`?token=...`), not the API token; CORS `*`; `OPTIONS` preflight (see docs/web.md) |
+//! | GET | `/stat` | nginx-rtmp's statistics XML; the API token unless `api.stat_public` |
 //!
 //! When a token is in force ([`ApiOptions::token`], else the server configuration's
-//! `api_token`), every route but `/health` needs `Authorization: Bearer <token>` and answers
+//! `api_token`), every route but `/health`, the playback routes and (when opened) `/stat` needs `Authorization: Bearer <token>` and answers
 //! `401` without it. Errors are
 //! `{"error": "<message>"}` with the matching status.
 //!
@@ -94,8 +96,9 @@ pub struct ApiOptions {
     pub patch_config: Option<ConfigPatcher>,
     /// Handles `GET /api/v1/config`; `None` answers `501`.
     pub view_config: Option<ConfigViewer>,
-    /// Serves `GET /stat` without the token (config `api.stat_public`), for tools written
-    /// for nginx-rtmp that cannot send one (NOALBS). Default: `/stat` takes the token.
+    /// Serves `GET /stat` without the token, for tools written for nginx-rtmp that cannot
+    /// send one (NOALBS). The configuration's `api.stat_public` does the same, read per
+    /// request. Default: `/stat` takes the token like the other routes.
     pub stat_public: bool,
 }
 

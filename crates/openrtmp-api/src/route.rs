@@ -24,12 +24,14 @@ mod target;
 /// Everything the handlers share.
 pub(crate) struct Shared {
     pub(crate) handle: ServerHandle,
-    options: ApiOptions,
+    pub(crate) options: ApiOptions,
     metrics: Metrics,
     /// Keyed by (app, stream).
     stream_rates: Mutex<RateSampler<(String, String)>>,
     /// Keyed by (conn_id, outbound?).
     conn_rates: Mutex<RateSampler<(u64, bool)>>,
+    /// The API token in force (`/stat` checks it itself: `api.stat_public` may open it).
+    pub(crate) token: auth::TokenSource,
     /// `/stat`'s bit rates, keyed by (app, stream, counter).
     pub(crate) stat_rates: Mutex<RateSampler<crate::stat::StatKey>>,
 }
@@ -48,8 +50,8 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
         stream_rates: Mutex::default(),
         conn_rates: Mutex::default(),
         stat_rates: Mutex::default(),
+        token: token.clone(),
     });
-    let stat_public = state.options.stat_public;
     let protected = Router::new()
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -62,21 +64,14 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
         .route("/api/v1/connections", get(connections))
         .route("/api/v1/connections/{conn_id}", delete(kick))
         .route("/api/v1/config", get(view_config).patch(patch_config))
-        .route("/api/v1/shutdown", post(shutdown));
-    // nginx-rtmp's /stat is usually read by tools that send no token (NOALBS):
-    // `api.stat_public` opens it; otherwise it takes the API token as the rest.
-    let (protected, open) = if stat_public {
-        (protected, Router::new().route("/stat", get(crate::stat::stat)))
-    } else {
-        (protected.route("/stat", get(crate::stat::stat)), Router::new())
-    };
-    let protected =
-        protected.route_layer(axum::middleware::from_fn_with_state(token, auth::require_token));
+        .route("/api/v1/shutdown", post(shutdown))
+        .route_layer(axum::middleware::from_fn_with_state(token, auth::require_token));
     Router::new()
         .route("/health", get(health))
         // Playback is authorised as RTMP play is (tokens in the query), not by the API token.
         .route("/live/{app}/{file}", get(crate::play::play).options(crate::play::preflight))
-        .merge(open)
+        // Takes the token unless `api.stat_public` (read per request) opens it.
+        .route("/stat", get(crate::stat::stat))
         .merge(protected)
         .fallback(not_found)
         .with_state(state)

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use openrtmp_server::{ConnectionInfo, StreamStatus};
 
@@ -25,8 +25,15 @@ use crate::route::{lock, AppState};
 /// Rate keys: (app, stream, which counter).
 pub(crate) type StatKey = (String, String, &'static str);
 
-/// `GET /stat`.
-pub(crate) async fn stat(State(state): State<AppState>) -> Response {
+/// `GET /stat`: with the API token, unless [`crate::ApiOptions::stat_public`] or the
+/// configuration's `api.stat_public` (read per request) opens it: nginx-rtmp's `/stat` is
+/// read by tools that send no token (NOALBS).
+pub(crate) async fn stat(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let public = state.options.stat_public || state.handle.config().api_stat_public;
+    if !public && !crate::auth::allows(&state.token, &headers) {
+        tracing::debug!(path = "/stat", "API request refused: bad token");
+        return crate::error::ApiError::Unauthorized.into_response();
+    }
     let streams = state.handle.streams();
     let conns = state.handle.connections();
     let info = state.handle.info();

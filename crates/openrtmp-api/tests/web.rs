@@ -564,7 +564,8 @@ async fn play_auth_cors_listing_and_kick() {
     publisher.abort();
 }
 
-/// `/stat` takes the API token unless `stat_public` opens it.
+/// `/stat` takes the API token unless `ApiOptions::stat_public` or the configuration's
+/// `api_stat_public` (applied live) opens it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stat_takes_the_token_unless_public() {
     let status = |web: &Web| {
@@ -576,6 +577,11 @@ async fn stat_takes_the_token_unless_public() {
     let closed =
         start(config(), ApiOptions { token: Some("t".into()), ..Default::default() }).await;
     assert_eq!(status(&closed).await.unwrap(), 401);
+    let mut reloaded = closed.handle.config();
+    reloaded.api_stat_public = true;
+    let change = closed.handle.apply_config(reloaded).unwrap();
+    assert!(change.applied.contains(&"api.stat_public".to_owned()), "{change:?}");
+    assert_eq!(status(&closed).await.unwrap(), 200, "api_stat_public applied live");
     let open = ApiOptions { token: Some("t".into()), stat_public: true, ..Default::default() };
     let open = start(config(), open).await;
     assert_eq!(status(&open).await.unwrap(), 200);

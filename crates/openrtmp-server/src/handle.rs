@@ -415,6 +415,7 @@ impl ServerHandle {
             ),
             ("streams", new.hub != old.hub || new.low_latency != old.low_latency),
             ("api.token", new.api_token != old.api_token),
+            ("api.stat_public", new.api_stat_public != old.api_stat_public),
             ("shutdown.grace", new.shutdown_grace != old.shutdown_grace),
             ("log.level", new.log.level != old.log.level),
             (
