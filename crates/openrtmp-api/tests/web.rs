@@ -377,6 +377,31 @@ async fn ffmpeg_publish_plays_over_http_flv_and_websocket_flv_and_shows_in_stat(
     let _ = ws.close(None).await;
 }
 
+/// Enhanced RTMP codecs come out as Enhanced FLV: the current FFmpeg publishes HEVC + Opus
+/// and reads the HTTP-FLV URL back as HEVC + Opus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enhanced_rtmp_codecs_play_as_enhanced_flv() {
+    let Some(ffmpeg) = kit::ffmpeg_current() else { return };
+    let fixture = kit::Fixture::HevcOpus { seconds: 8 }.path(&ffmpeg);
+    let web = start(config(), ApiOptions::default()).await;
+    let dir = kit::TempDir::new("web-enhanced");
+    let target = format!("rtmp://{}/live/hevc", web.rtmp);
+    let _publisher = kit::Ffmpeg::spawn(
+        &ffmpeg,
+        "publisher",
+        &["-re", "-i", fixture.to_str().unwrap(), "-c", "copy", "-f", "flv", &target],
+        dir.path("publish.log"),
+    );
+    wait_live(&web.handle, "hevc", Duration::from_millis(500)).await;
+    let url = web.url("/live/live/hevc.flv");
+    let codecs = tokio::task::spawn_blocking(move || {
+        kit::stream_codecs(&ffmpeg, std::path::Path::new(&url))
+    })
+    .await
+    .unwrap();
+    assert_eq!(codecs, ["hevc", "opus"], "what FFmpeg found in the HTTP-FLV stream");
+}
+
 /// Plays `url` over RTMP to its end; returns the tags.
 async fn rtmp_tags(url: RtmpUrl) -> Vec<FlvTag> {
     let limit = Duration::from_secs(30);

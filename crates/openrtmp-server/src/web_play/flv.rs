@@ -141,14 +141,17 @@ mod tests {
             assert!(flv.tag(&frame, &mut out));
             flv.finish_batch(&mut out);
         }
+        let bytes = concat(&out);
+        // Header + PreviousTagSize0, then per tag 11 + 5 + 4: no size repeated or missing.
+        assert_eq!(bytes.len(), 13 + 3 * 20);
         let mut decoder = FlvDecoder::new();
-        decoder.handle_input(&concat(&out));
+        decoder.handle_input(&bytes);
         assert!(decoder.poll_header().expect("header").is_some());
         for _ in 0..3 {
             assert!(decoder.poll_tag().expect("tag").is_some());
         }
+        assert!(decoder.poll_tag().expect("tag").is_none());
         assert_eq!(decoder.previous_tag_size_mismatches(), 0);
-        assert_eq!(decoder.buffered(), 0);
     }
 
     #[test]
