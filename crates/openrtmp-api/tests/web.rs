@@ -142,13 +142,15 @@ async fn http_flv(url: String, limit: Duration, max_tags: usize) -> HttpView {
     .unwrap()
 }
 
-/// What a player must see first: onMetaData, the sequence headers, then a keyframe before
-/// any other video; timestamps never going backwards per kind.
+/// What a player must see first: onMetaData (possibly again, enriched once the codecs are
+/// known), the sequence headers, then a keyframe before any other video; timestamps never
+/// going backwards per kind.
 fn check_start(tags: &[FlvTag], who: &str) {
     assert!(tags.len() > 4, "{who}: only {} tags", tags.len());
     assert_eq!(tags[0].tag_type, TagType::SCRIPT, "{who}: onMetaData first");
+    let media = tags.iter().position(|t| t.tag_type != TagType::SCRIPT).expect("media");
     let headers: Vec<_> =
-        tags[1..3].iter().map(|t| (t.tag_type, kit::is_sequence_header(t))).collect();
+        tags[media..media + 2].iter().map(|t| (t.tag_type, kit::is_sequence_header(t))).collect();
     assert!(headers.iter().all(|h| h.1), "{who}: sequence headers next: {headers:?}");
     let first_video = tags
         .iter()
@@ -400,6 +402,54 @@ async fn enhanced_rtmp_codecs_play_as_enhanced_flv() {
     .await
     .unwrap();
     assert_eq!(codecs, ["hevc", "opus"], "what FFmpeg found in the HTTP-FLV stream");
+}
+
+/// A viewer that joins a stream which has sent only its onMetaData gets the FLV header once
+/// media arrives (its flags from the media), the onMetaData first: what came before the
+/// media is held, not dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_joining_before_any_media_still_gets_the_metadata_first() {
+    let web = start(config(), ApiOptions::default()).await;
+    let mut tags = kit::synthetic_av(0, 3);
+    let rest = tags.split_off(1);
+    assert_eq!(tags[0].tag_type, TagType::SCRIPT);
+    let url = web.rtmp_url("live/late");
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let publisher = tokio::spawn(async move {
+        let mut conn = Connection::connect(&url, Default::default()).await.unwrap();
+        conn.publish(&url.stream, openrtmp_proto::command::PublishType::Live).await.unwrap();
+        let options = PublishOptions { realtime: true, repeat: 1 };
+        publish_tags(&mut conn, &tags, &options).await.unwrap();
+        go_rx.await.unwrap();
+        publish_tags(&mut conn, &rest, &options).await.unwrap();
+        conn.close().await.unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !web
+        .handle
+        .streams()
+        .iter()
+        .any(|s| s.name == "late" && s.publishing && s.gop_cache_frames >= 1)
+    {
+        assert!(Instant::now() < deadline, "the stream did not start");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let viewer =
+        tokio::spawn(http_flv(web.url("/live/live/late.flv"), Duration::from_secs(20), usize::MAX));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !web.handle.connections().iter().any(|c| c.protocol == "http-flv") {
+        assert!(Instant::now() < deadline, "the viewer did not join");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Let the viewer's first (metadata-only) batch be polled before media arrives.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    go_tx.send(()).unwrap();
+    publisher.await.unwrap();
+    let view = viewer.await.unwrap();
+    assert_eq!(view.status, 200);
+    let header = view.header.expect("FLV header");
+    assert!(header.has_audio && header.has_video, "{header:?}");
+    check_start(&view.tags, "viewer that joined before media");
 }
 
 /// Plays `url` over RTMP to its end; returns the tags.

@@ -35,6 +35,11 @@ use flv::FlvStream;
 
 /// Payload bytes pulled from the hub per batch (as for an RTMP player).
 const BATCH_BYTES: usize = 128 * 1024;
+/// Events held while the stream has sent no audio or video to set the FLV header's flags
+/// from (data messages only); beyond this the header goes out with neither flag.
+const MAX_HELD_EVENTS: usize = 64;
+/// Pump events kept room for between batches.
+const KEEP_EVENTS: usize = 8;
 
 /// How a web viewer receives the FLV byte stream: the `protocol` of its connection in the
 /// API.
@@ -233,7 +238,7 @@ impl WebPlayer {
     fn poll(&mut self, out: &mut Vec<Bytes>) -> bool {
         let _entered = self.span.clone().entered();
         let now = Instant::now().into_std();
-        self.events.clear();
+        // Events are drained once written; before the FLV header some may be held (below).
         let batch = self.pump.poll_batch(now, &mut self.events);
         if let Some(slow) = batch.too_slow {
             tracing::warn!(
@@ -258,8 +263,9 @@ impl WebPlayer {
             if let Some(info) = self.shared.hub.stream(&self.key) {
                 (audio, video) = (audio || info.audio.is_some(), video || info.video.is_some());
             }
-            if !audio && !video {
-                // Nothing to tell the flags from yet (a spurious wakeup): wait for media.
+            if !audio && !video && self.events.len() < MAX_HELD_EVENTS {
+                // Nothing to tell the flags from yet (no media so far, only metadata, or a
+                // spurious wakeup): hold what came and wait for media.
                 return false;
             }
             self.flv.start(audio, video, out);
@@ -288,6 +294,8 @@ impl WebPlayer {
                 }
             }
         }
+        // A join batch holds a hundred events or so: do not keep that room for the viewer's life.
+        self.events.shrink_to(KEEP_EVENTS);
         self.flv.finish_batch(out);
         self.account(out.get(before..).unwrap_or_default());
         out.len() > before
