@@ -21,6 +21,16 @@ pub(crate) enum TokenSource {
     Config(ServerHandle),
 }
 
+impl TokenSource {
+    /// [`crate::ApiOptions::token`] when set, else the server configuration's.
+    pub(crate) fn new(options: &crate::ApiOptions, handle: &ServerHandle) -> TokenSource {
+        match options.token.as_deref() {
+            Some(token) => TokenSource::Fixed(Arc::from(token)),
+            None => TokenSource::Config(handle.clone()),
+        }
+    }
+}
+
 /// Middleware: passes the request on when it carries `Authorization: Bearer <token>` (or
 /// when no token is in force).
 pub(crate) async fn require_token(

@@ -113,9 +113,12 @@ impl fmt::Debug for ApiOptions {
     }
 }
 
-/// Builds the API router (all routes, the token check, JSON fallbacks).
+/// Builds the API router (all routes, the token check, JSON fallbacks). The playback routes
+/// need the client's address: serve it with `ConnectInfo` as [`serve`] does.
 pub fn router(handle: ServerHandle, options: ApiOptions) -> axum::Router {
-    route::router(handle, options)
+    let token = auth::TokenSource::new(&options, &handle);
+    let stat = stat::router(handle.clone(), token, options.stat_public);
+    route::router(handle.clone(), options).merge(play::router(handle)).merge(stat)
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests in

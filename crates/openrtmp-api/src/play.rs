@@ -15,10 +15,16 @@ use axum::extract::{ConnectInfo, FromRequestParts, Path, RawQuery, Request, Stat
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use openrtmp_server::{PlayRefusal, WebPlayer, WebProtocol};
+use openrtmp_server::{PlayRefusal, ServerHandle, WebPlayer, WebProtocol};
 
 use crate::guard::Peer;
-use crate::route::AppState;
+
+/// The playback routes. They take no API token: the play authorisation is theirs.
+pub(crate) fn router(handle: ServerHandle) -> axum::Router {
+    axum::Router::new()
+        .route("/live/{app}/{file}", axum::routing::get(play).options(preflight))
+        .with_state(handle)
+}
 
 /// Headers every playback answer carries (RFC 6454 origins: any).
 fn cors(mut response: Response) -> Response {
@@ -29,7 +35,7 @@ fn cors(mut response: Response) -> Response {
 }
 
 /// `OPTIONS /live/{app}/{file}`: the CORS preflight.
-pub(crate) async fn preflight() -> Response {
+async fn preflight() -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, OPTIONS"));
@@ -58,8 +64,8 @@ fn refusal_status(refusal: &PlayRefusal) -> StatusCode {
 }
 
 /// `GET /live/{app}/{stream}.flv`, with or without a WebSocket Upgrade.
-pub(crate) async fn play(
-    State(state): State<AppState>,
+async fn play(
+    State(handle): State<ServerHandle>,
     Path((app, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
@@ -83,7 +89,7 @@ pub(crate) async fn play(
         None
     };
     let protocol = if ws.is_some() { WebProtocol::WsFlv } else { WebProtocol::HttpFlv };
-    let opened = state.handle.open_web_player(&app, stream, query.as_deref(), peer, protocol).await;
+    let opened = handle.open_web_player(&app, stream, query.as_deref(), peer, protocol).await;
     let player = match opened {
         Ok(player) => player,
         Err(refusal) => {
@@ -97,7 +103,7 @@ pub(crate) async fn play(
     };
     match ws {
         Some(ws) => {
-            let limit = state.handle.config().write_timeout;
+            let limit = handle.config().write_timeout;
             cors(ws.on_upgrade(move |socket| feed_websocket(socket, player, limit)))
         }
         None => http_flv(player),

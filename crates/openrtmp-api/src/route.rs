@@ -22,35 +22,26 @@ mod source;
 mod target;
 
 /// Everything the handlers share.
-pub(crate) struct Shared {
-    pub(crate) handle: ServerHandle,
-    pub(crate) options: ApiOptions,
+struct Shared {
+    handle: ServerHandle,
+    options: ApiOptions,
     metrics: Metrics,
     /// Keyed by (app, stream).
     stream_rates: Mutex<RateSampler<(String, String)>>,
     /// Keyed by (conn_id, outbound?).
     conn_rates: Mutex<RateSampler<(u64, bool)>>,
-    /// The API token in force (`/stat` checks it itself: `api.stat_public` may open it).
-    pub(crate) token: auth::TokenSource,
-    /// `/stat`'s bit rates, keyed by (app, stream, counter).
-    pub(crate) stat_rates: Mutex<RateSampler<crate::stat::StatKey>>,
 }
 
-pub(crate) type AppState = Arc<Shared>;
+type AppState = Arc<Shared>;
 
 pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
-    let token = match options.token.as_deref() {
-        Some(token) => auth::TokenSource::Fixed(Arc::from(token)),
-        None => auth::TokenSource::Config(handle.clone()),
-    };
+    let token = auth::TokenSource::new(&options, &handle);
     let state = Arc::new(Shared {
         metrics: Metrics::new(handle.clone()),
         handle,
         options,
         stream_rates: Mutex::default(),
         conn_rates: Mutex::default(),
-        stat_rates: Mutex::default(),
-        token: token.clone(),
     });
     let protected = Router::new()
         .route("/ready", get(ready))
@@ -68,16 +59,12 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(token, auth::require_token));
     Router::new()
         .route("/health", get(health))
-        // Playback is authorised as RTMP play is (tokens in the query), not by the API token.
-        .route("/live/{app}/{file}", get(crate::play::play).options(crate::play::preflight))
-        // Takes the token unless `api.stat_public` (read per request) opens it.
-        .route("/stat", get(crate::stat::stat))
         .merge(protected)
         .fallback(not_found)
         .with_state(state)
 }
 
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a sampler leaves at worst a stale rate: keep going.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -13,23 +13,40 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use openrtmp_server::{ConnectionInfo, StreamStatus};
+use openrtmp_server::{ConnectionInfo, ServerHandle, StreamStatus};
 
-use crate::route::{lock, AppState};
+use crate::auth::TokenSource;
+use crate::rate::RateSampler;
 
 /// Rate keys: (app, stream, which counter).
-pub(crate) type StatKey = (String, String, &'static str);
+type StatKey = (String, String, &'static str);
+
+/// What `/stat` keeps between requests.
+struct StatState {
+    handle: ServerHandle,
+    token: TokenSource,
+    /// [`crate::ApiOptions::stat_public`].
+    public: bool,
+    rates: Mutex<RateSampler<StatKey>>,
+}
+
+/// The `/stat` route, with its own state (rates per stream and counter).
+pub(crate) fn router(handle: ServerHandle, token: TokenSource, public: bool) -> axum::Router {
+    let state = StatState { handle, token, public, rates: Mutex::default() };
+    axum::Router::new().route("/stat", axum::routing::get(stat)).with_state(Arc::new(state))
+}
 
 /// `GET /stat`: with the API token, unless [`crate::ApiOptions::stat_public`] or the
 /// configuration's `api.stat_public` (read per request) opens it: nginx-rtmp's `/stat` is
 /// read by tools that send no token (NOALBS).
-pub(crate) async fn stat(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let public = state.options.stat_public || state.handle.config().api_stat_public;
+async fn stat(State(state): State<Arc<StatState>>, headers: HeaderMap) -> Response {
+    let public = state.public || state.handle.config().api_stat_public;
     if !public && !crate::auth::allows(&state.token, &headers) {
         tracing::debug!(path = "/stat", "API request refused: bad token");
         return crate::error::ApiError::Unauthorized.into_response();
@@ -38,7 +55,8 @@ pub(crate) async fn stat(State(state): State<AppState>, headers: HeaderMap) -> R
     let conns = state.handle.connections();
     let info = state.handle.info();
     let now = Instant::now();
-    let mut rates = lock(&state.stat_rates);
+    // A panic while holding the sampler leaves at worst a stale rate: keep going.
+    let mut rates = state.rates.lock().unwrap_or_else(PoisonError::into_inner);
     rates.retain(|(app, name, _)| streams.iter().any(|s| &s.app == app && &s.name == name));
     let mut xml = String::with_capacity(4096);
     xml.push_str("<?xml version=\"1.0\" encoding=\"utf-8\" ?>\n<rtmp>\n");
@@ -86,7 +104,7 @@ fn write_stream(
     xml: &mut String,
     s: &StreamStatus,
     conns: &[ConnectionInfo],
-    rates: &mut crate::rate::RateSampler<StatKey>,
+    rates: &mut RateSampler<StatKey>,
     now: Instant,
 ) -> usize {
     let clients: Vec<&ConnectionInfo> = conns
