@@ -50,7 +50,8 @@ fn error(status: StatusCode, message: String) -> Response {
 
 /// The HTTP status of a refusal: 401 for a missing or wrong play token (the client may
 /// retry with one), 403 for the other refusals (address, callback, blocked), 400 for a bad
-/// name, 503 when the callback service or the server cannot answer.
+/// name, 503 when the callback service or the server cannot answer (shutting down, over the
+/// connection limits).
 fn refusal_status(refusal: &PlayRefusal) -> StatusCode {
     match refusal {
         PlayRefusal::Denied { kind: "bad_token", .. } => StatusCode::UNAUTHORIZED,
@@ -58,7 +59,7 @@ fn refusal_status(refusal: &PlayRefusal) -> StatusCode {
         PlayRefusal::Denied { kind: "callback_unavailable", .. } => StatusCode::SERVICE_UNAVAILABLE,
         PlayRefusal::Denied { .. } => StatusCode::FORBIDDEN,
         PlayRefusal::NotFound { .. } => StatusCode::NOT_FOUND,
-        PlayRefusal::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        PlayRefusal::ShuttingDown | PlayRefusal::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::FORBIDDEN,
     }
 }

@@ -639,6 +639,35 @@ async fn play_auth_cors_listing_and_kick() {
     publisher.abort();
 }
 
+/// Web viewers count against `max_connections_per_ip` as RTMP connections do: with 2 per
+/// address, the publisher and one viewer fit, a second viewer is answered 503 (and counted
+/// as refused), and its place is free again once the first one leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_viewers_count_against_the_connection_limits() {
+    let mut config = config();
+    config.max_connections_per_ip = 2;
+    let web = start(config, ApiOptions::default()).await;
+    let publisher = publish(&web, "live/cam", kit::synthetic_av(0, 20));
+    wait_live(&web.handle, "cam", Duration::from_millis(100)).await;
+    let url = web.url("/live/live/cam.flv");
+    let first = tokio::spawn(http_flv(url.clone(), Duration::from_secs(20), usize::MAX));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !web.handle.connections().iter().any(|c| c.protocol == "http-flv") {
+        assert!(Instant::now() < deadline, "the first viewer did not join");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let second = http_flv(url.clone(), Duration::from_secs(10), 1).await;
+    assert_eq!(second.status, 503, "{second:?}");
+    assert!(second.body.contains("too many connections"), "{}", second.body);
+    assert_eq!(web.handle.info().refused, 1);
+    let id = web.handle.connections().into_iter().find(|c| c.protocol == "http-flv").unwrap().id;
+    assert!(web.handle.kick(id));
+    assert!(first.await.unwrap().ended);
+    let third = http_flv(url, Duration::from_secs(10), 3).await;
+    assert_eq!(third.status, 200, "the place was not released: {third:?}");
+    publisher.abort();
+}
+
 /// `/stat` takes the API token unless `ApiOptions::stat_public` or the configuration's
 /// `api_stat_public` (applied live) opens it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

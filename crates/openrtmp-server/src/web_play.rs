@@ -86,6 +86,13 @@ pub enum PlayRefusal {
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// Over `limits.max_connections` or `limits.max_connections_per_ip` (web viewers count
+    /// as connections, as RTMP players do).
+    #[error("too many connections ({reason})")]
+    Busy {
+        /// Which limit, with the count.
+        reason: String,
+    },
 }
 
 /// One HTTP-FLV or WebSocket-FLV viewer: registered as a connection while it lives (drop it
@@ -105,6 +112,8 @@ pub struct WebPlayer {
     /// Why the playback ended, once it has (reported on drop; a viewer dropped without
     /// one went away itself).
     close: Option<Close>,
+    /// Its place in the connection limits, released on drop.
+    _counted: crate::limit::ConnectionGuard,
     span: tracing::Span,
 }
 
@@ -125,6 +134,26 @@ impl crate::ServerHandle {
         let shared = &self.shared;
         if shared.draining.is_cancelled() {
             return Err(PlayRefusal::ShuttingDown);
+        }
+        // Counted first, as an RTMP connection is at accept: the limits hold whatever the
+        // mix of RTMP and web clients.
+        let (counted, total, from_ip) = shared.counter.enter(peer.ip());
+        let config = shared.config_arc();
+        let over = if total > config.max_connections {
+            Some(format!("{total} of at most {}", config.max_connections))
+        } else if from_ip > config.max_connections_per_ip {
+            Some(format!(
+                "{from_ip} from {} of at most {}",
+                peer.ip(),
+                config.max_connections_per_ip
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = over {
+            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%peer, proto = protocol.as_str(), reason, "web viewer refused: connection limit");
+            return Err(PlayRefusal::Busy { reason });
         }
         let conn_id = shared.next_conn_id();
         let span = tracing::info_span!(
@@ -174,6 +203,7 @@ impl crate::ServerHandle {
             flv: FlvStream::default(),
             unpublished_since: None,
             close: None,
+            _counted: counted,
             span,
         })
     }

@@ -972,6 +972,7 @@ fn web_play_types() {
         PlayRefusal::Denied { kind, reason } => format!("{kind}: {reason}"),
         PlayRefusal::NotFound { app, stream } => format!("{app}/{stream}"),
         PlayRefusal::ShuttingDown => r.to_string(),
+        PlayRefusal::Busy { reason } => reason.clone(),
         _ => String::new(),
     };
     assert_eq!(refusal(&PlayRefusal::ShuttingDown), "the server is shutting down");
