@@ -18,6 +18,35 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+/// Everything logged by this test binary (tests run in parallel: search, do not compare).
+fn logs() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> =
+        std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer: &'static std::sync::Mutex<Vec<u8>> = Box::leak(Box::default());
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || LogWriter(buffer))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    })
+}
+
+struct LogWriter(&'static std::sync::Mutex<Vec<u8>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 struct Web {
     api: SocketAddr,
     rtmp: SocketAddr,
@@ -538,6 +567,7 @@ async fn a_stalled_http_viewer_is_cut_off_while_others_receive_every_frame() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn play_auth_cors_listing_and_kick() {
     const SECRET: &str = "web-play-secret";
+    let logs = logs();
     let mut config = config();
     config.auth.play_tokens = Some(openrtmp_server::auth::PlayTokenSettings {
         secret: SECRET.into(),
@@ -553,6 +583,20 @@ async fn play_auth_cors_listing_and_kick() {
     assert!(refused.body.contains("token"), "reason: {}", refused.body);
     let denied = web.handle.info().auth.denied;
     assert_eq!(denied.get("bad_token"), Some(&1), "auth stats: {denied:?}");
+    // Logged with the client's address, the stream and the reason (by the authorisation
+    // layer, as for RTMP), and the HTTP answer.
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    let refusal = text.lines().find(|l| {
+        l.contains("refused") && l.contains("kind=\"bad_token\"") || l.contains("kind=bad_token")
+    });
+    let refusal = refusal.unwrap_or_else(|| panic!("no refusal logged:\n{text}"));
+    for field in ["client_ip=127.0.0.1", "action=\"play\"", "stream=\"cam\"", "reason="] {
+        assert!(refusal.contains(field), "{field} missing from {refusal}");
+    }
+    assert!(
+        text.lines().any(|l| l.contains("web play refused") && l.contains("status=401")),
+        "{text}"
+    );
 
     let missing = http_flv(web.url("/live/other/cam.flv"), Duration::from_secs(10), 1).await;
     assert_eq!(missing.status, 404, "{missing:?}");
