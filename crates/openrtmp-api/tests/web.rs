@@ -322,7 +322,7 @@ async fn ffmpeg_publish_plays_over_http_flv_and_websocket_flv_and_shows_in_stat(
     assert!(video_lines >= 40, "FFmpeg decoded {video_lines} frames:\n{errors}");
     assert!(errors.trim().is_empty(), "FFmpeg reported errors decoding HTTP-FLV:\n{errors}");
     eprintln!(
-        "ffprobe: {} packets, first video dts {first_dts} s; FFmpeg decoded {video_lines} frames",
+        "ffprobe: {} packets, first video dts {first_dts} s; FFmpeg wrote {video_lines} framemd5 lines (40 video frames and the audio between)",
         rows.len()
     );
 
