@@ -6,7 +6,7 @@ use std::sync::Arc;
 use openrtmp_server::ServerHandle;
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -22,6 +22,16 @@ pub(crate) enum TokenSource {
     Config(ServerHandle),
 }
 
+impl TokenSource {
+    /// [`crate::ApiOptions::token`] when set, else the server configuration's.
+    pub(crate) fn new(options: &crate::ApiOptions, handle: &ServerHandle) -> TokenSource {
+        match options.token.as_deref() {
+            Some(token) => TokenSource::Fixed(Arc::from(token)),
+            None => TokenSource::Config(handle.clone()),
+        }
+    }
+}
+
 /// Middleware: passes the request on when it carries `Authorization: Bearer <token>` (or
 /// when no token is in force).
 pub(crate) async fn require_token(
@@ -29,27 +39,26 @@ pub(crate) async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
+    if allows(&source, request.headers()) {
+        next.run(request).await
+    } else {
+        tracing::debug!(path = %request.uri().path(), "API request refused: bad token");
+        ApiError::Unauthorized.into_response()
+    }
+}
+
+/// Whether `headers` carry the token in force (always, when none is).
+pub(crate) fn allows(source: &TokenSource, headers: &HeaderMap) -> bool {
     let token: Arc<str> = match source {
-        TokenSource::Fixed(token) => token,
+        TokenSource::Fixed(token) => Arc::clone(token),
         TokenSource::Config(handle) => match handle.config().api_token {
             Some(token) => token.into(),
-            None => return next.run(request).await,
+            None => return true,
         },
     };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(bearer);
-    match given {
-        Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => {
-            next.run(request).await
-        }
-        _ => {
-            tracing::debug!(path = %request.uri().path(), "API request refused: bad token");
-            ApiError::Unauthorized.into_response()
-        }
-    }
+    let given =
+        headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()).and_then(bearer);
+    given.is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
 }
 
 /// The token of a `Bearer` credential (scheme matched case-insensitively, RFC 7235 §2.1).

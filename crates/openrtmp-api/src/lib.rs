@@ -26,10 +26,13 @@
 //! | DELETE | `/api/v1/connections/{conn_id}` | kick (`404` if unknown) |
 //! | GET, PATCH | `/api/v1/config` | effective config / partial update (`422`, `501`) |
 //! | POST | `/api/v1/shutdown?force=true\|false` | `202`, the server shuts down |
+//! | GET | `/live/{app}/{stream}.flv` | HTTP-FLV (`video/x-flv`, chunked); with a WebSocket Upgrade, WebSocket-FLV. Play authorisation as RTMP (`?token=...`), not the API token; CORS `*`; `OPTIONS` preflight (see docs/web.md) |
+//! | GET | `/stat` | nginx-rtmp's statistics XML; the API token unless `api.stat_public` |
 //!
 //! When a token is in force ([`ApiOptions::token`], else the server configuration's
-//! `api_token`), every route but `/health`, `/` and `/assets/...` needs
-//! `Authorization: Bearer <token>` and answers `401` without it. Errors are
+//! `api_token`), every route but `/health`, `/` and `/assets/...` (the dashboard), the
+//! playback routes and (when opened) `/stat` needs `Authorization: Bearer <token>` and
+//! answers `401` without it. Errors are
 //! `{"error": "<message>"}` with the matching status.
 //!
 //! A push target is listed as `{"id", "app", "stream", "url", "origin", "state", "bytes_sent",
@@ -62,9 +65,12 @@
 mod auth;
 mod dashboard;
 mod error;
+mod guard;
 mod metric;
+mod play;
 mod rate;
 mod route;
+mod stat;
 
 use std::fmt;
 use std::future::Future;
@@ -98,6 +104,10 @@ pub struct ApiOptions {
     pub patch_config: Option<ConfigPatcher>,
     /// Handles `GET /api/v1/config`; `None` answers `501`.
     pub view_config: Option<ConfigViewer>,
+    /// Serves `GET /stat` without the token, for tools written for nginx-rtmp that cannot
+    /// send one (NOALBS). The configuration's `api.stat_public` does the same, read per
+    /// request. Default: `/stat` takes the token like the other routes.
+    pub stat_public: bool,
 }
 
 impl fmt::Debug for ApiOptions {
@@ -106,17 +116,23 @@ impl fmt::Debug for ApiOptions {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("patch_config", &self.patch_config.is_some())
             .field("view_config", &self.view_config.is_some())
+            .field("stat_public", &self.stat_public)
             .finish()
     }
 }
 
-/// Builds the API router (all routes, the token check, JSON fallbacks).
+/// Builds the API router (all routes, the token check, JSON fallbacks). The playback routes
+/// need the client's address: serve it with `ConnectInfo` as [`serve`] does.
 pub fn router(handle: ServerHandle, options: ApiOptions) -> axum::Router {
-    route::router(handle, options)
+    let token = auth::TokenSource::new(&options, &handle);
+    let stat = stat::router(handle.clone(), token, options.stat_public);
+    route::router(handle.clone(), options).merge(play::router(handle)).merge(stat)
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
-/// flight and returns.
+/// flight and returns. Each connection's writes are bounded by the server's
+/// `write_timeout` (a client that takes nothing is closed), and the handlers learn the
+/// client's address (play ACLs). Playback responses end when the server starts draining.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     handle: ServerHandle,
@@ -126,5 +142,8 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, auth = options.token.is_some(), "HTTP API listening");
     }
-    axum::serve(listener, router(handle, options)).with_graceful_shutdown(shutdown).await
+    let app = router(handle.clone(), options).into_make_service_with_connect_info::<guard::Peer>();
+    axum::serve(guard::GuardedListener::new(listener, handle), app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

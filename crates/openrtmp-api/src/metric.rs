@@ -441,6 +441,8 @@ mod tests {
             gop_cache_ms: 2000,
             frames_in: 600,
             bytes_in: 123_456,
+            video_bytes_in: 100_000,
+            audio_bytes_in: 20_000,
             publishing_for: None,
             ingest_delay: openrtmp_server::DelayHistogram::default(),
             distribution_delay: openrtmp_server::DelayHistogram {

@@ -37,10 +37,7 @@ struct Shared {
 type AppState = Arc<Shared>;
 
 pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
-    let token = match options.token.as_deref() {
-        Some(token) => auth::TokenSource::Fixed(Arc::from(token)),
-        None => auth::TokenSource::Config(handle.clone()),
-    };
+    let token = auth::TokenSource::new(&options, &handle);
     let state = Arc::new(Shared {
         metrics: Metrics::new(handle.clone()),
         handle,
@@ -307,6 +304,8 @@ struct ConnectionView {
     conn_id: u64,
     peer: String,
     role: &'static str,
+    /// `rtmp` (RTMP or RTMPS), `http-flv` or `ws-flv`.
+    protocol: &'static str,
     app: Option<String>,
     stream: Option<String>,
     connected_for_secs: f64,
@@ -332,6 +331,7 @@ async fn connections(State(state): State<AppState>) -> Json<serde_json::Value> {
             conn_id: c.id,
             peer: c.peer.to_string(),
             role: c.role,
+            protocol: c.protocol,
             app: non_empty(c.app),
             stream: non_empty(c.stream),
             connected_for_secs: secs(c.connected_for),

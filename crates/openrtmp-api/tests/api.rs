@@ -333,7 +333,8 @@ async fn config_view_and_patch() {
             Ok(json!({"applied": ["rtmp"], "needs_restart": []}))
         }
     });
-    let options = ApiOptions { token: None, patch_config: Some(patch), view_config: Some(view) };
+    let options =
+        ApiOptions { patch_config: Some(patch), view_config: Some(view), ..Default::default() };
     let h = start(options).await;
 
     let reply = h.get("/api/v1/config").await;

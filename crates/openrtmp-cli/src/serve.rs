@@ -361,7 +361,12 @@ fn api_options(
         serde_json::from_str(&openrtmp_config::dump(&h.config(), Format::Json))
             .unwrap_or(Value::Null)
     });
-    openrtmp_api::ApiOptions { token: None, patch_config: Some(patch), view_config: Some(view) }
+    openrtmp_api::ApiOptions {
+        token: None,
+        patch_config: Some(patch),
+        view_config: Some(view),
+        stat_public: false,
+    }
 }
 
 /// Re-reads file, environment, flags (and API changes) and applies them.

@@ -202,6 +202,8 @@ section! {
         listen: Toggle<Addr> => "toggle",
         /// Bearer token the API requires (secret); `null` for none; default none.
         token: Toggle<String> => "toggle",
+        /// Serve `GET /stat` without the token (NOALBS sends none); default false.
+        stat_public: bool,
     }
 }
 

@@ -279,6 +279,9 @@ fn api(s: &ApiSection, c: &mut Config, k: &mut Checker) {
     if let Some(token) = &s.token {
         c.api_token = token.clone().into_option();
     }
+    if let Some(public) = s.stat_public {
+        c.api_stat_public = public;
+    }
     match c.api_token.as_deref() {
         Some("") => k.fail("api.token", "must not be empty (use null for no token)".into()),
         Some(REDACTED) => k.fail(
@@ -497,6 +500,7 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
         api: ApiSection {
             listen: Some(Toggle::from_option(c.api_listen.map(Addr))),
             token: Some(Toggle::from_option(c.api_token.as_deref().map(secret))),
+            stat_public: Some(c.api_stat_public),
         },
         log: LogSection {
             level: Some(c.log.level.clone()),

@@ -37,7 +37,7 @@ limits: { max_connections: 10000, max_connections_per_ip: 1000, memory_budget: 1
 streams: { gop_cache: 2s, gop_max_bytes: 32MiB, gop_max_frames: 4096, viewer_max_lag: 5s, viewer_max_bytes: 32MiB,
            viewer_disconnect_after: 30s, wait_for_publisher: true, replace_publisher: false, low_latency: false,
            publisher_timeout: 5s, unpublished_wait: 30s, publisher_grace: 4s, write_timeout: 10s, audio_batch: 40ms }
-api: { listen: "127.0.0.1:8080", token: "secret" }   # listen: null disables
+api: { listen: "127.0.0.1:8080", token: "secret", stat_public: true }   # listen: null disables
 log: { level: info, format: json, file: /tmp/openrtmp.log, rotate_size: 100MiB, rotate_daily: true, keep: 7, stderr: true }
 shutdown: { grace: 45s }
 "#;
@@ -50,6 +50,8 @@ fn example_file_loads() {
     assert_eq!(c.hub.audio_batch_ms, 40);
     assert_eq!(c.hub.gop_max_bytes, 32 << 20);
     assert_eq!(c.api_token.as_deref(), Some("secret"));
+    assert!(c.api_stat_public);
+    assert!(!Config::default().api_stat_public, "/stat takes the token by default");
     assert!(c.log.json);
     assert_eq!(c.log.rotate_size_bytes, Some(100 << 20));
     assert_eq!(c.log.file, Some(PathBuf::from("/tmp/openrtmp.log")));

@@ -83,6 +83,10 @@ pub(crate) struct StreamState {
     pub(crate) headers_version: u64,
     pub(crate) frames_in: u64,
     pub(crate) bytes_in: u64,
+    /// Of `bytes_in`, video and audio payload bytes (bit rates per kind, nginx-rtmp's
+    /// `bw_video` / `bw_audio`).
+    pub(crate) video_bytes_in: u64,
+    pub(crate) audio_bytes_in: u64,
     /// Frames of new sources dropped before their sync point (see `crate::splice`).
     pub(crate) dropped_at_splice: u64,
     /// Bytes this stream currently adds to the hub's memory count.
@@ -125,6 +129,8 @@ impl Stream {
             headers_version: 0,
             frames_in: 0,
             bytes_in: 0,
+            video_bytes_in: 0,
+            audio_bytes_in: 0,
             dropped_at_splice: 0,
             held: 0,
             unannounced_since: None,
@@ -277,6 +283,7 @@ impl StreamState {
         self.headers_version += 1;
         self.frames_in = 0;
         self.bytes_in = 0;
+        (self.video_bytes_in, self.audio_bytes_in) = (0, 0);
     }
 
     /// A publisher takes over a lost publication ([`crate::Hub::publish`] in its grace):
@@ -289,6 +296,7 @@ impl StreamState {
         self.owner = Some(owner);
         self.frames_in = 0;
         self.bytes_in = 0;
+        (self.video_bytes_in, self.audio_bytes_in) = (0, 0);
         self.video = None;
         self.audio = None;
         self.splice();
@@ -341,6 +349,11 @@ impl StreamState {
     pub(crate) fn push(&mut self, frame: Frame) -> Option<Arc<CodecInfo>> {
         self.frames_in += 1;
         self.bytes_in += frame.len() as u64;
+        match frame.kind {
+            FrameKind::Video => self.video_bytes_in += frame.len() as u64,
+            FrameKind::Audio => self.audio_bytes_in += frame.len() as u64,
+            FrameKind::Data => {}
+        }
         let Some(frame) = self.timeline.admit(frame) else {
             // Before a new source's sync point (see `crate::splice`).
             self.dropped_at_splice += 1;
@@ -529,6 +542,8 @@ impl StreamState {
             sequence_headers: self.headers.len(),
             frames_in: self.frames_in,
             bytes_in: self.bytes_in,
+            video_bytes_in: self.video_bytes_in,
+            audio_bytes_in: self.audio_bytes_in,
             last_timestamp: self.ring.last_timestamp(),
             memory_bytes: self.held_bytes(),
             video: self.video.clone(),
@@ -580,6 +595,10 @@ pub struct StreamInfo {
     pub frames_in: u64,
     /// Payload bytes the current publisher pushed.
     pub bytes_in: u64,
+    /// Of `bytes_in`, video payload bytes.
+    pub video_bytes_in: u64,
+    /// Of `bytes_in`, audio payload bytes.
+    pub audio_bytes_in: u64,
     /// Timestamp of the newest frame in the ring.
     pub last_timestamp: Option<u32>,
     /// Payload bytes this stream holds (ring and caches), its share of

@@ -137,6 +137,9 @@ pub struct Config {
     pub api_listen: Option<SocketAddr>,
     /// Bearer token the HTTP API requires (a secret: never logged, redacted in dumps).
     pub api_token: Option<String>,
+    /// Serve `GET /stat` (nginx-rtmp's XML) without the API token, for tools that cannot
+    /// send one (NOALBS). Default false: `/stat` takes the token like the rest of the API.
+    pub api_stat_public: bool,
     /// How long a graceful shutdown lets streams go on before closing what is left.
     pub shutdown_grace: Duration,
     /// Logging.
@@ -197,6 +200,7 @@ impl Default for Config {
             hub: HubConfig::default(),
             api_listen: DEFAULT_API_LISTEN.parse().ok(),
             api_token: None,
+            api_stat_public: false,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             log: LogSettings::default(),
             rtmps_listen: Vec::new(),

@@ -73,6 +73,9 @@ pub struct ConnectionInfo {
     pub peer: SocketAddr,
     /// "connecting", "publisher" or "player".
     pub role: &'static str,
+    /// How it talks: `rtmp` (RTMP or RTMPS), `http-flv` or `ws-flv` (web viewers, see
+    /// [`ServerHandle::open_web_player`]).
+    pub protocol: &'static str,
     /// Application.
     pub app: String,
     /// Stream name (without query).
@@ -134,6 +137,10 @@ pub struct StreamStatus {
     pub frames_in: u64,
     /// Payload bytes received from the current publisher.
     pub bytes_in: u64,
+    /// Of `bytes_in`, video payload bytes.
+    pub video_bytes_in: u64,
+    /// Of `bytes_in`, audio payload bytes.
+    pub audio_bytes_in: u64,
     /// How long the current publisher has been live.
     pub publishing_for: Option<Duration>,
     /// How far behind real time the publisher's media arrives.
@@ -211,6 +218,7 @@ impl ServerHandle {
                     id: c.id,
                     peer: c.peer,
                     role: d.role,
+                    protocol: d.protocol.unwrap_or("rtmp"),
                     app: d.app.clone(),
                     stream: d.stream.clone(),
                     connected_for: c.opened.elapsed(),
@@ -271,6 +279,8 @@ impl ServerHandle {
                     gop_cache_ms: info.ring_ms,
                     frames_in: info.frames_in,
                     bytes_in: info.bytes_in,
+                    video_bytes_in: info.video_bytes_in,
+                    audio_bytes_in: info.audio_bytes_in,
                     publishing_for: media.since.filter(|_| info.publishing).map(|t| t.elapsed()),
                     ingest_delay: snapshot(|d| &d.ingest),
                     distribution_delay: snapshot(|d| &d.distribution),
@@ -405,6 +415,7 @@ impl ServerHandle {
             ),
             ("streams", new.hub != old.hub || new.low_latency != old.low_latency),
             ("api.token", new.api_token != old.api_token),
+            ("api.stat_public", new.api_stat_public != old.api_stat_public),
             ("shutdown.grace", new.shutdown_grace != old.shutdown_grace),
             ("log.level", new.log.level != old.log.level),
             (

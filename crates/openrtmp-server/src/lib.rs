@@ -27,9 +27,11 @@ pub mod relay;
 mod server;
 mod shared;
 mod socket;
+mod web_play;
 
 pub use config::*;
 pub use delay::{DelayHistogram, DELAY_BUCKETS_MS};
 pub use handle::{ConfigChange, ConnectionInfo, ServerHandle, ServerInfo, StreamStatus};
 pub use server::{Server, ServerError};
 pub use shared::ServerStats;
+pub use web_play::{PlayRefusal, WebPlayer, WebProtocol};

@@ -45,6 +45,8 @@ pub(crate) struct ConnDetail {
     pub(crate) app: String,
     pub(crate) stream: String,
     pub(crate) media: MediaSummary,
+    /// `http-flv` or `ws-flv` for a web viewer; `None`: an RTMP(S) connection.
+    pub(crate) protocol: Option<&'static str>,
 }
 
 /// One live connection.
@@ -75,6 +77,15 @@ impl ConnEntry {
         let mut d = self.detail();
         d.role = role;
         d.stream = key.name.clone();
+    }
+
+    /// Records a web viewer of `key` (it has no RTMP `connect`, so the app is set here).
+    pub(crate) fn web_player(&self, protocol: crate::WebProtocol, key: &openrtmp_hub::StreamKey) {
+        let mut d = self.detail();
+        d.role = "player";
+        d.app = key.app.clone();
+        d.stream = key.name.clone();
+        d.protocol = Some(protocol.as_str());
     }
 
     pub(crate) fn add_in(&self, n: usize) {

@@ -101,6 +101,7 @@ fn full_config() -> Config {
         hub,
         api_listen,
         api_token,
+        api_stat_public,
         shutdown_grace,
         log,
         rtmps_listen,
@@ -137,6 +138,7 @@ fn full_config() -> Config {
         hub: typed_val::<openrtmp_hub::HubConfig>(hub),
         api_listen: None,
         api_token: typed_val::<Option<String>>(api_token),
+        api_stat_public: typed_val::<bool>(api_stat_public),
         shutdown_grace: Duration::from_millis(100).min(typed_val::<Duration>(shutdown_grace)),
         log: typed_val::<LogSettings>(log),
         rtmps_listen: typed_val::<Vec<SocketAddr>>(rtmps_listen),
@@ -524,10 +526,11 @@ fn connection_info(c: &ConnectionInfo) {
         queue_bytes,
         dropped_frames,
         lag_ms,
+        protocol,
     } = c;
     let _: [&u64; 4] = [id, bytes_in, bytes_out, dropped_frames];
     typed::<SocketAddr>(peer);
-    typed::<&'static str>(role);
+    let _: [&&'static str; 2] = [role, protocol];
     let _: [&String; 2] = [app, stream];
     typed::<Duration>(connected_for);
     typed::<usize>(queue_bytes);
@@ -555,6 +558,8 @@ fn stream_status(s: &StreamStatus) {
         gop_cache_ms,
         frames_in,
         bytes_in,
+        video_bytes_in,
+        audio_bytes_in,
         publishing_for,
         ingest_delay,
         distribution_delay,
@@ -569,7 +574,7 @@ fn stream_status(s: &StreamStatus) {
     typed::<Option<u8>>(channels);
     let _: [&usize; 4] = [viewers, direct_viewers, gop_cache_bytes, gop_cache_frames];
     typed::<u32>(gop_cache_ms);
-    let _: [&u64; 2] = [frames_in, bytes_in];
+    let _: [&u64; 4] = [frames_in, bytes_in, video_bytes_in, audio_bytes_in];
     typed::<Option<Duration>>(publishing_for);
     let _: [&DelayHistogram; 3] = [ingest_delay, distribution_delay, catch_up_delay];
 }
@@ -1014,4 +1019,37 @@ fn history_types() {
     match level {
         VerdictLevel::Ok | VerdictLevel::Warning | VerdictLevel::Problem => {}
     }
+}
+
+/// Web playback (HTTP-FLV, WebSocket-FLV): the protocol names, the refusals, and a viewer's
+/// methods. The end-to-end tests are crates/openrtmp-api/tests/web.rs.
+#[test]
+fn web_play_types() {
+    use openrtmp_server::{PlayRefusal, WebPlayer, WebProtocol};
+    assert_eq!(WebProtocol::HttpFlv.as_str(), "http-flv");
+    assert_eq!(WebProtocol::WsFlv.as_str(), "ws-flv");
+    let refusal = |r: &PlayRefusal| match r {
+        PlayRefusal::Denied { kind, reason } => format!("{kind}: {reason}"),
+        PlayRefusal::NotFound { app, stream } => format!("{app}/{stream}"),
+        PlayRefusal::ShuttingDown => r.to_string(),
+        PlayRefusal::Busy { reason } => reason.clone(),
+        _ => String::new(),
+    };
+    assert_eq!(refusal(&PlayRefusal::ShuttingDown), "the server is shutting down");
+    let _: fn(&WebPlayer) -> u64 = WebPlayer::conn_id;
+    let _: fn(&WebPlayer) -> &openrtmp_hub::StreamKey = WebPlayer::key;
+    let _: fn(&mut WebPlayer, &std::io::Error) = WebPlayer::transport_failed;
+    // async: `ServerHandle::open_web_player` and `WebPlayer::next`.
+    async fn open(h: ServerHandle) -> Option<WebPlayer> {
+        let peer: SocketAddr = "127.0.0.1:1".parse().ok()?;
+        let mut player =
+            h.open_web_player("live", "cam", None, peer, WebProtocol::HttpFlv).await.ok()?;
+        let mut out = Vec::new();
+        player.next(&mut out).await;
+        Some(player)
+    }
+    let _ = open;
+    fn send<T: Send + 'static>() {}
+    send::<WebPlayer>();
+    send::<PlayRefusal>();
 }

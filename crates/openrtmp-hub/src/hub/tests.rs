@@ -180,6 +180,27 @@ fn set_config_applies_to_later_pushes_and_polls() {
     assert_eq!(sub.stats().skips, 1);
 }
 
+/// Ingest bytes by kind (nginx-rtmp's `bw_video` / `bw_audio`): metadata counts in neither,
+/// and a new publication starts from zero.
+#[test]
+fn ingest_bytes_are_counted_per_kind() {
+    let hub = Hub::new(HubConfig::default());
+    let p = hub.publish(k("a"), 1).unwrap();
+    let _ = p.push(meta(1));
+    let _ = p.push(avc_sh(0, 1));
+    let _ = p.push(aac_sh(0, 1));
+    let _ = p.push(key(0, 100));
+    let _ = p.push(aac(10, 30));
+    let info = hub.stream(&k("a")).unwrap();
+    assert_eq!((info.video_bytes_in, info.audio_bytes_in), (108, 34));
+    assert_eq!(info.bytes_in, 108 + 34 + 6);
+    drop(p);
+    let p = hub.publish(k("a"), 2).unwrap();
+    let _ = p.push(aac(0, 30));
+    let info = hub.stream(&k("a")).unwrap();
+    assert_eq!((info.video_bytes_in, info.audio_bytes_in), (0, 30));
+}
+
 #[test]
 fn stream_info_snapshot() {
     let hub = Hub::new(HubConfig::default());
