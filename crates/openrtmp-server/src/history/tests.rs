@@ -21,6 +21,8 @@ fn status(app: &str, name: &str, publishing: bool) -> StreamStatus {
         gop_cache_ms: 0,
         frames_in: 0,
         bytes_in: 0,
+        video_bytes_in: 0,
+        audio_bytes_in: 0,
         publishing_for: None,
         ingest_delay: DelayHistogram::default(),
         distribution_delay: DelayHistogram::default(),
