@@ -399,6 +399,7 @@ fn chromium_shows_the_live_stream_with_history_and_kicks_a_player() {
     let flv = format!("{}/live/live/cam.flv", h.base);
     assert_eq!(status_of(&flv), 200, "GET {flv}: the preview's HTTP-FLV source");
     preview(&browser);
+    ws_preview(&browser);
     std::thread::sleep(Duration::from_millis(300));
     browser.screenshot(&shots.join("dashboard-stream.png"));
 
@@ -443,6 +444,39 @@ fn chromium_shows_the_live_stream_with_history_and_kicks_a_player() {
     );
     drop(browser);
     h.rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// WebSocket-FLV in the browser: mpegts.js in the page plays `ws://<host>/live/live/cam.flv`
+/// (a second player made by the test, under the page's CSP): the first frame shows and
+/// `currentTime` advances. Then it is destroyed.
+fn ws_preview(browser: &Browser) {
+    browser.eval(
+        "const v = document.createElement('video');
+         v.id = 'ws-preview'; v.muted = true; document.body.appendChild(v);
+         const url = 'ws://' + location.host + '/live/live/cam.flv';
+         const p = mpegts.createPlayer({ type: 'flv', isLive: true, url },
+           { enableWorker: false, enableStashBuffer: false, liveBufferLatencyChasing: true });
+         p.attachMediaElement(v); p.load(); const r = p.play(); if (r && r.catch) r.catch(() => {});
+         window.wsPreview = p; window.wsStarted = performance.now();
+         v.addEventListener('playing', () => { v.dataset.firstFrameMs =
+           String(Math.round(performance.now() - window.wsStarted)); });
+         return true",
+    );
+    let first = browser.wait_js(
+        "the WebSocket-FLV preview's first frame",
+        "const v = document.getElementById('ws-preview'); return v && v.dataset.firstFrameMs",
+        Duration::from_secs(15),
+    );
+    let t0 = browser.eval("return document.getElementById('ws-preview').currentTime");
+    let t0 = t0.as_f64().unwrap_or_default();
+    std::thread::sleep(Duration::from_secs(1));
+    let t1 = browser.eval("return document.getElementById('ws-preview').currentTime");
+    let t1 = t1.as_f64().unwrap_or_default();
+    println!("ws-flv preview: first frame {first} ms; currentTime {t0:.2} -> {t1:.2} s over 1 s");
+    assert!(t1 > t0 + 0.3, "the WebSocket-FLV preview does not advance: {t0} -> {t1}");
+    browser.eval(
+        "window.wsPreview.destroy(); document.getElementById('ws-preview').remove(); return true",
+    );
 }
 
 /// The preview plays: first frame within 2 s of creating the player, `currentTime`
