@@ -3,7 +3,8 @@
 //! which makes the output Enhanced FLV), so a tag is 11 header bytes, the shared payload
 //! and the 4-byte PreviousTagSize. Nothing is transcoded and no payload is copied: each
 //! tag adds two pieces to the output, one small buffer (the previous tag's size, then this
-//! tag's header) and the payload's `Bytes` (a refcount).
+//! tag's header) and the payload's `Bytes` (a refcount). The small buffers are cut from one
+//! allocation that serves [`HEADERS_PER_ALLOCATION`] tags, not one allocation per tag.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use openrtmp_hub::{Frame, FrameKind};
@@ -11,6 +12,11 @@ use openrtmp_media::{FlvHeader, TagType};
 
 /// Largest tag body FLV can describe (DataSize is 24 bits, §E.4.1).
 const MAX_DATA_SIZE: usize = 0xFF_FFFF;
+
+/// PreviousTagSize (4) + tag header (11).
+const HEADER_LEN: usize = 15;
+/// How many tag headers one allocation of the header buffer holds.
+pub(crate) const HEADERS_PER_ALLOCATION: usize = 64;
 
 /// Writes the FLV byte stream: the header once, then tags.
 #[derive(Debug, Default)]
@@ -20,6 +26,9 @@ pub(crate) struct FlvStream {
     /// The PreviousTagSize owed before the next tag header (written with it, or by
     /// [`FlvStream::finish_batch`]); `None` when it was written.
     owed: Option<u32>,
+    /// Room for the next tag headers: each is split off (sharing this allocation) and the
+    /// rest stays here until it runs out.
+    headers: BytesMut,
 }
 
 impl FlvStream {
@@ -45,18 +54,19 @@ impl FlvStream {
         if len > MAX_DATA_SIZE {
             return false;
         }
-        let mut buf = BytesMut::with_capacity(15);
-        if let Some(owed) = self.owed.take() {
+        let owed = self.owed.take();
+        let buf = self.room();
+        if let Some(owed) = owed {
             buf.put_u32(owed);
         }
         let tag_type = TagType::from(frame.kind);
         buf.put_u8(tag_type.0);
-        put_u24(&mut buf, len as u32);
+        put_u24(buf, len as u32);
         // Timestamp: lower 24 bits, then TimestampExtended (the upper 8).
-        put_u24(&mut buf, frame.timestamp & 0xFF_FFFF);
+        put_u24(buf, frame.timestamp & 0xFF_FFFF);
         buf.put_u8((frame.timestamp >> 24) as u8);
-        put_u24(&mut buf, 0); // StreamID, always 0.
-        out.push(buf.freeze());
+        put_u24(buf, 0); // StreamID, always 0.
+        out.push(self.headers.split().freeze());
         out.push(frame.payload.clone());
         self.owed = Some(11 + len as u32);
         true
@@ -66,8 +76,18 @@ impl FlvStream {
     /// whole tag (mpegts.js waits for it; FFmpeg reads it after the payload).
     pub(crate) fn finish_batch(&mut self, out: &mut Vec<Bytes>) {
         if let Some(owed) = self.owed.take() {
-            out.push(Bytes::copy_from_slice(&owed.to_be_bytes()));
+            self.room().put_u32(owed);
+            out.push(self.headers.split().freeze());
         }
+    }
+
+    /// The header buffer with room for one more tag header: a new allocation only when the
+    /// current one is used up (the pieces already split off keep the old one alive).
+    fn room(&mut self) -> &mut BytesMut {
+        if self.headers.capacity() < HEADER_LEN {
+            self.headers = BytesMut::with_capacity(HEADER_LEN * HEADERS_PER_ALLOCATION);
+        }
+        &mut self.headers
     }
 }
 
@@ -152,6 +172,22 @@ mod tests {
         }
         assert!(decoder.poll_tag().expect("tag").is_none());
         assert_eq!(decoder.previous_tag_size_mismatches(), 0);
+    }
+
+    /// Tag headers are cut from one buffer, not allocated one by one: consecutive headers
+    /// sit next to each other in memory.
+    #[test]
+    fn tag_headers_share_one_allocation() {
+        let mut flv = FlvStream::default();
+        let mut out = Vec::new();
+        for ts in 0..3 {
+            let frame = Frame::classify(FrameKind::Video, ts, Bytes::from_static(b"\x27\x01"));
+            assert!(flv.tag(&frame, &mut out));
+        }
+        let headers: Vec<&Bytes> = out.iter().step_by(2).collect();
+        assert_eq!(headers[0].len(), 11, "the first tag owes no PreviousTagSize");
+        assert_eq!(headers[1].as_ptr(), headers[0].as_ptr().wrapping_add(11));
+        assert_eq!(headers[2].as_ptr(), headers[1].as_ptr().wrapping_add(15));
     }
 
     #[test]
