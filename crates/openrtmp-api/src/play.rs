@@ -105,11 +105,19 @@ async fn play(
     match ws {
         Some(ws) => {
             let limit = handle.config().write_timeout;
+            // A viewer sends nothing that matters (pings at most): what it may send is
+            // bounded far below tungstenite's 64 MiB default, so a peer cannot make us
+            // buffer megabytes per connection.
+            let ws = ws.max_message_size(CLIENT_MESSAGE_LIMIT).max_frame_size(CLIENT_MESSAGE_LIMIT);
             cors(ws.on_upgrade(move |socket| feed_websocket(socket, player, limit)))
         }
         None => http_flv(player),
     }
 }
+
+/// The largest WebSocket message or frame a viewer may send (it has nothing to say but
+/// control frames; a larger one ends its connection).
+const CLIENT_MESSAGE_LIMIT: usize = 4096;
 
 /// The chunked body: hyper polls it only when it can write, which is the backpressure.
 fn http_flv(player: WebPlayer) -> Response {

@@ -735,3 +735,44 @@ async fn stat_takes_the_token_unless_public() {
     let open = start(config(), open).await;
     assert_eq!(status(&open).await.unwrap(), 200);
 }
+
+/// A WebSocket-FLV viewer that sends a large message is cut off (what a viewer may send is
+/// bounded at 4 KiB, not tungstenite's 64 MiB default), and only that viewer: another one
+/// on the same stream keeps receiving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_viewer_sending_a_large_message_is_closed_alone() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let web = start(config(), ApiOptions::default()).await;
+    let publisher = publish(&web, "live/big", kit::synthetic_av(0, 30));
+    wait_live(&web.handle, "big", Duration::from_millis(200)).await;
+    let url = format!("ws://{}/live/live/big.flv", web.api);
+    let (mut rude, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("rude");
+    let (mut polite, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("polite");
+    let _ = rude.send(Message::Binary(vec![0u8; 1 << 20].into())).await;
+    // The rude viewer's connection ends (a close or an error) while the 30 s stream is
+    // still live: a bound on the failure, not on speed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rude.next()).await.expect("the rude viewer was not closed")
+        {
+            Some(Ok(Message::Binary(_))) | Some(Ok(Message::Ping(_))) => continue,
+            _ => break,
+        }
+    }
+    assert!(
+        web.handle.streams().iter().any(|s| s.name == "big" && s.publishing),
+        "the rude viewer was only closed by the stream's end"
+    );
+    // The other viewer still gets media after that.
+    let mut got = 0;
+    while got < 20 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = tokio::time::timeout(left, polite.next()).await.expect("polite viewer fed");
+        if message.expect("open").expect("message").is_binary() {
+            got += 1;
+        }
+    }
+    publisher.abort();
+}
