@@ -15,11 +15,11 @@
 //! time of reading).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use openrtmp_hub::{FrameKind, StreamKey};
+use openrtmp_hub::StreamKey;
 use tokio::sync::watch;
 
 use crate::delay::DelayHistogram;
@@ -96,27 +96,16 @@ pub struct StreamHistory {
     pub verdicts: Vec<Verdict>,
 }
 
-/// Counters the publisher's connection feeds for each frame (relaxed atomics: one add per
-/// frame, read once a second).
+/// Counters the publisher's connection feeds (relaxed atomics, read once a second). The
+/// bytes per kind come from the hub's stream (`StreamStatus::video_bytes_in`,
+/// `audio_bytes_in`), counted there under the lock each push already takes.
 #[derive(Debug, Default)]
 pub(crate) struct StreamCounters {
-    video_bytes: AtomicU64,
-    audio_bytes: AtomicU64,
     keyframe_interval_ms: AtomicU32,
     timestamp_jumps: AtomicU32,
 }
 
 impl StreamCounters {
-    /// A frame's payload of `len` bytes arrived.
-    pub(crate) fn frame(&self, kind: FrameKind, len: usize) {
-        let counter = match kind {
-            FrameKind::Video => &self.video_bytes,
-            FrameKind::Audio => &self.audio_bytes,
-            _ => return,
-        };
-        counter.fetch_add(len as u64, Ordering::Relaxed);
-    }
-
     /// Media time between the last two keyframes.
     pub(crate) fn keyframe_interval(&self, ms: u32) {
         self.keyframe_interval_ms.store(ms, Ordering::Relaxed);
@@ -314,6 +303,16 @@ struct Totals {
     bytes_out: u64,
 }
 
+/// Bytes counted since `last`: the hub's counts restart at zero with each publisher, so a
+/// count below the last one is all new.
+fn since(now: u64, last: u64) -> u64 {
+    if now >= last {
+        now - last
+    } else {
+        now
+    }
+}
+
 /// Adds `status` to its series (created for a publishing stream while there is room).
 fn sample_stream(store: &mut Store, status: &StreamStatus, at_ms: u64) {
     let key = StreamKey::new(&status.app, &status.name);
@@ -326,12 +325,12 @@ fn sample_stream(store: &mut Store, status: &StreamStatus, at_ms: u64) {
     }
     let Some(series) = store.streams.get_mut(&key) else { return };
     let c = &series.counters;
-    let bytes = (c.video_bytes.load(Ordering::Relaxed), c.audio_bytes.load(Ordering::Relaxed));
+    let bytes = (status.video_bytes_in, status.audio_bytes_in);
     let previous_at = series.samples.back().map(|s| s.at_ms);
     let (video_kbps, audio_kbps) = match (series.last_bytes.replace(bytes), previous_at) {
         (Some((v, a)), Some(t)) => {
             let dt = Duration::from_millis(at_ms.saturating_sub(t));
-            (kbps(bytes.0.saturating_sub(v), dt), kbps(bytes.1.saturating_sub(a), dt))
+            (kbps(since(bytes.0, v), dt), kbps(since(bytes.1, a), dt))
         }
         // The series' first sample (taken within a period of the publish start): the
         // average since the publisher started rather than a zero that reads as a stall.

@@ -182,7 +182,6 @@ impl Publishing {
             }
         }
         self.last_ts = Some(ts);
-        self.counters.frame(kind, message.payload.len());
         let mut frame = Frame::classify(kind, ts, message.payload);
         frame.received = Some(arrived);
         self.delays.ingest.record(self.ingest.observe(arrived, ts));

@@ -34,13 +34,12 @@ fn status(app: &str, name: &str, publishing: bool) -> StreamStatus {
 fn series_are_bounded_and_rates_come_from_deltas() {
     let mut store = Store::default();
     let key = StreamKey::new("live", "a");
-    let s = status("live", "a", true);
+    let mut s = status("live", "a", true);
     let counters = Arc::new(StreamCounters::default());
     store.counters.insert(key.clone(), Arc::clone(&counters));
     for i in 0..(HISTORY_SAMPLES as u64 + 10) {
-        counters.frame(FrameKind::Video, 125_000); // 1 Mbit per second
-        counters.frame(FrameKind::Audio, 4_000);
-        counters.frame(FrameKind::Data, 99);
+        s.video_bytes_in += 125_000; // 1 Mbit per second
+        s.audio_bytes_in += 4_000;
         sample_stream(&mut store, &s, 1_000 * (i + 1));
     }
     let series = &store.streams[&key];
