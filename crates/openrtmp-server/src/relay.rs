@@ -124,6 +124,18 @@ impl Default for RelaySettings {
     }
 }
 
+/// `text` with the stream key of `url` (and the full URL) redacted: client errors quote
+/// URLs and stream names, and a relay's errors go to logs, listings and metrics.
+pub(crate) fn scrub(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, &redact_url(url));
+    if let Ok(parsed) = openrtmp_client::RtmpUrl::parse(url) {
+        if !parsed.stream.is_empty() {
+            out = out.replace(&parsed.stream, REDACTED_KEY);
+        }
+    }
+    out
+}
+
 /// `url` with what identifies the publisher hidden: the stream key (everything after the
 /// application: `rtmp://host/app/****`), a query string and user credentials. Platforms
 /// treat the key as a password, so it must never reach a log line or a listing.

@@ -26,7 +26,7 @@ use openrtmp_proto::session::{ClientEvent, SessionError};
 use tokio::time::Instant;
 
 use super::target::{Backoff, Target};
-use super::{Relay, OWNER_BASE, REDACTED_KEY};
+use super::{scrub, Relay, OWNER_BASE};
 
 pub(crate) mod health;
 mod lead;
@@ -389,18 +389,6 @@ fn check_status(conn: &mut Connection) -> Result<(), PushError> {
 /// Ends the publication politely (FCUnpublish, deleteStream), within [`CLOSE_TIMEOUT`].
 async fn close(conn: Connection) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.close()).await;
-}
-
-/// `text` with the target's stream key (and the full URL) replaced by [`REDACTED_KEY`]:
-/// error messages quote URLs and stream names.
-fn scrub(text: &str, url: &str) -> String {
-    let mut out = text.replace(url, &super::redact_url(url));
-    if let Ok(parsed) = RtmpUrl::parse(url) {
-        if !parsed.stream.is_empty() {
-            out = out.replace(&parsed.stream, REDACTED_KEY);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::{source_changed, Pull, PullMode, MEDIA_TIMEOUT, ORIGIN_TIMEOUT, SOURCE_GRACE};
 use crate::relay::target::Backoff;
-use crate::relay::{Relay, OWNER_BASE, REDACTED_KEY};
+use crate::relay::{scrub, Relay, OWNER_BASE};
 
 /// How often an on-demand pull looks at its viewer count (the linger's resolution).
 const VIEWER_CHECK: Duration = Duration::from_millis(500);
@@ -429,16 +429,4 @@ async fn sleep_until_opt(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// `text` with the origin's stream key (and the full URL) redacted: client errors quote
-/// URLs and stream names.
-fn scrub(text: &str, url: &str) -> String {
-    let mut out = text.replace(url, &crate::relay::redact_url(url));
-    if let Ok(parsed) = RtmpUrl::parse(url) {
-        if !parsed.stream.is_empty() {
-            out = out.replace(&parsed.stream, REDACTED_KEY);
-        }
-    }
-    out
 }
