@@ -174,6 +174,8 @@ pub struct Config {
     pub mdns_name: Option<String>,
     /// Relay: push targets started with the streams they match (default none).
     pub relay: crate::relay::RelaySettings,
+    /// Recording: which streams are written to files, how, and how long they are kept.
+    pub record: crate::record::RecordSettings,
 }
 
 impl Default for Config {
@@ -217,6 +219,7 @@ impl Default for Config {
             mdns: false,
             mdns_name: None,
             relay: crate::relay::RelaySettings::default(),
+            record: crate::record::RecordSettings::default(),
         }
     }
 }

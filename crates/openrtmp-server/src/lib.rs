@@ -22,11 +22,13 @@ pub mod history;
 mod limit;
 mod listener;
 pub mod platform;
+pub mod record;
 mod registry;
 pub mod relay;
 mod server;
 mod shared;
 mod socket;
+mod vod;
 mod web_play;
 
 pub use config::*;

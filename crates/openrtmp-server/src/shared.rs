@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     /// grace, each with the token that ends its grace early (the API ending the stream,
     /// shutdown through `draining`) and the grace's id (a newer grace replaces the entry).
     pub(crate) held: Mutex<HashMap<openrtmp_hub::StreamKey, (u64, CancellationToken)>>,
+    /// Recording segments being written now (the recorder keeps it; the catalog reads it).
+    pub(crate) open_segments: Arc<crate::record::OpenSegments>,
 }
 
 impl Shared {
@@ -104,6 +106,7 @@ impl Shared {
             platform,
             relay,
             held: Mutex::new(HashMap::new()),
+            open_segments: Arc::default(),
         }
     }
 

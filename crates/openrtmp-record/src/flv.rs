@@ -1,0 +1,1 @@
+//! FLV segments (owned by the recorder piece; placeholder until it lands).

@@ -1,0 +1,1 @@
+//! Fragmented MP4 segments (owned by the MP4-muxer piece; placeholder until it lands).

@@ -1,0 +1,1 @@
+//! Video on demand: an RTMP `play` of a recording (owned by the VOD piece; placeholder).
