@@ -92,7 +92,7 @@ pub(crate) fn track_info(trak: &Trak) -> Result<Option<TrackInfo>, RecordError> 
         }
         Codec::Vp09(c) => {
             (width, height) = (c.visual.width, c.visual.height);
-            (Kind::ExVideo(FourCc::VP9), body_of(&c.vpcc)?)
+            (Kind::ExVideo(FourCc::VP9), vpcc_record(&c.vpcc))
         }
         Codec::Mp4a(c) => {
             (sample_rate, channels) =
@@ -121,6 +121,25 @@ pub(crate) fn track_info(trak: &Trak) -> Result<Option<TrackInfo>, RecordError> 
         sample_rate,
         channels,
     }))
+}
+
+/// The `vpcC` box body (VP Codec ISO Media File Format Binding §2.2: version 1, flags 0,
+/// then the record), written here because mp4-atom's encoder refuses field combinations
+/// FFmpeg writes (matrix coefficients 0 with 4:2:0) that decoders accept.
+fn vpcc_record(v: &mp4_atom::VpcC) -> Bytes {
+    let mut r = Vec::with_capacity(12 + v.codec_initialization_data.len());
+    r.extend_from_slice(&[1, 0, 0, 0, v.profile, v.level]);
+    r.push(
+        (v.bit_depth << 4)
+            | ((v.chroma_subsampling & 0x07) << 1)
+            | u8::from(v.video_full_range_flag),
+    );
+    r.extend_from_slice(&[v.color_primaries, v.transfer_characteristics, v.matrix_coefficients]);
+    let init = &v.codec_initialization_data;
+    let len = u16::try_from(init.len()).unwrap_or(u16::MAX);
+    r.extend_from_slice(&len.to_be_bytes());
+    r.extend_from_slice(init.get(..usize::from(len)).unwrap_or_default());
+    Bytes::from(r)
 }
 
 /// The RFC 7845 §5.1 identification header ("OpusHead", little-endian fields) from an
