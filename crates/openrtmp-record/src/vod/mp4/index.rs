@@ -15,6 +15,10 @@ use super::track::TrackInfo;
 /// 2^32 steps without a byte of input behind each).
 const MAX_SAMPLES_PER_RUN: u32 = 1 << 22;
 
+/// The largest sample indexed (64 MiB: a 4K intra frame is a few MB). A larger declared
+/// size is corruption; reading it would allocate that much per message.
+const MAX_SAMPLE_SIZE: u32 = 64 << 20;
+
 /// `sample_is_non_sync_sample` of the sample flags (ISO/IEC 14496-12 §8.8.3.1).
 const NON_SYNC: u32 = 0x0001_0000;
 
@@ -147,6 +151,9 @@ fn add_traf(
             let size = e.size.or(tfhd.default_sample_size).unwrap_or(defaults.default_sample_size);
             let flags =
                 e.flags.or(tfhd.default_sample_flags).unwrap_or(defaults.default_sample_flags);
+            if size > MAX_SAMPLE_SIZE {
+                return None;
+            }
             let end = pos.checked_add(u64::from(size)).filter(|&end| end <= file_len)?;
             if let Some(track) = track {
                 let cts = e.cts.unwrap_or(0).clamp(i64::from(i32::MIN), i64::from(i32::MAX));
@@ -208,7 +215,7 @@ pub(crate) fn add_sample_table(track: &mut TrackIndex, stbl: &Stbl, file_len: u6
             if index >= count {
                 return;
             }
-            let Some(size) = sizes(index) else { return };
+            let Some(size) = sizes(index).filter(|&s| s <= MAX_SAMPLE_SIZE) else { return };
             let Some(end) = pos.checked_add(u64::from(size)).filter(|&e| e <= file_len) else {
                 return;
             };
@@ -234,5 +241,140 @@ pub(crate) fn add_sample_table(track: &mut TrackIndex, stbl: &Stbl, file_len: u6
             pos = end;
             index += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use mp4_atom::{Mfhd, Tfdt, Tfhd, Trun, TrunEntry, TrunSamples};
+    use openrtmp_media::FourCc;
+
+    use super::*;
+    use crate::vod::mp4::track::Kind;
+
+    fn track(id: u32, kind: Kind, trex: Option<&Trex>) -> TrackIndex {
+        let info = TrackInfo {
+            id,
+            kind,
+            timescale: 1000,
+            config: Bytes::new(),
+            width: 0,
+            height: 0,
+            sample_rate: 0,
+            channels: 0,
+        };
+        TrackIndex::new(info, trex)
+    }
+
+    fn entry(size: u32, flags: Option<u32>) -> TrunEntry {
+        TrunEntry { duration: None, size: Some(size), flags, cts: None }
+    }
+
+    /// Two trafs without base_data_offset or default-base-is-moof: the first's data starts
+    /// at the moof, the second's where the first's ended; durations and flags come from
+    /// trex, then tfhd; a fragment without tfdt continues the track's time.
+    #[test]
+    fn implicit_bases_and_defaults() {
+        let trex = Trex {
+            track_id: 1,
+            default_sample_duration: 40,
+            default_sample_flags: NON_SYNC,
+            ..Trex::default()
+        };
+        let mut tracks =
+            [track(1, Kind::ExVideo(FourCc::HEVC), Some(&trex)), track(2, Kind::Opus, None)];
+        let moof = Moof {
+            mfhd: Mfhd { sequence_number: 1 },
+            traf: vec![
+                Traf {
+                    tfhd: Tfhd { track_id: 1, ..Tfhd::default() },
+                    tfdt: Some(Tfdt { base_media_decode_time: 1000 }),
+                    trun: vec![Trun {
+                        data_offset: Some(100),
+                        samples: TrunSamples::Explicit(vec![entry(10, Some(0)), entry(20, None)]),
+                    }],
+                    ..Traf::default()
+                },
+                Traf {
+                    tfhd: Tfhd {
+                        track_id: 2,
+                        default_sample_duration: Some(20),
+                        ..Tfhd::default()
+                    },
+                    tfdt: None,
+                    trun: vec![Trun {
+                        data_offset: None,
+                        samples: TrunSamples::Explicit(vec![entry(5, None)]),
+                    }],
+                    ..Traf::default()
+                },
+            ],
+        };
+        assert!(add_fragment(&mut tracks, &moof, 1000, 10_000));
+        let v = &tracks[0].samples;
+        assert_eq!(v.len(), 2);
+        assert_eq!((v[0].offset, v[0].dts, v[0].size, v[0].sync), (1100, 1000, 10, true));
+        assert_eq!((v[1].offset, v[1].dts, v[1].size, v[1].sync), (1110, 1040, 20, false));
+        let a = &tracks[1].samples;
+        assert_eq!((a[0].offset, a[0].dts, a[0].sync), (1130, 0, true));
+        assert_eq!(tracks[0].end_dts(), 1080);
+        assert_eq!(tracks[1].end_dts(), 20);
+    }
+
+    /// default-base-is-moof, a run's data offset relative to it, tfhd's default size and
+    /// flags for an inherited run; a fragment whose data passes the end of the file adds
+    /// nothing.
+    #[test]
+    fn base_is_moof_and_incomplete_fragment() {
+        let mut tracks = [track(1, Kind::Avc, None)];
+        let traf = |tfdt: u64| Traf {
+            tfhd: Tfhd {
+                track_id: 1,
+                default_base_is_moof: true,
+                default_sample_duration: Some(40),
+                default_sample_size: Some(100),
+                default_sample_flags: Some(NON_SYNC),
+                ..Tfhd::default()
+            },
+            tfdt: Some(Tfdt { base_media_decode_time: tfdt }),
+            trun: vec![Trun {
+                data_offset: Some(50),
+                samples: TrunSamples::Inherited { count: 3, first_flags: Some(0) },
+            }],
+            ..Traf::default()
+        };
+        let moof = Moof { mfhd: Mfhd { sequence_number: 1 }, traf: vec![traf(0)] };
+        assert!(add_fragment(&mut tracks, &moof, 0, 350));
+        let s = &tracks[0].samples;
+        assert_eq!(
+            s.iter().map(|s| (s.offset, s.dts, s.sync)).collect::<Vec<_>>(),
+            [(50, 0, true), (150, 40, false), (250, 80, false)]
+        );
+        // The next fragment at 350 needs bytes up to 350 + 350: the file has fewer.
+        let moof = Moof { mfhd: Mfhd { sequence_number: 2 }, traf: vec![traf(120)] };
+        assert!(!add_fragment(&mut tracks, &moof, 350, 699));
+        assert_eq!(tracks[0].samples.len(), 3);
+        assert!(add_fragment(&mut tracks, &moof, 350, 700));
+        assert_eq!(tracks[0].samples.len(), 6);
+    }
+
+    /// A run declaring billions of inherited samples is refused, not looped over.
+    #[test]
+    fn huge_inherited_run_is_refused() {
+        let mut tracks = [track(1, Kind::Avc, None)];
+        let moof = Moof {
+            mfhd: Mfhd { sequence_number: 1 },
+            traf: vec![Traf {
+                tfhd: Tfhd { track_id: 1, default_sample_size: Some(0), ..Tfhd::default() },
+                trun: vec![Trun {
+                    data_offset: None,
+                    samples: TrunSamples::Inherited { count: u32::MAX, first_flags: None },
+                }],
+                ..Traf::default()
+            }],
+        };
+        assert!(!add_fragment(&mut tracks, &moof, 0, 1 << 40));
+        assert!(tracks[0].samples.is_empty());
     }
 }
