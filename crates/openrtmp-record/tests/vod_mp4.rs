@@ -390,3 +390,39 @@ fn corrupted_real_file_never_panics() {
         })
         .unwrap();
 }
+
+/// Figures for the report, not a timed test: a one-hour fragmented recording (the 30 s
+/// fixture looped) is opened, indexed and read through. Run with `--ignored --nocapture`.
+#[test]
+#[ignore = "figures: builds a ~110 MB file"]
+fn figures_one_hour_recording() {
+    let Some((debian, _)) = tools() else { return };
+    let dir = TempDir::new("mp4-hour");
+    let mp4 = dir.path("hour.mp4");
+    let flv = Fixture::H264Aac { seconds: 30 }.path(&debian).display().to_string();
+    let out = mp4.display().to_string();
+    let mut args = vec!["-loglevel", "error", "-y", "-stream_loop", "119", "-i", &flv, "-c", "copy"];
+    args.extend_from_slice(FRAG);
+    args.extend(["-f", "mp4", &out]);
+    run_ffmpeg(&debian, &args).unwrap_or_else(|e| panic!("{e}"));
+    let rss0 = openrtmp_testkit::vm_rss().unwrap_or(0);
+    let t = std::time::Instant::now();
+    let mut src = Mp4Source::open(&mp4).expect("open");
+    let opened = t.elapsed();
+    let rss1 = openrtmp_testkit::vm_rss().unwrap_or(0);
+    let t = std::time::Instant::now();
+    let mut n = 0usize;
+    while src.next_message().expect("read").is_some() {
+        n += 1;
+    }
+    let read = t.elapsed();
+    let t = std::time::Instant::now();
+    src.seek(1_800_000).expect("seek");
+    let seek = t.elapsed();
+    eprintln!(
+        "1 h recording: {} MB, {} ms, {n} messages; open+index {opened:?} (+{} KB RSS), read all {read:?}, seek {seek:?}",
+        std::fs::metadata(&mp4).unwrap().len() >> 20,
+        src.duration_ms(),
+        rss1.saturating_sub(rss0) >> 10
+    );
+}
