@@ -401,7 +401,8 @@ fn figures_one_hour_recording() {
     let mp4 = dir.path("hour.mp4");
     let flv = Fixture::H264Aac { seconds: 30 }.path(&debian).display().to_string();
     let out = mp4.display().to_string();
-    let mut args = vec!["-loglevel", "error", "-y", "-stream_loop", "119", "-i", &flv, "-c", "copy"];
+    let mut args =
+        vec!["-loglevel", "error", "-y", "-stream_loop", "119", "-i", &flv, "-c", "copy"];
     args.extend_from_slice(FRAG);
     args.extend(["-f", "mp4", &out]);
     run_ffmpeg(&debian, &args).unwrap_or_else(|e| panic!("{e}"));

@@ -5,11 +5,11 @@
 //! Opening walks the top-level boxes by their headers only, seeking over `mdat` payloads:
 //! only `moov` and each `moof` are read (boxes of a few KB, each checked against the
 //! file's length before a byte is allocated), and every sample's place and time goes into
-//! a compact per-track index ([`index`]). Playback then reads one sample at a time. A
+//! a compact per-track index (module `index`). Playback then reads one sample at a time. A
 //! trailing fragment cut short (a crash; a segment still being written) ends the index at
 //! the last complete fragment; it is never an error.
 //!
-//! Codecs: H.264, HEVC, AV1, VP9 video; AAC and Opus audio ([`track`]). Other tracks are
+//! Codecs: H.264, HEVC, AV1, VP9 video; AAC and Opus audio (module `track`). Other tracks are
 //! skipped. Edit lists are not applied: times are decoding times from the file's first
 //! sample, which is what the recorder and FFmpeg's fragmented output start at.
 
