@@ -17,10 +17,10 @@ use openrtmp_testkit::{
 const FRAG: &[&str] = &["-movflags", "+frag_keyframe+empty_moov+default_base_moof"];
 
 fn tools() -> Option<(PathBuf, PathBuf)> {
-    match (ffmpeg(), ffmpeg_current()) {
-        (Some(a), Some(b)) => Some((a, b)),
+    match (ffmpeg(), ffmpeg_current(), openrtmp_testkit::require("ffprobe", None)) {
+        (Some(a), Some(b), Some(_)) => Some((a, b)),
         _ => {
-            skip_or_fail("Debian's ffmpeg and FFmpeg 9 are needed");
+            skip_or_fail("Debian's ffmpeg and ffprobe and FFmpeg 9 are needed");
             None
         }
     }
@@ -85,6 +85,35 @@ fn bodies<'a>(tags: impl Iterator<Item = (TagType, &'a Bytes)>) -> Vec<(TagType,
     out
 }
 
+/// The (type, timestamp, composition time) of every frame, like [`bodies`].
+fn times<'a>(tags: impl Iterator<Item = (TagType, u32, &'a Bytes)>) -> Vec<(TagType, i64, i64)> {
+    use openrtmp_media::FrameKind::{InterFrame, Keyframe};
+    let mut out = Vec::new();
+    for (kind, ts, data) in tags {
+        let cts: Vec<_> = match kind {
+            TagType::VIDEO => parse_video(data)
+                .expect("video")
+                .tracks
+                .iter()
+                .map(|t| (t.kind, t.composition_time))
+                .collect(),
+            TagType::AUDIO => parse_audio(data)
+                .expect("audio")
+                .tracks
+                .iter()
+                .map(|t| (t.kind, t.composition_time))
+                .collect(),
+            _ => continue,
+        };
+        for (k, ct) in cts {
+            if k == Keyframe || k == InterFrame {
+                out.push((kind, i64::from(ts), i64::from(ct)));
+            }
+        }
+    }
+    out
+}
+
 /// Frames FFmpeg 9 decodes from `file` (one framecrc line per decoded frame), per stream;
 /// panics on any decoding error.
 fn decoded_frames(ffmpeg: &Path, file: &Path) -> (usize, usize) {
@@ -117,6 +146,7 @@ fn probe_duration_ms(file: &Path) -> f64 {
 /// Remux `fixture` to fragmented MP4 with `remuxer`, read it back and check frames,
 /// decoding and duration.
 fn round_trip(name: &str, fixture: Fixture, remuxer: &Path, ffmpeg9: &Path, movflags: &[&str]) {
+    let per_track = movflags == FRAG;
     let dir = TempDir::new(name);
     let flv = fixture.path(remuxer);
     let mp4 = dir.path("rec.mp4");
@@ -162,6 +192,36 @@ fn round_trip(name: &str, fixture: Fixture, remuxer: &Path, ffmpeg9: &Path, movf
             h.len()
         );
     }
+    // Times agree within a ms (the MP4 track timescale is not in ms: AAC at 44.1 kHz),
+    // counted from the first frame of all tracks. Except for FFmpeg's `empty_moov`
+    // fragments: they start every track at 0 without an edit list, stretching each track's
+    // first sample over its real start (ffprobe reads them so too), so there each track is
+    // compared from its second frame on.
+    let want = times(sent.iter().map(|t| (t.tag_type, t.timestamp, &t.data)));
+    let have = times(messages.iter().map(|m| (m.kind, m.timestamp, &m.payload)));
+    let skip = usize::from(per_track);
+    let of_kind = |v: &[(TagType, i64, i64)], kind: TagType| -> Vec<(i64, i64)> {
+        let t0 = v
+            .iter()
+            .filter(|f| !per_track || f.0 == kind)
+            .skip(skip)
+            .map(|f| f.1)
+            .min()
+            .unwrap_or(0);
+        v.iter().filter(|f| f.0 == kind).skip(skip).map(|f| (f.1 - t0, f.2)).collect()
+    };
+    let mut cts_frames = 0;
+    for kind in [TagType::VIDEO, TagType::AUDIO] {
+        let (w, h) = (of_kind(&want, kind), of_kind(&have, kind));
+        for (i, (w, h)) in w.iter().zip(&h).enumerate() {
+            assert!(
+                (w.0 - h.0).abs() <= 1 && (w.1 - h.1).abs() <= 1,
+                "{name}: {kind:?} frame {}: fixture (ts, cts) {w:?}, read back {h:?}",
+                i + skip
+            );
+            cts_frames += usize::from(h.1 != 0);
+        }
+    }
     assert_eq!(
         decoded_frames(ffmpeg9, &out),
         decoded_frames(ffmpeg9, &flv),
@@ -176,7 +236,7 @@ fn round_trip(name: &str, fixture: Fixture, remuxer: &Path, ffmpeg9: &Path, movf
         "{name}: duration {ours} ms, ffprobe {probed} ms"
     );
     eprintln!(
-        "{name}: {} messages, {ours} ms (ffprobe {probed} ms), read in {took:?}",
+        "{name}: {} messages ({cts_frames} with a composition offset), {ours} ms (ffprobe {probed} ms), read in {took:?}",
         messages.len()
     );
 }

@@ -10,8 +10,8 @@
 //! the last complete fragment; it is never an error.
 //!
 //! Codecs: H.264, HEVC, AV1, VP9 video; AAC and Opus audio (module `track`). Other tracks are
-//! skipped. Edit lists are not applied: times are decoding times from the file's first
-//! sample, which is what the recorder and FFmpeg's fragmented output start at.
+//! skipped. Times are decoding times on the movie timeline (each track's edit list
+//! applied, as FFmpeg's demuxer does), from the earliest of them.
 
 mod index;
 mod track;
@@ -39,14 +39,20 @@ pub struct Mp4Source {
     tracks: Vec<TrackIndex>,
     /// Per track, the next sample to send.
     cursors: Vec<usize>,
-    /// The earliest decoding time of any track, in ms: time 0 of the messages.
-    start_ms: u64,
+    /// The earliest decoding time of any track on the movie timeline (edit lists applied),
+    /// in ms: time 0 of the messages.
+    start_ms: i128,
     duration_ms: u64,
 }
 
 /// `value * 1000 / timescale`, rounded down (times never exceed 2^64 ms).
 fn to_ms(value: i128, timescale: u32) -> i128 {
     value.saturating_mul(1000) / i128::from(timescale.max(1))
+}
+
+/// A decoding time of `track` on the movie timeline (its edit list applied), in ms.
+fn movie_ms(track: &TrackIndex, dts: u64) -> i128 {
+    to_ms(i128::from(dts) + i128::from(track.info.offset), track.info.timescale)
 }
 
 impl Mp4Source {
@@ -65,13 +71,12 @@ impl Mp4Source {
         if !tracks.iter().any(|t| !t.samples.is_empty()) {
             return Err(invalid("no complete sample of a playable track"));
         }
-        let first_ms =
-            |t: &TrackIndex| t.samples.first().map(|s| to_ms(i128::from(s.dts), t.info.timescale));
+        let first_ms = |t: &TrackIndex| t.samples.first().map(|s| movie_ms(t, s.dts));
         let start = tracks.iter().filter_map(first_ms).min().unwrap_or(0);
         let end = tracks
             .iter()
             .filter(|t| !t.samples.is_empty())
-            .map(|t| to_ms(i128::from(t.end_dts()), t.info.timescale))
+            .map(|t| movie_ms(t, t.end_dts()))
             .max()
             .unwrap_or(start);
         let cursors = vec![0; tracks.len()];
@@ -79,15 +84,14 @@ impl Mp4Source {
             file,
             tracks,
             cursors,
-            start_ms: u64::try_from(start).unwrap_or(0),
+            start_ms: start,
             duration_ms: u64::try_from(end - start).unwrap_or(0),
         })
     }
 
     /// A sample's decoding time in ms from the start of the file.
     fn time_ms(&self, track: &TrackIndex, sample: &Sample) -> u64 {
-        let ms = to_ms(i128::from(sample.dts), track.info.timescale);
-        u64::try_from(ms).unwrap_or(0).saturating_sub(self.start_ms)
+        u64::try_from(movie_ms(track, sample.dts) - self.start_ms).unwrap_or(0)
     }
 
     fn video(&self) -> Option<usize> {
@@ -201,8 +205,8 @@ impl VodSource for Mp4Source {
         let data = self.read_sample(sample.offset, sample.size)?;
         let Some(t) = self.tracks.get(i) else { return Ok(None) };
         let scale = t.info.timescale;
-        let pts = to_ms(i128::from(sample.dts) + i128::from(sample.cts), scale);
-        let cts_ms = pts - to_ms(i128::from(sample.dts), scale);
+        let dts = i128::from(sample.dts) + i128::from(t.info.offset);
+        let cts_ms = to_ms(dts + i128::from(sample.cts), scale) - to_ms(dts, scale);
         let cts_ms = i32::try_from(cts_ms).unwrap_or(0);
         let payload = t.info.frame(sample.sync, cts_ms, data)?;
         let kind = if t.info.kind.is_video() { TagType::VIDEO } else { TagType::AUDIO };
@@ -289,7 +293,8 @@ fn moov_tracks(moov: &Moov, len: u64) -> Result<Vec<TrackIndex>, Walk> {
     let mut tracks = Vec::new();
     for trak in &moov.trak {
         let info = track::track_info(trak).map_err(|e| Walk::Invalid(e.to_string()))?;
-        let Some(info) = info else { continue };
+        let Some(mut info) = info else { continue };
+        info.offset = track::edit_offset(trak, moov.mvhd.timescale, info.timescale);
         let trex = moov.mvex.as_ref().and_then(|m| m.trex.iter().find(|t| t.track_id == info.id));
         let mut t = TrackIndex::new(info, trex);
         index::add_sample_table(&mut t, &trak.mdia.minf.stbl, len);

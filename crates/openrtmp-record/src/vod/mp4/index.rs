@@ -263,6 +263,7 @@ mod tests {
             height: 0,
             sample_rate: 0,
             channels: 0,
+            offset: 0,
         };
         TrackIndex::new(info, trex)
     }

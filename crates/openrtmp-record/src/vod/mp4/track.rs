@@ -52,6 +52,9 @@ pub(crate) struct TrackInfo {
     pub(crate) height: u16,
     pub(crate) sample_rate: u32,
     pub(crate) channels: u16,
+    /// What the edit list adds to every decoding time to place the track on the movie's
+    /// timeline (track timescale; see [`edit_offset`]).
+    pub(crate) offset: i64,
 }
 
 /// The box bytes of `atom` without its 8-byte header: what RTMP carries of a
@@ -120,7 +123,32 @@ pub(crate) fn track_info(trak: &Trak) -> Result<Option<TrackInfo>, RecordError> 
         height,
         sample_rate,
         channels,
+        offset: 0,
     }))
+}
+
+/// Where the edit list (ISO/IEC 14496-12 §8.6.6) puts the track on the movie timeline, as
+/// an offset to add to its decoding times (track timescale): the leading empty edits delay
+/// it, the first media edit's start time advances it. This is how FFmpeg keeps audio and
+/// video apart by the distance they had in the source (an encoder delay, a first frame
+/// later than the audio), and what its demuxer applies; rate and later edits are ignored.
+pub(crate) fn edit_offset(trak: &Trak, movie_timescale: u32, timescale: u32) -> i64 {
+    let Some(elst) = trak.edts.as_ref().and_then(|e| e.elst.as_ref()) else { return 0 };
+    let mut empty: i128 = 0;
+    for e in &elst.entries {
+        match e.media_time {
+            None => {
+                let scaled = i128::from(e.segment_duration) * i128::from(timescale)
+                    / i128::from(movie_timescale.max(1));
+                empty = empty.saturating_add(scaled);
+            }
+            Some(start) => {
+                let offset = empty - i128::from(start);
+                return i64::try_from(offset).unwrap_or(0);
+            }
+        }
+    }
+    0
 }
 
 /// The `vpcC` box body (VP Codec ISO Media File Format Binding §2.2: version 1, flags 0,
@@ -299,6 +327,7 @@ mod tests {
             height: 0,
             sample_rate: 0,
             channels: 0,
+            offset: 0,
         };
         assert_eq!(&t.sequence_header().unwrap()[..], &[0x17, 0, 0, 0, 0, 1, 2]);
         let f = t.frame(false, 80, Bytes::from_static(&[9])).unwrap();
@@ -316,6 +345,7 @@ mod tests {
             height: 0,
             sample_rate: 0,
             channels: 0,
+            offset: 0,
         };
         assert_eq!(&t.sequence_header().unwrap()[..], &[0x90, b'h', b'v', b'c', b'1', 1]);
         // Key frame, CodedFrames with SI24 cts 40.
