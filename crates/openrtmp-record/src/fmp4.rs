@@ -75,6 +75,10 @@ struct Track {
     last_duration: Option<u32>,
     /// End of the last sample flushed, in ticks: the track's duration.
     end: u64,
+    /// Whether the track has had its first random access point: video frames before the
+    /// first keyframe cannot be decoded and are dropped, even when audio started the
+    /// segment.
+    started: bool,
 }
 
 impl Track {
@@ -229,6 +233,10 @@ impl Fmp4Muxer {
         let Some(index) = self.tracks.iter().position(|t| t.kind.is_video() == video) else {
             return Ok(()); // configured after the moov: not in this segment
         };
+        match self.tracks.get_mut(index) {
+            Some(t) if t.started || sync => t.started = true,
+            _ => return Ok(()),
+        }
         let ext = self.clock.unwrap(ts);
         let ms = ext - *self.base_ms.get_or_insert(ext);
         self.last_ms = self.last_ms.max(ms);
@@ -257,7 +265,9 @@ impl Fmp4Muxer {
     /// Whether the fragment ends before this frame (see the module documentation).
     fn should_cut(&self, video: bool, sync: bool) -> bool {
         let target_ms = self.fragment_duration.map(|d| d.as_millis() as u64);
-        if self.held >= MAX_FRAGMENT_BYTES || self.tracks.iter().any(|t| t.fragment_ms() >= MAX_FRAGMENT_MS) {
+        if self.held >= MAX_FRAGMENT_BYTES
+            || self.tracks.iter().any(|t| t.fragment_ms() >= MAX_FRAGMENT_MS)
+        {
             return true;
         }
         let video_track = self.tracks.iter().find(|t| t.kind.is_video());
@@ -300,6 +310,7 @@ impl Fmp4Muxer {
                 pending: None,
                 last_duration: None,
                 end: 0,
+                started: false,
             })
             .collect();
         self.written = buf.len() as u64;
@@ -383,7 +394,11 @@ fn moov(entries: &[Entry]) -> Moov {
     let trak = entries.iter().zip(1u32..).map(|(e, id)| trak(e, id)).collect();
     let trex = (1u32..)
         .take(entries.len())
-        .map(|track_id| Trex { track_id, default_sample_description_index: 1, ..Default::default() })
+        .map(|track_id| Trex {
+            track_id,
+            default_sample_description_index: 1,
+            ..Default::default()
+        })
         .collect();
     Moov {
         mvhd: Mvhd {

@@ -8,11 +8,11 @@
 //! (Opus-in-ISOBMFF §4.3.2).
 
 use bytes::Bytes;
+use mp4_atom::esds::{DecoderConfig, DecoderSpecific, EsDescriptor, SLConfig};
 use mp4_atom::{
     Atom, Audio, Av01, Av1c, Avc1, Avcc, Codec, Dops, Esds, Hvc1, Hvcc, Mp4a, Opus,
     OpusChannelMapping, Visual, Vp09, VpcC,
 };
-use mp4_atom::esds::{DecoderConfig, DecoderSpecific, EsDescriptor, SLConfig};
 use openrtmp_media::codec::{aac, av1, opus, vp9};
 use openrtmp_media::{AudioCodec, FourCc, VideoCodec};
 
@@ -52,9 +52,7 @@ impl Kind {
     pub(crate) fn audio(codec: AudioCodec) -> Result<Kind, RecordError> {
         use openrtmp_media::audio::SoundFormat;
         match codec {
-            AudioCodec::Legacy(SoundFormat::AAC) | AudioCodec::FourCc(FourCc::AAC) => {
-                Ok(Kind::Aac)
-            }
+            AudioCodec::Legacy(SoundFormat::AAC) | AudioCodec::FourCc(FourCc::AAC) => Ok(Kind::Aac),
             AudioCodec::FourCc(FourCc::OPUS) => Ok(Kind::Opus),
             AudioCodec::Legacy(f) => Err(unsupported(format!("legacy sound format {}", f.0))),
             AudioCodec::FourCc(f) => Err(unsupported(format!("audio {f}"))),
@@ -162,8 +160,7 @@ pub(crate) fn video_entry(
                     }
                 }
             }
-            Av01 { visual: visual(dim(w), dim(h), "AOM Coding"), av1c, ..Default::default() }
-                .into()
+            Av01 { visual: visual(dim(w), dim(h), "AOM Coding"), av1c, ..Default::default() }.into()
         }
         Kind::Vp9 => {
             let r = vp9::VpCodecConfigurationRecord::parse(config)?;
@@ -303,7 +300,9 @@ fn strip_temporal_delimiters(body: &Bytes) -> Vec<Bytes> {
         if obu_type != OBU_TEMPORAL_DELIMITER {
             // Adjacent kept OBUs share one slice.
             match out.last_mut() {
-                Some(last) if last_end(body, last) == pos => *last = body.slice(pos - last.len()..end),
+                Some(last) if last_end(body, last) == pos => {
+                    *last = body.slice(pos - last.len()..end)
+                }
                 _ => out.push(body.slice(pos..end)),
             }
         }
@@ -353,10 +352,10 @@ mod tests {
         // A TD in the middle splits the kept data in two slices.
         let body = Bytes::from_static(&[0x0a, 0x01, 0xaa, 0x12, 0x00, 0x32, 0x01, 0x07]);
         let out = strip_temporal_delimiters(&body);
-        assert_eq!(out.iter().map(|b| b.to_vec()).collect::<Vec<_>>(), [
-            vec![0x0a, 0x01, 0xaa],
-            vec![0x32, 0x01, 0x07]
-        ]);
+        assert_eq!(
+            out.iter().map(|b| b.to_vec()).collect::<Vec<_>>(),
+            [vec![0x0a, 0x01, 0xaa], vec![0x32, 0x01, 0x07]]
+        );
         // Garbage (a size past the end) is kept whole.
         let body = Bytes::from_static(&[0x12, 0x00, 0x32, 0x09, 1]);
         let out = strip_temporal_delimiters(&body);

@@ -120,15 +120,36 @@ mod tests {
     #[test]
     fn data_offsets_point_at_each_tracks_samples() {
         let v = [
-            Sample { dts: 0, duration: 3600, cts: 0, sync: true, data: vec![Bytes::from_static(b"VVVV")] },
-            Sample { dts: 3600, duration: 3600, cts: 3600, sync: false, data: vec![Bytes::from_static(b"vv")] },
+            Sample {
+                dts: 0,
+                duration: 3600,
+                cts: 0,
+                sync: true,
+                data: vec![Bytes::from_static(b"VVVV")],
+            },
+            Sample {
+                dts: 3600,
+                duration: 3600,
+                cts: 3600,
+                sync: false,
+                data: vec![Bytes::from_static(b"vv")],
+            },
         ];
-        let a = [Sample { dts: 10, duration: 1024, cts: 0, sync: true, data: vec![Bytes::from_static(b"aaa")] }];
-        let out = encode(7, &[
-            Run { track_id: 1, video: true, samples: &v },
-            Run { track_id: 2, video: false, samples: &a },
-            Run { track_id: 3, video: false, samples: &[] },
-        ])
+        let a = [Sample {
+            dts: 10,
+            duration: 1024,
+            cts: 0,
+            sync: true,
+            data: vec![Bytes::from_static(b"aaa")],
+        }];
+        let out = encode(
+            7,
+            &[
+                Run { track_id: 1, video: true, samples: &v },
+                Run { track_id: 2, video: false, samples: &a },
+                Run { track_id: 3, video: false, samples: &[] },
+            ],
+        )
         .unwrap();
         let file: Vec<u8> = out.iter().flat_map(|b| b.to_vec()).collect();
         let mut buf = &file[..];

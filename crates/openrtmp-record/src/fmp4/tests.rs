@@ -72,6 +72,22 @@ fn init_segment_waits_for_the_first_keyframe() {
     assert_eq!(moov.mvex.unwrap().trex.len(), 2);
 }
 
+/// Regression: audio that starts the segment before the first video keyframe used to let
+/// the inter frames before that keyframe in as the video track's first samples.
+#[test]
+fn video_starts_at_its_first_keyframe_even_after_audio() {
+    let mut m = Fmp4Muxer::new(None);
+    let mut msgs = vec![video_seq(), audio_seq(), audio(0), video(10, false), video(50, false)];
+    msgs.extend((0..26u32).map(|i| video(90 + i * 40, i % 25 == 0)));
+    let frags = moofs(&run(&mut m, &msgs));
+    assert_eq!(frags.len(), 1);
+    let v = frags[0].traf.iter().find(|t| t.tfhd.track_id == 1).expect("video traf");
+    let samples: Vec<_> = v.trun[0].samples.iter().collect();
+    assert_eq!(samples.len(), 25);
+    assert_eq!(samples[0].flags, Some(fragment::SYNC));
+    assert_eq!(v.tfdt.as_ref().unwrap().base_media_decode_time, 90 * 90);
+}
+
 #[test]
 fn one_fragment_per_gop_with_tfdt_and_durations() {
     let mut m = Fmp4Muxer::new(None);
