@@ -137,7 +137,8 @@ impl Fmp4Muxer {
         }
     }
 
-    /// `Err(Unsupported)` the first time `what` is seen, `Ok` after (skipped silently).
+    /// `Err(e)` the first time this error is seen in the segment, `Ok` after: what cannot
+    /// be recorded is reported once and then skipped silently.
     fn report(&mut self, e: RecordError) -> Result<(), RecordError> {
         if self.reported.insert(e.to_string()) {
             Err(e)
