@@ -314,10 +314,9 @@ impl Connection {
                     self.vod.buffer_length(stream_id, millis)
                 }
                 ServerEvent::PingResponse { .. } => {}
-                ServerEvent::Command {
-                    stream_id,
-                    command: Command::Seek { milliseconds, .. },
-                } if self.vod.plays(stream_id) => {
+                ServerEvent::Command { stream_id, command: Command::Seek { milliseconds, .. } }
+                    if self.vod.plays(stream_id) =>
+                {
                     self.vod.seek(&mut self.session, stream_id, milliseconds);
                 }
                 ServerEvent::Command { stream_id, command } => {

@@ -69,10 +69,9 @@ fn candidates(requested: &str) -> Vec<String> {
         (Some(ext), Some(hint)) if ext != hint => Vec::new(),
         (Some(_), _) => vec![name.to_owned()],
         (None, Some(hint)) => vec![format!("{name}.{}", hint.extension())],
-        (None, None) => [Format::Mp4, Format::Flv]
-            .iter()
-            .map(|f| format!("{name}.{}", f.extension()))
-            .collect(),
+        (None, None) => {
+            [Format::Mp4, Format::Flv].iter().map(|f| format!("{name}.{}", f.extension())).collect()
+        }
     }
 }
 

@@ -139,7 +139,18 @@ impl VodSource for FlvSource {
         match at_or_before {
             Some((i, e)) => {
                 let t = self.rebased(e);
-                self.next = i;
+                // Tags just before the keyframe in file order with its time or later (the
+                // audio frame muxed first at the same timestamp) play too; from the first
+                // keyframe on, the whole file plays.
+                let first_key = self.index.iter().position(target) == Some(i);
+                let mut start = if first_key { 0 } else { i };
+                while let Some(prev) = start.checked_sub(1).and_then(|p| self.index.get(p)) {
+                    if first_key || self.rebased(prev) < t {
+                        break;
+                    }
+                    start -= 1;
+                }
+                self.next = start;
                 Ok(t)
             }
             None => {

@@ -46,7 +46,8 @@ pub(crate) struct PlayRange {
 impl PlayRange {
     /// From `play`'s `start` and `duration` in seconds.
     pub(crate) fn from_play(start: f64, duration: f64) -> PlayRange {
-        let ms = |s: f64| (s.is_finite() && s > 0.0).then(|| (s * 1000.0).min(u64::MAX as f64) as u64);
+        let ms =
+            |s: f64| (s.is_finite() && s > 0.0).then(|| (s * 1000.0).min(u64::MAX as f64) as u64);
         PlayRange { start_ms: ms(start).unwrap_or(0), duration_ms: ms(duration) }
     }
 }
@@ -101,7 +102,8 @@ impl VodPlayers {
     ) -> std::io::Result<()> {
         let (items, seeks) = reader::spawn(file.path.clone(), file.format, range.start_ms)?;
         self.stop(stream_id);
-        let lead = self.buffers.iter().find(|(id, _)| *id == stream_id).map_or(DEFAULT_LEAD, |b| b.1);
+        let lead =
+            self.buffers.iter().find(|(id, _)| *id == stream_id).map_or(DEFAULT_LEAD, |b| b.1);
         tracing::info!(
             stream = %file.file_name,
             start_ms = range.start_ms,
@@ -324,7 +326,8 @@ impl VodPlayer {
         let payload: Bytes =
             ScriptData::new("onPlayStatus", vec![Amf0Value::Object(info)]).to_bytes();
         let ts = u32::try_from(self.last_ms).unwrap_or(u32::MAX);
-        let msg = Message { csid: 0, timestamp: ts, type_id: MessageType::DATA_AMF0, stream_id, payload };
+        let msg =
+            Message { csid: 0, timestamp: ts, type_id: MessageType::DATA_AMF0, stream_id, payload };
         session.send_media(stream_id, &msg);
         session.send_user_control(UserControl::StreamEof { stream_id });
         let d = format!("Stopped playing {}.", self.file_name);

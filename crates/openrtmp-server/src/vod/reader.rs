@@ -102,7 +102,9 @@ fn play(
                     Err(std_mpsc::TryRecvError::Empty) => {}
                 }
                 match source.next_message() {
-                    Ok(Some(message)) => tx.blocking_send(Item::Media { generation, message }).ok()?,
+                    Ok(Some(message)) => {
+                        tx.blocking_send(Item::Media { generation, message }).ok()?
+                    }
                     Ok(None) => break Item::End { generation },
                     Err(e) => break Item::Failed { generation, error: e.to_string() },
                 }

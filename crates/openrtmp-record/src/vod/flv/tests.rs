@@ -100,6 +100,29 @@ fn seek_goes_to_the_keyframe_at_or_before() {
     assert!(s.next_message().unwrap().is_none());
 }
 
+/// FFmpeg muxes the audio frame of a timestamp before the video keyframe of the same
+/// timestamp: a seek to that keyframe plays that audio frame too, and a seek to (or
+/// before) the first keyframe plays the file from its first tag.
+#[test]
+fn seek_keeps_the_audio_muxed_before_its_keyframe() {
+    let mut f = vec![b'F', b'L', b'V', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0];
+    tag(&mut f, 9, 0, AVC_HEADER);
+    tag(&mut f, 8, 0, AAC_HEADER);
+    for i in 0..20u32 {
+        tag(&mut f, 8, i * 100, &[0xaf, 1, i as u8]);
+        let v = [if i % 10 == 0 { 0x17 } else { 0x27 }, 1, 0, 0, 0, i as u8];
+        tag(&mut f, 9, i * 100, &v);
+    }
+    let file = TempFile::with(&f);
+    let mut s = FlvSource::open(&file.0).unwrap();
+    assert_eq!(s.seek(1200).unwrap(), 1000);
+    let first = s.next_message().unwrap().unwrap();
+    assert_eq!((first.kind, first.timestamp), (TagType::AUDIO, 1000));
+    assert_eq!(s.next_message().unwrap().unwrap().payload[0], 0x17);
+    assert_eq!(s.seek(0).unwrap(), 0);
+    assert_eq!(drain(&mut s).len(), 40);
+}
+
 #[test]
 fn audio_only_seeks_to_the_frame_at_or_before() {
     let mut f = vec![b'F', b'L', b'V', 1, 4, 0, 0, 0, 9, 0, 0, 0, 0];
