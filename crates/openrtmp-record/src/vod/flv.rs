@@ -151,7 +151,8 @@ impl VodSource for FlvSource {
                     start -= 1;
                 }
                 self.next = start;
-                Ok(t)
+                // From the first keyframe on, the file plays from its start (time 0).
+                Ok(if first_key { 0 } else { t })
             }
             None => {
                 self.next = 0;

@@ -71,6 +71,8 @@ struct VodPlayer {
     stop_at: Option<u64>,
     duration: Option<u64>,
     last_ms: u64,
+    /// No media sent since the last start or seek.
+    fresh: bool,
     bytes: u64,
     lead: Duration,
 }
@@ -123,6 +125,7 @@ impl VodPlayers {
             stop_at: None,
             duration: range.duration_ms,
             last_ms: range.start_ms,
+            fresh: true,
             bytes: 0,
             lead,
         });
@@ -154,6 +157,7 @@ impl VodPlayers {
     /// SetBufferLength: the lead of the player on `stream_id` (now or later).
     pub(crate) fn buffer_length(&mut self, stream_id: u32, millis: u32) {
         let lead = Duration::from_millis(u64::from(millis)).min(MAX_LEAD);
+        tracing::debug!(stream_id, millis, "vod buffer length");
         self.buffers.retain(|(id, _)| *id != stream_id);
         self.buffers.push((stream_id, lead));
         for p in self.list.iter_mut().filter(|p| p.stream_id == stream_id) {
@@ -260,6 +264,15 @@ impl VodPlayer {
                         return;
                     }
                     let ms = u64::from(message.timestamp);
+                    // A source that starts before the time its seek reported (frames muxed
+                    // ahead of the keyframe): the clock starts at the earliest frame, so no
+                    // later frame goes out early.
+                    if let Some((at, media)) = self.clock.as_mut() {
+                        if ms < *media && self.fresh {
+                            (*at, *media) = (now, ms);
+                        }
+                    }
+                    self.fresh = false;
                     if self.stop_at.is_some_and(|end| ms > end) {
                         self.complete(session);
                         return;
@@ -291,10 +304,12 @@ impl VodPlayer {
             let d = format!("Started playing {}.", self.file_name);
             session.send_status(stream_id, StatusCode::PLAY_START, Some(&d));
         }
-        tracing::debug!(stream = %self.file_name, position_ms, duration_ms, "vod positioned");
+        let lead_ms = self.lead.as_millis() as u64;
+        tracing::debug!(stream = %self.file_name, position_ms, duration_ms, lead_ms, "vod positioned");
         self.stop_at = self.duration.map(|d| position_ms.saturating_add(d));
         self.clock = Some((Instant::now(), position_ms));
         self.last_ms = position_ms;
+        self.fresh = true;
         let ts = u32::try_from(position_ms).unwrap_or(u32::MAX);
         for header in headers {
             self.send(session, openrtmp_record::Message { timestamp: ts, ..header });
