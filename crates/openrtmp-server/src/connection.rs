@@ -319,6 +319,13 @@ impl Connection {
                 {
                     self.vod.seek(&mut self.session, stream_id, milliseconds);
                 }
+                ServerEvent::Command {
+                    stream_id,
+                    command: Command::GetStreamLength { transaction_id, stream_name },
+                } => {
+                    let file = self.recording(&stream_name);
+                    self.vod.stream_length(&mut self.session, stream_id, transaction_id, file);
+                }
                 ServerEvent::Command { stream_id, command } => {
                     tracing::debug!(stream_id, command = command.name(), "command not handled");
                 }
@@ -462,13 +469,7 @@ impl Connection {
         name: &str,
         range: crate::vod::PlayRange,
     ) -> Result<bool, Close> {
-        let Some(key) = self.stream_key(name) else { return Ok(false) };
-        if self.shared.hub.stream(&key).is_some_and(|s| s.publishing) {
-            return Ok(false);
-        }
-        let Some(file) = crate::vod::find(&self.config.record, &self.app, name) else {
-            return Ok(false);
-        };
+        let Some(file) = self.recording(name) else { return Ok(false) };
         self.players.stop(stream_id);
         if let Err(e) = self.vod.start(&file, stream_id, range) {
             tracing::warn!(stream = %file.file_name, error = %e, "vod play failed to start");
@@ -476,11 +477,21 @@ impl Connection {
             self.session.reject_play(now(), request, code, d).map_err(Close::Protocol)?;
             return Ok(true);
         }
-        self.entry.vod_player(&key.app, &file.file_name);
+        self.entry.vod_player(&self.app, &file.file_name);
         self.shared.platform.stats_changed();
         self.record.played(&file.file_name);
         self.session.accept_play(now(), request).map_err(Close::Protocol)?;
         Ok(true)
+    }
+
+    /// The recording `name` names in this app, unless a live stream of that name is
+    /// published (see `crate::vod`).
+    fn recording(&self, name: &str) -> Option<crate::vod::VodFile> {
+        let key = self.stream_key(name)?;
+        if self.shared.hub.stream(&key).is_some_and(|s| s.publishing) {
+            return None;
+        }
+        crate::vod::find(&self.config.record, &self.app, name)
     }
 
     fn stop_publish(&mut self, why: &str) {

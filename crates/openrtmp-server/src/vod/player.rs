@@ -77,17 +77,71 @@ struct VodPlayer {
     lead: Duration,
 }
 
-/// Every recording this connection plays.
-#[derive(Debug, Default)]
+/// A `getStreamLength` answered: stream id, transaction id, length in ms.
+type Length = (u32, f64, u64);
+
+/// Every recording this connection plays, and `getStreamLength` questions being answered.
+#[derive(Debug)]
 pub(crate) struct VodPlayers {
     list: Vec<VodPlayer>,
     /// The client's SetBufferLength per stream id, for players started after it.
     buffers: Vec<(u32, Duration)>,
+    /// Lengths measured on a reader thread (opening a recording reads it).
+    lengths_tx: mpsc::Sender<Length>,
+    lengths: mpsc::Receiver<Length>,
+    /// Questions asked, not yet received back.
+    measuring: usize,
+    /// Answers received, not yet sent.
+    measured: Vec<Length>,
 }
+
+impl Default for VodPlayers {
+    fn default() -> Self {
+        let (lengths_tx, lengths) = mpsc::channel(MAX_LENGTH_QUESTIONS);
+        VodPlayers {
+            list: Vec::new(),
+            buffers: Vec::new(),
+            lengths_tx,
+            lengths,
+            measuring: 0,
+            measured: Vec::new(),
+        }
+    }
+}
+
+/// `getStreamLength` questions measured at once per connection; more are answered 0.
+const MAX_LENGTH_QUESTIONS: usize = 4;
 
 impl VodPlayers {
     pub(crate) fn is_empty(&self) -> bool {
-        self.list.is_empty()
+        self.list.is_empty() && self.measuring == 0 && self.measured.is_empty()
+    }
+
+    /// `getStreamLength`: the length of `file` (`None`: not a recording: 0, live), in
+    /// seconds, answered once a thread has opened it.
+    pub(crate) fn stream_length(
+        &mut self,
+        session: &mut ServerSession,
+        stream_id: u32,
+        transaction_id: f64,
+        file: Option<VodFile>,
+    ) {
+        let Some(file) = file.filter(|_| self.measuring < MAX_LENGTH_QUESTIONS) else {
+            session.send_result(stream_id, transaction_id, Amf0Value::Number(0.0));
+            return;
+        };
+        let tx = self.lengths_tx.clone();
+        let spawned =
+            std::thread::Builder::new().name("openrtmp-vod-length".into()).spawn(move || {
+                let ms = openrtmp_record::vod::open(&file.path, file.format)
+                    .map(|s| s.duration_ms())
+                    .unwrap_or(0);
+                let _ = tx.blocking_send((stream_id, transaction_id, ms));
+            });
+        match spawned {
+            Ok(_) => self.measuring += 1,
+            Err(_) => session.send_result(stream_id, transaction_id, Amf0Value::Number(0.0)),
+        }
     }
 
     /// Whether `stream_id` plays a recording.
@@ -184,20 +238,37 @@ impl VodPlayers {
         true
     }
 
-    /// Resolves when a player has an item due (cancel-safe: a received item is kept).
+    /// Resolves when a player has an item due or a length was measured (cancel-safe: a
+    /// received item is kept).
     pub(crate) async fn ready(&mut self) {
-        match self.list.as_mut_slice() {
-            [] => std::future::pending().await,
-            [one] => one.ready().await,
-            many => {
-                let all = many.iter_mut().map(|p| Box::pin(p.ready()));
-                futures_util::future::select_all(all).await;
+        if !self.measured.is_empty() {
+            return;
+        }
+        let VodPlayers { list, lengths, measuring, measured, .. } = self;
+        let players = async {
+            match list.as_mut_slice() {
+                [] => std::future::pending().await,
+                [one] => one.ready().await,
+                many => {
+                    let all = many.iter_mut().map(|p| Box::pin(p.ready()));
+                    futures_util::future::select_all(all).await;
+                }
             }
+        };
+        tokio::select! {
+            Some(length) = lengths.recv(), if *measuring > 0 => {
+                *measuring -= 1;
+                measured.push(length);
+            }
+            () = players => {}
         }
     }
 
-    /// Sends what is due, one batch per player.
+    /// Sends what is due, one batch per player, and the lengths measured.
     pub(crate) fn pump(&mut self, session: &mut ServerSession) {
+        for (stream_id, transaction_id, ms) in self.measured.drain(..) {
+            session.send_result(stream_id, transaction_id, Amf0Value::Number(ms as f64 / 1000.0));
+        }
         let now = Instant::now();
         for p in &mut self.list {
             p.pump(session, now);
