@@ -80,9 +80,106 @@ struct VodPlayer {
 /// A `getStreamLength` answered: stream id, transaction id, length in ms.
 type Length = (u32, f64, u64);
 
-/// Every recording this connection plays, and `getStreamLength` questions being answered.
-#[derive(Debug)]
+/// Every recording this connection plays, and `getStreamLength` questions being answered:
+/// nothing (one pointer) on a connection that never plays a recording (a connection task's
+/// size is tested in `listener/accept.rs`).
+#[derive(Debug, Default)]
 pub(crate) struct VodPlayers {
+    state: Option<Box<State>>,
+    /// The client's last SetBufferLength (stream id, ms), for players started after it.
+    buffer: Option<(u32, u32)>,
+}
+
+impl VodPlayers {
+    fn state(&mut self) -> &mut State {
+        let state = self.state.get_or_insert_with(Box::default);
+        if let Some((stream_id, millis)) = self.buffer.take() {
+            state.buffer_length(stream_id, millis);
+        }
+        state
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.state.as_ref().is_none_or(|s| s.is_empty())
+    }
+
+    /// Whether `stream_id` plays a recording.
+    pub(crate) fn plays(&self, stream_id: u32) -> bool {
+        self.state.as_ref().is_some_and(|s| s.plays(stream_id))
+    }
+
+    /// Plays `file` on `stream_id` (replacing what it played); the reader starts at once.
+    pub(crate) fn start(
+        &mut self,
+        file: &VodFile,
+        stream_id: u32,
+        range: PlayRange,
+    ) -> std::io::Result<()> {
+        self.state().start(file, stream_id, range)
+    }
+
+    /// `closeStream`/`deleteStream`: stops the player on `stream_id` (its reader ends and
+    /// closes the file).
+    pub(crate) fn stop(&mut self, stream_id: u32) {
+        if let Some(s) = &mut self.state {
+            s.stop(stream_id);
+        }
+    }
+
+    /// `pause`/unpause (already acknowledged by the session).
+    pub(crate) fn pause(&mut self, stream_id: u32, paused: bool) {
+        if let Some(s) = &mut self.state {
+            s.pause(stream_id, paused);
+        }
+    }
+
+    /// SetBufferLength: the lead of the player on `stream_id` (now or later).
+    pub(crate) fn buffer_length(&mut self, stream_id: u32, millis: u32) {
+        match &mut self.state {
+            Some(s) => s.buffer_length(stream_id, millis),
+            None => self.buffer = Some((stream_id, millis)),
+        }
+    }
+
+    /// `seek` on `stream_id`; false when it plays no recording (a live stream).
+    pub(crate) fn seek(&mut self, session: &mut ServerSession, stream_id: u32, ms: f64) -> bool {
+        self.state.as_mut().is_some_and(|s| s.seek(session, stream_id, ms))
+    }
+
+    /// `getStreamLength`: the length of `file` (`None`: not a recording: 0, live), in
+    /// seconds, answered once a thread has opened it.
+    pub(crate) fn stream_length(
+        &mut self,
+        session: &mut ServerSession,
+        stream_id: u32,
+        transaction_id: f64,
+        file: Option<VodFile>,
+    ) {
+        match file {
+            Some(file) => self.state().stream_length(session, stream_id, transaction_id, file),
+            None => session.send_result(stream_id, transaction_id, Amf0Value::Number(0.0)),
+        }
+    }
+
+    /// Resolves when a player has an item due or a length was measured (cancel-safe).
+    /// Boxed: the connection's loop holds this future inline.
+    pub(crate) async fn ready(&mut self) {
+        match &mut self.state {
+            Some(s) => Box::pin(s.ready()).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Sends what is due, one batch per player, and the lengths measured.
+    pub(crate) fn pump(&mut self, session: &mut ServerSession) {
+        if let Some(s) = &mut self.state {
+            s.pump(session);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
     list: Vec<VodPlayer>,
     /// The client's SetBufferLength per stream id, for players started after it.
     buffers: Vec<(u32, Duration)>,
@@ -95,10 +192,10 @@ pub(crate) struct VodPlayers {
     measured: Vec<Length>,
 }
 
-impl Default for VodPlayers {
+impl Default for State {
     fn default() -> Self {
         let (lengths_tx, lengths) = mpsc::channel(MAX_LENGTH_QUESTIONS);
-        VodPlayers {
+        State {
             list: Vec::new(),
             buffers: Vec::new(),
             lengths_tx,
@@ -112,21 +209,19 @@ impl Default for VodPlayers {
 /// `getStreamLength` questions measured at once per connection; more are answered 0.
 const MAX_LENGTH_QUESTIONS: usize = 4;
 
-impl VodPlayers {
-    pub(crate) fn is_empty(&self) -> bool {
+impl State {
+    fn is_empty(&self) -> bool {
         self.list.is_empty() && self.measuring == 0 && self.measured.is_empty()
     }
 
-    /// `getStreamLength`: the length of `file` (`None`: not a recording: 0, live), in
-    /// seconds, answered once a thread has opened it.
-    pub(crate) fn stream_length(
+    fn stream_length(
         &mut self,
         session: &mut ServerSession,
         stream_id: u32,
         transaction_id: f64,
-        file: Option<VodFile>,
+        file: VodFile,
     ) {
-        let Some(file) = file.filter(|_| self.measuring < MAX_LENGTH_QUESTIONS) else {
+        let Some(file) = Some(file).filter(|_| self.measuring < MAX_LENGTH_QUESTIONS) else {
             session.send_result(stream_id, transaction_id, Amf0Value::Number(0.0));
             return;
         };
@@ -145,17 +240,12 @@ impl VodPlayers {
     }
 
     /// Whether `stream_id` plays a recording.
-    pub(crate) fn plays(&self, stream_id: u32) -> bool {
+    fn plays(&self, stream_id: u32) -> bool {
         self.list.iter().any(|p| p.stream_id == stream_id)
     }
 
     /// Plays `file` on `stream_id` (replacing what it played); the reader starts at once.
-    pub(crate) fn start(
-        &mut self,
-        file: &VodFile,
-        stream_id: u32,
-        range: PlayRange,
-    ) -> std::io::Result<()> {
+    fn start(&mut self, file: &VodFile, stream_id: u32, range: PlayRange) -> std::io::Result<()> {
         let (items, seeks) = reader::spawn(file.path.clone(), file.format, range.start_ms)?;
         self.stop(stream_id);
         let lead =
@@ -188,7 +278,7 @@ impl VodPlayers {
 
     /// `closeStream`/`deleteStream`: stops the player on `stream_id` (its reader ends and
     /// closes the file).
-    pub(crate) fn stop(&mut self, stream_id: u32) {
+    fn stop(&mut self, stream_id: u32) {
         self.list.retain(|p| {
             if p.stream_id == stream_id {
                 tracing::info!(stream = %p.file_name, bytes = p.bytes, "vod play stop");
@@ -198,7 +288,7 @@ impl VodPlayers {
     }
 
     /// `pause`/unpause (already acknowledged by the session).
-    pub(crate) fn pause(&mut self, stream_id: u32, paused: bool) {
+    fn pause(&mut self, stream_id: u32, paused: bool) {
         for p in self.list.iter_mut().filter(|p| p.stream_id == stream_id) {
             if p.paused && !paused {
                 // Real time starts again where media stopped.
@@ -209,7 +299,7 @@ impl VodPlayers {
     }
 
     /// SetBufferLength: the lead of the player on `stream_id` (now or later).
-    pub(crate) fn buffer_length(&mut self, stream_id: u32, millis: u32) {
+    fn buffer_length(&mut self, stream_id: u32, millis: u32) {
         let lead = Duration::from_millis(u64::from(millis)).min(MAX_LEAD);
         tracing::debug!(stream_id, millis, "vod buffer length");
         self.buffers.retain(|(id, _)| *id != stream_id);
@@ -220,7 +310,7 @@ impl VodPlayers {
     }
 
     /// `seek` on `stream_id`; false when it plays no recording (a live stream).
-    pub(crate) fn seek(&mut self, session: &mut ServerSession, stream_id: u32, ms: f64) -> bool {
+    fn seek(&mut self, session: &mut ServerSession, stream_id: u32, ms: f64) -> bool {
         let Some(p) = self.list.iter_mut().find(|p| p.stream_id == stream_id) else {
             return false;
         };
@@ -240,11 +330,11 @@ impl VodPlayers {
 
     /// Resolves when a player has an item due or a length was measured (cancel-safe: a
     /// received item is kept).
-    pub(crate) async fn ready(&mut self) {
+    async fn ready(&mut self) {
         if !self.measured.is_empty() {
             return;
         }
-        let VodPlayers { list, lengths, measuring, measured, .. } = self;
+        let State { list, lengths, measuring, measured, .. } = self;
         let players = async {
             match list.as_mut_slice() {
                 [] => std::future::pending().await,
@@ -265,7 +355,7 @@ impl VodPlayers {
     }
 
     /// Sends what is due, one batch per player, and the lengths measured.
-    pub(crate) fn pump(&mut self, session: &mut ServerSession) {
+    fn pump(&mut self, session: &mut ServerSession) {
         for (stream_id, transaction_id, ms) in self.measured.drain(..) {
             session.send_result(stream_id, transaction_id, Amf0Value::Number(ms as f64 / 1000.0));
         }
