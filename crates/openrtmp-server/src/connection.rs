@@ -272,6 +272,7 @@ impl Connection {
                     self.ask(Asked::Publish { request, stream_id }, req)?;
                 }
                 ServerEvent::Play { request, stream_id, stream_name, start, duration, .. } => {
+                    let stream_name = crate::vod::strip_prefix(&stream_name).to_owned();
                     let req = self.asker.request(AuthAction::Play, Some(stream_name));
                     let range = crate::vod::PlayRange::from_play(start, duration);
                     self.ask(Asked::Play { request, stream_id, range }, req)?;

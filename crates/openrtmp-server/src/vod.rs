@@ -49,6 +49,21 @@ pub(crate) fn find(settings: &RecordSettings, app: &str, requested: &str) -> Opt
     })
 }
 
+/// `requested` without a Wowza-style `mp4:`/`flv:` prefix when the rest names a segment
+/// file (FFmpeg sends `mp4:{name}.mp4` for a URL ending in `.mp4`): the name that is
+/// authorised and looked up. Any other name is returned as it is (`:` is then refused by
+/// the stream-name rules, as before).
+pub(crate) fn strip_prefix(requested: &str) -> &str {
+    let Some((prefix, rest)) = requested.split_once(':') else { return requested };
+    let file = rest.split('?').next().unwrap_or_default();
+    let segment = candidates(file).iter().any(|c| SegmentName::parse("", c).is_some());
+    if Format::from_extension(prefix).is_some() && segment {
+        rest
+    } else {
+        requested
+    }
+}
+
 /// The file names `requested` may mean: query stripped, `mp4:`/`flv:` prefix removed, the
 /// extension added when missing (the prefix's first, else both). Empty when the name holds
 /// a path separator.
@@ -104,6 +119,16 @@ mod tests {
         assert!(candidates(&format!("../{mp4}")).is_empty());
         assert!(candidates(&format!("..\\{mp4}")).is_empty());
         assert!(candidates(&format!("x:{mp4}")).is_empty());
+    }
+
+    #[test]
+    fn a_prefix_is_stripped_only_before_a_segment_name() {
+        let mp4 = format!("{FILE}.mp4");
+        assert_eq!(strip_prefix(&format!("mp4:{mp4}?t=1")), format!("{mp4}?t=1"));
+        assert_eq!(strip_prefix(&format!("FLV:{FILE}")), FILE);
+        for kept in ["mp4:cam", "mp4:../x.mp4", "x:y", "cam", "rtmp:{FILE}.mp4"] {
+            assert_eq!(strip_prefix(kept), kept);
+        }
     }
 
     #[test]

@@ -273,8 +273,9 @@ fn seek_and_pause() {
         let mut conn = Connection::connect(&server.rtmp_url("live"), support::quick_options())
             .await
             .expect("connect");
-        let bare = file.trim_end_matches(".flv");
-        conn.session().play(bare, -2.0, -1.0, false).unwrap();
+        // Wowza-style prefix, no extension.
+        let name = format!("flv:{}", file.trim_end_matches(".flv"));
+        conn.session().play(&name, -2.0, -1.0, false).unwrap();
         conn.flush().await.unwrap();
         let mut seen = Vec::new();
         read_until(&mut conn, &mut seen, |s| matches!(s, Seen::Tag(t) if support::is_frame(t)))
@@ -347,7 +348,7 @@ fn other_names_play_live_and_traversal_is_refused() {
         (missing, None),
         (format!("../../{file}"), Some("NetStream.Play.Failed")),
         (format!("..%2F..%2F{file}"), Some("NetStream.Play.Failed")),
-        (format!("mp4:{file}"), Some("NetStream.Play.Failed")),
+        (format!("flv:../{file}"), Some("NetStream.Play.Failed")),
     ];
     for (name, refused) in cases {
         rt.block_on(async {
