@@ -111,9 +111,9 @@ mod tests {
     fn names_a_player_may_use() {
         let mp4 = format!("{FILE}.mp4");
         let flv = format!("{FILE}.flv");
-        assert_eq!(candidates(&mp4), [mp4.clone()]);
-        assert_eq!(candidates(&format!("mp4:{mp4}?token=x")), [mp4.clone()]);
-        assert_eq!(candidates(&format!("flv:{FILE}")), [flv.clone()]);
+        assert_eq!(candidates(&mp4), vec![mp4.clone()]);
+        assert_eq!(candidates(&format!("mp4:{mp4}?token=x")), vec![mp4.clone()]);
+        assert_eq!(candidates(&format!("flv:{FILE}")), vec![flv.clone()]);
         assert_eq!(candidates(FILE), [mp4.clone(), flv.clone()]);
         assert!(candidates(&format!("flv:{mp4}")).is_empty());
         assert!(candidates(&format!("../{mp4}")).is_empty());

@@ -133,8 +133,7 @@ impl VodSource for FlvSource {
             .index
             .iter()
             .enumerate()
-            .filter(|(_, e)| target(e) && self.rebased(e) <= ms)
-            .last()
+            .rfind(|(_, e)| target(e) && self.rebased(e) <= ms)
             .or_else(|| self.index.iter().enumerate().find(|(_, e)| target(e)));
         match at_or_before {
             Some((i, e)) => {
