@@ -59,7 +59,14 @@ impl FlvSource {
             return Err(invalid("no complete audio or video tag"));
         };
         let base = first.timestamp;
-        let last = index.iter().rev().find(|e| e.kind().is_media()).map_or(base, |e| e.timestamp);
+        // The latest frame, not the file's last tag: FFmpeg writes the video end of sequence
+        // after audio frames that are later than it.
+        let duration_ms = index
+            .iter()
+            .filter(|e| e.kind().is_media())
+            .map(|e| u64::from(e.timestamp.wrapping_sub(base)))
+            .max()
+            .unwrap_or(0);
         let mut source = FlvSource {
             file,
             // Unknown: the first read seeks.
@@ -68,7 +75,7 @@ impl FlvSource {
             next: 0,
             base,
             headers: Vec::new(),
-            duration_ms: u64::from(last.wrapping_sub(base)),
+            duration_ms,
         };
         let mut read = Vec::with_capacity(headers.len());
         for i in headers {
