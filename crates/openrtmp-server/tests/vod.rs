@@ -375,3 +375,46 @@ fn other_names_play_live_and_traversal_is_refused() {
         });
     }
 }
+
+/// Whether this process has `path` open (Linux: /proc/self/fd).
+fn is_open(path: &Path) -> bool {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return false };
+    fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+}
+
+/// A VOD player is a connection like any other: the API kicks it, and its recording file
+/// is closed once it is gone (its reader thread ended).
+#[test]
+fn a_vod_player_is_kicked_and_its_file_closed() {
+    let Some(ffmpeg) = support::ffmpeg() else { return };
+    let (dir, file, _) = recording(&ffmpeg, Fixture::H264Aac { seconds: 20 }, "vod-kick");
+    let path = dir.0.join("live/cam").join(&file).canonicalize().unwrap();
+    let server = TestServer::start(config(&dir));
+    let rt = support::client_runtime();
+    rt.block_on(async {
+        let mut conn = Connection::connect(&server.rtmp_url("live"), support::quick_options())
+            .await
+            .expect("connect");
+        conn.session().play(&file, -2.0, -1.0, true).unwrap();
+        conn.flush().await.unwrap();
+        let mut seen = Vec::new();
+        read_until(&mut conn, &mut seen, |s| matches!(s, Seen::Tag(t) if support::is_frame(t)))
+            .await;
+        assert!(is_open(&path), "the recording is open while it plays");
+        let listed = server.handle.connections();
+        let me = listed.iter().find(|c| c.protocol == "rtmp-vod").expect("listed");
+        assert!(server.handle.kick(me.id));
+        let closed = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match conn.next_event().await {
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => return,
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "the kicked player's connection stayed open");
+    });
+    assert!(support::wait_until(Duration::from_secs(10), || !is_open(&path)), "file left open");
+    assert!(server.handle.connections().iter().all(|c| c.protocol != "rtmp-vod"));
+}
