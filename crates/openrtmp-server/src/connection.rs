@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use openrtmp_hub::StreamKey;
-use openrtmp_proto::command::StatusCode;
+use openrtmp_proto::command::{Command, StatusCode};
 use openrtmp_proto::session::{RequestId, ServerEvent, ServerSession};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -73,6 +73,8 @@ pub(crate) struct Connection {
     decisions: Decisions,
     publishing: Option<Publishing>,
     players: Players,
+    /// Recordings played (video on demand), see `crate::vod`.
+    vod: crate::vod::VodPlayers,
     traffic: Traffic,
     signals: Signals,
     /// Why connect must be refused (over a limit), decided at accept.
@@ -109,6 +111,7 @@ impl Connection {
             app: String::new(),
             decisions: Decisions::default(),
             publishing: None,
+            vod: crate::vod::VodPlayers::default(),
             refuse,
             record: Record::default(),
         }
@@ -173,6 +176,7 @@ impl Connection {
                 && !self.players.direct
                 && queued < HIGH_WATER
                 && !self.signals.napping();
+            let want_vod = !self.vod.is_empty() && queued < HIGH_WATER;
             let direct = self.players.direct;
             let deciding = self.decisions.is_pending();
             let result: Result<(), Close> = tokio::select! {
@@ -194,6 +198,10 @@ impl Connection {
                     let result = self.players.pump(&mut self.session);
                     self.signals.pumped(self.players.budget_hit);
                     result
+                }
+                () = self.vod.ready(), if want_vod => {
+                    self.vod.pump(&mut self.session);
+                    Ok(())
                 }
                 () = self.players.returned(), if direct => Ok(()),
                 (asked, verdict) = self.decisions.decided(), if deciding => {
@@ -263,16 +271,21 @@ impl Connection {
                     let req = self.asker.request(AuthAction::Publish, Some(stream_name));
                     self.ask(Asked::Publish { request, stream_id }, req)?;
                 }
-                ServerEvent::Play { request, stream_id, stream_name, .. } => {
+                ServerEvent::Play { request, stream_id, stream_name, start, duration, .. } => {
+                    let stream_name = crate::vod::strip_prefix(&stream_name).to_owned();
                     let req = self.asker.request(AuthAction::Play, Some(stream_name));
-                    self.ask(Asked::Play { request, stream_id }, req)?;
+                    let range = crate::vod::PlayRange::from_play(start, duration);
+                    self.ask(Asked::Play { request, stream_id, range }, req)?;
                 }
                 ServerEvent::Unpublished { stream_id, .. } => {
                     if self.publishing.as_ref().is_some_and(|p| p.stream_id == stream_id) {
                         self.stop_publish("unpublished");
                     }
                 }
-                ServerEvent::PlayStopped { stream_id, .. } => self.players.stop(stream_id),
+                ServerEvent::PlayStopped { stream_id, .. } => {
+                    self.players.stop(stream_id);
+                    self.vod.stop(stream_id);
+                }
                 ServerEvent::Media { message, .. } => {
                     let Some(p) = &mut self.publishing else { continue };
                     if let Err(close) = p.media(message) {
@@ -291,11 +304,29 @@ impl Connection {
                         p.data(message.timestamp, message.payload);
                     }
                 }
-                ServerEvent::Pause { stream_id, paused } => self.players.pause(stream_id, paused),
+                ServerEvent::Pause { stream_id, paused } => {
+                    self.players.pause(stream_id, paused);
+                    self.vod.pause(stream_id, paused);
+                }
                 ServerEvent::ReceiveMedia { stream_id, audio, enabled } => {
                     self.players.receive(stream_id, audio, enabled)
                 }
-                ServerEvent::BufferLength { .. } | ServerEvent::PingResponse { .. } => {}
+                ServerEvent::BufferLength { stream_id, millis } => {
+                    self.vod.buffer_length(stream_id, millis)
+                }
+                ServerEvent::PingResponse { .. } => {}
+                ServerEvent::Command { stream_id, command: Command::Seek { milliseconds, .. } }
+                    if self.vod.plays(stream_id) =>
+                {
+                    self.vod.seek(&mut self.session, stream_id, milliseconds);
+                }
+                ServerEvent::Command {
+                    stream_id,
+                    command: Command::GetStreamLength { transaction_id, stream_name },
+                } => {
+                    let file = self.recording(&stream_name);
+                    self.vod.stream_length(&mut self.session, stream_id, transaction_id, file);
+                }
                 ServerEvent::Command { stream_id, command } => {
                     tracing::debug!(stream_id, command = command.name(), "command not handled");
                 }
@@ -345,8 +376,12 @@ impl Connection {
                     .map_err(Close::Protocol)?;
                 Err(Close::Denied)
             }
-            (Asked::Play { request, stream_id }, Verdict::Allow { stream, .. }) => {
-                self.start_play(request, stream_id, stream.as_deref().unwrap_or_default())
+            (Asked::Play { request, stream_id, range }, Verdict::Allow { stream, .. }) => {
+                let name = stream.as_deref().unwrap_or_default();
+                if self.start_vod(request, stream_id, name, range)? {
+                    return Ok(());
+                }
+                self.start_play(request, stream_id, name)
             }
             (Asked::Play { request, .. }, Verdict::Deny(denial)) => {
                 session
@@ -426,6 +461,40 @@ impl Connection {
         }
     }
 
+    /// Plays the recording `name` names, if it names one and no live stream of that name
+    /// is published (`crate::vod::find`); false: not a recording, play it live.
+    fn start_vod(
+        &mut self,
+        request: RequestId,
+        stream_id: u32,
+        name: &str,
+        range: crate::vod::PlayRange,
+    ) -> Result<bool, Close> {
+        let Some(file) = self.recording(name) else { return Ok(false) };
+        self.players.stop(stream_id);
+        if let Err(e) = self.vod.start(&file, stream_id, range) {
+            tracing::warn!(stream = %file.file_name, error = %e, "vod play failed to start");
+            let (code, d) = (StatusCode::PLAY_FAILED, "the recording cannot be read now");
+            self.session.reject_play(now(), request, code, d).map_err(Close::Protocol)?;
+            return Ok(true);
+        }
+        self.entry.vod_player(&self.app, &file.file_name);
+        self.shared.platform.stats_changed();
+        self.record.played(&file.file_name);
+        self.session.accept_play(now(), request).map_err(Close::Protocol)?;
+        Ok(true)
+    }
+
+    /// The recording `name` names in this app, unless a live stream of that name is
+    /// published (see `crate::vod`).
+    fn recording(&self, name: &str) -> Option<crate::vod::VodFile> {
+        let key = self.stream_key(name)?;
+        if self.shared.hub.stream(&key).is_some_and(|s| s.publishing) {
+            return None;
+        }
+        crate::vod::find(&self.config.record, &self.app, name)
+    }
+
     fn stop_publish(&mut self, why: &str) {
         if let Some(p) = self.publishing.take() {
             self.shared.relay.unpublished(p.key(), self.entry.id);
@@ -436,7 +505,10 @@ impl Connection {
 
     /// Neither publishing nor playing nor waiting for an authorisation decision.
     fn is_idle(&self) -> bool {
-        self.publishing.is_none() && self.players.is_empty() && !self.decisions.is_pending()
+        self.publishing.is_none()
+            && self.players.is_empty()
+            && self.vod.is_empty()
+            && !self.decisions.is_pending()
     }
 
     /// The earliest deadline: the session's protocol timers, the write stall and the

@@ -73,8 +73,8 @@ pub struct ConnectionInfo {
     pub peer: SocketAddr,
     /// "connecting", "publisher" or "player".
     pub role: &'static str,
-    /// How it talks: `rtmp` (RTMP or RTMPS), `http-flv` or `ws-flv` (web viewers, see
-    /// [`ServerHandle::open_web_player`]).
+    /// How it talks: `rtmp` (RTMP or RTMPS), `rtmp-vod` (RTMP(S) playing a recording),
+    /// `http-flv` or `ws-flv` (web viewers, see [`ServerHandle::open_web_player`]).
     pub protocol: &'static str,
     /// Application.
     pub app: String,

@@ -79,6 +79,18 @@ impl ConnEntry {
         d.stream = key.name.clone();
     }
 
+    /// Records a player of a recording (video on demand): role `player`, protocol
+    /// `rtmp-vod`, stream the file name.
+    pub(crate) fn vod_player(&self, app: &str, file_name: &str) {
+        tracing::Span::current().record("role", "player");
+        tracing::Span::current().record("stream", file_name);
+        let mut d = self.detail();
+        d.role = "player";
+        d.app = app.to_owned();
+        d.stream = file_name.to_owned();
+        d.protocol = Some("rtmp-vod");
+    }
+
     /// Records a web viewer of `key` (it has no RTMP `connect`, so the app is set here).
     pub(crate) fn web_player(&self, protocol: crate::WebProtocol, key: &openrtmp_hub::StreamKey) {
         let mut d = self.detail();

@@ -398,6 +398,15 @@ impl ClientSession {
         }
     }
 
+    /// Sends `seek` on the playing stream (§7.2.2.7; `position_ms`: the target). A VOD
+    /// server answers NetStream.Seek.Notify, a live one NetStream.Seek.Failed.
+    pub fn seek(&mut self, position_ms: f64) {
+        if let Some(stream_id) = self.play_stream {
+            let args = [Amf0Value::Number(position_ms)];
+            self.send_command(stream_id, command::call("seek", 0.0, &args));
+        }
+    }
+
     fn handle_message(&mut self, msg: Message) -> Result<(), SessionError> {
         match msg.type_id {
             t if t.is_protocol_control() => self.handle_control(&msg)?,

@@ -15,9 +15,21 @@ use crate::auth::{Auth, AuthAction, AuthRequest, Verdict};
 /// What a decision is about.
 #[derive(Debug)]
 pub(crate) enum Asked {
-    Connect { request: RequestId, flash_ver: String, enhanced: bool },
-    Publish { request: RequestId, stream_id: u32 },
-    Play { request: RequestId, stream_id: u32 },
+    Connect {
+        request: RequestId,
+        flash_ver: String,
+        enhanced: bool,
+    },
+    Publish {
+        request: RequestId,
+        stream_id: u32,
+    },
+    /// `range`: `play`'s start and duration, for a recording (VOD).
+    Play {
+        request: RequestId,
+        stream_id: u32,
+        range: crate::vod::PlayRange,
+    },
 }
 
 /// The app and tcUrl exactly as the client's `connect` sent them (a key or token may be

@@ -110,6 +110,9 @@ pub enum ServerEvent {
         timestamp: u32,
     },
     /// A command this session does not handle itself (seek, play2, application calls...).
+    /// `getStreamLength` comes here too: answer it with
+    /// [`ServerSession::send_result`](super::ServerSession::send_result) (the length in
+    /// seconds; 0 for a live stream).
     Command {
         /// Message stream id it arrived on.
         stream_id: u32,

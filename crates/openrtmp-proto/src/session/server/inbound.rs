@@ -164,13 +164,6 @@ impl ServerSession {
                 audio: false,
                 enabled,
             }),
-            Command::GetStreamLength { transaction_id, .. } => {
-                // Live streams have no length.
-                self.send_command(
-                    stream_id,
-                    command::result(transaction_id, Amf0Value::Number(0.0)),
-                )
-            }
             Command::Unknown(raw) if raw.name == "_checkbw" => {
                 self.send_command(0, command::result(raw.transaction_id, Amf0Value::Undefined))
             }

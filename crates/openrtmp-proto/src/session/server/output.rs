@@ -59,6 +59,13 @@ impl ServerSession {
         self.send_command(stream_id, command::on_status(info));
     }
 
+    /// Sends `_result(transaction_id, null, value)` on a message stream: the answer to a
+    /// command reported as [`ServerEvent::Command`](super::ServerEvent::Command)
+    /// (`getStreamLength`: the length in seconds).
+    pub fn send_result(&mut self, stream_id: u32, transaction_id: f64, value: Amf0Value) {
+        self.send_command(stream_id, command::result(transaction_id, value));
+    }
+
     /// Sends a user control event (StreamEOF, StreamDry, ...).
     pub fn send_user_control(&mut self, event: UserControl) {
         self.send_control(ControlMessage::UserControl(event));

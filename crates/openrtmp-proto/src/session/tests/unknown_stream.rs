@@ -126,3 +126,26 @@ fn a_deleted_stream_is_unknown() {
     let [(1, Command::Error(raw))] = &sent[..] else { panic!("{sent:?}") };
     assert_eq!(raw.transaction_id, 3.0);
 }
+
+/// `getStreamLength` on a known stream goes to the driver (which knows whether the name
+/// is a recording, and its length), answered with `send_result`.
+#[test]
+fn get_stream_length_is_the_drivers_to_answer() {
+    let mut p = connected_with_one_stream();
+    send_command(&mut p, 1, command::call("getStreamLength", 3.0, &[Amf0Value::string("x")]));
+    let events = p.take_server();
+    let [ServerEvent::Command {
+        stream_id: 1,
+        command: Command::GetStreamLength { transaction_id, stream_name },
+    }] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!((*transaction_id, stream_name.as_str()), (3.0, "x"));
+    p.server.send_result(1, 3.0, Amf0Value::Number(20.5));
+    p.pump().unwrap();
+    let sent = p.server_commands();
+    let [(1, Command::Result(raw))] = &sent[..] else { panic!("{sent:?}") };
+    assert_eq!(raw.transaction_id, 3.0);
+    assert_eq!(raw.args.last(), Some(&Amf0Value::Number(20.5)));
+}
