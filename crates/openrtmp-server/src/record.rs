@@ -19,7 +19,12 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+pub use catalog::{CatalogError, Recording, RecordingFilter, RecordingList, MAX_LISTED};
 pub use openrtmp_record::Format;
+pub use retention::SWEEP_INTERVAL;
+
+pub(crate) mod catalog;
+pub(crate) mod retention;
 
 /// Matches every application or stream name in a [`RecordRule`].
 pub const ANY: &str = "*";
