@@ -27,13 +27,11 @@ struct Harness {
 }
 
 fn start(dir: &Path) -> Harness {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let api = rt.block_on(async {
-        let mut config = Config { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Config::default() };
+        let mut config =
+            Config { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Config::default() };
         config.record.dir = dir.to_owned();
         let server = Server::bind(config).await.unwrap();
         let handle = server.handle();
@@ -68,7 +66,8 @@ impl Harness {
     fn send(&self, method: &str, path: &str, extra: &[(&str, &str)], token: bool) -> Reply {
         let mut s = TcpStream::connect(self.api).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.api);
+        let mut req =
+            format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.api);
         if token {
             req.push_str(&format!("Authorization: Bearer {TOKEN}\r\n"));
         }
@@ -103,7 +102,15 @@ fn pattern(len: usize) -> Vec<u8> {
 }
 
 /// A segment file under `dir`; returns its download path.
-fn segment(dir: &Path, app: &str, stream: &str, rec: u64, seg: u64, fmt: Format, len: usize) -> (String, PathBuf) {
+fn segment(
+    dir: &Path,
+    app: &str,
+    stream: &str,
+    rec: u64,
+    seg: u64,
+    fmt: Format,
+    len: usize,
+) -> (String, PathBuf) {
     let name = SegmentName::new(app, stream, from_unix_ms(rec), from_unix_ms(seg), fmt);
     let path = dir.join(name.relative_path());
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -167,12 +174,20 @@ fn downloads_serve_ranges() {
     assert_eq!(whole.header("accept-ranges"), Some("bytes"));
     assert_eq!(whole.header("content-length"), Some("1000"));
     assert_eq!(h.get(&flv).header("content-type"), Some("video/x-flv"));
-    for (range, first, last) in
-        [("bytes=0-99", 0, 99), ("bytes=500-599", 500, 599), ("bytes=-100", 900, 999), ("bytes=990-", 990, 999), ("bytes=995-5000", 995, 999)]
-    {
+    for (range, first, last) in [
+        ("bytes=0-99", 0, 99),
+        ("bytes=500-599", 500, 599),
+        ("bytes=-100", 900, 999),
+        ("bytes=990-", 990, 999),
+        ("bytes=995-5000", 995, 999),
+    ] {
         let r = h.range(&mp4, range);
         assert_eq!(r.status, 206, "{range}");
-        assert_eq!(r.header("content-range"), Some(format!("bytes {first}-{last}/1000").as_str()), "{range}");
+        assert_eq!(
+            r.header("content-range"),
+            Some(format!("bytes {first}-{last}/1000").as_str()),
+            "{range}"
+        );
         assert_eq!(r.header("content-length"), Some((last - first + 1).to_string().as_str()));
         assert_eq!(r.body, data[first..=last], "{range}");
     }
@@ -232,10 +247,7 @@ fn delete_removes_a_segment_and_counts_it() {
     assert_eq!(h.get(&url).status, 404);
     assert_eq!(h.get("/api/v1/recordings").json()["count"], 0);
     let metrics = String::from_utf8(h.get("/metrics").body).unwrap();
-    assert!(
-        metrics.contains("openrtmp_recordings_deleted_total{reason=\"api\"} 1"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("openrtmp_recordings_deleted_total{reason=\"api\"} 1"), "{metrics}");
 }
 
 #[test]
@@ -263,7 +275,8 @@ fn signed_links_open_their_own_path_without_the_token() {
     // Bound to its path and to its expiry.
     let query = link.split_once('?').unwrap().1;
     assert_eq!(h.send("GET", &format!("{other}?{query}"), &[], false).status, 401);
-    let later = query.replace(&format!("expires={expires}"), &format!("expires={}", expires + 3600));
+    let later =
+        query.replace(&format!("expires={expires}"), &format!("expires={}", expires + 3600));
     assert_eq!(h.send("GET", &format!("{url}?{later}"), &[], false).status, 401);
     let past = query.replace(&format!("expires={expires}"), "expires=1");
     assert_eq!(h.send("GET", &format!("{url}?{past}"), &[], false).status, 401);

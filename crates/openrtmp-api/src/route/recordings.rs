@@ -221,8 +221,11 @@ pub(super) async fn download(
     let len = f.metadata().await.map_err(io)?.len();
     let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     // A conditional range (If-Range) is answered whole: we send no validator to match.
-    let ranged =
-        if headers.contains_key(header::IF_RANGE) { range::Ranged::Full } else { range::parse(asked, len) };
+    let ranged = if headers.contains_key(header::IF_RANGE) {
+        range::Ranged::Full
+    } else {
+        range::parse(asked, len)
+    };
     let (status, first, count, content_range) = match ranged {
         range::Ranged::Full => (StatusCode::OK, 0, len, None),
         range::Ranged::Part { first, last } => (

@@ -60,7 +60,11 @@ pub(crate) fn parse(header: Option<&str>, len: u64) -> Ranged {
 }
 
 /// A body of `count` bytes of `file` from `first`, read a chunk at a time.
-pub(crate) async fn body(mut file: tokio::fs::File, first: u64, count: u64) -> std::io::Result<Body> {
+pub(crate) async fn body(
+    mut file: tokio::fs::File,
+    first: u64,
+    count: u64,
+) -> std::io::Result<Body> {
     if first > 0 {
         file.seek(std::io::SeekFrom::Start(first)).await?;
     }
@@ -99,7 +103,8 @@ mod tests {
         assert_eq!(p("bytes=1000-1001"), Ranged::Unsatisfiable);
         assert_eq!(p("bytes=-0"), Ranged::Unsatisfiable);
         assert_eq!(parse(Some("bytes=0-"), 0), Ranged::Unsatisfiable);
-        for ignored in ["items=0-1", "bytes=5-1", "bytes=0-1,5-6", "bytes=x-", "bytes=-", "bytes=1"] {
+        for ignored in ["items=0-1", "bytes=5-1", "bytes=0-1,5-6", "bytes=x-", "bytes=-", "bytes=1"]
+        {
             assert_eq!(p(ignored), Ranged::Full, "{ignored}");
         }
     }
