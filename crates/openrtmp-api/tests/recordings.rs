@@ -283,3 +283,118 @@ fn signed_links_open_their_own_path_without_the_token() {
     // A link never deletes.
     assert_eq!(h.send("DELETE", &link, &[], false).status, 401);
 }
+
+mod support {
+    pub mod browser;
+}
+
+/// The dashboard's Recordings view in headless Chromium: it lists an MP4 and an FLV segment
+/// made by FFmpeg, plays the MP4 in its `<video>` (`currentTime` advances) and the FLV
+/// through mpegts.js, both over signed links; no URL the page loads carries the token.
+#[test]
+fn chromium_lists_and_plays_recordings() {
+    use support::browser::{Browser, CHROMEDRIVER, CHROMIUM};
+    let Some(ffmpeg) = openrtmp_testkit::ffmpeg() else { return };
+    let probe = &["--version"];
+    let Some(_) = openrtmp_testkit::require_with("chromium", Some(CHROMIUM.into()), probe) else {
+        return;
+    };
+    let Some(_) = openrtmp_testkit::require_with("chromedriver", Some(CHROMEDRIVER.into()), probe)
+    else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let tmp = TempDir::new("api-rec-chromium");
+    let dir = tmp.0.join("rec");
+    let now = openrtmp_record::name::unix_ms(SystemTime::now());
+    let mp4 = SegmentName::new("live", "cam", from_unix_ms(now), from_unix_ms(now), Format::Mp4);
+    let flv = SegmentName::new(
+        "live",
+        "cam",
+        from_unix_ms(now - 60_000),
+        from_unix_ms(now - 60_000),
+        Format::Flv,
+    );
+    for name in [&mp4, &flv] {
+        std::fs::create_dir_all(dir.join(name.relative_path()).parent().unwrap()).unwrap();
+    }
+    // A fragmented MP4, as the recorder writes: 4 s of H.264 + AAC, a keyframe a second.
+    let out = dir.join(mp4.relative_path());
+    let made = openrtmp_testkit::run_ffmpeg(
+        &ffmpeg,
+        &[
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+frag_keyframe+empty_moov+default_base_moof",
+            out.to_str().unwrap(),
+        ],
+    );
+    made.unwrap_or_else(|e| panic!("ffmpeg: {e}"));
+    openrtmp_testkit::make_h264_aac_flv(&ffmpeg, &dir.join(flv.relative_path()), 4);
+    let h = start(&dir);
+    let base = format!("http://{}", h.api);
+    let browser = Browser::start();
+    browser.go(&format!("{base}/"));
+    browser.wait_js(
+        "sign-in form",
+        "return document.getElementById('token')",
+        Duration::from_secs(20),
+    );
+    browser.type_into("#token", TOKEN);
+    browser.click("form.signin button[type=submit]");
+    browser.wait_js(
+        "signed in",
+        "return document.querySelector('header nav')",
+        Duration::from_secs(20),
+    );
+    browser.go(&format!("{base}/#/recordings"));
+    let rows = browser.wait_js(
+        "both segments listed",
+        "const r = document.querySelectorAll('table.recordings tbody tr'); return r.length === 2 && r.length",
+        Duration::from_secs(20),
+    );
+    assert_eq!(rows, 2);
+    let text = browser.eval("return document.querySelector('table.recordings').innerText");
+    let text = text.as_str().unwrap_or_default();
+    assert!(text.contains("MP4") && text.contains("FLV") && text.contains("live"), "{text}");
+    for (name, what) in [(&mp4, "MP4 in <video>"), (&flv, "FLV through mpegts.js")] {
+        browser.click(&format!("tr[data-file=\"{}\"] button.play", name.file_name()));
+        let script = format!(
+            "const v = document.getElementById('recording-video');
+             return v && v.dataset.file === '{}' && v.currentTime > 0.5 && v.currentTime",
+            name.file_name()
+        );
+        let t = browser.wait_js(what, &script, Duration::from_secs(30));
+        eprintln!("{what}: currentTime {t} s");
+    }
+    let leaks = browser.eval(&format!(
+        "return performance.getEntriesByType('resource').map(e => e.name)
+           .concat([location.href]).filter(u => u.includes('{TOKEN}'))"
+    ));
+    assert_eq!(leaks, serde_json::json!([]), "the token is in a URL");
+    let signed = browser.eval(
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(u => u.includes('sig=')).length",
+    );
+    assert!(signed.as_u64().unwrap_or(0) >= 1, "the player used signed links: {signed}");
+    eprintln!("chromium recordings test: {:?}", started.elapsed());
+}
