@@ -49,7 +49,7 @@ fn lists_segments_newest_first_and_ignores_other_files() {
 
     let catalog = Catalog::with(|_, _| Some(5), MAX_LISTED);
     let open = OpenSegments::default();
-    let list = catalog.list(&[dir.clone()], &open, &RecordingFilter::default());
+    let list = catalog.list(std::slice::from_ref(&dir), &open, &RecordingFilter::default());
     assert!(!list.truncated);
     let names: Vec<(&str, u64)> =
         list.recordings.iter().map(|r| (r.stream.as_str(), r.bytes)).collect();
@@ -74,7 +74,8 @@ fn filters_by_names_recording_and_time() {
     // Every segment lasts 30 s.
     let catalog = Catalog::with(|_, _| Some(30_000), MAX_LISTED);
     let open = OpenSegments::default();
-    let count = |f: RecordingFilter| catalog.list(&[dir.clone()], &open, &f).recordings.len();
+    let count =
+        |f: RecordingFilter| catalog.list(std::slice::from_ref(&dir), &open, &f).recordings.len();
     assert_eq!(count(RecordingFilter::default()), 4);
     assert_eq!(count(RecordingFilter { app: Some("tv".into()), ..Default::default() }), 1);
     assert_eq!(count(RecordingFilter { stream: Some("nope".into()), ..Default::default() }), 0);
@@ -102,7 +103,7 @@ fn durations_are_read_once_per_size_and_mtime() {
     let path = make(&dir, "live", "cam", T0, T0, Format::Mp4, 100);
     let catalog = Catalog::with(size_probe, MAX_LISTED);
     let open = OpenSegments::default();
-    let list = || catalog.list(&[dir.clone()], &open, &RecordingFilter::default());
+    let list = || catalog.list(std::slice::from_ref(&dir), &open, &RecordingFilter::default());
     let before = PROBES.load(Ordering::SeqCst);
     assert_eq!(list().recordings[0].duration_ms, Some(100));
     assert_eq!(list().recordings[0].duration_ms, Some(100));
@@ -130,7 +131,7 @@ fn a_segment_being_written_carries_the_recorders_figures_and_is_not_deleted() {
     };
     open.set(path.clone(), segment);
     let catalog = Catalog::with(|_, _| panic!("an open segment is not read"), MAX_LISTED);
-    let list = catalog.list(&[dir.clone()], &open, &RecordingFilter::default());
+    let list = catalog.list(std::slice::from_ref(&dir), &open, &RecordingFilter::default());
     let r = &list.recordings[0];
     assert!(r.recording);
     assert_eq!((r.bytes, r.duration_ms), (4096, Some(7000)));
@@ -160,7 +161,7 @@ fn names_from_outside_are_checked_before_any_path_is_made() {
     let file = path.file_name().unwrap().to_str().unwrap().to_owned();
     let catalog = Catalog::default();
     let open = OpenSegments::default();
-    let find = |a: &str, s: &str, f: &str| catalog.find(&[dir.clone()], &open, a, s, f);
+    let find = |a: &str, s: &str, f: &str| catalog.find(std::slice::from_ref(&dir), &open, a, s, f);
     assert_eq!(find("live", "cam", &file).unwrap().path, path);
     for (a, s, f) in [
         ("..", "cam", file.as_str()),
@@ -194,11 +195,11 @@ fn links_are_not_followed() {
     std::os::unix::fs::symlink(&secret, dir.join("live/cam").join(file)).unwrap();
     let catalog = Catalog::with(|_, _| None, MAX_LISTED);
     let open = OpenSegments::default();
-    let list = catalog.list(&[dir.clone()], &open, &RecordingFilter::default());
+    let list = catalog.list(std::slice::from_ref(&dir), &open, &RecordingFilter::default());
     assert!(list.recordings.is_empty(), "{list:?}");
     let file = file.to_str().unwrap();
     for app in ["live", "tv"] {
-        let err = catalog.find(&[dir.clone()], &open, app, "cam", file).unwrap_err();
+        let err = catalog.find(std::slice::from_ref(&dir), &open, app, "cam", file).unwrap_err();
         assert!(matches!(err, CatalogError::NotFound { .. }), "{app}: {err:?}");
     }
 }
