@@ -1097,6 +1097,8 @@ fn recording_catalog_types() {
     };
     let _ = catalog_error;
     let _: fn(&ServerHandle) -> Vec<(&'static str, u64)> = ServerHandle::recordings_deleted;
+    let openrtmp_server::record::Retention { max_age, max_bytes } = Default::default();
+    let _: (Option<Duration>, Option<u64>) = (max_age, max_bytes);
     // async: the catalog runs on a blocking thread.
     async fn catalog(h: ServerHandle) -> Result<(), CatalogError> {
         let _: RecordingList = h.recordings(RecordingFilter::default()).await;
