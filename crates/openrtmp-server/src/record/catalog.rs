@@ -218,9 +218,15 @@ impl Catalog {
 
     /// Every segment under `dirs` (bounded by the limit), with the walk's truncation.
     pub(crate) fn walk(&self, dirs: &[PathBuf]) -> (Vec<Found>, bool) {
+        self.walk_only(dirs, &Only::default())
+    }
+
+    /// The segments under `dirs` of the app and stream `only` names (directories of others
+    /// are not read), with the walk's truncation.
+    fn walk_only(&self, dirs: &[PathBuf], only: &Only<'_>) -> (Vec<Found>, bool) {
         let mut found = Vec::new();
         for dir in dirs {
-            if walk_dir(dir, self.limit, &mut found) {
+            if walk_dir(dir, only, self.limit, &mut found) {
                 return (found, true);
             }
         }
@@ -234,7 +240,8 @@ impl Catalog {
         open: &OpenSegments,
         filter: &RecordingFilter,
     ) -> RecordingList {
-        let (found, truncated) = self.walk(dirs);
+        let only = Only { app: filter.app.as_deref(), stream: filter.stream.as_deref() };
+        let (found, truncated) = self.walk_only(dirs, &only);
         let mut recordings: Vec<Recording> = found
             .iter()
             .filter(|f| {
@@ -252,7 +259,7 @@ impl Catalog {
                 .then_with(|| a.app.cmp(&b.app))
                 .then_with(|| a.stream.cmp(&b.stream))
         });
-        if !truncated {
+        if !truncated && only == Only::default() {
             // Forget files that are gone, so the cache is bounded by what is on disk.
             let seen: HashSet<&PathBuf> = found.iter().map(|f| &f.path).collect();
             lock(&self.cache).retain(|path, _| seen.contains(path));
@@ -408,11 +415,20 @@ fn name_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
     out
 }
 
+/// The app and stream directories a walk reads (`None`: every one).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Only<'a> {
+    app: Option<&'a str>,
+    stream: Option<&'a str>,
+}
+
 /// Appends the segments of one recording directory to `found`; `true` when the limit
 /// stopped the walk.
-fn walk_dir(dir: &Path, limit: usize, found: &mut Vec<Found>) -> bool {
-    for (app, app_dir) in name_dirs(dir) {
-        for (stream, stream_dir) in name_dirs(&app_dir) {
+fn walk_dir(dir: &Path, only: &Only<'_>, limit: usize, found: &mut Vec<Found>) -> bool {
+    let wanted = |want: Option<&str>, name: &str| want.is_none_or(|w| w == name);
+    for (app, app_dir) in name_dirs(dir).into_iter().filter(|(a, _)| wanted(only.app, a)) {
+        let streams = name_dirs(&app_dir).into_iter().filter(|(s, _)| wanted(only.stream, s));
+        for (stream, stream_dir) in streams {
             let Ok(entries) = std::fs::read_dir(&stream_dir) else { continue };
             for entry in entries.flatten() {
                 if found.len() >= limit {

@@ -108,6 +108,11 @@ fn durations_are_read_once_per_size_and_mtime() {
     assert_eq!(list().recordings[0].duration_ms, Some(100));
     assert_eq!(list().recordings[0].duration_ms, Some(100));
     assert_eq!(PROBES.load(Ordering::SeqCst) - before, 1, "second listing reads nothing");
+    // A listing of another stream reads neither this file nor its directory, and keeps
+    // what the cache knows of it.
+    let other = RecordingFilter { stream: Some("other".into()), ..Default::default() };
+    assert!(catalog.list(std::slice::from_ref(&dir), &open, &other).recordings.is_empty());
+    assert_eq!(lock(&catalog.cache).len(), 1);
     std::fs::write(&path, vec![0u8; 150]).unwrap();
     assert_eq!(list().recordings[0].duration_ms, Some(150), "a changed file is read again");
     assert_eq!(PROBES.load(Ordering::SeqCst) - before, 2);
