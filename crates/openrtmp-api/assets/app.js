@@ -1,10 +1,11 @@
 // The OpenRTMP dashboard: a single-page app with hash routes (#/, #/streams,
-// #/stream/{app}/{stream}, #/connections[/{id}]) over the HTTP API. No build step: ES
+// #/stream/{app}/{stream}, #/connections[/{id}], #/recordings) over the HTTP API. No build step: ES
 // modules and htm templates.
 import { html, render, useState, useEffect } from './vendor/htm/preact-htm.module.js';
 import { api, token, onUnauthorized, startEvents, Unauthorized } from './api.js';
 import { Overview, Streams, Connections } from './pages.js';
 import { StreamPage } from './stream.js';
+import { Recordings } from './recordings.js';
 
 function useRoute() {
   const [hash, set] = useState(location.hash || '#/');
@@ -30,7 +31,7 @@ function SignIn({ onDone, failed }) {
   </form>`;
 }
 
-const PAGES = [['#/', 'Overview'], ['#/streams', 'Streams'], ['#/connections', 'Connections']];
+const PAGES = [['#/', 'Overview'], ['#/streams', 'Streams'], ['#/connections', 'Connections'], ['#/recordings', 'Recordings']];
 
 function App() {
   const route = useRoute();
@@ -48,6 +49,7 @@ function App() {
   let page;
   if (parts[0] === 'streams') page = html`<${Streams} />`;
   else if (parts[0] === 'stream' && parts.length >= 3) page = html`<${StreamPage} key=${route} app=${parts[1]} name=${parts.slice(2).join('/')} />`;
+  else if (parts[0] === 'recordings') page = html`<${Recordings} />`;
   else if (parts[0] === 'connections') page = html`<${Connections} selected=${parts[1]} />`;
   else page = html`<${Overview} />`;
   const active = '#/' + (parts[0] === 'stream' ? 'streams' : parts[0]);

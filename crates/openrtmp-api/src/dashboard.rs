@@ -48,6 +48,7 @@ static ASSETS: &[Asset] = &[
     asset!("chart.js", JS),
     asset!("pages.js", JS),
     asset!("stream.js", JS),
+    asset!("recordings.js", JS),
     asset!("style.css", CSS),
     asset!("vendor/htm/preact-htm.module.js", JS),
     asset!("vendor/uplot/uPlot.iife.min.js", JS),

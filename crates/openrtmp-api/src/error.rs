@@ -42,7 +42,18 @@ pub enum ApiError {
         /// Stream name.
         stream: String,
     },
-    /// The request conflicts with what exists (`409`): a push target the stream already has.
+    /// No recording segment with this name (`404`).
+    #[error("recording {app}/{stream}/{file} not found")]
+    RecordingNotFound {
+        /// Application name.
+        app: String,
+        /// Stream name.
+        stream: String,
+        /// File name.
+        file: String,
+    },
+    /// The request conflicts with what exists (`409`): a push target the stream already
+    /// has, a recording being written.
     #[error("conflict: {reason}")]
     Conflict {
         /// What it conflicts with.
@@ -89,6 +100,7 @@ impl ApiError {
             | ApiError::ConnectionNotFound { .. }
             | ApiError::TargetNotFound { .. }
             | ApiError::NotPulled { .. }
+            | ApiError::RecordingNotFound { .. }
             | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,

@@ -27,6 +27,9 @@
 //! | GET, PATCH | `/api/v1/config` | effective config / partial update (`422`, `501`) |
 //! | POST | `/api/v1/shutdown?force=true\|false` | `202`, the server shuts down |
 //! | GET | `/live/{app}/{stream}.flv` | HTTP-FLV (`video/x-flv`, chunked); with a WebSocket Upgrade, WebSocket-FLV. Play authorisation as RTMP (`?token=...`), not the API token; CORS `*`; `OPTIONS` preflight (see docs/web.md) |
+//! | GET | `/api/v1/recordings` | recording segments on disk, newest first, with totals; filters `app`, `stream`, `recording`, `from`, `to` (docs/recording.md) |
+//! | GET, DELETE | `/api/v1/recordings/{app}/{stream}/{file}` | download (byte ranges: `206`, `416`) with the token or a signed link / delete (`204`, `404`, `409` while written) |
+//! | POST | `/api/v1/recordings/{app}/{stream}/{file}/link` | `{"url", "expires"}`: a signed download link valid 5 minutes (the token never goes in a URL) |
 //! | GET | `/stat` | nginx-rtmp's statistics XML; the API token unless `api.stat_public` |
 //!
 //! When a token is in force ([`ApiOptions::token`], else the server configuration's

@@ -60,6 +60,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "openrtmp_target_dropped_frames",
     "openrtmp_target_reconnects",
     "openrtmp_target_uptime_seconds",
+    "openrtmp_recordings_deleted",
 ];
 
 /// The registry `/metrics` encodes; it holds one collector reading the server handle.
@@ -98,7 +99,8 @@ impl Collector for ServerCollector {
         encode_server(&mut enc, &self.handle.info())?;
         encode_streams(&mut enc, &self.handle.streams())?;
         encode_pulls(&mut enc, &self.handle.pulls())?;
-        target::encode(&mut enc, &self.handle.push_targets())
+        target::encode(&mut enc, &self.handle.push_targets())?;
+        encode_recordings(&mut enc, &self.handle)
     }
 }
 
@@ -171,6 +173,22 @@ fn encode_server(
             .unwrap_or_default();
         let help = "When the RTMPS certificate expires (unix time).";
         gauge(enc, "openrtmp_tls_certificate_expiry_timestamp_seconds", help, expiry)?;
+    }
+    Ok(())
+}
+
+/// Recording files deleted, by reason (retention `max_age`, `max_bytes`; `api`).
+fn encode_recordings(enc: &mut DescriptorEncoder<'_>, handle: &ServerHandle) -> fmt::Result {
+    let mut family = enc.encode_descriptor(
+        "openrtmp_recordings_deleted",
+        "Recording segments deleted, by reason (max_age, max_bytes: retention; api: DELETE).",
+        None,
+        MetricType::Counter,
+    )?;
+    for (reason, count) in handle.recordings_deleted() {
+        family
+            .encode_family(&[("reason", reason)])?
+            .encode_counter::<NoLabelSet, _, u64>(&count, None)?;
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ use crate::{auth, ApiOptions};
 
 mod events;
 mod history;
+mod recordings;
 mod source;
 mod target;
 
@@ -32,6 +33,11 @@ struct Shared {
     stream_rates: Mutex<RateSampler<(String, String)>>,
     /// Keyed by (conn_id, outbound?).
     conn_rates: Mutex<RateSampler<(u64, bool)>>,
+    /// The token in force, for the routes that check it themselves (recording downloads,
+    /// which also take a signed link instead).
+    token: auth::TokenSource,
+    /// Signs and checks recording download links.
+    links: recordings::link::Links,
 }
 
 type AppState = Arc<Shared>;
@@ -44,6 +50,8 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
         options,
         stream_rates: Mutex::default(),
         conn_rates: Mutex::default(),
+        token: token.clone(),
+        links: recordings::link::Links::new(),
     });
     let protected = Router::new()
         .route("/ready", get(ready))
@@ -61,11 +69,18 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
         .route("/api/v1/connections/{conn_id}", delete(kick))
         .route("/api/v1/config", get(view_config).patch(patch_config))
         .route("/api/v1/shutdown", post(shutdown))
+        .route("/api/v1/recordings", get(recordings::list))
+        .route("/api/v1/recordings/{app}/{stream}/{file}/link", post(recordings::sign))
         .route_layer(axum::middleware::from_fn_with_state(token, auth::require_token));
     Router::new()
         .route("/health", get(health))
         .merge(crate::dashboard::router())
         .merge(protected)
+        // The token or a signed link: checked by the handlers.
+        .route(
+            "/api/v1/recordings/{app}/{stream}/{file}",
+            get(recordings::download).delete(recordings::remove),
+        )
         .fallback(not_found)
         .with_state(state)
 }

@@ -12,6 +12,7 @@ pub use auth::{
     AclRulesSection, AclSection, AuthSection, BruteForceSection, CallbackAction, CallbackSection,
     CallbackTlsSection, NamesSection, PlayTokensSection, PublishKeyEntry,
 };
+pub use record::{RecordSection, RetentionSection};
 pub use tls::{AcmeChallenge, AcmeSection, ClientAuthSection, TlsSection, TlsVersion};
 
 /// A setting that `null` switches off (`api.listen`, `api.token`, `log.file`,
@@ -96,6 +97,9 @@ pub struct FileConfig {
     /// Relay: streams pushed to other servers.
     #[serde(default, skip_serializing_if = "RelaySection::is_empty")]
     pub relay: RelaySection,
+    /// Recording.
+    #[serde(default, skip_serializing_if = "RecordSection::is_empty")]
+    pub record: RecordSection,
 }
 
 macro_rules! section {
@@ -327,6 +331,7 @@ pub const ROOT_KEYS: &[&str] = &[
     "shutdown",
     "platform",
     "relay",
+    "record",
 ];
 
 /// Checks one `{key: value}` entry of a section (or one list element) against its type;
@@ -441,6 +446,7 @@ pub(crate) const ROOT: Spec = Spec {
         ("shutdown", Shape::Section(&SHUTDOWN, false)),
         ("platform", Shape::Section(&PLATFORM, false)),
         ("relay", Shape::Section(&RELAY, false)),
+        ("record", Shape::Section(&record::RECORD, false)),
     ],
 };
 
@@ -567,6 +573,7 @@ choice! {
 
 // After the macros, which they use.
 mod auth;
+mod record;
 mod tls;
 
 #[cfg(test)]

@@ -418,6 +418,8 @@ impl ServerHandle {
             ("api.stat_public", new.api_stat_public != old.api_stat_public),
             ("shutdown.grace", new.shutdown_grace != old.shutdown_grace),
             ("log.level", new.log.level != old.log.level),
+            // Read by the retention task at each sweep.
+            ("record.retention", new.record.retention != old.record.retention),
             (
                 "platform",
                 new.network_policy != old.network_policy

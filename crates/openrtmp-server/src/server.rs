@@ -143,6 +143,7 @@ impl Server {
         }
         tracker.spawn(stats_changes(Arc::clone(&self.shared)));
         tracker.spawn(crate::history::run(Arc::clone(&self.shared)));
+        tracker.spawn(crate::record::retention::run(Arc::clone(&self.shared)));
         self.shared.relay.start_always(&self.shared.config().relay);
         crate::platform::announce::start(&self.shared);
         if self.shared.config().watch_network {

@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     pub(crate) held: Mutex<HashMap<openrtmp_hub::StreamKey, (u64, CancellationToken)>>,
     /// Recording segments being written now (the recorder keeps it; the catalog reads it).
     pub(crate) open_segments: Arc<crate::record::OpenSegments>,
+    /// Recordings on disk: the duration cache and deletion counters.
+    pub(crate) catalog: crate::record::catalog::Catalog,
 }
 
 impl Shared {
@@ -107,6 +109,7 @@ impl Shared {
             relay,
             held: Mutex::new(HashMap::new()),
             open_segments: Arc::default(),
+            catalog: crate::record::catalog::Catalog::default(),
         }
     }
 

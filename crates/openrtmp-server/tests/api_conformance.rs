@@ -114,6 +114,7 @@ fn full_config() -> Config {
         mdns,
         mdns_name,
         relay,
+        record,
     } = d;
     let _: Vec<SocketAddr> = listen;
     let _: Option<SocketAddr> = api_listen;
@@ -152,6 +153,7 @@ fn full_config() -> Config {
         mdns: typed_val::<bool>(mdns),
         mdns_name: typed_val::<Option<String>>(mdns_name),
         relay: typed_val::<openrtmp_server::relay::RelaySettings>(relay),
+        record: typed_val::<openrtmp_server::record::RecordSettings>(record),
     }
 }
 
@@ -1052,4 +1054,56 @@ fn web_play_types() {
     fn send<T: Send + 'static>() {}
     send::<WebPlayer>();
     send::<PlayRefusal>();
+}
+
+#[test]
+fn recording_catalog_types() {
+    use openrtmp_server::record::{
+        CatalogError, Format, Recording, RecordingFilter, RecordingList, MAX_LISTED, SWEEP_INTERVAL,
+    };
+    let _: usize = MAX_LISTED;
+    let _: Duration = SWEEP_INTERVAL;
+    let recording = |r: Recording| {
+        let Recording {
+            app,
+            stream,
+            recording_id,
+            file_name,
+            format,
+            recording_start,
+            segment_start,
+            bytes,
+            duration_ms,
+            recording,
+            path,
+        } = r;
+        let _: (String, String, String, String, Format) =
+            (app, stream, recording_id, file_name, format);
+        let _: (std::time::SystemTime, std::time::SystemTime) = (recording_start, segment_start);
+        let _: (u64, Option<u64>, bool, std::path::PathBuf) = (bytes, duration_ms, recording, path);
+    };
+    let _ = recording;
+    let RecordingFilter { app, stream, from, to, recording } = RecordingFilter::default();
+    let _: (Option<String>, Option<String>, Option<String>) = (app, stream, recording);
+    let _: (Option<std::time::SystemTime>, Option<std::time::SystemTime>) = (from, to);
+    let _: fn(&RecordingFilter, &Recording) -> bool = RecordingFilter::matches;
+    let RecordingList { recordings, truncated } = RecordingList::default();
+    let _: (Vec<Recording>, bool) = (recordings, truncated);
+    let catalog_error = |e: &CatalogError| match e {
+        CatalogError::BadName { app, stream, file }
+        | CatalogError::NotFound { app, stream, file } => format!("{app}/{stream}/{file}"),
+        CatalogError::Busy { file } => file.clone(),
+        CatalogError::Io { op, path, reason } => format!("{op} {path}: {reason}"),
+    };
+    let _ = catalog_error;
+    let _: fn(&ServerHandle) -> Vec<(&'static str, u64)> = ServerHandle::recordings_deleted;
+    let openrtmp_server::record::Retention { max_age, max_bytes } = Default::default();
+    let _: (Option<Duration>, Option<u64>) = (max_age, max_bytes);
+    // async: the catalog runs on a blocking thread.
+    async fn catalog(h: ServerHandle) -> Result<(), CatalogError> {
+        let _: RecordingList = h.recordings(RecordingFilter::default()).await;
+        let _: Recording = h.recording("live", "cam", "f.mp4").await?;
+        h.delete_recording("live", "cam", "f.mp4").await
+    }
+    let _ = catalog;
 }
