@@ -42,6 +42,14 @@ pub enum ApiError {
         /// Stream name.
         stream: String,
     },
+    /// The stream is not recorded (`404`).
+    #[error("stream {app}/{stream} is not recorded")]
+    NotRecorded {
+        /// Application name.
+        app: String,
+        /// Stream name.
+        stream: String,
+    },
     /// The request conflicts with what exists (`409`): a push target the stream already has.
     #[error("conflict: {reason}")]
     Conflict {
@@ -89,6 +97,7 @@ impl ApiError {
             | ApiError::ConnectionNotFound { .. }
             | ApiError::TargetNotFound { .. }
             | ApiError::NotPulled { .. }
+            | ApiError::NotRecorded { .. }
             | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,

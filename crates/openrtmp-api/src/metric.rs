@@ -98,6 +98,7 @@ impl Collector for ServerCollector {
         encode_server(&mut enc, &self.handle.info())?;
         encode_streams(&mut enc, &self.handle.streams())?;
         encode_pulls(&mut enc, &self.handle.pulls())?;
+        encode_recording(&mut enc, &self.handle.recording_stats())?;
         target::encode(&mut enc, &self.handle.push_targets())
     }
 }
@@ -345,6 +346,38 @@ fn labelled_histogram<'a, L: EncodeLabelSet>(
         )?;
     }
     Ok(())
+}
+
+/// Recording: server-wide figures (per-stream detail is in the API's status).
+fn encode_recording(
+    enc: &mut DescriptorEncoder<'_>,
+    stats: &openrtmp_server::record::RecordingStats,
+) -> fmt::Result {
+    gauge(enc, "openrtmp_recordings_active", "Recordings running now.", stats.active)?;
+    counter(
+        enc,
+        "openrtmp_recording_bytes_written",
+        "Bytes written to recording files.",
+        stats.bytes_written,
+    )?;
+    counter(
+        enc,
+        "openrtmp_recording_segments_closed",
+        "Recording segments completed (closed and synced).",
+        stats.segments_closed,
+    )?;
+    counter(
+        enc,
+        "openrtmp_recording_dropped_frames",
+        "Frames not recorded (the disk fell behind, or failed).",
+        stats.dropped_frames,
+    )?;
+    labelled_counter(
+        enc,
+        "openrtmp_recording_errors",
+        "Recording errors by kind (disk_full, read_only, no_directory, deleted, io, queue_full).",
+        stats.errors.iter().map(|(kind, n)| ([("kind", *kind)], *n)),
+    )
 }
 
 fn gauge(

@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     pub(crate) held: Mutex<HashMap<openrtmp_hub::StreamKey, (u64, CancellationToken)>>,
     /// Recording segments being written now (the recorder keeps it; the catalog reads it).
     pub(crate) open_segments: Arc<crate::record::OpenSegments>,
+    /// The recordings running now (started with their streams or through the API).
+    pub(crate) recorder: Arc<crate::record::Recorder>,
 }
 
 impl Shared {
@@ -85,6 +87,13 @@ impl Shared {
             hub.clone(),
             shutdown.clone(),
             config.relay.tls.clone(),
+        ));
+        let open_segments: Arc<crate::record::OpenSegments> = Arc::default();
+        let recorder = Arc::new(crate::record::Recorder::new(
+            hub.clone(),
+            shutdown.clone(),
+            Arc::clone(&open_segments),
+            Arc::clone(&auth),
         ));
         Shared {
             config: RwLock::new(Arc::new(config)),
@@ -106,7 +115,8 @@ impl Shared {
             platform,
             relay,
             held: Mutex::new(HashMap::new()),
-            open_segments: Arc::default(),
+            open_segments,
+            recorder,
         }
     }
 
