@@ -96,6 +96,9 @@ pub struct FileConfig {
     /// Relay: streams pushed to other servers.
     #[serde(default, skip_serializing_if = "RelaySection::is_empty")]
     pub relay: RelaySection,
+    /// Recording: streams written to FLV or fragmented MP4 files.
+    #[serde(default, skip_serializing_if = "RecordSection::is_empty")]
+    pub record: RecordSection,
 }
 
 macro_rules! section {
@@ -327,6 +330,7 @@ pub const ROOT_KEYS: &[&str] = &[
     "shutdown",
     "platform",
     "relay",
+    "record",
 ];
 
 /// Checks one `{key: value}` entry of a section (or one list element) against its type;
@@ -441,6 +445,7 @@ pub(crate) const ROOT: Spec = Spec {
         ("shutdown", Shape::Section(&SHUTDOWN, false)),
         ("platform", Shape::Section(&PLATFORM, false)),
         ("relay", Shape::Section(&RELAY, false)),
+        ("record", Shape::Section(&record::RECORD, false)),
     ],
 };
 
@@ -567,7 +572,10 @@ choice! {
 
 // After the macros, which they use.
 mod auth;
+mod record;
 mod tls;
+
+pub use record::{RecordEntry, RecordFormat, RecordSection, RetentionSection};
 
 #[cfg(test)]
 mod tests {

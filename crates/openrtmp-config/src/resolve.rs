@@ -17,6 +17,7 @@ use crate::unit::{format_size, Addr, ByteSize, HumanDuration};
 use crate::ConfigIssue;
 
 mod auth;
+mod record;
 mod relay;
 mod tls;
 
@@ -138,6 +139,7 @@ pub(crate) fn to_config(file: &FileConfig) -> (Config, Vec<ConfigIssue>) {
     }
     platform(&file.platform, &mut c, &mut k);
     relay(&file.relay, &mut c, &mut k);
+    record::record(&file.record, &mut c.record, &mut k);
     tls::tls(file, &mut c, &mut k);
     auth::auth(&file.auth, &mut c.auth, &mut k);
     if let Err(errors) = c.validate() {
@@ -554,6 +556,7 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
             relay::dump(&c.relay, &mut relay, redact);
             relay
         },
+        record: record::dump(&c.record),
     }
 }
 
