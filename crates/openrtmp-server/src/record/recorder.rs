@@ -415,7 +415,14 @@ impl Recorder {
             "recording starts"
         );
         self.event(&recording, "started", None, None);
-        let task = super::task::run(Arc::clone(self), recording, settings.clone());
+        // Subscribed here, before the publisher's first frame (this runs in its `publish`),
+        // so the recording misses nothing of the stream.
+        let Ok(subscriber) = self.hub.subscribe(recording.key.clone(), self.owner(&recording))
+        else {
+            self.retire_if_ended(&recording);
+            return;
+        };
+        let task = super::task::run(Arc::clone(self), recording, subscriber, settings.clone());
         match (&self.runtime, tokio::runtime::Handle::try_current()) {
             (_, Ok(current)) => drop(current.spawn(task)),
             (Some(server), Err(_)) => drop(server.spawn(task)),

@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use openrtmp_hub::{Frame, FrameKind, MediaPump, PumpConfig, PumpEvent};
+use openrtmp_hub::{Frame, FrameKind, MediaPump, PumpConfig, PumpEvent, Subscriber};
 use openrtmp_media::ScriptData;
 use openrtmp_record::flv::FlvMuxer;
 use openrtmp_record::{Format, Message, Muxer, Output, SegmentName};
@@ -97,9 +97,13 @@ struct Session {
     dropping: bool,
 }
 
+/// The task of `recording`, reading its stream through `subscriber` (made before the
+/// publisher's first frame), until the stream has ended, the recording is stopped or the
+/// server shuts down.
 pub(super) async fn run(
     recorder: Arc<Recorder>,
     recording: Arc<Recording>,
+    subscriber: Subscriber,
     settings: RecordSettings,
 ) {
     let (app, stream) = (recording.key.app.clone(), recording.key.name.clone());
@@ -112,11 +116,6 @@ pub(super) async fn run(
             recorder.retire_if_ended(&recording);
             return;
         }
-    };
-    let Ok(subscriber) = recorder.hub.subscribe(recording.key.clone(), recorder.owner(&recording))
-    else {
-        recorder.retire_if_ended(&recording);
-        return;
     };
     let mut pump = MediaPump::new(subscriber, PumpConfig::default());
     let mut session = Session {
