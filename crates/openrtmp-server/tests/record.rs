@@ -354,3 +354,79 @@ fn a_writer_that_cannot_keep_up_drops_the_recording_not_the_stream() {
     assert!(stats.dropped_frames > 0, "{stats:?}");
     assert!(errors_of(&server.handle, "queue_full") >= 1);
 }
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` at a new directory; `None` (skipped locally, a failure in
+    /// CI) where `mount` is not allowed.
+    fn mount(name: &str, size: &str) -> Option<Tmpfs> {
+        let dir = std::env::temp_dir().join(format!("openrtmp-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let opts = format!("size={size}");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &opts, "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::fs::remove_dir(&dir);
+            support::skip_or_fail("mount -t tmpfs is not allowed here (needs root)");
+            return None;
+        }
+        Some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// The recording directory on a 1 MiB tmpfs that fills up mid-stream: a player receives
+/// every frame, the error (`disk_full`) is in the status and the metric, the file left
+/// behind ends on a whole tag, and freeing space resumes the recording in a new segment.
+#[test]
+fn a_full_disk_stops_the_recording_not_the_stream_and_freeing_space_resumes_it() {
+    let Some(ffmpeg) = support::ffmpeg() else { return };
+    let Some(tmpfs) = Tmpfs::mount("record-full", "1m") else { return };
+    // ~2 Mbit/s: 1 MiB fills in about four seconds.
+    let input = Fixture::H264AacCbr { seconds: 12, kbps: 2000 }.path(&ffmpeg);
+    let dir = TempDir::new("record-full");
+    let server = TestServer::start(recording_config(&tmpfs.0, |_| {}));
+    let rt = support::client_runtime();
+    let player = rt.spawn(support::play_all(
+        server.rtmp_url("live/full"),
+        support::quick_options(),
+        PATIENCE,
+    ));
+    server.wait_viewers(1);
+    let mut publisher =
+        publish(&ffmpeg, &input, &server.url("live/full"), dir.path("pub.log"), true);
+    wait_for("the disk fills", || {
+        server.handle.recording("live", "full").is_some_and(|r| {
+            matches!(&r.state, RecordingState::Error { kind, .. } if kind.name() == "disk_full")
+        })
+    });
+    assert!(errors_of(&server.handle, "disk_full") >= 1);
+    let full = segments(&tmpfs.0, "live", "full");
+    assert_eq!(full.len(), 1, "{full:?}");
+    // What was written ends on a whole tag (the partial one was cut off).
+    let mut reader = openrtmp_media::FlvReader::new(std::fs::File::open(&full[0]).unwrap());
+    assert!(reader.by_ref().all(|t| t.is_ok()), "the full file reads to its end");
+    assert_eq!(reader.previous_tag_size_mismatches(), 0);
+    drop(reader); // an open file keeps its space after the unlink
+    std::fs::remove_file(&full[0]).unwrap();
+    wait_for("recording resumes", || {
+        server.handle.recording("live", "full").is_some_and(|r| {
+            r.state == RecordingState::Recording
+                && r.path.as_ref().is_some_and(|p| p.exists() && *p != full[0])
+        })
+    });
+    publisher.wait_success(PATIENCE);
+    let played = rt.block_on(player).expect("player");
+    support::assert_same_frames(&support::read_tags(&input), &played.tags(), "player");
+}
