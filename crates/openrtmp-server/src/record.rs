@@ -37,6 +37,17 @@ pub use writer::IDENTITY_CHECK_EVERY;
 use openrtmp_hub::StreamKey;
 use openrtmp_record::name::from_unix_ms;
 
+/// The task of a recording (the recorder starts it; the task reports to the recorder:
+/// wired here so neither module names the other both ways).
+fn task_of(
+    recorder: std::sync::Arc<Recorder>,
+    recording: std::sync::Arc<recorder::Recording>,
+    subscriber: openrtmp_hub::Subscriber,
+    settings: RecordSettings,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    task::run(recorder, recording, subscriber, settings)
+}
+
 /// Matches every application or stream name in a [`RecordRule`].
 pub const ANY: &str = "*";
 

@@ -422,7 +422,7 @@ impl Recorder {
             self.retire_if_ended(&recording);
             return;
         };
-        let task = super::task::run(Arc::clone(self), recording, subscriber, settings.clone());
+        let task = super::task_of(Arc::clone(self), recording, subscriber, settings.clone());
         match (&self.runtime, tokio::runtime::Handle::try_current()) {
             (_, Ok(current)) => drop(current.spawn(task)),
             (Some(server), Err(_)) => drop(server.spawn(task)),
