@@ -67,6 +67,8 @@ pub(crate) struct Shared {
     /// shutdown through `draining`) and the grace's id (a newer grace replaces the entry).
     pub(crate) held: Mutex<HashMap<openrtmp_hub::StreamKey, (u64, CancellationToken)>>,
     /// Recording segments being written now (the recorder keeps it; the catalog reads it).
+    // Read by the catalog piece (record/catalog.rs); unused until it is merged.
+    #[allow(dead_code)]
     pub(crate) open_segments: Arc<crate::record::OpenSegments>,
     /// The recordings running now (started with their streams or through the API).
     pub(crate) recorder: Arc<crate::record::Recorder>,
