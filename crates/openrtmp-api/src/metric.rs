@@ -60,6 +60,11 @@ pub const METRIC_NAMES: &[&str] = &[
     "openrtmp_target_dropped_frames",
     "openrtmp_target_reconnects",
     "openrtmp_target_uptime_seconds",
+    "openrtmp_recordings_active",
+    "openrtmp_recording_bytes_written",
+    "openrtmp_recording_segments_closed",
+    "openrtmp_recording_dropped_frames",
+    "openrtmp_recording_errors",
 ];
 
 /// The registry `/metrics` encodes; it holds one collector reading the server handle.
