@@ -252,7 +252,13 @@ impl Recorder {
         let recording = {
             let mut recordings = self.recordings();
             if let Some(running) = recordings.get(key) {
-                running.rotate.store(true, Ordering::Release);
+                // A publisher back within its grace is spliced in: the recording sees no
+                // event, so it is told to start a new segment. One back after an
+                // unpublish shows as `Published` on the recording's pump instead (and a
+                // flag set here could land after it and cut the new segment short).
+                if self.hub.stream(key).is_some_and(|s| s.splicing) {
+                    running.rotate.store(true, Ordering::Release);
+                }
                 return;
             }
             let Some(rule) = rule_for(settings, key) else { return };
