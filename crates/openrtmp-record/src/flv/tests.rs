@@ -136,7 +136,8 @@ fn a_cut_file_reads_up_to_its_last_whole_output() {
     for whole in 1..=outputs.len() {
         let file = concat(&outputs[..whole]);
         let mut reader = FlvReader::new(&file[..]);
-        let n = reader.by_ref().map(|t| t.unwrap()).count();
+        let tags: Vec<_> = reader.by_ref().collect::<Result<_, _>>().unwrap();
+        let n = tags.len();
         assert_eq!(n, whole);
         assert_eq!(reader.previous_tag_size_mismatches(), 0);
     }
