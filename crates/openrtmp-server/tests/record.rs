@@ -430,3 +430,72 @@ fn a_full_disk_stops_the_recording_not_the_stream_and_freeing_space_resumes_it()
     let played = rt.block_on(player).expect("player");
     support::assert_same_frames(&support::read_tags(&input), &played.tags(), "player");
 }
+
+/// A segment that closes is announced to `auth.callback.notify_url` as `record_done`,
+/// signed like every notification, with path, recording id, duration, bytes and format.
+#[test]
+fn a_closed_segment_is_announced_as_a_signed_record_done() {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    use std::sync::{Arc, Mutex};
+    const SECRET: &str = "record-secret";
+    let Some(ffmpeg) = support::ffmpeg() else { return };
+    let input = Fixture::H264Aac { seconds: 2 }.path(&ffmpeg);
+    let dir = TempDir::new("record-done");
+    let rt = support::client_runtime();
+    /// Each notification: its signature header and its body.
+    type Seen = Arc<Mutex<Vec<(Option<String>, Bytes)>>>;
+    let seen: Seen = Arc::default();
+    let sink = Arc::clone(&seen);
+    let app = axum::Router::new().route(
+        "/notify",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let sink = Arc::clone(&sink);
+            async move {
+                let signature = headers
+                    .get("x-openrtmp-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                sink.lock().unwrap().push((signature, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let notify = format!("http://{}/notify", listener.local_addr().unwrap());
+    rt.spawn(async move { axum::serve(listener, app).await });
+
+    let mut config = recording_config(&dir.0, |_| {});
+    let mut callback = openrtmp_server::auth::CallbackSettings::new(notify.clone());
+    callback.actions = Vec::new();
+    callback.notify_url = Some(notify);
+    callback.signing_secret = Some(SECRET.into());
+    config.auth.callback = Some(callback);
+    let server = TestServer::start(config);
+    publish(&ffmpeg, &input, &server.url("live/done"), dir.path("pub.log"), true)
+        .wait_success(PATIENCE);
+    let mut done = None;
+    wait_for("record_done", || {
+        done = seen.lock().unwrap().iter().find_map(|(signature, body)| {
+            let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+            (json["event"] == "record_done").then(|| (signature.clone(), body.clone(), json))
+        });
+        done.is_some()
+    });
+    let (signature, body, json) = done.unwrap();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET.as_bytes());
+    let mac: String =
+        ring::hmac::sign(&key, &body).as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(signature, Some(format!("sha256={mac}")));
+    let files = segments(&dir.0, "live", "done");
+    assert_eq!(files.len(), 1);
+    assert_eq!(json["path"], files[0].display().to_string());
+    assert_eq!((json["app"].as_str(), json["stream"].as_str()), (Some("live"), Some("done")));
+    assert_eq!(json["format"], "flv");
+    assert_eq!(json["bytes"].as_u64(), Some(std::fs::metadata(&files[0]).unwrap().len()));
+    assert_eq!(
+        json["recording_id"].as_str(),
+        Some(segment_name(&files[0]).recording_id().as_str())
+    );
+    assert!(json["duration_ms"].as_u64().is_some_and(|d| d > 1000), "{json}");
+}

@@ -444,3 +444,22 @@ pub(crate) fn rule_for(settings: &RecordSettings, key: &StreamKey) -> Option<Rec
     }
     settings.rules.iter().find(|r| r.matches(key)).cloned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_comes_first_then_the_first_matching_rule() {
+        let key = StreamKey::new("live", "cam");
+        let mut settings = RecordSettings::default();
+        assert_eq!(rule_for(&settings, &key), None, "nothing is recorded by default");
+        let mut flv = RecordRule::new("live", "cam");
+        flv.format = Some(Format::Flv);
+        settings.rules =
+            vec![RecordRule::new("other", ANY), flv.clone(), RecordRule::new(ANY, ANY)];
+        assert_eq!(rule_for(&settings, &key), Some(flv));
+        settings.all = true;
+        assert_eq!(rule_for(&settings, &key), Some(RecordRule::new(ANY, ANY)));
+    }
+}
