@@ -42,6 +42,14 @@ pub enum ApiError {
         /// Stream name.
         stream: String,
     },
+    /// The stream is not recorded (`404`).
+    #[error("stream {app}/{stream} is not recorded")]
+    NotRecorded {
+        /// Application name.
+        app: String,
+        /// Stream name.
+        stream: String,
+    },
     /// No recording segment with this name (`404`).
     #[error("recording {app}/{stream}/{file} not found")]
     RecordingNotFound {
@@ -101,6 +109,7 @@ impl ApiError {
             | ApiError::TargetNotFound { .. }
             | ApiError::NotPulled { .. }
             | ApiError::RecordingNotFound { .. }
+            | ApiError::NotRecorded { .. }
             | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,

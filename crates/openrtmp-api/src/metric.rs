@@ -61,6 +61,11 @@ pub const METRIC_NAMES: &[&str] = &[
     "openrtmp_target_reconnects",
     "openrtmp_target_uptime_seconds",
     "openrtmp_recordings_deleted",
+    "openrtmp_recordings_active",
+    "openrtmp_recording_bytes_written",
+    "openrtmp_recording_segments_closed",
+    "openrtmp_recording_dropped_frames",
+    "openrtmp_recording_errors",
 ];
 
 /// The registry `/metrics` encodes; it holds one collector reading the server handle.
@@ -100,6 +105,7 @@ impl Collector for ServerCollector {
         encode_streams(&mut enc, &self.handle.streams())?;
         encode_pulls(&mut enc, &self.handle.pulls())?;
         target::encode(&mut enc, &self.handle.push_targets())?;
+        encode_recording(&mut enc, &self.handle.recording_stats())?;
         encode_recordings(&mut enc, &self.handle)
     }
 }
@@ -363,6 +369,38 @@ fn labelled_histogram<'a, L: EncodeLabelSet>(
         )?;
     }
     Ok(())
+}
+
+/// Recording: server-wide figures (per-stream detail is in the API's status).
+fn encode_recording(
+    enc: &mut DescriptorEncoder<'_>,
+    stats: &openrtmp_server::record::RecordingStats,
+) -> fmt::Result {
+    gauge(enc, "openrtmp_recordings_active", "Recordings running now.", stats.active)?;
+    counter(
+        enc,
+        "openrtmp_recording_bytes_written",
+        "Bytes written to recording files.",
+        stats.bytes_written,
+    )?;
+    counter(
+        enc,
+        "openrtmp_recording_segments_closed",
+        "Recording segments completed (closed and synced).",
+        stats.segments_closed,
+    )?;
+    counter(
+        enc,
+        "openrtmp_recording_dropped_frames",
+        "Frames not recorded (the disk fell behind, or failed).",
+        stats.dropped_frames,
+    )?;
+    labelled_counter(
+        enc,
+        "openrtmp_recording_errors",
+        "Recording errors by kind (disk_full, read_only, no_directory, deleted, io, queue_full).",
+        stats.errors.iter().map(|(kind, n)| ([("kind", *kind)], *n)),
+    )
 }
 
 fn gauge(

@@ -20,6 +20,7 @@ use crate::{auth, ApiOptions};
 
 mod events;
 mod history;
+mod recording;
 mod recordings;
 mod source;
 mod target;
@@ -61,6 +62,10 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
         .route("/api/v1/streams/{app}/{stream}", get(stream).delete(end_stream))
         .route("/api/v1/streams/{app}/{stream}/targets", get(target::list).post(target::add))
         .route("/api/v1/streams/{app}/{stream}/targets/{id}", delete(target::remove))
+        .route(
+            "/api/v1/streams/{app}/{stream}/recording",
+            get(recording::get).post(recording::start).delete(recording::stop),
+        )
         .route("/api/v1/streams/{app}/{stream}/source", get(source::get))
         .route("/api/v1/streams/{app}/{stream}/history", get(history::stream))
         .route("/api/v1/history", get(history::server))

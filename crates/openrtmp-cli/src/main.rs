@@ -89,7 +89,8 @@ enum CertCommand {
 pub(crate) enum Command {
     /// Run the RTMP server (built-in defaults: listen on 0.0.0.0:1935, any app, no auth;
     /// HTTP API on 127.0.0.1:8080).
-    Serve(serve::ServeArgs),
+    // Boxed: its flags outweigh the other commands' many times over.
+    Serve(Box<serve::ServeArgs>),
     /// Check or print configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -166,7 +167,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) if args.service => return service_main(),
-        Command::Serve(args) => return serve::main(args, cli.log),
+        Command::Serve(args) => return serve::main(*args, cli.log),
         Command::Config(command) => return config_command(command),
         Command::Cert(command) => return cert_command(command),
         Command::Service(command) => return service::main(command),
@@ -241,7 +242,7 @@ fn serve_from_command_line() -> ExitCode {
     match Cli::try_parse() {
         Ok(Cli { command: Command::Serve(mut args), log }) => {
             args.service = false;
-            serve::main(args, log)
+            serve::main(*args, log)
         }
         Ok(_) => ExitCode::from(2),
         Err(e) => {

@@ -90,6 +90,15 @@ pub struct ServeArgs {
     /// `rtmp://backup.example/{app}/{stream}`. Replaces `relay.push` of the file.
     #[arg(long = "push", value_name = "URL")]
     pub push: Vec<String>,
+    /// Record every published stream (`record.all`), into `--record-dir`.
+    #[arg(long)]
+    pub record_all: bool,
+    /// Where recordings go (`record.dir`; default `recordings`).
+    #[arg(long, value_name = "DIR")]
+    pub record_dir: Option<PathBuf>,
+    /// Format of recordings: `mp4` (fragmented MP4, the default) or `flv` (`record.format`).
+    #[arg(long, value_name = "FORMAT")]
+    pub record_format: Option<String>,
 }
 
 /// The running server, for the Windows service control handler.
@@ -166,6 +175,16 @@ pub fn overrides(args: &ServeArgs, log_level: Option<&str>) -> anyhow::Result<Fi
             url: Some(url.clone()),
         };
         f.relay.push = Some(args.push.iter().map(every).collect());
+    }
+    if args.record_all {
+        f.record.all = Some(true);
+    }
+    if let Some(dir) = &args.record_dir {
+        f.record.dir = Some(dir.clone());
+    }
+    if let Some(format) = &args.record_format {
+        f.record.format =
+            Some(format.parse().map_err(|e| anyhow::anyhow!("--record-format: {e}"))?);
     }
     Ok(f)
 }
@@ -523,6 +542,21 @@ mod tests {
         assert_eq!(resolved(&["serve", "--max-batch", "0.35s"]).hub.max_batch_ms, 350);
         assert_eq!(resolved(&["serve", "--max-batch", "0"]).hub.max_batch_ms, 0);
         assert!(Cli::try_parse_from(["serve", "--max-batch", "soon"]).is_err());
+    }
+
+    #[test]
+    fn record_flags_record_every_stream() {
+        use openrtmp_server::record::Format;
+        let plain = resolved(&["serve"]).record;
+        assert!(!plain.all);
+        assert_eq!(plain.format, Format::Mp4);
+        let argv = ["serve", "--record-all", "--record-dir", "/tmp/rec", "--record-format", "flv"];
+        let record = resolved(&argv).record;
+        assert!(record.all);
+        assert_eq!(record.dir, PathBuf::from("/tmp/rec"));
+        assert_eq!(record.format, Format::Flv);
+        let bad = Cli::try_parse_from(["serve", "--record-format", "avi"]).unwrap().args;
+        assert!(overrides(&bad, None).is_err());
     }
 
     #[test]

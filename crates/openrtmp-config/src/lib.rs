@@ -59,8 +59,8 @@ pub use model::{
     BruteForceSection, CallbackAction, CallbackSection, CallbackTlsSection, ClientAuthSection,
     FileConfig, LimitsSection, LogSection, NamesSection, NetworkPolicy, OriginSelect,
     PlatformSection, PlayTokensSection, PublishKeyEntry, PullEntry, PullMode, PushEntry,
-    RelaySection, RelayTlsSection, RtmpSection, ShutdownSection, StreamsSection, TlsSection,
-    TlsVersion, Toggle, ROOT_KEYS,
+    RecordEntry, RecordFormat, RecordSection, RelaySection, RelayTlsSection, RetentionSection,
+    RtmpSection, ShutdownSection, StreamsSection, TlsSection, TlsVersion, Toggle, ROOT_KEYS,
 };
 pub use resolve::REDACTED;
 

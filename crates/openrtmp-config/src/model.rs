@@ -12,7 +12,6 @@ pub use auth::{
     AclRulesSection, AclSection, AuthSection, BruteForceSection, CallbackAction, CallbackSection,
     CallbackTlsSection, NamesSection, PlayTokensSection, PublishKeyEntry,
 };
-pub use record::{RecordSection, RetentionSection};
 pub use tls::{AcmeChallenge, AcmeSection, ClientAuthSection, TlsSection, TlsVersion};
 
 /// A setting that `null` switches off (`api.listen`, `api.token`, `log.file`,
@@ -97,7 +96,7 @@ pub struct FileConfig {
     /// Relay: streams pushed to other servers.
     #[serde(default, skip_serializing_if = "RelaySection::is_empty")]
     pub relay: RelaySection,
-    /// Recording.
+    /// Recording: streams written to FLV or fragmented MP4 files.
     #[serde(default, skip_serializing_if = "RecordSection::is_empty")]
     pub record: RecordSection,
 }
@@ -575,6 +574,8 @@ choice! {
 mod auth;
 mod record;
 mod tls;
+
+pub use record::{RecordEntry, RecordFormat, RecordSection, RetentionSection};
 
 #[cfg(test)]
 mod tests {

@@ -26,6 +26,33 @@ pub use retention::SWEEP_INTERVAL;
 pub(crate) mod catalog;
 pub(crate) mod retention;
 
+mod fault;
+pub(crate) mod recorder;
+mod task;
+mod writer;
+
+pub use fault::{Fault, FaultKind, RETRY_AFTER};
+pub(crate) use recorder::Recorder;
+pub use recorder::{
+    RecordingError, RecordingEvent, RecordingOrigin, RecordingState, RecordingStats,
+    RecordingStatus, RESUME_WITHIN,
+};
+pub use writer::IDENTITY_CHECK_EVERY;
+
+use openrtmp_hub::StreamKey;
+use openrtmp_record::name::from_unix_ms;
+
+/// The task of a recording (the recorder starts it; the task reports to the recorder:
+/// wired here so neither module names the other both ways).
+fn task_of(
+    recorder: std::sync::Arc<Recorder>,
+    recording: std::sync::Arc<recorder::Recording>,
+    subscriber: openrtmp_hub::Subscriber,
+    settings: RecordSettings,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    task::run(recorder, recording, subscriber, settings)
+}
+
 /// Matches every application or stream name in a [`RecordRule`].
 pub const ANY: &str = "*";
 
@@ -97,6 +124,26 @@ pub struct RecordRule {
     pub segment_bytes: Option<u64>,
 }
 
+impl RecordRule {
+    /// A rule for every stream of `app` named `stream` (each may be [`ANY`]), with the
+    /// defaults of [`RecordSettings`].
+    pub fn new(app: impl Into<String>, stream: impl Into<String>) -> RecordRule {
+        RecordRule {
+            app: app.into(),
+            stream: stream.into(),
+            format: None,
+            dir: None,
+            segment_duration: None,
+            segment_bytes: None,
+        }
+    }
+
+    /// Whether the rule applies to the stream `key`.
+    pub fn matches(&self, key: &StreamKey) -> bool {
+        (self.app == ANY || self.app == key.app) && (self.stream == ANY || self.stream == key.name)
+    }
+}
+
 /// How long finished recordings are kept, per recording directory (`record.retention`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Retention {
@@ -126,14 +173,11 @@ pub(crate) struct OpenSegments(Mutex<HashMap<PathBuf, OpenSegment>>);
 
 impl OpenSegments {
     /// Records (or updates) the segment at `path`.
-    // Until the recorder (another piece of issue 14) lands: only the catalog's tests call it.
-    #[allow(dead_code)]
     pub(crate) fn set(&self, path: PathBuf, segment: OpenSegment) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(path, segment);
     }
 
     /// The segment at `path` is finished (or abandoned).
-    #[allow(dead_code)] // Until the recorder lands.
     pub(crate) fn remove(&self, path: &std::path::Path) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(path);
     }
@@ -141,5 +185,47 @@ impl OpenSegments {
     /// The segment being written at `path`, if any.
     pub(crate) fn get(&self, path: &std::path::Path) -> Option<OpenSegment> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).get(path).cloned()
+    }
+}
+
+impl crate::ServerHandle {
+    /// Starts recording the live stream `app`/`stream` now, in `format` (default: the
+    /// matching rule's, else `record.format`), from its next keyframe. Refused when the
+    /// stream is not live or is recorded already.
+    pub fn start_recording(
+        &self,
+        app: &str,
+        stream: &str,
+        format: Option<Format>,
+    ) -> Result<RecordingStatus, RecordingError> {
+        let settings = &self.shared.config_arc().record;
+        self.shared.recorder.start(&StreamKey::new(app, stream), settings, format)
+    }
+
+    /// Stops the recording of `app`/`stream` (its segment is closed); false if it is not
+    /// recorded. A stream that matches a rule is recorded again with its next publication.
+    pub fn stop_recording(&self, app: &str, stream: &str) -> bool {
+        self.shared.recorder.stop(&StreamKey::new(app, stream))
+    }
+
+    /// The recording of `app`/`stream`, if it is recorded.
+    pub fn recording(&self, app: &str, stream: &str) -> Option<RecordingStatus> {
+        self.shared.recorder.status(&StreamKey::new(app, stream))
+    }
+
+    /// Every running recording.
+    pub fn recordings_active(&self) -> Vec<RecordingStatus> {
+        self.shared.recorder.all()
+    }
+
+    /// Server-wide recording counters (metrics).
+    pub fn recording_stats(&self) -> RecordingStats {
+        self.shared.recorder.stats()
+    }
+
+    /// Recording events as they happen (segment closed, error, resumed, ...). A reader
+    /// that falls behind misses events (`Lagged`), never slows a recording.
+    pub fn recording_events(&self) -> tokio::sync::broadcast::Receiver<RecordingEvent> {
+        self.shared.recorder.events.subscribe()
     }
 }

@@ -70,6 +70,8 @@ pub(crate) struct Shared {
     pub(crate) open_segments: Arc<crate::record::OpenSegments>,
     /// Recordings on disk: the duration cache and deletion counters.
     pub(crate) catalog: crate::record::catalog::Catalog,
+    /// The recordings running now (started with their streams or through the API).
+    pub(crate) recorder: Arc<crate::record::Recorder>,
 }
 
 impl Shared {
@@ -87,6 +89,13 @@ impl Shared {
             hub.clone(),
             shutdown.clone(),
             config.relay.tls.clone(),
+        ));
+        let open_segments: Arc<crate::record::OpenSegments> = Arc::default();
+        let recorder = Arc::new(crate::record::Recorder::new(
+            hub.clone(),
+            shutdown.clone(),
+            Arc::clone(&open_segments),
+            Arc::clone(&auth),
         ));
         Shared {
             config: RwLock::new(Arc::new(config)),
@@ -108,8 +117,9 @@ impl Shared {
             platform,
             relay,
             held: Mutex::new(HashMap::new()),
-            open_segments: Arc::default(),
+            open_segments,
             catalog: crate::record::catalog::Catalog::default(),
+            recorder,
         }
     }
 

@@ -1102,8 +1102,128 @@ fn recording_catalog_types() {
     // async: the catalog runs on a blocking thread.
     async fn catalog(h: ServerHandle) -> Result<(), CatalogError> {
         let _: RecordingList = h.recordings(RecordingFilter::default()).await;
-        let _: Recording = h.recording("live", "cam", "f.mp4").await?;
+        let _: Recording = h.recording_file("live", "cam", "f.mp4").await?;
         h.delete_recording("live", "cam", "f.mp4").await
     }
     let _ = catalog;
+}
+
+#[test]
+fn record_types() {
+    use openrtmp_server::record::{
+        self, Fault, FaultKind, Format, RecordRule, RecordSettings, RecordingError, RecordingEvent,
+        RecordingOrigin, RecordingState, RecordingStats, RecordingStatus, Retention,
+    };
+    let _: &str = record::ANY;
+    let _: &str = record::DEFAULT_RECORD_DIR;
+    let _: Duration = record::DEFAULT_SEGMENT_DURATION;
+    let _: usize = record::DEFAULT_QUEUE_BYTES;
+    let _: Duration = record::IDENTITY_CHECK_EVERY;
+    let _: Duration = record::RESUME_WITHIN;
+    let _: Duration = record::RETRY_AFTER;
+    let RecordSettings {
+        dir,
+        all,
+        rules,
+        format,
+        segment_duration,
+        segment_bytes,
+        fragment_duration,
+        queue_bytes,
+        retention,
+    } = RecordSettings::default();
+    let _: (std::path::PathBuf, bool, Vec<RecordRule>, Format) = (dir, all, rules, format);
+    let _: (Option<Duration>, Option<u64>, Option<Duration>, usize) =
+        (segment_duration, segment_bytes, fragment_duration, queue_bytes);
+    let Retention { max_age, max_bytes } = retention;
+    let _: (Option<Duration>, Option<u64>) = (max_age, max_bytes);
+    let rule = RecordRule::new("live", record::ANY);
+    let RecordRule { app, stream, format, dir, segment_duration, segment_bytes } = rule.clone();
+    let _: (String, String, Option<Format>, Option<std::path::PathBuf>) =
+        (app, stream, format, dir);
+    let _: (Option<Duration>, Option<u64>) = (segment_duration, segment_bytes);
+    let _: fn(&RecordRule, &openrtmp_hub::StreamKey) -> bool = RecordRule::matches;
+    assert!(rule.matches(&openrtmp_hub::StreamKey::new("live", "x")));
+    for kind in FaultKind::ALL {
+        let _: &str = kind.name();
+        assert_eq!(FaultKind::ALL[kind.index()], kind);
+        match kind {
+            FaultKind::DiskFull
+            | FaultKind::ReadOnly
+            | FaultKind::NoDirectory
+            | FaultKind::Deleted
+            | FaultKind::Io => {}
+            _ => {}
+        }
+    }
+    let Fault { kind, reason } = Fault { kind: FaultKind::Io, reason: String::new() };
+    let _: (FaultKind, String) = (kind, reason);
+    let state = |s: &RecordingState| match s {
+        RecordingState::Waiting | RecordingState::Recording | RecordingState::Dropping => {
+            s.name().to_owned()
+        }
+        RecordingState::Error { kind, reason } => format!("{}: {reason}", kind.name()),
+    };
+    assert_eq!(state(&RecordingState::Waiting), "waiting");
+    for origin in [RecordingOrigin::Config, RecordingOrigin::Api] {
+        let _: &str = origin.name();
+    }
+    let error = |e: &RecordingError| match e {
+        RecordingError::NotLive { app, stream }
+        | RecordingError::AlreadyRecorded { app, stream } => {
+            format!("{app}/{stream}")
+        }
+    };
+    let _ = error;
+    let status = |s: RecordingStatus| {
+        let RecordingStatus {
+            app,
+            stream,
+            id,
+            format,
+            origin,
+            state,
+            started,
+            path,
+            segments,
+            bytes_written,
+            segment_duration_ms,
+            dropped_frames,
+            dropped_bytes,
+            errors,
+            last_error,
+        } = s;
+        let _: (String, String, String, Format, RecordingOrigin, RecordingState) =
+            (app, stream, id, format, origin, state);
+        let _: (std::time::SystemTime, Option<std::path::PathBuf>, u64, u64, u64) =
+            (started, path, segments, bytes_written, segment_duration_ms);
+        let _: (u64, u64, u64, Option<String>) =
+            (dropped_frames, dropped_bytes, errors, last_error);
+    };
+    let _ = status;
+    let RecordingEvent { app, stream, what, path, detail } = RecordingEvent {
+        app: String::new(),
+        stream: String::new(),
+        what: "started",
+        path: None,
+        detail: None,
+    };
+    let _: (String, String, &str, Option<std::path::PathBuf>, Option<String>) =
+        (app, stream, what, path, detail);
+    let RecordingStats { active, bytes_written, segments_closed, dropped_frames, errors } =
+        RecordingStats::default();
+    let _: (u64, u64, u64, u64, Vec<(&str, u64)>) =
+        (active, bytes_written, segments_closed, dropped_frames, errors);
+    let _: fn(
+        &ServerHandle,
+        &str,
+        &str,
+        Option<Format>,
+    ) -> Result<RecordingStatus, RecordingError> = ServerHandle::start_recording;
+    let _: fn(&ServerHandle, &str, &str) -> bool = ServerHandle::stop_recording;
+    let _: fn(&ServerHandle, &str, &str) -> Option<RecordingStatus> = ServerHandle::recording;
+    let _: fn(&ServerHandle) -> Vec<RecordingStatus> = ServerHandle::recordings_active;
+    let _: fn(&ServerHandle) -> RecordingStats = ServerHandle::recording_stats;
+    let _: fn(&ServerHandle) -> tokio::sync::broadcast::Receiver<RecordingEvent> =
+        ServerHandle::recording_events;
 }

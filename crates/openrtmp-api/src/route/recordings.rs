@@ -3,7 +3,7 @@
 //! player and download button. The work is the server's catalog (`ServerHandle::recordings`
 //! and friends, on a blocking thread); this speaks JSON and HTTP.
 //!
-//! Names from the URL are the catalog's to check (`ServerHandle::recording`): only names the
+//! Names from the URL are the catalog's to check (`ServerHandle::recording_file`): only names the
 //! recorder could have made pass (sanitized app and stream, a segment file name of that
 //! stream), before any path is made of them, so no URL reaches outside a recording
 //! directory (`..`, encoded slashes and absolute paths are answered `400`).
@@ -215,7 +215,7 @@ pub(super) async fn download(
     if !signed_ok && !auth::allows(&state.token, &headers) {
         return Err(ApiError::Unauthorized);
     }
-    let found = state.handle.recording(&app, &stream, &file).await.map_err(answer)?;
+    let found = state.handle.recording_file(&app, &stream, &file).await.map_err(answer)?;
     let io = |e: std::io::Error| ApiError::Internal { reason: format!("reading {file}: {e}") };
     let f = tokio::fs::File::open(&found.path).await.map_err(io)?;
     let len = f.metadata().await.map_err(io)?.len();
@@ -284,7 +284,7 @@ pub(super) async fn sign(
     path: FilePath,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (app, stream, file) = file_path(path)?;
-    state.handle.recording(&app, &stream, &file).await.map_err(answer)?;
+    state.handle.recording_file(&app, &stream, &file).await.map_err(answer)?;
     let path = download_path(&app, &stream, &file);
     let (expires, sig) = state
         .links

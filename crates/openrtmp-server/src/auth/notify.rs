@@ -3,6 +3,8 @@
 //!
 //! - `{"event":"publish_done","app","stream","client_ip","client_port","conn_id","duration_ms","bytes_in","server"}`
 //! - `{"event":"play_done","app","stream","client_ip","client_port","conn_id","duration_ms","bytes_out","server"}`
+//! - `{"event":"record_done","app","stream","path","recording_id","duration_ms","bytes","format","server"}`
+//!   when a recording segment is complete on disk
 //! - `{"event":"disconnect","app" (or null),"client_ip","client_port","conn_id","duration_ms","bytes_in","bytes_out","reason","server"}`
 //!
 //! A 2xx answer delivers it. A timeout, connection error, 5xx, 408 or 429 is retried after
@@ -52,6 +54,19 @@ pub(crate) enum Notification {
         duration: Duration,
         bytes_out: u64,
     },
+    /// A recording segment is complete on disk (closed and synced).
+    RecordDone {
+        app: String,
+        stream: String,
+        /// The segment's file.
+        path: String,
+        /// The recording's id, shared by its segments.
+        recording_id: String,
+        duration_ms: u64,
+        bytes: u64,
+        /// `flv` or `mp4`.
+        format: &'static str,
+    },
     /// A connection ended.
     Disconnect {
         /// `None` when it never connected to an app.
@@ -73,6 +88,7 @@ impl Notification {
             Notification::PublishDone { .. } => "publish_done",
             Notification::PlayDone { .. } => "play_done",
             Notification::Disconnect { .. } => "disconnect",
+            Notification::RecordDone { .. } => "record_done",
         }
     }
 
@@ -90,6 +106,19 @@ impl Notification {
                 "client_ip": peer.ip().to_canonical().to_string(), "client_port": peer.port(),
                 "conn_id": conn_id, "duration_ms": millis(*duration), "bytes_out": bytes_out,
                 "server": SERVER_NAME,
+            }),
+            Notification::RecordDone {
+                app,
+                stream,
+                path,
+                recording_id,
+                duration_ms,
+                bytes,
+                format,
+            } => json!({
+                "event": event, "app": app, "stream": stream, "path": path,
+                "recording_id": recording_id, "duration_ms": duration_ms, "bytes": bytes,
+                "format": format, "server": SERVER_NAME,
             }),
             Notification::Disconnect {
                 app,

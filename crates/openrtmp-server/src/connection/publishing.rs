@@ -73,7 +73,9 @@ impl Publishing {
         tracing::info!(stream = %key, "publish start");
         let counters = shared.history.counters(key);
         counters.restart();
-        shared.relay.published(key, &shared.config_arc().relay.push);
+        let config = shared.config_arc();
+        shared.relay.published(key, &config.relay.push);
+        shared.recorder.published(key, &config.record);
         Ok(Publishing {
             stream_id,
             publisher,

@@ -21,7 +21,7 @@ impl ServerHandle {
 
     /// The segment `{app}/{stream}/{file}` (names as in its path: [`CatalogError::BadName`]
     /// for anything else, before a path is made of them), for a download.
-    pub async fn recording(
+    pub async fn recording_file(
         &self,
         app: &str,
         stream: &str,
