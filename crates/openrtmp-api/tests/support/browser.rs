@@ -1,6 +1,8 @@
-//! Headless Debian Chromium over WebDriver (Debian's chromedriver, JSON with ureq): the
-//! parts of `tests/dashboard.rs`'s driver the recordings test needs, shared as a module.
+//! Headless Debian Chromium over WebDriver (Debian's chromedriver, W3C WebDriver JSON with
+//! ureq), shared by the dashboard and recordings tests.
+#![allow(dead_code)]
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,19 +13,20 @@ use serde_json::{json, Value};
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-pub struct Browser {
-    agent: Agent,
-    url: String,
-    _driver: ChildGuard,
-    _profile: TempDir,
-}
-
 fn agent() -> Agent {
     Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into()
+}
+
+/// A WebDriver session (W3C WebDriver, the endpoints chromedriver implements).
+pub struct Browser {
+    agent: Agent,
+    url: String,
+    _driver: ChildGuard,
+    _profile: TempDir,
 }
 
 impl Browser {
@@ -49,13 +52,14 @@ impl Browser {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-quic",
             "--no-first-run",
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
             "--disable-dev-shm-usage",
             "--autoplay-policy=no-user-gesture-required",
-            "--window-size=1400,1000",
+            "--window-size=1400,1100",
         ]
         .iter()
         .map(|a| (*a).to_owned())
@@ -64,6 +68,7 @@ impl Browser {
         let caps = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            "goog:loggingPrefs": { "browser": "ALL" },
         }}});
         let v = post(&agent, &format!("{root}/session"), &caps);
         let id = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}"));
@@ -76,11 +81,15 @@ impl Browser {
 
     /// Runs `script` (a function body; `return` gives the value) in the page.
     pub fn eval(&self, script: &str) -> Value {
-        let body = json!({ "script": script, "args": [] });
-        post(&self.agent, &format!("{}/execute/sync", self.url), &body)["value"].clone()
+        let v = post(
+            &self.agent,
+            &format!("{}/execute/sync", self.url),
+            &json!({ "script": script, "args": [] }),
+        );
+        v["value"].clone()
     }
 
-    /// Polls `script` until it returns something truthy, at most `limit`.
+    /// Polls `script` until it returns something truthy (not null/false/0/""), at most `limit`.
     pub fn wait_js(&self, what: &str, script: &str, limit: Duration) -> Value {
         let found = wait_for(limit, || {
             let v = self.eval(script);
@@ -99,15 +108,18 @@ impl Browser {
     }
 
     fn element(&self, css: &str) -> String {
-        let body = json!({ "using": "css selector", "value": css });
-        let v = post(&self.agent, &format!("{}/element", self.url), &body);
+        let v = post(
+            &self.agent,
+            &format!("{}/element", self.url),
+            &json!({ "using": "css selector", "value": css }),
+        );
         v["value"]["element-6066-11e4-a52e-4f735466cecf"]
             .as_str()
             .unwrap_or_else(|| panic!("no element {css}: {v}"))
             .to_owned()
     }
 
-    /// Clicks the element `css` selects, as a user would.
+    /// Clicks the element `css` selects, as a user would (WebDriver element click).
     pub fn click(&self, css: &str) {
         let id = self.element(css);
         post(&self.agent, &format!("{}/element/{id}/click", self.url), &json!({}));
@@ -117,6 +129,23 @@ impl Browser {
     pub fn type_into(&self, css: &str, text: &str) {
         let id = self.element(css);
         post(&self.agent, &format!("{}/element/{id}/value", self.url), &json!({ "text": text }));
+    }
+
+    pub fn screenshot(&self, path: &Path) {
+        let mut r = self.agent.get(format!("{}/screenshot", self.url)).call().expect("screenshot");
+        let v: Value = serde_json::from_str(&r.body_mut().read_to_string().expect("body"))
+            .expect("screenshot JSON");
+        let png = base64_decode(v["value"].as_str().expect("base64 PNG"));
+        std::fs::write(path, png).expect("write screenshot");
+    }
+
+    /// The browser console so far (chromedriver's log endpoint).
+    pub fn console(&self) -> Vec<String> {
+        let v = post(&self.agent, &format!("{}/se/log", self.url), &json!({ "type": "browser" }));
+        v["value"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e["message"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -147,4 +176,26 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for v in s.bytes().filter_map(value) {
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
 }
