@@ -65,7 +65,6 @@ fn start_server() -> Harness {
     Harness { rt, handle, rtmp, base }
 }
 
-
 fn screenshots_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot dir");

@@ -31,6 +31,9 @@ use super::fault::{Fault, FaultKind};
 
 /// How often at most the writer checks that its file is still the one at its path.
 pub const IDENTITY_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// At most this many queued outputs are appended with one write (an FLV tag is one output,
+/// so a pump batch of tags goes out at once; an MP4 fragment is one output).
+const MAX_BATCH_OUTPUTS: usize = 64;
 
 /// What the task asks of its writer, in order.
 #[derive(Debug)]
@@ -144,18 +147,39 @@ impl Writer {
     fn run(mut self, commands: mpsc::Receiver<Command>) {
         // Ends when the task drops its handle (recording over); a segment still open then
         // was closed by the task first.
-        while let Ok(command) = commands.recv() {
-            match command {
-                Command::Open(path) => self.open(path),
-                Command::Append(output, len) => {
-                    self.append(&output);
-                    self.queued.fetch_sub(len, Ordering::AcqRel);
-                }
-                Command::Close(tail, patches) => {
-                    let len: usize = tail.iter().map(Bytes::len).sum();
-                    self.append(&tail);
-                    self.queued.fetch_sub(len, Ordering::AcqRel);
-                    self.close(&patches);
+        while let Ok(first) = commands.recv() {
+            let mut next = Some(first);
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Open(path) => self.open(path),
+                    Command::Append(output, len) => {
+                        // What else is queued already goes out with the same write (one
+                        // syscall and one report for a pump batch of FLV tags, not one
+                        // each); every output in it is whole, so the file still ends on a
+                        // tag or fragment whatever happens to the write.
+                        let (mut batch, mut bytes) = (vec![output], len);
+                        while batch.len() < MAX_BATCH_OUTPUTS {
+                            match commands.try_recv() {
+                                Ok(Command::Append(output, len)) => {
+                                    batch.push(output);
+                                    bytes += len;
+                                }
+                                Ok(other) => {
+                                    next = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        self.append(&batch);
+                        self.queued.fetch_sub(bytes, Ordering::AcqRel);
+                    }
+                    Command::Close(tail, patches) => {
+                        let len: usize = tail.iter().map(Bytes::len).sum();
+                        self.append(std::slice::from_ref(&tail));
+                        self.queued.fetch_sub(len, Ordering::AcqRel);
+                        self.close(&patches);
+                    }
                 }
             }
         }
@@ -187,9 +211,10 @@ impl Writer {
         }
     }
 
-    fn append(&mut self, output: &Output) {
+    /// Appends `outputs` in order, with one write as a rule.
+    fn append(&mut self, outputs: &[Output]) {
         let Some(open) = self.file.as_mut().filter(|f| !f.failed) else { return };
-        if output.is_empty() {
+        if outputs.iter().all(Vec::is_empty) {
             return;
         }
         if open.checked.elapsed() >= IDENTITY_CHECK_EVERY {
@@ -201,7 +226,7 @@ impl Writer {
                 return;
             }
         }
-        match write_all_vectored(&mut open.file, output) {
+        match write_all_vectored(&mut open.file, outputs) {
             Ok(n) => {
                 open.bytes += n;
                 report_to(&self.reports, Report::Written(n));
@@ -243,11 +268,11 @@ fn report_to(reports: &UnboundedSender<Report>, report: Report) {
     let _ = reports.send(report);
 }
 
-/// Appends every slice of `output` with as few writes as the kernel allows (one, as a
+/// Appends every slice of `outputs` with as few writes as the kernel allows (one, as a
 /// rule); the bytes written.
-fn write_all_vectored(file: &mut File, output: &[Bytes]) -> std::io::Result<u64> {
-    let total: usize = output.iter().map(Bytes::len).sum();
-    let mut slices: Vec<IoSlice<'_>> = output.iter().map(|b| IoSlice::new(b)).collect();
+fn write_all_vectored(file: &mut File, outputs: &[Output]) -> std::io::Result<u64> {
+    let total: usize = outputs.iter().flatten().map(Bytes::len).sum();
+    let mut slices: Vec<IoSlice<'_>> = outputs.iter().flatten().map(|b| IoSlice::new(b)).collect();
     let mut rest = &mut slices[..];
     let mut written = 0;
     while written < total {
