@@ -499,3 +499,58 @@ fn a_closed_segment_is_announced_as_a_signed_record_done() {
     );
     assert!(json["duration_ms"].as_u64().is_some_and(|d| d > 1000), "{json}");
 }
+
+/// An encoder that switches resolution without reconnecting (a new AVC sequence header
+/// mid-stream): the MP4 segment whose `moov` holds the old configuration ends, and a new
+/// segment of the same recording starts at the next keyframe with the new one; both play
+/// at their own size. Regression: the frames after the change went into the old segment,
+/// which then held one segment at 320x240 only.
+#[test]
+fn a_codec_change_mid_stream_starts_a_new_mp4_segment() {
+    let Some(ffmpeg) = support::ffmpeg() else { return };
+    let Some(ffprobe) = support::require("ffprobe", None) else { return };
+    let small = support::read_tags(&Fixture::H264Aac { seconds: 2 }.path(&ffmpeg));
+    let large = support::read_tags(&Fixture::H264AacCbr { seconds: 2, kbps: 500 }.path(&ffmpeg));
+    // One FLV: the 320x240 stream, then the 640x360 one with its own sequence headers,
+    // its timestamps going on from where the first ended.
+    let dir = TempDir::new("record-codec-change");
+    let input = dir.path("switch.flv");
+    let offset = small.iter().map(|t| t.timestamp).max().unwrap_or(0) + 40;
+    let header = openrtmp_media::FlvHeader::new(true, true);
+    let file = std::fs::File::create(&input).expect("create");
+    let mut w = openrtmp_media::FlvWriter::new(std::io::BufWriter::new(file), &header).unwrap();
+    for tag in &small {
+        w.write_tag(tag).unwrap();
+    }
+    for tag in large.iter().filter(|t| t.tag_type != openrtmp_media::TagType::SCRIPT) {
+        w.write_tag(&FlvTag { timestamp: tag.timestamp + offset, ..tag.clone() }).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+
+    let config = recording_config(&dir.0, |r| r.format = Format::Mp4);
+    let server = TestServer::start(config);
+    let mut publisher =
+        publish(&ffmpeg, &input, &server.url("live/switch"), dir.path("publisher.log"), true);
+    publisher.wait_success(PATIENCE);
+    wait_for("both segments close", || segments_closed(&server.handle) >= 2);
+    let files: Vec<PathBuf> = segments(&dir.0, "live", "switch")
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "mp4"))
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(segment_name(&files[0]).recording_ms, segment_name(&files[1]).recording_ms);
+    let size = |file: &Path| {
+        let out = std::process::Command::new(&ffprobe)
+            .args(["-v", "error", "-select_streams", "v", "-show_entries", "stream=width,height"])
+            .args(["-of", "csv=p=0"])
+            .arg(file)
+            .output()
+            .expect("ffprobe");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!([size(&files[0]), size(&files[1])], ["320,240", "640,360"]);
+    for file in &files {
+        assert_plays(&ffmpeg, file);
+    }
+}

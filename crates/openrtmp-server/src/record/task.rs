@@ -202,6 +202,19 @@ impl Session {
             // codec information) beside it.
             let rank = |h: &Frame| (h.kind, h.track, h.codec.is_some());
             let this = rank(&frame);
+            // A codec configuration that changes mid-segment (an encoder switching
+            // resolution without reconnecting): an MP4 segment's `moov` holds the old one,
+            // so the segment ends at the next keyframe and the next one starts with the new
+            // configuration. FLV carries the new header inline and goes on.
+            let changed = self
+                .headers
+                .iter()
+                .any(|h| rank(h) == this && h.codec.is_some() && h.payload != frame.payload);
+            if changed && self.recording.format == Format::Mp4 && self.segment.is_some() {
+                tracing::info!(app = %self.recording.key.app, stream = %self.recording.key.name,
+                    kind = ?frame.kind, "codec configuration changed: new segment at the next keyframe");
+                self.recording.rotate.store(true, Ordering::Release);
+            }
             self.headers.retain(|h| rank(h) != this);
             self.headers.push(frame.clone());
         }
@@ -274,6 +287,18 @@ impl Session {
             SegmentName::new(&rec.key.app, &rec.key.name, rec.started, SystemTime::now(), format);
         let dir = rec.rule.dir.clone().unwrap_or_else(|| self.settings.dir.clone());
         let path = dir.join(&name.app).join(&name.stream).join(name.file_name());
+        // Listed as being written before the file exists: the retention sweep never takes
+        // a new segment for a finished one.
+        self.recorder.open_segments.set(
+            path.clone(),
+            OpenSegment {
+                app: rec.key.app.clone(),
+                stream: rec.key.name.clone(),
+                started: super::from_unix_ms(name.segment_ms),
+                bytes: 0,
+                duration_ms: 0,
+            },
+        );
         self.writer.open(path.clone());
         let has_audio = self.has_audio || self.headers.iter().any(|h| h.kind == FrameKind::Audio);
         let has_video = self.has_video || self.headers.iter().any(|h| h.kind == FrameKind::Video);
