@@ -130,3 +130,74 @@ fn record_all_mp4_survives_a_sigkill_with_a_playable_file() {
     assert!(video >= 175, "only {video} video frames play");
     assert!(audio >= 7 * 43, "only {audio} audio frames play");
 }
+
+/// A graceful stop (SIGTERM) while a publisher is still sending: the server exits only once
+/// the recording has closed its last segment (the GOP being gathered written as the last
+/// fragment, the duration patched, the file synced, `record_done` sent), even when the
+/// shutdown grace runs out with the publisher still there. Regression: the process exited
+/// while the recording was closing, so the close could be lost.
+#[test]
+fn a_graceful_stop_closes_the_last_mp4_segment() {
+    let Some(ffmpeg) = ffmpeg() else { return };
+    let input = Fixture::H264Aac { seconds: 20 }.path(&ffmpeg);
+    let dir = TempDir::new("cli-record-term");
+    let rec = dir.path("rec");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_openrtmp"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-api", "--record-all"])
+        .args(["--shutdown-grace", "1", "--record-dir"])
+        .arg(&rec)
+        .env_remove("OPENRTMP_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let pid = child.id().to_string();
+    let stderr = child.stderr.take().expect("stderr");
+    let mut server = ChildGuard(child);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let addr = rx
+        .iter()
+        .find_map(|l| Some(l.split("rtmp://").nth(1)?.split('/').next()?.to_owned()))
+        .expect("serve logs its address");
+    let _publisher = ffmpeg_publish(&ffmpeg, &input, &format!("rtmp://{addr}/live/cam"));
+    assert!(
+        wait_for(PATIENCE, || segments(&rec)
+            .first()
+            .is_some_and(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))),
+        "no recording appeared"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let term = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    assert!(term.success());
+    let status = wait_exit(&mut server.0, PATIENCE).expect("serve exits after SIGTERM");
+    assert!(status.success(), "serve exit status {status:?}");
+    let log: Vec<String> = rx.try_iter().collect();
+    let closed = log.iter().any(|l| l.contains("recording segment closed"));
+    let ended = log.iter().position(|l| l.contains("shutdown complete"));
+    assert!(closed && ended.is_some(), "the segment closed before the exit:\n{}", log.join("\n"));
+
+    let files = segments(&rec);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let path = files[0].to_str().expect("path");
+    let log = run_ffmpeg(&ffmpeg, &["-v", "error", "-xerror", "-i", path, "-f", "null", "-"])
+        .unwrap_or_else(|e| panic!("the recording does not decode: {e}"));
+    assert!(log.trim().is_empty(), "decoder complained:\n{log}");
+}
+
+/// Waits for `child` to exit, at most `limit`.
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}

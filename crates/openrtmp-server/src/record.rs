@@ -53,6 +53,10 @@ fn task_of(
     task::run(recorder, recording, subscriber, settings)
 }
 
+/// How long a shutdown waits for the recordings to close their last segments (each task
+/// waits up to 5 s for its writer).
+pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(6);
+
 /// Matches every application or stream name in a [`RecordRule`].
 pub const ANY: &str = "*";
 

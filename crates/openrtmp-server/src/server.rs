@@ -197,6 +197,12 @@ impl Server {
         shared.platform.listeners.lock().unwrap_or_else(|e| e.into_inner()).spawner = None;
         tracker.close();
         tracker.wait().await;
+        if !shared.recorder.closed(crate::record::CLOSE_WAIT).await {
+            tracing::warn!(
+                wait_secs = crate::record::CLOSE_WAIT.as_secs(),
+                "recordings still closing at exit: their last segments may lack their end"
+            );
+        }
         crate::platform::announce::stop(shared).await;
         tracing::info!(
             connections_at_start = connections,

@@ -220,6 +220,8 @@ pub(crate) struct Recorder {
     pub(crate) open_segments: Arc<OpenSegments>,
     pub(crate) auth: Arc<Auth>,
     runtime: Option<tokio::runtime::Handle>,
+    /// The recording tasks: a shutdown waits for them to close their segments.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl Recorder {
@@ -239,6 +241,7 @@ impl Recorder {
             open_segments,
             auth,
             runtime: tokio::runtime::Handle::try_current().ok(),
+            tasks: tokio_util::task::TaskTracker::new(),
         }
     }
 
@@ -338,6 +341,15 @@ impl Recorder {
         self.hub.stream(key).is_some_and(|s| s.publishing)
     }
 
+    /// Waits (at most `limit`) until every recording task has ended, its last segment
+    /// closed: written, patched, synced and announced. The server's shutdown calls it once
+    /// every connection is gone (the recordings end with the shutdown token), so a
+    /// graceful stop never cuts the last MP4 fragment or its duration.
+    pub(crate) async fn closed(&self, limit: Duration) -> bool {
+        self.tasks.close();
+        tokio::time::timeout(limit, self.tasks.wait()).await.is_ok()
+    }
+
     /// The task of `recording` may end: true (and it is removed) unless its stream is live
     /// again. Under the lock, so a publisher that starts now either is seen here or finds
     /// no recording and starts a new one.
@@ -430,8 +442,8 @@ impl Recorder {
         };
         let task = super::task_of(Arc::clone(self), recording, subscriber, settings.clone());
         match (&self.runtime, tokio::runtime::Handle::try_current()) {
-            (_, Ok(current)) => drop(current.spawn(task)),
-            (Some(server), Err(_)) => drop(server.spawn(task)),
+            (_, Ok(current)) => drop(self.tasks.spawn_on(task, &current)),
+            (Some(server), Err(_)) => drop(self.tasks.spawn_on(task, server)),
             (None, Err(_)) => tracing::error!("recording not started: no tokio runtime"),
         }
     }
