@@ -3,7 +3,10 @@
 //! H.264/AAC (Debian's FFmpeg 5.1) and for HEVC+Opus and AV1+AAC over Enhanced RTMP
 //! (FFmpeg 9). Every recording has the right codecs and a duration within 1 % of the media
 //! published; the FLV recording's payloads are the published ones byte for byte; the MP4
-//! recording decodes with every video frame published. Then the MP4 recording is played
+//! recording decodes with every video frame published. Each file plays on its own in VLC
+//! too (Debian's VLC 3 demuxes it and remuxes it to Matroska: every video frame, the audio
+//! less at most a few frames of its tail) — except Enhanced-RTMP FLV, which VLC 3 reads
+//! through FFmpeg 5.1's demuxer, older than Enhanced RTMP. Then the MP4 recording is played
 //! over RTMP from `start` = 10 s and starts within one GOP at or before 10 s.
 
 mod support;
@@ -94,6 +97,79 @@ fn within_one_percent(what: &str, got: f64, want: f64) {
     assert!((got - want).abs() <= want * 0.01, "{what}: {got} s is not within 1 % of {want} s");
 }
 
+/// Whether VLC is here (locally a test skips without it, in CI it fails).
+fn vlc_present() -> bool {
+    let here = Path::new("/usr/bin/cvlc").exists();
+    if !here {
+        support::skip_or_fail("VLC (/usr/bin/cvlc) is not available: .ci/run installs vlc-bin");
+    }
+    here
+}
+
+/// VLC demuxes `file` and remuxes it to Matroska without decoding (`--sout`): the video
+/// and audio frames that file then holds (ffprobe `-count_frames`), and VLC's error lines.
+/// VLC refuses to run as root; as root it runs as `nobody` (the recordings are readable
+/// by all, `out` is made writable by all).
+fn vlc_frames(file: &Path, out: &Path) -> (usize, usize, String) {
+    use std::os::unix::fs::PermissionsExt;
+    // Not probed by running it (`require`): as root it refuses even `--version`.
+    let cvlc = Path::new("/usr/bin/cvlc");
+    assert!(cvlc.exists(), "VLC (/usr/bin/cvlc) is needed: .ci/run installs vlc-bin");
+    std::fs::create_dir_all(out).expect("vlc out dir");
+    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let mkv =
+        out.join(format!("{}.mkv", file.file_name().and_then(|f| f.to_str()).expect("file name")));
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let mut command = if root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/tmp"]);
+        c.arg(cvlc);
+        c
+    } else {
+        std::process::Command::new(cvlc)
+    };
+    let sout = format!("#std{{access=file,mux=mkv,dst={}}}", mkv.display());
+    let output = command
+        .args(["-I", "dummy", "-A", "dummy", "-V", "dummy"])
+        .arg(file)
+        .args(["--sout", &sout, "vlc://quit"])
+        .output()
+        .expect("run cvlc");
+    let log = String::from_utf8_lossy(&output.stderr).into_owned();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains("demux error") || l.contains("mux error") || l.contains("decoder error")
+        })
+        .collect();
+    let probe = std::process::Command::new(support::require("ffprobe", None).expect("ffprobe"))
+        .args(["-v", "error", "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames"])
+        .args(["-of", "csv=p=0"])
+        .arg(&mkv)
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&probe.stdout);
+    let count = |kind: &str| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(kind)?.strip_prefix(',')?.trim().parse::<usize>().ok())
+            .sum::<usize>()
+    };
+    (count("video"), count("audio"), errors.join("\n"))
+}
+
+/// VLC plays `file` (see [`vlc_frames`]): every one of `video` frames, and `audio` frames
+/// less at most a few of the tail.
+fn assert_vlc_plays(what: &str, file: &Path, out: &Path, video: usize, audio: usize) {
+    let (v, a, errors) = vlc_frames(file, out);
+    eprintln!("{what} in VLC: {v} of {video} video frames, {a} of {audio} audio frames");
+    assert!(errors.is_empty(), "{what}: VLC errors:\n{errors}");
+    assert_eq!(v, video, "{what}: video frames VLC demuxed");
+    assert!(a <= audio && a + 8 >= audio, "{what}: {a} audio frames in VLC of {audio}");
+}
+
 /// Publishes `fixture` for 20 s with `ffmpeg` to `flv/cam` and `mp4/cam` at once and
 /// checks both recordings; returns the server (still running) and the MP4 recording.
 fn record_both(
@@ -146,11 +222,17 @@ fn record_both(
         w.len(),
         h.len()
     );
-    let video =
-        |tags: &[(TagType, bytes::Bytes)]| tags.iter().filter(|f| f.0 == TagType::VIDEO).count();
+    let of_kind =
+        |tags: &[(TagType, bytes::Bytes)], kind| tags.iter().filter(|f| f.0 == kind).count();
+    let video = |tags: &[(TagType, bytes::Bytes)]| of_kind(tags, TagType::VIDEO);
+    let audio = of_kind(&w, TagType::AUDIO);
     assert_eq!(support::stream_codecs(ffmpeg, &flv), codecs, "FLV codecs");
     within_one_percent("FLV duration", ffmpeg_duration(ffmpeg, &flv), span(want));
     assert_eq!(decoded_video_frames(ffmpeg, &flv), video(&w), "FLV video frames decoded");
+    let vlc_out = dir.path("vlc");
+    if enhanced.is_none() {
+        assert_vlc_plays("FLV", &flv, &vlc_out, video(&w), audio);
+    }
 
     // Fragmented MP4: codecs and duration in ffprobe, every video frame decodes.
     let mp4 = only_segment(&rec, "mp4", "cam");
@@ -169,13 +251,14 @@ fn record_both(
     let duration: f64 = lines[2].parse().expect("duration");
     within_one_percent("MP4 duration (ffprobe)", duration, span(want));
     assert_eq!(decoded_video_frames(ffmpeg, &mp4), video(&w), "MP4 video frames decoded");
+    assert_vlc_plays("MP4", &mp4, &vlc_out, video(&w), audio);
     (server, mp4, sent)
 }
 
 #[test]
 fn h264_aac_is_recorded_as_flv_and_mp4_and_the_mp4_seeks() {
     let Some(ffmpeg) = support::ffmpeg() else { return };
-    if support::require("ffprobe", None).is_none() {
+    if support::require("ffprobe", None).is_none() || !vlc_present() {
         return;
     }
     let dir = TempDir::new("accept-h264");
@@ -231,7 +314,7 @@ fn h264_aac_is_recorded_as_flv_and_mp4_and_the_mp4_seeks() {
 #[test]
 fn hevc_opus_over_enhanced_rtmp_is_recorded_as_flv_and_mp4() {
     let Some(ffmpeg) = support::ffmpeg_current() else { return };
-    if support::require("ffprobe", None).is_none() {
+    if support::require("ffprobe", None).is_none() || !vlc_present() {
         return;
     }
     let dir = TempDir::new("accept-hevc");
@@ -242,7 +325,7 @@ fn hevc_opus_over_enhanced_rtmp_is_recorded_as_flv_and_mp4() {
 #[test]
 fn av1_aac_over_enhanced_rtmp_is_recorded_as_flv_and_mp4() {
     let Some(ffmpeg) = support::ffmpeg_current() else { return };
-    if support::require("ffprobe", None).is_none() {
+    if support::require("ffprobe", None).is_none() || !vlc_present() {
         return;
     }
     let dir = TempDir::new("accept-av1");
