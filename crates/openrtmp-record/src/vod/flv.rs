@@ -1,5 +1,5 @@
 //! Playback of FLV recordings (FLV 10.1 Annex E): the file is indexed once at open (one
-//! [`Entry`] of 16 bytes per tag: offset, timestamp, size, kind), never loaded whole; tags
+//! index entry of 16 bytes per tag: offset, timestamp, size, kind), never loaded whole; tags
 //! are then read one at a time, in file order, from a keyframe.
 //!
 //! A file cut short (a crash while recording) is read up to its last complete tag: the
