@@ -8,6 +8,8 @@
 //! less at most a few frames of its tail) — except Enhanced-RTMP FLV, which VLC 3 reads
 //! through FFmpeg 5.1's demuxer, older than Enhanced RTMP. Then the MP4 recording is played
 //! over RTMP from `start` = 10 s and starts within one GOP at or before 10 s.
+// VLC is run as `nobody` with Unix permissions; FFmpeg, ffprobe and VLC are Linux programs here.
+#![cfg(unix)]
 
 mod support;
 
