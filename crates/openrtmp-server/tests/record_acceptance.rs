@@ -39,6 +39,13 @@ fn config(dir: &Path) -> Config {
     Config { record, ..support::test_config() }
 }
 
+/// The files under `dir`/`app`/cam (for failure messages).
+fn only_files(dir: &Path, app: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(dir.join(app).join("cam"))
+        .map(|e| e.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default()
+}
+
 /// The one segment of `app`/`stream` under `dir`.
 fn only_segment(dir: &Path, app: &str, stream: &str) -> PathBuf {
     let entries = std::fs::read_dir(dir.join(app).join(stream)).expect("recording directory");
@@ -207,7 +214,13 @@ fn record_both(
     b.wait_success(PATIENCE);
     let closed =
         support::wait_until(PATIENCE, || server.handle.recording_stats().segments_closed >= 2);
-    assert!(closed, "both segments close when the publishers leave");
+    assert!(
+        closed,
+        "both segments close when the publishers leave: {:?}, {:?}, files {:?}",
+        server.handle.recording_stats(),
+        server.handle.recordings_active(),
+        [only_files(&rec, "flv"), only_files(&rec, "mp4")]
+    );
     let stats = server.handle.recording_stats();
     assert_eq!(stats.dropped_frames, 0, "nothing dropped: {stats:?}");
 
