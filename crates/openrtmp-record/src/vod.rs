@@ -12,6 +12,7 @@ use std::path::Path;
 
 use crate::{Format, Message, RecordError};
 
+pub mod chain;
 pub mod flv;
 pub mod mp4;
 
@@ -32,6 +33,20 @@ pub trait VodSource: Send + std::fmt::Debug {
     /// The next media message (audio, video or script data other than the header's
     /// metadata) in timestamp order, or `None` at the end of what is complete.
     fn next_message(&mut self) -> Result<Option<Message>, RecordError>;
+}
+
+/// Opens a recording of one or more segments (in order) for playback as one source
+/// ([`chain::ChainSource`] when there are several).
+pub fn open_parts(
+    parts: &[(std::path::PathBuf, Format)],
+) -> Result<Box<dyn VodSource>, RecordError> {
+    match parts {
+        [(path, format)] => open(path, *format),
+        _ => {
+            let sources = parts.iter().map(|(p, f)| open(p, *f)).collect::<Result<Vec<_>, _>>()?;
+            Ok(Box::new(chain::ChainSource::new(sources)?))
+        }
+    }
 }
 
 /// Opens the recording at `path` for playback, by its format.

@@ -24,27 +24,59 @@ mod reader;
 
 pub(crate) use player::{PlayRange, VodPlayers};
 
-/// A recording file a `play` names.
+/// A recording a `play` names: one segment file, or every segment of a recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct VodFile {
-    pub(crate) path: PathBuf,
-    pub(crate) format: Format,
-    /// The file name (what the API lists as the player's stream).
+    /// The files, in order (one for a segment).
+    pub(crate) parts: Vec<(PathBuf, Format)>,
+    /// The name played (what the API lists as the player's stream): a file name or a
+    /// recording id.
     pub(crate) file_name: String,
 }
 
-/// The recording `requested` names in `app`, if it is one and it exists.
+/// The recording `requested` names in `app`, if it is one and it exists: a segment's file
+/// name, else a recording id (`{stream}-{recording start}`: all its segments in order).
 pub(crate) fn find(settings: &RecordSettings, app: &str, requested: &str) -> Option<VodFile> {
-    candidates(requested).into_iter().find_map(|file_name| {
+    let segment = candidates(requested).into_iter().find_map(|file_name| {
         let segment = SegmentName::parse(app, &file_name)?;
         let relative = PathBuf::from(sanitize(app)).join(&segment.stream).join(&file_name);
         directories(settings).into_iter().find_map(|dir| {
             let path = dir.join(&relative);
             path.is_file().then(|| VodFile {
-                path,
-                format: segment.format,
+                parts: vec![(path, segment.format)],
                 file_name: file_name.clone(),
             })
+        })
+    });
+    segment.or_else(|| find_recording(settings, app, requested))
+}
+
+/// Every segment of the recording `requested` (`{stream}-{recording start}`) names, in
+/// order, from the first recording directory that holds one.
+fn find_recording(settings: &RecordSettings, app: &str, requested: &str) -> Option<VodFile> {
+    let id = requested.split('?').next().unwrap_or_default();
+    let split = id.len().checked_sub(openrtmp_record::name::TIME_LEN + 1)?;
+    let (stream, time) = (id.get(..split)?, id.get(split..)?.strip_prefix('-')?);
+    let recording_ms = openrtmp_record::name::parse_time(time)?;
+    if stream.is_empty() || sanitize(stream) != stream || id.contains(['/', '\\']) {
+        return None;
+    }
+    directories(settings).into_iter().find_map(|dir| {
+        let folder = dir.join(sanitize(app)).join(stream);
+        let mut parts: Vec<(u64, PathBuf, Format)> = std::fs::read_dir(&folder)
+            .ok()?
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let name = SegmentName::parse(app, entry.file_name().to_str()?)?;
+                let file = entry.file_type().ok()?.is_file();
+                (file && name.stream == stream && name.recording_ms == recording_ms)
+                    .then(|| (name.segment_ms, entry.path(), name.format))
+            })
+            .collect();
+        parts.sort_by_key(|p| p.0);
+        (!parts.is_empty()).then(|| VodFile {
+            parts: parts.into_iter().map(|(_, path, format)| (path, format)).collect(),
+            file_name: id.to_owned(),
         })
     })
 }
@@ -149,9 +181,27 @@ mod tests {
             segment_bytes: None,
         });
         let found = find(&settings, "live", FILE).unwrap();
-        assert_eq!(found.path, b.join(format!("live/cam/{FILE}.flv")));
-        assert_eq!(found.format, Format::Flv);
+        assert_eq!(found.parts, [(b.join(format!("live/cam/{FILE}.flv")), Format::Flv)]);
         assert_eq!(find(&settings, "other", FILE), None);
+        // The recording id: every segment of the recording, in order.
+        let later = FILE.replace("145810.000Z", "145910.000Z");
+        std::fs::write(b.join(format!("live/cam/{later}.mp4")), b"MP4").unwrap();
+        let other = "cam-20261206T150000.000Z-20261206T150000.000Z";
+        std::fs::write(b.join(format!("live/cam/{other}.flv")), b"FLV").unwrap();
+        let whole = find(&settings, "live", "cam-20261206T145800.123Z").unwrap();
+        assert_eq!(
+            whole.parts,
+            [
+                (b.join(format!("live/cam/{FILE}.flv")), Format::Flv),
+                (b.join(format!("live/cam/{later}.mp4")), Format::Mp4)
+            ]
+        );
+        assert_eq!(whole.file_name, "cam-20261206T145800.123Z");
+        for bad in
+            ["cam-20261206T145800.124Z", "../cam-20261206T145800.123Z", "-20261206T145800.123Z"]
+        {
+            assert_eq!(find(&settings, "live", bad), None, "{bad}");
+        }
         for bad in [format!("../../{FILE}.flv"), format!("..%2F..%2F{FILE}.flv"), "..".into()] {
             assert_eq!(find(&settings, "live", &bad), None, "{bad}");
         }

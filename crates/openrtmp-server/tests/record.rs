@@ -181,6 +181,22 @@ fn segments_rotate_at_keyframes_by_duration() {
     let start = sent.iter().position(|t| support::is_frame(t) && support::is_keyframe(t));
     let want = support::frames(&sent[start.expect("keyframe")..]);
     assert!(support::frames(&all) == want, "the segments together hold every frame once");
+
+    // The whole recording plays over RTMP by its id: every segment in order, one stream.
+    let id = segment_name(&files[0]).recording_id();
+    let out = dir.path("whole.flv");
+    let url = server.url(&format!("live/{id}"));
+    let args = ["-rtmp_live", "recorded", "-rtmp_buffer", "10000", "-i", url.as_str()];
+    let args: Vec<&str> =
+        args.into_iter().chain(["-c", "copy", "-f", "flv", out.to_str().unwrap()]).collect();
+    let mut player = Ffmpeg::spawn(&ffmpeg, "ffmpeg vod player", &args, dir.path("vod.log"));
+    player.wait_success(PATIENCE);
+    let played = support::read_tags(&out);
+    assert!(support::frames(&played) == want, "the recording played by its id holds every frame");
+    let times: Vec<u32> =
+        played.iter().filter(|t| support::is_frame(t)).map(|t| t.timestamp).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1] + 50), "timestamps go on across segments");
+    assert_plays(&ffmpeg, &out);
 }
 
 /// Without the reconnect grace, a publisher that unpublishes and publishes again within

@@ -228,7 +228,7 @@ impl State {
         let tx = self.lengths_tx.clone();
         let spawned =
             std::thread::Builder::new().name("openrtmp-vod-length".into()).spawn(move || {
-                let ms = openrtmp_record::vod::open(&file.path, file.format)
+                let ms = openrtmp_record::vod::open_parts(&file.parts)
                     .map(|s| s.duration_ms())
                     .unwrap_or(0);
                 let _ = tx.blocking_send((stream_id, transaction_id, ms));
@@ -246,7 +246,7 @@ impl State {
 
     /// Plays `file` on `stream_id` (replacing what it played); the reader starts at once.
     fn start(&mut self, file: &VodFile, stream_id: u32, range: PlayRange) -> std::io::Result<()> {
-        let (items, seeks) = reader::spawn(file.path.clone(), file.format, range.start_ms)?;
+        let (items, seeks) = reader::spawn(file.parts.clone(), range.start_ms)?;
         self.stop(stream_id);
         let lead =
             self.buffers.iter().find(|(id, _)| *id == stream_id).map_or(DEFAULT_LEAD, |b| b.1);

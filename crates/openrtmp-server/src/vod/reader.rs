@@ -46,26 +46,24 @@ pub(super) struct Seek {
 
 /// Starts the reader of `path` at `start_ms`.
 pub(super) fn spawn(
-    path: PathBuf,
-    format: Format,
+    parts: Vec<(PathBuf, Format)>,
     start_ms: u64,
 ) -> std::io::Result<(mpsc::Receiver<Item>, std_mpsc::Sender<Seek>)> {
     let (tx, rx) = mpsc::channel(CHANNEL);
     let (control, seeks) = std_mpsc::channel();
     std::thread::Builder::new()
         .name("openrtmp-vod".into())
-        .spawn(move || run(path, format, Seek { generation: 0, ms: start_ms }, &tx, &seeks))?;
+        .spawn(move || run(parts, Seek { generation: 0, ms: start_ms }, &tx, &seeks))?;
     Ok((rx, control))
 }
 
 fn run(
-    path: PathBuf,
-    format: Format,
+    parts: Vec<(PathBuf, Format)>,
     first: Seek,
     tx: &mpsc::Sender<Item>,
     seeks: &std_mpsc::Receiver<Seek>,
 ) {
-    let mut source = match openrtmp_record::vod::open(&path, format) {
+    let mut source = match openrtmp_record::vod::open_parts(&parts) {
         Ok(source) => source,
         Err(e) => {
             let _ = tx.blocking_send(Item::Failed { generation: 0, error: e.to_string() });
