@@ -40,12 +40,27 @@ pub struct FlvMuxer {
     last_ms: u32,
     /// Bytes handed out so far (the size of the file once written).
     bytes: u64,
+    /// Where tag headers and PreviousTagSize fields are written: each is split off as a
+    /// `Bytes` sharing this buffer, so tags cost one allocation per [`FRAMING_CHUNK`]
+    /// bytes of framing (about 270 tags), not one each.
+    framing: BytesMut,
 }
+
+/// Bytes of framing allocated at a time (see `FlvMuxer::framing`).
+const FRAMING_CHUNK: usize = 4096;
 
 impl FlvMuxer {
     /// A segment whose FLV header announces audio and/or video (what the stream carries).
     pub fn new(has_audio: bool, has_video: bool) -> FlvMuxer {
-        FlvMuxer { has_audio, has_video, header_written: false, base: None, last_ms: 0, bytes: 0 }
+        FlvMuxer {
+            has_audio,
+            has_video,
+            header_written: false,
+            base: None,
+            last_ms: 0,
+            bytes: 0,
+            framing: BytesMut::new(),
+        }
     }
 
     /// Bytes handed out so far.
@@ -95,10 +110,13 @@ impl Muxer for FlvMuxer {
         let timestamp = self.rebase(message);
         let header =
             TagHeader { filter: false, tag_type: message.kind, data_size, timestamp, stream_id: 0 };
-        let mut framing = BytesMut::with_capacity(TAG_HEADER_LEN + PREVIOUS_TAG_SIZE_LEN);
-        header.write(&mut framing)?;
-        framing.put_u32(TAG_HEADER_LEN as u32 + data_size);
-        let trailer = framing.split_off(TAG_HEADER_LEN).freeze();
+        if self.framing.capacity() < TAG_HEADER_LEN + PREVIOUS_TAG_SIZE_LEN {
+            self.framing = BytesMut::with_capacity(FRAMING_CHUNK);
+        }
+        header.write(&mut self.framing)?;
+        let tag_header = self.framing.split().freeze();
+        self.framing.put_u32(TAG_HEADER_LEN as u32 + data_size);
+        let trailer = self.framing.split().freeze();
         if !self.header_written {
             let head = self.file_header()?;
             self.bytes += head.len() as u64;
@@ -106,7 +124,7 @@ impl Muxer for FlvMuxer {
             self.header_written = true;
         }
         self.bytes += (TAG_HEADER_LEN + PREVIOUS_TAG_SIZE_LEN) as u64 + u64::from(data_size);
-        out.push(framing.freeze());
+        out.push(tag_header);
         out.push(message.payload.clone());
         out.push(trailer);
         self.last_ms = self.last_ms.max(timestamp);

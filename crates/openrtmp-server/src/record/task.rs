@@ -88,6 +88,13 @@ struct Session {
     has_video: bool,
     has_audio: bool,
     segment: Option<Segment>,
+    /// What the segment's muxer gave during this pump batch: handed to the writer as one
+    /// queue entry at the batch's end ([`Session::flush`]), not one per frame. Whole tags
+    /// and fragments only, so it ends on a playable boundary like each output does.
+    batch: Output,
+    /// Frames and payload bytes in `batch` (counted as dropped if the queue refuses it).
+    batch_frames: u64,
+    batch_bytes: u64,
     closing: HashMap<PathBuf, Closing>,
     gate: Gate,
     /// Whether frames not recorded now count as dropped (after a drop or a fault).
@@ -125,6 +132,9 @@ pub(super) async fn run(
         has_video: false,
         has_audio: false,
         segment: None,
+        batch: Output::new(),
+        batch_frames: 0,
+        batch_bytes: 0,
         closing: HashMap::new(),
         gate: Gate::Keyframe,
         dropping: false,
@@ -160,6 +170,7 @@ pub(super) async fn run(
                         }
                     }
                 }
+                session.end_batch();
                 session.sync_status();
             }
             () = linger => {
@@ -339,25 +350,45 @@ impl Session {
             timestamp: frame.timestamp,
             payload: frame.payload.clone(),
         };
-        let mut out = Output::new();
-        if let Err(e) = segment.muxer.push(&message, &mut out) {
+        let before = self.batch.len();
+        if let Err(e) = segment.muxer.push(&message, &mut self.batch) {
             tracing::debug!(app = %self.recording.key.app, stream = %self.recording.key.name,
                 error = %e, "frame not recorded");
             return;
         }
-        let len: u64 = out.iter().map(|b| b.len() as u64).sum();
-        if self.writer.try_append(out) {
-            segment.bytes += len;
-        } else {
+        let added = self.batch.get(before..).unwrap_or_default();
+        segment.bytes += added.iter().map(|b| b.len() as u64).sum::<u64>();
+        self.batch_frames += 1;
+        self.batch_bytes += frame.len() as u64;
+    }
+
+    /// Hands the batch to the writer; `false` (the frames counted as dropped) when its
+    /// queue has no room for it.
+    fn flush(&mut self) -> bool {
+        let frames = std::mem::take(&mut self.batch_frames);
+        let bytes = std::mem::take(&mut self.batch_bytes);
+        let batch = std::mem::take(&mut self.batch);
+        if batch.is_empty() || self.writer.try_append(batch) {
+            return true;
+        }
+        self.recording.status().dropped_frames += frames;
+        self.recording.status().dropped_bytes += bytes;
+        self.recorder.counters.dropped_frames.fetch_add(frames, Ordering::Relaxed);
+        false
+    }
+
+    /// The end of a pump batch: what it gave goes to the writer, or the segment is dropped.
+    fn end_batch(&mut self) {
+        if !self.flush() {
             self.close(End::QueueFull);
-            self.recording.status().dropped_frames += 1;
-            self.recording.status().dropped_bytes += frame.len() as u64;
-            self.recorder.counters.dropped_frames.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Ends the segment (if any) for `end` and applies its disposition.
     fn close(&mut self, end: End) {
+        // What this batch gave the segment goes first; if the queue refuses it, the
+        // segment is dropped whatever ended it.
+        let end = if self.flush() { end } else { End::QueueFull };
         let path = if let Some(mut segment) = self.segment.take() {
             let mut tail = Output::new();
             let patches = segment.muxer.finish(&mut tail);
