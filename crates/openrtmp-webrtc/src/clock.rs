@@ -1,0 +1,1 @@
+//! Placeholder (piece "media"): RTP timestamps (+ sender reports) to RTMP milliseconds.

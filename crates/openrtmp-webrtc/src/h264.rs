@@ -1,0 +1,1 @@
+//! Placeholder (piece "media"): Annex B split, AVCDecoderConfigurationRecord, AVCC frames.
