@@ -33,6 +33,12 @@
 //!   every second), so the session ends itself after `inactivity_timeout` without any
 //!   packet from the peer.
 
+// Reads peer-controlled bytes: no panics outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -533,7 +539,10 @@ fn random_ice_chars(len: usize) -> Result<String, WebrtcError> {
     SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| WebrtcError::Rtc("no system randomness".into()))?;
-    Ok(bytes.iter().map(|b| char::from(ALPHABET[usize::from(b & 63)])).collect())
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(ALPHABET.get(usize::from(b & 63)).copied().unwrap_or(b'A')))
+        .collect())
 }
 
 #[cfg(test)]
