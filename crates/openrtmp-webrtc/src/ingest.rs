@@ -351,6 +351,9 @@ impl IngestSession {
                 Ok(output) => output,
                 Err(e) => {
                     self.end(Some(now), format!("WebRTC error: {e}"));
+                    // Nothing more can be drained from a failed session; stopping it here
+                    // also keeps a persistent error from looping.
+                    self.rtc.disconnect();
                     continue;
                 }
             };
