@@ -1,3 +1,5 @@
-//! Placeholder (piece "client"): `WhipSender`, a sans-IO publishing peer on str0m (offer,
-//! answer, write H.264 Annex B access units and Opus packets), and `client::clip` readers for
-//! FFmpeg-made files (Annex B split at AUD NALs, Ogg Opus pages).
+//! A WHIP sender: str0m as the publishing peer (RFC 9725 §4.2), for tests and tools.
+//!
+//! `client::clip` reads the FFmpeg-made clips it publishes.
+
+pub mod clip;
