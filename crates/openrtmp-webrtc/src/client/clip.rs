@@ -160,10 +160,13 @@ pub fn opus_packet_samples(packet: &[u8]) -> Option<u32> {
     let toc = *packet.first()?;
     let config = toc >> 3;
     // Frame sizes in 48 kHz samples: SILK 10/20/40/60 ms, Hybrid 10/20 ms, CELT 2.5/5/10/20 ms.
-    let frame = match config {
-        0..=11 => [480, 960, 1920, 2880][usize::from(config % 4)],
-        12..=15 => [480, 960][usize::from(config % 2)],
-        _ => [120, 240, 480, 960][usize::from(config % 4)],
+    let frame: u32 = match (config, config % 4) {
+        (0..=11, 0) => 480,
+        (0..=11, 1) => 960,
+        (0..=11, 2) => 1920,
+        (0..=11, _) => 2880,
+        (12..=15, n) => 480 << (n % 2),
+        (_, n) => 120 << n,
     };
     let frames = match toc & 0x3 {
         0 => 1,
@@ -306,6 +309,8 @@ mod tests {
         assert_eq!(opus_packet_samples(&[0xfc]), Some(960)); // CELT FB 20 ms, one frame
         assert_eq!(opus_packet_samples(&[0x0b << 3 | 1]), Some(5760)); // SILK 60 ms x2
         assert_eq!(opus_packet_samples(&[0x10 << 3 | 3, 0x03]), Some(360)); // 2.5 ms x3
+        assert_eq!(opus_packet_samples(&[0x0a << 3]), Some(1920)); // SILK 40 ms
+        assert_eq!(opus_packet_samples(&[0x0f << 3]), Some(960)); // Hybrid 20 ms
         assert_eq!(opus_packet_samples(&[0x03]), None); // code 3 without a count byte
         assert_eq!(opus_packet_samples(&[]), None);
     }
