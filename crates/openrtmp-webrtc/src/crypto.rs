@@ -13,6 +13,12 @@
 //!
 //! No `unsafe`, no C besides `ring` (already in the tree for rustls).
 
+// Reads peer-controlled bytes: no panics outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
+
 use std::sync::{Arc, OnceLock};
 
 use str0m::crypto::dtls::DtlsCert;

@@ -6,6 +6,12 @@
 //! source address. This parser reads bytes straight off the network: it is bounds-checked
 //! throughout and answers `None` for anything it does not understand.
 
+// Reads peer-controlled bytes: no panics outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
+
 /// STUN message type of a Binding request (RFC 8489 §5, §18.2).
 const BINDING_REQUEST: u16 = 0x0001;
 /// The fixed magic cookie (RFC 8489 §5).
