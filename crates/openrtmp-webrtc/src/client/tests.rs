@@ -400,6 +400,29 @@ fn ice_tcp_sender_active_to_ingest_session_passive() {
 }
 
 #[test]
+fn close_ends_even_when_the_server_is_gone() {
+    let mut pair = Pair::<Ingest>::new(true, false);
+    pair.connect();
+    pair.sender.close();
+    // Nothing is delivered any more: the sender must end on its own drain deadline.
+    let mut now = pair.now;
+    let deadline = now + Duration::from_secs(5);
+    let reason = loop {
+        match pair.sender.poll_output(now) {
+            ClientOutput::Ended(reason) => break reason,
+            ClientOutput::Timeout(at) => {
+                assert!(now < deadline, "no Ended within 5 s of virtual time");
+                now = at.max(now + Duration::from_millis(1));
+                pair.sender.handle_timeout(now).unwrap();
+            }
+            _ => {}
+        }
+    };
+    assert_eq!(reason, "closed");
+    assert!(now - pair.now <= CLOSE_DRAIN + Duration::from_millis(100), "{:?}", now - pair.now);
+}
+
+#[test]
 fn offer_and_answer_checks() {
     let now = Instant::now();
     let none = WhipSender::new(now, &[(addr(SENDER), Transport::Udp)], false, false);
