@@ -37,10 +37,13 @@ struct Seen {
     ended: Option<String>,
 }
 
+/// A running session of the endpoint: its id, its close signal, what it saw.
+type Entry = (String, Arc<Notify>, Arc<Mutex<Seen>>);
+
 #[derive(Clone, Default)]
 struct Endpoint {
-    /// One session per stream key: `key -> (session id, close signal, what it saw)`.
-    sessions: Arc<Mutex<HashMap<String, (String, Arc<Notify>, Arc<Mutex<Seen>>)>>>,
+    /// One session per stream key (`app/stream`).
+    sessions: Arc<Mutex<HashMap<String, Entry>>>,
 }
 
 async fn start() -> (String, Endpoint) {
