@@ -288,4 +288,4 @@ impl AvcConverter {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
