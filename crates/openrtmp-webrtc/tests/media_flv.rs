@@ -146,6 +146,17 @@ fn clip_becomes_h264_and_aac_in_sync() {
     let stats = asm.stats();
     assert_eq!(stats.video_frames, 90);
     assert!(!stats.silence);
+    // After the reports (0.5 s), audio and video of the same capture instant share a
+    // timestamp: the k-th AAC frame starts at capture k * 1024 / 48000 s, video frame i at
+    // i / 30 s. Their offsets from the capture time must agree.
+    let offset = |kind, per_frame_ms: f64| {
+        let frames: Vec<&Tag> = tags.iter().filter(|t| t.kind == kind).skip(1).collect();
+        let last = frames.len() - 1;
+        f64::from(frames[last].timestamp) - last as f64 * per_frame_ms
+    };
+    let (v_off, a_off) = (offset(TagKind::Video, 1000.0 / 30.0), offset(TagKind::Audio, 1024.0 / 48.0));
+    eprintln!("A/V offset at the end: video {v_off:.1} ms, audio {a_off:.1} ms");
+    assert!((v_off - a_off).abs() <= 30.0, "video {v_off} audio {a_off}");
     let flv = dir.path("out.flv");
     write_flv(&tags, &flv);
     let Some(ffprobe) = openrtmp_testkit::require("ffprobe", None) else { return };
