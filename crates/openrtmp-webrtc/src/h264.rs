@@ -128,8 +128,8 @@ impl SpsInfo {
             )));
         }
         let bad = |e: &dyn std::fmt::Debug| WebrtcError::Media(format!("bad SPS: {e:?}"));
-        let parsed =
-            SeqParameterSet::from_bits(RefNal::new(sps, &[], true).rbsp_bits()).map_err(|e| bad(&e))?;
+        let parsed = SeqParameterSet::from_bits(RefNal::new(sps, &[], true).rbsp_bits())
+            .map_err(|e| bad(&e))?;
         let (width, height) = parsed.pixel_dimensions().map_err(|e| bad(&e))?;
         let chroma = &parsed.chroma_info;
         let chroma_format_idc = match chroma.chroma_format {
@@ -160,7 +160,8 @@ pub fn decoder_configuration_record(sps: &[u8], pps: &[Bytes]) -> Result<Bytes, 
     let too_long = |what: &str, len: usize| WebrtcError::Media(format!("{what} of {len} bytes"));
     let sps_len = u16::try_from(sps.len()).map_err(|_| too_long("SPS", sps.len()))?;
     let pps_count = u8::try_from(pps.len()).map_err(|_| too_long("PPS list", pps.len()))?;
-    let mut out = BytesMut::with_capacity(16 + sps.len() + pps.iter().map(|p| p.len() + 2).sum::<usize>());
+    let mut out =
+        BytesMut::with_capacity(16 + sps.len() + pps.iter().map(|p| p.len() + 2).sum::<usize>());
     // configurationVersion, AVCProfileIndication, profile_compatibility, AVCLevelIndication.
     out.put_slice(&[1, info.profile_idc, info.constraints, info.level_idc]);
     // reserved '111111' + lengthSizeMinusOne 3; reserved '111' + numOfSequenceParameterSets 1.
@@ -256,12 +257,10 @@ impl AvcConverter {
         for nal in split_annex_b(access_unit) {
             match nal_unit_type(nal) {
                 Some(nal_type::SPS) => new_sps = Some(nal),
-                Some(nal_type::PPS) => {
-                    if !new_pps.iter().any(|p| p.as_ref() == nal) {
-                        new_pps.push(Bytes::copy_from_slice(nal));
-                    }
+                Some(nal_type::PPS) if !new_pps.iter().any(|p| p.as_ref() == nal) => {
+                    new_pps.push(Bytes::copy_from_slice(nal));
                 }
-                Some(nal_type::AUD) => {}
+                Some(nal_type::PPS | nal_type::AUD) => {}
                 Some(t) => {
                     keyframe |= t == nal_type::IDR;
                     kept.push(nal);

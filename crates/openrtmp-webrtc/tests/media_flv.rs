@@ -74,11 +74,8 @@ fn assemble(aus: &[Vec<u8>], opus: &[Vec<u8>]) -> (Vec<Tag>, MediaAssembler) {
     let mut out = Vec::new();
     for (arrival, video, i) in events {
         let captured = if video { i as f64 / 30.0 } else { i as f64 * 0.020 };
-        let (rtp, rate) = if video {
-            (V0 + i as u64 * 3000, 90_000)
-        } else {
-            (A0 + i as u64 * 960, 48_000)
-        };
+        let (rtp, rate) =
+            if video { (V0 + i as u64 * 3000, 90_000) } else { (A0 + i as u64 * 960, 48_000) };
         let report = (arrival >= 0.5).then(|| SenderReport {
             ntp_time: ntp0 + Duration::from_secs_f64(captured),
             rtp_time: rtp,
@@ -114,20 +111,62 @@ fn write_flv(tags: &[Tag], path: &Path) {
 }
 
 /// Makes the clips; `None` when FFmpeg is missing (skipped locally, a failure in CI).
-fn clips(dir: &TempDir) -> Option<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+/// Access units (Annex B) and Opus packets.
+type Clips = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+fn clips(dir: &TempDir) -> Option<Clips> {
     let ffmpeg = ffmpeg()?;
     let (v, a) = (dir.path("clip.h264"), dir.path("clip.ogg"));
     let t = SECONDS.to_string();
-    run_ffmpeg(&ffmpeg, &[
-        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-t", &t, "-c:v", "libx264",
-        "-profile:v", "baseline", "-bf", "0", "-g", "30", "-x264-params", "aud=1", "-f", "h264",
-        "-y", v.to_str()?,
-    ])
+    run_ffmpeg(
+        &ffmpeg,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+            "-t",
+            &t,
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+            "-bf",
+            "0",
+            "-g",
+            "30",
+            "-x264-params",
+            "aud=1",
+            "-f",
+            "h264",
+            "-y",
+            v.to_str()?,
+        ],
+    )
     .unwrap();
-    run_ffmpeg(&ffmpeg, &[
-        "-f", "lavfi", "-i", "sine=f=1000:r=48000", "-t", &t, "-ac", "2", "-c:a", "libopus",
-        "-b:a", "64k", "-frame_duration", "20", "-f", "ogg", "-y", a.to_str()?,
-    ])
+    run_ffmpeg(
+        &ffmpeg,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=1000:r=48000",
+            "-t",
+            &t,
+            "-ac",
+            "2",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "64k",
+            "-frame_duration",
+            "20",
+            "-f",
+            "ogg",
+            "-y",
+            a.to_str()?,
+        ],
+    )
     .unwrap();
     let aus = access_units(&std::fs::read(v).unwrap());
     let opus = ogg_packets(&std::fs::read(a).unwrap());
@@ -154,7 +193,8 @@ fn clip_becomes_h264_and_aac_in_sync() {
         let last = frames.len() - 1;
         f64::from(frames[last].timestamp) - last as f64 * per_frame_ms
     };
-    let (v_off, a_off) = (offset(TagKind::Video, 1000.0 / 30.0), offset(TagKind::Audio, 1024.0 / 48.0));
+    let (v_off, a_off) =
+        (offset(TagKind::Video, 1000.0 / 30.0), offset(TagKind::Audio, 1024.0 / 48.0));
     eprintln!("A/V offset at the end: video {v_off:.1} ms, audio {a_off:.1} ms");
     assert!((v_off - a_off).abs() <= 30.0, "video {v_off} audio {a_off}");
     let flv = dir.path("out.flv");
@@ -175,9 +215,10 @@ fn clip_becomes_h264_and_aac_in_sync() {
     let (v, a) = (starts["h264"], starts["aac"]);
     assert!((v - a).abs() <= 0.100, "video starts at {v}, audio at {a}");
     // Every frame decodes.
-    let errors = run_ffmpeg(&openrtmp_testkit::ffmpeg().unwrap(), &[
-        "-v", "error", "-i", flv.to_str().unwrap(), "-f", "null", "-",
-    ])
+    let errors = run_ffmpeg(
+        &openrtmp_testkit::ffmpeg().unwrap(),
+        &["-v", "error", "-i", flv.to_str().unwrap(), "-f", "null", "-"],
+    )
     .unwrap();
     assert!(errors.trim().is_empty(), "decode errors: {errors}");
 }
@@ -194,8 +235,9 @@ fn clip_becomes_h264_and_enhanced_rtmp_opus() {
     // Debian's FFmpeg 5.1 does not read Enhanced RTMP audio: the current FFmpeg does.
     let Some(current) = openrtmp_testkit::ffmpeg_current() else { return };
     assert_eq!(openrtmp_testkit::stream_codecs(&current, &flv), vec!["h264", "opus"]);
-    let errors = run_ffmpeg(&current, &["-v", "error", "-i", flv.to_str().unwrap(), "-f", "null", "-"])
-        .unwrap();
+    let errors =
+        run_ffmpeg(&current, &["-v", "error", "-i", flv.to_str().unwrap(), "-f", "null", "-"])
+            .unwrap();
     assert!(errors.trim().is_empty(), "decode errors: {errors}");
     let first = |kind| tags.iter().find(|t| t.kind == kind).map(|t| t.timestamp).unwrap();
     assert!(first(TagKind::Audio).abs_diff(first(TagKind::Video)) <= 100);

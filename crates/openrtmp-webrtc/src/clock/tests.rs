@@ -14,7 +14,10 @@ struct Sender {
 
 impl Sender {
     fn new() -> Self {
-        Sender { start: Instant::now(), ntp0: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000) }
+        Sender {
+            start: Instant::now(),
+            ntp0: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        }
     }
     fn at(&self, secs: f64) -> Instant {
         self.start + Duration::from_secs_f64(secs)
@@ -109,7 +112,10 @@ fn assert_monotonic(events: &[(f64, StreamKind, u32)]) {
 /// or after `from`.
 fn av_offset(events: &[(f64, StreamKind, u32)], from: f64) -> f64 {
     let pick = |kind| {
-        events.iter().filter(|e| e.1 == kind && e.0 >= from).map(|e| f64::from(e.2) - e.0 * 1000.0)
+        events
+            .iter()
+            .filter(|e| e.1 == kind && e.0 >= from)
+            .map(|e| f64::from(e.2) - e.0 * 1000.0)
             .next()
             .unwrap()
     };

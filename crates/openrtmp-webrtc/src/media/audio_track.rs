@@ -1,6 +1,6 @@
 //! The audio half of [`super::MediaAssembler`]: Opus packets (or silence) to FLV audio tag
 //! bodies. With feature `transcode`: AAC-LC (FLV 10.1 §E.4.2.1, SoundFormat 10: `0xAF 0x00`
-//! + AudioSpecificConfig, then `0xAF 0x01` + raw AU). Without it: Enhanced RTMP v2 Opus
+//! and the AudioSpecificConfig, then `0xAF 0x01` and a raw AU each). Without it: Enhanced RTMP v2 Opus
 //! (ExAudioTagHeader, FourCC `Opus`: `SequenceStart` with an OpusHead ID header, RFC 7845
 //! §5.1, then `CodedFrames` with one Opus packet each).
 

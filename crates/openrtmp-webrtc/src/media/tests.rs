@@ -14,7 +14,11 @@ struct Session {
 
 impl Session {
     fn new(config: MediaConfig) -> Self {
-        Session { start: Instant::now(), asm: MediaAssembler::new(config).unwrap(), out: Vec::new() }
+        Session {
+            start: Instant::now(),
+            asm: MediaAssembler::new(config).unwrap(),
+            out: Vec::new(),
+        }
     }
     fn video(&mut self, n: u64, nals: &[&[u8]], contiguous: bool) -> Vec<Tag> {
         let frame = RtpFrame {
@@ -138,7 +142,10 @@ fn no_audio_expected_makes_silence_that_follows_video() {
 
 #[test]
 fn missing_opus_for_the_wait_turns_on_silence() {
-    let mut s = Session::new(MediaConfig { audio_wait: Duration::from_millis(500), ..MediaConfig::default() });
+    let mut s = Session::new(MediaConfig {
+        audio_wait: Duration::from_millis(500),
+        ..MediaConfig::default()
+    });
     for n in 0..14 {
         s.video(n, if n == 0 { KEY } else { INTER }, true);
     }
