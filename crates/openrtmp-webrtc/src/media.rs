@@ -1,6 +1,6 @@
 //! The media of one WHIP session as FLV tag bodies for the hub: H.264 access units become an
 //! AVC sequence header and AVC frames ([`crate::h264`]), Opus becomes AAC (feature
-//! `transcode`, [`crate::audio`]) or Enhanced RTMP Opus, and both get RTMP timestamps from
+//! `transcode`, `crate::audio`) or Enhanced RTMP Opus, and both get RTMP timestamps from
 //! one [`MediaClock`], so audio and video stay in sync.
 //!
 //! Rules the driver relies on:
