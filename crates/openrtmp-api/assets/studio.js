@@ -193,10 +193,13 @@ function Studio() {
   const stop = async () => {
     setPhase('stopping');
     const h = token.get() ? { Authorization: 'Bearer ' + token.get() } : {};
-    await Promise.all(ids.current.map(([a, s, id]) =>
-      fetch(`${targetsPath(a, s)}/${id}`, { method: 'DELETE', headers: h }).catch(() => {})));
+    // The targets and the WHIP resource at once: each ends the platforms' streams.
+    await Promise.all([
+      ...ids.current.map(([a, s, id]) =>
+        fetch(`${targetsPath(a, s)}/${id}`, { method: 'DELETE', headers: h }).catch(() => {})),
+      end(session.current),
+    ]);
     ids.current = [];
-    await end(session.current);
     session.current = null;
     setRows((rs) => rs.map((r) => ({ ...r, id: null })));
     setTargets(new Map());

@@ -161,11 +161,46 @@ if (!window.__whip) {
 return true;
 "#;
 
-/// Opens the studio and waits for its Start button.
-fn open_studio(browser: &Browser, base: &str) {
+/// Stands in for a WHIP server inside the page (for the page mechanics while the server
+/// has no WHIP route): a second RTCPeerConnection in the page answers the offer, `201` with
+/// a `Location`; a DELETE of it closes that connection. Other requests go to the server.
+const LOOPBACK_WHIP: &str = r#"
+const orig = window.fetch.bind(window);
+window.fetch = async (input, init) => {
+  const url = typeof input === 'string' ? input : input.url;
+  const method = (init && init.method) || 'GET';
+  if (!url.includes('/whip/')) return orig(input, init);
+  if (method === 'POST') {
+    const rx = new RTCPeerConnection();
+    window.__rx = rx;
+    await rx.setRemoteDescription({ type: 'offer', sdp: init.body });
+    await rx.setLocalDescription(await rx.createAnswer());
+    await new Promise((r) => {
+      if (rx.iceGatheringState === 'complete') r();
+      rx.onicegatheringstatechange = () => rx.iceGatheringState === 'complete' && r();
+      setTimeout(r, 3000);
+    });
+    return new Response(rx.localDescription.sdp, { status: 201,
+      headers: { 'Content-Type': 'application/sdp', Location: '/whip/live/studio/loopback-1' } });
+  }
+  if (method === 'DELETE' && window.__rx) window.__rx.close();
+  return new Response(null, { status: 200 });
+};
+return true;
+"#;
+
+/// Opens the studio and waits for its Start button; `loopback`: WHIP answered in the page.
+fn open_studio_with(browser: &Browser, base: &str, loopback: bool) {
     browser.go(&format!("{base}/studio"));
     browser.wait_js("the studio", "return !!document.getElementById('start')", secs(20));
+    if loopback {
+        browser.eval(LOOPBACK_WHIP);
+    }
     browser.eval(RECORD_WHIP);
+}
+
+fn open_studio(browser: &Browser, base: &str) {
+    open_studio_with(browser, base, false);
 }
 
 fn secs(n: u64) -> Duration {
@@ -271,6 +306,84 @@ fn studio_page_previews_and_posts_an_h264_offer_with_the_key() {
         .filter(|l| l.contains("Content Security Policy") || l.contains("Refused to"))
         .collect();
     assert!(csp_errors.is_empty(), "policy violations: {csp_errors:?}");
+}
+
+/// The page's Start and Stop, with WHIP answered inside the page (so this runs without the
+/// server's WHIP route): the connection comes up and the page shows the browser's figures
+/// (frames per second, bit rate, the H.264 encoder); each platform is attached through the
+/// targets API with `until_unpublish` (listed waiting, `connecting`, since the loopback
+/// publishes nothing into the hub) and the page shows its state; the page is not LIVE (the
+/// stream is not listed). Stop deletes the targets and the WHIP resource. Started again, a
+/// page that is navigated away (`pagehide`) removes its targets too (keepalive DELETEs).
+#[test]
+fn studio_start_attaches_targets_and_stop_or_leaving_removes_them() {
+    if !browser_tools() {
+        return;
+    }
+    let h = start(studio_config(None), true);
+    let browser = Browser::start_with(&FAKE_MEDIA);
+    open_studio_with(&browser, &h.base, true);
+    browser.type_into("#whip-key", WHIP_KEY);
+    custom_target(&browser, 1, "rtmp://127.0.0.1:9/live/", "first-key-1");
+    custom_target(&browser, 2, "rtmps://127.0.0.1:9/live", "second-key-2");
+    browser.click("#start");
+
+    let attached = wait_for(secs(20), || {
+        let t = h.handle.push_targets_of("live", "studio");
+        (t.len() == 2).then_some(t)
+    })
+    .unwrap_or_else(|| panic!("targets not attached: {:?}", h.handle.push_targets()));
+    let urls: Vec<&str> = attached.iter().map(|t| t.url.as_str()).collect();
+    assert_eq!(urls, ["rtmp://127.0.0.1:9/live/****", "rtmps://127.0.0.1:9/live/****"]);
+    assert!(attached.iter().all(|t| t.until_unpublish && t.state.name() == "connecting"));
+    browser.wait_js(
+        "the targets' state on the page",
+        "const s = [...document.querySelectorAll('tr.target .state')].map(e => e.textContent); \
+         return s.length === 2 && s.every(t => t === 'connecting')",
+        secs(10),
+    );
+    let figures = browser.wait_js(
+        "the browser's figures",
+        "const f = id => document.getElementById(id).textContent; \
+         return f('stat-conn') === 'connected' && f('stat-fps') !== '–' && f('stat-bitrate') !== '–' \
+           ? [f('stat-fps'), f('stat-bitrate'), f('stat-size'), f('stat-encoder')] : null",
+        secs(20),
+    );
+    eprintln!("studio (loopback WHIP): fps, bitrate, size, encoder = {figures}");
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shot).expect("screenshot dir");
+    browser.screenshot(&shot.join("studio.png"));
+    eprintln!("studio screenshot: {}", shot.join("studio.png").display());
+    let badge = browser.eval("return document.getElementById('live').textContent");
+    assert_eq!(badge, "CONNECTING", "LIVE needs the stream listed by the server");
+    assert_no_secret_shown(&browser, &[WHIP_KEY, "first-key-1", "second-key-2"]);
+
+    browser.click("#stop");
+    let gone = wait_for(secs(10), || h.handle.push_targets().is_empty().then_some(()));
+    assert!(gone.is_some(), "Stop left targets: {:?}", h.handle.push_targets());
+    let whip = browser.wait_js(
+        "the WHIP DELETE",
+        "return window.__whip.length >= 2 ? window.__whip.map(r => r.method + ' ' + r.url) : null",
+        secs(10),
+    );
+    let whip: Vec<&str> =
+        whip.as_array().expect("list").iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(whip.len(), 2, "{whip:?}");
+    assert!(whip[0].starts_with("POST ") && whip[0].ends_with("/whip/live/studio"), "{whip:?}");
+    assert!(whip[1].starts_with("DELETE ") && whip[1].ends_with("/whip/live/studio/loopback-1"));
+    browser.wait_js(
+        "OFF AIR",
+        "return document.getElementById('live').textContent === 'OFF AIR'",
+        secs(10),
+    );
+
+    // Again, then leave the page without Stop: its pagehide DELETEs remove the targets.
+    browser.click("#start");
+    let again = wait_for(secs(20), || (h.handle.push_targets().len() == 2).then_some(()));
+    assert!(again.is_some(), "{:?}", h.handle.push_targets());
+    browser.go("about:blank");
+    let gone = wait_for(secs(10), || h.handle.push_targets().is_empty().then_some(()));
+    assert!(gone.is_some(), "leaving the page left targets: {:?}", h.handle.push_targets());
 }
 
 /// The offer: every candidate gathered (no trickle), H.264 only on the video with
