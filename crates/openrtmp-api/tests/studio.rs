@@ -43,6 +43,8 @@ const WHIP_KEY: &str = "studio-whip-key-7f3a";
 const TARGET_KEY: &str = "target-key-91c2";
 /// The stream key given to nginx-rtmp (it accepts any).
 const NGINX_KEY: &str = "nginx-key-5d0e";
+/// The API token of the loopback test's server.
+const API_TOKEN: &str = "studio-api-token-c4";
 
 const FAKE_MEDIA: [&str; 3] = [
     "--use-fake-device-for-media-stream",
@@ -68,7 +70,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-fn start(config: Config, api: bool) -> Harness {
+fn start(config: Config, api: Option<openrtmp_api::ApiOptions>) -> Harness {
     let rt = runtime();
     let (handle, rtmp, rtmps, base) = rt.block_on(async {
         let server = Server::bind(config).await.expect("bind");
@@ -77,13 +79,13 @@ fn start(config: Config, api: bool) -> Harness {
         let handle = server.handle();
         tokio::spawn(server.run(std::future::pending()));
         let mut base = String::new();
-        if api {
+        if let Some(options) = api {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind API");
             base = format!("http://{}", listener.local_addr().expect("addr"));
             tokio::spawn(openrtmp_api::serve(
                 listener,
                 handle.clone(),
-                openrtmp_api::ApiOptions::default(),
+                options,
                 std::future::pending(),
             ));
         }
@@ -131,7 +133,7 @@ fn rtmps_target(dir: &TempDir) -> (Harness, PathBuf) {
         ..Config::default()
     };
     config.auth.publish_keys = keyed(TARGET_KEY);
-    (start(config, false), cert)
+    (start(config, None), cert)
 }
 
 /// Chromium and chromedriver, or None (skip locally, fail in CI).
@@ -253,7 +255,7 @@ fn studio_page_previews_and_posts_an_h264_offer_with_the_key() {
     if !browser_tools() {
         return;
     }
-    let h = start(studio_config(None), true);
+    let h = start(studio_config(None), Some(Default::default()));
 
     // Served like the dashboard: HTML, the same policy (fetch and WHIP on this origin).
     let agent: reqwest_free_http::Agent =
@@ -309,7 +311,7 @@ fn studio_page_previews_and_posts_an_h264_offer_with_the_key() {
 }
 
 /// The page's Start and Stop, with WHIP answered inside the page (so this runs without the
-/// server's WHIP route): the connection comes up and the page shows the browser's figures
+/// server's WHIP route), on a server whose API has a token (the page signs in first): the connection comes up and the page shows the browser's figures
 /// (frames per second, bit rate, the H.264 encoder); each platform is attached through the
 /// targets API with `until_unpublish` (listed waiting, `connecting`, since the loopback
 /// publishes nothing into the hub) and the page shows its state; the page is not LIVE (the
@@ -320,8 +322,14 @@ fn studio_start_attaches_targets_and_stop_or_leaving_removes_them() {
     if !browser_tools() {
         return;
     }
-    let h = start(studio_config(None), true);
+    let options = openrtmp_api::ApiOptions { token: Some(API_TOKEN.into()), ..Default::default() };
+    let h = start(studio_config(None), Some(options));
     let browser = Browser::start_with(&FAKE_MEDIA);
+    // The API has a token: the page asks for it first (the dashboard's sign-in).
+    browser.go(&format!("{}/studio", h.base));
+    browser.wait_js("the sign-in", "return !!document.getElementById('token')", secs(20));
+    browser.type_into("#token", API_TOKEN);
+    browser.click("form.signin button[type=submit]");
     open_studio_with(&browser, &h.base, true);
     browser.type_into("#whip-key", WHIP_KEY);
     custom_target(&browser, 1, "rtmp://127.0.0.1:9/live/", "first-key-1");
@@ -510,7 +518,7 @@ fn studio_restreams_to_nginx_and_rtmps_then_stops() {
     let dir = TempDir::new("studio-e2e");
     let nginx = Nginx::start(&nginx);
     let (b, cert) = rtmps_target(&dir);
-    let h = start(studio_config(Some(cert)), true);
+    let h = start(studio_config(Some(cert)), Some(Default::default()));
     let b_rtmps = b.rtmps.expect("RTMPS listener");
 
     let browser = Browser::start_with(&FAKE_MEDIA);
@@ -603,7 +611,7 @@ fn studio_shows_a_refused_whip_key_and_a_failed_target() {
     }
     let dir = TempDir::new("studio-refusals");
     let (b, cert) = rtmps_target(&dir);
-    let h = start(studio_config(Some(cert)), true);
+    let h = start(studio_config(Some(cert)), Some(Default::default()));
     let b_rtmps = b.rtmps.expect("RTMPS listener");
     let browser = Browser::start_with(&FAKE_MEDIA);
     open_studio(&browser, &h.base);
