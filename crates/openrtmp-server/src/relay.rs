@@ -476,7 +476,7 @@ impl crate::ServerHandle {
         self.shared.relay.add(&StreamKey::new(app, stream), url, false)
     }
 
-    /// Like [`ServerHandle::add_push_target`], but the target is tied to one publication:
+    /// Like [`ServerHandle::add_push_target`](crate::ServerHandle::add_push_target), but the target is tied to one publication:
     /// it is removed when the stream's publisher ends (the current one, or the next one
     /// if the stream is not live yet) instead of waiting for the next publication. Listed
     /// with [`TargetStatus::until_unpublish`]. A browser studio attaches its targets so:
