@@ -56,7 +56,7 @@ function App() {
   const signOut = () => { token.set(null); setFailed(false); setAuth('needed'); };
   return html`<header>
       <a class="brand" href="#/">OpenRTMP</a>
-      <nav>${PAGES.map(([href, label]) => html`<a href=${href} class=${href === active ? 'active' : ''}>${label}</a>`)}</nav>
+      <nav>${PAGES.map(([href, label]) => html`<a href=${href} class=${href === active ? 'active' : ''}>${label}</a>`)}<a href="/studio">Studio</a></nav>
       ${token.get() ? html`<button class="link" onClick=${signOut}>Sign out</button>` : null}
     </header>
     <main>${page}</main>`;

@@ -1,6 +1,8 @@
 //! The dashboard: a single-page app served at `/`, its files at `/assets/...`, embedded in
 //! the binary (`include_bytes!`: nothing fetched at run time, works offline, no CDN).
 //!
+//! The studio page (`/studio`, `studio.js` + `whip.js`) is part of it, under the same policy.
+//!
 //! These routes need no token: the pages hold nothing secret and the app signs in to the
 //! `/api/v1` routes with the API token itself (kept in the tab's `sessionStorage`, sent as
 //! `Authorization: Bearer`). Every answer carries a strict Content-Security-Policy (scripts,
@@ -40,7 +42,7 @@ macro_rules! asset {
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// Every file the dashboard serves; `index.html` is also `/`.
+/// Every file the dashboard serves; `index.html` is also `/`, `studio.html` also `/studio`.
 static ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("app.js", JS),
@@ -49,6 +51,9 @@ static ASSETS: &[Asset] = &[
     asset!("pages.js", JS),
     asset!("stream.js", JS),
     asset!("recordings.js", JS),
+    asset!("studio.html", "text/html; charset=utf-8"),
+    asset!("studio.js", JS),
+    asset!("whip.js", JS),
     asset!("style.css", CSS),
     asset!("vendor/htm/preact-htm.module.js", JS),
     asset!("vendor/uplot/uPlot.iife.min.js", JS),
@@ -65,7 +70,10 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
 
 /// The dashboard's routes (no state, no token).
 pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/", get(index)).route("/assets/{*path}", get(asset))
+    Router::new()
+        .route("/", get(index))
+        .route("/studio", get(studio))
+        .route("/assets/{*path}", get(asset))
 }
 
 /// FNV-1a 64 of every file, computed once: the `ETag`s.
@@ -128,6 +136,16 @@ fn serve(index: usize, headers: &HeaderMap) -> Response {
 
 async fn index(headers: HeaderMap) -> Response {
     serve(0, &headers)
+}
+
+/// The studio (docs/studio.md): publishes the camera over WHIP (`/whip/...`, same origin,
+/// so the policy's `connect-src 'self'` covers it) and attaches push targets. Camera access
+/// needs a secure context: `https://`, or `http://` on `127.0.0.1`/`localhost`.
+async fn studio(headers: HeaderMap) -> Response {
+    match ASSETS.iter().position(|a| a.path == "studio.html") {
+        Some(i) => serve(i, &headers),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {

@@ -8,6 +8,7 @@
 //! | method | path | answer |
 //! | --- | --- | --- |
 //! | GET | `/` | the dashboard (docs/web.md), never needs the token |
+//! | GET | `/studio` | the studio: publish a camera over WHIP and restream it (docs/studio.md), never needs the token |
 //! | GET | `/assets/{path}` | the dashboard's embedded files (`ETag`, CSP), never need the token |
 //! | GET | `/health` | `200 {"status":"ok"}`, never needs the token |
 //! | GET | `/ready` | `200 {"status":"ready"}` or `503 {"status":"degraded","reasons":[..]}` |
@@ -16,7 +17,7 @@
 //! | GET | `/api/v1/streams` | `{"streams":[..]}` |
 //! | GET, DELETE | `/api/v1/streams/{app}/{stream}` | one stream / end it (`404` if unknown) |
 //! | GET | `/api/v1/streams/{app}/{stream}/targets` | the stream's push targets: a JSON list, keys redacted |
-//! | POST | `/api/v1/streams/{app}/{stream}/targets` | `{"url": "rtmp://..."}`: `201` and the target (`id`, ...); `400` bad URL or body, `409` duplicate |
+//! | POST | `/api/v1/streams/{app}/{stream}/targets` | `{"url": "rtmp://...", "until_unpublish": false}`: `201` and the target (`id`, ...); `400` bad URL or body, `409` duplicate |
 //! | DELETE | `/api/v1/streams/{app}/{stream}/targets/{id}` | stop and remove a push target: `204`, `404` if unknown |
 //! | GET | `/api/v1/streams/{app}/{stream}/source` | the pull feeding the stream (`relay.pull`): state, origin in use (redacted), switches, last error; `404` if not pulled |
 //! | GET | `/api/v1/streams/{app}/{stream}/history` | the stream's last 15 minutes (columns, one sample a second) and health verdicts; `404` without history |
@@ -33,12 +34,12 @@
 //! | GET | `/stat` | nginx-rtmp's statistics XML; the API token unless `api.stat_public` |
 //!
 //! When a token is in force ([`ApiOptions::token`], else the server configuration's
-//! `api_token`), every route but `/health`, `/` and `/assets/...` (the dashboard), the
+//! `api_token`), every route but `/health`, `/`, `/studio` and `/assets/...` (the dashboard), the
 //! playback routes and (when opened) `/stat` needs `Authorization: Bearer <token>` and
 //! answers `401` without it. Errors are
 //! `{"error": "<message>"}` with the matching status.
 //!
-//! A push target is listed as `{"id", "app", "stream", "url", "origin", "state", "bytes_sent",
+//! A push target is listed as `{"id", "app", "stream", "url", "origin", "until_unpublish", "state", "bytes_sent",
 //! "bytes_acked", "acknowledges", "bitrate_bps", "frames_sent", "queue_frames", "queue_ms",
 //! "dropped_frames", "reconnects", "last_error", "since"}` plus `retry_in_ms` in `backoff`,
 //! `reason` in `failed` and `uptime_ms` while `live` or `stalled`; `state` is `connecting`
@@ -46,7 +47,8 @@
 //! until the target first acknowledges), `live` (it acknowledges what it is sent),
 //! `stalled`, `backoff` or `failed`;
 //! `origin` is `config` (`relay.push`, `--push`) or `api`; `since` is in milliseconds since
-//! the Unix epoch. API targets stay attached across publications until deleted; deleting a
+//! the Unix epoch. API targets stay attached across publications until deleted (those
+//! attached with `"until_unpublish": true`: until the stream's publisher ends); deleting a
 //! `config` target stops it for the current publication only.
 //!
 //! Bit rates (`bitrate_in_kbps`, `bitrate_out_kbps`) come from byte-count deltas between

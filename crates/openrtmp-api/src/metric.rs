@@ -549,6 +549,7 @@ mod tests {
             stream: "cam".into(),
             url: "rtmp://h/app/****".into(),
             origin: TargetOrigin::Api,
+            until_unpublish: false,
             state: TargetState::Stalled,
             since: std::time::SystemTime::UNIX_EPOCH,
             bytes_sent: 5000,

@@ -623,6 +623,21 @@ async fn push_targets_are_attached_listed_and_removed() {
     assert_eq!(list[0]["id"].as_u64(), Some(id));
     bodies.push(reply.body);
     assert_eq!(h.get("/api/v1/streams/live/other/targets").await.json(), json!([]));
+    assert_eq!(list[0]["until_unpublish"], false);
+
+    // Tied to the publication (the studio's targets): listed as such; the flag is a bool.
+    let tied = json!({ "url": format!("rtmp://127.0.0.1:2/live/{KEY}"), "until_unpublish": true });
+    let reply = h.post_json(targets, &tied.to_string()).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.json()["until_unpublish"], true, "{}", reply.body);
+    let tied_id = reply.json()["id"].as_u64().expect("an id");
+    bodies.push(reply.body);
+    let wrong =
+        json!({ "url": format!("rtmp://127.0.0.1:3/live/{KEY}"), "until_unpublish": "yes" });
+    let reply = h.post_json(targets, &wrong.to_string()).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    bodies.push(reply.body);
+    assert_eq!(h.delete(&format!("{targets}/{tied_id}")).await.status, 204);
 
     // The same token as every other route.
     let anonymous = |method| request(method, format!("{}{targets}", h.base), None, None);

@@ -293,9 +293,16 @@ impl Relay {
         self.hub.stream(key).is_some_and(|s| s.publishing)
     }
 
-    fn new_target(&self, key: &StreamKey, url: String, origin: TargetOrigin) -> Arc<Target> {
+    fn new_target(
+        &self,
+        key: &StreamKey,
+        url: String,
+        origin: TargetOrigin,
+        until_unpublish: bool,
+    ) -> Arc<Target> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        Arc::new(Target::new(id, key.clone(), url, origin, self.shutdown.child_token()))
+        let cancel = self.shutdown.child_token();
+        Arc::new(Target::new(id, key.clone(), url, origin, until_unpublish, cancel))
     }
 
     /// A publisher started on `key`: starts the targets of `rules` that match it and are
@@ -314,7 +321,7 @@ impl Relay {
                 if targets.iter().any(|t| t.key == *key && t.url == url) {
                     continue;
                 }
-                let target = self.new_target(key, url, TargetOrigin::Config);
+                let target = self.new_target(key, url, TargetOrigin::Config, false);
                 target.set_running(true);
                 targets.push(Arc::clone(&target));
                 started.push(target);
@@ -348,7 +355,14 @@ impl Relay {
 
     /// Attaches a push target to `key` (API): started now if the stream is live, else
     /// listed as `connecting` until it is. `{app}` and `{stream}` in `url` are replaced.
-    pub(crate) fn add(self: &Arc<Self>, key: &StreamKey, url: &str) -> Result<u64, RelayError> {
+    /// With `until_unpublish`, the target is removed when that publication ends (the
+    /// current one, or the next one if the stream is not live yet).
+    pub(crate) fn add(
+        self: &Arc<Self>,
+        key: &StreamKey,
+        url: &str,
+        until_unpublish: bool,
+    ) -> Result<u64, RelayError> {
         let url = PushRule::everything(url).url_for(key);
         validate_url(&url)?;
         let (target, live) = {
@@ -361,7 +375,7 @@ impl Relay {
                     id: other.id,
                 });
             }
-            let target = self.new_target(key, url, TargetOrigin::Api);
+            let target = self.new_target(key, url, TargetOrigin::Api, until_unpublish);
             targets.push(Arc::clone(&target));
             // Under the lock: a publisher that starts now either is seen here, or runs
             // `published` after us and finds the target not running.
@@ -413,7 +427,8 @@ impl Relay {
 
     /// Ends the task of `target` if its stream has no publisher now (or the target was
     /// cancelled); true if the task must end. A configuration target is dropped from the
-    /// list; an API target stays, waiting for the next publication. Checked under the
+    /// list, and so is an API target tied to the publication (`until_unpublish`); any
+    /// other API target stays, waiting for the next publication. Checked under the
     /// list's lock, so a publisher that starts at the same moment either sees the task
     /// still running (and it carries on with the new publisher) or not (and starts one).
     fn retire_if_ended(&self, target: &Target) -> bool {
@@ -422,10 +437,19 @@ impl Relay {
             return false;
         }
         target.set_running(false);
-        if target.origin == TargetOrigin::Api && !target.cancel.is_cancelled() {
+        if target.origin == TargetOrigin::Api
+            && !target.until_unpublish
+            && !target.cancel.is_cancelled()
+        {
             target.waiting();
         } else {
             targets.retain(|t| t.id != target.id);
+            if target.until_unpublish && !target.cancel.is_cancelled() {
+                tracing::info!(
+                    app = %target.key.app, stream = %target.key.name, target = target.id,
+                    url = %target.redacted, "push target removed: its publication ended"
+                );
+            }
         }
         true
     }
@@ -449,7 +473,23 @@ impl crate::ServerHandle {
     /// `{app}` and `{stream}` in `url` are replaced. Refused: a URL that is not
     /// `rtmp(s)://host/app/key`, or one the stream already pushes to.
     pub fn add_push_target(&self, app: &str, stream: &str, url: &str) -> Result<u64, RelayError> {
-        self.shared.relay.add(&StreamKey::new(app, stream), url)
+        self.shared.relay.add(&StreamKey::new(app, stream), url, false)
+    }
+
+    /// Like [`ServerHandle::add_push_target`](crate::ServerHandle::add_push_target), but the target is tied to one publication:
+    /// it is removed when the stream's publisher ends (the current one, or the next one
+    /// if the stream is not live yet) instead of waiting for the next publication. Listed
+    /// with [`TargetStatus::until_unpublish`]. A browser studio attaches its targets so:
+    /// a closed tab ends its WHIP publication, and with it its targets, even when the
+    /// page's goodbye (`DELETE`) never arrives. A publisher that replaces another on the
+    /// same stream (a takeover) continues the publication: the target carries on.
+    pub fn add_push_target_until_unpublish(
+        &self,
+        app: &str,
+        stream: &str,
+        url: &str,
+    ) -> Result<u64, RelayError> {
+        self.shared.relay.add(&StreamKey::new(app, stream), url, true)
     }
 
     /// Stops and removes the push target `id` of `app`/`stream`; false if it has none such.

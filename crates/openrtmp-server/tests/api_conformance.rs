@@ -615,6 +615,8 @@ fn signatures() {
         ServerHandle::push_targets;
     let _: fn(&ServerHandle, &str, &str, &str) -> Result<u64, openrtmp_server::relay::RelayError> =
         ServerHandle::add_push_target;
+    let _: fn(&ServerHandle, &str, &str, &str) -> Result<u64, openrtmp_server::relay::RelayError> =
+        ServerHandle::add_push_target_until_unpublish;
     let _: fn(&ServerHandle, &str, &str, u64) -> bool = ServerHandle::remove_push_target;
     let _: fn(&ServerHandle, &str, &str) -> Vec<openrtmp_server::relay::TargetStatus> =
         ServerHandle::push_targets_of;
@@ -815,6 +817,7 @@ fn relay_types() {
         stream: String::new(),
         url: String::new(),
         origin: TargetOrigin::Api,
+        until_unpublish: false,
         state: TargetState::Live,
         since: std::time::SystemTime::UNIX_EPOCH,
         bytes_sent: 0,
@@ -835,6 +838,7 @@ fn relay_types() {
         stream,
         url,
         origin,
+        until_unpublish,
         state,
         since,
         bytes_sent,
@@ -857,6 +861,7 @@ fn relay_types() {
         (since, bytes_sent, frames_sent, dropped_frames, reconnects);
     let _: Option<String> = last_error;
     let _: TargetOrigin = origin;
+    let _: bool = until_unpublish;
     for origin in [TargetOrigin::Config, TargetOrigin::Api] {
         let _: &'static str = origin.name();
         match origin {

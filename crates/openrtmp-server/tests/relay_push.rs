@@ -234,3 +234,46 @@ fn target_attached_before_the_stream_starts_with_it_and_removal_ends_it() {
     rt.block_on(publisher).expect("task").expect("A's publisher is not disturbed");
     assert!(a.handle.push_targets().is_empty(), "{:?}", a.handle.push_targets());
 }
+
+/// The studio page's targets: attached "until unpublish", a target is removed when the
+/// publisher it was attached for ends (here an RTMP publisher that finishes its clip),
+/// while a plain API target on the same stream stays attached, waiting for the next one.
+#[test]
+fn target_until_unpublish_is_removed_when_its_publisher_ends() {
+    let Some(ffmpeg) = support::ffmpeg() else { return };
+    let clip = Fixture::H264Aac { seconds: 3 }.path(&ffmpeg);
+    let b = TestServer::start(support::test_config());
+    let a = TestServer::start(support::test_config());
+    let rt = support::client_runtime();
+
+    let tied_url = format!("rtmp://{}/live/tied", b.addr);
+    let kept_url = format!("rtmp://{}/live/kept", b.addr);
+    let tied = a.handle.add_push_target_until_unpublish("live", "cam", &tied_url).expect("tied");
+    let kept = a.handle.add_push_target("live", "cam", &kept_url).expect("kept");
+    let listed = a.handle.push_targets_of("live", "cam");
+    let flags: Vec<(u64, bool)> = listed.iter().map(|t| (t.id, t.until_unpublish)).collect();
+    assert_eq!(flags, [(tied, true), (kept, false)], "{listed:?}");
+
+    let publisher = support::publish_in_background(&rt, &clip, &a.rtmp_url("live/cam"));
+    let tied_went_live = support::wait_until(Duration::from_secs(20), || {
+        a.handle
+            .push_targets_of("live", "cam")
+            .iter()
+            .any(|t| t.id == tied && (t.frames_sent > 0 || t.state == TargetState::Live))
+            || publisher.is_finished()
+    });
+    rt.block_on(publisher).expect("task").expect("publish");
+    assert!(tied_went_live, "the tied target never pushed: {:?}", a.handle.push_targets());
+
+    // The publisher ended: the tied target is gone, the plain one waits as `connecting`.
+    assert!(
+        support::wait_until(Duration::from_secs(10), || {
+            let left = a.handle.push_targets_of("live", "cam");
+            left.len() == 1 && left[0].id == kept && left[0].state == TargetState::Connecting
+        }),
+        "after the publisher ended: {:?}",
+        a.handle.push_targets()
+    );
+    assert!(!a.handle.remove_push_target("live", "cam", tied), "the tied target is gone");
+    assert!(a.handle.remove_push_target("live", "cam", kept));
+}

@@ -24,6 +24,10 @@ use crate::error::ApiError;
 pub(super) struct NewTarget {
     /// `rtmp://` or `rtmps://` URL with the stream key.
     url: String,
+    /// Remove the target when the stream's current publisher ends (the studio page's
+    /// targets: a closed tab ends them even if its `DELETE`s never arrive).
+    #[serde(default)]
+    until_unpublish: bool,
 }
 
 /// One push target, as listed.
@@ -36,6 +40,8 @@ pub(super) struct TargetView {
     url: String,
     /// `config` (relay.push, --push) or `api`.
     origin: &'static str,
+    /// Removed when the stream's publisher ends (attached with `until_unpublish`).
+    until_unpublish: bool,
     /// `connecting`, `live`, `stalled`, `backoff`, `failed`.
     state: &'static str,
     /// Time to the next attempt; only in `backoff`.
@@ -83,6 +89,7 @@ fn view(t: TargetStatus) -> TargetView {
         stream: t.stream,
         url: t.url,
         origin: t.origin.name(),
+        until_unpublish: t.until_unpublish,
         state,
         retry_in_ms,
         reason,
@@ -111,7 +118,8 @@ pub(super) async fn list(
     Ok(Json(state.handle.push_targets_of(&app, &stream).into_iter().map(view).collect()))
 }
 
-/// `POST /api/v1/streams/{app}/{stream}/targets` with `{"url": ...}`: `201` and the target
+/// `POST /api/v1/streams/{app}/{stream}/targets` with `{"url": ...}` (and optionally
+/// `"until_unpublish": true`): `201` and the target
 /// as listed (its `id` first of all); `400` for a bad body or URL, `409` for a URL the
 /// stream already pushes to.
 pub(super) async fn add(
@@ -120,9 +128,14 @@ pub(super) async fn add(
     body: Result<Json<NewTarget>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let (app, stream) = stream_path(path)?;
-    let Json(NewTarget { url }) =
+    let Json(NewTarget { url, until_unpublish }) =
         body.map_err(|e| ApiError::BadRequest { reason: e.body_text() })?;
-    let id = state.handle.add_push_target(&app, &stream, &url).map_err(|e| match e {
+    let added = if until_unpublish {
+        state.handle.add_push_target_until_unpublish(&app, &stream, &url)
+    } else {
+        state.handle.add_push_target(&app, &stream, &url)
+    };
+    let id = added.map_err(|e| match e {
         RelayError::InvalidUrl { .. } => ApiError::BadRequest { reason: e.to_string() },
         RelayError::Duplicate { .. } => ApiError::Conflict { reason: e.to_string() },
     })?;

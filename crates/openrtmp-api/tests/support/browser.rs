@@ -31,6 +31,12 @@ pub struct Browser {
 
 impl Browser {
     pub fn start() -> Browser {
+        Browser::start_with(&[])
+    }
+
+    /// Like [`Browser::start`], with `extra` Chromium flags (the studio's fake camera and
+    /// microphone: `--use-fake-device-for-media-stream --use-fake-ui-for-media-stream`).
+    pub fn start_with(extra: &[&str]) -> Browser {
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -62,6 +68,7 @@ impl Browser {
             "--window-size=1400,1100",
         ]
         .iter()
+        .chain(extra)
         .map(|a| (*a).to_owned())
         .chain([format!("--user-data-dir={}", profile.0.display())])
         .collect::<Vec<_>>();
@@ -129,6 +136,12 @@ impl Browser {
     pub fn type_into(&self, css: &str, text: &str) {
         let id = self.element(css);
         post(&self.agent, &format!("{}/element/{id}/value", self.url), &json!({ "text": text }));
+    }
+
+    /// Empties the input `css` selects.
+    pub fn clear(&self, css: &str) {
+        let id = self.element(css);
+        post(&self.agent, &format!("{}/element/{id}/clear", self.url), &json!({}));
     }
 
     pub fn screenshot(&self, path: &Path) {

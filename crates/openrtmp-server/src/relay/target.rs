@@ -103,6 +103,10 @@ pub struct TargetStatus {
     pub url: String,
     /// Configuration rule or API.
     pub origin: TargetOrigin,
+    /// An API target tied to the publication it was attached to: removed when the
+    /// stream's publisher ends, instead of waiting for the next one (a browser studio's
+    /// targets end with its tab even if its goodbye never arrives).
+    pub until_unpublish: bool,
     /// What it is doing now. An API target waiting for its stream to go live is
     /// `Connecting`: it will connect as soon as a publisher starts.
     pub state: TargetState,
@@ -193,6 +197,9 @@ pub(crate) struct Target {
     /// The URL with the key redacted: what logs and listings show.
     pub(crate) redacted: String,
     pub(crate) origin: TargetOrigin,
+    /// Removed when its stream's publisher ends (API targets only; configuration targets
+    /// always are): see [`TargetStatus::until_unpublish`].
+    pub(crate) until_unpublish: bool,
     /// Cancelled when the target is removed (API) or the server shuts down (a child of
     /// the relay's shutdown token): its task ends its publication politely and stops.
     pub(crate) cancel: CancellationToken,
@@ -208,6 +215,7 @@ impl Target {
         key: StreamKey,
         url: String,
         origin: TargetOrigin,
+        until_unpublish: bool,
         cancel: CancellationToken,
     ) -> Target {
         let redacted = super::redact_url(&url);
@@ -234,6 +242,7 @@ impl Target {
             url,
             redacted,
             origin,
+            until_unpublish,
             cancel,
             running: AtomicBool::new(false),
             status: Mutex::new(status),
@@ -382,6 +391,7 @@ impl Target {
             stream: self.key.name.clone(),
             url: self.redacted.clone(),
             origin: self.origin,
+            until_unpublish: self.until_unpublish,
             state,
             since: s.since,
             bytes_sent: s.sent_before + s.conn_sent,
