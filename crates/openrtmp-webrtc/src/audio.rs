@@ -3,8 +3,8 @@
 //!
 //! * Decode: `ropus` (a pure-Rust port of libopus), always to two channels at 48 kHz,
 //!   because Chrome signals `opus/48000/2` even for a mono microphone (RFC 7587 §7).
-//! * Encode: `rusty_aac` (pure Rust) through [`aac`], which turns its whole-clip encoder into
-//!   a live one.
+//! * Encode: `rusty_aac` (pure Rust) through the `aac` submodule, which turns its
+//!   whole-clip encoder into a live one.
 //! * Timeline: the AAC frames' pts are continuous 1024-sample steps from the first Opus
 //!   pts, with the encoder delay taken off, so an [`AacFrame::pts`] is the time of the first
 //!   sample the frame decodes to. This is what A/V sync rests on: the quality test checks a
