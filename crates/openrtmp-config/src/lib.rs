@@ -60,7 +60,8 @@ pub use model::{
     FileConfig, LimitsSection, LogSection, NamesSection, NetworkPolicy, OriginSelect,
     PlatformSection, PlayTokensSection, PublishKeyEntry, PullEntry, PullMode, PushEntry,
     RecordEntry, RecordFormat, RecordSection, RelaySection, RelayTlsSection, RetentionSection,
-    RtmpSection, ShutdownSection, StreamsSection, TlsSection, TlsVersion, Toggle, ROOT_KEYS,
+    RtmpSection, ShutdownSection, StreamsSection, TlsSection, TlsVersion, Toggle, Bitrate,
+    WebrtcSection, ROOT_KEYS,
 };
 pub use resolve::REDACTED;
 

@@ -1,0 +1,372 @@
+//! The UDP side of WebRTC media: one socket per local address on `webrtc.udp_port`, a
+//! reader task per socket, and the [`Router`] that hands each datagram to its session.
+//!
+//! Why one socket per address and not one wildcard socket: str0m matches every received
+//! packet against its local candidates by the packet's *destination* address, and a socket
+//! bound to `0.0.0.0` does not say which local address a datagram came in on. A socket
+//! bound to `ip:port` does, and it also pins the source address of what the session sends
+//! back (the browser checks that replies come from the candidate it sent to).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use openrtmp_webrtc::Transport;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::WebrtcSettings;
+
+/// Packets a session's queue holds; beyond, the router drops (counted) rather than block
+/// the reader, which serves every session on its socket. 512 packets are ~0.6 MB and a
+/// few hundred ms of a 1080p stream.
+pub(crate) const SESSION_QUEUE: usize = 512;
+/// Largest datagram read (WebRTC keeps packets under the path MTU, ~1200 bytes).
+const MAX_DATAGRAM: usize = 2048;
+/// Most peer addresses remembered per session (candidate pairs being checked); a peer
+/// cannot grow the map without bound.
+const MAX_ADDRS_PER_SESSION: usize = 16;
+/// Dropped or malformed input is logged at most this often (per router).
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Finds the local ICE ufrag in a STUN binding request (`openrtmp_webrtc::demux`).
+pub(crate) type UfragOf = fn(&[u8]) -> Option<&str>;
+
+/// One packet (or a new ICE-TCP connection) for a session.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A datagram, or one RFC 4571 frame of an ICE-TCP connection.
+    Packet {
+        proto: Transport,
+        /// The peer's address.
+        source: SocketAddr,
+        /// The local address it arrived on (a candidate of the session).
+        destination: SocketAddr,
+        contents: Vec<u8>,
+    },
+    /// An ICE-TCP connection now belongs to the session: packets for `remote` go out
+    /// through `tx` (the connection's task frames and writes them).
+    TcpOpen { remote: SocketAddr, tx: mpsc::Sender<Vec<u8>> },
+}
+
+/// Where a session's packets go.
+#[derive(Debug)]
+struct Route {
+    tx: mpsc::Sender<Inbound>,
+    ufrag: String,
+    addrs: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Default)]
+struct Routes {
+    by_ufrag: HashMap<String, u64>,
+    by_addr: HashMap<SocketAddr, u64>,
+    routes: HashMap<u64, Route>,
+}
+
+/// What became of a packet given to [`Router::route`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Routed {
+    /// Queued for session `id`.
+    Delivered(u64),
+    /// Session `id`'s queue was full: dropped (counted).
+    Full(u64),
+    /// No session knows it (a stray packet, or a session that ended): dropped.
+    Unknown,
+}
+
+/// Which session a packet belongs to: a STUN request names its session by the local half
+/// of its USERNAME (RFC 8445 §7.2.2), which also teaches the router the peer's address;
+/// every other packet (DTLS, SRTP, RTCP) is routed by that address.
+#[derive(Debug)]
+pub(crate) struct Router {
+    ufrag_of: UfragOf,
+    routes: Mutex<Routes>,
+    /// Packets dropped because their session's queue was full.
+    pub(crate) dropped: AtomicU64,
+    /// Packets no session claimed.
+    pub(crate) unknown: AtomicU64,
+    last_log: Mutex<Option<Instant>>,
+}
+
+impl Router {
+    pub(crate) fn new(ufrag_of: UfragOf) -> Router {
+        Router {
+            ufrag_of,
+            routes: Mutex::default(),
+            dropped: AtomicU64::new(0),
+            unknown: AtomicU64::new(0),
+            last_log: Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Session `id` (local ufrag `ufrag`) receives on `tx` from now on.
+    pub(crate) fn add(&self, id: u64, ufrag: &str, tx: mpsc::Sender<Inbound>) {
+        let mut r = self.lock();
+        r.by_ufrag.insert(ufrag.to_owned(), id);
+        r.routes.insert(id, Route { tx, ufrag: ufrag.to_owned(), addrs: Vec::new() });
+    }
+
+    /// Session `id` ended: its ufrag and addresses are forgotten.
+    pub(crate) fn remove(&self, id: u64) {
+        let mut r = self.lock();
+        if let Some(route) = r.routes.remove(&id) {
+            r.by_ufrag.remove(&route.ufrag);
+            for addr in route.addrs {
+                if r.by_addr.get(&addr) == Some(&id) {
+                    r.by_addr.remove(&addr);
+                }
+            }
+        }
+    }
+
+    /// The session `contents` from `source` belongs to, and its queue; a STUN request
+    /// naming a session binds `source` to it.
+    pub(crate) fn lookup(
+        &self,
+        source: SocketAddr,
+        contents: &[u8],
+    ) -> Option<(u64, mpsc::Sender<Inbound>)> {
+        let mut r = self.lock();
+        let by_ufrag = (self.ufrag_of)(contents).and_then(|u| r.by_ufrag.get(u).copied());
+        let id = match by_ufrag {
+            Some(id) => {
+                if r.by_addr.insert(source, id) != Some(id) {
+                    let route = r.routes.get_mut(&id)?;
+                    if !route.addrs.contains(&source) {
+                        if route.addrs.len() >= MAX_ADDRS_PER_SESSION {
+                            let old = route.addrs.remove(0);
+                            r.by_addr.remove(&old);
+                        }
+                        if let Some(route) = r.routes.get_mut(&id) {
+                            route.addrs.push(source);
+                        }
+                    }
+                }
+                id
+            }
+            None => *r.by_addr.get(&source)?,
+        };
+        r.routes.get(&id).map(|route| (id, route.tx.clone()))
+    }
+
+    /// Gives one packet to its session without waiting: a full queue drops it.
+    pub(crate) fn route(&self, packet: Inbound) -> Routed {
+        let Inbound::Packet { source, contents, .. } = &packet else { return Routed::Unknown };
+        let Some((id, tx)) = self.lookup(*source, contents) else {
+            self.unknown.fetch_add(1, Ordering::Relaxed);
+            return Routed::Unknown;
+        };
+        match tx.try_send(packet) {
+            Ok(()) => Routed::Delivered(id),
+            Err(_) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                self.rate_limited(|| {
+                    tracing::warn!(session = id, dropped_total = n, "WebRTC session queue full: packets dropped")
+                });
+                Routed::Full(id)
+            }
+        }
+    }
+
+    /// Runs `log` unless something was logged within [`LOG_EVERY`].
+    pub(crate) fn rate_limited(&self, log: impl FnOnce()) {
+        let mut last = self.last_log.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if last.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
+            *last = Some(now);
+            log();
+        }
+    }
+}
+
+/// Binds WHIP's sockets when `webrtc.enabled`; a failure leaves WHIP unavailable (logged),
+/// not the server unable to start: RTMP does not depend on it.
+pub(crate) fn bind(settings: &WebrtcSettings) -> Option<Bound> {
+    if !settings.enabled {
+        return None;
+    }
+    match Bound::bind(settings) {
+        Ok(bound) => {
+            let udp: Vec<String> = bound.udp.iter().map(|s| s.local.to_string()).collect();
+            tracing::info!(?udp, tcp_port = bound.tcp_port(), "WebRTC (WHIP) media sockets bound");
+            Some(bound)
+        }
+        Err(e) => {
+            tracing::warn!(port = settings.udp_port, error = %e, "WebRTC: cannot bind UDP; WHIP ingest unavailable");
+            None
+        }
+    }
+}
+
+/// One bound UDP socket.
+#[derive(Debug)]
+pub(crate) struct UdpSock {
+    /// Its local address: a host candidate of every session.
+    pub(crate) local: SocketAddr,
+    pub(crate) socket: Arc<UdpSocket>,
+}
+
+/// The sockets WHIP sessions share, bound at `Server::bind`.
+#[derive(Debug)]
+pub(crate) struct Bound {
+    pub(crate) udp: Vec<UdpSock>,
+    pub(crate) tcp: super::tcp::TcpListeners,
+    pub(crate) router: Arc<Router>,
+    pub(crate) public: Vec<IpAddr>,
+}
+
+impl Bound {
+    /// Binds the UDP sockets (every local address, one port) and the ICE-TCP listeners.
+    pub(crate) fn bind(settings: &WebrtcSettings) -> std::io::Result<Bound> {
+        let ips = local_ips();
+        let mut port = settings.udp_port;
+        let mut udp = Vec::with_capacity(ips.len());
+        let mut first_error = None;
+        for ip in ips {
+            match bind_udp(SocketAddr::new(ip, port)) {
+                Ok(socket) => {
+                    let local = socket.local_addr()?;
+                    port = local.port();
+                    udp.push(UdpSock { local, socket: Arc::new(socket) });
+                }
+                Err(e) => {
+                    tracing::warn!(%ip, port, error = %e, "WebRTC: cannot bind UDP on this address; not a candidate");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if udp.is_empty() {
+            return Err(first_error.unwrap_or_else(|| std::io::Error::other("no local address")));
+        }
+        let tcp = super::tcp::TcpListeners::bind(settings.tcp_port).unwrap_or_else(|e| {
+            tracing::warn!(port = settings.tcp_port, error = %e, "WebRTC: cannot listen for ICE-TCP; UDP only");
+            super::tcp::TcpListeners::default()
+        });
+        let router = Arc::new(Router::new(openrtmp_webrtc::demux::local_ufrag));
+        Ok(Bound { udp, tcp, router, public: settings.public_addresses.clone() })
+    }
+
+    /// The ICE-TCP port, if ICE-TCP is on.
+    pub(crate) fn tcp_port(&self) -> Option<u16> {
+        self.tcp.port()
+    }
+
+    /// The host candidates of a new session: every bound UDP address, the public
+    /// addresses on the same port, and the same for ICE-TCP (passive).
+    pub(crate) fn candidates(&self) -> Vec<(SocketAddr, Transport)> {
+        let mut out: Vec<(SocketAddr, Transport)> =
+            self.udp.iter().map(|s| (s.local, Transport::Udp)).collect();
+        let port = self.udp.first().map_or(0, |s| s.local.port());
+        out.extend(self.public.iter().map(|ip| (SocketAddr::new(*ip, port), Transport::Udp)));
+        if let Some(tcp) = self.tcp_port() {
+            let ips: Vec<IpAddr> = self.udp.iter().map(|s| s.local.ip()).chain(self.public.iter().copied()).collect();
+            out.extend(ips.into_iter().map(|ip| (SocketAddr::new(ip, tcp), Transport::Tcp)));
+        }
+        out
+    }
+
+    /// The socket to send from `source` (a local candidate address); a public address
+    /// sends through the first socket of its family that is not loopback.
+    pub(crate) fn socket_for(&self, source: SocketAddr) -> Option<&UdpSock> {
+        self.udp.iter().find(|s| s.local == source).or_else(|| {
+            self.udp.iter().find(|s| {
+                s.local.is_ipv4() == source.is_ipv4() && !s.local.ip().is_loopback()
+            })
+        })
+    }
+
+    /// Starts a reader per socket and the ICE-TCP accept loops; they end with `stop`.
+    pub(crate) fn start(&self, tracker: &tokio_util::task::TaskTracker, stop: &CancellationToken) {
+        for s in &self.udp {
+            let (socket, router, stop) = (Arc::clone(&s.socket), Arc::clone(&self.router), stop.clone());
+            let local = s.local;
+            let public = self.public.clone();
+            tracker.spawn(async move {
+                tokio::select! {
+                    () = read_loop(socket, local, public, router) => {}
+                    () = stop.cancelled() => {}
+                }
+            });
+        }
+        self.tcp.start(tracker, stop, &self.router);
+    }
+}
+
+/// Reads datagrams for as long as the socket works, routing each.
+async fn read_loop(socket: Arc<UdpSocket>, local: SocketAddr, public: Vec<IpAddr>, router: Arc<Router>) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let (n, source) = match socket.recv_from(&mut buf).await {
+            Ok(read) => read,
+            Err(e) => {
+                // ICMP port unreachable and the like surface here on some systems: not fatal.
+                router.rate_limited(|| tracing::debug!(%local, error = %e, "WebRTC UDP read failed"));
+                tokio::task::yield_now().await;
+                continue;
+            }
+        };
+        let Some(contents) = buf.get(..n) else { continue };
+        let destination = destination_of(local, source.ip(), &public);
+        let packet = Inbound::Packet { proto: Transport::Udp, source, destination, contents: contents.to_vec() };
+        router.route(packet);
+    }
+}
+
+/// The candidate address a packet from `peer` arrived on: the socket's own, unless a public
+/// address of the same family is configured and the peer is not on a local network (it
+/// came through the NAT that forwards the public address here).
+pub(crate) fn destination_of(local: SocketAddr, peer: IpAddr, public: &[IpAddr]) -> SocketAddr {
+    let remote_peer = match peer.to_canonical() {
+        IpAddr::V4(v4) => !(v4.is_private() || v4.is_loopback() || v4.is_link_local()),
+        IpAddr::V6(v6) => !(v6.is_loopback() || v6.is_unicast_link_local() || v6.is_unique_local()),
+    };
+    let via_nat = remote_peer && !local.ip().is_loopback();
+    match public.iter().find(|ip| ip.is_ipv4() == local.is_ipv4()) {
+        Some(ip) if via_nat => SocketAddr::new(*ip, local.port()),
+        _ => local,
+    }
+}
+
+/// The addresses candidates are offered on: loopback (a browser on this machine) and every
+/// interface address, without IPv6 link-local ones (they need a scope to be bound).
+pub(crate) fn local_ips() -> Vec<IpAddr> {
+    let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+    match if_addrs::get_if_addrs() {
+        Ok(ifaces) => {
+            for ip in ifaces.into_iter().map(|i| i.ip()) {
+                let skip = match ip {
+                    IpAddr::V4(v4) => v4.is_unspecified() || v4.is_broadcast(),
+                    IpAddr::V6(v6) => v6.is_unspecified() || v6.is_unicast_link_local(),
+                };
+                if !skip && !ips.contains(&ip) {
+                    ips.push(ip);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "WebRTC: cannot list interface addresses; loopback only"),
+    }
+    ips
+}
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+#[cfg(test)]
+mod tests;
