@@ -1,0 +1,289 @@
+//! Opus → AAC quality and timing, judged by FFmpeg: tones and a sweep are encoded to Opus
+//! by FFmpeg's libopus (64k and 128k, as a browser would), go through `OpusToAac` at 128k,
+//! are wrapped as ADTS and decoded by FFmpeg.
+//!
+//! * Tones: SINAD by a least-squares sine fit (as in the issue 15 research), printed, with
+//!   a loose floor (this judges correctness, not encoder excellence) and the level within
+//!   1 dB of the source.
+//! * Sweep: the AAC output against the FFmpeg-decoded Opus it came from, at the lag the
+//!   timeline promises: SNR printed and floored.
+//! * Timing: a click comes out of the AAC within 1 ms of where it went in (A/V sync rests
+//!   on this); it also pins the encoder delay.
+#![cfg(feature = "transcode")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::path::Path;
+
+use openrtmp_testkit::{ffmpeg, run_ffmpeg, TempDir};
+use openrtmp_webrtc::audio::{AacFrame, OpusToAac, DEFAULT_BITRATE_BPS};
+
+const SR: usize = 48_000;
+/// Where the Opus timeline starts (48 kHz samples): not 0, so the priming frame is kept.
+const ORIGIN: u64 = 480_000;
+/// libopus's pre-skip (RFC 7845 §4.2) for 48 kHz: the Ogg packets decode to it plus the
+/// source, and FFmpeg's decode of the Ogg trims it.
+const PRE_SKIP: usize = 312;
+const AMPLITUDE: f32 = 0.5;
+const SECONDS: usize = 3;
+
+fn write_f32(path: &Path, interleaved: &[f32]) {
+    let bytes: Vec<u8> = interleaved.iter().flat_map(|s| s.to_le_bytes()).collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Left channel of an interleaved stereo f32le file.
+fn read_left(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap();
+    bytes.chunks_exact(8).map(|c| f32::from_le_bytes(c[..4].try_into().unwrap())).collect()
+}
+
+fn stereo(mono: &[f32]) -> Vec<f32> {
+    mono.iter().flat_map(|s| [*s, *s]).collect()
+}
+
+fn tone(freq: f64) -> Vec<f32> {
+    (0..SECONDS * SR)
+        .map(|i| {
+            AMPLITUDE * (2.0 * std::f64::consts::PI * freq * i as f64 / SR as f64).sin() as f32
+        })
+        .collect()
+}
+
+/// Logarithmic sweep 100 Hz → 12 kHz.
+fn sweep() -> Vec<f32> {
+    let (f0, f1, d) = (100.0f64, 12_000.0f64, SECONDS as f64);
+    let k = (f1 / f0).ln();
+    (0..SECONDS * SR)
+        .map(|i| {
+            let t = i as f64 / SR as f64;
+            let phase = 2.0 * std::f64::consts::PI * f0 * d / k * ((t * k / d).exp() - 1.0);
+            AMPLITUDE * phase.sin() as f32
+        })
+        .collect()
+}
+
+/// Silence with a 4-sample click at `at`.
+fn click(at: usize) -> Vec<f32> {
+    let mut v = vec![0.0; SECONDS * SR];
+    for s in &mut v[at..at + 4] {
+        *s = 0.9;
+    }
+    v
+}
+
+/// Opus packets of an Ogg Opus file (RFC 7845): the page segments joined, the two header
+/// packets skipped.
+fn ogg_packets(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut packets = Vec::new();
+    let mut current = Vec::new();
+    let mut p = 0;
+    while p + 27 <= data.len() && &data[p..p + 4] == b"OggS" {
+        let segments = data[p + 26] as usize;
+        let lacing = &data[p + 27..p + 27 + segments];
+        let mut q = p + 27 + segments;
+        for &len in lacing {
+            current.extend_from_slice(&data[q..q + len as usize]);
+            q += len as usize;
+            if len < 255 {
+                packets.push(std::mem::take(&mut current));
+            }
+        }
+        p = q;
+    }
+    packets.into_iter().skip(2).collect()
+}
+
+fn adts(frames: &[AacFrame]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in frames {
+        out.extend(rusty_aac::write_adts_header(&rusty_aac::AdtsHeader {
+            object_type: 2,
+            sample_rate: 48_000,
+            channels: 2,
+            frame_length: 7 + f.data.len(),
+            header_len: 7,
+        }));
+        out.extend_from_slice(&f.data);
+    }
+    out
+}
+
+struct Run {
+    /// The AAC decoded by FFmpeg; index 0 is at `first_pts`.
+    aac: Vec<f32>,
+    first_pts: u64,
+    /// The Opus decoded by FFmpeg (pre-skip trimmed: index 0 is source sample 0).
+    opus: Vec<f32>,
+}
+
+impl Run {
+    /// The AAC sample that carries source sample `s` per the timeline: the Opus packets
+    /// decode to the pre-skip then the source, from `ORIGIN` on.
+    fn aac_index(&self, s: usize) -> usize {
+        (ORIGIN + (PRE_SKIP + s) as u64 - self.first_pts) as usize
+    }
+}
+
+/// Source → FFmpeg libopus → `OpusToAac` → ADTS → FFmpeg decode.
+fn run(ff: &Path, fx: &TempDir, name: &str, source: &[f32], opus_bps: u32) -> Run {
+    let src = fx.path(&format!("{name}.f32"));
+    write_f32(&src, &stereo(source));
+    let ogg = fx.path(&format!("{name}-{opus_bps}.ogg"));
+    let (src_s, ogg_s) = (src.to_str().unwrap(), ogg.to_str().unwrap());
+    let b = format!("{opus_bps}");
+    run_ffmpeg(
+        ff,
+        &[
+            "-y",
+            "-f",
+            "f32le",
+            "-ar",
+            "48000",
+            "-ac",
+            "2",
+            "-i",
+            src_s,
+            "-c:a",
+            "libopus",
+            "-b:a",
+            &b,
+            "-frame_duration",
+            "20",
+            ogg_s,
+        ],
+    )
+    .unwrap();
+    let mut t = OpusToAac::new(DEFAULT_BITRATE_BPS).unwrap();
+    let mut frames = Vec::new();
+    for (i, p) in ogg_packets(&std::fs::read(&ogg).unwrap()).iter().enumerate() {
+        t.push_opus(ORIGIN + i as u64 * 960, p, &mut frames).unwrap();
+    }
+    t.flush(&mut frames);
+    assert_eq!(t.stats().undecodable, 0);
+    let aac = fx.path(&format!("{name}-{opus_bps}.aac"));
+    std::fs::write(&aac, adts(&frames)).unwrap();
+    let dec = fx.path(&format!("{name}-{opus_bps}.aac.f32"));
+    let opus_dec = fx.path(&format!("{name}-{opus_bps}.opus.f32"));
+    for (input, output) in [(&aac, &dec), (&ogg, &opus_dec)] {
+        run_ffmpeg(
+            ff,
+            &[
+                "-y",
+                "-i",
+                input.to_str().unwrap(),
+                "-f",
+                "f32le",
+                "-ac",
+                "2",
+                "-ar",
+                "48000",
+                output.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+    }
+    Run { aac: read_left(&dec), first_pts: frames[0].pts, opus: read_left(&opus_dec) }
+}
+
+/// SINAD (dB) and amplitude of the best fit `A·sin + B·cos` at `freq`, over `x`.
+fn sinad(x: &[f32], freq: f64) -> (f64, f64) {
+    let w = 2.0 * std::f64::consts::PI * freq / SR as f64;
+    let (mut ss, mut cc, mut sc, mut xs, mut xc) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (i, &v) in x.iter().enumerate() {
+        let (s, c, v) = ((w * i as f64).sin(), (w * i as f64).cos(), f64::from(v));
+        ss += s * s;
+        cc += c * c;
+        sc += s * c;
+        xs += v * s;
+        xc += v * c;
+    }
+    let det = ss * cc - sc * sc;
+    let (a, b) = ((xs * cc - xc * sc) / det, (xc * ss - xs * sc) / det);
+    let (mut sig, mut res) = (0.0, 0.0);
+    for (i, &v) in x.iter().enumerate() {
+        let fit = a * (w * i as f64).sin() + b * (w * i as f64).cos();
+        sig += fit * fit;
+        res += (f64::from(v) - fit).powi(2);
+    }
+    (10.0 * (sig / res.max(1e-20)).log10(), a.hypot(b))
+}
+
+fn ffmpeg_or_skip() -> Option<std::path::PathBuf> {
+    ffmpeg()
+}
+
+#[test]
+fn tones_keep_their_level_and_a_sane_sinad() {
+    let Some(ff) = ffmpeg_or_skip() else { return };
+    let fx = TempDir::new("audio_quality_tones");
+    for opus_bps in [64_000, 128_000] {
+        for freq in [440.0, 1000.0, 5000.0] {
+            let r = run(&ff, &fx, &format!("tone{freq}"), &tone(freq), opus_bps);
+            // The middle of the signal: 0.5 s off each end.
+            let (from, to) = (r.aac_index(SR / 2), r.aac_index(SECONDS * SR - SR / 2));
+            let (aac_db, aac_amp) = sinad(&r.aac[from..to], freq);
+            let (opus_db, _) = sinad(&r.opus[SR / 2..SECONDS * SR - SR / 2], freq);
+            let level = 20.0 * (aac_amp / f64::from(AMPLITUDE)).log10();
+            println!("tone {freq} Hz, Opus {opus_bps}: SINAD Opus {opus_db:.1} dB, after AAC 128k {aac_db:.1} dB, level {level:+.2} dB");
+            assert!(aac_db > 15.0, "{freq} Hz at Opus {opus_bps}: SINAD {aac_db:.1} dB");
+            assert!(level.abs() < 1.0, "{freq} Hz at Opus {opus_bps}: level {level:+.2} dB");
+        }
+    }
+}
+
+#[test]
+fn a_sweep_matches_the_opus_it_came_from_at_the_promised_lag() {
+    let Some(ff) = ffmpeg_or_skip() else { return };
+    let fx = TempDir::new("audio_quality_sweep");
+    for opus_bps in [64_000, 128_000] {
+        let r = run(&ff, &fx, "sweep", &sweep(), opus_bps);
+        let (from, to) = (SR / 2, SECONDS * SR - SR / 2);
+        let lag = r.aac_index(0) as i64;
+        let snr_at = |l: i64| {
+            let (mut sig, mut err) = (0.0f64, 0.0f64);
+            for s in from..to {
+                let (o, a) = (f64::from(r.opus[s]), f64::from(r.aac[(s as i64 + l) as usize]));
+                sig += o * o;
+                err += (a - o).powi(2);
+            }
+            10.0 * (sig / err.max(1e-20)).log10()
+        };
+        let best = (lag - 48..=lag + 48).max_by(|a, b| snr_at(*a).total_cmp(&snr_at(*b))).unwrap();
+        let snr = snr_at(lag);
+        // Energy envelope: 50 ms windows within 3 dB of the Opus source's.
+        let win = SR / 20;
+        let mut worst = 0.0f64;
+        for w in (from..to - win).step_by(win) {
+            let e = |f: &dyn Fn(usize) -> f32| {
+                (w..w + win).map(|s| f64::from(f(s)).powi(2)).sum::<f64>()
+            };
+            let (eo, ea) = (e(&|s| r.opus[s]), e(&|s| r.aac[(s as i64 + lag) as usize]));
+            worst = worst.max((10.0 * (ea / eo).log10()).abs());
+        }
+        println!("sweep, Opus {opus_bps}: SNR of the AAC against the Opus {snr:.1} dB at the promised lag, best lag {:+} samples from it, worst 50 ms energy difference {worst:.2} dB", best - lag);
+        assert!(snr > 10.0, "sweep SNR {snr:.1} dB");
+        assert!((best - lag).abs() <= 48, "best lag {} samples off", best - lag);
+        assert!(worst < 3.0, "energy envelope off by {worst:.2} dB");
+    }
+}
+
+#[test]
+fn a_click_comes_out_within_a_millisecond_of_its_time() {
+    let Some(ff) = ffmpeg_or_skip() else { return };
+    let fx = TempDir::new("audio_quality_click");
+    let at = SR + 333;
+    for opus_bps in [64_000, 128_000] {
+        let r = run(&ff, &fx, "click", &click(at), opus_bps);
+        let peak = |x: &[f32]| {
+            x.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+                .map(|(i, _)| i)
+                .unwrap()
+        };
+        let in_opus = peak(&r.opus) as i64 - at as i64;
+        let in_aac = peak(&r.aac) as i64 - r.aac_index(at) as i64;
+        println!("click, Opus {opus_bps}: Opus decode {in_opus:+} samples from the source, AAC {in_aac:+} samples from its promised pts (1 ms = 48)");
+        assert!(in_aac.abs() <= 48, "click {in_aac:+} samples off");
+    }
+}
