@@ -1,0 +1,298 @@
+//! The sender against an in-process receiver, datagrams shuttled by hand on a virtual clock:
+//! no sockets, no sleeps.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use str0m::change::SdpOffer;
+use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+
+use super::clip::{annexb_access_units, nal_units};
+use super::*;
+
+const SENDER: &str = "10.0.0.1:40000";
+const SERVER: &str = "10.0.0.2:8189";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// The server side for these tests: plain str0m, ICE-lite, H.264 + Opus, our crypto.
+struct Receiver {
+    rtc: Rtc,
+    video: Option<Mid>,
+    frames: Vec<(MediaKind, u64, Vec<u8>)>,
+}
+
+impl Receiver {
+    fn answer(now: Instant, offer: &str) -> (Receiver, String) {
+        let mut rtc = RtcConfig::new()
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_h264(true)
+            .enable_opus(true, false)
+            .set_crypto_provider(crate::crypto::provider())
+            .build(now);
+        rtc.add_local_candidate(Candidate::host(addr(SERVER), "udp").unwrap());
+        let offer = SdpOffer::from_sdp_string(offer).unwrap();
+        let answer = rtc.sdp_api().accept_offer(offer).unwrap();
+        (Receiver { rtc, video: None, frames: Vec::new() }, answer.to_sdp_string())
+    }
+
+    /// Drains str0m; returns its next timeout.
+    fn poll(&mut self, wire: &mut VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>) -> Instant {
+        loop {
+            match self.rtc.poll_output().unwrap() {
+                Output::Timeout(t) => return t,
+                Output::Transmit(t) => wire.push_back((t.source, t.destination, t.contents.into())),
+                Output::Event(Event::MediaAdded(m)) if m.kind == MediaKind::Video => {
+                    self.video = Some(m.mid)
+                }
+                Output::Event(Event::MediaData(d)) => {
+                    let kind =
+                        if Some(d.mid) == self.video { MediaKind::Video } else { MediaKind::Audio };
+                    self.frames.push((kind, d.time.numer(), d.data.to_vec()));
+                }
+                Output::Event(_) => {}
+            }
+        }
+    }
+
+    fn request_keyframe(&mut self) {
+        let mut writer = self.rtc.writer(self.video.unwrap()).unwrap();
+        writer.request_keyframe(None, KeyframeRequestKind::Pli).unwrap();
+    }
+}
+
+/// What the sender reported, counted.
+#[derive(Default, Debug)]
+struct Seen {
+    connected: bool,
+    keyframe_requests: usize,
+    ended: Option<String>,
+}
+
+/// Sender and receiver on one virtual clock, every datagram delivered at once.
+struct Pair {
+    now: Instant,
+    sender: WhipSender,
+    receiver: Receiver,
+    seen: Seen,
+}
+
+impl Pair {
+    fn new(video: bool, audio: bool) -> Pair {
+        let now = Instant::now();
+        let (mut sender, offer) =
+            WhipSender::new(now, &[(addr(SENDER), Transport::Udp)], video, audio).unwrap();
+        assert!(offer.contains("a=sendonly"), "{offer}");
+        let (receiver, answer) = Receiver::answer(now, &offer);
+        sender.accept_answer(&answer).unwrap();
+        Pair { now, sender, receiver, seen: Seen::default() }
+    }
+
+    /// One round: drain both, deliver, advance the clock to the next timeout (at most `step`).
+    fn step(&mut self, step: Duration) {
+        let mut wire = VecDeque::new();
+        let mut next = self.now + step;
+        loop {
+            let sender_next = self.poll_sender(&mut wire);
+            let receiver_next = self.receiver.poll(&mut wire);
+            next = next.min(sender_next).min(receiver_next);
+            if wire.is_empty() {
+                break;
+            }
+            while let Some((source, destination, contents)) = wire.pop_front() {
+                if destination == addr(SERVER) {
+                    let receive = Receive {
+                        proto: Protocol::Udp,
+                        source,
+                        destination,
+                        contents: contents.as_slice().try_into().unwrap(),
+                    };
+                    self.receiver.rtc.handle_input(Input::Receive(self.now, receive)).unwrap();
+                } else {
+                    let packet =
+                        Packet { proto: Transport::Udp, source, destination, contents: &contents };
+                    self.sender.handle_packet(self.now, packet).unwrap();
+                }
+            }
+        }
+        self.now = next.max(self.now);
+        self.sender.handle_timeout(self.now).unwrap();
+        self.receiver.rtc.handle_input(Input::Timeout(self.now)).unwrap();
+    }
+
+    fn poll_sender(&mut self, wire: &mut VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>) -> Instant {
+        loop {
+            match self.sender.poll_output(self.now) {
+                ClientOutput::Timeout(t) => return t,
+                ClientOutput::Transmit { proto, source, destination, contents } => {
+                    assert_eq!(proto, Transport::Udp);
+                    assert_eq!(source, addr(SENDER));
+                    wire.push_back((source, destination, contents));
+                }
+                ClientOutput::Connected => self.seen.connected = true,
+                ClientOutput::KeyframeRequest => self.seen.keyframe_requests += 1,
+                ClientOutput::Ended(reason) => self.seen.ended = Some(reason),
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        let deadline = self.now + Duration::from_secs(10);
+        while !self.seen.connected {
+            assert!(self.now < deadline, "not connected after 10 s of virtual time");
+            self.step(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A synthetic Annex B access unit: AUD, then SPS + PPS + a big IDR slice (FU-A fragments),
+/// or a P slice. Content is arbitrary: the packetizer does not decode it.
+fn access_unit(n: usize, idr: bool) -> Vec<u8> {
+    let mut au = vec![0, 0, 0, 1, 0x09, 0xf0];
+    if idr {
+        au.extend([0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00]);
+        au.extend([0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80]);
+        au.extend([0, 0, 1, 0x65]);
+        au.extend((0..5000).map(|i| ((i * 7 + n) % 251) as u8 | 1));
+    } else {
+        au.extend([0, 0, 1, 0x41]);
+        au.extend((0..300).map(|i| ((i * 3 + n) % 251) as u8 | 1));
+    }
+    au
+}
+
+/// The NAL units a receiver should see for `au`: all but the AUD.
+fn expected_nals(au: &[u8]) -> Vec<Vec<u8>> {
+    nal_units(au).into_iter().filter(|n| n[0] & 0x1f != 9).map(<[u8]>::to_vec).collect()
+}
+
+#[test]
+fn sender_connects_and_frames_arrive_identical_with_their_rtp_times() {
+    let mut pair = Pair::new(true, true);
+    pair.connect();
+    let units: Vec<Vec<u8>> = (0..30).map(|n| access_unit(n, n % 15 == 0)).collect();
+    let opus: Vec<Vec<u8>> = (0..50).map(|n| vec![0xfc, n as u8, 0xaa, 0xbb]).collect();
+    let start = pair.now;
+    // 1 s of media: video every 33 ms (3000 ticks at 90 kHz), audio every 20 ms (960 at 48k).
+    let (mut v, mut a) = (0usize, 0usize);
+    while v < units.len() || a < opus.len() {
+        let elapsed = pair.now - start;
+        while v < units.len() && Duration::from_micros(v as u64 * 33_333) <= elapsed {
+            pair.sender.write_video(pair.now, v as u64 * 3000, &units[v]).unwrap();
+            v += 1;
+        }
+        while a < opus.len() && Duration::from_millis(a as u64 * 20) <= elapsed {
+            pair.sender.write_audio(pair.now, a as u64 * 960, &opus[a]).unwrap();
+            a += 1;
+        }
+        pair.step(Duration::from_millis(5));
+    }
+    for _ in 0..100 {
+        pair.step(Duration::from_millis(10));
+    }
+    let video: Vec<_> = pair.receiver.frames.iter().filter(|f| f.0 == MediaKind::Video).collect();
+    let audio: Vec<_> = pair.receiver.frames.iter().filter(|f| f.0 == MediaKind::Audio).collect();
+    assert_eq!(video.len(), units.len(), "every access unit arrives");
+    assert_eq!(audio.len(), opus.len(), "every Opus packet arrives");
+    for (i, (frame, sent)) in video.iter().zip(&units).enumerate() {
+        let got: Vec<Vec<u8>> = nal_units(&frame.2).into_iter().map(<[u8]>::to_vec).collect();
+        assert_eq!(got, expected_nals(sent), "access unit {i}");
+        assert_eq!(frame.1 - video[0].1, i as u64 * 3000, "video RTP time of {i}");
+    }
+    for (i, (frame, sent)) in audio.iter().zip(&opus).enumerate() {
+        assert_eq!(&frame.2, sent, "Opus packet {i}");
+        assert_eq!(frame.1 - audio[0].1, i as u64 * 960, "audio RTP time of {i}");
+    }
+    assert_eq!(pair.seen.keyframe_requests, 0);
+}
+
+#[test]
+fn keyframe_request_reaches_the_sender_and_close_ends_it() {
+    let mut pair = Pair::new(true, false);
+    pair.connect();
+    pair.sender.write_video(pair.now, 0, &access_unit(0, true)).unwrap();
+    while pair.receiver.video.is_none() || pair.receiver.frames.is_empty() {
+        pair.step(Duration::from_millis(10));
+    }
+    pair.receiver.request_keyframe();
+    let deadline = pair.now + Duration::from_secs(2);
+    while pair.seen.keyframe_requests == 0 {
+        assert!(pair.now < deadline, "no KeyframeRequest");
+        pair.step(Duration::from_millis(10));
+    }
+    pair.sender.close();
+    pair.step(Duration::from_millis(10));
+    assert_eq!(pair.seen.ended.as_deref(), Some("closed"));
+    assert!(pair.sender.write_video(pair.now, 3000, &access_unit(1, false)).is_err());
+    // The receiver got the DTLS close_notify.
+    let deadline = pair.now + Duration::from_secs(2);
+    while pair.receiver.rtc.is_alive() {
+        assert!(pair.now < deadline, "receiver did not see the close");
+        pair.step(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn offer_and_answer_checks() {
+    let now = Instant::now();
+    let none = WhipSender::new(now, &[(addr(SENDER), Transport::Udp)], false, false);
+    assert!(matches!(none, Err(WebrtcError::Unsupported(_))));
+    let (mut sender, offer) =
+        WhipSender::new(now, &[(addr(SENDER), Transport::Udp)], true, false).unwrap();
+    assert!(offer.contains("m=video"), "{offer}");
+    assert!(!offer.contains("m=audio"), "{offer}");
+    assert!(offer.contains("packetization-mode=1"), "{offer}");
+    assert!(offer.contains("candidate:") && offer.contains("10.0.0.1 40000 typ host"), "{offer}");
+    assert!(sender.write_video(now, 0, &[0, 0, 1, 0x65]).is_err(), "no answer yet");
+    assert!(matches!(sender.accept_answer("garbage"), Err(WebrtcError::Sdp(_))));
+    assert!(matches!(sender.accept_answer("v=0"), Err(WebrtcError::Sdp(_))), "offer used once");
+    // Junk datagrams are ignored, not errors.
+    let junk = Packet {
+        proto: Transport::Udp,
+        source: addr(SERVER),
+        destination: addr(SENDER),
+        contents: &[0xff; 3],
+    };
+    sender.handle_packet(now, junk).unwrap();
+}
+
+#[test]
+fn ffmpeg_clip_goes_through_whole() {
+    let Some((h264, ogg)) = super::clip::fixture::clips() else { return };
+    let units = annexb_access_units(Bytes::from(h264));
+    let packets = super::clip::ogg_opus_packets(&ogg).unwrap();
+    let mut pair = Pair::new(true, true);
+    pair.connect();
+    // 1.5 s of the clip, audio interleaved by RTP time (video i at 33.3 ms * i).
+    let (frames, mut a) = (45, 0);
+    for (i, unit) in units.iter().take(frames).enumerate() {
+        pair.sender.write_video(pair.now, i as u64 * 3000, unit).unwrap();
+        while a < packets.len() && a * 960 * 30 <= i * 48_000 {
+            pair.sender.write_audio(pair.now, a as u64 * 960, &packets[a].1).unwrap();
+            a += 1;
+        }
+        pair.step(Duration::from_millis(33));
+    }
+    for _ in 0..100 {
+        pair.step(Duration::from_millis(10));
+    }
+    let video: Vec<_> = pair.receiver.frames.iter().filter(|f| f.0 == MediaKind::Video).collect();
+    let audio: Vec<_> = pair.receiver.frames.iter().filter(|f| f.0 == MediaKind::Audio).collect();
+    assert_eq!(video.len(), frames);
+    assert_eq!(audio.len(), a);
+    for (i, (frame, sent)) in video.iter().zip(&units).enumerate() {
+        let got: Vec<Vec<u8>> = nal_units(&frame.2).into_iter().map(<[u8]>::to_vec).collect();
+        assert_eq!(got, expected_nals(sent), "access unit {i}");
+    }
+    for (frame, sent) in audio.iter().zip(&packets) {
+        assert_eq!(&frame.2[..], &sent.1[..]);
+    }
+}
