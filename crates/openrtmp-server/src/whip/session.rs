@@ -113,7 +113,7 @@ async fn start_inner(shared: &Arc<Shared>, offer: &WhipOffer) -> Result<WhipAnsw
     };
     let (ingest, answer_sdp) = IngestSession::accept_offer(now, &offer.offer_sdp, &ingest_config)?;
     let media_config =
-        MediaConfig { audio_bitrate: config.webrtc.audio_bitrate, ..MediaConfig::default() };
+        MediaConfig { aac_bitrate_bps: config.webrtc.audio_bitrate, ..MediaConfig::default() };
     let media = MediaAssembler::new(media_config)?;
 
     let registered = shared.registry.register(conn_id, peer);
@@ -227,8 +227,8 @@ struct Session {
     /// The hub's viewer count when last looked at, and when.
     viewers: usize,
     viewers_checked: Option<Instant>,
-    /// The (width, height, fps) last sent as onMetaData.
-    metadata: Option<(u32, u32, u32)>,
+    /// The (width, height, frame rate known) last sent as onMetaData.
+    metadata: Option<(u32, u32, bool)>,
     opened: Instant,
 }
 

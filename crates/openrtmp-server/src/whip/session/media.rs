@@ -8,10 +8,10 @@ use openrtmp_webrtc::media::VideoInfo;
 
 use crate::connection::publishing::Publishing;
 
-/// Sends onMetaData when the picture size or the (rounded) frame rate is new.
-pub(super) fn metadata(p: &mut Publishing, sent: &mut Option<(u32, u32, u32)>, info: &VideoInfo) {
-    let fps = info.fps.map_or(0, |f| f.round() as u32);
-    let now = (info.width, info.height, fps);
+/// Sends onMetaData when the picture size is new or the frame rate is first measured
+/// (not at every wobble of the measured rate: each change goes to every viewer).
+pub(super) fn metadata(p: &mut Publishing, sent: &mut Option<(u32, u32, bool)>, info: &VideoInfo) {
+    let now = (info.width, info.height, info.fps.is_some());
     if *sent == Some(now) {
         return;
     }
@@ -24,7 +24,7 @@ fn script(width: u32, height: u32, fps: Option<f64>) -> ScriptData {
     entries.push("width", Amf0Value::Number(f64::from(width)));
     entries.push("height", Amf0Value::Number(f64::from(height)));
     if let Some(fps) = fps {
-        entries.push("framerate", Amf0Value::Number(fps));
+        entries.push("framerate", Amf0Value::Number((fps * 100.0).round() / 100.0));
     }
     entries.push("encoder", Amf0Value::String("WebRTC (WHIP)".into()));
     let count = entries.len() as u32;
