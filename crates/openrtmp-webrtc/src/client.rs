@@ -23,22 +23,8 @@ use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
+use crate::ingest::Packet;
 use crate::{Transport, WebrtcError};
-
-/// A datagram (or one RFC 4571 frame) as the driver received it. The same shape as the
-/// contract's `ingest::Packet`; defined here until that lands (the lead merges them into
-/// one type).
-#[derive(Debug, Clone, Copy)]
-pub struct Packet<'a> {
-    /// How it came.
-    pub proto: Transport,
-    /// The peer's address.
-    pub source: SocketAddr,
-    /// The local address it arrived on (a local candidate).
-    pub destination: SocketAddr,
-    /// Its bytes.
-    pub contents: &'a [u8],
-}
 
 /// What the sender wants from its driver, in the order it happened.
 #[derive(Debug)]

@@ -14,6 +14,7 @@ use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
 use super::clip::{annexb_access_units, nal_units};
 use super::*;
+use crate::ingest::{IngestConfig, IngestOutput, IngestSession};
 
 const SENDER: &str = "10.0.0.1:40000";
 const SERVER: &str = "10.0.0.2:8189";
@@ -22,14 +23,30 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-/// The server side for these tests: plain str0m, ICE-lite, H.264 + Opus, our crypto.
+type Wire = VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>;
+
+/// The server end of a [`Pair`].
+trait Peer: Sized {
+    fn answer(now: Instant, offer: &str) -> (Self, String);
+    /// Drains it into `wire`; returns its next timeout.
+    fn poll(&mut self, now: Instant, wire: &mut Wire) -> Instant;
+    fn receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]);
+    fn timeout(&mut self, now: Instant);
+    /// What arrived: (kind, extended RTP time, bytes).
+    fn frames(&self) -> &[(MediaKind, u64, Vec<u8>)];
+    fn request_keyframe(&mut self, now: Instant);
+    fn has_video(&self) -> bool;
+    fn alive(&self) -> bool;
+}
+
+/// A plain str0m server: ICE-lite, H.264 + Opus, our crypto.
 struct Receiver {
     rtc: Rtc,
     video: Option<Mid>,
     frames: Vec<(MediaKind, u64, Vec<u8>)>,
 }
 
-impl Receiver {
+impl Peer for Receiver {
     fn answer(now: Instant, offer: &str) -> (Receiver, String) {
         let mut rtc = RtcConfig::new()
             .set_ice_lite(true)
@@ -44,8 +61,7 @@ impl Receiver {
         (Receiver { rtc, video: None, frames: Vec::new() }, answer.to_sdp_string())
     }
 
-    /// Drains str0m; returns its next timeout.
-    fn poll(&mut self, wire: &mut VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>) -> Instant {
+    fn poll(&mut self, _: Instant, wire: &mut Wire) -> Instant {
         loop {
             match self.rtc.poll_output().unwrap() {
                 Output::Timeout(t) => return t,
@@ -63,9 +79,96 @@ impl Receiver {
         }
     }
 
-    fn request_keyframe(&mut self) {
+    fn receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        let contents = data.try_into().unwrap();
+        let receive = Receive { proto: Protocol::Udp, source, destination, contents };
+        self.rtc.handle_input(Input::Receive(now, receive)).unwrap();
+    }
+
+    fn timeout(&mut self, now: Instant) {
+        self.rtc.handle_input(Input::Timeout(now)).unwrap();
+    }
+
+    fn frames(&self) -> &[(MediaKind, u64, Vec<u8>)] {
+        &self.frames
+    }
+
+    fn request_keyframe(&mut self, _: Instant) {
         let mut writer = self.rtc.writer(self.video.unwrap()).unwrap();
         writer.request_keyframe(None, KeyframeRequestKind::Pli).unwrap();
+    }
+
+    fn has_video(&self) -> bool {
+        self.video.is_some()
+    }
+
+    fn alive(&self) -> bool {
+        self.rtc.is_alive()
+    }
+}
+
+/// The real server session, [`crate::ingest::IngestSession`].
+struct Ingest {
+    session: IngestSession,
+    frames: Vec<(MediaKind, u64, Vec<u8>)>,
+    connected: bool,
+    ended: Option<String>,
+}
+
+impl Peer for Ingest {
+    fn answer(now: Instant, offer: &str) -> (Ingest, String) {
+        let config = IngestConfig {
+            candidates: vec![(addr(SERVER), Transport::Udp)],
+            ..IngestConfig::default()
+        };
+        let (session, answer) = IngestSession::accept_offer(now, offer, &config).unwrap();
+        (Ingest { session, frames: Vec::new(), connected: false, ended: None }, answer)
+    }
+
+    fn poll(&mut self, now: Instant, wire: &mut Wire) -> Instant {
+        loop {
+            match self.session.poll_output(now) {
+                IngestOutput::Timeout(t) => return t,
+                IngestOutput::Transmit { proto, source, destination, contents } => {
+                    assert_eq!(proto, Transport::Udp);
+                    wire.push_back((source, destination, contents));
+                }
+                IngestOutput::Connected => self.connected = true,
+                IngestOutput::Video(f) => {
+                    self.frames.push((MediaKind::Video, f.rtp_time, f.data.to_vec()))
+                }
+                IngestOutput::Audio(f) => {
+                    self.frames.push((MediaKind::Audio, f.rtp_time, f.data.to_vec()))
+                }
+                IngestOutput::Ended(reason) => self.ended = Some(reason),
+            }
+        }
+    }
+
+    fn receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        let packet = Packet { proto: Transport::Udp, source, destination, contents: data };
+        assert!(self.session.accepts(now, packet));
+        self.session.handle_packet(now, packet).unwrap();
+    }
+
+    fn timeout(&mut self, now: Instant) {
+        self.session.handle_timeout(now).unwrap();
+    }
+
+    fn frames(&self) -> &[(MediaKind, u64, Vec<u8>)] {
+        &self.frames
+    }
+
+    fn request_keyframe(&mut self, now: Instant) {
+        self.session.request_keyframe(now);
+    }
+
+    fn has_video(&self) -> bool {
+        self.frames.iter().any(|f| f.0 == MediaKind::Video)
+    }
+
+    fn alive(&self) -> bool {
+        self.ended.is_none()
     }
 }
 
@@ -78,20 +181,20 @@ struct Seen {
 }
 
 /// Sender and receiver on one virtual clock, every datagram delivered at once.
-struct Pair {
+struct Pair<P> {
     now: Instant,
     sender: WhipSender,
-    receiver: Receiver,
+    receiver: P,
     seen: Seen,
 }
 
-impl Pair {
-    fn new(video: bool, audio: bool) -> Pair {
+impl<P: Peer> Pair<P> {
+    fn new(video: bool, audio: bool) -> Pair<P> {
         let now = Instant::now();
         let (mut sender, offer) =
             WhipSender::new(now, &[(addr(SENDER), Transport::Udp)], video, audio).unwrap();
         assert!(offer.contains("a=sendonly"), "{offer}");
-        let (receiver, answer) = Receiver::answer(now, &offer);
+        let (receiver, answer) = P::answer(now, &offer);
         sender.accept_answer(&answer).unwrap();
         Pair { now, sender, receiver, seen: Seen::default() }
     }
@@ -102,20 +205,14 @@ impl Pair {
         let mut next = self.now + step;
         loop {
             let sender_next = self.poll_sender(&mut wire);
-            let receiver_next = self.receiver.poll(&mut wire);
+            let receiver_next = self.receiver.poll(self.now, &mut wire);
             next = next.min(sender_next).min(receiver_next);
             if wire.is_empty() {
                 break;
             }
             while let Some((source, destination, contents)) = wire.pop_front() {
                 if destination == addr(SERVER) {
-                    let receive = Receive {
-                        proto: Protocol::Udp,
-                        source,
-                        destination,
-                        contents: contents.as_slice().try_into().unwrap(),
-                    };
-                    self.receiver.rtc.handle_input(Input::Receive(self.now, receive)).unwrap();
+                    self.receiver.receive(self.now, source, destination, &contents);
                 } else {
                     let packet =
                         Packet { proto: Transport::Udp, source, destination, contents: &contents };
@@ -125,10 +222,10 @@ impl Pair {
         }
         self.now = next.max(self.now);
         self.sender.handle_timeout(self.now).unwrap();
-        self.receiver.rtc.handle_input(Input::Timeout(self.now)).unwrap();
+        self.receiver.timeout(self.now);
     }
 
-    fn poll_sender(&mut self, wire: &mut VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>) -> Instant {
+    fn poll_sender(&mut self, wire: &mut Wire) -> Instant {
         loop {
             match self.sender.poll_output(self.now) {
                 ClientOutput::Timeout(t) => return t,
@@ -175,8 +272,17 @@ fn expected_nals(au: &[u8]) -> Vec<Vec<u8>> {
 }
 
 #[test]
-fn sender_connects_and_frames_arrive_identical_with_their_rtp_times() {
-    let mut pair = Pair::new(true, true);
+fn frames_arrive_identical_with_their_rtp_times_at_str0m() {
+    frames_arrive_identical_with_their_rtp_times::<Receiver>();
+}
+
+#[test]
+fn frames_arrive_identical_with_their_rtp_times_at_ingest_session() {
+    frames_arrive_identical_with_their_rtp_times::<Ingest>();
+}
+
+fn frames_arrive_identical_with_their_rtp_times<P: Peer>() {
+    let mut pair = Pair::<P>::new(true, true);
     pair.connect();
     let units: Vec<Vec<u8>> = (0..30).map(|n| access_unit(n, n % 15 == 0)).collect();
     let opus: Vec<Vec<u8>> = (0..50).map(|n| vec![0xfc, n as u8, 0xaa, 0xbb]).collect();
@@ -198,8 +304,8 @@ fn sender_connects_and_frames_arrive_identical_with_their_rtp_times() {
     for _ in 0..100 {
         pair.step(Duration::from_millis(10));
     }
-    let video: Vec<_> = pair.receiver.frames.iter().filter(|f| f.0 == MediaKind::Video).collect();
-    let audio: Vec<_> = pair.receiver.frames.iter().filter(|f| f.0 == MediaKind::Audio).collect();
+    let video: Vec<_> = pair.receiver.frames().iter().filter(|f| f.0 == MediaKind::Video).collect();
+    let audio: Vec<_> = pair.receiver.frames().iter().filter(|f| f.0 == MediaKind::Audio).collect();
     assert_eq!(video.len(), units.len(), "every access unit arrives");
     assert_eq!(audio.len(), opus.len(), "every Opus packet arrives");
     for (i, (frame, sent)) in video.iter().zip(&units).enumerate() {
@@ -211,20 +317,32 @@ fn sender_connects_and_frames_arrive_identical_with_their_rtp_times() {
         assert_eq!(&frame.2, sent, "Opus packet {i}");
         assert_eq!(frame.1 - audio[0].1, i as u64 * 960, "audio RTP time of {i}");
     }
-    assert_eq!(pair.seen.keyframe_requests, 0);
+    if std::any::type_name::<P>().ends_with("Receiver") {
+        assert_eq!(pair.seen.keyframe_requests, 0, "nobody asked");
+    }
 }
 
 #[test]
-fn keyframe_request_reaches_the_sender_and_close_ends_it() {
-    let mut pair = Pair::new(true, false);
+fn keyframe_request_from_str0m_reaches_the_sender_and_close_ends_it() {
+    keyframe_request_reaches_the_sender_and_close_ends_it::<Receiver>();
+}
+
+#[test]
+fn keyframe_request_from_ingest_session_reaches_the_sender_and_close_ends_it() {
+    keyframe_request_reaches_the_sender_and_close_ends_it::<Ingest>();
+}
+
+fn keyframe_request_reaches_the_sender_and_close_ends_it<P: Peer>() {
+    let mut pair = Pair::<P>::new(true, false);
     pair.connect();
     pair.sender.write_video(pair.now, 0, &access_unit(0, true)).unwrap();
-    while pair.receiver.video.is_none() || pair.receiver.frames.is_empty() {
+    while !pair.receiver.has_video() {
         pair.step(Duration::from_millis(10));
     }
-    pair.receiver.request_keyframe();
+    let before = pair.seen.keyframe_requests;
+    pair.receiver.request_keyframe(pair.now);
     let deadline = pair.now + Duration::from_secs(2);
-    while pair.seen.keyframe_requests == 0 {
+    while pair.seen.keyframe_requests == before {
         assert!(pair.now < deadline, "no KeyframeRequest");
         pair.step(Duration::from_millis(10));
     }
@@ -234,7 +352,7 @@ fn keyframe_request_reaches_the_sender_and_close_ends_it() {
     assert!(pair.sender.write_video(pair.now, 3000, &access_unit(1, false)).is_err());
     // The receiver got the DTLS close_notify.
     let deadline = pair.now + Duration::from_secs(2);
-    while pair.receiver.rtc.is_alive() {
+    while pair.receiver.alive() {
         assert!(pair.now < deadline, "receiver did not see the close");
         pair.step(Duration::from_millis(10));
     }
@@ -269,7 +387,7 @@ fn ffmpeg_clip_goes_through_whole() {
     let Some((h264, ogg)) = super::clip::fixture::clips() else { return };
     let units = annexb_access_units(Bytes::from(h264));
     let packets = super::clip::ogg_opus_packets(&ogg).unwrap();
-    let mut pair = Pair::new(true, true);
+    let mut pair = Pair::<Ingest>::new(true, true);
     pair.connect();
     // 1.5 s of the clip, audio interleaved by RTP time (video i at 33.3 ms * i).
     let (frames, mut a) = (45, 0);
@@ -284,8 +402,8 @@ fn ffmpeg_clip_goes_through_whole() {
     for _ in 0..100 {
         pair.step(Duration::from_millis(10));
     }
-    let video: Vec<_> = pair.receiver.frames.iter().filter(|f| f.0 == MediaKind::Video).collect();
-    let audio: Vec<_> = pair.receiver.frames.iter().filter(|f| f.0 == MediaKind::Audio).collect();
+    let video: Vec<_> = pair.receiver.frames().iter().filter(|f| f.0 == MediaKind::Video).collect();
+    let audio: Vec<_> = pair.receiver.frames().iter().filter(|f| f.0 == MediaKind::Audio).collect();
     assert_eq!(video.len(), frames);
     assert_eq!(audio.len(), a);
     for (i, (frame, sent)) in video.iter().zip(&units).enumerate() {
