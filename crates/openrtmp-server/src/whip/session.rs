@@ -25,7 +25,7 @@ use tracing::Instrument;
 use super::error::Level;
 use super::socket::{Bound, Inbound, SESSION_QUEUE};
 use super::{Control, WhipAnswer, WhipError, WhipOffer, MAX_OFFER_BYTES};
-use crate::auth::{AuthAction, AuthRequest, Verdict};
+use crate::auth::{AuthAction, AuthRequest, DenyKind, Verdict};
 use crate::connection::publishing::Publishing;
 use crate::registry::{ConnEntry, Registered};
 use crate::relay::Chain;
@@ -201,7 +201,11 @@ async fn authorize(
     };
     match shared.auth.authorize(request).await {
         Verdict::Allow { app, stream } => Ok(StreamKey::new(app, stream.unwrap_or_default())),
-        Verdict::Deny(_) if offer.bearer.is_none() => Err(WhipError::NoCredentials),
+        // Without a bearer, a refused key is "no credentials" (401); the ACL, a callback or
+        // a bad name refuse whatever the credentials (403).
+        Verdict::Deny(d) if offer.bearer.is_none() && d.kind == DenyKind::BadKey => {
+            Err(WhipError::NoCredentials)
+        }
         Verdict::Deny(denial) => Err(WhipError::Refused { reason: denial.reason }),
     }
 }
