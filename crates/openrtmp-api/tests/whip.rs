@@ -64,7 +64,13 @@ impl Reply {
 }
 
 /// One HTTP/1.1 request on its own connection (`Connection: close`, read to the end).
-async fn http(api: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+async fn http(
+    api: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
     let mut stream = TcpStream::connect(api).await.unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -74,11 +80,15 @@ async fn http(api: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap();
+    let status =
+        lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -122,7 +132,10 @@ async fn streams(h: &Harness) -> Vec<Value> {
     let reply = http(h.api, "GET", "/api/v1/streams", &[], "").await;
     assert_eq!(reply.status, 200, "{reply:?}");
     let v: Value = serde_json::from_str(&reply.body).unwrap();
-    v.get("streams").and_then(Value::as_array).cloned().unwrap_or_else(|| v.as_array().cloned().unwrap_or_default())
+    v.get("streams")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_else(|| v.as_array().cloned().unwrap_or_default())
 }
 
 async fn publishing(h: &Harness, name: &str) -> bool {
@@ -133,7 +146,9 @@ async fn publishing(h: &Harness, name: &str) -> bool {
 async fn whip_http_side_credentials_conflicts_cors_and_delete() {
     let h = start().await;
     // CORS preflight on both paths.
-    let pre = http(h.api, "OPTIONS", "/whip/live/cam", &[("Origin", "http://elsewhere.example")], "").await;
+    let pre =
+        http(h.api, "OPTIONS", "/whip/live/cam", &[("Origin", "http://elsewhere.example")], "")
+            .await;
     assert_eq!(pre.status, 204, "{pre:?}");
     assert_cors(&pre);
     let pre = http(h.api, "OPTIONS", "/whip/live/cam/abc", &[], "").await;
@@ -219,15 +234,51 @@ fn make_clip(ffmpeg: &Path, dir: &Path, seconds: u32) -> (Vec<Bytes>, Vec<(u64, 
     let t = seconds.to_string();
     openrtmp_testkit::run_ffmpeg(
         ffmpeg,
-        &["-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-t", &t, "-c:v", "libx264",
-          "-profile:v", "baseline", "-bf", "0", "-g", "30", "-x264-params", "aud=1", "-an", "-f", "h264",
-          h264.to_str().unwrap()],
+        &[
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+            "-t",
+            &t,
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+            "-bf",
+            "0",
+            "-g",
+            "30",
+            "-x264-params",
+            "aud=1",
+            "-an",
+            "-f",
+            "h264",
+            h264.to_str().unwrap(),
+        ],
     )
     .unwrap();
     openrtmp_testkit::run_ffmpeg(
         ffmpeg,
-        &["-y", "-f", "lavfi", "-i", "sine=f=1000:r=48000", "-t", &t, "-ac", "2", "-c:a", "libopus",
-          "-b:a", "64k", "-frame_duration", "20", ogg.to_str().unwrap()],
+        &[
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=1000:r=48000",
+            "-t",
+            &t,
+            "-ac",
+            "2",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "64k",
+            "-frame_duration",
+            "20",
+            ogg.to_str().unwrap(),
+        ],
     )
     .unwrap();
     let units = annexb_access_units(Bytes::from(std::fs::read(h264).unwrap()));
@@ -235,12 +286,88 @@ fn make_clip(ffmpeg: &Path, dir: &Path, seconds: u32) -> (Vec<Bytes>, Vec<(u64, 
     (units, packets)
 }
 
-/// Publishes the clip over WHIP from a real UDP socket, paced in real time; returns the
+/// The sender's side of the wire: a UDP socket, or ICE-TCP connections (RFC 4571 framing)
+/// opened to the server's passive candidates as the sender first sends to them.
+struct Wire {
+    udp: UdpSocket,
+    /// The local candidate the sender was given (ICE-TCP: what str0m knows as its address).
+    local: SocketAddr,
+    tcp: Option<std::collections::HashMap<SocketAddr, tokio::net::tcp::OwnedWriteHalf>>,
+    from_tcp: (
+        tokio::sync::mpsc::Sender<(SocketAddr, Vec<u8>)>,
+        tokio::sync::mpsc::Receiver<(SocketAddr, Vec<u8>)>,
+    ),
+}
+
+impl Wire {
+    async fn new(tcp: bool) -> Wire {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local =
+            if tcp { SocketAddr::from(([127, 0, 0, 1], 9)) } else { udp.local_addr().unwrap() };
+        let tcp = tcp.then(std::collections::HashMap::new);
+        Wire { udp, local, tcp, from_tcp: tokio::sync::mpsc::channel(1024) }
+    }
+
+    fn transport(&self) -> Transport {
+        if self.tcp.is_some() {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        }
+    }
+
+    async fn send(&mut self, destination: SocketAddr, contents: &[u8]) {
+        let Some(conns) = &mut self.tcp else {
+            let _ = self.udp.send_to(contents, destination).await;
+            return;
+        };
+        if !conns.contains_key(&destination) {
+            let Ok(stream) = TcpStream::connect(destination).await else { return };
+            let (mut rd, wr) = stream.into_split();
+            conns.insert(destination, wr);
+            let tx = self.from_tcp.0.clone();
+            tokio::spawn(async move {
+                let mut len = [0u8; 2];
+                while rd.read_exact(&mut len).await.is_ok() {
+                    let mut frame = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                    if rd.read_exact(&mut frame).await.is_err()
+                        || tx.send((destination, frame)).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+        if let Some(wr) = conns.get_mut(&destination) {
+            let len = (contents.len() as u16).to_be_bytes();
+            let _ = wr.write_all(&[&len[..], contents].concat()).await;
+        }
+    }
+
+    /// The next packet from the server: (source, bytes).
+    async fn recv(&mut self, buf: &mut [u8]) -> (SocketAddr, Vec<u8>) {
+        tokio::select! {
+            r = self.udp.recv_from(buf) => {
+                let (n, source) = r.unwrap();
+                (source, buf[..n].to_vec())
+            }
+            Some(framed) = self.from_tcp.1.recv() => framed,
+        }
+    }
+}
+
+/// Publishes the clip over WHIP (UDP, or ICE-TCP only), paced in real time; returns the
 /// session's `Location` once the clip is sent (the session stays up).
-async fn publish_clip(api: SocketAddr, units: Vec<Bytes>, packets: Vec<(u64, Bytes)>) -> (WhipSender, UdpSocket, String) {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let local = socket.local_addr().unwrap();
-    let (mut sender, offer) = WhipSender::new(Instant::now(), &[(local, Transport::Udp)], true, true).unwrap();
+async fn publish_clip(
+    api: SocketAddr,
+    units: Vec<Bytes>,
+    packets: Vec<(u64, Bytes)>,
+    tcp: bool,
+) -> (WhipSender, Wire, String) {
+    let mut wire = Wire::new(tcp).await;
+    let (local, transport) = (wire.local, wire.transport());
+    let (mut sender, offer) =
+        WhipSender::new(Instant::now(), &[(local, transport)], true, true).unwrap();
     let reply = post_offer(api, "/whip/live/cam", Some(KEY), &offer).await;
     assert_eq!(reply.status, 201, "{reply:?}");
     sender.accept_answer(&reply.body).unwrap();
@@ -250,12 +377,16 @@ async fn publish_clip(api: SocketAddr, units: Vec<Bytes>, packets: Vec<(u64, Byt
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut buf = vec![0u8; 2048];
     while v < units.len() || a < packets.len() {
-        assert!(Instant::now() < deadline, "the clip went out in time (connected: {})", started.is_some());
+        assert!(
+            Instant::now() < deadline,
+            "the clip went out in time (connected: {})",
+            started.is_some()
+        );
         let now = Instant::now();
         let wake = loop {
             match sender.poll_output(now) {
                 ClientOutput::Transmit { destination, contents, .. } => {
-                    let _ = socket.send_to(&contents, destination).await;
+                    wire.send(destination, &contents).await;
                 }
                 ClientOutput::Connected => started = Some(Instant::now()),
                 ClientOutput::KeyframeRequest => {}
@@ -270,18 +401,20 @@ async fn publish_clip(api: SocketAddr, units: Vec<Bytes>, packets: Vec<(u64, Byt
                 sender.write_video(now, v as u64 * 3000, &units[v]).unwrap();
                 v += 1;
             }
-            // An Ogg granule is the packet's end; its start is 960 samples earlier.
-            while a < packets.len() && Duration::from_micros((packets[a].0 - first_pts) * 1000 / 48) <= elapsed {
+            while a < packets.len()
+                && Duration::from_micros((packets[a].0 - first_pts) * 1000 / 48) <= elapsed
+            {
                 let pts = packets[a].0 - first_pts;
                 sender.write_audio(now, pts, &packets[a].1).unwrap();
                 a += 1;
             }
-            next_media = next_media.min(t0 + Duration::from_micros(v as u64 * 33_333)).min(now + Duration::from_millis(20));
+            next_media = next_media
+                .min(t0 + Duration::from_micros(v as u64 * 33_333))
+                .min(now + Duration::from_millis(20));
         }
         tokio::select! {
-            r = socket.recv_from(&mut buf) => {
-                let (n, source) = r.unwrap();
-                let packet = Packet { proto: Transport::Udp, source, destination: local, contents: &buf[..n] };
+            (source, contents) = wire.recv(&mut buf) => {
+                let packet = Packet { proto: transport, source, destination: local, contents: &contents };
                 let _ = sender.handle_packet(Instant::now(), packet);
             }
             () = tokio::time::sleep_until(next_media.max(now).into()) => {
@@ -289,7 +422,21 @@ async fn publish_clip(api: SocketAddr, units: Vec<Bytes>, packets: Vec<(u64, Byt
             }
         }
     }
-    (sender, socket, location)
+    (sender, wire, location)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whip_over_ice_tcp_only_goes_live() {
+    let Some(ffmpeg) = openrtmp_testkit::ffmpeg() else { return };
+    let dir = openrtmp_testkit::TempDir::new("whip-tcp");
+    let (units, packets) = make_clip(&ffmpeg, &dir.0, 2);
+    let h = start().await;
+    let (_sender, _wire, location) = publish_clip(h.api, units, packets, true).await;
+    let s = streams(&h).await.into_iter().find(|s| s["stream"] == "cam").unwrap();
+    assert_eq!(s["publishing"], true, "{s}");
+    assert_eq!(s["video_codec"], "H.264", "media came over ICE-TCP: {s}");
+    let del = http(h.api, "DELETE", &location, &[], "").await;
+    assert_eq!(del.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,7 +446,7 @@ async fn whip_publish_of_an_ffmpeg_clip_plays_back_over_rtmp_as_h264_and_aac() {
     let dir = openrtmp_testkit::TempDir::new("whip-e2e");
     let (units, packets) = make_clip(&ffmpeg, &dir.0, 6);
     let h = start().await;
-    let publisher = tokio::spawn(publish_clip(h.api, units, packets));
+    let publisher = tokio::spawn(publish_clip(h.api, units, packets, false));
     // Play it back over RTMP once it is live: 3 s copied to a file.
     let started = Instant::now();
     while !publishing(&h, "cam").await {
@@ -310,31 +457,54 @@ async fn whip_publish_of_an_ffmpeg_clip_plays_back_over_rtmp_as_h264_and_aac() {
     let url = format!("rtmp://{}/live/cam", h.rtmp);
     let (ffmpeg2, out2) = (ffmpeg.clone(), out.clone());
     let played = tokio::task::spawn_blocking(move || {
-        openrtmp_testkit::run_ffmpeg(&ffmpeg2, &["-y", "-i", &url, "-t", "3", "-c", "copy", out2.to_str().unwrap()])
+        openrtmp_testkit::run_ffmpeg(
+            &ffmpeg2,
+            &["-y", "-i", &url, "-t", "3", "-c", "copy", out2.to_str().unwrap()],
+        )
     })
     .await
     .unwrap();
     played.unwrap_or_else(|e| panic!("ffmpeg played the stream: {e}"));
-    let (_sender, _socket, location) = publisher.await.unwrap();
+    let (_sender, _wire, location) = publisher.await.unwrap();
     // What the stream is, as the API and ffprobe see it.
     let s = streams(&h).await.into_iter().find(|s| s["stream"] == "cam").unwrap();
     assert_eq!(s["video_codec"], "H.264", "{s}");
     assert_eq!(s["audio_codec"], "AAC", "{s}");
     let probe = |args: &[&str]| {
-        let o = std::process::Command::new(&ffprobe).args(["-v", "error"]).args(args).arg(&out).output().unwrap();
+        let o = std::process::Command::new(&ffprobe)
+            .args(["-v", "error"])
+            .args(args)
+            .arg(&out)
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     let codecs = probe(&["-show_entries", "stream=codec_name", "-of", "csv=p=0"]);
     assert!(codecs.contains("h264") && codecs.contains("aac"), "{codecs}");
     let starts = probe(&["-show_entries", "stream=codec_type,start_time", "-of", "csv=p=0"]);
     let start_of = |kind: &str| -> f64 {
-        starts.lines().find(|l| l.starts_with(kind)).and_then(|l| l.split(',').nth(1)).and_then(|t| t.parse().ok()).unwrap()
+        starts
+            .lines()
+            .find(|l| l.starts_with(kind))
+            .and_then(|l| l.split(',').nth(1))
+            .and_then(|t| t.parse().ok())
+            .unwrap()
     };
     let skew = (start_of("video") - start_of("audio")).abs();
     println!("A/V start skew {:.0} ms", skew * 1000.0);
     assert!(skew <= 0.1, "audio and video start within 100 ms: {starts}");
-    let keys = probe(&["-select_streams", "v", "-skip_frame", "nokey", "-show_entries", "frame=pts_time", "-of", "csv=p=0"]);
-    let times: Vec<f64> = keys.lines().filter_map(|l| l.trim().trim_end_matches(',').parse().ok()).collect();
+    let keys = probe(&[
+        "-select_streams",
+        "v",
+        "-skip_frame",
+        "nokey",
+        "-show_entries",
+        "frame=pts_time",
+        "-of",
+        "csv=p=0",
+    ]);
+    let times: Vec<f64> =
+        keys.lines().filter_map(|l| l.trim().trim_end_matches(',').parse().ok()).collect();
     assert!(times.len() >= 2, "keyframes: {keys}");
     for w in times.windows(2) {
         assert!(w[1] - w[0] <= 2.0 + 1e-3, "keyframes at most 2 s apart: {times:?}");

@@ -156,7 +156,12 @@ impl Whip {
         }
     }
 
-    pub(crate) fn insert(&self, id: &str, key: openrtmp_hub::StreamKey, ctl: mpsc::Sender<Control>) {
+    pub(crate) fn insert(
+        &self,
+        id: &str,
+        key: openrtmp_hub::StreamKey,
+        ctl: mpsc::Sender<Control>,
+    ) {
         self.sessions().insert(id.to_owned(), SessionEntry { key, ctl });
     }
 
@@ -200,7 +205,11 @@ impl ServerHandle {
     ) -> Result<usize, WhipError> {
         let entry = self.shared.whip.find(app, stream, session_id)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        entry.ctl.send(Control::Trickle(sdpfrag.to_owned(), tx)).await.map_err(|_| WhipError::UnknownSession)?;
+        entry
+            .ctl
+            .send(Control::Trickle(sdpfrag.to_owned(), tx))
+            .await
+            .map_err(|_| WhipError::UnknownSession)?;
         rx.await.map_err(|_| WhipError::UnknownSession)?
     }
 

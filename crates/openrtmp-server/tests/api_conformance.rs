@@ -1247,10 +1247,17 @@ fn whip_types() {
     let _: Duration = DEFAULT_KEYFRAME_INTERVAL;
     let _: usize = MAX_OFFER_BYTES;
     let _: whip::WhipError = WhipError::Disabled;
-    let WebrtcSettings { enabled, udp_port, tcp_port, public_addresses, audio_bitrate, keyframe_interval } =
-        WebrtcSettings::default();
+    let WebrtcSettings {
+        enabled,
+        udp_port,
+        tcp_port,
+        public_addresses,
+        audio_bitrate,
+        keyframe_interval,
+    } = WebrtcSettings::default();
     let _: (bool, u16, Option<u16>) = (enabled, udp_port, tcp_port);
-    let _: (Vec<std::net::IpAddr>, u32, Duration) = (public_addresses, audio_bitrate, keyframe_interval);
+    let _: (Vec<std::net::IpAddr>, u32, Duration) =
+        (public_addresses, audio_bitrate, keyframe_interval);
     let offer = WhipOffer {
         app: "live".into(),
         stream: "cam".into(),

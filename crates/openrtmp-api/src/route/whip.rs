@@ -34,12 +34,10 @@ const CORS: [(&str, &str); 4] = [
 
 /// The WHIP routes (merged outside the token check).
 pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/whip/{app}/{stream}", post(publish).options(preflight_endpoint))
-        .route(
-            "/whip/{app}/{stream}/{session}",
-            axum::routing::patch(patch).delete(delete).options(preflight_session),
-        )
+    Router::new().route("/whip/{app}/{stream}", post(publish).options(preflight_endpoint)).route(
+        "/whip/{app}/{stream}/{session}",
+        axum::routing::patch(patch).delete(delete).options(preflight_session),
+    )
 }
 
 /// `response` with the CORS headers.
@@ -54,8 +52,9 @@ fn cors(mut response: Response) -> Response {
 /// An error answer: its status from the server's one table, the reason as text.
 fn refusal(e: &WhipError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], e.to_string())
-        .into_response();
+    let mut response =
+        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], e.to_string())
+            .into_response();
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
@@ -117,7 +116,13 @@ async fn publish(
         Ok(text) => text,
         Err(response) => return response,
     };
-    let offer = WhipOffer { app: app.clone(), stream: stream.clone(), bearer: bearer(&parts.headers), offer_sdp, peer };
+    let offer = WhipOffer {
+        app: app.clone(),
+        stream: stream.clone(),
+        bearer: bearer(&parts.headers),
+        offer_sdp,
+        peer,
+    };
     match state.handle.whip_publish(offer).await {
         Ok(answer) => {
             let location = format!("/whip/{app}/{stream}/{}", answer.session_id);

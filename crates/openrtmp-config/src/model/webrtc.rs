@@ -37,7 +37,9 @@ pub struct Bitrate(pub u32);
 
 /// Parses a bitrate; the error explains the accepted forms.
 pub fn parse_bitrate(text: &str) -> Result<u32, String> {
-    let bad = || format!("{text:?} is not a bitrate (expected e.g. \"128k\", \"1.5M\" or bits per second)");
+    let bad = || {
+        format!("{text:?} is not a bitrate (expected e.g. \"128k\", \"1.5M\" or bits per second)")
+    };
     let t = text.trim();
     let (number, scale) = match t.char_indices().last() {
         Some((i, 'k' | 'K')) => (t.get(..i).unwrap_or(""), 1_000.0),
@@ -74,7 +76,9 @@ impl<'de> Deserialize<'de> for Bitrate {
                 u32::try_from(v).map(Bitrate).map_err(|_| E::custom(format!("{v} is too large")))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bitrate, E> {
-                u32::try_from(v).map(Bitrate).map_err(|_| E::custom(format!("{v} is not a bitrate")))
+                u32::try_from(v)
+                    .map(Bitrate)
+                    .map_err(|_| E::custom(format!("{v} is not a bitrate")))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Bitrate, E> {
                 parse_bitrate(&v.to_string()).map(Bitrate).map_err(E::custom)

@@ -20,7 +20,10 @@ pub(super) fn webrtc(s: &WebrtcSection, w: &mut WebrtcSettings, k: &mut Checker)
     if let Some(addrs) = &s.public_addresses {
         for (i, ip) in addrs.iter().enumerate() {
             if ip.is_unspecified() || ip.is_multicast() {
-                k.fail(&format!("webrtc.public_addresses[{i}]"), format!("{ip} is not a host address"));
+                k.fail(
+                    &format!("webrtc.public_addresses[{i}]"),
+                    format!("{ip} is not a host address"),
+                );
             }
         }
         w.public_addresses = addrs.clone();

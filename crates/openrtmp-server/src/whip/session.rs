@@ -69,9 +69,15 @@ fn query_value(key: &str) -> String {
 fn refused(offer: &WhipOffer, e: &WhipError) {
     let (ip, app, stream) = (offer.peer, &offer.app, &offer.stream);
     match e.level() {
-        Level::Warn => tracing::warn!(client_ip = %ip, app, stream, reason = %e, "WHIP publish refused"),
-        Level::Info => tracing::info!(client_ip = %ip, app, stream, reason = %e, "WHIP publish refused"),
-        Level::Debug => tracing::debug!(client_ip = %ip, app, stream, reason = %e, "WHIP publish refused"),
+        Level::Warn => {
+            tracing::warn!(client_ip = %ip, app, stream, reason = %e, "WHIP publish refused")
+        }
+        Level::Info => {
+            tracing::info!(client_ip = %ip, app, stream, reason = %e, "WHIP publish refused")
+        }
+        Level::Debug => {
+            tracing::debug!(client_ip = %ip, app, stream, reason = %e, "WHIP publish refused")
+        }
     }
 }
 
@@ -168,7 +174,8 @@ async fn start_inner(shared: &Arc<Shared>, offer: &WhipOffer) -> Result<WhipAnsw
 /// Spawns the session's task where the server's connection tasks run (so shutdown waits
 /// for it), or on the runtime when the server is not running yet.
 fn spawn(shared: &Shared, task: impl std::future::Future<Output = ()> + Send + 'static) {
-    let spawner = shared.platform.listeners.lock().unwrap_or_else(|e| e.into_inner()).spawner.clone();
+    let spawner =
+        shared.platform.listeners.lock().unwrap_or_else(|e| e.into_inner()).spawner.clone();
     match spawner {
         Some((runtime, tracker)) => {
             runtime.spawn(tracker.track_future(task));
@@ -295,7 +302,9 @@ impl Session {
                 let packet = Packet { proto, source, destination, contents: &contents };
                 if let Err(e) = self.ingest.handle_packet(Instant::now(), packet) {
                     if let Some(b) = self.bound() {
-                        b.router.rate_limited(|| tracing::debug!(%source, error = %e, "WebRTC packet refused"));
+                        b.router.rate_limited(
+                            || tracing::debug!(%source, error = %e, "WebRTC packet refused"),
+                        );
                     }
                 }
             }
@@ -333,7 +342,13 @@ impl Session {
 
     /// Sends a packet through the socket (or ICE-TCP connection) it belongs to; a full
     /// socket buffer drops it, as the network would.
-    fn transmit(&mut self, proto: Transport, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
+    fn transmit(
+        &mut self,
+        proto: Transport,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) {
         match proto {
             Transport::Udp => {
                 let Some(sock) = self.bound().and_then(|b| b.socket_for(source)) else { return };
@@ -383,8 +398,13 @@ impl Session {
                 TagKind::Audio => MessageType::AUDIO,
                 TagKind::Video => MessageType::VIDEO,
             };
-            let message =
-                Message { csid: 0, timestamp: tag.timestamp, type_id, stream_id: 0, payload: tag.body };
+            let message = Message {
+                csid: 0,
+                timestamp: tag.timestamp,
+                type_id,
+                stream_id: 0,
+                payload: tag.body,
+            };
             if p.media(message).is_err() {
                 replaced = true;
                 break;

@@ -169,7 +169,11 @@ impl Router {
             Err(_) => {
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 self.rate_limited(|| {
-                    tracing::warn!(session = id, dropped_total = n, "WebRTC session queue full: packets dropped")
+                    tracing::warn!(
+                        session = id,
+                        dropped_total = n,
+                        "WebRTC session queue full: packets dropped"
+                    )
                 });
                 Routed::Full(id)
             }
@@ -267,7 +271,8 @@ impl Bound {
         let port = self.udp.first().map_or(0, |s| s.local.port());
         out.extend(self.public.iter().map(|ip| (SocketAddr::new(*ip, port), Transport::Udp)));
         if let Some(tcp) = self.tcp_port() {
-            let ips: Vec<IpAddr> = self.udp.iter().map(|s| s.local.ip()).chain(self.public.iter().copied()).collect();
+            let ips: Vec<IpAddr> =
+                self.udp.iter().map(|s| s.local.ip()).chain(self.public.iter().copied()).collect();
             out.extend(ips.into_iter().map(|ip| (SocketAddr::new(ip, tcp), Transport::Tcp)));
         }
         out
@@ -277,16 +282,17 @@ impl Bound {
     /// sends through the first socket of its family that is not loopback.
     pub(crate) fn socket_for(&self, source: SocketAddr) -> Option<&UdpSock> {
         self.udp.iter().find(|s| s.local == source).or_else(|| {
-            self.udp.iter().find(|s| {
-                s.local.is_ipv4() == source.is_ipv4() && !s.local.ip().is_loopback()
-            })
+            self.udp
+                .iter()
+                .find(|s| s.local.is_ipv4() == source.is_ipv4() && !s.local.ip().is_loopback())
         })
     }
 
     /// Starts a reader per socket and the ICE-TCP accept loops; they end with `stop`.
     pub(crate) fn start(&self, tracker: &tokio_util::task::TaskTracker, stop: &CancellationToken) {
         for s in &self.udp {
-            let (socket, router, stop) = (Arc::clone(&s.socket), Arc::clone(&self.router), stop.clone());
+            let (socket, router, stop) =
+                (Arc::clone(&s.socket), Arc::clone(&self.router), stop.clone());
             let local = s.local;
             let public = self.public.clone();
             tracker.spawn(async move {
@@ -301,21 +307,32 @@ impl Bound {
 }
 
 /// Reads datagrams for as long as the socket works, routing each.
-async fn read_loop(socket: Arc<UdpSocket>, local: SocketAddr, public: Vec<IpAddr>, router: Arc<Router>) {
+async fn read_loop(
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    public: Vec<IpAddr>,
+    router: Arc<Router>,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let (n, source) = match socket.recv_from(&mut buf).await {
             Ok(read) => read,
             Err(e) => {
                 // ICMP port unreachable and the like surface here on some systems: not fatal.
-                router.rate_limited(|| tracing::debug!(%local, error = %e, "WebRTC UDP read failed"));
+                router
+                    .rate_limited(|| tracing::debug!(%local, error = %e, "WebRTC UDP read failed"));
                 tokio::task::yield_now().await;
                 continue;
             }
         };
         let Some(contents) = buf.get(..n) else { continue };
         let destination = destination_of(local, source.ip(), &public);
-        let packet = Inbound::Packet { proto: Transport::Udp, source, destination, contents: contents.to_vec() };
+        let packet = Inbound::Packet {
+            proto: Transport::Udp,
+            source,
+            destination,
+            contents: contents.to_vec(),
+        };
         router.route(packet);
     }
 }
@@ -351,7 +368,9 @@ pub(crate) fn local_ips() -> Vec<IpAddr> {
                 }
             }
         }
-        Err(e) => tracing::warn!(error = %e, "WebRTC: cannot list interface addresses; loopback only"),
+        Err(e) => {
+            tracing::warn!(error = %e, "WebRTC: cannot list interface addresses; loopback only")
+        }
     }
     ips
 }

@@ -55,7 +55,8 @@ impl TcpListeners {
         stop: &CancellationToken,
         router: &Arc<Router>,
     ) {
-        let listeners = std::mem::take(&mut *self.listeners.lock().unwrap_or_else(|e| e.into_inner()));
+        let listeners =
+            std::mem::take(&mut *self.listeners.lock().unwrap_or_else(|e| e.into_inner()));
         for listener in listeners {
             let Ok(listener) = TcpListener::from_std(listener) else { continue };
             let (router, stop, conns) = (Arc::clone(router), stop.clone(), tracker.clone());
@@ -123,12 +124,19 @@ async fn serve(stream: TcpStream, remote: SocketAddr, router: Arc<Router>) {
         _ => return,
     };
     let Some((session, to_session)) = router.lookup(remote, &first) else {
-        router.rate_limited(|| tracing::debug!(%remote, "ICE-TCP connection names no session: closed"));
+        router.rate_limited(
+            || tracing::debug!(%remote, "ICE-TCP connection names no session: closed"),
+        );
         return;
     };
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
     let open = Inbound::TcpOpen { remote, tx };
-    let packet = |contents| Inbound::Packet { proto: Transport::Tcp, source: remote, destination: local, contents };
+    let packet = |contents| Inbound::Packet {
+        proto: Transport::Tcp,
+        source: remote,
+        destination: local,
+        contents,
+    };
     if to_session.send(open).await.is_err() || to_session.send(packet(first)).await.is_err() {
         return;
     }
@@ -136,7 +144,9 @@ async fn serve(stream: TcpStream, remote: SocketAddr, router: Arc<Router>) {
     let writer = async move {
         while let Some(frame) = rx.recv().await {
             let Ok(len) = u16::try_from(frame.len()) else { continue };
-            if wr.write_all(&len.to_be_bytes()).await.is_err() || wr.write_all(&frame).await.is_err() {
+            if wr.write_all(&len.to_be_bytes()).await.is_err()
+                || wr.write_all(&frame).await.is_err()
+            {
                 return;
             }
         }
