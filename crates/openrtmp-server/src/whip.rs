@@ -8,9 +8,10 @@
 //! rest, all in tokio around the sans-IO session of `openrtmp-webrtc`:
 //!
 //! * `socket`: one UDP socket per local address on `webrtc.udp_port` (str0m needs each
-//!   packet's *local* address, which a wildcard socket does not tell), a reader task per
-//!   socket, and the [`socket::Router`] that gives each datagram to its session: first by the
-//!   STUN USERNAME's local ufrag, then by the peer's address.
+//!   packet's *local* address, which a wildcard socket does not tell) and a reader task per
+//!   socket.
+//! * `router`: which session a packet belongs to: first by the STUN USERNAME's local ufrag,
+//!   then by the peer's address.
 //! * `tcp`: ICE-TCP (RFC 6544) on `webrtc.tcp_port`, RFC 4571 framing; a connection belongs
 //!   to the session its first STUN request names.
 //! * `session`: one task per WHIP session owning its `IngestSession` and `MediaAssembler`,
@@ -27,6 +28,7 @@ use tokio::sync::mpsc;
 use crate::handle::ServerHandle;
 
 mod error;
+mod router;
 mod session;
 pub(crate) mod socket;
 mod tcp;

@@ -23,7 +23,8 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::error::Level;
-use super::socket::{Bound, Inbound, SESSION_QUEUE};
+use super::router::{Inbound, SESSION_QUEUE};
+use super::socket::Bound;
 use super::{Control, WhipAnswer, WhipError, WhipOffer, MAX_OFFER_BYTES};
 use crate::auth::{AuthAction, AuthRequest, DenyKind, Verdict};
 use crate::connection::publishing::Publishing;

@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::socket::{Inbound, Router};
+use super::router::{Inbound, Router};
 
 /// Frames queued for one connection's writer; beyond, the session's packets are dropped
 /// (as a UDP socket would under congestion).
