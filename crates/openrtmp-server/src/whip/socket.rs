@@ -204,10 +204,13 @@ pub(crate) fn local_ips() -> Vec<IpAddr> {
     ips
 }
 
+/// Binds one UDP socket. Without `SO_REUSEADDR` on purpose: on Linux it lets a second
+/// process bind the same `ip:port` and take the datagrams meant for the first; a second
+/// server on the port should fail (and run without WHIP), not steal media. Sockets on
+/// different addresses of one port need no option.
 fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_reuse_address(true)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }

@@ -45,3 +45,19 @@ async fn binds_one_port_on_every_address() {
     let source = addr(&format!("127.0.0.1:{port}"));
     assert_eq!(bound.socket_for(source).map(|s| s.local), Some(source));
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_port_does_not_share_it() {
+    let first =
+        Bound::bind(&WebrtcSettings { udp_port: 0, tcp_port: None, ..WebrtcSettings::default() })
+            .expect("bind");
+    let port = first.udp.first().expect("a socket").local.port();
+    // Every address the first one holds is refused to the second (no SO_REUSEADDR: a
+    // second process must not receive the first one's media).
+    let second = Bound::bind(&WebrtcSettings {
+        udp_port: port,
+        tcp_port: None,
+        ..WebrtcSettings::default()
+    });
+    assert!(second.is_err(), "the port is taken: {:?}", second.map(|b| b.udp.len()));
+}
