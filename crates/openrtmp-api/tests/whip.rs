@@ -225,6 +225,18 @@ async fn whip_http_side_credentials_conflicts_cors_and_delete() {
         assert!(started.elapsed() < Duration::from_secs(3), "the kick ended the stream");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Shutdown: once draining, a new offer is 503; the shutdown ends a running session.
+    let ok = post_offer(h.api, "/whip/live/cam", Some(KEY), &offer()).await;
+    assert_eq!(ok.status, 201, "{ok:?}");
+    h.handle.shutdown(false);
+    let late = post_offer(h.api, "/whip/live/late", Some(KEY), &offer()).await;
+    assert_eq!(late.status, 503, "{late:?}");
+    h.handle.shutdown(true);
+    let started = Instant::now();
+    while h.handle.streams().iter().any(|s| s.publishing) {
+        assert!(started.elapsed() < Duration::from_secs(3), "the shutdown ended the stream");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Makes the clip: 320x240 H.264 Baseline at 30 fps (a keyframe every second, AUD before
