@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use str0m::change::SdpOffer;
+use str0m::config::DtlsVersion;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, MediaData, Mid};
 use str0m::net::{Protocol, Receive, TcpType};
@@ -197,6 +198,10 @@ impl IngestSession {
             .ok_or_else(|| WebrtcError::Rtc("no DTLS certificate".into()))?;
         let mut rtc_config = RtcConfig::new()
             .set_ice_lite(true)
+            // DTLS 1.2, pinned rather than left to str0m's default: every WebRTC stack speaks
+            // it. `Auto` (1.3 when offered) also completed with Chromium 156 in the interop
+            // probe, with AES-CM SRTP instead of AEAD-GCM.
+            .set_dtls_version(DtlsVersion::Dtls12)
             .set_local_ice_credentials(creds)
             .set_crypto_provider(crate::crypto::provider())
             .set_dtls_cert(cert)
@@ -351,6 +356,9 @@ impl IngestSession {
                 Ok(output) => output,
                 Err(e) => {
                     self.end(Some(now), format!("WebRTC error: {e}"));
+                    // Nothing more can be drained from a failed session; stopping it here
+                    // also keeps a persistent error from looping.
+                    self.rtc.disconnect();
                     continue;
                 }
             };

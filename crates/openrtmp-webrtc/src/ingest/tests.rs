@@ -408,3 +408,22 @@ fn trickled_candidates_are_counted() {
     assert_eq!(p.rx.add_remote_candidates(frag).unwrap(), 1);
     assert!(p.rx.add_remote_candidates("a=candidate:garbage").is_err());
 }
+
+#[test]
+fn close_before_connecting_and_the_connect_timeout_end_once() {
+    let mut p = pair_with(&config());
+    p.rx.close();
+    let step = p.now + 10 * MS;
+    p.run_until(step);
+    assert_eq!(p.ended(), vec!["closed"]);
+
+    let mut p = pair_with(&config());
+    p.link_up = false;
+    let step = p.now + DEFAULT_CONNECT_TIMEOUT - 100 * MS;
+    p.run_until(step);
+    assert!(p.ended().is_empty());
+    let step = p.now + 200 * MS;
+    p.run_until(step);
+    assert_eq!(p.ended().len(), 1, "{:?}", p.rx_out);
+    assert!(p.ended()[0].contains("did not connect"), "{:?}", p.ended());
+}
