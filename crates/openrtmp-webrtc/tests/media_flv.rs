@@ -53,7 +53,7 @@ fn ogg_packets(mut data: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// Runs the clip through a MediaAssembler as WebRTC would deliver it.
-fn assemble(aus: &[Vec<u8>], opus: &[Vec<u8>]) -> (Vec<Tag>, MediaAssembler) {
+fn assemble(aus: &[Vec<u8>], opus: &[Vec<u8>], config: MediaConfig) -> (Vec<Tag>, MediaAssembler) {
     const V0: u64 = 2_900_000_000;
     const A0: u64 = 77_777;
     let start = Instant::now();
@@ -70,7 +70,7 @@ fn assemble(aus: &[Vec<u8>], opus: &[Vec<u8>]) -> (Vec<Tag>, MediaAssembler) {
         events.push((k as f64 * 0.020 + 0.055 + jitter, false, k));
     }
     events.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut asm = MediaAssembler::new(MediaConfig::default()).unwrap();
+    let mut asm = MediaAssembler::new(config).unwrap();
     let mut out = Vec::new();
     for (arrival, video, i) in events {
         let captured = if video { i as f64 / 30.0 } else { i as f64 * 0.020 };
@@ -180,7 +180,7 @@ fn clips(dir: &TempDir) -> Option<Clips> {
 fn clip_becomes_h264_and_aac_in_sync() {
     let dir = TempDir::new("webrtc-media");
     let Some((aus, opus)) = clips(&dir) else { return };
-    let (tags, asm) = assemble(&aus, &opus);
+    let (tags, asm) = assemble(&aus, &opus, MediaConfig::default());
     assert!(asm.synced());
     let stats = asm.stats();
     assert_eq!(stats.video_frames, 90);
@@ -199,19 +199,8 @@ fn clip_becomes_h264_and_aac_in_sync() {
     assert!((v_off - a_off).abs() <= 30.0, "video {v_off} audio {a_off}");
     let flv = dir.path("out.flv");
     write_flv(&tags, &flv);
-    let Some(ffprobe) = openrtmp_testkit::require("ffprobe", None) else { return };
-    let out = std::process::Command::new(ffprobe)
-        .args(["-v", "error", "-show_entries", "stream=codec_name,start_time", "-of", "csv=p=0"])
-        .arg(&flv)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut starts = std::collections::HashMap::new();
-    for line in text.lines() {
-        let (codec, start) = line.split_once(',').unwrap();
-        starts.insert(codec.to_owned(), start.parse::<f64>().unwrap());
-    }
-    eprintln!("ffprobe: {text}stats: {stats:?}");
+    let Some(starts) = start_times(&flv) else { return };
+    eprintln!("ffprobe start times: {starts:?}; stats: {stats:?}");
     let (v, a) = (starts["h264"], starts["aac"]);
     assert!((v - a).abs() <= 0.100, "video starts at {v}, audio at {a}");
     // Every frame decodes.
@@ -223,12 +212,50 @@ fn clip_becomes_h264_and_aac_in_sync() {
     assert!(errors.trim().is_empty(), "decode errors: {errors}");
 }
 
+/// ffprobe's start time per codec name; `None` without ffprobe (skipped locally).
+#[cfg(feature = "transcode")]
+fn start_times(flv: &Path) -> Option<std::collections::HashMap<String, f64>> {
+    let ffprobe = openrtmp_testkit::require("ffprobe", None)?;
+    let out = std::process::Command::new(ffprobe)
+        .args(["-v", "error", "-show_entries", "stream=codec_name,start_time", "-of", "csv=p=0"])
+        .arg(flv)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut starts = std::collections::HashMap::new();
+    for line in text.lines() {
+        let (codec, start) = line.split_once(',').unwrap();
+        starts.insert(codec.to_owned(), start.parse::<f64>().unwrap());
+    }
+    Some(starts)
+}
+
+/// No microphone (no audio m-line): the stream still has AAC, silent, following the video.
+#[cfg(feature = "transcode")]
+#[test]
+fn video_only_session_gets_silent_aac() {
+    let dir = TempDir::new("webrtc-media-silence");
+    let Some((aus, _)) = clips(&dir) else { return };
+    let config = MediaConfig { audio_expected: false, ..MediaConfig::default() };
+    let (tags, asm) = assemble(&aus, &[], config);
+    assert!(asm.stats().silence);
+    let flv = dir.path("silent.flv");
+    write_flv(&tags, &flv);
+    let Some(starts) = start_times(&flv) else { return };
+    eprintln!("ffprobe start times: {starts:?}; stats: {:?}", asm.stats());
+    let (v, a) = (starts["h264"], starts["aac"]);
+    assert!((v - a).abs() <= 0.100, "video starts at {v}, audio at {a}");
+    let audio = tags.iter().filter(|t| t.kind == TagKind::Audio).count();
+    // 3 s of video: about 140 AAC frames, less the encoder's latency.
+    assert!(audio > 100, "{audio} audio tags");
+}
+
 #[cfg(not(feature = "transcode"))]
 #[test]
 fn clip_becomes_h264_and_enhanced_rtmp_opus() {
     let dir = TempDir::new("webrtc-media-opus");
     let Some((aus, opus)) = clips(&dir) else { return };
-    let (tags, asm) = assemble(&aus, &opus);
+    let (tags, asm) = assemble(&aus, &opus, MediaConfig::default());
     assert!(asm.synced());
     let flv = dir.path("out.flv");
     write_flv(&tags, &flv);

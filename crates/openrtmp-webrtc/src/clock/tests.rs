@@ -215,3 +215,50 @@ fn timestamps_of_derived_audio_frames() {
     assert_eq!(clock.timestamp(StreamKind::Audio, A0 + 1024), 21);
     assert_eq!(clock.timestamp(StreamKind::Video, V0), 0, "unobserved stream maps to 0");
 }
+
+#[test]
+fn extended_rtp_across_the_32_bit_wrap_keeps_counting() {
+    // str0m extends RTP time to 64 bits: 2^32 is just another value.
+    let s = Sender::new();
+    let mut clock = MediaClock::new();
+    let v0 = (1u64 << 32) - 45_000;
+    let mut ts = Vec::new();
+    for i in 0..30u64 {
+        let rtp = v0 + i * 3000;
+        clock.observe(StreamKind::Video, rtp, 90_000, s.at(i as f64 / 30.0), None);
+        ts.push(clock.timestamp(StreamKind::Video, rtp));
+    }
+    assert_eq!(ts[15], 500);
+    assert_eq!(ts[29], 967);
+}
+
+proptest::proptest! {
+    /// Whatever the arrivals, reorderings and reports, no stream's timestamps go back.
+    #[test]
+    fn timestamps_never_go_back(steps in proptest::collection::vec(
+        (proptest::bool::ANY, -3000i64..6000, 0u64..80, proptest::option::of(-500i64..500)), 1..200)) {
+        let s = Sender::new();
+        let mut clock = MediaClock::new();
+        let (mut vrtp, mut artp, mut ms) = (V0 as i64, A0 as i64 + 1_000_000, 0u64);
+        let mut last = [0u32; 2];
+        for (video, delta, wait, report) in steps {
+            ms += wait;
+            let (kind, rtp, rate, idx) = if video {
+                vrtp += delta;
+                (StreamKind::Video, vrtp as u64, 90_000, 0)
+            } else {
+                artp += delta / 2;
+                (StreamKind::Audio, artp as u64, 48_000, 1)
+            };
+            let report = report.map(|skew| SenderReport {
+                ntp_time: s.ntp0 + Duration::from_millis(ms) + Duration::from_millis(500)
+                    - Duration::from_millis((skew + 500) as u64),
+                rtp_time: rtp,
+            });
+            clock.observe(kind, rtp, rate, s.start + Duration::from_millis(ms), report);
+            let ts = clock.timestamp(kind, rtp);
+            proptest::prop_assert!(ts >= last[idx], "{:?}: {} < {}", kind, ts, last[idx]);
+            last[idx] = ts;
+        }
+    }
+}
