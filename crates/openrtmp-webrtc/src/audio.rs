@@ -47,6 +47,9 @@ pub const MAX_GAP_SAMPLES: u64 = 5 * SAMPLE_RATE as u64;
 const MAX_OPUS_SAMPLES: usize = 5_760;
 /// PLC and FEC lengths must be multiples of 2.5 ms (libopus `opus_decode`).
 const PLC_STEP: u64 = 120;
+/// The largest pts taken (2^62 samples, three million years): the timeline's arithmetic
+/// cannot overflow below it.
+const MAX_PTS: u64 = 1 << 62;
 /// Assumed length of the first packet when it cannot be decoded (20 ms, Chrome's ptime).
 const DEFAULT_PACKET_SAMPLES: u64 = 960;
 
@@ -144,12 +147,18 @@ impl OpusToAac {
     /// One Opus packet whose first sample is `pts` (48 kHz samples on the stream's clock);
     /// a gap before it is filled (FEC/PLC, else silence) so the AAC timeline stays whole.
     /// Frames that are complete go to `out` (the encoder runs about 128 ms behind).
+    ///
+    /// # Errors
+    ///
+    /// [`WebrtcError::Audio`] for a pts past 2^62 (no session clock gets there); nothing
+    /// about the packet's bytes is an error.
     pub fn push_opus(
         &mut self,
         pts: u64,
         packet: &[u8],
         out: &mut Vec<AacFrame>,
     ) -> Result<(), WebrtcError> {
+        check_pts(pts)?;
         let expected = match &self.timeline {
             None => {
                 self.timeline = Some(AacTimeline::new(self.bitrate_bps, pts));
@@ -176,11 +185,20 @@ impl OpusToAac {
     /// clock. The first call (before any packet) only anchors the timeline at `until_pts`.
     /// A jump past [`MAX_GAP_SAMPLES`] restarts the timeline there; `until_pts` before the
     /// timeline's end does nothing.
+    ///
+    /// Only for a stream with no Opus flowing (no audio m-line, or no packet for a while):
+    /// the silence moves the timeline's end, and an Opus packet for a time before it is
+    /// then dropped as late.
+    ///
+    /// # Errors
+    ///
+    /// [`WebrtcError::Audio`] for a pts past 2^62.
     pub fn push_silence(
         &mut self,
         until_pts: u64,
         out: &mut Vec<AacFrame>,
     ) -> Result<(), WebrtcError> {
+        check_pts(until_pts)?;
         let Some(timeline) = &mut self.timeline else {
             self.timeline = Some(AacTimeline::new(self.bitrate_bps, until_pts));
             return Ok(());
@@ -214,7 +232,7 @@ impl OpusToAac {
     /// call (it conceals the start and recovers the last frame from the packet's LBRR data,
     /// or conceals all of it when there is none), else PLC then silence.
     fn fill_gap(&mut self, gap: u64, next_packet: &[u8], out: &mut Vec<AacFrame>) {
-        let fec_ok = gap <= MAX_PLC_SAMPLES && gap % PLC_STEP == 0;
+        let fec_ok = gap <= MAX_PLC_SAMPLES && gap.is_multiple_of(PLC_STEP);
         let (plc, mode, packet) = if fec_ok {
             (gap, DecodeMode::Fec, next_packet)
         } else {
@@ -272,6 +290,13 @@ impl OpusToAac {
             }
         }
     }
+}
+
+fn check_pts(pts: u64) -> Result<(), WebrtcError> {
+    if pts > MAX_PTS {
+        return Err(WebrtcError::Audio(format!("audio pts {pts} is out of range")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -181,8 +181,8 @@ fn silence_anchors_then_follows_the_clock_with_one_reused_au() {
     t.push_silence(90_000, &mut out).unwrap();
     t.flush(&mut out);
     assert_continuous(&out, 90_000 - 1024);
-    let first = &out[0].data;
-    assert!(out.iter().all(|f| &f.data == first), "one silent AU for all");
+    let first = out[0].data.clone();
+    assert!(out.iter().all(|f| f.data == first), "one silent AU for all");
     assert_eq!(t.stats().silence_samples, pts - 90_000);
 }
 
@@ -234,14 +234,28 @@ fn windowed_encoding_matches_the_whole_clip_encoder() {
     }
 }
 
+#[test]
+fn a_pts_near_the_end_of_u64_is_an_error_not_an_overflow() {
+    let mut t = OpusToAac::new(DEFAULT_BITRATE_BPS).unwrap();
+    let mut out = Vec::new();
+    let p = &opus_tone(440.0, 0.02)[0];
+    assert!(t.push_opus(u64::MAX - 100, p, &mut out).is_err());
+    assert!(t.push_silence(u64::MAX, &mut out).is_err());
+    t.push_opus(1 << 62, p, &mut out).unwrap();
+    t.flush(&mut out);
+    assert_continuous(&out, (1 << 62) - 1024);
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // Few, short cases: decoding random bytes mostly succeeds (any TOC is valid), and
+    // every decoded sample is encoded, which is slow in a debug build.
+    #![proptest_config(ProptestConfig::with_cases(24))]
     /// Whatever the peer sends (any bytes, any pts order), no panic, and what comes out is
     /// a timeline that never goes back.
     #[test]
     fn arbitrary_packets_never_panic(
         packets in proptest::collection::vec(
-            (0u64..400_000, proptest::collection::vec(any::<u8>(), 0..200)), 0..40)
+            (0u64..30_000, proptest::collection::vec(any::<u8>(), 0..120)), 0..16)
     ) {
         let mut t = OpusToAac::new(DEFAULT_BITRATE_BPS).unwrap();
         let mut out = Vec::new();
