@@ -15,7 +15,7 @@
 pub mod clip;
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
@@ -59,8 +59,10 @@ enum State {
     ExpectAnswer,
     /// Answer applied, ICE/DTLS running or up.
     Running,
-    /// `Ended` is due with this reason once str0m has drained its close output.
-    Closing(String),
+    /// `Ended` is due with `reason` once str0m has drained its close output, or at
+    /// `deadline` (set at the first poll after the close began) if it never does: a peer
+    /// that is gone acknowledges nothing.
+    Closing { reason: String, deadline: Option<Instant> },
     /// `Ended` was reported.
     Ended,
 }
@@ -241,22 +243,23 @@ impl WhipSender {
     /// Ends the session: RTCP BYE and DTLS close_notify go out through `poll_output`, then
     /// [`ClientOutput::Ended`]. (The WHIP DELETE is the driver's.)
     pub fn close(&mut self) {
-        if matches!(self.state, State::Closing(_) | State::Ended) {
+        if matches!(self.state, State::Closing { .. } | State::Ended) {
             return;
         }
         if let Err(e) = self.rtc.close() {
             tracing::debug!(error = %e, "close");
             self.rtc.disconnect();
         }
-        self.state = State::Closing("closed".into());
+        self.state = closing("closed");
     }
 
     /// The next thing to do; call until [`ClientOutput::Timeout`]. (`now` only dates the
     /// far-off timeout of an ended sender; str0m polls without a clock.)
     pub fn poll_output(&mut self, now: Instant) -> ClientOutput {
         loop {
-            if let State::Closing(reason) = &self.state {
-                if !self.rtc.is_alive() {
+            if let State::Closing { reason, deadline } = &mut self.state {
+                let deadline = *deadline.get_or_insert(now + CLOSE_DRAIN);
+                if !self.rtc.is_alive() || now >= deadline {
                     let reason = reason.clone();
                     self.state = State::Ended;
                     return ClientOutput::Ended(reason);
@@ -269,12 +272,18 @@ impl WhipSender {
                 Ok(output) => output,
                 Err(e) => {
                     self.rtc.disconnect();
-                    self.state = State::Closing(format!("WebRTC error: {e}"));
+                    self.state = closing(&format!("WebRTC error: {e}"));
                     continue;
                 }
             };
             match output {
-                Output::Timeout(at) => return ClientOutput::Timeout(at),
+                Output::Timeout(at) => {
+                    let at = match &self.state {
+                        State::Closing { deadline: Some(deadline), .. } => at.min(*deadline),
+                        _ => at,
+                    };
+                    return ClientOutput::Timeout(at);
+                }
                 Output::Transmit(t) => {
                     let proto = match t.proto {
                         Protocol::Tcp => Transport::Tcp,
@@ -303,12 +312,12 @@ impl WhipSender {
             Event::KeyframeRequest(_) => Some(ClientOutput::KeyframeRequest),
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 self.rtc.disconnect();
-                self.state = State::Closing("ICE disconnected".into());
+                self.state = closing("ICE disconnected");
                 None
             }
             Event::Closed => {
-                if !matches!(self.state, State::Closing(_)) {
-                    self.state = State::Closing("closed by the server".into());
+                if !matches!(self.state, State::Closing { .. }) {
+                    self.state = closing("closed by the server");
                 }
                 None
             }
@@ -317,9 +326,17 @@ impl WhipSender {
     }
 }
 
+/// How long a closing sender waits for str0m to drain its close output (RTCP BYE, DTLS
+/// close_notify) before it reports `Ended` anyway.
+const CLOSE_DRAIN: Duration = Duration::from_secs(1);
+
+fn closing(reason: &str) -> State {
+    State::Closing { reason: reason.into(), deadline: None }
+}
+
 /// A timeout that will not come (an ended sender has nothing to do).
 fn far_future(now: Instant) -> Instant {
-    now + std::time::Duration::from_secs(3600)
+    now + Duration::from_secs(3600)
 }
 
 #[cfg(test)]

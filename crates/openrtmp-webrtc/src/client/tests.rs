@@ -23,14 +23,14 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-type Wire = VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>;
+type Wire = VecDeque<(Transport, SocketAddr, SocketAddr, Vec<u8>)>;
 
 /// The server end of a [`Pair`].
 trait Peer: Sized {
-    fn answer(now: Instant, offer: &str) -> (Self, String);
+    fn answer(now: Instant, offer: &str, proto: Transport) -> (Self, String);
     /// Drains it into `wire`; returns its next timeout.
     fn poll(&mut self, now: Instant, wire: &mut Wire) -> Instant;
-    fn receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]);
+    fn receive(&mut self, now: Instant, packet: Packet<'_>);
     fn timeout(&mut self, now: Instant);
     /// What arrived: (kind, extended RTP time, bytes).
     fn frames(&self) -> &[(MediaKind, u64, Vec<u8>)];
@@ -47,7 +47,7 @@ struct Receiver {
 }
 
 impl Peer for Receiver {
-    fn answer(now: Instant, offer: &str) -> (Receiver, String) {
+    fn answer(now: Instant, offer: &str, proto: Transport) -> (Receiver, String) {
         let mut rtc = RtcConfig::new()
             .set_ice_lite(true)
             .clear_codecs()
@@ -55,7 +55,16 @@ impl Peer for Receiver {
             .enable_opus(true, false)
             .set_crypto_provider(crate::crypto::provider())
             .build(now);
-        rtc.add_local_candidate(Candidate::host(addr(SERVER), "udp").unwrap());
+        let candidate = match proto {
+            Transport::Udp => Candidate::host(addr(SERVER), "udp").unwrap(),
+            Transport::Tcp => Candidate::builder()
+                .tcp()
+                .host(addr(SERVER))
+                .tcptype(str0m::net::TcpType::Passive)
+                .build()
+                .unwrap(),
+        };
+        rtc.add_local_candidate(candidate);
         let offer = SdpOffer::from_sdp_string(offer).unwrap();
         let answer = rtc.sdp_api().accept_offer(offer).unwrap();
         (Receiver { rtc, video: None, frames: Vec::new() }, answer.to_sdp_string())
@@ -65,7 +74,11 @@ impl Peer for Receiver {
         loop {
             match self.rtc.poll_output().unwrap() {
                 Output::Timeout(t) => return t,
-                Output::Transmit(t) => wire.push_back((t.source, t.destination, t.contents.into())),
+                Output::Transmit(t) => {
+                    let proto =
+                        if t.proto == Protocol::Tcp { Transport::Tcp } else { Transport::Udp };
+                    wire.push_back((proto, t.source, t.destination, t.contents.into()))
+                }
                 Output::Event(Event::MediaAdded(m)) if m.kind == MediaKind::Video => {
                     self.video = Some(m.mid)
                 }
@@ -79,9 +92,14 @@ impl Peer for Receiver {
         }
     }
 
-    fn receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
-        let contents = data.try_into().unwrap();
-        let receive = Receive { proto: Protocol::Udp, source, destination, contents };
+    fn receive(&mut self, now: Instant, packet: Packet<'_>) {
+        let proto = match packet.proto {
+            Transport::Udp => Protocol::Udp,
+            Transport::Tcp => Protocol::Tcp,
+        };
+        let (source, destination) = (packet.source, packet.destination);
+        let contents = packet.contents.try_into().unwrap();
+        let receive = Receive { proto, source, destination, contents };
         self.rtc.handle_input(Input::Receive(now, receive)).unwrap();
     }
 
@@ -116,11 +134,9 @@ struct Ingest {
 }
 
 impl Peer for Ingest {
-    fn answer(now: Instant, offer: &str) -> (Ingest, String) {
-        let config = IngestConfig {
-            candidates: vec![(addr(SERVER), Transport::Udp)],
-            ..IngestConfig::default()
-        };
+    fn answer(now: Instant, offer: &str, proto: Transport) -> (Ingest, String) {
+        let config =
+            IngestConfig { candidates: vec![(addr(SERVER), proto)], ..IngestConfig::default() };
         let (session, answer) = IngestSession::accept_offer(now, offer, &config).unwrap();
         (Ingest { session, frames: Vec::new(), connected: false, ended: None }, answer)
     }
@@ -130,8 +146,7 @@ impl Peer for Ingest {
             match self.session.poll_output(now) {
                 IngestOutput::Timeout(t) => return t,
                 IngestOutput::Transmit { proto, source, destination, contents } => {
-                    assert_eq!(proto, Transport::Udp);
-                    wire.push_back((source, destination, contents));
+                    wire.push_back((proto, source, destination, contents));
                 }
                 IngestOutput::Connected => self.connected = true,
                 IngestOutput::Video(f) => {
@@ -145,8 +160,7 @@ impl Peer for Ingest {
         }
     }
 
-    fn receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
-        let packet = Packet { proto: Transport::Udp, source, destination, contents: data };
+    fn receive(&mut self, now: Instant, packet: Packet<'_>) {
         assert!(self.session.accepts(now, packet));
         self.session.handle_packet(now, packet).unwrap();
     }
@@ -186,17 +200,23 @@ struct Pair<P> {
     sender: WhipSender,
     receiver: P,
     seen: Seen,
+    proto: Transport,
 }
 
 impl<P: Peer> Pair<P> {
     fn new(video: bool, audio: bool) -> Pair<P> {
+        Pair::with(Transport::Udp, video, audio)
+    }
+
+    /// Both ends on `proto` only (for TCP: the sender active, the server passive).
+    fn with(proto: Transport, video: bool, audio: bool) -> Pair<P> {
         let now = Instant::now();
         let (mut sender, offer) =
-            WhipSender::new(now, &[(addr(SENDER), Transport::Udp)], video, audio).unwrap();
+            WhipSender::new(now, &[(addr(SENDER), proto)], video, audio).unwrap();
         assert!(offer.contains("a=sendonly"), "{offer}");
-        let (receiver, answer) = P::answer(now, &offer);
+        let (receiver, answer) = P::answer(now, &offer, proto);
         sender.accept_answer(&answer).unwrap();
-        Pair { now, sender, receiver, seen: Seen::default() }
+        Pair { now, sender, receiver, seen: Seen::default(), proto }
     }
 
     /// One round: drain both, deliver, advance the clock to the next timeout (at most `step`).
@@ -210,12 +230,12 @@ impl<P: Peer> Pair<P> {
             if wire.is_empty() {
                 break;
             }
-            while let Some((source, destination, contents)) = wire.pop_front() {
+            while let Some((proto, source, destination, contents)) = wire.pop_front() {
+                assert_eq!(proto, self.proto);
+                let packet = Packet { proto, source, destination, contents: &contents };
                 if destination == addr(SERVER) {
-                    self.receiver.receive(self.now, source, destination, &contents);
+                    self.receiver.receive(self.now, packet);
                 } else {
-                    let packet =
-                        Packet { proto: Transport::Udp, source, destination, contents: &contents };
                     self.sender.handle_packet(self.now, packet).unwrap();
                 }
             }
@@ -230,9 +250,8 @@ impl<P: Peer> Pair<P> {
             match self.sender.poll_output(self.now) {
                 ClientOutput::Timeout(t) => return t,
                 ClientOutput::Transmit { proto, source, destination, contents } => {
-                    assert_eq!(proto, Transport::Udp);
                     assert_eq!(source, addr(SENDER));
-                    wire.push_back((source, destination, contents));
+                    wire.push_back((proto, source, destination, contents));
                 }
                 ClientOutput::Connected => self.seen.connected = true,
                 ClientOutput::KeyframeRequest => self.seen.keyframe_requests += 1,
@@ -356,6 +375,51 @@ fn keyframe_request_reaches_the_sender_and_close_ends_it<P: Peer>() {
         assert!(pair.now < deadline, "receiver did not see the close");
         pair.step(Duration::from_millis(10));
     }
+}
+
+#[test]
+fn ice_tcp_sender_active_to_ingest_session_passive() {
+    let mut pair = Pair::<Ingest>::with(Transport::Tcp, true, true);
+    pair.connect();
+    let units: Vec<Vec<u8>> = (0..10).map(|n| access_unit(n, n == 0)).collect();
+    for (i, unit) in units.iter().enumerate() {
+        pair.sender.write_video(pair.now, i as u64 * 3000, unit).unwrap();
+        pair.sender.write_audio(pair.now, i as u64 * 1600, &[0xfc, i as u8]).unwrap();
+        pair.step(Duration::from_millis(33));
+    }
+    for _ in 0..50 {
+        pair.step(Duration::from_millis(10));
+    }
+    let video: Vec<_> = pair.receiver.frames().iter().filter(|f| f.0 == MediaKind::Video).collect();
+    assert_eq!(video.len(), units.len());
+    for (frame, sent) in video.iter().zip(&units) {
+        let got: Vec<Vec<u8>> = nal_units(&frame.2).into_iter().map(<[u8]>::to_vec).collect();
+        assert_eq!(got, expected_nals(sent));
+    }
+    assert_eq!(pair.receiver.frames().len(), 2 * units.len(), "audio too");
+}
+
+#[test]
+fn close_ends_even_when_the_server_is_gone() {
+    let mut pair = Pair::<Ingest>::new(true, false);
+    pair.connect();
+    pair.sender.close();
+    // Nothing is delivered any more: the sender must end on its own drain deadline.
+    let mut now = pair.now;
+    let deadline = now + Duration::from_secs(5);
+    let reason = loop {
+        match pair.sender.poll_output(now) {
+            ClientOutput::Ended(reason) => break reason,
+            ClientOutput::Timeout(at) => {
+                assert!(now < deadline, "no Ended within 5 s of virtual time");
+                now = at.max(now + Duration::from_millis(1));
+                pair.sender.handle_timeout(now).unwrap();
+            }
+            _ => {}
+        }
+    };
+    assert_eq!(reason, "closed");
+    assert!(now - pair.now <= CLOSE_DRAIN + Duration::from_millis(100), "{:?}", now - pair.now);
 }
 
 #[test]
