@@ -18,6 +18,7 @@ use openrtmp_webrtc::Transport;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
 
 const KEY: &str = "s3cret";
 
@@ -298,6 +299,9 @@ fn make_clip(ffmpeg: &Path, dir: &Path, seconds: u32) -> (Vec<Bytes>, Vec<(u64, 
     (units, packets)
 }
 
+/// A frame read from an ICE-TCP connection, with the server address it came from.
+type Framed = (SocketAddr, Vec<u8>);
+
 /// The sender's side of the wire: a UDP socket, or ICE-TCP connections (RFC 4571 framing)
 /// opened to the server's passive candidates as the sender first sends to them.
 struct Wire {
@@ -305,10 +309,7 @@ struct Wire {
     /// The local candidate the sender was given (ICE-TCP: what str0m knows as its address).
     local: SocketAddr,
     tcp: Option<std::collections::HashMap<SocketAddr, tokio::net::tcp::OwnedWriteHalf>>,
-    from_tcp: (
-        tokio::sync::mpsc::Sender<(SocketAddr, Vec<u8>)>,
-        tokio::sync::mpsc::Receiver<(SocketAddr, Vec<u8>)>,
-    ),
+    from_tcp: (mpsc::Sender<Framed>, mpsc::Receiver<Framed>),
 }
 
 impl Wire {
@@ -317,7 +318,7 @@ impl Wire {
         let local =
             if tcp { SocketAddr::from(([127, 0, 0, 1], 9)) } else { udp.local_addr().unwrap() };
         let tcp = tcp.then(std::collections::HashMap::new);
-        Wire { udp, local, tcp, from_tcp: tokio::sync::mpsc::channel(1024) }
+        Wire { udp, local, tcp, from_tcp: mpsc::channel(1024) }
     }
 
     fn transport(&self) -> Transport {
@@ -333,10 +334,10 @@ impl Wire {
             let _ = self.udp.send_to(contents, destination).await;
             return;
         };
-        if !conns.contains_key(&destination) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = conns.entry(destination) {
             let Ok(stream) = TcpStream::connect(destination).await else { return };
             let (mut rd, wr) = stream.into_split();
-            conns.insert(destination, wr);
+            slot.insert(wr);
             let tx = self.from_tcp.0.clone();
             tokio::spawn(async move {
                 let mut len = [0u8; 2];

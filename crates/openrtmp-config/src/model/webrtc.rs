@@ -56,7 +56,7 @@ pub fn parse_bitrate(text: &str) -> Result<u32, String> {
 
 impl Serialize for Bitrate {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 % 1000 == 0 && self.0 > 0 {
+        if self.0.is_multiple_of(1000) && self.0 > 0 {
             s.serialize_str(&format!("{}k", self.0 / 1000))
         } else {
             s.serialize_u32(self.0)
