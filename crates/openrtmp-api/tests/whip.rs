@@ -20,6 +20,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
+mod support {
+    pub mod whip_client;
+}
+
 const KEY: &str = "s3cret";
 
 struct Harness {
@@ -530,4 +534,32 @@ async fn whip_publish_of_an_ffmpeg_clip_plays_back_over_rtmp_as_h264_and_aac() {
         assert!(ended.elapsed() < Duration::from_secs(3), "DELETE ended the stream within 3 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_viewer_brings_a_keyframe_request() {
+    use support::whip_client::{publish_clip as publish, Clip, Play};
+    let Some(ffmpeg) = openrtmp_testkit::ffmpeg() else { return };
+    let h = start().await;
+    let base = format!("http://{}", h.api);
+    let clip = Clip::standard(&ffmpeg);
+    let mut p = publish(&base, "live", "cam", Some(KEY), clip, Play::Loop).await.unwrap();
+    p.wait_connected(Duration::from_secs(10)).await;
+    // The clip has an IDR every second: once video flows, nothing asks for one (the
+    // keyframe timer is 1.8 s) until somebody joins.
+    let flowing = p.wait_for(Duration::from_secs(10), |s| s.video_frames >= 45).await;
+    assert!(flowing.video_frames >= 45, "{flowing:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = p.stats().keyframe_requests;
+    let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let protocol = openrtmp_server::WebProtocol::HttpFlv;
+    let viewer = h.handle.open_web_player("live", "cam", None, peer, protocol).await.ok();
+    assert!(viewer.is_some(), "a web player attached");
+    let after = p.wait_for(Duration::from_secs(3), |s| s.keyframe_requests > before).await;
+    assert!(
+        after.keyframe_requests > before,
+        "a PLI followed the new viewer: {after:?} (before {before})"
+    );
+    let (status, _) = p.stop().await;
+    assert_eq!(status, 200);
 }
