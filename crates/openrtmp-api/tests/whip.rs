@@ -33,6 +33,10 @@ struct Harness {
 }
 
 async fn start() -> Harness {
+    start_with(|_| {}).await
+}
+
+async fn start_with(tweak: impl FnOnce(&mut Config)) -> Harness {
     let key = PublishKey { secret: KeySecret::Plain(KEY.into()), stream: None };
     let config = Config {
         listen: vec!["127.0.0.1:0".parse().unwrap()],
@@ -44,6 +48,8 @@ async fn start() -> Harness {
         webrtc: WebrtcSettings { udp_port: 0, tcp_port: Some(0), ..WebrtcSettings::default() },
         ..Config::default()
     };
+    let mut config = config;
+    tweak(&mut config);
     let server = Server::bind(config).await.unwrap();
     let rtmp = server.local_addrs()[0];
     let handle = server.handle();
@@ -562,4 +568,26 @@ async fn a_new_viewer_brings_a_keyframe_request() {
     );
     let (status, _) = p.stop().await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whip_sessions_count_against_the_connection_limits() {
+    let h = start_with(|c| c.max_connections_per_ip = 1).await;
+    let first = post_offer(h.api, "/whip/live/one", Some(KEY), &offer()).await;
+    assert_eq!(first.status, 201, "{first:?}");
+    let second = post_offer(h.api, "/whip/live/two", Some(KEY), &offer()).await;
+    assert_eq!(second.status, 503, "{second:?}");
+    assert!(second.body.contains("too many connections"), "{}", second.body);
+    let location = first.header("location").unwrap().to_owned();
+    assert_eq!(http(h.api, "DELETE", &location, &[], "").await.status, 200);
+    // The slot is free once the session has ended.
+    let started = Instant::now();
+    loop {
+        let again = post_offer(h.api, "/whip/live/two", Some(KEY), &offer()).await;
+        if again.status == 201 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "{again:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

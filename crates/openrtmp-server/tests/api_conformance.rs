@@ -1274,7 +1274,9 @@ fn whip_types() {
         | WhipError::ShuttingDown
         | WhipError::NoCredentials
         | WhipError::UnknownSession => e.status(),
-        WhipError::Refused { reason } | WhipError::InUse { reason } => {
+        WhipError::Refused { reason }
+        | WhipError::InUse { reason }
+        | WhipError::Busy { reason } => {
             let _: &String = reason;
             e.status()
         }

@@ -12,6 +12,13 @@ pub enum WhipError {
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// Over `limits.max_connections` or `limits.max_connections_per_ip` (a WHIP session
+    /// counts as a connection).
+    #[error("{reason}")]
+    Busy {
+        /// Which limit.
+        reason: String,
+    },
     /// No bearer token, and the stream needs one.
     #[error("a stream key is required (Authorization: Bearer <key>)")]
     NoCredentials,
@@ -64,6 +71,7 @@ impl WhipError {
         match self {
             WhipError::Disabled => (404, Level::Debug),
             WhipError::ShuttingDown => (503, Level::Info),
+            WhipError::Busy { .. } => (503, Level::Warn),
             WhipError::NoCredentials => (401, Level::Warn),
             WhipError::Refused { .. } => (403, Level::Warn),
             WhipError::InUse { .. } => (409, Level::Warn),
@@ -100,5 +108,6 @@ mod tests {
         assert_eq!(WhipError::UnknownSession.status(), 404);
         assert_eq!(WhipError::Disabled.status(), 404);
         assert_eq!(WhipError::ShuttingDown.status(), 503);
+        assert_eq!(WhipError::Busy { reason: "x".into() }.status(), 503);
     }
 }

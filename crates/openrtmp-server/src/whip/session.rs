@@ -28,6 +28,7 @@ use super::socket::Bound;
 use super::{Control, WhipAnswer, WhipError, WhipOffer, MAX_OFFER_BYTES};
 use crate::auth::{AuthAction, AuthRequest, DenyKind, Verdict};
 use crate::connection::publishing::Publishing;
+use crate::limit::ConnectionGuard;
 use crate::registry::{ConnEntry, Registered};
 use crate::relay::Chain;
 use crate::shared::Shared;
@@ -103,6 +104,20 @@ async fn start_inner(shared: &Arc<Shared>, offer: &WhipOffer) -> Result<WhipAnsw
     if offer.offer_sdp.len() > MAX_OFFER_BYTES {
         return Err(WhipError::TooLarge { len: offer.offer_sdp.len(), limit: MAX_OFFER_BYTES });
     }
+    // A WHIP session is a connection for the limits (and the shutdown's count).
+    let (guard, total, from_ip) = shared.counter.enter(offer.peer);
+    if total > config.max_connections || from_ip > config.max_connections_per_ip {
+        let reason = if total > config.max_connections {
+            format!("too many connections (limit {})", config.max_connections)
+        } else {
+            format!(
+                "too many connections from {} (limit {})",
+                offer.peer, config.max_connections_per_ip
+            )
+        };
+        shared.stats.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(WhipError::Busy { reason });
+    }
     let conn_id = shared.next_conn_id();
     let peer = SocketAddr::new(offer.peer, 0);
     let key = authorize(shared, offer, peer, conn_id).await?;
@@ -156,6 +171,7 @@ async fn start_inner(shared: &Arc<Shared>, offer: &WhipOffer) -> Result<WhipAnsw
         key,
         entry,
         _registered: registered,
+        _guard: guard,
         ingest,
         media,
         publishing: Some(publishing),
@@ -227,6 +243,8 @@ struct Session {
     entry: Arc<ConnEntry>,
     /// Keeps the session in `/api/v1/connections` until the task ends.
     _registered: Registered,
+    /// Counts it against the connection limits until the task ends.
+    _guard: ConnectionGuard,
     ingest: IngestSession,
     media: MediaAssembler,
     /// `None` once replaced by a newer publisher.
