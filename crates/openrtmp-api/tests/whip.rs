@@ -493,6 +493,14 @@ async fn whip_publish_of_an_ffmpeg_clip_plays_back_over_rtmp_as_h264_and_aac() {
     let s = streams(&h).await.into_iter().find(|s| s["stream"] == "cam").unwrap();
     assert_eq!(s["video_codec"], "H.264", "{s}");
     assert_eq!(s["audio_codec"], "AAC", "{s}");
+    // The server-wide byte counters include WebRTC traffic.
+    let info = h.handle.info();
+    assert!(
+        info.bytes_in > 100_000 && info.bytes_out > 0,
+        "{} in, {} out",
+        info.bytes_in,
+        info.bytes_out
+    );
     let probe = |args: &[&str]| {
         let o = std::process::Command::new(&ffprobe)
             .args(["-v", "error"])

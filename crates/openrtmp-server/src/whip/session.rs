@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -318,6 +319,7 @@ impl Session {
         match inbound {
             Inbound::Packet { proto, source, destination, contents } => {
                 self.entry.add_in(contents.len());
+                self.shared.stats.bytes_in.fetch_add(contents.len() as u64, Relaxed);
                 let packet = Packet { proto, source, destination, contents: &contents };
                 if let Err(e) = self.ingest.handle_packet(Instant::now(), packet) {
                     if let Some(b) = self.bound() {
@@ -373,12 +375,14 @@ impl Session {
                 let Some(sock) = self.bound().and_then(|b| b.socket_for(source)) else { return };
                 if let Ok(n) = sock.socket.try_send_to(contents, destination) {
                     self.entry.add_out(n);
+                    self.shared.stats.bytes_out.fetch_add(n as u64, Relaxed);
                 }
             }
             Transport::Tcp => {
                 if let Some(tx) = self.tcp.get(&destination) {
                     if tx.try_send(contents.to_vec()).is_ok() {
                         self.entry.add_out(contents.len());
+                        self.shared.stats.bytes_out.fetch_add(contents.len() as u64, Relaxed);
                     }
                 }
             }
