@@ -24,6 +24,7 @@ mod recording;
 mod recordings;
 mod source;
 mod target;
+mod whip;
 
 /// Everything the handlers share.
 struct Shared {
@@ -80,6 +81,8 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
     Router::new()
         .route("/health", get(health))
         .merge(crate::dashboard::router())
+        // WHIP: the bearer is the stream key, checked by the server (no API token).
+        .merge(whip::router())
         .merge(protected)
         // The token or a signed link: checked by the handlers.
         .route(

@@ -55,12 +55,13 @@ mod source;
 pub mod unit;
 
 pub use model::{
-    AclRulesSection, AclSection, AcmeChallenge, AcmeSection, ApiSection, AuthSection,
+    AclRulesSection, AclSection, AcmeChallenge, AcmeSection, ApiSection, AuthSection, Bitrate,
     BruteForceSection, CallbackAction, CallbackSection, CallbackTlsSection, ClientAuthSection,
     FileConfig, LimitsSection, LogSection, NamesSection, NetworkPolicy, OriginSelect,
     PlatformSection, PlayTokensSection, PublishKeyEntry, PullEntry, PullMode, PushEntry,
     RecordEntry, RecordFormat, RecordSection, RelaySection, RelayTlsSection, RetentionSection,
-    RtmpSection, ShutdownSection, StreamsSection, TlsSection, TlsVersion, Toggle, ROOT_KEYS,
+    RtmpSection, ShutdownSection, StreamsSection, TlsSection, TlsVersion, Toggle, WebrtcSection,
+    ROOT_KEYS,
 };
 pub use resolve::REDACTED;
 

@@ -99,6 +99,9 @@ pub struct FileConfig {
     /// Recording: streams written to FLV or fragmented MP4 files.
     #[serde(default, skip_serializing_if = "RecordSection::is_empty")]
     pub record: RecordSection,
+    /// WebRTC (WHIP) ingest.
+    #[serde(default, skip_serializing_if = "WebrtcSection::is_empty")]
+    pub webrtc: WebrtcSection,
 }
 
 macro_rules! section {
@@ -331,6 +334,7 @@ pub const ROOT_KEYS: &[&str] = &[
     "platform",
     "relay",
     "record",
+    "webrtc",
 ];
 
 /// Checks one `{key: value}` entry of a section (or one list element) against its type;
@@ -446,6 +450,7 @@ pub(crate) const ROOT: Spec = Spec {
         ("platform", Shape::Section(&PLATFORM, false)),
         ("relay", Shape::Section(&RELAY, false)),
         ("record", Shape::Section(&record::RECORD, false)),
+        ("webrtc", Shape::Section(&webrtc::WEBRTC, false)),
     ],
 };
 
@@ -574,8 +579,10 @@ choice! {
 mod auth;
 mod record;
 mod tls;
+mod webrtc;
 
 pub use record::{RecordEntry, RecordFormat, RecordSection, RetentionSection};
+pub use webrtc::{Bitrate, WebrtcSection};
 
 #[cfg(test)]
 mod tests {

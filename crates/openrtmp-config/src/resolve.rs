@@ -20,6 +20,7 @@ mod auth;
 mod record;
 mod relay;
 mod tls;
+mod webrtc;
 
 /// What `dump` writes instead of a secret (the API token, publish keys, the play-token and
 /// callback signing secrets); refused as a secret so a dumped file cannot start a server
@@ -140,6 +141,7 @@ pub(crate) fn to_config(file: &FileConfig) -> (Config, Vec<ConfigIssue>) {
     platform(&file.platform, &mut c, &mut k);
     relay(&file.relay, &mut c, &mut k);
     record::record(&file.record, &mut c.record, &mut k);
+    webrtc::webrtc(&file.webrtc, &mut c.webrtc, &mut k);
     tls::tls(file, &mut c, &mut k);
     auth::auth(&file.auth, &mut c.auth, &mut k);
     if let Err(errors) = c.validate() {
@@ -557,6 +559,7 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
             relay
         },
         record: record::dump(&c.record),
+        webrtc: webrtc::dump(&c.webrtc),
     }
 }
 

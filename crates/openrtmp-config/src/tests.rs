@@ -8,6 +8,7 @@ use crate::unit::HumanDuration;
 mod record;
 mod relay;
 mod security;
+mod webrtc;
 
 /// Writes `text` to a fresh temporary file named `name` (its extension picks the format).
 fn file(name: &str, text: &str) -> PathBuf {

@@ -176,6 +176,8 @@ pub struct Config {
     pub relay: crate::relay::RelaySettings,
     /// Recording: which streams are written to files, how, and how long they are kept.
     pub record: crate::record::RecordSettings,
+    /// WebRTC (WHIP) ingest: ports, candidates, the audio transcode, keyframe requests.
+    pub webrtc: crate::whip::WebrtcSettings,
 }
 
 impl Default for Config {
@@ -220,6 +222,7 @@ impl Default for Config {
             mdns_name: None,
             relay: crate::relay::RelaySettings::default(),
             record: crate::record::RecordSettings::default(),
+            webrtc: crate::whip::WebrtcSettings::default(),
         }
     }
 }

@@ -18,7 +18,7 @@ mod decision;
 mod direct;
 mod io;
 mod playing;
-mod publishing;
+pub(crate) mod publishing;
 mod signals;
 
 use std::net::SocketAddr;

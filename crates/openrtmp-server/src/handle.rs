@@ -431,6 +431,22 @@ impl ServerHandle {
                 change.applied.push(name.into());
             }
         }
+        // WHIP: the sockets and candidates are bound at start; the rest is read by each
+        // new session.
+        let (nw, ow) = (&new.webrtc, &old.webrtc);
+        if (nw.udp_port, nw.tcp_port, &nw.public_addresses)
+            != (ow.udp_port, ow.tcp_port, &ow.public_addresses)
+        {
+            change.needs_restart.push("webrtc.ports".into());
+            effective.webrtc.udp_port = ow.udp_port;
+            effective.webrtc.tcp_port = ow.tcp_port;
+            effective.webrtc.public_addresses = ow.public_addresses.clone();
+        }
+        if (nw.enabled, nw.audio_bitrate, nw.keyframe_interval)
+            != (ow.enabled, ow.audio_bitrate, ow.keyframe_interval)
+        {
+            change.applied.push("webrtc".into());
+        }
         self.shared.hub.set_config(effective.effective_hub());
         self.shared.platform.set_cellular_warning(effective.cellular_warning_bytes);
         let policy_changed = new.network_policy != old.network_policy;

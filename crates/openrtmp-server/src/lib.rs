@@ -30,6 +30,7 @@ mod shared;
 mod socket;
 mod vod;
 mod web_play;
+pub mod whip;
 
 pub use config::*;
 pub use delay::{DelayHistogram, DELAY_BUCKETS_MS};
@@ -37,3 +38,4 @@ pub use handle::{ConfigChange, ConnectionInfo, ServerHandle, ServerInfo, StreamS
 pub use server::{Server, ServerError};
 pub use shared::ServerStats;
 pub use web_play::{PlayRefusal, WebPlayer, WebProtocol};
+pub use whip::{WebrtcSettings, WhipAnswer, WhipError, WhipOffer};

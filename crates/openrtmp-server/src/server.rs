@@ -72,7 +72,8 @@ impl Server {
             .filter_map(|l| l.local_addr().ok())
             .filter(|a| !a.ip().is_unspecified())
             .collect();
-        let shared = Arc::new(Shared::new(
+        let whip = crate::whip::Whip::new(crate::whip::socket::bind(&config.webrtc));
+        let mut shared = Shared::new(
             config,
             hub,
             auth,
@@ -80,7 +81,9 @@ impl Server {
             platform,
             listeners.iter().filter_map(|l| l.local_addr().ok()).collect(),
             rtmps.iter().filter_map(|l| l.local_addr().ok()).collect(),
-        ));
+        );
+        shared.whip = whip;
+        let shared = Arc::new(shared);
         Ok(Server { shared, listeners, rtmps })
     }
 
@@ -142,6 +145,9 @@ impl Server {
             }
         }
         tracker.spawn(stats_changes(Arc::clone(&self.shared)));
+        if let Some(whip) = &self.shared.whip.bound {
+            whip.start(&tracker, &self.shared.shutdown);
+        }
         tracker.spawn(crate::history::run(Arc::clone(&self.shared)));
         tracker.spawn(crate::record::retention::run(Arc::clone(&self.shared)));
         self.shared.relay.start_always(&self.shared.config().relay);

@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) catalog: crate::record::catalog::Catalog,
     /// The recordings running now (started with their streams or through the API).
     pub(crate) recorder: Arc<crate::record::Recorder>,
+    /// WHIP ingest: the WebRTC sockets and the sessions.
+    pub(crate) whip: crate::whip::Whip,
 }
 
 impl Shared {
@@ -120,6 +122,7 @@ impl Shared {
             open_segments,
             catalog: crate::record::catalog::Catalog::default(),
             recorder,
+            whip: crate::whip::Whip::default(),
         }
     }
 

@@ -115,6 +115,7 @@ fn full_config() -> Config {
         mdns_name,
         relay,
         record,
+        webrtc,
     } = d;
     let _: Vec<SocketAddr> = listen;
     let _: Option<SocketAddr> = api_listen;
@@ -154,6 +155,12 @@ fn full_config() -> Config {
         mdns_name: typed_val::<Option<String>>(mdns_name),
         relay: typed_val::<openrtmp_server::relay::RelaySettings>(relay),
         record: typed_val::<openrtmp_server::record::RecordSettings>(record),
+        // Any free ports: the test servers must not take the default 8189.
+        webrtc: openrtmp_server::WebrtcSettings {
+            udp_port: 0,
+            tcp_port: Some(0),
+            ..typed_val::<openrtmp_server::WebrtcSettings>(webrtc)
+        },
     }
 }
 
@@ -1231,4 +1238,74 @@ fn record_types() {
     let _: fn(&ServerHandle) -> RecordingStats = ServerHandle::recording_stats;
     let _: fn(&ServerHandle) -> tokio::sync::broadcast::Receiver<RecordingEvent> =
         ServerHandle::recording_events;
+}
+
+#[test]
+fn whip_types() {
+    use openrtmp_server::whip::{
+        self, WebrtcSettings, DEFAULT_AUDIO_BITRATE, DEFAULT_KEYFRAME_INTERVAL,
+        DEFAULT_WEBRTC_PORT, MAX_OFFER_BYTES,
+    };
+    use openrtmp_server::{WhipAnswer, WhipError, WhipOffer};
+    let _: u16 = DEFAULT_WEBRTC_PORT;
+    let _: u32 = DEFAULT_AUDIO_BITRATE;
+    let _: Duration = DEFAULT_KEYFRAME_INTERVAL;
+    let _: usize = MAX_OFFER_BYTES;
+    let _: whip::WhipError = WhipError::Disabled;
+    let WebrtcSettings {
+        enabled,
+        udp_port,
+        tcp_port,
+        public_addresses,
+        audio_bitrate,
+        keyframe_interval,
+    } = WebrtcSettings::default();
+    let _: (bool, u16, Option<u16>) = (enabled, udp_port, tcp_port);
+    let _: (Vec<std::net::IpAddr>, u32, Duration) =
+        (public_addresses, audio_bitrate, keyframe_interval);
+    let offer = WhipOffer {
+        app: "live".into(),
+        stream: "cam".into(),
+        bearer: Some("k".into()),
+        offer_sdp: String::new(),
+        peer: Ipv4Addr::LOCALHOST.into(),
+    };
+    assert!(!format!("{offer:?}").contains("\"k\""), "the bearer is not in Debug");
+    let WhipAnswer { session_id, answer_sdp } =
+        WhipAnswer { session_id: String::new(), answer_sdp: String::new() };
+    let _: (String, String) = (session_id, answer_sdp);
+    let status = |e: &WhipError| match e {
+        WhipError::Disabled
+        | WhipError::ShuttingDown
+        | WhipError::NoCredentials
+        | WhipError::UnknownSession => e.status(),
+        WhipError::Refused { reason }
+        | WhipError::InUse { reason }
+        | WhipError::Busy { reason } => {
+            let _: &String = reason;
+            e.status()
+        }
+        WhipError::BadOffer(m) | WhipError::Unsupported(m) | WhipError::Internal(m) => {
+            let _: &String = m;
+            e.status()
+        }
+        WhipError::TooLarge { len, limit } => {
+            let _: (&usize, &usize) = (len, limit);
+            e.status()
+        }
+        _ => 0,
+    };
+    assert_eq!(status(&WhipError::NoCredentials), 401);
+    let _: fn(&WhipError) -> u16 = WhipError::status;
+    let _: fn(&ServerHandle) -> (Vec<SocketAddr>, Option<u16>) = ServerHandle::webrtc_addrs;
+    // async: `ServerHandle::whip_publish`, `whip_patch`, `whip_delete`.
+    async fn calls(h: ServerHandle, offer: WhipOffer) -> Result<(), WhipError> {
+        let answer: WhipAnswer = h.whip_publish(offer).await?;
+        let _: usize = h.whip_patch("live", "cam", &answer.session_id, "").await?;
+        h.whip_delete("live", "cam", &answer.session_id).await
+    }
+    let _ = calls;
+    fn send<T: Send + Sync + 'static>() {}
+    send::<WhipError>();
+    send::<WhipOffer>();
 }
