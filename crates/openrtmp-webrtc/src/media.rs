@@ -16,6 +16,8 @@
 //!   following the video clock: some platforms (Facebook) refuse streams without audio.
 //!   Once silence has started it stays for the session; Opus arriving later is counted in
 //!   [`MediaStats::audio_dropped`] and dropped.
+//! * While audio flows, video waits for the audio of its time (at most 300 ms of it), so
+//!   the two leave interleaved although the AAC encoder answers ~130 ms late.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -28,8 +30,10 @@ use crate::rtp::RtpFrame;
 use crate::WebrtcError;
 
 mod audio_track;
+mod interleave;
 
 use audio_track::AudioTrack;
+use interleave::Interleaver;
 
 /// Default AAC bitrate: what notes15 §3 measured as a fair default for rusty_aac stereo.
 pub const DEFAULT_AAC_BITRATE_BPS: u32 = 128_000;
@@ -123,6 +127,10 @@ pub struct MediaAssembler {
     /// RTP times of the last emitted frames, for the frame rate.
     recent: VecDeque<u64>,
     audio: AudioTrack,
+    /// Video waiting for the audio of its time (the AAC encoder's lookahead).
+    interleave: Interleaver,
+    /// Reused for the tags of one push.
+    scratch: Vec<Tag>,
     stats: MediaStats,
 }
 
@@ -146,6 +154,8 @@ impl MediaAssembler {
             waiting_for_idr: true,
             video_started: None,
             recent: VecDeque::with_capacity(FPS_WINDOW),
+            interleave: Interleaver::default(),
+            scratch: Vec::new(),
             stats: MediaStats::default(),
         })
     }
@@ -184,13 +194,15 @@ impl MediaAssembler {
         }
         let Some(body) = converted.frame else { return };
         let timestamp = self.clock.timestamp(StreamKind::Video, frame.rtp_time);
+        let audio_flows = self.audio.has_audio() && !self.stats.silence;
         if let Some((sh, pending)) = &mut self.header {
             if *pending {
                 *pending = false;
-                out.push(Tag { kind: TagKind::Video, timestamp, body: sh.clone() });
+                let header = Tag { kind: TagKind::Video, timestamp, body: sh.clone() };
+                self.interleave.video(header, audio_flows, out);
             }
         }
-        out.push(Tag { kind: TagKind::Video, timestamp, body });
+        self.interleave.video(Tag { kind: TagKind::Video, timestamp, body }, audio_flows, out);
         self.stats.video_frames += 1;
         if self.recent.len() == FPS_WINDOW {
             self.recent.pop_front();
@@ -209,6 +221,7 @@ impl MediaAssembler {
                 self.clock.set_audio_expected(false);
             }
             self.stats.silence = true;
+            self.interleave.flush(out);
             self.audio.silence_until(timestamp, &mut self.stats, out);
         }
     }
@@ -226,7 +239,10 @@ impl MediaAssembler {
             self.stats.audio_dropped += 1;
             return;
         }
-        self.audio.push_opus(&frame, &mut self.clock, &mut self.stats, out);
+        let mut tags = std::mem::take(&mut self.scratch);
+        self.audio.push_opus(&frame, &mut self.clock, &mut self.stats, &mut tags);
+        self.interleave.audio(tags.drain(..), out);
+        self.scratch = tags;
     }
 
     /// Whether video waits for an IDR (start, after loss): the driver should send a PLI
