@@ -55,7 +55,8 @@ impl Interleaver {
         out.extend(self.held.drain(..));
     }
 
-    /// Video tags held (for tests and stats).
+    /// Video tags held.
+    #[cfg(test)]
     pub(super) fn held(&self) -> usize {
         self.held.len()
     }
