@@ -253,57 +253,7 @@ async fn whip_http_side_credentials_conflicts_cors_and_delete() {
 /// Makes the clip: 320x240 H.264 Baseline at 30 fps (a keyframe every second, AUD before
 /// each access unit) and a 1 kHz tone as 20 ms Opus packets.
 fn make_clip(ffmpeg: &Path, dir: &Path, seconds: u32) -> (Vec<Bytes>, Vec<(u64, Bytes)>) {
-    let (h264, ogg) = (dir.join("clip.h264"), dir.join("clip.ogg"));
-    let t = seconds.to_string();
-    openrtmp_testkit::run_ffmpeg(
-        ffmpeg,
-        &[
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=30",
-            "-t",
-            &t,
-            "-c:v",
-            "libx264",
-            "-profile:v",
-            "baseline",
-            "-bf",
-            "0",
-            "-g",
-            "30",
-            "-x264-params",
-            "aud=1",
-            "-an",
-            "-f",
-            "h264",
-            h264.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
-    openrtmp_testkit::run_ffmpeg(
-        ffmpeg,
-        &[
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=f=1000:r=48000",
-            "-t",
-            &t,
-            "-ac",
-            "2",
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "64k",
-            "-frame_duration",
-            "20",
-            ogg.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
+    let (h264, ogg) = openrtmp_testkit::webrtc_clip(ffmpeg, dir, "320x240", seconds).unwrap();
     let units = annexb_access_units(Bytes::from(std::fs::read(h264).unwrap()));
     let packets = ogg_opus_packets(&std::fs::read(ogg).unwrap()).unwrap();
     (units, packets)

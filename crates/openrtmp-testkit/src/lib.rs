@@ -193,6 +193,32 @@ impl Ffmpeg {
     }
 }
 
+/// A clip as a WebRTC sender sends it, made by FFmpeg in `dir`, `seconds` long:
+/// `clip.h264`, testsrc2 at `size` and 30 fps in baseline H.264 (no B-frames, as browsers
+/// send; a keyframe every 30 frames; access unit delimiters on, which the test senders split
+/// at), and `clip.ogg`, a 1 kHz sine as stereo Opus 64 kb/s in 20 ms frames. Returns the two
+/// paths.
+pub fn webrtc_clip(
+    ffmpeg: &Path,
+    dir: &Path,
+    size: &str,
+    seconds: u32,
+) -> Result<(PathBuf, PathBuf), String> {
+    let (h264, ogg) = (dir.join("clip.h264"), dir.join("clip.ogg"));
+    let (t, src) = (seconds.to_string(), format!("testsrc2=size={size}:rate=30"));
+    let video = "-c:v libx264 -profile:v baseline -bf 0 -g 30 -x264-params aud=1 -an -f h264";
+    let audio = "-ac 2 -c:a libopus -b:a 64k -frame_duration 20 -f ogg";
+    for (input, codec, out) in [(src.as_str(), video, &h264), ("sine=f=1000:r=48000", audio, &ogg)]
+    {
+        let out = out.display().to_string();
+        let mut args = vec!["-loglevel", "error", "-y", "-f", "lavfi", "-i", input, "-t", &t];
+        args.extend(codec.split(' '));
+        args.push(&out);
+        run_ffmpeg(ffmpeg, &args)?;
+    }
+    Ok((h264, ogg))
+}
+
 /// Runs FFmpeg to completion (fixture making, decode checks); returns its stderr on failure.
 pub fn run_ffmpeg(ffmpeg: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new(ffmpeg)

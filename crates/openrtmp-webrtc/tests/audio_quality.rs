@@ -16,6 +16,7 @@ use std::path::Path;
 
 use openrtmp_testkit::{ffmpeg, run_ffmpeg, TempDir};
 use openrtmp_webrtc::audio::{AacFrame, OpusToAac, DEFAULT_BITRATE_BPS};
+use openrtmp_webrtc::client::clip::ogg_opus_packets;
 
 const SR: usize = 48_000;
 /// Where the Opus timeline starts (48 kHz samples): not 0, so the priming frame is kept.
@@ -69,28 +70,6 @@ fn click(at: usize) -> Vec<f32> {
         *s = 0.9;
     }
     v
-}
-
-/// Opus packets of an Ogg Opus file (RFC 7845): the page segments joined, the two header
-/// packets skipped.
-fn ogg_packets(data: &[u8]) -> Vec<Vec<u8>> {
-    let mut packets = Vec::new();
-    let mut current = Vec::new();
-    let mut p = 0;
-    while p + 27 <= data.len() && &data[p..p + 4] == b"OggS" {
-        let segments = data[p + 26] as usize;
-        let lacing = &data[p + 27..p + 27 + segments];
-        let mut q = p + 27 + segments;
-        for &len in lacing {
-            current.extend_from_slice(&data[q..q + len as usize]);
-            q += len as usize;
-            if len < 255 {
-                packets.push(std::mem::take(&mut current));
-            }
-        }
-        p = q;
-    }
-    packets.into_iter().skip(2).collect()
 }
 
 fn adts(frames: &[AacFrame]) -> Vec<u8> {
@@ -176,7 +155,7 @@ fn run(
     let mut frames = Vec::new();
     let mut decoder = ropus::Decoder::new(48_000, ropus::Channels::Stereo).unwrap();
     let (mut pcm, mut buf) = (Vec::new(), vec![0f32; 5760 * 2]);
-    for (i, p) in ogg_packets(&std::fs::read(&ogg).unwrap()).iter().enumerate() {
+    for (i, (_, p)) in ogg_opus_packets(&std::fs::read(&ogg).unwrap()).unwrap().iter().enumerate() {
         t.push_opus(ORIGIN + i as u64 * 960, p, &mut frames).unwrap();
         let n = decoder.decode_float(p, &mut buf, ropus::DecodeMode::Normal).unwrap();
         pcm.extend_from_slice(&buf[..n * 2]);

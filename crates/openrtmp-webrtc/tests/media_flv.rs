@@ -9,48 +9,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use openrtmp_media::{FlvHeader, FlvTag, FlvWriter, TagType};
-use openrtmp_testkit::{ffmpeg, run_ffmpeg, TempDir};
-use openrtmp_webrtc::h264::{nal_type, nal_unit_type, split_annex_b};
+use openrtmp_testkit::{ffmpeg, run_ffmpeg, webrtc_clip, TempDir};
+use openrtmp_webrtc::client::clip::{annexb_access_units, ogg_opus_packets};
 use openrtmp_webrtc::media::{MediaAssembler, MediaConfig, Tag, TagKind};
 use openrtmp_webrtc::{RtpFrame, SenderReport};
 
 const SECONDS: f64 = 3.0;
-
-/// Access units of an Annex B file made with `-x264-params aud=1`: each starts at an AUD.
-fn access_units(data: &[u8]) -> Vec<Vec<u8>> {
-    let mut aus: Vec<Vec<u8>> = Vec::new();
-    for nal in split_annex_b(data) {
-        if nal_unit_type(nal) == Some(nal_type::AUD) || aus.is_empty() {
-            aus.push(Vec::new());
-        }
-        if let Some(au) = aus.last_mut() {
-            au.extend_from_slice(&[0, 0, 0, 1]);
-            au.extend_from_slice(nal);
-        }
-    }
-    aus
-}
-
-/// The packets of an Ogg Opus file (RFC 7845), without the two header packets.
-fn ogg_packets(mut data: &[u8]) -> Vec<Vec<u8>> {
-    let mut packets = Vec::new();
-    let mut cur = Vec::new();
-    while data.len() >= 27 && &data[..4] == b"OggS" {
-        let nseg = usize::from(data[26]);
-        let table = &data[27..27 + nseg];
-        let mut body = &data[27 + nseg..];
-        for &lace in table {
-            cur.extend_from_slice(&body[..usize::from(lace)]);
-            body = &body[usize::from(lace)..];
-            if lace < 255 {
-                packets.push(std::mem::take(&mut cur));
-            }
-        }
-        let page_len = 27 + nseg + table.iter().map(|l| usize::from(*l)).sum::<usize>();
-        data = &data[page_len..];
-    }
-    packets.split_off(2.min(packets.len()))
-}
 
 /// Runs the clip through a MediaAssembler as WebRTC would deliver it.
 fn assemble(aus: &[Vec<u8>], opus: &[Vec<u8>], config: MediaConfig) -> (Vec<Tag>, MediaAssembler) {
@@ -116,60 +80,16 @@ type Clips = (Vec<Vec<u8>>, Vec<Vec<u8>>);
 
 fn clips(dir: &TempDir) -> Option<Clips> {
     let ffmpeg = ffmpeg()?;
-    let (v, a) = (dir.path("clip.h264"), dir.path("clip.ogg"));
-    let t = SECONDS.to_string();
-    run_ffmpeg(
-        &ffmpeg,
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=30",
-            "-t",
-            &t,
-            "-c:v",
-            "libx264",
-            "-profile:v",
-            "baseline",
-            "-bf",
-            "0",
-            "-g",
-            "30",
-            "-x264-params",
-            "aud=1",
-            "-f",
-            "h264",
-            "-y",
-            v.to_str()?,
-        ],
-    )
-    .unwrap();
-    run_ffmpeg(
-        &ffmpeg,
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=f=1000:r=48000",
-            "-t",
-            &t,
-            "-ac",
-            "2",
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "64k",
-            "-frame_duration",
-            "20",
-            "-f",
-            "ogg",
-            "-y",
-            a.to_str()?,
-        ],
-    )
-    .unwrap();
-    let aus = access_units(&std::fs::read(v).unwrap());
-    let opus = ogg_packets(&std::fs::read(a).unwrap());
+    let (v, a) = webrtc_clip(&ffmpeg, &dir.0, "320x240", SECONDS as u32).unwrap();
+    let aus: Vec<Vec<u8>> = annexb_access_units(Bytes::from(std::fs::read(v).unwrap()))
+        .iter()
+        .map(|au| au.to_vec())
+        .collect();
+    let opus: Vec<Vec<u8>> = ogg_opus_packets(&std::fs::read(a).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|(_, p)| p.to_vec())
+        .collect();
     assert_eq!(aus.len(), 90);
     assert!(opus.len() >= 149, "{} Opus packets", opus.len());
     Some((aus, opus))

@@ -59,31 +59,8 @@ impl Clip {
     /// (no B-frames, GOP 30, AUDs on) and a 1 kHz sine in Opus 64 kb/s, 20 ms frames.
     pub fn make(ffmpeg: &Path, seconds: u32) -> Clip {
         let dir = openrtmp_testkit::TempDir::new("whip-clip");
-        let (h264, ogg) = (dir.path("clip.h264"), dir.path("clip.ogg"));
-        let t = seconds.to_string();
-        let run = |args: Vec<&str>| {
-            if let Err(e) = openrtmp_testkit::run_ffmpeg(ffmpeg, &args) {
-                panic!("making the WHIP clip: {e}");
-            }
-        };
-        let mut video = "-loglevel error -y -f lavfi -i testsrc2=size=640x360:rate=30 -t"
-            .split(' ')
-            .collect::<Vec<_>>();
-        video.push(&t);
-        video.extend(
-            "-c:v libx264 -profile:v baseline -bf 0 -g 30 -x264-params aud=1 -an -f h264"
-                .split(' '),
-        );
-        let h264_arg = h264.display().to_string();
-        video.push(&h264_arg);
-        run(video);
-        let mut audio =
-            "-loglevel error -y -f lavfi -i sine=f=1000:r=48000 -t".split(' ').collect::<Vec<_>>();
-        audio.push(&t);
-        audio.extend("-c:a libopus -b:a 64k -frame_duration 20 -f ogg".split(' '));
-        let ogg_arg = ogg.display().to_string();
-        audio.push(&ogg_arg);
-        run(audio);
+        let (h264, ogg) = openrtmp_testkit::webrtc_clip(ffmpeg, &dir.0, "640x360", seconds)
+            .unwrap_or_else(|e| panic!("making the WHIP clip: {e}"));
         Clip::from_files(&h264, Some(&ogg))
     }
 
@@ -255,59 +232,6 @@ pub async fn publish_clip(
     let driver = Driver { sender, socket, local, clip, play, stats: stats_tx, stop: stop_rx };
     let task = tokio::spawn(driver.run());
     Ok(WhipPublish { location, answer, local, stats, stop, task: Some(task), http })
-}
-
-/// A raw reply, for the refusal tests.
-#[derive(Debug, Clone)]
-pub struct RawReply {
-    pub status: u16,
-    pub location: Option<String>,
-    pub content_type: Option<String>,
-    pub body: String,
-}
-
-/// POSTs `body` to `{http_base}{path}` with the given `Content-Type` and bearer (either may
-/// be absent) and returns the reply as it came: for the 401/403/409/415 cases.
-pub async fn post_raw(
-    http_base: &str,
-    path: &str,
-    content_type: Option<&str>,
-    bearer: Option<&str>,
-    body: String,
-) -> RawReply {
-    let mut request = http().post(format!("{}{path}", http_base.trim_end_matches('/'))).body(body);
-    if let Some(content_type) = content_type {
-        request = request.header("Content-Type", content_type);
-    }
-    if let Some(bearer) = bearer {
-        request = request.header("Authorization", format!("Bearer {bearer}"));
-    }
-    let reply = request.send().await.unwrap_or_else(|e| panic!("POST {path}: {e}"));
-    let header =
-        |name: &str| reply.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let (location, content_type) = (header("location"), header("content-type"));
-    let status = reply.status().as_u16();
-    let body = reply.text().await.unwrap_or_default();
-    RawReply { status, location, content_type, body }
-}
-
-/// A valid offer (H.264 + Opus, one host candidate on an unbound port) for refusal tests.
-pub fn sample_offer() -> String {
-    let local: SocketAddr = "127.0.0.1:9".parse().expect("addr");
-    let (_, offer) =
-        WhipSender::new(std::time::Instant::now(), &[(local, Transport::Udp)], true, true)
-            .expect("offer");
-    offer
-}
-
-/// Sends DELETE to `url`; the status.
-pub async fn delete(url: &str) -> u16 {
-    http()
-        .delete(url)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or_else(|e| panic!("DELETE {url}: {e}"))
 }
 
 /// The sender's task: the socket, the timers and the media pacing.

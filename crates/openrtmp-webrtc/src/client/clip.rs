@@ -237,15 +237,7 @@ fn ogg_crc(page: &[u8]) -> u32 {
 #[cfg(test)]
 pub(crate) mod fixture {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-    use std::path::PathBuf;
     use std::sync::OnceLock;
-
-    /// The H.264 clip: 3 s of 640x360 at 30 fps, baseline, no B-frames, GOP 30, AUDs on.
-    pub(crate) const H264_ARGS: &str = "-f lavfi -i testsrc2=size=640x360:rate=30 -t 3 \
-        -c:v libx264 -profile:v baseline -bf 0 -g 30 -x264-params aud=1 -an -f h264";
-    /// The Opus clip: 3 s of a 1 kHz sine at 48 kHz, 64 kb/s, 20 ms frames.
-    pub(crate) const OPUS_ARGS: &str =
-        "-f lavfi -i sine=f=1000:r=48000 -t 3 -c:a libopus -b:a 64k -frame_duration 20 -f ogg";
 
     /// `(clip.h264, clip.ogg)`, or `None` (after the skip message) without FFmpeg.
     pub(crate) fn clips() -> Option<(Vec<u8>, Vec<u8>)> {
@@ -254,19 +246,12 @@ pub(crate) mod fixture {
             .get_or_init(|| {
                 let ffmpeg = openrtmp_testkit::ffmpeg()?;
                 let dir = openrtmp_testkit::TempDir::new("webrtc-clips");
-                let make = |args: &str, name: &str| -> Vec<u8> {
-                    let out: PathBuf = dir.path(name);
-                    let mut argv: Vec<String> =
-                        vec!["-loglevel".into(), "error".into(), "-y".into()];
-                    argv.extend(args.split_whitespace().filter(|a| *a != "\\").map(String::from));
-                    argv.push(out.display().to_string());
-                    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-                    if let Err(e) = openrtmp_testkit::run_ffmpeg(&ffmpeg, &argv) {
-                        panic!("making {name}: {e}");
-                    }
-                    std::fs::read(&out).expect("read clip")
-                };
-                Some((make(H264_ARGS, "clip.h264"), make(OPUS_ARGS, "clip.ogg")))
+                let (h264, ogg) = openrtmp_testkit::webrtc_clip(&ffmpeg, &dir.0, "640x360", 3)
+                    .unwrap_or_else(|e| panic!("making the clips: {e}"));
+                Some((
+                    std::fs::read(h264).expect("read clip"),
+                    std::fs::read(ogg).expect("read clip"),
+                ))
             })
             .clone()
     }
