@@ -104,6 +104,15 @@ fn keyed(key: &str) -> Vec<AppKeys> {
 /// The studio's server: WHIP and RTMP publish with [`WHIP_KEY`]; `rtmps://` targets trust
 /// `ca` (the RTMPS target's self-signed certificate). If WebRTC ingest must be switched on
 /// in the configuration, it is done here.
+/// One browser at a time: four headless Chromiums encoding 720p at once on a 2-core machine
+/// starve each other's video encoders (their video then lags their audio by half a second),
+/// which is the machine's speed, not the server's behaviour.
+static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_browser() -> std::sync::MutexGuard<'static, ()> {
+    ONE_BROWSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn studio_config(ca: Option<PathBuf>) -> Config {
     let mut config = Config {
         listen: vec!["127.0.0.1:0".parse().expect("addr")],
@@ -257,6 +266,7 @@ fn assert_no_secret_shown(browser: &Browser, secrets: &[&str]) {
 
 #[test]
 fn studio_page_previews_and_posts_an_h264_offer_with_the_key() {
+    let _one = one_browser();
     if !browser_tools() {
         return;
     }
@@ -324,6 +334,7 @@ fn studio_page_previews_and_posts_an_h264_offer_with_the_key() {
 /// page that is navigated away (`pagehide`) removes its targets too (keepalive DELETEs).
 #[test]
 fn studio_start_attaches_targets_and_stop_or_leaving_removes_them() {
+    let _one = one_browser();
     if !browser_tools() {
         return;
     }
@@ -523,6 +534,7 @@ fn publishing(h: &Harness) -> bool {
 
 #[test]
 fn studio_restreams_to_nginx_and_rtmps_then_stops() {
+    let _one = one_browser();
     let Some(ffprobe) = require("ffprobe", None) else { return };
     let Some(nginx) = openrtmp_testkit::nginx() else { return };
     if !browser_tools() {
@@ -618,6 +630,7 @@ fn studio_restreams_to_nginx_and_rtmps_then_stops() {
 
 #[test]
 fn studio_shows_a_refused_whip_key_and_a_failed_target() {
+    let _one = one_browser();
     if !browser_tools() {
         return;
     }

@@ -42,7 +42,7 @@ pub const DEFAULT_WEBRTC_PORT: u16 = 8189;
 pub const DEFAULT_AUDIO_BITRATE: u32 = 128_000;
 /// A keyframe is requested (PLI) when none came for this long: browsers (OpenH264) send
 /// IDRs only when asked, and players and platforms want one at least every 2 s.
-pub const DEFAULT_KEYFRAME_INTERVAL: Duration = Duration::from_millis(1800);
+pub const DEFAULT_KEYFRAME_INTERVAL: Duration = Duration::from_millis(1600);
 /// Largest SDP offer or trickle fragment accepted, bytes (a browser's offer with every
 /// codec and candidate is under 10 KiB).
 pub const MAX_OFFER_BYTES: usize = 64 * 1024;

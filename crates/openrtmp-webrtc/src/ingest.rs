@@ -60,7 +60,7 @@ use keyframe::KeyframePolicy;
 
 /// Default for [`IngestConfig::pli_interval`]: a keyframe at least every 2 s, with the
 /// request's round trip and the encoder's reaction inside the margin.
-pub const DEFAULT_PLI_INTERVAL: Duration = Duration::from_millis(1800);
+pub const DEFAULT_PLI_INTERVAL: Duration = Duration::from_millis(1600);
 /// Default for [`IngestConfig::pli_min_gap`].
 pub const DEFAULT_PLI_MIN_GAP: Duration = Duration::from_millis(300);
 /// Default for [`IngestConfig::connect_timeout`].

@@ -16,8 +16,9 @@
 //!   following the video clock: some platforms (Facebook) refuse streams without audio.
 //!   Once silence has started it stays for the session; Opus arriving later is counted in
 //!   [`MediaStats::audio_dropped`] and dropped.
-//! * While audio flows, video waits for the audio of its time (at most 300 ms of it), so
-//!   the two leave interleaved although the AAC encoder answers ~130 ms late.
+//! * While both flow, each kind waits for the other to reach its time (at most 500 ms of
+//!   it), so the two leave interleaved although the AAC encoder answers ~130 ms late and a
+//!   loaded browser's video lags its audio.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -199,10 +200,10 @@ impl MediaAssembler {
             if *pending {
                 *pending = false;
                 let header = Tag { kind: TagKind::Video, timestamp, body: sh.clone() };
-                self.interleave.video(header, audio_flows, out);
+                self.interleave.push(header, audio_flows, out);
             }
         }
-        self.interleave.video(Tag { kind: TagKind::Video, timestamp, body }, audio_flows, out);
+        self.interleave.push(Tag { kind: TagKind::Video, timestamp, body }, audio_flows, out);
         self.stats.video_frames += 1;
         if self.recent.len() == FPS_WINDOW {
             self.recent.pop_front();
@@ -241,7 +242,10 @@ impl MediaAssembler {
         }
         let mut tags = std::mem::take(&mut self.scratch);
         self.audio.push_opus(&frame, &mut self.clock, &mut self.stats, &mut tags);
-        self.interleave.audio(tags.drain(..), out);
+        let flows = !self.stats.silence;
+        for tag in tags.drain(..) {
+            self.interleave.push(tag, flows, out);
+        }
         self.scratch = tags;
     }
 

@@ -26,7 +26,7 @@ section! {
         /// AAC bitrate of the Opus transcode (`"128k"`, `"160k"`, or bits per second);
         /// default 128k.
         audio_bitrate: Bitrate,
-        /// A keyframe is requested (PLI) when none came for this long; default 1.8s.
+        /// A keyframe is requested (PLI) when none came for this long; default 1.6s.
         keyframe_interval: HumanDuration,
     }
 }

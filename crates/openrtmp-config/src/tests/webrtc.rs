@@ -23,7 +23,7 @@ fn webrtc_defaults() {
     assert_eq!(c.webrtc.audio_bitrate, DEFAULT_AUDIO_BITRATE);
     assert_eq!(c.webrtc.audio_bitrate, 128_000);
     assert_eq!(c.webrtc.keyframe_interval, DEFAULT_KEYFRAME_INTERVAL);
-    assert_eq!(c.webrtc.keyframe_interval, Duration::from_millis(1800));
+    assert_eq!(c.webrtc.keyframe_interval, Duration::from_millis(1600));
 }
 
 #[test]
