@@ -53,13 +53,16 @@ pub(super) struct Interleaver {
 impl Interleaver {
     /// A tag: out now, or held while `both_flow` and the other kind is behind it.
     pub(super) fn push(&mut self, tag: Tag, both_flow: bool, out: &mut Vec<Tag>) {
+        let lane = if tag.kind == TagKind::Video { &mut self.video } else { &mut self.audio };
+        // Known even for what passes straight through: the other kind, once it flows,
+        // need not wait for what already went out.
+        lane.newest = Some(tag.timestamp);
         if !both_flow {
             self.flush(out);
             out.push(tag);
             return;
         }
         let lane = if tag.kind == TagKind::Video { &mut self.video } else { &mut self.audio };
-        lane.newest = Some(tag.timestamp);
         lane.held.push_back(tag);
         self.release(out);
     }
@@ -203,6 +206,17 @@ mod tests {
         i.push(tag(TagKind::Video, 80), false, &mut out);
         assert_eq!(stamps(&out), [('a', 0), ('a', 30), ('v', 40), ('v', 80)]);
         assert_eq!(i.held(), 0);
+    }
+
+    #[test]
+    fn video_that_went_straight_through_counts_for_the_first_audio() {
+        // Regression: video out before audio flowed was not remembered, so the first
+        // audio waited for the next video frame.
+        let mut i = Interleaver::default();
+        let mut out = Vec::new();
+        i.push(tag(TagKind::Video, 0), false, &mut out);
+        a(&mut i, 0, &mut out);
+        assert_eq!(stamps(&out), [('v', 0), ('a', 0)]);
     }
 
     #[test]
