@@ -30,6 +30,8 @@ mod keys;
 mod names;
 mod notify;
 mod query;
+
+pub(crate) use query::percent_encode;
 mod settings;
 mod stats;
 mod token;

@@ -74,6 +74,20 @@ impl Params<'_> {
     }
 }
 
+/// `s` as a query value that [`Query::parse`] gives back whole: everything but RFC 3986's
+/// unreserved characters is `%XX` (a WHIP bearer becomes the `?key=` of a publish).
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -120,6 +134,15 @@ mod tests {
         assert_eq!(q.get("bad"), Some("%zz%4"));
         assert_eq!(q.get("missing"), None);
         assert!(Query::parse("").is_empty());
+    }
+
+    #[test]
+    fn encoded_values_parse_back_whole() {
+        for value in ["plain", "a+b c&d=e%f?g#h/é", "", "~-._"] {
+            let q = Query::parse(&format!("key={}&x=1", percent_encode(value)));
+            assert_eq!(q.get("key"), Some(value));
+        }
+        assert_eq!(percent_encode("a b+"), "a%20b%2B");
     }
 
     #[test]
