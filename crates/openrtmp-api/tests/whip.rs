@@ -14,7 +14,7 @@ use openrtmp_server::{Config, Server, ServerHandle};
 use openrtmp_webrtc::client::clip::{annexb_access_units, ogg_opus_packets};
 use openrtmp_webrtc::client::{ClientOutput, WhipSender};
 use openrtmp_webrtc::ingest::Packet;
-use openrtmp_webrtc::Transport;
+use openrtmp_webrtc::{Transmit, Transport};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -358,7 +358,7 @@ async fn publish_clip(
         let now = Instant::now();
         let wake = loop {
             match sender.poll_output(now) {
-                ClientOutput::Transmit { destination, contents, .. } => {
+                ClientOutput::Transmit(Transmit { destination, contents, .. }) => {
                     wire.send(destination, &contents).await;
                 }
                 ClientOutput::Connected => started = Some(Instant::now()),

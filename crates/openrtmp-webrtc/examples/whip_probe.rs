@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use openrtmp_webrtc::ingest::{IngestConfig, IngestOutput, IngestSession, Packet};
-use openrtmp_webrtc::Transport;
+use openrtmp_webrtc::{Transmit, Transport};
 
 const PAGE: &str = include_str!("whip_probe.html");
 
@@ -121,7 +121,12 @@ fn main() {
         loop {
             match s.poll_output(now) {
                 IngestOutput::Timeout(_) => break,
-                IngestOutput::Transmit { proto: Transport::Tcp, destination, contents, .. } => {
+                IngestOutput::Transmit(Transmit {
+                    proto: Transport::Tcp,
+                    destination,
+                    contents,
+                    ..
+                }) => {
                     // RFC 4571: a 2-byte length before each packet.
                     if let Some(conn) = conns.get_mut(&destination) {
                         let len = u16::try_from(contents.len()).unwrap_or(u16::MAX);
@@ -129,7 +134,7 @@ fn main() {
                         let _ = conn.write_all(&contents);
                     }
                 }
-                IngestOutput::Transmit { source, destination, contents, .. } => {
+                IngestOutput::Transmit(Transmit { source, destination, contents, .. }) => {
                     if let Some(sock) = sockets.iter().find(|x| x.local_addr().ok() == Some(source))
                     {
                         let _ = sock.send_to(&contents, destination);

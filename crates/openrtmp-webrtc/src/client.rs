@@ -20,26 +20,18 @@ use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
-use str0m::net::{Protocol, Receive, TcpType};
+use str0m::net::{Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
 use crate::ingest::Packet;
-use crate::{Transport, WebrtcError};
+use crate::{Transmit, Transport, WebrtcError};
 
 /// What the sender wants from its driver, in the order it happened.
 #[derive(Debug)]
 pub enum ClientOutput {
-    /// Send `contents` from the local candidate `source` to `destination`.
-    Transmit {
-        /// UDP, or ICE-TCP (the driver frames it, RFC 4571).
-        proto: Transport,
-        /// One of the local candidates given to [`WhipSender::new`].
-        source: SocketAddr,
-        /// The server's candidate.
-        destination: SocketAddr,
-        /// One datagram.
-        contents: Vec<u8>,
-    },
+    /// Send a packet from one of the local candidates given to [`WhipSender::new`] to the
+    /// server's candidate.
+    Transmit(Transmit),
     /// ICE and DTLS are up: media written from now on goes out (str0m drops what is
     /// written before).
     Connected,
@@ -219,10 +211,7 @@ impl WhipSender {
             tracing::debug!(source = %packet.source, len = packet.contents.len(), "ignored datagram");
             return Ok(());
         };
-        let proto = match packet.proto {
-            Transport::Udp => Protocol::Udp,
-            Transport::Tcp => Protocol::Tcp,
-        };
+        let proto = packet.proto.to_str0m();
         let receive =
             Receive { proto, source: packet.source, destination: packet.destination, contents };
         self.input(Input::Receive(now, receive))
@@ -284,18 +273,7 @@ impl WhipSender {
                     };
                     return ClientOutput::Timeout(at);
                 }
-                Output::Transmit(t) => {
-                    let proto = match t.proto {
-                        Protocol::Tcp => Transport::Tcp,
-                        _ => Transport::Udp,
-                    };
-                    return ClientOutput::Transmit {
-                        proto,
-                        source: t.source,
-                        destination: t.destination,
-                        contents: t.contents.into(),
-                    };
-                }
+                Output::Transmit(t) => return ClientOutput::Transmit(Transmit::from_str0m(t)),
                 Output::Event(event) => {
                     if let Some(out) = self.event(event) {
                         return out;

@@ -8,7 +8,7 @@
 //! let (mut session, answer) = IngestSession::accept_offer(now, &offer, &config)?;
 //! loop {
 //!     match session.poll_output(now) {
-//!         IngestOutput::Transmit { .. } => send it from `source` to `destination`,
+//!         IngestOutput::Transmit(t) => send it from `t.source` to `t.destination`,
 //!         IngestOutput::Connected => ..,
 //!         IngestOutput::Video(frame) | IngestOutput::Audio(frame) => to crate::media,
 //!         IngestOutput::Ended(reason) => break,
@@ -48,11 +48,11 @@ use str0m::change::SdpOffer;
 use str0m::config::DtlsVersion;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, MediaData, Mid};
-use str0m::net::{Protocol, Receive, TcpType};
+use str0m::net::{Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
 
 use crate::error::WebrtcError;
-use crate::rtp::{RtpFrame, SenderReport, Transport};
+use crate::rtp::{RtpFrame, SenderReport, Transmit, Transport};
 
 mod keyframe;
 
@@ -128,18 +128,8 @@ pub struct Packet<'a> {
 /// What the session has for the driver.
 #[derive(Debug)]
 pub enum IngestOutput {
-    /// Send `contents` from the local `source` to `destination` (for TCP: framed, on the
-    /// connection from `destination`).
-    Transmit {
-        /// UDP or ICE-TCP.
-        proto: Transport,
-        /// The local address (a candidate) to send from.
-        source: SocketAddr,
-        /// The peer.
-        destination: SocketAddr,
-        /// The datagram.
-        contents: Vec<u8>,
-    },
+    /// Send a packet from a local candidate to the peer.
+    Transmit(Transmit),
     /// ICE and DTLS are up; media follows.
     Connected,
     /// One H.264 access unit (Annex B), 90 kHz clock.
@@ -180,7 +170,13 @@ pub struct IngestSession {
     keyframes: KeyframePolicy,
     /// The video m-line, known from the first video frame.
     video_mid: Option<Mid>,
+    /// Candidates taken from trickle fragments (PATCH), against [`MAX_TRICKLED_CANDIDATES`].
+    trickled: usize,
 }
+
+/// The most candidates a session takes by trickle (PATCH): a browser trickles a handful per
+/// interface; the cap keeps a peer from growing str0m's candidate list without bound.
+pub const MAX_TRICKLED_CANDIDATES: usize = 64;
 
 impl IngestSession {
     /// Answers a WHIP offer. `Unsupported` when the offer has no H.264 video we can take
@@ -239,6 +235,7 @@ impl IngestSession {
             inactivity_timeout: config.inactivity_timeout,
             keyframes: KeyframePolicy::new(config.pli_interval, config.pli_min_gap),
             video_mid: None,
+            trickled: 0,
         };
         Ok((session, answer))
     }
@@ -299,9 +296,15 @@ impl IngestSession {
             if !candidate.starts_with("candidate:") {
                 continue;
             }
+            if self.trickled >= MAX_TRICKLED_CANDIDATES {
+                return Err(WebrtcError::Sdp(format!(
+                    "more than {MAX_TRICKLED_CANDIDATES} trickled candidates"
+                )));
+            }
             let candidate = Candidate::from_sdp_string(candidate)
                 .map_err(|e| WebrtcError::Sdp(format!("trickled candidate: {e}")))?;
             self.rtc.add_remote_candidate(candidate);
+            self.trickled += 1;
             taken += 1;
         }
         Ok(taken)
@@ -365,15 +368,7 @@ impl IngestSession {
             match output {
                 Output::Timeout(at) => return IngestOutput::Timeout(self.next_timeout(now, at)),
                 Output::Transmit(t) => {
-                    return IngestOutput::Transmit {
-                        proto: match t.proto {
-                            Protocol::Udp => Transport::Udp,
-                            _ => Transport::Tcp,
-                        },
-                        source: t.source,
-                        destination: t.destination,
-                        contents: t.contents.into(),
-                    };
+                    return IngestOutput::Transmit(Transmit::from_str0m(t));
                 }
                 Output::Event(event) => {
                     if let Some(out) = self.on_event(now, event) {
@@ -458,11 +453,7 @@ impl IngestSession {
 }
 
 fn receive(packet: Packet<'_>) -> Result<Receive<'_>, WebrtcError> {
-    let proto = match packet.proto {
-        Transport::Udp => Protocol::Udp,
-        Transport::Tcp => Protocol::Tcp,
-    };
-    Receive::new(proto, packet.source, packet.destination, packet.contents)
+    Receive::new(packet.proto.to_str0m(), packet.source, packet.destination, packet.contents)
         .map_err(|e| WebrtcError::Rtc(format!("unrecognised packet: {e}")))
 }
 

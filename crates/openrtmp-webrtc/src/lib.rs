@@ -29,4 +29,4 @@ pub mod rtp;
 pub mod audio;
 
 pub use error::WebrtcError;
-pub use rtp::{RtpFrame, SenderReport, Transport};
+pub use rtp::{RtpFrame, SenderReport, Transmit, Transport};

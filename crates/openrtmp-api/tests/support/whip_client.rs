@@ -17,7 +17,7 @@ use bytes::Bytes;
 use openrtmp_webrtc::client::clip::{annexb_access_units, ogg_opus_packets};
 use openrtmp_webrtc::client::{ClientOutput, WhipSender};
 use openrtmp_webrtc::ingest::Packet;
-use openrtmp_webrtc::Transport;
+use openrtmp_webrtc::{Transmit, Transport};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -306,7 +306,7 @@ impl Driver {
         loop {
             match self.sender.poll_output(std::time::Instant::now()) {
                 ClientOutput::Timeout(at) => return Some(Instant::from_std(at)),
-                ClientOutput::Transmit { destination, contents, .. } => {
+                ClientOutput::Transmit(Transmit { destination, contents, .. }) => {
                     // UDP: a lost datagram is the network's business, as for a browser.
                     let _ = self.socket.send_to(&contents, destination).await;
                 }

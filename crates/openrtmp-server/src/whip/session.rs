@@ -19,7 +19,7 @@ use openrtmp_hub::StreamKey;
 use openrtmp_proto::message::{Message, MessageType};
 use openrtmp_webrtc::ingest::{IngestConfig, IngestOutput, IngestSession, Packet};
 use openrtmp_webrtc::media::{MediaAssembler, MediaConfig, TagKind};
-use openrtmp_webrtc::{Transport, WebrtcError};
+use openrtmp_webrtc::{Transmit, Transport, WebrtcError};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -27,7 +27,7 @@ use super::error::Level;
 use super::router::{Inbound, SESSION_QUEUE};
 use super::socket::Bound;
 use super::{Control, WhipAnswer, WhipError, WhipOffer, MAX_OFFER_BYTES};
-use crate::auth::{AuthAction, AuthRequest, DenyKind, Verdict};
+use crate::auth::{percent_encode, AuthAction, AuthRequest, DenyKind, Verdict};
 use crate::connection::publishing::Publishing;
 use crate::limit::ConnectionGuard;
 use crate::registry::{ConnEntry, Registered};
@@ -54,18 +54,6 @@ impl From<WebrtcError> for WhipError {
             other => WhipError::Internal(other.to_string()),
         }
     }
-}
-
-/// `key` percent-encoded for a query parameter value.
-fn query_value(key: &str) -> String {
-    key.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Logs a refused request at its disposition's level; never the bearer token.
@@ -213,7 +201,7 @@ async fn authorize(
     conn_id: u64,
 ) -> Result<StreamKey, WhipError> {
     let stream = match &offer.bearer {
-        Some(bearer) => format!("{}?key={}", offer.stream, query_value(bearer)),
+        Some(bearer) => format!("{}?key={}", offer.stream, percent_encode(bearer)),
         None => offer.stream.clone(),
     };
     let request = AuthRequest {
@@ -344,9 +332,7 @@ impl Session {
         }
         let deadline = loop {
             match self.ingest.poll_output(now) {
-                IngestOutput::Transmit { proto, source, destination, contents } => {
-                    self.transmit(proto, source, destination, &contents);
-                }
+                IngestOutput::Transmit(t) => self.transmit(t),
                 IngestOutput::Connected => tracing::info!("WebRTC connected (ICE and DTLS up)"),
                 IngestOutput::Video(frame) => {
                     self.media.push_video(frame, &mut self.tags);
@@ -363,29 +349,22 @@ impl Session {
 
     /// Sends a packet through the socket (or ICE-TCP connection) it belongs to; a full
     /// socket buffer drops it, as the network would.
-    fn transmit(
-        &mut self,
-        proto: Transport,
-        source: SocketAddr,
-        destination: SocketAddr,
-        contents: &[u8],
-    ) {
-        match proto {
-            Transport::Udp => {
-                let Some(sock) = self.bound().and_then(|b| b.socket_for(source)) else { return };
-                if let Ok(n) = sock.socket.try_send_to(contents, destination) {
-                    self.entry.add_out(n);
-                    self.shared.stats.bytes_out.fetch_add(n as u64, Relaxed);
-                }
-            }
+    /// (The packet is handed over, not copied: ICE-TCP's queue takes the buffer.)
+    fn transmit(&mut self, t: Transmit) {
+        let sent = match t.proto {
+            Transport::Udp => self
+                .bound()
+                .and_then(|b| b.socket_for(t.source))
+                .and_then(|sock| sock.socket.try_send_to(&t.contents, t.destination).ok()),
             Transport::Tcp => {
-                if let Some(tx) = self.tcp.get(&destination) {
-                    if tx.try_send(contents.to_vec()).is_ok() {
-                        self.entry.add_out(contents.len());
-                        self.shared.stats.bytes_out.fetch_add(contents.len() as u64, Relaxed);
-                    }
-                }
+                let len = t.contents.len();
+                let tx = self.tcp.get(&t.destination);
+                tx.and_then(|tx| tx.try_send(t.contents).ok()).map(|()| len)
             }
+        };
+        if let Some(n) = sent {
+            self.entry.add_out(n);
+            self.shared.stats.bytes_out.fetch_add(n as u64, Relaxed);
         }
     }
 

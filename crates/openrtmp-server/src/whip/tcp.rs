@@ -144,9 +144,10 @@ async fn serve(stream: TcpStream, remote: SocketAddr, router: Arc<Router>) {
     let writer = async move {
         while let Some(frame) = rx.recv().await {
             let Ok(len) = u16::try_from(frame.len()) else { continue };
-            if wr.write_all(&len.to_be_bytes()).await.is_err()
-                || wr.write_all(&frame).await.is_err()
-            {
+            // Length and packet in one (vectored) write.
+            let len = len.to_be_bytes();
+            let mut framed = bytes::Buf::chain(&len[..], &frame[..]);
+            if wr.write_all_buf(&mut framed).await.is_err() {
                 return;
             }
         }

@@ -145,7 +145,7 @@ impl Peer for Ingest {
         loop {
             match self.session.poll_output(now) {
                 IngestOutput::Timeout(t) => return t,
-                IngestOutput::Transmit { proto, source, destination, contents } => {
+                IngestOutput::Transmit(Transmit { proto, source, destination, contents }) => {
                     wire.push_back((proto, source, destination, contents));
                 }
                 IngestOutput::Connected => self.connected = true,
@@ -249,7 +249,7 @@ impl<P: Peer> Pair<P> {
         loop {
             match self.sender.poll_output(self.now) {
                 ClientOutput::Timeout(t) => return t,
-                ClientOutput::Transmit { proto, source, destination, contents } => {
+                ClientOutput::Transmit(Transmit { proto, source, destination, contents }) => {
                     assert_eq!(source, addr(SENDER));
                     wire.push_back((proto, source, destination, contents));
                 }

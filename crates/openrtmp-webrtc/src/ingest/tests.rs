@@ -115,7 +115,7 @@ impl Pair {
             let rx_timeout = loop {
                 match self.rx.poll_output(self.now) {
                     IngestOutput::Timeout(t) => break t,
-                    IngestOutput::Transmit { source, destination, contents, .. } => {
+                    IngestOutput::Transmit(Transmit { source, destination, contents, .. }) => {
                         moved = true;
                         let receive =
                             Receive::new(Protocol::Udp, source, destination, &contents).unwrap();
@@ -407,6 +407,18 @@ fn trickled_candidates_are_counted() {
         a=candidate:1 1 udp 2122260223 10.0.0.9 50001 typ host\r\na=end-of-candidates\r\n";
     assert_eq!(p.rx.add_remote_candidates(frag).unwrap(), 1);
     assert!(p.rx.add_remote_candidates("a=candidate:garbage").is_err());
+    // Bounded: a peer cannot trickle without end.
+    let many: String = (0..MAX_TRICKLED_CANDIDATES)
+        .map(|i| {
+            format!(
+                "a=candidate:1 1 udp 2122260223 10.0.{}.{} 50001 typ host\r\n",
+                i / 250,
+                i % 250
+            )
+        })
+        .collect();
+    let err = p.rx.add_remote_candidates(&many).unwrap_err();
+    assert!(err.to_string().contains("trickled candidates"), "{err}");
 }
 
 #[test]
