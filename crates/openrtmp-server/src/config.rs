@@ -178,6 +178,10 @@ pub struct Config {
     pub record: crate::record::RecordSettings,
     /// WebRTC (WHIP) ingest: ports, candidates, the audio transcode, keyframe requests.
     pub webrtc: crate::whip::WebrtcSettings,
+    /// Scale-out: this node's id and address, the stream directory, claims and the drain.
+    pub cluster: crate::cluster::ClusterSettings,
+    /// Edge: plays of streams published on other nodes pull them from there.
+    pub edge: crate::cluster::EdgeSettings,
 }
 
 impl Default for Config {
@@ -223,6 +227,8 @@ impl Default for Config {
             relay: crate::relay::RelaySettings::default(),
             record: crate::record::RecordSettings::default(),
             webrtc: crate::whip::WebrtcSettings::default(),
+            cluster: crate::cluster::ClusterSettings::default(),
+            edge: crate::cluster::EdgeSettings::default(),
         }
     }
 }

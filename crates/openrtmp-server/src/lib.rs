@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod cluster;
 mod config;
 mod connection;
 mod delay;

@@ -27,6 +27,9 @@ pub enum ServerError {
     /// The authorisation settings cannot work (callback URL, callback TLS).
     #[error("auth: {0}")]
     Auth(#[from] crate::auth::AuthError),
+    /// The stream directory cannot be used (`cluster.directory`).
+    #[error("cluster directory: {0}")]
+    Directory(#[from] crate::cluster::DirectoryError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -83,6 +86,12 @@ impl Server {
             rtmps.iter().filter_map(|l| l.local_addr().ok()).collect(),
         );
         shared.whip = whip;
+        let directory = crate::cluster::build_directory(&shared.config().cluster.directory)?;
+        let cluster = crate::cluster::Cluster::new(shared.config().cluster.clone(), directory);
+        if shared.config().cluster.advertise_rtmp.is_none() {
+            cluster.set_advertise(default_advertise(&shared.listeners));
+        }
+        shared.cluster = Arc::new(cluster);
         let shared = Arc::new(shared);
         Ok(Server { shared, listeners, rtmps })
     }
@@ -149,6 +158,7 @@ impl Server {
             whip.start(&tracker, &self.shared.shutdown);
         }
         tracker.spawn(crate::history::run(Arc::clone(&self.shared)));
+        tracker.spawn(crate::cluster::node::run(Arc::clone(&self.shared)));
         tracker.spawn(crate::record::retention::run(Arc::clone(&self.shared)));
         self.shared.relay.start_always(&self.shared.config().relay);
         crate::platform::announce::start(&self.shared);
@@ -219,4 +229,16 @@ impl Server {
             "shutdown complete"
         );
     }
+}
+
+/// `rtmp://IP:port` of the first RTMP listener (loopback for a wildcard address): what a
+/// node advertises when `cluster.advertise_rtmp` is not set.
+fn default_advertise(listeners: &[SocketAddr]) -> String {
+    let Some(addr) = listeners.first() else { return String::new() };
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("rtmp://{}", SocketAddr::new(ip, addr.port()))
 }

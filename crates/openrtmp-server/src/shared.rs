@@ -74,6 +74,10 @@ pub(crate) struct Shared {
     pub(crate) recorder: Arc<crate::record::Recorder>,
     /// WHIP ingest: the WebRTC sockets and the sessions.
     pub(crate) whip: crate::whip::Whip,
+    /// This node in its cluster: lease, owned streams, drain.
+    pub(crate) cluster: Arc<crate::cluster::Cluster>,
+    /// Wakes the cluster task for a heartbeat now (the drain's state change).
+    pub(crate) cluster_wake: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -123,6 +127,11 @@ impl Shared {
             catalog: crate::record::catalog::Catalog::default(),
             recorder,
             whip: crate::whip::Whip::default(),
+            cluster: Arc::new(crate::cluster::Cluster::new(
+                crate::cluster::ClusterSettings::default(),
+                Arc::new(crate::cluster::MemoryDirectory::new()),
+            )),
+            cluster_wake: tokio::sync::Notify::new(),
         }
     }
 
