@@ -102,6 +102,12 @@ pub struct FileConfig {
     /// WebRTC (WHIP) ingest.
     #[serde(default, skip_serializing_if = "WebrtcSection::is_empty")]
     pub webrtc: WebrtcSection,
+    /// Scale-out: node id, directory, claims, drain.
+    #[serde(default, skip_serializing_if = "ClusterSection::is_empty")]
+    pub cluster: ClusterSection,
+    /// Edge: pulling streams published on other nodes.
+    #[serde(default, skip_serializing_if = "EdgeSection::is_empty")]
+    pub edge: EdgeSection,
 }
 
 macro_rules! section {
@@ -335,6 +341,8 @@ pub const ROOT_KEYS: &[&str] = &[
     "relay",
     "record",
     "webrtc",
+    "cluster",
+    "edge",
 ];
 
 /// Checks one `{key: value}` entry of a section (or one list element) against its type;
@@ -451,6 +459,8 @@ pub(crate) const ROOT: Spec = Spec {
         ("relay", Shape::Section(&RELAY, false)),
         ("record", Shape::Section(&record::RECORD, false)),
         ("webrtc", Shape::Section(&webrtc::WEBRTC, false)),
+        ("cluster", Shape::Section(&cluster::CLUSTER, false)),
+        ("edge", Shape::Section(&cluster::EDGE, false)),
     ],
 };
 
@@ -577,10 +587,12 @@ choice! {
 
 // After the macros, which they use.
 mod auth;
+mod cluster;
 mod record;
 mod tls;
 mod webrtc;
 
+pub use cluster::{ClusterSection, DirectoryKind, DirectorySection, EdgeSection, StaticNodeEntry};
 pub use record::{RecordEntry, RecordFormat, RecordSection, RetentionSection};
 pub use webrtc::{Bitrate, WebrtcSection};
 

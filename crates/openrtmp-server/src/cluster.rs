@@ -35,7 +35,8 @@ pub use drain::DrainPhase;
 pub use fixed::{StaticDirectory, StaticNode};
 pub use memory::MemoryDirectory;
 pub use settings::{
-    build_directory, ClusterSettings, DirectoryKind, DirectorySettings, EdgeSettings,
+    build_directory, redact_redis_url, ClusterSettings, DirectoryKind, DirectorySettings,
+    EdgeSettings, REDIS_AVAILABLE,
 };
 
 /// While a claim is held by another node's lease, it is tried again this often, up to
