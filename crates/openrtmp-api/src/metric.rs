@@ -13,6 +13,7 @@ use prometheus_client::registry::Registry;
 
 use crate::error::ApiError;
 
+mod cluster;
 mod target;
 
 /// Every metric family `/metrics` exposes, as named in `# TYPE` lines. Counter samples carry
@@ -66,6 +67,17 @@ pub const METRIC_NAMES: &[&str] = &[
     "openrtmp_recording_segments_closed",
     "openrtmp_recording_dropped_frames",
     "openrtmp_recording_errors",
+    "openrtmp_cluster_claims",
+    "openrtmp_cluster_directory_errors",
+    "openrtmp_cluster_heartbeats",
+    "openrtmp_cluster_streams_fenced",
+    "openrtmp_cluster_streams_restored",
+    "openrtmp_cluster_owned_streams",
+    "openrtmp_cluster_upstream_switches",
+    "openrtmp_cluster_upstream_gap_seconds",
+    "openrtmp_cluster_reconnect_requests",
+    "openrtmp_cluster_drain_phase",
+    "openrtmp_egress_bits_per_second",
 ];
 
 /// The registry `/metrics` encodes; it holds one collector reading the server handle.
@@ -106,7 +118,8 @@ impl Collector for ServerCollector {
         encode_pulls(&mut enc, &self.handle.pulls())?;
         target::encode(&mut enc, &self.handle.push_targets())?;
         encode_recording(&mut enc, &self.handle.recording_stats())?;
-        encode_recordings(&mut enc, &self.handle)
+        encode_recordings(&mut enc, &self.handle)?;
+        cluster::encode(&mut enc, &self.handle.cluster())
     }
 }
 

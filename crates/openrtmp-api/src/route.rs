@@ -18,6 +18,7 @@ use crate::metric::Metrics;
 use crate::rate::RateSampler;
 use crate::{auth, ApiOptions};
 
+mod cluster;
 mod events;
 mod history;
 mod recording;
@@ -75,11 +76,15 @@ pub(crate) fn router(handle: ServerHandle, options: ApiOptions) -> Router {
         .route("/api/v1/connections/{conn_id}", delete(kick))
         .route("/api/v1/config", get(view_config).patch(patch_config))
         .route("/api/v1/shutdown", post(shutdown))
+        .route("/api/v1/drain", post(cluster::drain))
+        .route("/api/v1/cluster", get(cluster::get))
+        .route("/api/v1/streams/{app}/{stream}/route", get(cluster::route))
         .route("/api/v1/recordings", get(recordings::list))
         .route("/api/v1/recordings/{app}/{stream}/{file}/link", post(recordings::sign))
         .route_layer(axum::middleware::from_fn_with_state(token, auth::require_token));
     Router::new()
         .route("/health", get(health))
+        .route("/readyz", get(cluster::readyz))
         .merge(crate::dashboard::router())
         // WHIP: the bearer is the stream key, checked by the server (no API token).
         .merge(whip::router())

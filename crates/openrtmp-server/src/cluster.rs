@@ -12,7 +12,7 @@
 //! nothing live changes; new publishes are taken unverified and re-asserted when it is back.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ pub(crate) mod node;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod settings;
+mod stats;
 
 pub use directory::{
     Claim, Directory, DirectoryError, DirectoryFuture, HeartbeatReply, Lease, NodeLoad, NodeRecord,
@@ -38,35 +39,11 @@ pub use settings::{
     build_directory, redact_redis_url, ClusterSettings, DirectoryKind, DirectorySettings,
     EdgeSettings, REDIS_AVAILABLE,
 };
+pub use stats::{ClusterStats, SwitchReason, GAP_BUCKETS_SECS};
 
 /// While a claim is held by another node's lease, it is tried again this often, up to
 /// `cluster.claim_wait`.
 const CLAIM_RETRY: Duration = Duration::from_millis(250);
-
-/// The cluster's counters, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct ClusterStats {
-    /// Claims that got the stream.
-    pub claims_claimed: AtomicU64,
-    /// Claims refused: another live node owns the stream.
-    pub claims_refused: AtomicU64,
-    /// Claims that got the stream after waiting for another node's lease to expire.
-    pub claims_waited: AtomicU64,
-    /// Publishes taken while the directory could not be asked.
-    pub claims_unverified: AtomicU64,
-    /// Streams lost to another node's newer claim (their publishers dropped).
-    pub streams_fenced: AtomicU64,
-    /// Stream records written back after the directory lost them.
-    pub streams_restored: AtomicU64,
-    /// Heartbeats that reached the directory.
-    pub heartbeats: AtomicU64,
-    /// Directory calls that failed: unreachable.
-    pub errors_unavailable: AtomicU64,
-    /// Directory calls that failed: a bad answer.
-    pub errors_protocol: AtomicU64,
-    /// Enhanced RTMP reconnect requests sent to clients (drain).
-    pub reconnect_requests: AtomicU64,
-}
 
 /// Why a publish is refused by the cluster (the description for
 /// `NetStream.Publish.BadName`).

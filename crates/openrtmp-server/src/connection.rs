@@ -184,7 +184,12 @@ impl Connection {
                 signal = self.signals.next() => {
                     let idle = self.is_idle();
                     let (connected, grace) = (self.connected, self.config.shutdown_grace);
-                    signal.follow(&mut self.session, connected, idle, grace)
+                    let redirect = self.shared.cluster.redirect_for(&self.app);
+                    let told = matches!(signal, signals::Signal::Draining);
+                    if told && connected && self.session.peer_caps().supports_reconnect() {
+                        self.shared.cluster.reconnect_sent();
+                    }
+                    signal.follow(&mut self.session, connected, idle, grace, redirect.as_deref())
                 }
                 written = write_some(&mut wr, &out.pending), if out.is_writing() => {
                     out.wrote(written, &mut self.traffic)
@@ -342,7 +347,12 @@ impl Connection {
     /// Asks for an authorisation decision: applied now when the verdict is ready, else the
     /// session waits (reading stops) and the loop keeps serving until it arrives.
     fn ask(&mut self, asked: Asked, req: crate::auth::AuthRequest) -> Result<(), Close> {
-        match self.decisions.ask(&self.shared.auth, asked, req) {
+        let claim = matches!(asked, Asked::Publish { .. }).then(|| decision::ClaimStep {
+            cluster: Arc::clone(&self.shared.cluster),
+            app: self.app.clone(),
+            takeover: self.shared.hub.config().replace_publisher,
+        });
+        match self.decisions.ask(&self.shared.auth, asked, req, claim) {
             Some((asked, verdict)) => self.decide(asked, verdict),
             None => Ok(()),
         }
@@ -441,9 +451,9 @@ impl Connection {
     fn start_play(&mut self, request: RequestId, stream_id: u32, name: &str) -> Result<(), Close> {
         let key = self.stream_key(name);
         if let Some(key) = &key {
-            let (relay, via, peer) =
-                (&self.shared.config_arc().relay, &self.asker.via, self.asker.peer);
-            if let Err(d) = self.shared.relay.playing(key, via, peer, relay) {
+            let config = self.shared.config_arc();
+            let (relay, via, peer) = (&config.relay, &self.asker.via, self.asker.peer);
+            if let Err(d) = self.shared.relay.playing(key, via, peer, relay, config.edge.enabled) {
                 let code = StatusCode::PLAY_FAILED;
                 return self.session.reject_play(now(), request, code, &d).map_err(Close::Protocol);
             }
@@ -498,8 +508,10 @@ impl Connection {
     fn stop_publish(&mut self, why: &str) {
         if let Some(p) = self.publishing.take() {
             self.shared.relay.unpublished(p.key(), self.entry.id);
+            let key = p.key().clone();
             p.stop(why);
             self.shared.platform.stats_changed();
+            crate::cluster::node::release_when_ended(&self.shared, key);
         }
     }
 

@@ -10,7 +10,10 @@ use crate::delay::DelayHistogram;
 use crate::platform::{AppState, LocalNetworkAccess};
 use crate::shared::Shared;
 
+mod cluster;
 mod seam;
+
+pub use cluster::{ClusterStatus, StreamRoute};
 
 /// Server-wide figures.
 #[derive(Debug, Clone)]
@@ -471,8 +474,9 @@ impl ServerHandle {
     /// the grace period) or forced (close everything now). Forcing a graceful shutdown in
     /// progress ends it at once.
     pub fn shutdown(&self, force: bool) {
-        self.shared.draining.cancel();
+        self.shared.drain.cancel();
         if force {
+            self.shared.draining.cancel();
             self.shared.shutdown.cancel();
         }
     }
@@ -493,8 +497,17 @@ impl ServerHandle {
                 config.memory_budget
             ));
         }
-        if self.shared.draining.is_cancelled() {
-            reasons.push("shutting down".into());
+        if self.shared.draining.is_cancelled() || self.shared.drain.is_cancelled() {
+            let phase = self.shared.cluster.phase();
+            reasons.push(format!("draining ({})", phase.name()));
+        }
+        let config = &config;
+        let connections = self.shared.counter.total();
+        if connections >= config.max_connections {
+            reasons.push(format!(
+                "at capacity ({connections} of {} connections)",
+                config.max_connections
+            ));
         }
         if self.shared.auth.circuit() == Some(crate::auth::CircuitState::Open) {
             reasons.push("authorisation callback unavailable (circuit open)".into());

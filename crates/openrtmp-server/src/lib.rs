@@ -35,7 +35,10 @@ pub mod whip;
 
 pub use config::*;
 pub use delay::{DelayHistogram, DELAY_BUCKETS_MS};
-pub use handle::{ConfigChange, ConnectionInfo, ServerHandle, ServerInfo, StreamStatus};
+pub use handle::{
+    ClusterStatus, ConfigChange, ConnectionInfo, ServerHandle, ServerInfo, StreamRoute,
+    StreamStatus,
+};
 pub use server::{Server, ServerError};
 pub use shared::ServerStats;
 pub use web_play::{PlayRefusal, WebPlayer, WebProtocol};

@@ -250,6 +250,8 @@ pub(crate) struct Relay {
     runtime: Option<tokio::runtime::Handle>,
     /// TLS of `rtmps://` targets (`relay.tls`), read at each connection.
     tls: Mutex<openrtmp_tls::ClientTls>,
+    /// The cluster an edge finds origins in (`edge.enabled`), set when the server binds.
+    cluster: Mutex<Option<Arc<crate::cluster::Cluster>>>,
 }
 
 impl Relay {
@@ -259,6 +261,7 @@ impl Relay {
         tls: openrtmp_tls::ClientTls,
     ) -> Relay {
         Relay {
+            cluster: Mutex::new(None),
             hub,
             shutdown,
             tls: Mutex::new(tls),
@@ -272,6 +275,15 @@ impl Relay {
 
     /// The TLS settings of `rtmps://` targets and origins (`relay.tls`), for a new
     /// connection.
+    /// The cluster whose directory edges look origins up in.
+    pub(crate) fn set_cluster(&self, cluster: Arc<crate::cluster::Cluster>) {
+        *self.cluster.lock().unwrap_or_else(|e| e.into_inner()) = Some(cluster);
+    }
+
+    pub(crate) fn cluster(&self) -> Option<Arc<crate::cluster::Cluster>> {
+        self.cluster.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub(crate) fn tls(&self) -> openrtmp_tls::ClientTls {
         self.tls.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

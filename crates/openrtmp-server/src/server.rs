@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::DrainPhase;
 use crate::config::{Config, ConfigError};
 use crate::handle::ServerHandle;
 use crate::listener::{accept_loop, rebind, stats_changes};
@@ -92,6 +93,7 @@ impl Server {
             cluster.set_advertise(default_advertise(&shared.listeners));
         }
         shared.cluster = Arc::new(cluster);
+        shared.relay.set_cluster(Arc::clone(&shared.cluster));
         let shared = Arc::new(shared);
         Ok(Server { shared, listeners, rtmps })
     }
@@ -185,8 +187,10 @@ impl Server {
         let shared = &self.shared;
         tokio::select! {
             _ = shutdown => {}
+            _ = shared.drain.cancelled() => {}
             _ = shared.draining.cancelled() => {}
         }
+        drain_start(shared).await;
         shared.draining.cancel();
         let grace = shared.config().shutdown_grace;
         let (connections, streams) =
@@ -209,6 +213,9 @@ impl Server {
         };
         let left = shared.counter.total();
         let streams_left = shared.hub.streams().iter().filter(|s| s.publishing).count();
+        shared.cluster.set_phase(DrainPhase::Releasing);
+        let _ = tokio::time::timeout(LEAVE_WAIT, shared.cluster.leave()).await;
+        shared.cluster.set_phase(DrainPhase::Done);
         shared.shutdown.cancel();
         shared.platform.listeners.lock().unwrap_or_else(|e| e.into_inner()).spawner = None;
         tracker.close();
@@ -226,9 +233,40 @@ impl Server {
             connections_terminated = left,
             streams_interrupted = streams_left,
             forced,
+            reconnect_requests =
+                shared.cluster.stats.reconnect_requests.load(std::sync::atomic::Ordering::Relaxed),
             "shutdown complete"
         );
     }
+}
+
+/// Leaving the directory at the end of a drain is given this long (the lease expires on
+/// its own anyway).
+const LEAVE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The drain's first phases: the lease says `draining` (readiness is 503 from here on),
+/// connections are still accepted for `cluster.drain_start_wait` (not when the shutdown
+/// is forced or clients were already told), then the peer clients are sent to is chosen.
+async fn drain_start(shared: &Arc<Shared>) {
+    let cluster = &shared.cluster;
+    cluster.set_phase(DrainPhase::StartWait);
+    shared.cluster_wake.notify_one();
+    let wait = cluster.settings().drain_start_wait;
+    if !wait.is_zero() && !shared.draining.is_cancelled() {
+        tracing::info!(
+            wait_ms = wait.as_millis() as u64,
+            "drain: still accepting while the load balancer takes this node out"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shared.shutdown.cancelled() => {}
+            _ = shared.draining.cancelled() => {}
+        }
+    }
+    let _ = tokio::time::timeout(LEAVE_WAIT, cluster.choose_redirect()).await;
+    cluster.set_phase(DrainPhase::Reconnecting);
+    // Grace from here on (connections are told when `draining` is cancelled, right after).
+    cluster.set_phase(DrainPhase::Grace);
 }
 
 /// `rtmp://IP:port` of the first RTMP listener (loopback for a wildcard address): what a

@@ -52,6 +52,10 @@ pub(crate) struct Shared {
     pub(crate) auth: Arc<crate::auth::Auth>,
     /// The RTMPS certificate and acceptor (`None` without RTMPS).
     pub(crate) tls: Option<openrtmp_tls::ServerTls>,
+    /// Cancelled when a drain is asked for (SIGTERM, `POST /api/v1/drain`, a graceful
+    /// [`crate::ServerHandle::shutdown`]): readiness goes 503, the lease says draining; the
+    /// server then cancels `draining` after `cluster.drain_start_wait`.
+    pub(crate) drain: CancellationToken,
     /// Cancelled when a graceful shutdown starts: stop accepting, tell clients.
     pub(crate) draining: CancellationToken,
     /// Cancelled to close every connection now.
@@ -116,6 +120,7 @@ impl Shared {
             rtmps_listeners,
             auth,
             tls,
+            drain: CancellationToken::new(),
             draining: CancellationToken::new(),
             shutdown,
             errors: Mutex::new(HashMap::new()),

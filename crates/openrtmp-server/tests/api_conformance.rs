@@ -116,6 +116,8 @@ fn full_config() -> Config {
         relay,
         record,
         webrtc,
+        cluster,
+        edge,
     } = d;
     let _: Vec<SocketAddr> = listen;
     let _: Option<SocketAddr> = api_listen;
@@ -161,6 +163,8 @@ fn full_config() -> Config {
             tcp_port: Some(0),
             ..typed_val::<openrtmp_server::WebrtcSettings>(webrtc)
         },
+        cluster: typed_val::<openrtmp_server::cluster::ClusterSettings>(cluster),
+        edge: typed_val::<openrtmp_server::cluster::EdgeSettings>(edge),
     }
 }
 
@@ -229,6 +233,7 @@ fn server_error(e: &ServerError) {
         ServerError::Config(errors) => typed::<Vec<ConfigError>>(errors),
         ServerError::Tls(err) => typed::<openrtmp_tls::TlsError>(err),
         ServerError::Auth(err) => auth_error(err),
+        ServerError::Directory(err) => typed::<openrtmp_server::cluster::DirectoryError>(err),
         ServerError::Bind { addr, source } => {
             typed::<SocketAddr>(addr);
             typed::<std::io::Error>(source);
@@ -1308,4 +1313,215 @@ fn whip_types() {
     fn send<T: Send + Sync + 'static>() {}
     send::<WhipError>();
     send::<WhipOffer>();
+}
+
+#[test]
+fn cluster_types() {
+    use openrtmp_hub::StreamKey;
+    use openrtmp_server::cluster::{
+        build_directory, redact_redis_url, Claim, ClaimError, Cluster, ClusterSettings,
+        ClusterStats, Directory, DirectoryError, DirectoryFuture, DirectoryKind, DirectorySettings,
+        DrainPhase, EdgeSettings, HeartbeatReply, Lease, MemoryDirectory, NodeLoad, NodeRecord,
+        NodeState, OwnedStream, Route, StaticDirectory, StaticNode, SwitchReason, GAP_BUCKETS_SECS,
+        REDIS_AVAILABLE,
+    };
+    use openrtmp_server::{ClusterStatus, StreamRoute};
+
+    let _: bool = REDIS_AVAILABLE;
+    let _: [f64; 12] = GAP_BUCKETS_SECS;
+    let _: fn(&str) -> String = redact_redis_url;
+    let _: fn(&DirectorySettings) -> Result<Arc<dyn Directory>, DirectoryError> = build_directory;
+    let ClusterSettings { node_id, advertise_rtmp, directory, claim_wait, drain_start_wait } =
+        ClusterSettings::default();
+    let _: (String, Option<String>, Duration, Duration) =
+        (node_id, advertise_rtmp, claim_wait, drain_start_wait);
+    let DirectorySettings { kind, url, node_ttl, heartbeat, nodes } = directory;
+    let _: (Option<String>, Duration, Duration, Vec<StaticNode>) =
+        (url, node_ttl, heartbeat, nodes);
+    let _: &str = match kind {
+        DirectoryKind::Local | DirectoryKind::Static | DirectoryKind::Redis => kind.name(),
+    };
+    let EdgeSettings { enabled } = EdgeSettings::default();
+    let _: bool = enabled;
+    let StaticNode { id, rtmp } = StaticNode { id: "n1".into(), rtmp: "rtmp://n1".into() };
+    let _: (String, String) = (id, rtmp);
+    let fixed =
+        StaticDirectory::new(vec![StaticNode { id: "n1".into(), rtmp: "rtmp://n1".into() }]);
+    let _: Option<&StaticNode> = fixed.home(&StreamKey::new("live", "cam"));
+    let memory = MemoryDirectory::new();
+    memory.clear();
+    let _: fn(&MemoryDirectory) = MemoryDirectory::clear;
+    let e = DirectoryError::Unavailable("x".into());
+    let _: &str = match &e {
+        DirectoryError::Unavailable(m) | DirectoryError::Protocol(m) => m,
+    };
+    let _: fn(&DirectoryError) -> &'static str = DirectoryError::kind;
+    let _: fn(NodeState) -> &'static str = NodeState::name;
+    let _: fn(&str) -> Option<NodeState> = NodeState::parse;
+    let _ = matches!(NodeState::default(), NodeState::Active | NodeState::Draining);
+    let NodeLoad { connections, streams, egress_bps } = NodeLoad::default();
+    let _: (u64, u64, u64) = (connections, streams, egress_bps);
+    let lease = Lease {
+        node_id: "n1".into(),
+        epoch: "e".into(),
+        advertise_rtmp: "rtmp://n1".into(),
+        state: NodeState::Active,
+        load: NodeLoad::default(),
+        ttl: Duration::from_secs(5),
+    };
+    let Lease { node_id, epoch, advertise_rtmp, state, load, ttl } = lease.clone();
+    let _: (String, String, String, NodeState, NodeLoad, Duration) =
+        (node_id, epoch, advertise_rtmp, state, load, ttl);
+    let NodeRecord { node_id, epoch, advertise_rtmp, state, load, expires_in } = NodeRecord {
+        node_id: String::new(),
+        epoch: String::new(),
+        advertise_rtmp: String::new(),
+        state: NodeState::Draining,
+        load: NodeLoad::default(),
+        expires_in: None,
+    };
+    let _: (String, String, String, NodeState, NodeLoad, Option<Duration>) =
+        (node_id, epoch, advertise_rtmp, state, load, expires_in);
+    let OwnedStream { key, epoch } = OwnedStream { key: StreamKey::new("a", "b"), epoch: 1 };
+    let _: (StreamKey, u64) = (key, epoch);
+    let route = Route {
+        owner: String::new(),
+        owner_epoch: String::new(),
+        epoch: 1,
+        advertise_rtmp: String::new(),
+        owner_state: NodeState::Active,
+    };
+    let Route { owner, owner_epoch, epoch, advertise_rtmp, owner_state } = route.clone();
+    let _: (String, String, u64, String, NodeState) =
+        (owner, owner_epoch, epoch, advertise_rtmp, owner_state);
+    match Claim::Held(route.clone()) {
+        Claim::Claimed { epoch } => typed::<u64>(&epoch),
+        Claim::Held(r) => typed::<Route>(&r),
+    }
+    let HeartbeatReply { lost, restored } = HeartbeatReply::default();
+    let _: (Vec<(StreamKey, Route)>, usize) = (lost, restored);
+    let ClaimError::Held { stream, owner, url } =
+        ClaimError::Held { stream: String::new(), owner: String::new(), url: String::new() };
+    let _: (String, String, String) = (stream, owner, url);
+    for phase in DrainPhase::ALL {
+        let _: &str = match phase {
+            DrainPhase::Serving
+            | DrainPhase::StartWait
+            | DrainPhase::Reconnecting
+            | DrainPhase::Grace
+            | DrainPhase::Releasing
+            | DrainPhase::Done => phase.name(),
+        };
+    }
+    for reason in SwitchReason::ALL {
+        let _: &str = match reason {
+            SwitchReason::Closed
+            | SwitchReason::Ended
+            | SwitchReason::Silent
+            | SwitchReason::Refused => reason.name(),
+        };
+    }
+    let ClusterStats {
+        claims_claimed,
+        claims_refused,
+        claims_waited,
+        claims_unverified,
+        streams_fenced,
+        streams_restored,
+        heartbeats,
+        errors_unavailable,
+        errors_protocol,
+        reconnect_requests,
+        switches,
+        gap_buckets,
+        gap_sum_us,
+    } = ClusterStats::default();
+    let _: [AtomicU64; 10] = [
+        claims_claimed,
+        claims_refused,
+        claims_waited,
+        claims_unverified,
+        streams_fenced,
+        streams_restored,
+        heartbeats,
+        errors_unavailable,
+        errors_protocol,
+        reconnect_requests,
+    ];
+    let _: ([AtomicU64; 4], [AtomicU64; 13], AtomicU64) = (switches, gap_buckets, gap_sum_us);
+    let cluster = Cluster::new(ClusterSettings::default(), Arc::new(MemoryDirectory::new()));
+    let _: fn(ClusterSettings, Arc<dyn Directory>) -> Cluster = Cluster::new;
+    let _: &ClusterSettings = cluster.settings();
+    let _: Arc<dyn Directory> = cluster.directory();
+    cluster.set_directory(Arc::new(MemoryDirectory::new()));
+    let _: Lease = cluster.lease();
+    let _: Vec<OwnedStream> = cluster.owned_streams();
+    let _: Option<u64> = cluster.owned_epoch(&StreamKey::new("a", "b"));
+    let _: DrainPhase = cluster.phase();
+    let _: &ClusterStats = &cluster.stats;
+    // async: `Cluster::claim`, `release`, `resolve`, `nodes`, `heartbeat`, `leave`, and the
+    // trait's `Directory::heartbeat`, `claim`, `release`, `resolve`, `nodes`, `leave`, `kind`.
+    async fn calls(c: &Cluster, d: &dyn Directory, lease: &Lease) -> Result<(), DirectoryError> {
+        let key = StreamKey::new("live", "cam");
+        let _: Result<u64, ClaimError> = c.claim(&key, false).await;
+        c.release(&key).await;
+        let _: Option<Route> = c.resolve(&key).await?;
+        let _: Vec<NodeRecord> = c.nodes().await?;
+        let _: Vec<(StreamKey, Route)> = c.heartbeat(NodeLoad::default()).await?;
+        c.leave().await;
+        let _: &'static str = d.kind();
+        let _: HeartbeatReply = d.heartbeat(lease, &[]).await?;
+        let _: Claim = d.claim(lease, &key, false).await?;
+        d.release(lease, &key, 1).await?;
+        let _: Option<Route> = d.resolve(&key).await?;
+        let _: Vec<NodeRecord> = d.nodes().await?;
+        let f: DirectoryFuture<'_, ()> = d.leave(lease);
+        f.await
+    }
+    let _ = calls;
+    async fn handle_calls(h: ServerHandle) {
+        let ClusterStatus {
+            node_id,
+            epoch,
+            advertise_rtmp,
+            state,
+            phase,
+            directory,
+            edge,
+            nodes,
+            directory_error,
+            owned,
+            claims,
+            fenced,
+            directory_errors,
+            reconnect_requests,
+        } = h.cluster_status().await;
+        let _: (String, String, String, NodeState, DrainPhase, &str, bool) =
+            (node_id, epoch, advertise_rtmp, state, phase, directory, edge);
+        let _: (Vec<NodeRecord>, Option<String>, Vec<OwnedStream>) =
+            (nodes, directory_error, owned);
+        let _: ([u64; 4], u64, [u64; 2], u64) =
+            (claims, fenced, directory_errors, reconnect_requests);
+        let StreamRoute {
+            owner,
+            owner_rtmp,
+            epoch,
+            local,
+            upstream,
+            upstream_state,
+            upstream_switches,
+            directory_error,
+        } = h.stream_route("live", "cam").await;
+        let _: (Option<String>, Option<String>, Option<u64>, bool) =
+            (owner, owner_rtmp, epoch, local);
+        let _: (Option<String>, Option<&str>, u64, Option<String>) =
+            (upstream, upstream_state, upstream_switches, directory_error);
+    }
+    let _ = handle_calls;
+    let _: fn(&ServerHandle) -> Arc<Cluster> = ServerHandle::cluster;
+    let _: fn(&ServerHandle) -> bool = ServerHandle::drain;
+    fn send<T: Send + Sync + 'static>() {}
+    send::<Cluster>();
+    send::<MemoryDirectory>();
+    send::<StaticDirectory>();
 }

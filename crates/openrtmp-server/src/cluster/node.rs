@@ -79,6 +79,20 @@ async fn beat(
     }
 }
 
+/// A publisher of `key` stopped here: the directory record goes at once (not at the next
+/// heartbeat), unless another local publisher holds the key now.
+pub(crate) fn release_when_ended(shared: &Arc<Shared>, key: StreamKey) {
+    if shared.cluster.owned_epoch(&key).is_none() {
+        return;
+    }
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        if !live(&shared, &key) {
+            shared.cluster.release(&key).await;
+        }
+    });
+}
+
 /// Whether `key` still has a publisher here (or one held for its reconnect grace).
 fn live(shared: &Shared, key: &StreamKey) -> bool {
     shared.hub.stream(key).is_some_and(|s| s.publishing || s.source_lost)

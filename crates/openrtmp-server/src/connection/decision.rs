@@ -84,6 +84,35 @@ impl Asker {
     }
 }
 
+/// The cluster's part of a publish decision: once authorisation allowed it, the stream is
+/// claimed in the directory (`Publish.Start` waits for a dead owner's lease up to
+/// `cluster.claim_wait`; a live owner elsewhere refuses it).
+pub(crate) struct ClaimStep {
+    pub(crate) cluster: Arc<crate::cluster::Cluster>,
+    /// The connection's app, as authorised.
+    pub(crate) app: String,
+    /// `streams.replace_publisher`: the claim takes the stream from any owner.
+    pub(crate) takeover: bool,
+}
+
+impl ClaimStep {
+    async fn apply(self, verdict: Verdict) -> Verdict {
+        let Verdict::Allow { stream: Some(name), .. } = &verdict else { return verdict };
+        let name = name.split('?').next().unwrap_or_default().trim_matches('/');
+        if name.is_empty() {
+            return verdict;
+        }
+        let key = openrtmp_hub::StreamKey::new(self.app.clone(), name);
+        match self.cluster.claim(&key, self.takeover).await {
+            Ok(_) => verdict,
+            Err(refused) => Verdict::Deny(crate::auth::Denial {
+                kind: crate::auth::DenyKind::BadName,
+                reason: refused.to_string(),
+            }),
+        }
+    }
+}
+
 /// At most one decision in flight (the session asks one at a time: it stops handling
 /// input while it waits).
 #[derive(Default)]
@@ -98,14 +127,22 @@ impl std::fmt::Debug for Decisions {
 }
 
 impl Decisions {
-    /// Asks `auth`; returns the verdict when it is ready now, else keeps it in flight.
+    /// Asks `auth` (and, for an allowed publish, the cluster: `claim`); returns the
+    /// verdict when it is ready now, else keeps it in flight.
     pub(crate) fn ask(
         &mut self,
         auth: &Arc<Auth>,
         asked: Asked,
         req: AuthRequest,
+        claim: Option<ClaimStep>,
     ) -> Option<(Asked, Verdict)> {
-        let mut verdict = auth.authorize(req).boxed();
+        let verdict = auth.authorize(req);
+        let mut verdict = match claim {
+            Some(step) if matches!(asked, Asked::Publish { .. }) => {
+                async move { step.apply(verdict.await).await }.boxed()
+            }
+            _ => verdict.boxed(),
+        };
         match (&mut verdict).now_or_never() {
             Some(v) => Some((asked, v)),
             None => {

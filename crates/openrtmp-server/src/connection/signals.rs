@@ -42,12 +42,15 @@ type Next<T> = Pin<Box<dyn Future<Output = (Option<T>, watch::Receiver<T>)> + Se
 impl Signal {
     /// What the signal means for a connection: closed, or told and carrying on. `idle`:
     /// neither publishing nor playing nor waiting for a decision.
+    /// `redirect`: the `tcUrl` a draining server sends clients to (a peer in its
+    /// cluster), if it chose one.
     pub(crate) fn follow(
         self,
         session: &mut ServerSession,
         connected: bool,
         idle: bool,
         grace: Duration,
+        redirect: Option<&str>,
     ) -> Result<(), Close> {
         match self {
             Signal::Shutdown => Err(Close::Shutdown),
@@ -55,7 +58,7 @@ impl Signal {
             Signal::Draining => {
                 let grace = grace.as_secs();
                 let d = format!("The server is shutting down; streams end within {grace} s.");
-                if announce_closing(session, connected, &d, "The server is restarting.") {
+                if announce_closing(session, connected, &d, "The server is restarting.", redirect) {
                     tracing::info!(
                         grace_secs = grace,
                         "told the client the server is shutting down"
@@ -67,7 +70,8 @@ impl Signal {
                 if let Directive::Expire(remaining) = directive {
                     let secs = remaining.as_secs();
                     let d = format!("The app is going to sleep; the server closes in {secs} s.");
-                    if announce_closing(session, connected, &d, "The app is going to sleep.") {
+                    if announce_closing(session, connected, &d, "The app is going to sleep.", None)
+                    {
                         tracing::info!(
                             remaining_secs = secs,
                             "told the client the app is going to sleep"
@@ -101,13 +105,15 @@ fn announce_closing(
     connected: bool,
     description: &str,
     reconnect: &str,
+    tc_url: Option<&str>,
 ) -> bool {
     if !connected {
         return false;
     }
     session.send_status(0, StatusCode::CONNECT_APP_SHUTDOWN, Some(description));
     if session.peer_caps().supports_reconnect() {
-        session.send_reconnect_request(None, Some(reconnect));
+        session.send_reconnect_request(tc_url, Some(reconnect));
+        tracing::info!(tc_url = tc_url.unwrap_or("(same)"), "reconnect request sent");
     }
     true
 }

@@ -126,10 +126,12 @@ pub(crate) struct Pull {
     pub(crate) id: u64,
     pub(crate) key: StreamKey,
     pub(crate) mode: PullMode,
-    /// Origin URLs in the order tried (keys included: never logged).
-    pub(crate) origins: Vec<String>,
-    /// The same, redacted.
-    pub(crate) redacted: Vec<String>,
+    /// Origin URLs in the order tried (keys included: never logged), and the same
+    /// redacted; an edge's are looked up in the directory at each round.
+    origins: Mutex<Origins>,
+    /// The cluster whose directory names the origin (an edge's pull), else `None` (the
+    /// origins of a `relay.pull` rule).
+    pub(crate) resolver: Option<Arc<crate::cluster::Cluster>>,
     /// The chain its connections carry, this server last.
     pub(crate) via: Chain,
     pub(crate) cancel: CancellationToken,
@@ -139,7 +141,48 @@ pub(crate) struct Pull {
     status: Mutex<Status>,
 }
 
+/// A pull's origin URLs and their redacted forms.
+#[derive(Debug, Default)]
+struct Origins {
+    urls: Vec<String>,
+    redacted: Vec<String>,
+}
+
+impl Origins {
+    fn new(urls: Vec<String>) -> Origins {
+        let redacted = urls.iter().map(|o| super::redact_url(o)).collect();
+        Origins { urls, redacted }
+    }
+}
+
 impl Pull {
+    fn origins(&self) -> std::sync::MutexGuard<'_, Origins> {
+        self.origins.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many origins a round tries.
+    pub(crate) fn origin_count(&self) -> usize {
+        self.origins().urls.len()
+    }
+
+    /// Origin `index`'s URL (key included: never logged).
+    pub(crate) fn origin(&self, index: usize) -> Option<String> {
+        self.origins().urls.get(index).cloned()
+    }
+
+    /// Origin `index`'s URL, redacted.
+    pub(crate) fn redacted(&self, index: usize) -> String {
+        self.origins().redacted.get(index).cloned().unwrap_or_default()
+    }
+
+    /// Replaces the origins (an edge's, from the directory).
+    pub(crate) fn set_origins(&self, urls: Vec<String>) {
+        let mut origins = self.origins();
+        if origins.urls != urls {
+            *origins = Origins::new(urls);
+        }
+    }
+
     fn status(&self) -> std::sync::MutexGuard<'_, Status> {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -206,8 +249,8 @@ impl Pull {
             mode: self.mode,
             state,
             since: s.since,
-            origin: s.origin.and_then(|i| Some((i, self.redacted.get(i)?.clone()))),
-            origins: self.redacted.clone(),
+            origin: s.origin.and_then(|i| Some((i, self.origins().redacted.get(i)?.clone()))),
+            origins: self.origins().redacted.clone(),
             switches: s.switches,
             frames_in: s.frames_in,
             bytes_in: s.bytes_in,
@@ -236,21 +279,39 @@ impl Pulls {
 impl Relay {
     /// A play of `key` arrives from `peer` through the relay chain `chain`: refused (the
     /// description for `NetStream.Play.Failed`) if the chain is a loop or too long; else,
-    /// if a pull rule matches and no local publisher holds the key, the pull starts (or,
-    /// running, is told it is wanted). Called before the player subscribes.
+    /// if a pull rule matches (or, on an `edge`, the cluster's directory will say where the
+    /// stream is live) and no local publisher holds the key, the pull starts (or, running,
+    /// is told it is wanted). Called before the player subscribes.
     pub(crate) fn playing(
         self: &Arc<Self>,
         key: &StreamKey,
         chain: &Chain,
         peer: SocketAddr,
         settings: &RelaySettings,
+        edge: bool,
     ) -> Result<(), String> {
         if let Err(e) = chain.check(self.node, settings.max_hops) {
             self.refused(key, chain, peer, "play", &e);
             return Err(e.to_string());
         }
-        let Some(rule) = settings.pull.iter().find(|r| r.matches(key)) else { return Ok(()) };
-        self.start_pull(key, rule, chain, settings);
+        match settings.pull.iter().find(|r| r.matches(key)) {
+            Some(rule) => {
+                self.start_pull(key, rule.mode, rule.origins_for(key), None, chain, settings)
+            }
+            None if edge => {
+                if let Some(cluster) = self.cluster() {
+                    self.start_pull(
+                        key,
+                        PullMode::OnDemand,
+                        Vec::new(),
+                        Some(cluster),
+                        chain,
+                        settings,
+                    );
+                }
+            }
+            None => {}
+        }
         Ok(())
     }
 
@@ -302,17 +363,21 @@ impl Relay {
                 continue;
             }
             let key = StreamKey::new(rule.app.clone(), rule.stream.clone());
-            self.start_pull(&key, rule, &Chain::default(), settings);
+            let origins = rule.origins_for(&key);
+            self.start_pull(&key, rule.mode, origins, None, &Chain::default(), settings);
         }
     }
 
-    /// Starts a pull of `key` by `rule` unless one runs (then it is marked wanted) or a
-    /// local publisher holds the key. The pull publishes at once, so players subscribe to
-    /// a stream that exists whatever `wait_for_publisher` says.
+    /// Starts a pull of `key` from `origins` (or from where `resolver`'s directory says)
+    /// unless one runs (then it is marked wanted) or a local publisher holds the key. The
+    /// pull publishes at once, so players subscribe to a stream that exists whatever
+    /// `wait_for_publisher` says.
     fn start_pull(
         self: &Arc<Self>,
         key: &StreamKey,
-        rule: &PullRule,
+        mode: PullMode,
+        origins: Vec<String>,
+        resolver: Option<Arc<crate::cluster::Cluster>>,
         chain: &Chain,
         settings: &RelaySettings,
     ) {
@@ -326,14 +391,12 @@ impl Relay {
             Ok(publisher) => publisher,
             Err(_) => return, // a local publisher holds the key: it takes precedence
         };
-        let origins = rule.origins_for(key);
-        let redacted = origins.iter().map(|o| super::redact_url(o)).collect();
         let pull = Arc::new(Pull {
             id,
             key: key.clone(),
-            mode: rule.mode,
-            origins,
-            redacted,
+            mode,
+            origins: Mutex::new(Origins::new(origins)),
+            resolver,
             via: chain.through(self.node),
             cancel: self.shutdown.child_token(),
             demanded: Mutex::new(Instant::now()),
@@ -352,8 +415,8 @@ impl Relay {
         pulls.insert(key.clone(), Arc::clone(&pull));
         drop(pulls);
         tracing::info!(
-            app = %key.app, stream = %key.name, mode = rule.mode.name(), via = %pull.via,
-            origins = ?pull.redacted, "pull starts"
+            app = %key.app, stream = %key.name, mode = mode.name(), via = %pull.via,
+            origins = ?pull.origins().redacted, edge = pull.resolver.is_some(), "pull starts"
         );
         // A pulled stream is pushed like a published one (`relay.push`); its pushes carry
         // the pull's chain, so a push that comes back here is refused.

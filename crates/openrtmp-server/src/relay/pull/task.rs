@@ -17,6 +17,7 @@ use openrtmp_proto::session::ClientEvent;
 use tokio::time::Instant;
 
 use super::{source_changed, Pull, PullMode, MEDIA_TIMEOUT, ORIGIN_TIMEOUT, SOURCE_GRACE};
+use crate::cluster::SwitchReason;
 use crate::relay::target::Backoff;
 use crate::relay::{scrub, Relay, OWNER_BASE};
 
@@ -29,6 +30,20 @@ const VIEWER_CHECK: Duration = Duration::from_millis(500);
 /// players get their end of stream at most this long after the origin's, unless another
 /// origin delivers media first.
 const ENDED_GRACE: Duration = Duration::from_millis(750);
+
+/// An edge's pull with no origin (none named by the directory, or the one named failing)
+/// looks again after this long.
+const EDGE_RETRY: Duration = Duration::from_millis(400);
+
+/// How long an edge keeps its players without a source while the directory still names
+/// an owner: a crashed origin's lease (5 s) plus the claim of the node its encoder
+/// reconnected to, plus the usual [`SOURCE_GRACE`]. Players stay attached across the move.
+const EDGE_GRACE: Duration = Duration::from_secs(15);
+
+/// An edge whose stream has had no owner in the directory for this long ends it (the
+/// publisher stopped): longer than the gap between a dead owner's lease expiring and the
+/// new owner's claim (one claim retry).
+const NO_OWNER_GRACE: Duration = Duration::from_secs(2);
 
 /// Why an origin was given up.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +89,11 @@ struct Run {
     grace: Duration,
     /// Whether the Publisher held now has had a source (a next one is a change).
     had_source: bool,
+    /// An edge: since when the directory has named no owner (the stream ended when that
+    /// lasts [`NO_OWNER_GRACE`]).
+    no_owner_since: Option<Instant>,
+    /// Why the first upstream lost since the last source was left.
+    left_for: Option<SwitchReason>,
     idle_since: Option<std::time::Instant>,
     /// When an on-demand pull next looks at its viewers: one deadline for the pull's
     /// life, not a timer per wake-up (media wakes the task far more often than this).
@@ -88,6 +108,7 @@ pub(super) async fn run(
     linger: std::time::Duration,
     push: Vec<crate::relay::PushRule>,
 ) {
+    let grace = if pull.resolver.is_some() { EDGE_GRACE } else { SOURCE_GRACE };
     let mut run = Run {
         relay,
         pull,
@@ -95,7 +116,9 @@ pub(super) async fn run(
         linger,
         push,
         lost_at: Some(Instant::now()),
-        grace: SOURCE_GRACE,
+        grace,
+        no_owner_since: None,
+        left_for: None,
         had_source: false,
         idle_since: None,
         next_check: Instant::now() + VIEWER_CHECK,
@@ -116,8 +139,11 @@ impl Run {
     async fn rounds(&mut self) -> Stop {
         let mut backoff = Backoff::default();
         loop {
+            if let Some(stop) = self.resolve().await {
+                return stop;
+            }
             let mut longest = Duration::ZERO;
-            for index in 0..self.pull.origins.len() {
+            for index in 0..self.pull.origin_count() {
                 let started = Instant::now();
                 match self.origin(index).await {
                     Ok(stop) => return stop,
@@ -127,7 +153,11 @@ impl Run {
                     }
                 }
             }
-            let wait = backoff.next(longest);
+            // An edge asks the directory again soon: the stream may have moved (an
+            // origin's lease expired, another node claimed it); a resolution is cheap and
+            // the attempts stay under three per second.
+            let wait =
+                if self.pull.resolver.is_some() { EDGE_RETRY } else { backoff.next(longest) };
             self.pull.backoff((Instant::now() + wait).into_std());
             let until = Instant::now() + wait;
             let cancel = self.pull.cancel.clone();
@@ -141,18 +171,72 @@ impl Run {
         }
     }
 
+    /// The grace without a source: an edge's is longer (see [`EDGE_GRACE`]).
+    fn source_grace(&self) -> Duration {
+        if self.pull.resolver.is_some() {
+            EDGE_GRACE
+        } else {
+            SOURCE_GRACE
+        }
+    }
+
+    /// An edge's round starts by asking the directory where the stream is live: its owner
+    /// becomes the one origin tried. With no owner for [`NO_OWNER_GRACE`], the local
+    /// stream ends (the Publisher goes; the pull waits on, for its viewers). When the
+    /// directory cannot be asked, the last origin is kept.
+    async fn resolve(&mut self) -> Option<Stop> {
+        let cluster = self.pull.resolver.clone()?;
+        let key = self.pull.key.clone();
+        let cancel = self.pull.cancel.clone();
+        let resolved = tokio::select! {
+            _ = cancel.cancelled() => return Some(Stop::Cancelled),
+            resolved = tokio::time::timeout(ORIGIN_TIMEOUT, cluster.resolve(&key)) => resolved,
+        };
+        match resolved {
+            Ok(Ok(Some(route))) => {
+                self.no_owner_since = None;
+                let url = format!("{}/{}/{}", route.advertise_rtmp, key.app, key.name);
+                self.pull.set_origins(vec![url]);
+            }
+            Ok(Ok(None)) => {
+                self.pull.set_origins(Vec::new());
+                let since = *self.no_owner_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= NO_OWNER_GRACE && self.publisher.is_some() && self.had_source
+                {
+                    tracing::info!(app = %key.app, stream = %key.name, "edge: no node publishes the stream any more");
+                    self.grace_over();
+                }
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(app = %key.app, stream = %key.name, %error, "edge: directory unavailable, keeping the last origin");
+            }
+            Err(_) => {
+                tracing::debug!(app = %key.app, stream = %key.name, "edge: directory timed out, keeping the last origin");
+            }
+        }
+        None
+    }
+
     /// Logs the loss of origin `index` once, with why.
     fn lost(&mut self, index: usize, error: &PullError) {
-        let url = self.pull.redacted.get(index).map_or("", String::as_str);
-        let reason = scrub(&error.to_string(), self.pull.origins.get(index).map_or("", |s| s));
-        let next = if index + 1 < self.pull.origins.len() { "next origin" } else { "backoff" };
+        let url = self.pull.redacted(index);
+        let reason = scrub(&error.to_string(), &self.pull.origin(index).unwrap_or_default());
+        let next = if index + 1 < self.pull.origin_count() { "next origin" } else { "backoff" };
         tracing::warn!(
             app = %self.pull.key.app, stream = %self.pull.key.name, origin = index, url,
             %reason, then = next, "pull origin lost"
         );
         self.pull.failed(reason);
         self.lost_at.get_or_insert_with(Instant::now);
-        if matches!(error, PullError::Ended(_)) {
+        self.left_for.get_or_insert(match error {
+            PullError::Client(_) => SwitchReason::Refused,
+            PullError::Silent(_) => SwitchReason::Silent,
+            PullError::Ended(_) => SwitchReason::Ended,
+            PullError::Closed => SwitchReason::Closed,
+        });
+        // An edge's origin that ended the stream may have handed it to another node (a
+        // drain, a takeover): the directory decides when it is over (`resolve`).
+        if matches!(error, PullError::Ended(_)) && self.pull.resolver.is_none() {
             self.grace = self.grace.min(ENDED_GRACE);
         }
     }
@@ -181,7 +265,7 @@ impl Run {
     /// pull stops (`Ok`).
     async fn origin(&mut self, index: usize) -> Result<Stop, PullError> {
         self.pull.connecting(index);
-        let url = self.pull.origins.get(index).cloned().unwrap_or_default();
+        let url = self.pull.origin(index).unwrap_or_default();
         let via = self.pull.via.to_string();
         let opening = open(&url, via, self.relay.tls());
         tokio::pin!(opening);
@@ -305,13 +389,22 @@ impl Run {
 
     /// Media flows from origin `index`: a change of source if the Publisher had one.
     fn source_up(&mut self, index: usize) {
-        let url = self.pull.redacted.get(index).map_or("", String::as_str);
+        let url = self.pull.redacted(index);
         if self.had_source && self.publisher.is_some() {
             self.pull.switched();
+            if let (Some(cluster), Some(at)) = (self.relay.cluster(), self.lost_at) {
+                let reason = self.left_for.unwrap_or(SwitchReason::Closed);
+                cluster.stats.switched(reason, at.elapsed());
+                tracing::info!(
+                    app = %self.pull.key.app, stream = %self.pull.key.name, reason = reason.name(),
+                    gap_ms = at.elapsed().as_millis() as u64, "pull upstream switched"
+                );
+            }
         }
+        self.left_for = None;
         self.had_source = true;
         self.lost_at = None;
-        self.grace = SOURCE_GRACE;
+        self.grace = self.source_grace();
         self.pull.live();
         tracing::info!(
             app = %self.pull.key.app, stream = %self.pull.key.name, origin = index, url,
