@@ -142,6 +142,7 @@ impl Run {
             if let Some(stop) = self.resolve().await {
                 return stop;
             }
+            let tried = self.pull.origin(0);
             let mut longest = Duration::ZERO;
             for index in 0..self.pull.origin_count() {
                 let started = Instant::now();
@@ -156,6 +157,18 @@ impl Run {
             // An edge asks the directory again soon: the stream may have moved (an
             // origin's lease expired, another node claimed it); a resolution is cheap and
             // the attempts stay under three per second.
+            // An edge whose stream moved (a drain: the publisher is on its new node before it
+            // leaves the old one) goes to the new owner at once: the gap its players see is
+            // then one connection, not a retry interval.
+            if self.pull.resolver.is_some() && tried.is_some() {
+                if let Some(stop) = self.resolve().await {
+                    return stop;
+                }
+                let now = self.pull.origin(0);
+                if now.is_some() && now != tried {
+                    continue;
+                }
+            }
             let wait =
                 if self.pull.resolver.is_some() { EDGE_RETRY } else { backoff.next(longest) };
             self.pull.backoff((Instant::now() + wait).into_std());
