@@ -188,7 +188,8 @@ fn enhanced_client_gets_capabilities() {
 
 #[test]
 fn reconnect_request_reaches_the_client_as_its_own_event() {
-    let caps = EnhancedCaps { caps_ex: crate::command::CAPS_EX_RECONNECT, ..EnhancedCaps::default() };
+    let caps =
+        EnhancedCaps { caps_ex: crate::command::CAPS_EX_RECONNECT, ..EnhancedCaps::default() };
     let mut p = Pair::new(ClientMode::Digest, Some(caps));
     p.connect();
     p.take_client();
@@ -198,9 +199,7 @@ fn reconnect_request_reaches_the_client_as_its_own_event() {
     let got: Vec<_> = p
         .take_client()
         .into_iter()
-        .filter(|e| {
-            matches!(e, ClientEvent::ReconnectRequest { .. } | ClientEvent::Status { .. })
-        })
+        .filter(|e| matches!(e, ClientEvent::ReconnectRequest { .. } | ClientEvent::Status { .. }))
         .collect();
     assert_eq!(
         got,
