@@ -138,6 +138,8 @@ pub struct FollowingPublisher {
     /// The timestamp of the last message sent (for headers replayed on a forced switch).
     last_timestamp: u32,
     switches: u32,
+    /// Reconnect requests followed (new connections attempted).
+    attempts: u32,
     /// Connections left behind, being unpublished and closed.
     closing: Vec<JoinHandle<()>>,
 }
@@ -174,6 +176,7 @@ impl FollowingPublisher {
             has_video: false,
             last_timestamp: 0,
             switches: 0,
+            attempts: 0,
             closing: Vec::new(),
         })
     }
@@ -186,6 +189,13 @@ impl FollowingPublisher {
     /// How many times sending moved to another connection.
     pub fn switches(&self) -> u32 {
         self.switches
+    }
+
+    /// How many reconnect requests were followed (new connections attempted, whether they
+    /// succeeded or not; requests ignored by the loop guard or for an unusable tcUrl are
+    /// not counted).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
     }
 
     /// Sends FLV `tags` as [`publish_tags`](crate::publish_tags) does (paced by their
@@ -448,6 +458,7 @@ impl FollowingPublisher {
             "following reconnect request to {target}"
         );
         self.followed_at.push_back(now);
+        self.attempts += 1;
         let (options, url) = (self.options.clone(), target.clone());
         let task = tokio::spawn(async move {
             let mut conn = Connection::connect(&url, options).await?;

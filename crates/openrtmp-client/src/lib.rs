@@ -29,5 +29,5 @@ pub use follow::{
 };
 pub use play::{play_to_writer, PlayEnd, PlayOptions, PlayStats, Player};
 pub use probe::{probe, ProbeReport};
-pub use publish::{publish_file, publish_tags, PublishOptions, PublishStats};
+pub use publish::{publish_file, publish_tags, tag_message, PublishOptions, PublishStats};
 pub use url::{RtmpUrl, UrlError, DEFAULT_PORT, DEFAULT_TLS_PORT};

@@ -104,7 +104,7 @@ async fn read_flv(path: &Path) -> Result<Vec<FlvTag>, ClientError> {
 
 /// The message for a tag: audio/video as they are; `onMetaData` script data wrapped in
 /// `@setDataFrame` (what encoders send, and servers cache).
-fn tag_message(tag: &FlvTag, timestamp: u32) -> Message {
+pub fn tag_message(tag: &FlvTag, timestamp: u32) -> Message {
     let (type_id, csid, payload) = match tag.tag_type {
         TagType::AUDIO => (MessageType::AUDIO, csid::AUDIO, tag.data.clone()),
         TagType::VIDEO => (MessageType::VIDEO, csid::VIDEO, tag.data.clone()),
