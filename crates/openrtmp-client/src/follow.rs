@@ -53,6 +53,26 @@ impl Default for FollowLimits {
     }
 }
 
+/// The loop guard's memory: when requests were followed, within the window.
+#[derive(Debug, Default)]
+struct Guard {
+    followed_at: VecDeque<Instant>,
+}
+
+impl Guard {
+    /// Whether a request may be followed at `now` (and if so, counts it).
+    fn allow(&mut self, limits: &FollowLimits, now: Instant) -> bool {
+        while self.followed_at.front().is_some_and(|t| now.duration_since(*t) >= limits.window) {
+            self.followed_at.pop_front();
+        }
+        if self.followed_at.len() >= limits.max_redirects as usize {
+            return false;
+        }
+        self.followed_at.push_back(now);
+        true
+    }
+}
+
 /// What a message is, for switching and for the headers a new server needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -127,8 +147,7 @@ pub struct FollowingPublisher {
     active: Connection,
     options: ConnectOptions,
     limits: FollowLimits,
-    /// When the followed requests were followed, within `limits.window`.
-    followed_at: VecDeque<Instant>,
+    guard: Guard,
     pending: Option<Pending>,
     /// Connected and publishing, waiting for the next switch point.
     next: Option<Connection>,
@@ -169,7 +188,7 @@ impl FollowingPublisher {
             active,
             options,
             limits,
-            followed_at: VecDeque::new(),
+            guard: Guard::default(),
             pending: None,
             next: None,
             headers: Headers::default(),
@@ -431,20 +450,6 @@ impl FollowingPublisher {
             tracing::debug!(server = %current, "already following a reconnect request");
             return;
         }
-        let now = Instant::now();
-        let window = self.limits.window;
-        while self.followed_at.front().is_some_and(|t| now.duration_since(*t) >= window) {
-            self.followed_at.pop_front();
-        }
-        if self.followed_at.len() >= self.limits.max_redirects as usize {
-            tracing::warn!(
-                server = %current,
-                limit = self.limits.max_redirects,
-                window_secs = window.as_secs(),
-                "ignoring a reconnect request: too many within the window (a redirect loop?)"
-            );
-            return;
-        }
         let target = match current.reconnect_target(tc_url) {
             Ok(target) => target,
             Err(e) => {
@@ -452,12 +457,20 @@ impl FollowingPublisher {
                 return;
             }
         };
+        if !self.guard.allow(&self.limits, Instant::now()) {
+            tracing::warn!(
+                server = %current,
+                limit = self.limits.max_redirects,
+                window_secs = self.limits.window.as_secs(),
+                "ignoring a reconnect request: too many within the window (a redirect loop?)"
+            );
+            return;
+        }
         tracing::info!(
             from = %current,
             description = description.unwrap_or_default(),
             "following reconnect request to {target}"
         );
-        self.followed_at.push_back(now);
         self.attempts += 1;
         let (options, url) = (self.options.clone(), target.clone());
         let task = tokio::spawn(async move {
@@ -493,5 +506,57 @@ async fn join_opt(
     match pending {
         Some(p) => (&mut p.task).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loop_guard_allows_a_few_moves_per_window() {
+        let limits = FollowLimits { max_redirects: 3, window: Duration::from_secs(60) };
+        let mut guard = Guard::default();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert!(guard.allow(&limits, at(0)));
+        assert!(guard.allow(&limits, at(1)));
+        assert!(guard.allow(&limits, at(2)));
+        assert!(!guard.allow(&limits, at(3)), "a fourth within the minute is a loop");
+        assert!(!guard.allow(&limits, at(59)));
+        // The first one left the window: room for one more.
+        assert!(guard.allow(&limits, at(60)));
+        assert!(!guard.allow(&limits, at(60)));
+        let none = FollowLimits { max_redirects: 0, ..limits };
+        assert!(!Guard::default().allow(&none, t0), "0 follows nothing");
+    }
+
+    fn message(type_id: MessageType, payload: &'static [u8]) -> Message {
+        Message {
+            csid: 6,
+            timestamp: 0,
+            type_id,
+            stream_id: 1,
+            payload: bytes::Bytes::from_static(payload),
+        }
+    }
+
+    #[test]
+    fn messages_are_told_apart_for_switching_and_replay() {
+        let cases = [
+            (message(MessageType::VIDEO, b"\x17\x00\x00\x00\x00\x01"), Kind::VideoHeader),
+            (message(MessageType::VIDEO, b"\x17\x01\x00\x00\x00\x65"), Kind::Keyframe),
+            (message(MessageType::VIDEO, b"\x27\x01\x00\x00\x00\x41"), Kind::Video),
+            (message(MessageType::AUDIO, b"\xaf\x00\x12\x10"), Kind::AudioHeader),
+            (message(MessageType::AUDIO, b"\xaf\x01\x21"), Kind::Audio),
+            (message(MessageType::DATA_AMF0, b"\x02\x00\x01x"), Kind::Metadata),
+        ];
+        let mut headers = Headers::default();
+        for (m, kind) in &cases {
+            assert_eq!(Kind::of(m), *kind, "{:?}", m.payload);
+            headers.remember(*kind, m);
+        }
+        let replayed: Vec<MessageType> = headers.all().map(|m| m.type_id).collect();
+        assert_eq!(replayed, [MessageType::DATA_AMF0, MessageType::AUDIO, MessageType::VIDEO]);
     }
 }
