@@ -217,17 +217,6 @@ impl FollowingPublisher {
         self.attempts
     }
 
-    /// Sends FLV `tags` as [`publish_tags`](crate::publish_tags) does (paced by their
-    /// timestamps unless `publish.realtime` is off, `publish.repeat` times), following
-    /// reconnect requests meanwhile.
-    pub async fn send_tags(
-        &mut self,
-        tags: &[openrtmp_media::flv_file::FlvTag],
-        publish: &crate::PublishOptions,
-    ) -> Result<crate::PublishStats, ClientError> {
-        crate::publish::send_tags(self, tags, publish).await
-    }
-
     /// Sends an audio, video or data message (timestamps as the caller's timeline: they
     /// continue unchanged across a switch). Switches to a new connection that is ready
     /// when `message` is a keyframe (any audio frame for a stream without video).

@@ -162,6 +162,20 @@ impl Sink for Connection {
     }
 }
 
+/// Publishing files while following reconnect requests (here, beside the pacing).
+impl FollowingPublisher {
+    /// Sends FLV `tags` as [`publish_tags`](crate::publish_tags) does (paced by their
+    /// timestamps unless `publish.realtime` is off, `publish.repeat` times), following
+    /// reconnect requests meanwhile.
+    pub async fn send_tags(
+        &mut self,
+        tags: &[FlvTag],
+        publish: &PublishOptions,
+    ) -> Result<PublishStats, ClientError> {
+        send_tags(self, tags, publish).await
+    }
+}
+
 impl Sink for FollowingPublisher {
     async fn send(&mut self, message: &Message) -> Result<(), ClientError> {
         FollowingPublisher::send(self, message).await
