@@ -123,7 +123,7 @@ fn check_overlay(overlay: &str) {
 /// Loads the Deployment's configuration as its pod would, and checks it against the
 /// manifest and the role.
 fn role_problems(overlay: &str, role: &Role, d: &Value, objects: &[Value]) -> Vec<String> {
-    let (loaded, links, redis_gated) = match load_config(overlay, d, objects) {
+    let PodConfig { loaded, links, redis_gated } = match load_config(overlay, d, objects) {
         Ok(x) => x,
         Err(e) => return vec![e],
     };
@@ -181,15 +181,19 @@ fn role_problems(overlay: &str, role: &Role, d: &Value, objects: &[Value]) -> Ve
     p
 }
 
-/// The configuration as its pod loads it, the service-link variables added, and whether
-/// the Redis directory was only checked up to this build's cargo feature.
-fn load_config(
-    overlay: &str,
-    d: &Value,
-    objects: &[Value],
-) -> Result<(openrtmp_config::Loaded, Vec<(String, String)>, bool), String> {
+/// A Deployment's configuration as its pod loads it.
+struct PodConfig {
+    loaded: openrtmp_config::Loaded,
+    /// The service-link variables added to the pod's environment.
+    links: Vec<(String, String)>,
+    /// The Redis directory was only checked up to this build's cargo feature.
+    redis_gated: bool,
+}
+
+/// The configuration as its pod loads it, the service-link variables added.
+fn load_config(overlay: &str, d: &Value, objects: &[Value]) -> Result<PodConfig, String> {
     match pod_env::load(overlay, d, objects, &[]) {
-        Ok((loaded, links)) => Ok((loaded, links, false)),
+        Ok((loaded, links)) => Ok(PodConfig { loaded, links, redis_gated: false }),
         // This test binary's openrtmp-server may lack the `redis` feature (the workspace
         // build turns it on through the CLI): everything else is still checked, with the
         // kind taken as local, and the file must say redis.
@@ -207,7 +211,7 @@ fn load_config(
             }
             let local = [("OPENRTMP_CLUSTER__DIRECTORY__KIND".to_owned(), "local".to_owned())];
             let (loaded, links) = pod_env::load(overlay, d, objects, &local)?;
-            Ok((loaded, links, true))
+            Ok(PodConfig { loaded, links, redis_gated: true })
         }
         Err(e) => Err(e),
     }
@@ -230,7 +234,8 @@ fn config_problems(d: &Value, c: &openrtmp_server::Config) -> Vec<String> {
     let tgps = pod["terminationGracePeriodSeconds"].as_u64().map(Duration::from_secs);
     if tgps.is_none_or(|t| t < drain + DRAIN_MARGIN) {
         p.push(format!(
-            "terminationGracePeriodSeconds {tgps:?} must exceed shutdown.grace + cluster.drain_start_wait ({drain:?}) by {DRAIN_MARGIN:?}"
+            "terminationGracePeriodSeconds {tgps:?} must exceed shutdown.grace + \
+             cluster.drain_start_wait ({drain:?}) by {DRAIN_MARGIN:?}"
         ));
     }
     let limit = quantity_bytes(&container["resources"]["limits"]["memory"]);
@@ -245,7 +250,8 @@ fn config_problems(d: &Value, c: &openrtmp_server::Config) -> Vec<String> {
         r["periodSeconds"].as_u64().unwrap_or(10) * r["failureThreshold"].as_u64().unwrap_or(3);
     if Duration::from_secs(seen) >= c.cluster.drain_start_wait {
         p.push(format!(
-            "readiness notices a drain after {seen} s, not before cluster.drain_start_wait ({:?}) ends",
+            "readiness notices a drain after {seen} s, not before \
+             cluster.drain_start_wait ({:?}) ends",
             c.cluster.drain_start_wait
         ));
     }
@@ -294,7 +300,9 @@ fn checks_catch_broken_manifests() {
             }
         }),
         ("unknown kind", |o| {
-            o.push(serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "x"}}))
+            let mut ingress = serde_json::json!({"kind": "Ingress", "metadata": {"name": "x"}});
+            ingress["apiVersion"] = "networking.k8s.io/v1".into();
+            o.push(ingress)
         }),
         ("must follow POD_IP", |o| {
             let env = deployment(o)["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -321,8 +329,8 @@ fn checks_catch_broken_manifests() {
     let mut broken = objects.clone();
     pod_spec(&mut broken).insert("terminationGracePeriodSeconds".into(), 35.into());
     let d = find(&broken, "Deployment", "openrtmp").expect("rendered");
-    let (loaded, _, _) = load_config("redis-cluster-broken", d, &broken).expect("loads");
-    let problems = config_problems(d, &loaded.config);
+    let pod = load_config("redis-cluster-broken", d, &broken).expect("loads");
+    let problems = config_problems(d, &pod.loaded.config);
     assert!(problems.iter().any(|p| p.contains("terminationGracePeriodSeconds")), "{problems:?}");
 }
 

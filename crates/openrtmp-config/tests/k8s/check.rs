@@ -341,7 +341,9 @@ fn pod_hardening(d: &Value, objects: &[Value], p: &mut Problems) {
             || !drops_all
             || sc["allowPrivilegeEscalation"] != false
         {
-            p.add(d, format!("container {}: needs runAsNonRoot, readOnlyRootFilesystem, allowPrivilegeEscalation: false and capabilities.drop [ALL]", c["name"]));
+            let want = "runAsNonRoot, readOnlyRootFilesystem, allowPrivilegeEscalation: false \
+                        and capabilities.drop [ALL]";
+            p.add(d, format!("container {}: needs {want}", c["name"]));
         }
         let res = &c["resources"];
         if !res["requests"].is_object() || !res["limits"]["memory"].is_string() {
@@ -359,7 +361,11 @@ fn openrtmp_deployment(d: &Value, p: &mut Problems) {
     if spec["strategy"]["type"] != "RollingUpdate"
         || spec["strategy"]["rollingUpdate"]["maxUnavailable"] != 0
     {
-        p.add(d, "strategy must be RollingUpdate with maxUnavailable: 0 (a new pod is ready before an old one drains)");
+        p.add(
+            d,
+            "strategy must be RollingUpdate with maxUnavailable: 0 \
+             (a new pod is ready before an old one drains)",
+        );
     }
     let pod = &spec["template"]["spec"];
     if pod["topologySpreadConstraints"].as_array().is_none_or(Vec::is_empty) {
@@ -412,7 +418,11 @@ fn openrtmp_deployment(d: &Value, p: &mut Problems) {
     }
     match (at("POD_IP"), at("OPENRTMP_CLUSTER__ADVERTISE_RTMP")) {
         (Some(ip), Some(adv)) if ip < adv => {}
-        _ => p.add(d, "OPENRTMP_CLUSTER__ADVERTISE_RTMP must follow POD_IP (a $(VAR) sees only variables above it)"),
+        _ => p.add(
+            d,
+            "OPENRTMP_CLUSTER__ADVERTISE_RTMP must follow POD_IP \
+             (a $(VAR) sees only variables above it)",
+        ),
     }
 }
 
