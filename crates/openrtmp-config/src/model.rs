@@ -102,6 +102,9 @@ pub struct FileConfig {
     /// WebRTC (WHIP) ingest.
     #[serde(default, skip_serializing_if = "WebrtcSection::is_empty")]
     pub webrtc: WebrtcSection,
+    /// PROXY protocol from trusted load balancers.
+    #[serde(default, skip_serializing_if = "ProxyProtocolSection::is_empty")]
+    pub proxy_protocol: ProxyProtocolSection,
 }
 
 macro_rules! section {
@@ -335,6 +338,7 @@ pub const ROOT_KEYS: &[&str] = &[
     "relay",
     "record",
     "webrtc",
+    "proxy_protocol",
 ];
 
 /// Checks one `{key: value}` entry of a section (or one list element) against its type;
@@ -451,6 +455,7 @@ pub(crate) const ROOT: Spec = Spec {
         ("relay", Shape::Section(&RELAY, false)),
         ("record", Shape::Section(&record::RECORD, false)),
         ("webrtc", Shape::Section(&webrtc::WEBRTC, false)),
+        ("proxy_protocol", Shape::Section(&proxy::PROXY_PROTOCOL, false)),
     ],
 };
 
@@ -577,10 +582,12 @@ choice! {
 
 // After the macros, which they use.
 mod auth;
+mod proxy;
 mod record;
 mod tls;
 mod webrtc;
 
+pub use proxy::ProxyProtocolSection;
 pub use record::{RecordEntry, RecordFormat, RecordSection, RetentionSection};
 pub use webrtc::{Bitrate, WebrtcSection};
 

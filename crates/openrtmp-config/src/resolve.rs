@@ -17,6 +17,7 @@ use crate::unit::{format_size, Addr, ByteSize, HumanDuration};
 use crate::ConfigIssue;
 
 mod auth;
+mod proxy;
 mod record;
 mod relay;
 mod tls;
@@ -142,6 +143,7 @@ pub(crate) fn to_config(file: &FileConfig) -> (Config, Vec<ConfigIssue>) {
     relay(&file.relay, &mut c, &mut k);
     record::record(&file.record, &mut c.record, &mut k);
     webrtc::webrtc(&file.webrtc, &mut c.webrtc, &mut k);
+    proxy::proxy_protocol(&file.proxy_protocol, &mut c.proxy_protocol);
     tls::tls(file, &mut c, &mut k);
     auth::auth(&file.auth, &mut c.auth, &mut k);
     if let Err(errors) = c.validate() {
@@ -560,6 +562,7 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
         },
         record: record::dump(&c.record),
         webrtc: webrtc::dump(&c.webrtc),
+        proxy_protocol: proxy::dump(&c.proxy_protocol),
     }
 }
 

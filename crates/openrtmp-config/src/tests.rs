@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::*;
 use crate::unit::HumanDuration;
 
+mod proxy;
 mod record;
 mod relay;
 mod security;

@@ -3,7 +3,8 @@
 //! a trusted peer's v2 or v1 header names is the connection's peer in the API, for the ACL
 //! and for the per-IP limit; a header from an untrusted peer is not believed; a trusted
 //! peer without a header, or with a garbage one, is closed with the reason counted while
-//! other connections go on; on RTMPS the header comes before the ClientHello.
+//! other connections go on; on RTMPS the header comes before the ClientHello; a reload
+//! applies to new connections.
 
 mod support;
 
@@ -228,5 +229,23 @@ fn on_rtmps_the_header_comes_before_the_client_hello() {
         wait_for(&server, "the RTMPS publisher as 203.0.113.7", |c| {
             c.peer == addr(CLIENT) && c.role == "publisher"
         });
+    });
+}
+
+/// A reload turns it on for the connections accepted after it (reported as applied).
+#[test]
+fn a_reload_applies_to_new_connections() {
+    let server = TestServer::start(support::test_config());
+    let url = server.rtmp_url("live");
+    let rt = support::client_runtime();
+    rt.block_on(async {
+        let before = connect_with(server.addr, &url, &v2(CLIENT, server.addr)).await;
+        assert!(before.is_err(), "off: the header reaches the RTMP handshake");
+        let config = Config { listen: vec![server.addr], ..config("127.0.0.1/32") };
+        let change = server.handle.apply_config(config).expect("reload");
+        assert!(change.applied.contains(&"proxy_protocol".to_owned()), "{change:?}");
+        let _after =
+            connect_with(server.addr, &url, &v2(CLIENT, server.addr)).await.expect("on");
+        wait_for(&server, "the client named by the header", |c| c.peer == addr(CLIENT));
     });
 }
