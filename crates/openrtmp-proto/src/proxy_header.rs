@@ -291,14 +291,10 @@ fn v2_addresses(family: u8, body: &[u8]) -> Option<ProxiedAddresses> {
         1 => {
             let a: [u8; V2_INET_LEN] = body.get(..V2_INET_LEN)?.try_into().ok()?;
             let [s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1] = a;
-            let source = SocketAddr::new(
-                IpAddr::from([s0, s1, s2, s3]),
-                u16::from_be_bytes([sp0, sp1]),
-            );
-            let destination = SocketAddr::new(
-                IpAddr::from([d0, d1, d2, d3]),
-                u16::from_be_bytes([dp0, dp1]),
-            );
+            let source =
+                SocketAddr::new(IpAddr::from([s0, s1, s2, s3]), u16::from_be_bytes([sp0, sp1]));
+            let destination =
+                SocketAddr::new(IpAddr::from([d0, d1, d2, d3]), u16::from_be_bytes([dp0, dp1]));
             Some(ProxiedAddresses { source, destination })
         }
         2 => {

@@ -244,8 +244,7 @@ fn a_reload_applies_to_new_connections() {
         let config = Config { listen: vec![server.addr], ..config("127.0.0.1/32") };
         let change = server.handle.apply_config(config).expect("reload");
         assert!(change.applied.contains(&"proxy_protocol".to_owned()), "{change:?}");
-        let _after =
-            connect_with(server.addr, &url, &v2(CLIENT, server.addr)).await.expect("on");
+        let _after = connect_with(server.addr, &url, &v2(CLIENT, server.addr)).await.expect("on");
         wait_for(&server, "the client named by the header", |c| c.peer == addr(CLIENT));
     });
 }

@@ -94,8 +94,8 @@ const V2_TCP4_NLB_TLV: &[u8] = &[
     0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0x00,
     0x26, // 12 + 3 + 23 = 38
     198, 51, 100, 9, 172, 31, 1, 2, 0x30, 0x39, 0x07, 0x8f, // 198.51.100.9:12345 -> :1935
-    0xea, 0x00, 0x17, 0x01, b'v', b'p', b'c', b'e', b'-', b'0', b'1', b'2', b'3', b'4', b'5',
-    b'6', b'7', b'8', b'9', b'a', b'b', b'c', b'd', b'e', b'f', b'0',
+    0xea, 0x00, 0x17, 0x01, b'v', b'p', b'c', b'e', b'-', b'0', b'1', b'2', b'3', b'4', b'5', b'6',
+    b'7', b'8', b'9', b'a', b'b', b'c', b'd', b'e', b'f', b'0',
 ];
 
 #[test]
@@ -105,10 +105,7 @@ fn v1_golden_lines() {
     assert_eq!(h.version, ProxyVersion::V1);
     assert_eq!(h.addresses, Some(addrs("255.255.255.255:65535", "255.255.255.255:65535")));
     // The spec's TCP6 "example" elides digits: not an address, refused.
-    assert_eq!(
-        decode_everywhere(V1_TCP6),
-        Err(malformed("address does not match the protocol"))
-    );
+    assert_eq!(decode_everywhere(V1_TCP6), Err(malformed("address does not match the protocol")));
     let (h, len) = complete(V1_UNKNOWN_LONGEST);
     assert_eq!((h.addresses, len), (None, V1_MAX_LEN));
     let (h, len) = complete(b"PROXY UNKNOWN\r\n");
@@ -147,7 +144,12 @@ fn v1_refusals() {
         (b"\x16\x03\x01\x02\x00", ProxyHeaderError::NotAHeader { first: 0x16 }),
     ];
     for (input, error) in cases {
-        assert_eq!(decode_everywhere(input), Err(error.clone()), "{:?}", String::from_utf8_lossy(input));
+        assert_eq!(
+            decode_everywhere(input),
+            Err(error.clone()),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
     }
     let long = [b"PROXY UNKNOWN ".as_slice(), &[b'x'; 100]].concat();
     assert_eq!(decode_everywhere(&long), Err(ProxyHeaderError::V1TooLong));
@@ -170,10 +172,7 @@ fn v2_golden_headers() {
     assert_eq!(encode_v2(Some(&addrs("203.0.113.7:54321", "10.0.0.5:1935"))), V2_TCP4);
     assert_eq!(encode_v2(Some(&addrs("[2001:db8::7]:80", "[2001:db8::1]:443"))), V2_TCP6);
     assert_eq!(encode_v2(None), V2_LOCAL);
-    assert_eq!(
-        encode_v1(Some(&addrs("255.255.255.255:65535", "255.255.255.255:65535"))),
-        V1_TCP4
-    );
+    assert_eq!(encode_v1(Some(&addrs("255.255.255.255:65535", "255.255.255.255:65535"))), V1_TCP4);
 }
 
 #[test]
@@ -226,7 +225,10 @@ fn v2_refusals() {
     unix.resize(16 + 216, b'/');
     assert_eq!(complete(&unix).0.addresses, None);
     let local_with_block = with(12, 0x20);
-    assert_eq!(complete(&local_with_block), (ProxyHeader { version: ProxyVersion::V2, addresses: None }, 28));
+    assert_eq!(
+        complete(&local_with_block),
+        (ProxyHeader { version: ProxyVersion::V2, addresses: None }, 28)
+    );
 }
 
 #[test]

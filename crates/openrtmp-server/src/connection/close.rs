@@ -299,9 +299,9 @@ impl fmt::Display for Close {
             Close::Denied => f.write_str("not authorised"),
             Close::TlsHandshake(e) => write!(f, "TLS handshake failed: {e}"),
             Close::ProxyHeader(e) => write!(f, "bad PROXY header from trusted proxy: {e}"),
-            Close::ProxyHeaderMissing => f.write_str(
-                "no PROXY header from trusted proxy (proxy_protocol.required is true)",
-            ),
+            Close::ProxyHeaderMissing => {
+                f.write_str("no PROXY header from trusted proxy (proxy_protocol.required is true)")
+            }
             Close::AcmeValidation => f.write_str("ACME validation handshake answered"),
             Close::Replaced => f.write_str("publisher replaced by a newer one"),
             Close::Kicked => f.write_str("closed by the API"),

@@ -75,7 +75,10 @@ async fn read(socket: &TcpStream, required: bool) -> Result<Option<ProxyHeader>,
 
 /// The client a header names, and the balancer it came through; the socket's own peer
 /// when the header names nobody.
-pub(crate) fn client(lb: SocketAddr, header: Option<&ProxyHeader>) -> (SocketAddr, Option<SocketAddr>) {
+pub(crate) fn client(
+    lb: SocketAddr,
+    header: Option<&ProxyHeader>,
+) -> (SocketAddr, Option<SocketAddr>) {
     match header.and_then(|h| h.addresses) {
         Some(ProxiedAddresses { source, .. }) => (source, Some(lb)),
         None => (lb, None),
