@@ -6,6 +6,7 @@ use super::*;
 use crate::unit::HumanDuration;
 
 mod cluster;
+mod proxy;
 mod record;
 mod relay;
 mod security;

@@ -219,6 +219,11 @@ pub fn set_data_frame(metadata: AmfObject) -> Bytes {
     ])
 }
 
+/// A stream name without its query (a key or token: clients and relays log descriptions).
+fn without_query(stream_name: &str) -> &str {
+    stream_name.split('?').next().unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,9 +303,4 @@ mod tests {
         let m = decode_data(MessageType::DATA_AMF0, &set_data_frame(AmfObject::new()), &limits);
         assert_eq!(m.map(|m| m.strip_set_data_frame().name), Ok("onMetaData".to_owned()));
     }
-}
-
-/// A stream name without its query (a key or token: clients and relays log descriptions).
-fn without_query(stream_name: &str) -> &str {
-    stream_name.split('?').next().unwrap_or_default()
 }
