@@ -23,8 +23,7 @@ mod drain;
 mod fixed;
 mod memory;
 pub(crate) mod node;
-#[cfg(feature = "redis")]
-pub mod redis;
+mod redis;
 mod settings;
 
 pub use directory::{
@@ -34,6 +33,7 @@ pub use directory::{
 pub use drain::DrainPhase;
 pub use fixed::{StaticDirectory, StaticNode};
 pub use memory::MemoryDirectory;
+pub use redis::RedisDirectory;
 pub use settings::{
     build_directory, ClusterSettings, DirectoryKind, DirectorySettings, EdgeSettings,
 };
@@ -329,5 +329,7 @@ impl Cluster {
     }
 }
 
+#[cfg(test)]
+mod conformance;
 #[cfg(test)]
 mod tests;
