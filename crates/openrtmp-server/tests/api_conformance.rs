@@ -1537,3 +1537,16 @@ fn cluster_types() {
     send::<MemoryDirectory>();
     send::<StaticDirectory>();
 }
+
+/// The Redis directory (cluster/redis.rs): the type exists in every build; without the
+/// `redis` cargo feature its constructor fails, saying so.
+#[test]
+fn redis_directory_types() {
+    use openrtmp_server::cluster::{Directory, DirectoryError, RedisDirectory};
+    let _: fn(&str) -> Result<RedisDirectory, DirectoryError> = RedisDirectory::new;
+    fn is_directory<T: Directory + 'static>() {}
+    is_directory::<RedisDirectory>();
+    // A URL that does not parse is refused without connecting (and so is any URL in a
+    // build without the feature).
+    assert!(RedisDirectory::new("no scheme at all").is_err());
+}
