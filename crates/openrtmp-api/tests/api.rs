@@ -475,6 +475,12 @@ fn parse_exposition(text: &str) -> Exposition {
             let expected = match kind.as_str() {
                 "counter" => format!("{family}_total"),
                 "info" => format!("{family}_info"),
+                // A histogram's samples: `_bucket` (with `le`), `_sum`, `_count`.
+                "histogram" => ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .map(|suffix| format!("{family}{suffix}"))
+                    .find(|name| *name == sample.name)
+                    .unwrap_or_else(|| format!("{family}_bucket")),
                 _ => family.clone(),
             };
             assert_eq!(sample.name, expected, "sample outside its family: {line}");
