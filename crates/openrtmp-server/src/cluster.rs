@@ -23,8 +23,7 @@ mod drain;
 mod fixed;
 mod memory;
 pub(crate) mod node;
-#[cfg(feature = "redis")]
-pub mod redis;
+mod redis;
 mod settings;
 mod stats;
 
@@ -35,6 +34,7 @@ pub use directory::{
 pub use drain::DrainPhase;
 pub use fixed::{StaticDirectory, StaticNode};
 pub use memory::MemoryDirectory;
+pub use redis::RedisDirectory;
 pub use settings::{
     build_directory, redact_redis_url, ClusterSettings, DirectoryKind, DirectorySettings,
     EdgeSettings, REDIS_AVAILABLE,
@@ -307,5 +307,7 @@ impl Cluster {
     }
 }
 
+#[cfg(test)]
+mod conformance;
 #[cfg(test)]
 mod tests;

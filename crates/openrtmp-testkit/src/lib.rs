@@ -11,6 +11,7 @@
 
 mod fixture;
 pub mod pebble;
+pub mod redis;
 mod synthetic;
 
 pub use fixture::{webrtc_clip, Fixture};
