@@ -19,7 +19,7 @@ use openrtmp_client::{ConnectOptions, PlayOptions, PublishOptions, RtmpUrl};
 pub(crate) struct Cli {
     /// Log filter (error, warn, info, debug, trace, or a tracing directive). Default: the
     /// configuration's `log.level` (info; environment `OPENRTMP_LOG__LEVEL`) for `serve`,
-    /// warn for the client tools.
+    /// warn for the client tools (and info for reconnect requests followed).
     #[arg(long, global = true)]
     pub(crate) log: Option<String>,
     #[command(subcommand)]
@@ -132,6 +132,10 @@ pub(crate) enum Command {
         /// Outbound chunk size.
         #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(chunk_size_range()))]
         chunk_size: u32,
+        /// Do not announce or follow the Enhanced RTMP reconnect request (by default a
+        /// draining server can move the publication to another server without a gap).
+        #[arg(long)]
+        no_follow_reconnect: bool,
         #[command(flatten)]
         tls: TlsClientArgs,
     },
@@ -183,7 +187,9 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
-    let level = cli.log.as_deref().unwrap_or("warn");
+    // Warnings, plus the publisher's moves (reconnect requests followed): a user watching
+    // `openrtmp publish` should see where the stream went.
+    let level = cli.log.as_deref().unwrap_or("warn,openrtmp_client::follow=info");
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -363,10 +369,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
         | Command::Service(_)
         | Command::Token { .. } => unreachable_command(),
         Command::Bench(args) => openrtmp_bench::run(args).await,
-        Command::Publish { file, url, fast, repeat, chunk_size, tls } => {
+        Command::Publish { file, url, fast, repeat, chunk_size, no_follow_reconnect, tls } => {
             let url = RtmpUrl::parse(&url)?;
-            let options =
-                ConnectOptions { chunk_size, tls: tls.settings(), ..ConnectOptions::default() };
+            let options = ConnectOptions {
+                chunk_size,
+                tls: tls.settings(),
+                reconnect: !no_follow_reconnect,
+                ..ConnectOptions::default()
+            };
             let publish = PublishOptions { realtime: !fast, repeat };
             let stats = openrtmp_client::publish_file(&file, &url, options, publish).await?;
             eprintln!(

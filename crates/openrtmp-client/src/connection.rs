@@ -3,7 +3,7 @@
 use std::io::IoSlice;
 use std::time::Duration;
 
-use openrtmp_proto::command::{PublishType, StatusLevel};
+use openrtmp_proto::command::{EnhancedCaps, PublishType, StatusLevel, CAPS_EX_RECONNECT};
 use openrtmp_proto::handshake::ClientMode;
 use openrtmp_proto::session::{ClientConfig, ClientEvent, ClientSession, SessionError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -118,6 +118,13 @@ pub struct ConnectOptions {
     /// acknowledges every this many bytes it receives from us. A relay push announces a
     /// small one, so the target's acknowledgements tell within a second whether it reads.
     pub window_ack_size: u32,
+    /// Announce Enhanced RTMP v2 reconnect support in `connect` (`capsEx` bit
+    /// `Reconnect`, "Enhancing NetConnection connect Command"), so a server that drains or
+    /// remaps asks us to move (`NetConnection.Connect.ReconnectRequest`) instead of just
+    /// closing. Default false: only set it where the request is followed, as
+    /// [`publish_file`](crate::publish_file) and [`FollowingPublisher`](crate::FollowingPublisher)
+    /// do; `openrtmp publish` sets it unless `--no-follow-reconnect`.
+    pub reconnect: bool,
 }
 
 impl Default for ConnectOptions {
@@ -131,6 +138,7 @@ impl Default for ConnectOptions {
             player: true,
             via: None,
             window_ack_size: openrtmp_proto::session::DEFAULT_WINDOW_ACK_SIZE,
+            reconnect: false,
         }
     }
 }
@@ -213,6 +221,10 @@ impl Connection {
         config.connect.player = options.player;
         config.connect.via = options.via.clone();
         config.window_ack_size = options.window_ack_size.max(1);
+        if options.reconnect {
+            config.connect.enhanced =
+                Some(EnhancedCaps { caps_ex: CAPS_EX_RECONNECT, ..EnhancedCaps::default() });
+        }
         let mut random = vec![0u8; 1536];
         rand::Rng::fill(&mut rand::thread_rng(), random.as_mut_slice());
         let session = ClientSession::new(config, 0, &random);

@@ -13,6 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 
 use crate::connection::{ClientError, ConnectOptions, Connection};
+use crate::follow::{FollowLimits, FollowingPublisher};
 use crate::url::RtmpUrl;
 
 /// How to publish.
@@ -47,7 +48,8 @@ pub struct PublishStats {
     pub elapsed_seconds: f64,
 }
 
-/// Connects to `url`, publishes `url.stream` and sends the FLV file at `path`.
+/// Connects to `url`, publishes `url.stream` and sends the FLV file at `path`. With
+/// `options.reconnect`, follows the server's reconnect requests ([`FollowingPublisher`]).
 pub async fn publish_file(
     path: &Path,
     url: &RtmpUrl,
@@ -57,6 +59,13 @@ pub async fn publish_file(
     // Read the file before connecting: a bad file fails without touching the server.
     let tags = read_flv(path).await?;
     url.require_stream()?;
+    if options.reconnect {
+        let mut publisher =
+            FollowingPublisher::connect(url, options, FollowLimits::default()).await?;
+        let stats = send_tags(&mut publisher, &tags, &publish).await?;
+        publisher.close().await?;
+        return Ok(stats);
+    }
     let mut conn = Connection::connect(url, options).await?;
     conn.publish(&url.stream, PublishType::Live).await?;
     let stats = publish_tags(&mut conn, &tags, &publish).await?;
@@ -95,7 +104,7 @@ async fn read_flv(path: &Path) -> Result<Vec<FlvTag>, ClientError> {
 
 /// The message for a tag: audio/video as they are; `onMetaData` script data wrapped in
 /// `@setDataFrame` (what encoders send, and servers cache).
-fn tag_message(tag: &FlvTag, timestamp: u32) -> Message {
+pub fn tag_message(tag: &FlvTag, timestamp: u32) -> Message {
     let (type_id, csid, payload) = match tag.tag_type {
         TagType::AUDIO => (MessageType::AUDIO, csid::AUDIO, tag.data.clone()),
         TagType::VIDEO => (MessageType::VIDEO, csid::VIDEO, tag.data.clone()),
@@ -116,6 +125,78 @@ pub async fn publish_tags(
     tags: &[FlvTag],
     publish: &PublishOptions,
 ) -> Result<PublishStats, ClientError> {
+    send_tags(conn, tags, publish).await
+}
+
+/// Where [`send_tags`] sends: one connection, or a [`FollowingPublisher`] that may move.
+pub(crate) trait Sink {
+    /// Sends one message and writes it out.
+    async fn send(&mut self, message: &Message) -> Result<(), ClientError>;
+    /// Waits until `due`, handling what the server sends.
+    async fn wait_until(&mut self, due: Instant) -> Result<(), ClientError>;
+    /// Handles what the server sent, without waiting.
+    async fn poll_servers(&mut self) -> Result<(), ClientError>;
+}
+
+impl Sink for Connection {
+    async fn send(&mut self, message: &Message) -> Result<(), ClientError> {
+        self.session().send_media(message).map_err(|_| ClientError::Refused {
+            code: "NetStream.Publish.Failed".into(),
+            description: "the server stopped the publication".into(),
+        })?;
+        self.flush().await
+    }
+
+    async fn wait_until(&mut self, due: Instant) -> Result<(), ClientError> {
+        wait_until(self, due).await
+    }
+
+    async fn poll_servers(&mut self) -> Result<(), ClientError> {
+        if let Ok(read) = tokio::time::timeout(Duration::ZERO, self.read_input()).await {
+            if !read? {
+                return Err(ClientError::Closed { addr: self.url().authority() });
+            }
+            check_events(self)?;
+        }
+        Ok(())
+    }
+}
+
+/// Publishing files while following reconnect requests (here, beside the pacing).
+impl FollowingPublisher {
+    /// Sends FLV `tags` as [`publish_tags`](crate::publish_tags) does (paced by their
+    /// timestamps unless `publish.realtime` is off, `publish.repeat` times), following
+    /// reconnect requests meanwhile.
+    pub async fn send_tags(
+        &mut self,
+        tags: &[FlvTag],
+        publish: &PublishOptions,
+    ) -> Result<PublishStats, ClientError> {
+        send_tags(self, tags, publish).await
+    }
+}
+
+impl Sink for FollowingPublisher {
+    async fn send(&mut self, message: &Message) -> Result<(), ClientError> {
+        FollowingPublisher::send(self, message).await
+    }
+
+    async fn wait_until(&mut self, due: Instant) -> Result<(), ClientError> {
+        FollowingPublisher::wait_until(self, due).await
+    }
+
+    async fn poll_servers(&mut self) -> Result<(), ClientError> {
+        FollowingPublisher::poll_servers(self).await
+    }
+}
+
+/// Sends `tags` to `sink`, `publish.repeat` times, paced by their timestamps (realtime)
+/// or as fast as possible.
+pub(crate) async fn send_tags(
+    sink: &mut impl Sink,
+    tags: &[FlvTag],
+    publish: &PublishOptions,
+) -> Result<PublishStats, ClientError> {
     let mut stats = PublishStats::default();
     let start = Instant::now();
     let first_ts = tags.first().map_or(0, |t| t.timestamp);
@@ -127,24 +208,13 @@ pub async fn publish_tags(
         for tag in tags {
             let media_ms = round * period + u64::from(tag.timestamp.wrapping_sub(first_ts));
             if publish.realtime {
-                let due = start + Duration::from_millis(media_ms);
-                wait_until(conn, due).await?;
+                sink.wait_until(start + Duration::from_millis(media_ms)).await?;
             } else if sent_since_check >= 64 {
                 sent_since_check = 0;
                 // Look at what the server said, without waiting.
-                if let Ok(read) = tokio::time::timeout(Duration::ZERO, conn.read_input()).await {
-                    if !read? {
-                        return Err(ClientError::Closed { addr: conn.url().authority() });
-                    }
-                    check_events(conn)?;
-                }
+                sink.poll_servers().await?;
             }
-            let msg = tag_message(tag, (media_ms & 0xFFFF_FFFF) as u32);
-            conn.session().send_media(&msg).map_err(|_| ClientError::Refused {
-                code: "NetStream.Publish.Failed".into(),
-                description: "the server stopped the publication".into(),
-            })?;
-            conn.flush().await?;
+            sink.send(&tag_message(tag, (media_ms & 0xFFFF_FFFF) as u32)).await?;
             sent_since_check += 1;
             stats.tags += 1;
             stats.bytes += tag.data.len() as u64;

@@ -211,6 +211,8 @@ fn validate_url(url: &str) -> Result<(), RelayError> {
             UrlError::NoHost { .. } => "no host".into(),
             UrlError::NoApp { .. } => "no application (expected rtmp://host/app/key)".into(),
             UrlError::NoStream { .. } => "no stream key (expected rtmp://host/app/key)".into(),
+            // Only reconnect requests are refused so; parsing never is.
+            UrlError::Downgrade { .. } => "a move from rtmps:// to rtmp://".into(),
         })
     })?;
     if parsed.require_stream().is_err() {

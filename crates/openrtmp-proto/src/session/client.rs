@@ -113,6 +113,17 @@ pub enum ClientEvent {
         /// description.
         description: String,
     },
+    /// Enhanced RTMP v2 ("Reconnect Request"): onStatus
+    /// `NetConnection.Connect.ReconnectRequest`. The server asks the client to move to
+    /// `tc_url` (absolute or relative to the current tcUrl; `None`: the current one) at
+    /// the next media boundary; it keeps serving this connection until the client leaves.
+    /// Reported instead of a [`ClientEvent::Status`] for that code.
+    ReconnectRequest {
+        /// The `tcUrl` of the server to reconnect to, as sent (unresolved).
+        tc_url: Option<String>,
+        /// The human-readable reason, if the server gave one.
+        description: Option<String>,
+    },
     /// A command `_error` other than for connect (e.g. createStream refused).
     CallFailed {
         /// The command that failed.
@@ -470,6 +481,12 @@ impl ClientSession {
                     info.get(k).and_then(Amf0Value::as_str).unwrap_or_default().to_owned()
                 };
                 let (level, code, description) = (text("level"), text("code"), text("description"));
+                if code == StatusCode::CONNECT_RECONNECT_REQUEST.code {
+                    let tc_url = info.get("tcUrl").and_then(Amf0Value::as_str).map(str::to_owned);
+                    let description = Some(description).filter(|d| !d.is_empty());
+                    self.events.push_back(ClientEvent::ReconnectRequest { tc_url, description });
+                    return Ok(());
+                }
                 if code == StatusCode::PUBLISH_START.code {
                     self.events.push_back(ClientEvent::PublishStarted { stream_id });
                 } else if code == StatusCode::PLAY_START.code {

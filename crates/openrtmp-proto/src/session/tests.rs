@@ -186,6 +186,37 @@ fn enhanced_client_gets_capabilities() {
     assert!(answer.supports_reconnect());
 }
 
+#[test]
+fn reconnect_request_reaches_the_client_as_its_own_event() {
+    let caps =
+        EnhancedCaps { caps_ex: crate::command::CAPS_EX_RECONNECT, ..EnhancedCaps::default() };
+    let mut p = Pair::new(ClientMode::Digest, Some(caps));
+    p.connect();
+    p.take_client();
+    p.server.send_reconnect_request(Some("rtmp://other:1936/live"), Some("draining"));
+    p.server.send_reconnect_request(None, None);
+    p.pump().unwrap();
+    let got: Vec<_> = p
+        .take_client()
+        .into_iter()
+        .filter(|e| matches!(e, ClientEvent::ReconnectRequest { .. } | ClientEvent::Status { .. }))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ClientEvent::ReconnectRequest {
+                tc_url: Some("rtmp://other:1936/live".into()),
+                description: Some("draining".into()),
+            },
+            // No tcUrl: reconnect to the current one; the code's default description.
+            ClientEvent::ReconnectRequest {
+                tc_url: None,
+                description: Some("The server is requesting the client to reconnect.".into()),
+            },
+        ]
+    );
+}
+
 fn media(type_id: MessageType, timestamp: u32, payload: &'static [u8]) -> Message {
     Message { csid: 6, timestamp, type_id, stream_id: 0, payload: Bytes::from_static(payload) }
 }
