@@ -61,12 +61,15 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// The nodes share the machine: WebRTC's fixed media port is left alone.
+pub const NO_WEBRTC: &str = "webrtc:\n  enabled: false\n";
+
 /// The YAML of a node in the Redis cluster (`edge`: plays pull from the directory's owner).
 pub fn cluster_yaml(id: &str, redis_url: &str, edge: bool) -> String {
     format!(
         "cluster:\n  node_id: {id}\n  claim_wait: {claim}ms\n  directory:\n    kind: redis\n    \
          url: {redis_url:?}\n    node_ttl: {ttl}ms\n    heartbeat: {hb}ms\n\
-         edge:\n  enabled: {edge}\nrelay:\n  pull_linger: 1s\n",
+         edge:\n  enabled: {edge}\nrelay:\n  pull_linger: 1s\n{NO_WEBRTC}",
         claim = CLAIM_WAIT.as_millis(),
         ttl = NODE_TTL.as_millis(),
         hb = HEARTBEAT.as_millis(),
@@ -220,7 +223,8 @@ impl Drop for Node {
     fn drop(&mut self) {
         // A stopped process must be continued to die cleanly from SIGKILL's point of view
         // (it dies either way; this keeps its sockets from lingering in the rig's output).
-        let _ = Command::new("kill").args(["-CONT", &self.pid().to_string()]).status();
+        let pid = self.pid().to_string();
+        let _ = Command::new("kill").args(["-CONT", &pid]).stderr(Stdio::null()).status();
     }
 }
 
@@ -334,6 +338,8 @@ pub struct Arrival {
     pub keyframe: bool,
     /// A coded frame (not a sequence header, not metadata).
     pub frame: bool,
+    /// The frame's index when it comes from `synthetic_av` (payload bytes 5..9 of video).
+    pub index: Option<u32>,
 }
 
 /// Our client playing `url`, every tag's arrival recorded; it plays until the test ends
@@ -375,6 +381,11 @@ impl Watch {
                             kind: tag.tag_type,
                             keyframe: tag.tag_type == TagType::VIDEO && is_keyframe(&tag),
                             frame: tag.tag_type != TagType::SCRIPT && !header,
+                            index: tag
+                                .data
+                                .get(5..9)
+                                .and_then(|b| b.try_into().ok())
+                                .map(u32::from_be_bytes),
                         };
                         a.lock().expect("arrivals").push(arrival);
                     }
