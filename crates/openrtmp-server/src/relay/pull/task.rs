@@ -143,21 +143,32 @@ impl Run {
                 return stop;
             }
             let mut longest = Duration::ZERO;
+            let mut handed_over = false;
             for index in 0..self.pull.origin_count() {
                 let started = Instant::now();
                 match self.origin(index).await {
                     Ok(stop) => return stop,
                     Err(error) => {
                         longest = longest.max(started.elapsed());
+                        handed_over |= self.pull.resolver.is_some()
+                            && matches!(error, PullError::Ended(_))
+                            && self.pull.is_live();
                         self.lost(index, &error);
                     }
                 }
             }
             // An edge asks the directory again soon: the stream may have moved (an
             // origin's lease expired, another node claimed it); a resolution is cheap and
-            // the attempts stay under three per second.
-            let wait =
-                if self.pull.resolver.is_some() { EDGE_RETRY } else { backoff.next(longest) };
+            // the attempts stay under three per second. A live origin that ended the
+            // stream has usually handed it over (a drain's publisher already publishes on
+            // the peer, make-before-break): the directory is asked at once, every player
+            // of this edge waits on it. Only after media, so this adds one attempt per
+            // live period at most.
+            let wait = match (self.pull.resolver.is_some(), handed_over) {
+                (true, true) => Duration::ZERO,
+                (true, false) => EDGE_RETRY,
+                (false, _) => backoff.next(longest),
+            };
             self.pull.backoff((Instant::now() + wait).into_std());
             let until = Instant::now() + wait;
             let cancel = self.pull.cancel.clone();
