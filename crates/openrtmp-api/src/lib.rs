@@ -12,6 +12,7 @@
 //! | GET | `/assets/{path}` | the dashboard's embedded files (`ETag`, CSP), never need the token |
 //! | GET | `/health` | `200 {"status":"ok"}`, never needs the token |
 //! | GET | `/ready` | `200 {"status":"ready"}` or `503 {"status":"degraded","reasons":[..]}` |
+//! | GET | `/readyz` | the same for load balancers and Kubernetes, never needs the token: `503 {"status":"unready","reasons":[..]}` while draining or at capacity |
 //! | GET | `/metrics` | OpenMetrics text, built from the handle at scrape time |
 //! | GET | `/api/v1/server` | version, uptime, counts, traffic, CPU, memory |
 //! | GET | `/api/v1/streams` | `{"streams":[..]}` |
@@ -27,6 +28,9 @@
 //! | DELETE | `/api/v1/connections/{conn_id}` | kick (`404` if unknown) |
 //! | GET, PATCH | `/api/v1/config` | effective config / partial update (`422`, `501`) |
 //! | POST | `/api/v1/shutdown?force=true\|false` | `202`, the server shuts down |
+//! | POST | `/api/v1/drain` | `202 {"status":"draining","started":bool}`: the drain of docs/scale-out.md (as SIGTERM), then the server stops |
+//! | GET | `/api/v1/cluster` | this node (id, epoch, advertised URL, state, drain phase, owned streams), its peers and their load as the directory sees them, claim and directory counters |
+//! | GET | `/api/v1/streams/{app}/{stream}/route` | where the stream is live: owner node, its URL, epoch, whether local, the upstream this node pulls it from; `404` if nowhere |
 //! | GET | `/live/{app}/{stream}.flv` | HTTP-FLV (`video/x-flv`, chunked); with a WebSocket Upgrade, WebSocket-FLV. Play authorisation as RTMP (`?token=...`), not the API token; CORS `*`; `OPTIONS` preflight (see docs/web.md) |
 //! | GET | `/api/v1/recordings` | recording segments on disk, newest first, with totals; filters `app`, `stream`, `recording`, `from`, `to` (docs/recording.md) |
 //! | GET, DELETE | `/api/v1/recordings/{app}/{stream}/{file}` | download (byte ranges: `206`, `416`) with the token or a signed link / delete (`204`, `404`, `409` while written) |
@@ -34,7 +38,7 @@
 //! | GET | `/stat` | nginx-rtmp's statistics XML; the API token unless `api.stat_public` |
 //!
 //! When a token is in force ([`ApiOptions::token`], else the server configuration's
-//! `api_token`), every route but `/health`, `/`, `/studio` and `/assets/...` (the dashboard), the
+//! `api_token`), every route but `/health`, `/readyz`, `/`, `/studio` and `/assets/...` (the dashboard), the
 //! playback routes and (when opened) `/stat` needs `Authorization: Bearer <token>` and
 //! answers `401` without it. Errors are
 //! `{"error": "<message>"}` with the matching status.

@@ -407,7 +407,9 @@ impl FollowingPublisher {
                     if level == StatusLevel::Error.as_str() {
                         return Err(ClientError::Refused { code, description });
                     }
-                    tracing::info!(%code, %description, "server status");
+                    // The code only: servers quote the stream name, key included, in
+                    // descriptions (OpenRTMP's NetStream.Publish.Start does).
+                    tracing::info!(%code, "server status");
                 }
                 _ => {}
             }

@@ -58,10 +58,10 @@ pub use model::{
     AclRulesSection, AclSection, AcmeChallenge, AcmeSection, ApiSection, AuthSection, Bitrate,
     BruteForceSection, CallbackAction, CallbackSection, CallbackTlsSection, ClientAuthSection,
     FileConfig, LimitsSection, LogSection, NamesSection, NetworkPolicy, OriginSelect,
-    PlatformSection, PlayTokensSection, PublishKeyEntry, PullEntry, PullMode, PushEntry,
-    RecordEntry, RecordFormat, RecordSection, RelaySection, RelayTlsSection, RetentionSection,
-    RtmpSection, ShutdownSection, StreamsSection, TlsSection, TlsVersion, Toggle, WebrtcSection,
-    ROOT_KEYS,
+    PlatformSection, PlayTokensSection, ProxyProtocolSection, PublishKeyEntry, PullEntry, PullMode,
+    PushEntry, RecordEntry, RecordFormat, RecordSection, RelaySection, RelayTlsSection,
+    RetentionSection, RtmpSection, ShutdownSection, StreamsSection, TlsSection, TlsVersion, Toggle,
+    WebrtcSection, ROOT_KEYS,
 };
 pub use resolve::REDACTED;
 

@@ -108,6 +108,9 @@ pub struct FileConfig {
     /// Edge: pulling streams published on other nodes.
     #[serde(default, skip_serializing_if = "EdgeSection::is_empty")]
     pub edge: EdgeSection,
+    /// PROXY protocol from trusted load balancers.
+    #[serde(default, skip_serializing_if = "ProxyProtocolSection::is_empty")]
+    pub proxy_protocol: ProxyProtocolSection,
 }
 
 macro_rules! section {
@@ -343,6 +346,7 @@ pub const ROOT_KEYS: &[&str] = &[
     "webrtc",
     "cluster",
     "edge",
+    "proxy_protocol",
 ];
 
 /// Checks one `{key: value}` entry of a section (or one list element) against its type;
@@ -461,6 +465,7 @@ pub(crate) const ROOT: Spec = Spec {
         ("webrtc", Shape::Section(&webrtc::WEBRTC, false)),
         ("cluster", Shape::Section(&cluster::CLUSTER, false)),
         ("edge", Shape::Section(&cluster::EDGE, false)),
+        ("proxy_protocol", Shape::Section(&proxy::PROXY_PROTOCOL, false)),
     ],
 };
 
@@ -588,11 +593,13 @@ choice! {
 // After the macros, which they use.
 mod auth;
 mod cluster;
+mod proxy;
 mod record;
 mod tls;
 mod webrtc;
 
 pub use cluster::{ClusterSection, DirectoryKind, DirectorySection, EdgeSection, StaticNodeEntry};
+pub use proxy::ProxyProtocolSection;
 pub use record::{RecordEntry, RecordFormat, RecordSection, RetentionSection};
 pub use webrtc::{Bitrate, WebrtcSection};
 

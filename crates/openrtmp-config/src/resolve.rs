@@ -18,6 +18,7 @@ use crate::ConfigIssue;
 
 mod auth;
 mod cluster;
+mod proxy;
 mod record;
 mod relay;
 mod tls;
@@ -145,6 +146,7 @@ pub(crate) fn to_config(file: &FileConfig) -> (Config, Vec<ConfigIssue>) {
     webrtc::webrtc(&file.webrtc, &mut c.webrtc, &mut k);
     cluster::cluster(&file.cluster, &mut c.cluster, &mut k);
     cluster::edge(&file.edge, &mut c.edge);
+    proxy::proxy_protocol(&file.proxy_protocol, &mut c.proxy_protocol);
     tls::tls(file, &mut c, &mut k);
     auth::auth(&file.auth, &mut c.auth, &mut k);
     if let Err(errors) = c.validate() {
@@ -565,6 +567,7 @@ pub(crate) fn to_file(c: &Config, redact: bool) -> FileConfig {
         webrtc: webrtc::dump(&c.webrtc),
         cluster: cluster::dump(&c.cluster, redact),
         edge: cluster::dump_edge(&c.edge),
+        proxy_protocol: proxy::dump(&c.proxy_protocol),
     }
 }
 

@@ -5,6 +5,8 @@ use std::time::Duration;
 use super::*;
 use crate::unit::HumanDuration;
 
+mod cluster;
+mod proxy;
 mod record;
 mod relay;
 mod security;

@@ -122,6 +122,14 @@ impl std::fmt::Display for VersionHint {
             0x16 => {
                 f.write_str(": 0x16 looks like a TLS ClientHello (RTMPS sent to a plain port?)")
             }
+            // What a load balancer that speaks the PROXY protocol sends first, to a server
+            // not told to expect it (see `crate::proxy_header`).
+            b'P' => f.write_str(
+                ": 0x50 is ASCII 'P', as a PROXY protocol v1 header starts (a load balancer's?)",
+            ),
+            0x0d => f.write_str(
+                ": 0x0d starts the PROXY protocol v2 signature (a load balancer's header?)",
+            ),
             b' '..=b'~' => write!(
                 f,
                 ": 0x{byte:02x} is ASCII '{}', so the peer speaks a text protocol such as HTTP",

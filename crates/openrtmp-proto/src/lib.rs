@@ -24,6 +24,9 @@
 //!   stream-level problems (a refused publish, a command on a message stream that does not
 //!   exist) are answered on the wire with onStatus or `_error` and the connection stays up.
 //!
+//! [`proxy_header`] reads the PROXY protocol header (v1 and v2) a TCP load balancer puts
+//! before the RTMP or TLS bytes, with the same contract (bytes in, outcome out).
+//!
 //! Script data (RTMP data messages, FLV SCRIPTDATA) is [`openrtmp_media::ScriptData`], shared
 //! with the FLV side; [`command::decode_data`] reads both AMF0 (type 18) and AMF3 (type 15)
 //! data messages into it.
@@ -38,6 +41,7 @@ pub mod command;
 pub mod control;
 pub mod handshake;
 pub mod message;
+pub mod proxy_header;
 pub mod session;
 
 pub use message::{Message, MessageType};

@@ -169,7 +169,7 @@ async fn main() {
     println!(
         "redis {} at {}",
         get(&before, "redis_version"),
-        args.url.split('@').last().unwrap_or("")
+        args.url.rsplit('@').next().unwrap_or("")
     );
     println!(
         "setup: {} nodes x {} streams ({streams} claims + {} heartbeats) in {:.1} s",

@@ -2,7 +2,7 @@
 //! the worst-case memory each limit allows. Loading from files and the environment comes
 //! later; this type is what they will fill.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use openrtmp_hub::HubConfig;
@@ -79,6 +79,42 @@ impl Default for LogSettings {
             keep_files: 7,
             stderr: true,
         }
+    }
+}
+
+/// PROXY protocol (v1 and v2) on the RTMP and RTMPS listeners, for a server behind a TCP
+/// load balancer (HAProxy `send-proxy-v2`, AWS NLB, a Kubernetes LoadBalancer with PROXY
+/// protocol): the client address the header names is the connection's peer everywhere
+/// (ACL, brute-force and per-IP limits, callbacks, logs, the API). Off by default (no
+/// trusted network: nothing is read, nothing costs).
+///
+/// Only peers inside `trusted` are believed: anyone else could name any address. A
+/// connection from a trusted peer is expected to start with the header (before the RTMP
+/// handshake, and before the TLS ClientHello on RTMPS), read by the handshake deadline.
+/// A header from an untrusted peer is not read: the connection is served as plain RTMP
+/// (whose handshake then fails) and a warning says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyProtocolSettings {
+    /// The load balancers' networks (empty, the default: the feature is off). IPv4-mapped
+    /// IPv6 peers (a dual-stack listener) match IPv4 networks.
+    pub trusted: Vec<ipnet::IpNet>,
+    /// A trusted peer's connection without a header is closed with a logged reason (default
+    /// true, as the spec asks: a receiver must not guess). False: such a connection is
+    /// served with the socket's address, for a balancer whose health checks send none.
+    pub required: bool,
+}
+
+impl Default for ProxyProtocolSettings {
+    fn default() -> Self {
+        ProxyProtocolSettings { trusted: Vec::new(), required: true }
+    }
+}
+
+impl ProxyProtocolSettings {
+    /// Whether connections from `ip` carry a header to believe.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        let canonical = ip.to_canonical();
+        self.trusted.iter().any(|net| net.contains(&canonical) || net.contains(&ip))
     }
 }
 
@@ -182,6 +218,8 @@ pub struct Config {
     pub cluster: crate::cluster::ClusterSettings,
     /// Edge: plays of streams published on other nodes pull them from there.
     pub edge: crate::cluster::EdgeSettings,
+    /// PROXY protocol on the RTMP and RTMPS listeners (default off).
+    pub proxy_protocol: ProxyProtocolSettings,
 }
 
 impl Default for Config {
@@ -229,6 +267,7 @@ impl Default for Config {
             webrtc: crate::whip::WebrtcSettings::default(),
             cluster: crate::cluster::ClusterSettings::default(),
             edge: crate::cluster::EdgeSettings::default(),
+            proxy_protocol: ProxyProtocolSettings::default(),
         }
     }
 }
@@ -373,6 +412,22 @@ mod tests {
         let errors: Vec<String> =
             zero.validate().unwrap_err().iter().map(ToString::to_string).collect();
         assert_eq!(errors, ["idle_timeout: 0s is out of range (more than 0s)"]);
+    }
+
+    #[test]
+    fn proxy_protocol_is_off_by_default_and_trusts_mapped_addresses() {
+        let off = ProxyProtocolSettings::default();
+        assert!(off.required && !off.trusts("10.0.0.1".parse().unwrap()));
+        let on = ProxyProtocolSettings {
+            trusted: vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()],
+            required: true,
+        };
+        for ip in ["10.1.2.3", "::ffff:10.1.2.3", "fd00::1"] {
+            assert!(on.trusts(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["11.0.0.1", "::ffff:11.0.0.1", "fe80::1"] {
+            assert!(!on.trusts(ip.parse().unwrap()), "{ip}");
+        }
     }
 
     #[test]

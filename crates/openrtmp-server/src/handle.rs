@@ -423,6 +423,8 @@ impl ServerHandle {
             ("log.level", new.log.level != old.log.level),
             // Read by the retention task at each sweep.
             ("record.retention", new.record.retention != old.record.retention),
+            // Read at each accept.
+            ("proxy_protocol", new.proxy_protocol != old.proxy_protocol),
             (
                 "platform",
                 new.network_policy != old.network_policy

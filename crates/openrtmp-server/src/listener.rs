@@ -1,5 +1,6 @@
-//! Listeners: the accept loops, admission at accept, re-binding to what the network policy
-//! allows, and the spawn of one connection task per socket.
+//! Listeners: the accept loops, admission at accept (or, behind a trusted load balancer,
+//! after its PROXY header: `proxy`), re-binding to what the network policy allows, and the
+//! spawn of one connection task per socket.
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -16,8 +17,9 @@ use crate::platform::{NetworkPolicy, NetworkSnapshot, PlatformEvent};
 use crate::shared::Shared;
 
 mod accept;
+mod proxy;
 
-use accept::{admission, connection_task, Refusals, REFUSAL_SLOTS};
+use accept::{admission, connection_task, Admission, Refusals, REFUSAL_SLOTS};
 
 /// Accepts until draining starts or `stop` (a re-bind) is cancelled. While the app is in
 /// the background or suspended the loop does not accept: the listener stays bound and
@@ -74,8 +76,11 @@ pub(crate) async fn accept_loop(
         }
         let (guard, total, from_ip) = shared.counter.enter(peer.ip());
         let config = shared.config_arc();
+        // A trusted load balancer carries many clients: its connections are counted per
+        // client once the PROXY header has named them.
+        let proxied = config.proxy_protocol.trusts(peer.ip());
         if total > config.max_connections.saturating_add(REFUSAL_SLOTS)
-            || from_ip > config.max_connections_per_ip.saturating_add(REFUSAL_SLOTS)
+            || (!proxied && from_ip > config.max_connections_per_ip.saturating_add(REFUSAL_SLOTS))
         {
             // Over the limit and past the few kept to carry the RTMP error: closed now, so
             // that one address cannot hold thousands of half-open sockets.
@@ -85,15 +90,18 @@ pub(crate) async fn accept_loop(
         }
         shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
         let _ = socket.set_nodelay(true);
-        let refuse = admission(&config, &shared, peer, total, from_ip);
+        let admitted = if proxied {
+            Admission::AfterProxyHeader { guard }
+        } else {
+            Admission::Decided { refuse: admission(&config, &shared, peer, total, from_ip), guard }
+        };
         let conn_id = shared.next_conn_id();
         let (conn_tls, conn_shared) = (tls.clone(), Arc::clone(&shared));
         let stats = Arc::clone(&shared.stats);
         tracker.spawn(async move {
-            let _guard = guard;
             // The connection's future is made here, not captured: a captured future moved
             // into `catch_unwind` would keep its slot too, doubling the task's size.
-            let task = connection_task(socket, conn_tls, peer, conn_id, conn_shared, refuse);
+            let task = connection_task(socket, conn_tls, peer, conn_id, conn_shared, admitted);
             let task = AssertUnwindSafe(task);
             // A panic inside one connection must not take the server down: catch, log, go on.
             if let Err(panic) = task.catch_unwind().await {

@@ -118,6 +118,7 @@ fn full_config() -> Config {
         webrtc,
         cluster,
         edge,
+        proxy_protocol,
     } = d;
     let _: Vec<SocketAddr> = listen;
     let _: Option<SocketAddr> = api_listen;
@@ -165,6 +166,7 @@ fn full_config() -> Config {
         },
         cluster: typed_val::<openrtmp_server::cluster::ClusterSettings>(cluster),
         edge: typed_val::<openrtmp_server::cluster::EdgeSettings>(edge),
+        proxy_protocol: typed_val::<openrtmp_server::ProxyProtocolSettings>(proxy_protocol),
     }
 }
 
@@ -193,6 +195,16 @@ fn config_types() {
         keep_files: typed_val::<usize>(keep_files),
         stderr: typed_val::<bool>(stderr),
     };
+
+    let openrtmp_server::ProxyProtocolSettings { trusted, required } =
+        openrtmp_server::ProxyProtocolSettings::default();
+    let proxy = openrtmp_server::ProxyProtocolSettings {
+        trusted: typed_val::<Vec<openrtmp_server::auth::IpNet>>(trusted),
+        required: typed_val::<bool>(required),
+    };
+    let _: fn(&openrtmp_server::ProxyProtocolSettings, std::net::IpAddr) -> bool =
+        openrtmp_server::ProxyProtocolSettings::trusts;
+    assert!(!proxy.trusts(Ipv4Addr::LOCALHOST.into()), "off by default");
 
     let bad = Config { listen: Vec::new(), chunk_size: 1, ..full_config() };
     let errors = bad.validate().expect_err("invalid");
@@ -1524,4 +1536,17 @@ fn cluster_types() {
     send::<Cluster>();
     send::<MemoryDirectory>();
     send::<StaticDirectory>();
+}
+
+/// The Redis directory (cluster/redis.rs): the type exists in every build; without the
+/// `redis` cargo feature its constructor fails, saying so.
+#[test]
+fn redis_directory_types() {
+    use openrtmp_server::cluster::{Directory, DirectoryError, RedisDirectory};
+    let _: fn(&str) -> Result<RedisDirectory, DirectoryError> = RedisDirectory::new;
+    fn is_directory<T: Directory + 'static>() {}
+    is_directory::<RedisDirectory>();
+    // A URL that does not parse is refused without connecting (and so is any URL in a
+    // build without the feature).
+    assert!(RedisDirectory::new("no scheme at all").is_err());
 }

@@ -103,20 +103,22 @@ pub fn on_bw_done() -> Bytes {
     encode(&[name("onBWDone"), Amf0Value::Number(0.0), Amf0Value::Null])
 }
 
-/// `onFCPublish(0, null, {code: NetStream.Publish.Start, description})`.
+/// `onFCPublish(0, null, {code: NetStream.Publish.Start, description})`; the description is
+/// the stream name without its query (which may hold a key).
 pub fn on_fc_publish(stream_name: &str) -> Bytes {
     let info = AmfObject::from_pairs([
         ("code", name(StatusCode::PUBLISH_START.code)),
-        ("description", Amf0Value::string(stream_name)),
+        ("description", Amf0Value::string(without_query(stream_name))),
     ]);
     encode(&[name("onFCPublish"), Amf0Value::Number(0.0), Amf0Value::Null, Amf0Value::Object(info)])
 }
 
-/// `onFCUnpublish(0, null, {code: NetStream.Unpublish.Success, description})`.
+/// `onFCUnpublish(0, null, {code: NetStream.Unpublish.Success, description})`; the
+/// description is the stream name without its query.
 pub fn on_fc_unpublish(stream_name: &str) -> Bytes {
     let info = AmfObject::from_pairs([
         ("code", name(StatusCode::UNPUBLISH_SUCCESS.code)),
-        ("description", Amf0Value::string(stream_name)),
+        ("description", Amf0Value::string(without_query(stream_name))),
     ]);
     encode(&[
         name("onFCUnpublish"),
@@ -215,6 +217,11 @@ pub fn set_data_frame(metadata: AmfObject) -> Bytes {
         name("onMetaData"),
         Amf0Value::EcmaArray { count: 0, entries: metadata },
     ])
+}
+
+/// A stream name without its query (a key or token: clients and relays log descriptions).
+fn without_query(stream_name: &str) -> &str {
+    stream_name.split('?').next().unwrap_or_default()
 }
 
 #[cfg(test)]

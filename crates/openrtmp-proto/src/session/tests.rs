@@ -241,6 +241,11 @@ fn publish_flow_relays_media_and_metadata() {
     assert_eq!(name, "key?token=abc");
     p.server.accept_publish(p.now, request).unwrap();
     p.pump().unwrap();
+    // Regression: Publish.Start's description quoted the name with its query (a key or
+    // token in the client's and relays' logs).
+    let shown = format!("{:?}", p.server_commands());
+    assert!(shown.contains("key is now published."), "{shown}");
+    assert!(!shown.contains("token=abc"), "{shown}");
     assert!(p.take_client().iter().any(|e| matches!(e, ClientEvent::PublishStarted { .. })));
 
     let meta = AmfObject::from_pairs([("width", Amf0Value::Number(320.0))]);

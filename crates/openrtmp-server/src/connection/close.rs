@@ -49,6 +49,11 @@ pub(crate) enum Close {
     Denied,
     /// The TLS handshake failed.
     TlsHandshake(String),
+    /// A trusted load balancer's PROXY header was malformed (or longer than we accept).
+    ProxyHeader(openrtmp_proto::proxy_header::ProxyHeaderError),
+    /// A trusted load balancer's connection did not start with a PROXY header, and
+    /// `proxy_protocol.required` says it must.
+    ProxyHeaderMissing,
     /// A TLS-ALPN-01 validation connection (answered by its handshake).
     AcmeValidation,
     /// A newer publisher took the stream key over (`replace_publisher`).
@@ -173,6 +178,11 @@ impl Close {
             Close::Rejected => (true, Info, None, Told::Refusal, Ends),
             Close::Denied => (true, Info, None, Told::Refusal, Ends),
             Close::TlsHandshake(_) => (false, Warn, Some("tls_handshake"), Told::TlsAlert, Ends),
+            // A misconfigured balancer (or a peer inside the trusted networks that is not
+            // one): nobody to tell, the operator must see it.
+            Close::ProxyHeader(_) | Close::ProxyHeaderMissing => {
+                (false, Warn, Some("proxy_header"), Told::Nothing, Ends)
+            }
             Close::AcmeValidation => (false, Debug, None, Told::Nothing, Ends),
             Close::Replaced => (true, Info, None, Told::Unpublished, Ends),
             Close::Kicked => (false, Info, None, Told::Nothing, Ends),
@@ -288,6 +298,10 @@ impl fmt::Display for Close {
             Close::Rejected => f.write_str("rejected"),
             Close::Denied => f.write_str("not authorised"),
             Close::TlsHandshake(e) => write!(f, "TLS handshake failed: {e}"),
+            Close::ProxyHeader(e) => write!(f, "bad PROXY header from trusted proxy: {e}"),
+            Close::ProxyHeaderMissing => {
+                f.write_str("no PROXY header from trusted proxy (proxy_protocol.required is true)")
+            }
             Close::AcmeValidation => f.write_str("ACME validation handshake answered"),
             Close::Replaced => f.write_str("publisher replaced by a newer one"),
             Close::Kicked => f.write_str("closed by the API"),
@@ -313,6 +327,7 @@ mod tests {
             (Close::TooSlow { behind_ms: 9000, for_ms: 30_000 }, "too_slow"),
             (Close::HandshakeTimeout, "handshake_timeout"),
             (Close::Idle, "idle_timeout"),
+            (Close::ProxyHeaderMissing, "proxy_header"),
         ] {
             assert_eq!(close.disposition().metric, Some(kind), "{close}");
         }

@@ -1,5 +1,6 @@
-//! From an accepted socket to a running connection: admission (limits decided at accept),
-//! the wait for the first bytes (a socket that sends nothing costs a small task and its
+//! From an accepted socket to a running connection: admission (limits decided at accept,
+//! or after a trusted load balancer's PROXY header names the client), the wait for the
+//! first bytes (a socket that sends nothing costs a small task and its
 //! kernel buffers, no session and no read buffer), the TLS or ACME handshake, then the
 //! connection's own loop.
 
@@ -16,7 +17,10 @@ use tracing::{field, Instrument};
 
 use crate::config::Config;
 use crate::connection::{directive_close, Close, Connection, Ended};
+use crate::limit::ConnectionGuard;
 use crate::shared::Shared;
+
+use super::proxy;
 
 /// Connections over a limit that are still accepted, so that the RTMP `_error` explaining
 /// the refusal reaches honest clients; past these, sockets are closed at accept.
@@ -73,6 +77,16 @@ impl Refusals {
     }
 }
 
+/// What the accept loop decided about a connection; it holds the connection's place in the
+/// connection counts for its life.
+pub(crate) enum Admission {
+    /// Decided at accept, for the socket's peer: refuse `connect` with this reason, or not.
+    Decided { refuse: Option<String>, guard: ConnectionGuard },
+    /// The peer is a trusted load balancer: the PROXY header names the client, and the
+    /// per-IP limit and admission are decided for it once the header is read.
+    AfterProxyHeader { guard: ConnectionGuard },
+}
+
 /// One accepted connection, from the first byte to its end.
 pub(crate) async fn connection_task(
     socket: TcpStream,
@@ -80,26 +94,44 @@ pub(crate) async fn connection_task(
     peer: SocketAddr,
     conn_id: u64,
     shared: Arc<Shared>,
-    refuse: Option<String>,
+    admitted: Admission,
 ) {
+    // `peer` is recorded once known: the client a PROXY header names, if any.
     let span = tracing::info_span!(
         "conn",
         conn_id,
-        %peer,
+        peer = field::Empty,
+        via_proxy = field::Empty,
         proto = if tls.is_some() { "rtmps" } else { "rtmp" },
         app = field::Empty,
         stream = field::Empty,
         role = field::Empty
     );
     async move {
+        let opened = Instant::now();
+        let deadline = opened + shared.config_arc().handshake_timeout;
+        let (peer, refuse, _guard) = match admitted {
+            Admission::Decided { refuse, guard } => (peer, refuse, guard),
+            Admission::AfterProxyHeader { guard } => {
+                // Boxed: the header's buffer is freed once it is read.
+                match Box::pin(behind_proxy(&socket, peer, guard, deadline, &shared)).await {
+                    Ok(admitted) => admitted,
+                    Err(close) => {
+                        tracing::Span::current().record("peer", field::display(peer));
+                        let ended = Ended { peer, conn_id, app: None, opened, bytes: (0, 0) };
+                        ended.report(&shared, &close);
+                        return;
+                    }
+                }
+            }
+        };
+        tracing::Span::current().record("peer", field::display(peer));
         let registered = shared.registry.register(conn_id, peer);
         let local = socket.local_addr().map(|a| a.ip()).unwrap_or([0, 0, 0, 0].into());
         let tracked = shared.platform.track(conn_id, local);
         shared.platform.stats_changed();
         tracing::debug!(connections = shared.counter.total(), "accepted");
-        let opened = Instant::now();
         let entry = &registered.entry;
-        let deadline = opened + shared.config_arc().handshake_timeout;
         // Boxed, and freed once bytes arrive: the wait (a timer, three channel waiters) is
         // about half a KiB that the task would otherwise keep for the connection's life.
         match Box::pin(first_bytes(&socket, deadline, &shared, &entry.kick)).await {
@@ -108,6 +140,9 @@ pub(crate) async fn connection_task(
                 ended.report(&shared, &close);
             }
             Ok(()) => {
+                if !shared.config_arc().proxy_protocol.trusted.is_empty() {
+                    Box::pin(proxy::warn_if_untrusted_header(&socket)).await;
+                }
                 // Allocated only now: the session, buffers and the loop's state.
                 let conn = Connection::new(
                     Arc::clone(&shared),
@@ -125,6 +160,29 @@ pub(crate) async fn connection_task(
     }
     .instrument(span)
     .await;
+}
+
+/// A trusted load balancer's connection: its PROXY header, then the client it names counted
+/// and admitted as if it had connected itself. Returns the client's address, the refusal
+/// reason if any (see [`admission`]) and the guard, now counting the client.
+async fn behind_proxy(
+    socket: &TcpStream,
+    lb: SocketAddr,
+    mut guard: ConnectionGuard,
+    deadline: Instant,
+    shared: &Shared,
+) -> Result<(SocketAddr, Option<String>, ConnectionGuard), Close> {
+    let config = shared.config_arc();
+    let required = config.proxy_protocol.required;
+    let header = proxy::read_header(socket, required, deadline, &shared.shutdown).await?;
+    let (client, via) = proxy::client(lb, header.as_ref());
+    if let Some(via) = via {
+        tracing::Span::current().record("via_proxy", field::display(via));
+    }
+    tracing::debug!(%client, via_proxy = ?via, version = ?header.map(|h| h.version), "PROXY header read");
+    let from_ip = guard.move_to(client.ip());
+    let refuse = admission(&config, shared, client, shared.counter.total(), from_ip);
+    Ok((client, refuse, guard))
 }
 
 /// Waits until the first bytes (or EOF) arrive, at most until the handshake deadline, and
@@ -270,13 +328,19 @@ mod tests {
         (shared, client, socket, peer)
     }
 
+    fn decided(shared: &Arc<Shared>, peer: SocketAddr) -> Admission {
+        let (guard, _, _) = shared.counter.enter(peer.ip());
+        Admission::Decided { refuse: None, guard }
+    }
+
     /// A socket that has sent nothing costs its task's future, a registry entry and the
     /// kernel's buffers: the session, the read buffer and the loop's state are allocated
     /// only when bytes arrive (boxed), so the future stays small.
     #[tokio::test]
     async fn a_connection_waiting_for_its_first_bytes_is_small() {
         let (shared, _client, socket, peer) = accepted().await;
-        let task = connection_task(socket, None, peer, 1, Arc::clone(&shared), None);
+        let admitted = decided(&shared, peer);
+        let task = connection_task(socket, None, peer, 1, Arc::clone(&shared), admitted);
         let size = std::mem::size_of_val(&task);
         eprintln!("a connection task before its first bytes: {size} bytes");
         assert!(size <= 2048, "the task of a silent connection holds {size} bytes");
@@ -303,7 +367,8 @@ mod tests {
     #[tokio::test]
     async fn the_task_of_a_connection_is_small() {
         let (shared, _client, socket, peer) = accepted().await;
-        let task = connection_task(socket, None, peer, 1, shared, None);
+        let admitted = decided(&shared, peer);
+        let task = connection_task(socket, None, peer, 1, shared, admitted);
         let size = std::mem::size_of_val(&task);
         assert!(size <= 768, "the task of a connection holds {size} bytes");
     }

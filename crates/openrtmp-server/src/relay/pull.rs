@@ -204,11 +204,6 @@ impl Pull {
         self.set_state(PullState::Live);
     }
 
-    /// Media flows from the current origin.
-    pub(crate) fn is_live(&self) -> bool {
-        self.status().state == PullState::Live
-    }
-
     pub(crate) fn switched(&self) {
         self.status().switches += 1;
     }

@@ -111,6 +111,13 @@ async fn start_inner(shared: &Arc<Shared>, offer: &WhipOffer) -> Result<WhipAnsw
     let peer = SocketAddr::new(offer.peer, 0);
     let key = authorize(shared, offer, peer, conn_id).await?;
     let replace = shared.hub.config().replace_publisher;
+    // A WHIP publish claims its stream in the cluster as an RTMP one does (`409` when
+    // another node publishes it).
+    shared
+        .cluster
+        .claim(&key, replace)
+        .await
+        .map_err(|refused| WhipError::InUse { reason: refused.to_string() })?;
     let via = Chain::default();
     shared
         .relay
@@ -435,7 +442,9 @@ impl Session {
             if end.holds_publication() {
                 p.lose(&self.shared, &why);
             } else {
+                let key = p.key().clone();
                 p.stop(&why);
+                crate::cluster::node::release_when_ended(&self.shared, key);
             }
             self.shared.platform.stats_changed();
         }

@@ -66,7 +66,7 @@ impl ServerSession {
             return self.resume();
         };
         self.send_control(ControlMessage::UserControl(UserControl::StreamBegin { stream_id }));
-        let description = format!("{name} is now published.");
+        let description = format!("{} is now published.", shown(&name));
         self.send_status(stream_id, StatusCode::PUBLISH_START, Some(&description));
         self.streams.insert(stream_id, StreamRole::Publishing(name));
         self.timers.set(Timer::PublisherSilence, now + self.config.publisher_timeout);
@@ -95,10 +95,10 @@ impl ServerSession {
         };
         self.send_control(ControlMessage::UserControl(UserControl::StreamBegin { stream_id }));
         if reset {
-            let d = format!("Playing and resetting {name}.");
+            let d = format!("Playing and resetting {}.", shown(&name));
             self.send_status(stream_id, StatusCode::PLAY_RESET, Some(&d));
         }
-        let d = format!("Started playing {name}.");
+        let d = format!("Started playing {}.", shown(&name));
         self.send_status(stream_id, StatusCode::PLAY_START, Some(&d));
         let access = command::data_message(stream_id, 0, command::rtmp_sample_access());
         self.wire.send(&access);
@@ -145,4 +145,10 @@ impl ServerSession {
             }
         }
     }
+}
+
+/// A stream name as status descriptions show it: without its query, which may hold a key or
+/// token (clients and relays log descriptions).
+fn shown(name: &str) -> &str {
+    name.split('?').next().unwrap_or_default()
 }

@@ -142,33 +142,35 @@ impl Run {
             if let Some(stop) = self.resolve().await {
                 return stop;
             }
+            let tried = self.pull.origin(0);
             let mut longest = Duration::ZERO;
-            let mut handed_over = false;
             for index in 0..self.pull.origin_count() {
                 let started = Instant::now();
                 match self.origin(index).await {
                     Ok(stop) => return stop,
                     Err(error) => {
                         longest = longest.max(started.elapsed());
-                        handed_over |= self.pull.resolver.is_some()
-                            && matches!(error, PullError::Ended(_))
-                            && self.pull.is_live();
                         self.lost(index, &error);
                     }
                 }
             }
             // An edge asks the directory again soon: the stream may have moved (an
             // origin's lease expired, another node claimed it); a resolution is cheap and
-            // the attempts stay under three per second. A live origin that ended the
-            // stream has usually handed it over (a drain's publisher already publishes on
-            // the peer, make-before-break): the directory is asked at once, every player
-            // of this edge waits on it. Only after media, so this adds one attempt per
-            // live period at most.
-            let wait = match (self.pull.resolver.is_some(), handed_over) {
-                (true, true) => Duration::ZERO,
-                (true, false) => EDGE_RETRY,
-                (false, _) => backoff.next(longest),
-            };
+            // the attempts stay under three per second.
+            // An edge whose stream moved (a drain: the publisher is on its new node before it
+            // leaves the old one) goes to the new owner at once: the gap its players see is
+            // then one connection, not a retry interval.
+            if self.pull.resolver.is_some() && tried.is_some() {
+                if let Some(stop) = self.resolve().await {
+                    return stop;
+                }
+                let now = self.pull.origin(0);
+                if now.is_some() && now != tried {
+                    continue;
+                }
+            }
+            let wait =
+                if self.pull.resolver.is_some() { EDGE_RETRY } else { backoff.next(longest) };
             self.pull.backoff((Instant::now() + wait).into_std());
             let until = Instant::now() + wait;
             let cancel = self.pull.cancel.clone();
