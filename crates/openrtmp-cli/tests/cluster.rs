@@ -18,9 +18,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use cluster_rig::*;
-use openrtmp_client::{
-    ConnectOptions, FollowLimits, FollowingPublisher, PublishOptions, RtmpUrl,
-};
+use openrtmp_client::{ConnectOptions, FollowLimits, FollowingPublisher, PublishOptions, RtmpUrl};
 use openrtmp_testkit::redis::RedisServer;
 use support::{ffmpeg, synthetic_av, Ffmpeg, Fixture, TempDir};
 
@@ -48,8 +46,22 @@ fn edge(name: &str, ip: &str, redis: &RedisServer, dir: &TempDir) -> Node {
     Node::start(name, ip, 0, &cluster_yaml(name, &redis.url(), true), &dir.0)
 }
 
-fn publisher(ffmpeg: &std::path::Path, input: &std::path::Path, url: &str, restart: bool, dir: &TempDir, name: &str) -> FfmpegPublisher {
-    FfmpegPublisher::start(ffmpeg, input, url, restart, ENCODER_RETRY, dir.path(&format!("{name}.log")))
+fn publisher(
+    ffmpeg: &std::path::Path,
+    input: &std::path::Path,
+    url: &str,
+    restart: bool,
+    dir: &TempDir,
+    name: &str,
+) -> FfmpegPublisher {
+    FfmpegPublisher::start(
+        ffmpeg,
+        input,
+        url,
+        restart,
+        ENCODER_RETRY,
+        dir.path(&format!("{name}.log")),
+    )
 }
 
 /// Waits until `watch` receives video frames, with a readable failure.
@@ -72,7 +84,10 @@ fn edges_pull_one_upstream_each_and_release_it() {
     let e1 = edge("e1", E1, &redis, &dir);
     let e2 = edge("e2", E2, &redis, &dir);
     let _publisher = publisher(&ffmpeg, &input, &o1.url("live/cam"), false, &dir, "publisher");
-    assert!(wait_for(PATIENCE, || e1.owner("cam").as_deref() == Some("o1")), "o1 never owned live/cam");
+    assert!(
+        wait_for(PATIENCE, || e1.owner("cam").as_deref() == Some("o1")),
+        "o1 never owned live/cam"
+    );
 
     let rt = runtime();
     let mut players = vec![
@@ -84,7 +99,12 @@ fn edges_pull_one_upstream_each_and_release_it() {
         receiving(p, 25);
     }
     let upstreams = o1.connections("player", "cam");
-    assert_eq!(upstreams, 2, "o1 serves one upstream per edge: {:?}", o1.get("/api/v1/connections").1);
+    assert_eq!(
+        upstreams,
+        2,
+        "o1 serves one upstream per edge: {:?}",
+        o1.get("/api/v1/connections").1
+    );
     let route = e1.route("cam");
     assert_eq!(route["owner"], "o1", "{route}");
     let upstream = route["upstream"].as_str().unwrap_or_default();
@@ -123,11 +143,16 @@ fn origin_killed_players_stay_attached() {
     let e1 = edge("e1", E1, &redis, &dir);
     let e2 = edge("e2", E2, &redis, &dir);
     let encoder = publisher(&ffmpeg, &input, &o1.url("live/cam"), true, &dir, "publisher");
-    assert!(wait_for(PATIENCE, || e1.owner("cam").as_deref() == Some("o1")), "o1 never owned live/cam");
+    assert!(
+        wait_for(PATIENCE, || e1.owner("cam").as_deref() == Some("o1")),
+        "o1 never owned live/cam"
+    );
 
     let rt = runtime();
-    let players =
-        [Watch::start(&rt, "e1 player", &e1.url("live/cam")), Watch::start(&rt, "e2 player", &e2.url("live/cam"))];
+    let players = [
+        Watch::start(&rt, "e1 player", &e1.url("live/cam")),
+        Watch::start(&rt, "e2 player", &e2.url("live/cam")),
+    ];
     let mut ffplayer = Ffmpeg::spawn(
         &ffmpeg,
         "ffmpeg player on e2",
@@ -227,9 +252,14 @@ fn planned_drain_moves_publisher_and_players() {
 
     // 1. Our client follows the reconnect request: make-before-break, same timeline.
     let publishing = rt.spawn(follow_publish(o1.url("live/cam"), 12));
-    assert!(wait_for(PATIENCE, || e1.owner("cam").as_deref() == Some("o1")), "o1 never owned live/cam");
-    let players =
-        [Watch::start(&rt, "e1 player 1", &e1.url("live/cam")), Watch::start(&rt, "e1 player 2", &e1.url("live/cam"))];
+    assert!(
+        wait_for(PATIENCE, || e1.owner("cam").as_deref() == Some("o1")),
+        "o1 never owned live/cam"
+    );
+    let players = [
+        Watch::start(&rt, "e1 player 1", &e1.url("live/cam")),
+        Watch::start(&rt, "e1 player 2", &e1.url("live/cam")),
+    ];
     for p in &players {
         receiving(p, 25);
     }
@@ -255,13 +285,26 @@ fn planned_drain_moves_publisher_and_players() {
     let (summary, requests) = shutdown_summary(&o1);
     assert!(requests >= 1, "o1's summary: {summary:?}");
     let (switches, authority) = rt.block_on(publishing).expect("publisher");
-    assert_eq!((switches, authority.as_str()), (1, o2.rtmp.as_str()), "the publisher moved once, to o2");
+    assert_eq!(
+        (switches, authority.as_str()),
+        (1, o2.rtmp.as_str()),
+        "the publisher moved once, to o2"
+    );
     let mut figures = Vec::new();
     for p in &players {
-        assert!(p.ended().is_none() || p.ended().is_some_and(|e| e.contains("Eof")), "{}: {:?}", p.name, p.ended());
+        assert!(
+            p.ended().is_none() || p.ended().is_some_and(|e| e.contains("Eof")),
+            "{}: {:?}",
+            p.name,
+            p.ended()
+        );
         let gaps = p.gaps(drained);
         assert_eq!(gaps.decreases, 0, "{}: timestamps went backwards: {gaps:?}", p.name);
-        assert!(gaps.longest_media_ms <= 40 + 100, "{}: media gap over one frame + 100 ms: {gaps:?}", p.name);
+        assert!(
+            gaps.longest_media_ms <= 40 + 100,
+            "{}: media gap over one frame + 100 ms: {gaps:?}",
+            p.name
+        );
         figures.push(format!(
             "{}: longest media gap {} ms, wall gap {} ms",
             p.name,
@@ -306,7 +349,10 @@ fn planned_drain_moves_publisher_and_players() {
     // its restart lands on o2 (the load balancer took o1 out).
     let o1 = origin("o1", O1, &redis, &dir);
     let encoder = publisher(&ffmpeg, &input, &o1.url("live/ffcam"), true, &dir, "ffmpeg");
-    assert!(wait_for(PATIENCE, || e1.owner("ffcam").as_deref() == Some("o1")), "o1 never owned live/ffcam");
+    assert!(
+        wait_for(PATIENCE, || e1.owner("ffcam").as_deref() == Some("o1")),
+        "o1 never owned live/ffcam"
+    );
     let player = Watch::start(&rt, "e1 player (ffmpeg publisher)", &e1.url("live/ffcam"));
     receiving(&player, 25);
     encoder.set_target(&o2.url("live/ffcam"));
@@ -349,7 +395,10 @@ fn duplicate_publish_and_partitioned_owner_is_fenced() {
     // Publish.Start is sent where `publish start` is logged ("publish start waits" is not).
     let starts = |n: &Node| n.count(&["publish start stream=live/cam"]);
     let first = publisher(&ffmpeg, &input, &o1.url("live/cam"), false, &dir, "first");
-    assert!(wait_for(PATIENCE, || o2.owner("cam").as_deref() == Some("o1")), "o1 never owned live/cam");
+    assert!(
+        wait_for(PATIENCE, || o2.owner("cam").as_deref() == Some("o1")),
+        "o1 never owned live/cam"
+    );
 
     // A duplicate on o2: refused once the claim wait is over, and refused again on retry.
     let second = publisher(&ffmpeg, &input, &o2.url("live/cam"), true, &dir, "second");
@@ -361,7 +410,10 @@ fn duplicate_publish_and_partitioned_owner_is_fenced() {
     // o1 partitioned: its lease expires, o2's retrying publisher gets the stream.
     let stopped = Instant::now();
     o1.signal("STOP");
-    assert!(wait_for(PATIENCE, || starts(&o2) == 1), "o2 never took live/cam after o1's lease expired");
+    assert!(
+        wait_for(PATIENCE, || starts(&o2) == 1),
+        "o2 never took live/cam after o1's lease expired"
+    );
     let taken = stopped.elapsed();
     assert!(wait_for(PATIENCE, || e1.owner("cam").as_deref() == Some("o2")), "{}", e1.route("cam"));
 
@@ -460,15 +512,15 @@ fn edges_parenting_each_other_are_refused() {
     let rt = runtime();
     let started = Instant::now();
     let player = Watch::start(&rt, "e1 player", &e1.url("live/cam"));
-    let refused =
-        wait_for(PATIENCE, || e1.count(&["relay loop"]) + e2.count(&["relay loop"]) >= 1);
+    let refused = wait_for(PATIENCE, || e1.count(&["relay loop"]) + e2.count(&["relay loop"]) >= 1);
     assert!(refused, "no node refused the loop: {:?} {:?}", e1.log(), e2.log());
     let window = Duration::from_secs(5);
     std::thread::sleep(window.saturating_sub(started.elapsed()));
     let elapsed = started.elapsed().as_secs_f64();
     let attempts = |n: &Node| n.count(&["pull origin lost"]) + n.count(&["refused: relay loop"]);
     let (a1, a2) = (attempts(&e1), attempts(&e2));
-    let reason = e1.log().into_iter().chain(e2.log()).find(|l| l.contains("relay loop")).unwrap_or_default();
+    let reason =
+        e1.log().into_iter().chain(e2.log()).find(|l| l.contains("relay loop")).unwrap_or_default();
     for (name, n) in [("e1", a1), ("e2", a2)] {
         assert!((n as f64) / elapsed < 5.0, "{name}: {n} upstream attempts in {elapsed:.1} s");
     }
