@@ -253,7 +253,13 @@ impl Cluster {
     }
 
     /// One heartbeat: the lease (with `load`) written, the owned streams re-asserted.
-    /// Returns the streams lost to another node (their publishers must be dropped).
+    /// Returns the streams lost to another node whose local publishers must be dropped
+    /// (fencing). While this node drains, lost streams are forgotten but none is returned:
+    /// the drain's claim rule lets a peer take a draining node's stream as soon as its
+    /// publisher, told to reconnect, publishes there, and that publisher keeps sending
+    /// here until it switches at its next keyframe (make-before-break). Dropping it at
+    /// this heartbeat would cut the frames of that window from every player of this node
+    /// (edges included); it leaves on its own, and the grace bounds it.
     pub async fn heartbeat(
         &self,
         load: NodeLoad,
@@ -275,16 +281,24 @@ impl Cluster {
                 "directory had lost stream records: written back"
             );
         }
+        let draining = self.phase() != DrainPhase::Serving;
         let mut owned = self.owned();
         for (key, route) in &reply.lost {
             owned.remove(key);
+            if draining {
+                tracing::info!(
+                    app = %key.app, stream = %key.name, owner = %route.owner, epoch = route.epoch,
+                    "stream taken over by another node during the drain: the local publisher finishes on its own"
+                );
+                continue;
+            }
             self.stats.streams_fenced.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 app = %key.app, stream = %key.name, owner = %route.owner, epoch = route.epoch,
                 "stream taken by another node: the local publisher is dropped"
             );
         }
-        Ok(reply.lost)
+        Ok(if draining { Vec::new() } else { reply.lost })
     }
 
     /// Forgets streams for which `live` is false (ended without an unpublish this node

@@ -70,6 +70,28 @@ async fn a_draining_owner_yields_and_takeover_always_wins() {
     assert!(o2.claim(&key(), false).await.is_ok());
 }
 
+/// Regression (found by the cluster rig's drain scenario): a draining node's heartbeat
+/// fenced the publisher it had just asked to reconnect, as soon as that publisher's new
+/// connection claimed the stream on the peer, though it still sent here until its switch
+/// at the next keyframe: every player of this node lost the frames of that window.
+#[tokio::test(start_paused = true)]
+async fn a_draining_node_forgets_a_stream_taken_over_but_does_not_fence_its_publisher() {
+    let dir = Arc::new(MemoryDirectory::new());
+    let (o1, o2) = (node("o1", &dir, Duration::ZERO), node("o2", &dir, Duration::ZERO));
+    o1.heartbeat(NodeLoad::default()).await.unwrap();
+    o2.heartbeat(NodeLoad::default()).await.unwrap();
+    o1.claim(&key(), false).await.unwrap();
+    o1.set_phase(DrainPhase::Grace);
+    o1.heartbeat(NodeLoad::default()).await.unwrap();
+    // The publisher's new connection (make-before-break) claims the stream on o2.
+    o2.claim(&key(), false).await.unwrap();
+    let to_drop = o1.heartbeat(NodeLoad::default()).await.unwrap();
+    assert!(to_drop.is_empty(), "the draining node drops nobody: {to_drop:?}");
+    assert!(o1.owned_epoch(&key()).is_none(), "the stream is forgotten (no re-assert)");
+    assert_eq!(o1.stats.streams_fenced.load(Ordering::Relaxed), 0);
+    assert_eq!(dir.resolve(&key()).await.unwrap().map(|r| r.owner), Some("o2".to_owned()));
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_emptied_directory_is_repopulated_by_the_next_heartbeat() {
     let dir = Arc::new(MemoryDirectory::new());
