@@ -349,6 +349,7 @@ impl Connection {
     fn ask(&mut self, asked: Asked, req: crate::auth::AuthRequest) -> Result<(), Close> {
         let claim = matches!(asked, Asked::Publish { .. }).then(|| decision::ClaimStep {
             cluster: Arc::clone(&self.shared.cluster),
+            relay: Arc::clone(&self.shared.relay),
             app: self.app.clone(),
             takeover: self.shared.hub.config().replace_publisher,
         });

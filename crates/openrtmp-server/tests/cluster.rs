@@ -120,3 +120,37 @@ fn a_draining_origin_yields_its_stream_and_leaves_the_directory() {
     assert!(gone, "o1 left the directory");
     assert_eq!(owner(&directory, &rt).as_deref(), Some("o2"));
 }
+
+#[test]
+fn a_publisher_taking_over_on_an_edge_keeps_the_edges_players() {
+    let Some(ffmpeg) = support::ffmpeg() else { return };
+    let input = Fixture::H264Aac { seconds: 8 }.path(&ffmpeg);
+    let directory = Arc::new(MemoryDirectory::new());
+    let o1 = start(node("o1", false), &directory);
+    let e1 = start(node("e1", true), &directory);
+    let rt = support::client_runtime();
+    let _first = support::publish_in_background(&rt, &input, &o1.rtmp_url("live/cam"));
+    assert!(support::wait_until(PATIENCE, || owner(&directory, &rt).as_deref() == Some("o1")));
+    let player = rt.spawn(support::play_all(
+        e1.rtmp_url("live/cam"),
+        support::quick_options(),
+        Duration::from_secs(6),
+    ));
+    o1.wait_viewers(1);
+    // o1 drains and its publisher is sent to e1 (the least-loaded peer may be an edge that
+    // already pulls the stream): e1's claim wins, its pull hands the players over.
+    assert!(o1.handle.drain());
+    assert!(support::wait_until(PATIENCE, || {
+        let nodes = rt.block_on(directory.nodes()).unwrap_or_default();
+        nodes.iter().any(|n| n.node_id == "o1" && n.state == NodeState::Draining)
+    }));
+    let second = support::publish_in_background(&rt, &input, &e1.rtmp_url("live/cam"));
+    assert!(support::wait_until(PATIENCE, || owner(&directory, &rt).as_deref() == Some("e1")));
+    let moved = std::time::Instant::now();
+    let played = rt.block_on(player).expect("player");
+    assert_eq!(played.end, openrtmp_client::PlayEnd::Duration, "the edge's player stayed");
+    let after = played.tags.iter().filter(|(at, _)| *at > moved).count();
+    assert!(after > 10, "media went on from the new publisher: {after} tags");
+    assert!(e1.handle.pull_of("live", "cam").is_none(), "the pull stopped");
+    second.abort();
+}

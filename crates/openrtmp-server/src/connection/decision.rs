@@ -89,6 +89,8 @@ impl Asker {
 /// `cluster.claim_wait`; a live owner elsewhere refuses it).
 pub(crate) struct ClaimStep {
     pub(crate) cluster: Arc<crate::cluster::Cluster>,
+    /// Where an edge's pull of the stream is handed over once the claim is won.
+    pub(crate) relay: Arc<crate::relay::Relay>,
     /// The connection's app, as authorised.
     pub(crate) app: String,
     /// `streams.replace_publisher`: the claim takes the stream from any owner.
@@ -104,7 +106,10 @@ impl ClaimStep {
         }
         let key = openrtmp_hub::StreamKey::new(self.app.clone(), name);
         match self.cluster.claim(&key, self.takeover).await {
-            Ok(_) => verdict,
+            Ok(_) => {
+                self.relay.hand_over(&key).await;
+                verdict
+            }
             Err(refused) => Verdict::Deny(crate::auth::Denial {
                 kind: crate::auth::DenyKind::BadName,
                 reason: refused.to_string(),

@@ -46,6 +46,10 @@ pub const SOURCE_GRACE: Duration = Duration::from_secs(5);
 /// long, and an edge must not leave it then (it ends the stream itself when the grace is
 /// over, and the edge follows within [`SOURCE_GRACE`]'s short form).
 pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(8);
+/// A pull that handed its players to a local publisher holds the lost publication this
+/// long for it (it publishes right after; see [`Relay::hand_over`]).
+pub(crate) const HANDOVER_HOLD: Duration = Duration::from_secs(2);
+
 /// Time allowed for TCP connect, handshake, `connect` and `play` at an origin.
 pub const ORIGIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -135,6 +139,9 @@ pub(crate) struct Pull {
     /// The chain its connections carry, this server last.
     pub(crate) via: Chain,
     pub(crate) cancel: CancellationToken,
+    /// Set with `cancel` when a local publisher takes the stream over from an edge's pull:
+    /// the task loses its Publisher instead of ending it, then answers.
+    pub(crate) handover: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     /// The last time a player asked for the stream (the linger runs from the later of
     /// this and the last viewer leaving).
     demanded: Mutex<Instant>,
@@ -315,6 +322,23 @@ impl Relay {
         Ok(())
     }
 
+    /// A local publisher won the cluster's claim on `key`: an edge's pull of it (the
+    /// directory named another owner, which is draining or gone) hands its players over.
+    /// Resolves once the pull's publication is lost, not ended, so the publisher's
+    /// `Hub::publish` continues it (spliced in at a keyframe, timestamps continued). A
+    /// pull of a `relay.pull` rule is left alone (its precedence rules apply).
+    pub(crate) async fn hand_over(&self, key: &StreamKey) {
+        let ack = {
+            let pulls = self.pulls.list();
+            let Some(pull) = pulls.get(key).filter(|p| p.resolver.is_some()) else { return };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            *pull.handover.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+            pull.cancel.cancel();
+            rx
+        };
+        let _ = tokio::time::timeout(ORIGIN_TIMEOUT, ack).await;
+    }
+
     /// A publish of `key` from `peer` through `chain`: `Err` with the description for
     /// `NetStream.Publish.BadName` if the chain is a loop or too long, or if the key is
     /// being pulled (unless `replace`: then the pull stops and the publisher takes over).
@@ -399,6 +423,7 @@ impl Relay {
             resolver,
             via: chain.through(self.node),
             cancel: self.shutdown.child_token(),
+            handover: Mutex::new(None),
             demanded: Mutex::new(Instant::now()),
             status: Mutex::new(Status {
                 state: PullState::Connecting,

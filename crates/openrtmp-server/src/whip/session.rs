@@ -118,6 +118,7 @@ async fn start_inner(shared: &Arc<Shared>, offer: &WhipOffer) -> Result<WhipAnsw
         .claim(&key, replace)
         .await
         .map_err(|refused| WhipError::InUse { reason: refused.to_string() })?;
+    shared.relay.hand_over(&key).await;
     let via = Chain::default();
     shared
         .relay

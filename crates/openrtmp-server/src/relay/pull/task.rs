@@ -130,9 +130,25 @@ pub(super) async fn run(
         Stop::Idle => "no viewer for the linger",
         Stop::LocalPublisher => "a local publisher holds the stream",
     };
+    // Handing over to a local publisher that claimed the stream (`Relay::hand_over`): the
+    // Publisher is lost, not ended, so that publisher continues the same publication and
+    // the players stay attached. Otherwise dropping the Publisher ends the local stream.
+    let handover = run.pull.handover.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(ack) = handover {
+        if let Some(publisher) = run.publisher.take() {
+            let orphan = publisher.lose();
+            tokio::spawn(async move {
+                tokio::time::sleep(super::HANDOVER_HOLD).await;
+                drop(orphan);
+            });
+        }
+        run.relay.pull_ended(&run.pull);
+        tracing::info!(app = %app, stream = %stream, "pull hands its players to a local publisher");
+        let _ = ack.send(());
+        return;
+    }
     run.relay.pull_ended(&run.pull);
     tracing::info!(app = %app, stream = %stream, reason = why, "pull stops");
-    // Dropping the Publisher ends the local stream.
 }
 
 impl Run {
