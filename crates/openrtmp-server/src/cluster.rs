@@ -41,6 +41,9 @@ pub use settings::{
 };
 pub use stats::{ClusterStats, SwitchReason, GAP_BUCKETS_SECS};
 
+/// A node alone writes its lease once (and at each drain phase) with this time to live.
+const SOLO_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// While a claim is held by another node's lease, it is tried again this often, up to
 /// `cluster.claim_wait`.
 const CLAIM_RETRY: Duration = Duration::from_millis(250);
@@ -74,6 +77,10 @@ pub struct Cluster {
     redirect: Mutex<Option<String>>,
     /// Counters.
     pub stats: ClusterStats,
+    /// Set by [`Cluster::set_directory`]: the directory may be shared with other nodes.
+    shared_directory: std::sync::atomic::AtomicBool,
+    /// Wakes the heartbeat task for a beat now (the drain's state change, a new directory).
+    pub(crate) wake: tokio::sync::Notify,
 }
 
 impl Cluster {
@@ -96,6 +103,8 @@ impl Cluster {
             phase: AtomicU8::new(DrainPhase::Serving as u8),
             redirect: Mutex::new(None),
             stats: ClusterStats::default(),
+            shared_directory: std::sync::atomic::AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -112,6 +121,17 @@ impl Cluster {
     /// Replaces the directory (an embedder's own, before the server runs).
     pub fn set_directory(&self, directory: Arc<dyn Directory>) {
         *self.directory.lock().unwrap_or_else(|e| e.into_inner()) = directory;
+        self.shared_directory.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// Whether this node is alone: the `local` directory of its own settings (no embedder's
+    /// directory). Then there is nothing to coordinate: no claim is made (the hub refuses a
+    /// second publisher itself) and the lease is written once, not every heartbeat, so an
+    /// idle server does not wake up for it.
+    pub(crate) fn solo(&self) -> bool {
+        self.settings.directory.kind == DirectoryKind::Local
+            && !self.shared_directory.load(Ordering::Relaxed)
     }
 
     /// This node's lease as last written.
@@ -164,6 +184,9 @@ impl Cluster {
     /// `cluster.claim_wait` (an origin that crashed keeps its lease for the TTL: its
     /// encoder, reconnecting here, waits for it instead of being refused).
     pub async fn claim(&self, key: &StreamKey, takeover: bool) -> Result<u64, ClaimError> {
+        if self.solo() {
+            return Ok(0);
+        }
         let started = tokio::time::Instant::now();
         let mut waited = false;
         loop {
@@ -265,7 +288,10 @@ impl Cluster {
         load: NodeLoad,
     ) -> Result<Vec<(StreamKey, Route)>, DirectoryError> {
         self.set_load(load);
-        let (lease, owned, directory) = (self.lease(), self.owned_streams(), self.directory());
+        let (mut lease, owned, directory) = (self.lease(), self.owned_streams(), self.directory());
+        if self.solo() {
+            lease.ttl = SOLO_TTL;
+        }
         let reply = match directory.heartbeat(&lease, &owned).await {
             Ok(reply) => reply,
             Err(error) => {

@@ -250,7 +250,6 @@ const LEAVE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 async fn drain_start(shared: &Arc<Shared>) {
     let cluster = &shared.cluster;
     cluster.set_phase(DrainPhase::StartWait);
-    shared.cluster_wake.notify_one();
     let wait = cluster.settings().drain_start_wait;
     if !wait.is_zero() && !shared.draining.is_cancelled() {
         tracing::info!(

@@ -80,8 +80,6 @@ pub(crate) struct Shared {
     pub(crate) whip: crate::whip::Whip,
     /// This node in its cluster: lease, owned streams, drain.
     pub(crate) cluster: Arc<crate::cluster::Cluster>,
-    /// Wakes the cluster task for a heartbeat now (the drain's state change).
-    pub(crate) cluster_wake: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -136,7 +134,6 @@ impl Shared {
                 crate::cluster::ClusterSettings::default(),
                 Arc::new(crate::cluster::MemoryDirectory::new()),
             )),
-            cluster_wake: tokio::sync::Notify::new(),
         }
     }
 

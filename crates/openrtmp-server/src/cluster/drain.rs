@@ -70,6 +70,7 @@ impl Cluster {
         if phase != DrainPhase::Serving {
             self.lease.lock().unwrap_or_else(|e| e.into_inner()).state = NodeState::Draining;
         }
+        self.wake.notify_one();
         tracing::info!(phase = phase.name(), "drain");
     }
 

@@ -23,10 +23,14 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     let mut egress = Egress::new(&shared);
     let mut last_error_log: Option<Instant> = None;
     let mut failing = false;
+    beat(&shared, &mut egress, &mut last_error_log, &mut failing).await;
     loop {
+        // A node alone beats only when woken (a drain phase, a directory set by an
+        // embedder): an idle server must not wake up every heartbeat for nothing.
+        let solo = cluster.solo();
         tokio::select! {
-            _ = ticker.tick() => {}
-            () = shared.cluster_wake.notified() => {}
+            _ = ticker.tick(), if !solo => {}
+            () = cluster.wake.notified() => {}
             _ = shared.shutdown.cancelled() => return,
         }
         if cluster.phase() >= super::DrainPhase::Releasing {

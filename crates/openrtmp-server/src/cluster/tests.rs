@@ -11,7 +11,22 @@ fn node(id: &str, dir: &Arc<MemoryDirectory>, claim_wait: Duration) -> Cluster {
         claim_wait,
         drain_start_wait: Duration::ZERO,
     };
-    Cluster::new(settings, Arc::clone(dir) as Arc<dyn Directory>)
+    let cluster = Cluster::new(settings, Arc::new(MemoryDirectory::new()));
+    // Shared with the other nodes of the test (a node's own `local` directory is solo).
+    cluster.set_directory(Arc::clone(dir) as Arc<dyn Directory>);
+    cluster
+}
+
+#[tokio::test]
+async fn a_node_alone_makes_no_claims_and_writes_a_lease_that_lasts() {
+    let dir = Arc::new(MemoryDirectory::new());
+    let solo = Cluster::new(ClusterSettings::default(), Arc::clone(&dir) as Arc<dyn Directory>);
+    assert!(solo.solo());
+    assert_eq!(solo.claim(&key(), false).await, Ok(0));
+    assert!(solo.owned_streams().is_empty(), "nothing to release later");
+    solo.heartbeat(NodeLoad::default()).await.unwrap();
+    let nodes = dir.nodes().await.unwrap();
+    assert!(nodes[0].expires_in.unwrap() > Duration::from_secs(3600), "{nodes:?}");
 }
 
 fn key() -> StreamKey {
