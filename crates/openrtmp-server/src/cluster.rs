@@ -180,7 +180,7 @@ impl Cluster {
     /// Claims `key` for a publisher on this node: `Ok` with the stream epoch when the
     /// stream is this node's (or the directory cannot be asked: the claim is then
     /// re-asserted by the heartbeats, and fenced there if another node had it). While
-    /// another node's lease holds it, tried again every [`CLAIM_RETRY`] for up to
+    /// another node's lease holds it, tried again every 250 ms for up to
     /// `cluster.claim_wait` (an origin that crashed keeps its lease for the TTL: its
     /// encoder, reconnecting here, waits for it instead of being refused).
     pub async fn claim(&self, key: &StreamKey, takeover: bool) -> Result<u64, ClaimError> {
