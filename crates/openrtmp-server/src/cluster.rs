@@ -41,6 +41,24 @@ pub use settings::{
 };
 pub use stats::{ClusterStats, SwitchReason, GAP_BUCKETS_SECS};
 
+/// A stream claimed this recently is not released for lacking a publisher yet: the claim
+/// comes before the publisher reaches the hub (an edge's pull may be handing over for up
+/// to `ORIGIN_TIMEOUT`).
+const PRUNE_AFTER: Duration = Duration::from_secs(10);
+
+/// A stream this node owns: its epoch and when it was claimed.
+#[derive(Debug, Clone, Copy)]
+struct Owned {
+    epoch: u64,
+    since: std::time::Instant,
+}
+
+impl Owned {
+    fn new(epoch: u64) -> Owned {
+        Owned { epoch, since: std::time::Instant::now() }
+    }
+}
+
 /// A node alone writes its lease once (and at each drain phase) with this time to live.
 const SOLO_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
@@ -70,7 +88,7 @@ pub struct Cluster {
     settings: ClusterSettings,
     directory: Mutex<Arc<dyn Directory>>,
     lease: Mutex<Lease>,
-    owned: Mutex<HashMap<StreamKey, u64>>,
+    owned: Mutex<HashMap<StreamKey, Owned>>,
     phase: AtomicU8,
     /// Where clients are sent by the drain's reconnect requests (`rtmp://host:port`),
     /// chosen when the drain starts.
@@ -149,7 +167,7 @@ impl Cluster {
         self.lease.lock().unwrap_or_else(|e| e.into_inner()).load = load;
     }
 
-    fn owned(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, u64>> {
+    fn owned(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, Owned>> {
         self.owned.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -158,7 +176,7 @@ impl Cluster {
         let mut list: Vec<OwnedStream> = self
             .owned()
             .iter()
-            .map(|(key, &epoch)| OwnedStream { key: key.clone(), epoch })
+            .map(|(key, o)| OwnedStream { key: key.clone(), epoch: o.epoch })
             .collect();
         list.sort_by(|a, b| (&a.key.app, &a.key.name).cmp(&(&b.key.app, &b.key.name)));
         list
@@ -166,7 +184,7 @@ impl Cluster {
 
     /// The stream epoch this node holds `key` with, if it owns it.
     pub fn owned_epoch(&self, key: &StreamKey) -> Option<u64> {
-        self.owned().get(key).copied()
+        self.owned().get(key).map(|o| o.epoch)
     }
 
     fn count_error(&self, error: &DirectoryError) {
@@ -197,7 +215,7 @@ impl Cluster {
                     let counter =
                         if waited { &self.stats.claims_waited } else { &self.stats.claims_claimed };
                     counter.fetch_add(1, Ordering::Relaxed);
-                    self.owned().insert(key.clone(), epoch);
+                    self.owned().insert(key.clone(), Owned::new(epoch));
                     tracing::info!(
                         app = %key.app, stream = %key.name, epoch, waited_ms = started.elapsed().as_millis() as u64,
                         directory = directory.kind(), "stream claimed"
@@ -235,7 +253,7 @@ impl Cluster {
                         "directory unavailable: publish taken unverified (re-asserted when it is back)"
                     );
                     let epoch = 0;
-                    self.owned().insert(key.clone(), epoch);
+                    self.owned().insert(key.clone(), Owned::new(epoch));
                     return Ok(epoch);
                 }
             }
@@ -245,7 +263,7 @@ impl Cluster {
     /// The stream `key` ended here: its record goes (unless another node's claim is
     /// newer).
     pub async fn release(&self, key: &StreamKey) {
-        let Some(epoch) = self.owned().remove(key) else { return };
+        let Some(Owned { epoch, .. }) = self.owned().remove(key) else { return };
         let (lease, directory) = (self.lease(), self.directory());
         if let Err(error) = directory.release(&lease, key, epoch).await {
             self.count_error(&error);
@@ -330,7 +348,12 @@ impl Cluster {
     /// Forgets streams for which `live` is false (ended without an unpublish this node
     /// saw: a publisher's grace ran out); their records are released.
     pub(crate) async fn prune(&self, live: impl Fn(&StreamKey) -> bool) {
-        let gone: Vec<StreamKey> = self.owned().keys().filter(|k| !live(k)).cloned().collect();
+        let gone: Vec<StreamKey> = self
+            .owned()
+            .iter()
+            .filter(|(k, o)| o.since.elapsed() >= PRUNE_AFTER && !live(k))
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in gone {
             self.release(&key).await;
         }

@@ -144,3 +144,17 @@ async fn release_and_leave_remove_only_this_nodes_records() {
     // Resolving from the owner itself says "not elsewhere".
     assert_eq!(o2.resolve(&StreamKey::new("live", "other")).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_stream_just_claimed_is_not_released_before_its_publisher_arrives() {
+    // Regression: the heartbeat's prune released a claim made a moment before (the
+    // publisher not in the hub yet, an edge's pull still handing over), and the stream was
+    // then live here but missing from the directory for good.
+    let dir = Arc::new(MemoryDirectory::new());
+    let o1 = node("o1", &dir, Duration::ZERO);
+    o1.heartbeat(NodeLoad::default()).await.unwrap();
+    let epoch = o1.claim(&key(), false).await.unwrap();
+    o1.prune(|_| false).await;
+    assert_eq!(o1.owned_epoch(&key()), Some(epoch));
+    assert!(dir.resolve(&key()).await.unwrap().is_some());
+}
