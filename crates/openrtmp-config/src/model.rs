@@ -558,27 +558,6 @@ pub(crate) fn one_of(names: &[&str]) -> String {
 }
 
 choice! {
-    /// `relay.pull[].mode`.
-    PullMode, "a pull mode" {
-        /// The first local player starts the pull; it stops after the last one left.
-        OnDemand = "on_demand",
-        /// The pull starts with the server (a concrete stream name only).
-        Always = "always",
-    }
-}
-
-choice! {
-    /// `relay.pull[].select`.
-    OriginSelect, "an origin order" {
-        /// As listed.
-        Order = "order",
-        /// Rendezvous hashing of the stream's app and name picks the first; the others
-        /// follow as listed.
-        Hash = "hash",
-    }
-}
-
-choice! {
     /// `platform.network_policy`.
     NetworkPolicy, "a network policy" {
         /// Every network.
@@ -594,12 +573,14 @@ choice! {
 mod auth;
 mod cluster;
 mod proxy;
+mod pull;
 mod record;
 mod tls;
 mod webrtc;
 
 pub use cluster::{ClusterSection, DirectoryKind, DirectorySection, EdgeSection, StaticNodeEntry};
 pub use proxy::ProxyProtocolSection;
+pub use pull::{OriginSelect, PullMode};
 pub use record::{RecordEntry, RecordFormat, RecordSection, RetentionSection};
 pub use webrtc::{Bitrate, WebrtcSection};
 
