@@ -130,14 +130,10 @@ pub fn build_directory(settings: &DirectorySettings) -> Result<Arc<dyn Directory
 /// Whether this build has the Redis directory (the `redis` cargo feature).
 pub const REDIS_AVAILABLE: bool = cfg!(feature = "redis");
 
-/// `url` with its password (if any) replaced by `***`, for logs and `config dump`.
+/// `url` with its password (if any, and any query) replaced by `***`, for logs and
+/// `config dump`: the Redis directory's own redaction.
 pub fn redact_redis_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
-    let Some((userinfo, host)) = authority.rsplit_once('@') else { return url.to_owned() };
-    let user = userinfo.split_once(':').map_or("", |(u, _)| u);
-    let path = path.map(|p| format!("/{p}")).unwrap_or_default();
-    format!("{scheme}://{user}:***@{host}{path}")
+    super::redis::redact_url(url)
 }
 
 #[cfg(test)]
